@@ -1,0 +1,16 @@
+//! The lattice protocol: everything two lattice processes must agree on, and nothing
+//! that performs IO.
+//!
+//! - [`subjects`]: the NATS subjects of one lattice.
+//! - [`messages`]: the control-plane messages (hosts, controller API, events) and
+//!   their versioned JSON codec.
+//! - [`manifest`]: the application manifest model, its YAML parser and validation.
+//!
+//! Architecture invariant: this crate has no tokio, no NATS client and no wasmtime;
+//! every type here can be built and checked in a unit test.
+
+pub mod manifest;
+pub mod messages;
+pub mod subjects;
+
+pub use messages::{decode, encode, CodecError, PROTOCOL_VERSION};

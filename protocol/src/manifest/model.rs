@@ -1,0 +1,191 @@
+//! The normalized application model: what a manifest means once parsed and validated.
+//! Hosts and the controller only ever see this form, never raw YAML.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Configuration values: the merged `properties` of every named config block.
+pub type Config = BTreeMap<String, String>;
+
+/// One validated application manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `metadata.name`: DNS-label-like, `[a-z0-9-]`, at most 63 characters.
+    pub name: String,
+    /// `metadata.annotations.version`.
+    pub version: String,
+    /// `metadata.annotations.description`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `spec.components`, in document order.
+    pub components: Vec<Component>,
+}
+
+/// One entry of `spec.components`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    pub name: String,
+    pub kind: ComponentKind,
+    pub image: Image,
+    /// `properties.config`, merged in order.
+    #[serde(default)]
+    pub config: Config,
+    /// The scaler trait, if the component has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaler: Option<Scaler>,
+    /// The component's `link` traits (links whose source is this component).
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+/// `type:` of a manifest component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentKind {
+    /// A Wasm component (`type: component`).
+    Component,
+    /// A capability: a builtin plugin or a provider (`type: capability`).
+    Capability,
+}
+
+/// Where a component's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Image {
+    /// `file:///abs/path.wasm` (or a relative path, resolved against the manifest's
+    /// folder by the parser).
+    File(String),
+    /// `builtin://NAME`: a capability compiled into the host.
+    Builtin(Builtin),
+}
+
+/// The capabilities compiled into every host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Builtin {
+    /// `wasi:http/incoming-handler` server; links from it carry `address`.
+    HttpServer,
+    /// `wasi:http/outgoing-handler` client; link config `allowed_hosts`.
+    HttpClient,
+    /// `wasi:keyvalue` on NATS JetStream KV.
+    KeyvalueNats,
+    /// `wasi:keyvalue` in host memory.
+    KeyvalueMemory,
+}
+
+impl Builtin {
+    /// Every builtin, for error messages and the schema.
+    pub const ALL: [Builtin; 4] = [
+        Builtin::HttpServer,
+        Builtin::HttpClient,
+        Builtin::KeyvalueNats,
+        Builtin::KeyvalueMemory,
+    ];
+
+    /// The name after `builtin://`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::HttpServer => "http-server",
+            Builtin::HttpClient => "http-client",
+            Builtin::KeyvalueNats => "keyvalue-nats",
+            Builtin::KeyvalueMemory => "keyvalue-memory",
+        }
+    }
+
+    /// Parse the name after `builtin://`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// A scaler trait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Scaler {
+    /// `spreadscaler`: `instances` split across `spread` entries by weight.
+    Spreadscaler {
+        instances: u32,
+        #[serde(default)]
+        spread: Vec<Spread>,
+    },
+    /// `daemonscaler`: `instances` on every eligible host.
+    Daemonscaler {
+        instances: u32,
+        #[serde(default)]
+        spread: Vec<Spread>,
+    },
+}
+
+impl Scaler {
+    /// The `instances` property.
+    pub fn instances(&self) -> u32 {
+        match self {
+            Scaler::Spreadscaler { instances, .. } | Scaler::Daemonscaler { instances, .. } => {
+                *instances
+            }
+        }
+    }
+
+    /// The spread entries.
+    pub fn spread(&self) -> &[Spread] {
+        match self {
+            Scaler::Spreadscaler { spread, .. } | Scaler::Daemonscaler { spread, .. } => spread,
+        }
+    }
+}
+
+/// One entry of a scaler's `spread`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spread {
+    pub name: String,
+    /// Labels a host must carry, all of them, to be eligible.
+    #[serde(default)]
+    pub requirements: BTreeMap<String, String>,
+    /// Relative weight, default 100.
+    pub weight: u32,
+}
+
+/// A `link` trait: the source's import `namespace:package/interfaces` (under link
+/// `name`) goes to `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The manifest component the link points at.
+    pub target: String,
+    pub namespace: String,
+    pub package: String,
+    pub interfaces: Vec<String>,
+    /// The link name; `default` unless given.
+    pub name: String,
+    /// Config handed to the target side (`target.config`, or legacy `target_config`).
+    #[serde(default)]
+    pub target_config: Config,
+    /// Config handed to the source side (`source.config`, or legacy `source_config`).
+    #[serde(default)]
+    pub source_config: Config,
+}
+
+/// The link name used when a manifest gives none.
+pub const DEFAULT_LINK_NAME: &str = "default";
+
+impl Manifest {
+    /// The component named `name`.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// Every link in the manifest with its source component.
+    pub fn links(&self) -> impl Iterator<Item = (&Component, &Link)> {
+        self.components
+            .iter()
+            .flat_map(|c| c.links.iter().map(move |l| (c, l)))
+    }
+}
+
+impl Link {
+    /// Whether this link carries `namespace:package/interface`.
+    pub fn carries(&self, namespace: &str, package: &str, interface: &str) -> bool {
+        self.namespace == namespace
+            && self.package == package
+            && self.interfaces.iter().any(|i| i == interface)
+    }
+}

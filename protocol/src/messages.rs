@@ -1,0 +1,368 @@
+//! Control-plane messages and their codec.
+//!
+//! Every message travels as a JSON object that carries `"v": PROTOCOL_VERSION` next to
+//! its own fields. [`decode`] refuses a message without a version or with one this
+//! peer does not speak, naming both versions, so mismatched peers fail loudly.
+
+use crate::manifest::Manifest;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Why a message could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("message is not a JSON object: {source}")]
+    NotJson {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("message carries no protocol version field \"v\"")]
+    MissingVersion,
+    #[error("message speaks protocol version {got}; this peer speaks version {PROTOCOL_VERSION}")]
+    UnsupportedVersion { got: u64 },
+    #[error("malformed {what}: {source}")]
+    Malformed {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Serialize)]
+struct Versioned<'a, T> {
+    v: u16,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Encode a message with the protocol version.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    serde_json::to_vec(&Versioned {
+        v: PROTOCOL_VERSION,
+        body: msg,
+    })
+    // Our message types serialize to JSON objects without fallible parts (no maps
+    // with non-string keys), so this cannot fail.
+    .expect("protocol messages always serialize")
+}
+
+/// Decode a message, checking its protocol version first.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|source| CodecError::NotJson { source })?;
+    let v = value
+        .get("v")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or(CodecError::MissingVersion)?;
+    if v != u64::from(PROTOCOL_VERSION) {
+        return Err(CodecError::UnsupportedVersion { got: v });
+    }
+    serde_json::from_value(value).map_err(|source| CodecError::Malformed {
+        what: std::any::type_name::<T>().rsplit("::").next().unwrap_or("message"),
+        source,
+    })
+}
+
+// ---------------------------------------------------------------- hosts
+
+/// What a host says about itself: published as a heartbeat and answered to pings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// The host's public nkey (starts with `N`).
+    pub host_id: String,
+    pub lattice: String,
+    /// User labels plus `hostcore.os`, `hostcore.arch`, `hostcore.hostname`.
+    pub labels: BTreeMap<String, String>,
+    /// Software version of the host.
+    pub version: String,
+    /// Milliseconds since the Unix epoch when the host started.
+    pub started_at_ms: u64,
+    /// The host is shutting down and takes no new work.
+    #[serde(default)]
+    pub draining: bool,
+    /// What the host runs now.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadReport>,
+}
+
+/// The part of one app a host runs, as the host sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadReport {
+    pub app: String,
+    pub version: String,
+    pub components: Vec<ComponentReport>,
+}
+
+/// One component of a workload on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentReport {
+    pub name: String,
+    /// Maximum concurrent invocations on this host.
+    pub instances: u32,
+    /// Invocations running right now.
+    #[serde(default)]
+    pub in_flight: u32,
+}
+
+/// A command from the controller to one host, on `lattice.L.ctl.host.<host>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum HostCommand {
+    /// Run exactly this part of an app (replacing what ran for it before).
+    Apply { workload: WorkloadSpec },
+    /// Stop everything of an app.
+    Remove { app: String },
+}
+
+/// The part of an app one host must run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    /// The whole validated manifest: the host needs links and config of every
+    /// component it runs.
+    pub manifest: Manifest,
+    /// Component name -> instances on this host. Components absent here do not run.
+    pub placements: BTreeMap<String, u32>,
+}
+
+/// A host's answer to a [`HostCommand`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandReply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CommandReply {
+    pub fn ok() -> Self {
+        Self {
+            ok: true,
+            error: None,
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            error: Some(message.into()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- controller API
+
+/// `lattice.L.api.deploy`: store a new version and deploy it, or deploy a stored one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// A new manifest to store (as its `version`) and deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+    /// Otherwise: the stored app to deploy ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// ... at this stored version (the newest when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `lattice.L.api.{undeploy,delete,status,history}`: an operation on one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRequest {
+    pub name: String,
+}
+
+/// `lattice.L.api.list`: no arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRequest {}
+
+/// The controller's answer to any API request: `data` when `ok`, else `error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiReply<T> {
+    pub ok: bool,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+impl<T> ApiReply<T> {
+    pub fn ok(data: T) -> Self {
+        Self {
+            ok: true,
+            data: Some(data),
+            error: None,
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            data: None,
+            error: Some(message.into()),
+        }
+    }
+
+    /// The data, or the controller's error message.
+    pub fn into_result(self) -> Result<T, String> {
+        match (self.ok, self.data, self.error) {
+            (true, Some(data), _) => Ok(data),
+            (_, _, Some(e)) => Err(e),
+            _ => Err("controller answered without data or error".to_string()),
+        }
+    }
+}
+
+/// The state of an app or of one of its components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppState {
+    /// Everything desired runs.
+    Deployed,
+    /// Commands are out; the lattice is converging.
+    Reconciling,
+    /// The desired state cannot be reached; the message says why.
+    Failed,
+    /// Stored but not deployed.
+    Undeployed,
+    /// Deployed, but no host can take the work yet (e.g. no hosts).
+    Waiting,
+}
+
+impl std::fmt::Display for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AppState::Deployed => "deployed",
+            AppState::Reconciling => "reconciling",
+            AppState::Failed => "failed",
+            AppState::Undeployed => "undeployed",
+            AppState::Waiting => "waiting",
+        })
+    }
+}
+
+/// Status of one app: the answer to `status`, and one row of `list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub name: String,
+    /// The version that is the desired state, if deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_version: Option<String>,
+    /// The newest stored version.
+    pub latest_version: String,
+    pub state: AppState,
+    /// One sentence a person can act on.
+    pub message: String,
+    #[serde(default)]
+    pub components: Vec<ComponentStatus>,
+}
+
+/// Status of one component of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentStatus {
+    pub name: String,
+    pub state: AppState,
+    /// Instances the manifest asks for in total.
+    pub desired: u32,
+    /// Instances running, per host id.
+    pub running: BTreeMap<String, u32>,
+    pub message: String,
+}
+
+/// One stored version of an app, for `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: String,
+    /// Milliseconds since the Unix epoch when it was stored.
+    pub stored_at_ms: u64,
+    pub deployed: bool,
+}
+
+// ---------------------------------------------------------------- events
+
+/// Everything the lattice reports on `lattice.L.evt.<kind>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    HostHeartbeat(HostInfo),
+    HostStarted { host_id: String, labels: BTreeMap<String, String> },
+    HostStopped { host_id: String },
+    HostLost { host_id: String },
+    WorkloadApplied { host_id: String, app: String, version: String },
+    WorkloadRemoved { host_id: String, app: String },
+    WorkloadFailed { host_id: String, app: String, error: String },
+    AppDeployed { app: String, version: String },
+    AppUndeployed { app: String },
+    AppDeleted { app: String },
+    AppFailed { app: String, reason: String },
+}
+
+impl Event {
+    /// The `<kind>` subject token of this event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::HostHeartbeat(_) => "host_heartbeat",
+            Event::HostStarted { .. } => "host_started",
+            Event::HostStopped { .. } => "host_stopped",
+            Event::HostLost { .. } => "host_lost",
+            Event::WorkloadApplied { .. } => "workload_applied",
+            Event::WorkloadRemoved { .. } => "workload_removed",
+            Event::WorkloadFailed { .. } => "workload_failed",
+            Event::AppDeployed { .. } => "app_deployed",
+            Event::AppUndeployed { .. } => "app_undeployed",
+            Event::AppDeleted { .. } => "app_deleted",
+            Event::AppFailed { .. } => "app_failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_carries_version() {
+        let msg = HostCommand::Remove { app: "a".into() };
+        let bytes = encode(&msg);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("\"v\":1"), "{text}");
+        assert_eq!(decode::<HostCommand>(&bytes).unwrap(), msg);
+    }
+
+    #[test]
+    fn refuses_other_versions_and_garbage() {
+        let err = decode::<HostCommand>(br#"{"v":2,"command":"remove","app":"a"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "message speaks protocol version 2; this peer speaks version 1"
+        );
+        let err = decode::<HostCommand>(br#"{"command":"remove","app":"a"}"#).unwrap_err();
+        assert!(matches!(err, CodecError::MissingVersion));
+        assert!(matches!(
+            decode::<HostCommand>(b"\xff\x00").unwrap_err(),
+            CodecError::NotJson { .. }
+        ));
+        let err = decode::<HostCommand>(br#"{"v":1,"command":"explode"}"#).unwrap_err();
+        assert!(err.to_string().starts_with("malformed HostCommand"), "{err}");
+    }
+
+    #[test]
+    fn event_kind_matches_tag() {
+        let e = Event::HostLost { host_id: "N1".into() };
+        let text = String::from_utf8(encode(&e)).unwrap();
+        assert!(text.contains(&format!("\"kind\":\"{}\"", e.kind())), "{text}");
+    }
+
+    #[test]
+    fn api_reply_result() {
+        let r: ApiReply<u32> = decode(&encode(&ApiReply::ok(3u32))).unwrap();
+        assert_eq!(r.into_result(), Ok(3));
+        let r: ApiReply<u32> = decode(&encode(&ApiReply::<u32>::error("nope"))).unwrap();
+        assert_eq!(r.into_result(), Err("nope".to_string()));
+    }
+}
