@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the guest components in components/ (their own cargo workspace) for
+# wasm32-wasip2 and prints the paths of the resulting .wasm files.
+#
+# Usage: scripts/build-components.sh
+# Env:   COMPONENTS_TARGET_DIR  cargo target dir (default: components/target)
+#        CARGO_BUILD_JOBS       as for cargo, to keep the build lean on small machines
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target_dir="${COMPONENTS_TARGET_DIR:-$repo_root/components/target}"
+target=wasm32-wasip2
+components=(counter hello misbehave features)
+
+echo "build-components: building ${components[*]} for $target (release) into $target_dir" >&2
+
+if ! rustup target list --installed | grep -qx "$target"; then
+    echo "build-components: adding rust target $target" >&2
+    rustup target add "$target"
+fi
+
+cargo build --release --locked \
+    --target "$target" \
+    --manifest-path "$repo_root/components/Cargo.toml" \
+    --target-dir "$target_dir"
+
+missing=0
+for name in "${components[@]}"; do
+    wasm="$target_dir/$target/release/$name.wasm"
+    if [[ -f "$wasm" ]]; then
+        echo "$wasm"
+    else
+        echo "build-components: expected $wasm but cargo did not produce it" >&2
+        missing=1
+    fi
+done
+exit "$missing"
