@@ -1,1 +1,10 @@
-//! placeholder
+//! Test support shared by the lattice crates' integration tests.
+//!
+//! - [`components`]: guest components built from `components/` for wasm32-wasip2.
+//! - [`nats`]: a real `nats-server` (JetStream on) on a random port, cleaned up on drop.
+//!
+//! Architecture invariant: only tests depend on this crate; it never fakes NATS, it
+//! starts the real server.
+
+pub mod components;
+pub mod nats;

@@ -1,0 +1,155 @@
+//! The host's NATS side: answers commands and pings, publishes heartbeats and
+//! events, and drains on shutdown.
+//!
+//! Three tasks share the [`Host`] handle: commands (one at a time, in order),
+//! pings, and the heartbeat ticker, so a slow compilation never delays a beat.
+
+use crate::host::Host;
+use futures::StreamExt;
+use lattice_protocol::messages::{CommandReply, Event, HostCommand, HostInfo};
+use lattice_protocol::subjects::Subjects;
+use lattice_protocol::{decode, encode};
+use std::future::Future;
+
+/// Join the lattice and serve until `shutdown` resolves, then drain: stop taking
+/// work, remove every workload and tell the lattice the host is leaving.
+pub async fn run(
+    host: Host,
+    client: async_nats::Client,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let subjects = Subjects::new(&host.config().lattice);
+    let mut commands = client.subscribe(subjects.host_command(host.id())).await?;
+    let mut pings = client.subscribe(subjects.hosts_ping()).await?;
+    publish(
+        &client,
+        &subjects,
+        &Event::HostStarted {
+            host_id: host.id().to_string(),
+            labels: host.info().labels,
+        },
+    )
+    .await;
+    tracing::info!(host_id = %host.id(), lattice = %host.config().lattice, "host joined the lattice");
+
+    let beat = {
+        let (host, client, subjects) = (host.clone(), client.clone(), subjects.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(host.config().heartbeat_interval);
+            loop {
+                tick.tick().await;
+                heartbeat(&client, &subjects, host.info()).await;
+            }
+        })
+    };
+    let ping = {
+        let (host, client) = (host.clone(), client.clone());
+        tokio::spawn(async move {
+            while let Some(msg) = pings.next().await {
+                if let Some(reply) = msg.reply {
+                    let _ = client.publish(reply, encode(&host.info()).into()).await;
+                }
+            }
+        })
+    };
+    let serve = async {
+        while let Some(msg) = commands.next().await {
+            let reply = handle_command(&host, &client, &subjects, &msg.payload).await;
+            if let Some(to) = msg.reply {
+                let _ = client.publish(to, encode(&reply).into()).await;
+            }
+            heartbeat(&client, &subjects, host.info()).await;
+        }
+    };
+    tokio::select! {
+        () = serve => tracing::warn!("command subscription ended"),
+        () = shutdown => {}
+    }
+    host.set_draining();
+    beat.abort();
+    ping.abort();
+    for app in host.apps() {
+        host.remove(&app);
+    }
+    publish(
+        &client,
+        &subjects,
+        &Event::HostStopped {
+            host_id: host.id().to_string(),
+        },
+    )
+    .await;
+    // Deadline on the flush so an unreachable server cannot hold up shutdown.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await;
+    tracing::info!(host_id = %host.id(), "host left the lattice");
+    Ok(())
+}
+
+async fn handle_command(
+    host: &Host,
+    client: &async_nats::Client,
+    subjects: &Subjects,
+    payload: &[u8],
+) -> CommandReply {
+    let command = match decode::<HostCommand>(payload) {
+        Ok(c) => c,
+        Err(e) => {
+            return CommandReply::error(format!("host {} cannot read the command: {e}", host.id()))
+        }
+    };
+    let host_id = host.id().to_string();
+    match command {
+        HostCommand::Apply { workload } => {
+            let app = workload.manifest.name.clone();
+            let version = workload.manifest.version.clone();
+            match host.apply(workload).await {
+                Ok(()) => {
+                    publish(
+                        client,
+                        subjects,
+                        &Event::WorkloadApplied {
+                            host_id,
+                            app,
+                            version,
+                        },
+                    )
+                    .await;
+                    CommandReply::ok()
+                }
+                Err(error) => {
+                    tracing::warn!(%app, %error, "workload refused");
+                    publish(
+                        client,
+                        subjects,
+                        &Event::WorkloadFailed {
+                            host_id,
+                            app,
+                            error: error.clone(),
+                        },
+                    )
+                    .await;
+                    CommandReply::error(error)
+                }
+            }
+        }
+        HostCommand::Remove { app } => {
+            if host.remove(&app) {
+                publish(client, subjects, &Event::WorkloadRemoved { host_id, app }).await;
+            }
+            CommandReply::ok()
+        }
+    }
+}
+
+async fn heartbeat(client: &async_nats::Client, subjects: &Subjects, info: HostInfo) {
+    publish(client, subjects, &Event::HostHeartbeat(info)).await;
+}
+
+async fn publish(client: &async_nats::Client, subjects: &Subjects, event: &Event) {
+    if let Err(e) = client
+        .publish(subjects.event(event.kind()), encode(event).into())
+        .await
+    {
+        tracing::warn!(error = %e, kind = event.kind(), "could not publish event");
+    }
+}

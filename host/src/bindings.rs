@@ -1,0 +1,12 @@
+//! Host bindings for the interfaces in `wit/` that wasmtime-wasi does not provide.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "lattice:host/component-imports",
+    imports: { default: async | trappable },
+    with: {
+        "wasi:keyvalue/store.bucket": crate::plugins::keyvalue::Bucket,
+        "wasmcloud:bus/lattice@1.0.0.call-target-interface": crate::plugins::bus::CallTarget,
+        "wasmcloud:bus/lattice@2.0.0.call-target-interface": crate::plugins::bus::CallTarget,
+    },
+});

@@ -1,0 +1,78 @@
+//! Host settings, with defaults a user can change from the command line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a host needs to know before it starts.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The lattice to join.
+    pub lattice: String,
+    /// User labels (`--label k=v`); `hostcore.*` labels are added automatically.
+    pub labels: BTreeMap<String, String>,
+    /// Limits applied to every invocation.
+    pub limits: Limits,
+    /// How often the host publishes its heartbeat.
+    pub heartbeat_interval: Duration,
+    /// Where compiled components are cached on disk; `None` keeps them in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// Use the pooling allocator when the machine can reserve it.
+    pub pooling: bool,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            lattice: "default".to_string(),
+            labels: BTreeMap::new(),
+            limits: Limits::default(),
+            heartbeat_interval: Duration::from_secs(1),
+            cache_dir: None,
+            pooling: true,
+        }
+    }
+}
+
+/// Per-invocation limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory one instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// Wall-clock time one invocation may take, host calls included.
+    pub execution_timeout: Duration,
+    /// How many requests may wait for a free instance slot of one component before
+    /// new ones are refused (HTTP 503).
+    pub max_queued: usize,
+    /// How long a request may wait for a free slot before it is refused.
+    pub queue_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 128 << 20,
+            execution_timeout: Duration::from_secs(30),
+            max_queued: 1000,
+            queue_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The labels every host carries besides the user's.
+pub fn automatic_labels() -> BTreeMap<String, String> {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string());
+    BTreeMap::from([
+        ("hostcore.os".to_string(), std::env::consts::OS.to_string()),
+        (
+            "hostcore.arch".to_string(),
+            std::env::consts::ARCH.to_string(),
+        ),
+        ("hostcore.hostname".to_string(), hostname),
+    ])
+}

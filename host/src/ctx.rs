@@ -1,0 +1,69 @@
+//! The data of one `Store`: everything a single invocation may touch.
+//!
+//! Architecture invariant: a `Ctx` (and its `Store`) lives for exactly one
+//! invocation; nothing in it is shared with another invocation except through the
+//! `Arc<ComponentEnv>` (read-only) and the plugins' own keyed state.
+
+use crate::plugins::http_client::OutgoingPolicy;
+use crate::workload::ComponentEnv;
+use std::collections::HashMap;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime::StoreLimits;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Per-invocation state.
+pub struct Ctx {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) outgoing: OutgoingPolicy,
+    pub(crate) limits: StoreLimits,
+    /// The component being run, its app, config and links.
+    pub(crate) env: Arc<ComponentEnv>,
+    /// Link names picked at run time with `wasmcloud:bus/lattice.set-link-name`,
+    /// keyed by `namespace:package/interface`.
+    pub(crate) link_names: HashMap<String, String>,
+}
+
+impl Ctx {
+    pub(crate) fn new(env: Arc<ComponentEnv>, limits: StoreLimits) -> Self {
+        Self {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            outgoing: OutgoingPolicy::new(env.allowed_hosts.clone()),
+            limits,
+            env,
+            link_names: HashMap::new(),
+        }
+    }
+
+    /// The link name in force for `namespace:package/interface`.
+    pub(crate) fn link_name(&self, namespace: &str, package: &str, interface: &str) -> &str {
+        self.link_names
+            .get(&format!("{namespace}:{package}/{interface}"))
+            .map(String::as_str)
+            .unwrap_or(lattice_protocol::manifest::DEFAULT_LINK_NAME)
+    }
+}
+
+impl WasiView for Ctx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Ctx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The host: one engine, one linker, the compiled-component cache, the plugins and
+//! the workloads it runs. Cloneable handle; the state behind it is only touched in
+//! short critical sections, never across an await.
+
+use crate::cache::ComponentCache;
+use crate::config::{automatic_labels, HostConfig};
+use crate::ctx::Ctx;
+use crate::engine::{build_engine, start_epoch_ticker};
+use crate::limiter::Limiter;
+use crate::plugins::{self, keyvalue, Plugins};
+use crate::workload::{ComponentEnv, ComponentRuntime, Workload};
+use lattice_protocol::manifest::{Builtin, Image, Manifest};
+use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport, WorkloadSpec};
+use lattice_protocol::subjects::Subjects;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+use wasmtime::component::Linker;
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// A running host. Clone it freely.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    config: HostConfig,
+    labels: BTreeMap<String, String>,
+    engine: Engine,
+    pooling: bool,
+    cache: ComponentCache,
+    linker: Linker<Ctx>,
+    plugins: Arc<Plugins>,
+    workloads: Mutex<BTreeMap<String, Workload>>,
+    started_at_ms: u64,
+    draining: AtomicBool,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl Host {
+    /// Build a host. `nats` enables `builtin://keyvalue-nats`.
+    pub fn new(config: HostConfig, nats: Option<async_nats::Client>) -> anyhow::Result<Self> {
+        let (engine, pooling) = build_engine(&config.limits, config.pooling)?;
+        start_epoch_ticker(&engine);
+        let mut linker = Linker::new(&engine);
+        plugins::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+        let subjects = Subjects::new(&config.lattice);
+        let kv = keyvalue::Registry::new(
+            nats.map(|c| (async_nats::jetstream::new(c), subjects.clone())),
+        );
+        let mut labels = automatic_labels();
+        labels.extend(config.labels.clone());
+        let key = nkeys::KeyPair::new_server();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                id: key.public_key(),
+                labels,
+                cache: ComponentCache::new(engine.clone()),
+                engine,
+                pooling,
+                linker,
+                plugins: Arc::new(Plugins::new(kv)),
+                workloads: Mutex::default(),
+                started_at_ms: now_ms(),
+                draining: AtomicBool::new(false),
+                config,
+            }),
+        })
+    }
+
+    /// The host's public nkey.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Stop taking new work.
+    pub fn set_draining(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    fn workloads(&self) -> MutexGuard<'_, BTreeMap<String, Workload>> {
+        self.inner
+            .workloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What this host is and runs.
+    pub fn info(&self) -> HostInfo {
+        let workloads = self
+            .workloads()
+            .iter()
+            .map(|(app, w)| WorkloadReport {
+                app: app.clone(),
+                version: w.version.clone(),
+                components: w
+                    .components
+                    .iter()
+                    .map(|(name, rt)| ComponentReport {
+                        name: name.clone(),
+                        instances: rt.instances,
+                        in_flight: rt.limiter.in_flight(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        HostInfo {
+            host_id: self.inner.id.clone(),
+            lattice: self.inner.config.lattice.clone(),
+            labels: self.inner.labels.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at_ms: self.inner.started_at_ms,
+            draining: self.inner.draining.load(Ordering::SeqCst),
+            workloads,
+        }
+    }
+
+    /// The runtime of one component, for embedding and tests.
+    pub fn component(&self, app: &str, component: &str) -> Option<Arc<ComponentRuntime>> {
+        self.workloads()
+            .get(app)
+            .and_then(|w| w.components.get(component).cloned())
+    }
+
+    /// Run exactly `spec` for its app, replacing what ran before. On error nothing
+    /// changes and the message says what to fix.
+    pub async fn apply(&self, spec: WorkloadSpec) -> Result<(), String> {
+        if self.inner.draining.load(Ordering::SeqCst) {
+            return Err(format!(
+                "host {} is draining and takes no new work",
+                self.id()
+            ));
+        }
+        let manifest = spec.manifest;
+        let app = manifest.name.clone();
+        let mut components = BTreeMap::new();
+        for (name, &instances) in &spec.placements {
+            if instances == 0 {
+                continue;
+            }
+            let rt = self.prepare(&manifest, name, instances).await?;
+            components.insert(name.clone(), Arc::new(rt));
+        }
+        let routes = http_routes(&manifest, &components)?;
+        let server = &self.inner.plugins.http_server;
+        // Check every address first so a refused apply binds nothing.
+        for (addr, _) in &routes {
+            if let Some(owner) = server.owner(addr).filter(|o| *o != app) {
+                return Err(format!(
+                    "address {addr} is already used by app '{owner}'; app '{app}' cannot listen there (pick another `address` in its http-server link)"
+                ));
+            }
+        }
+        let mut bound = Vec::new();
+        for (addr, rt) in routes {
+            if let Err(e) = server.bind(&app, addr, rt) {
+                server.release(&app, &self.current_addresses(&app));
+                return Err(e);
+            }
+            bound.push(addr);
+        }
+        server.release(&app, &bound);
+        let workload = Workload {
+            version: manifest.version.clone(),
+            manifest,
+            components,
+        };
+        self.workloads().insert(app.clone(), workload);
+        tracing::info!(%app, "workload applied");
+        Ok(())
+    }
+
+    fn current_addresses(&self, app: &str) -> Vec<SocketAddr> {
+        self.workloads()
+            .get(app)
+            .map(|w| {
+                http_routes(&w.manifest, &w.components)
+                    .map(|r| r.into_iter().map(|(a, _)| a).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Stop everything of `app`: close its listeners, drop its components and its
+    /// in-memory keyvalue data. Returns whether it ran here.
+    pub fn remove(&self, app: &str) -> bool {
+        self.inner.plugins.http_server.release(app, &[]);
+        self.inner.plugins.keyvalue.forget_app(app);
+        let removed = self.workloads().remove(app).is_some();
+        if removed {
+            tracing::info!(%app, "workload removed");
+        }
+        removed
+    }
+
+    /// Every app this host runs.
+    pub fn apps(&self) -> Vec<String> {
+        self.workloads().keys().cloned().collect()
+    }
+
+    async fn prepare(
+        &self,
+        manifest: &Manifest,
+        name: &str,
+        instances: u32,
+    ) -> Result<ComponentRuntime, String> {
+        let app = &manifest.name;
+        let component = manifest
+            .component(name)
+            .ok_or_else(|| format!("app '{app}' has no component named '{name}'"))?;
+        let Image::File(path) = &component.image else {
+            return Err(format!(
+                "component '{name}' of app '{app}' is a builtin capability and cannot be placed as a component"
+            ));
+        };
+        let path = path.strip_prefix("file://").unwrap_or(path);
+        let (digest, compiled) = self
+            .inner
+            .cache
+            .load_file(path)
+            .await
+            .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?;
+        let pre = self.inner.linker.instantiate_pre(&compiled).map_err(|e| {
+            format!("component '{name}' of app '{app}' cannot be linked on this host: {e:#}")
+        })?;
+        let proxy = ProxyPre::new(pre.clone()).ok();
+        let limits = self.inner.config.limits;
+        Ok(ComponentRuntime {
+            env: Arc::new(ComponentEnv::from_manifest(
+                manifest,
+                name,
+                self.inner.plugins.clone(),
+            )),
+            pre,
+            proxy,
+            limiter: Limiter::new(instances, limits.max_queued, limits.queue_timeout),
+            limits,
+            instances,
+            digest,
+        })
+    }
+}
+
+/// The HTTP listeners `manifest` asks for on this host: every link from a
+/// `builtin://http-server` capability to a component placed here.
+fn http_routes(
+    manifest: &Manifest,
+    placed: &BTreeMap<String, Arc<ComponentRuntime>>,
+) -> Result<Vec<(SocketAddr, Arc<ComponentRuntime>)>, String> {
+    let mut routes: Vec<(SocketAddr, Arc<ComponentRuntime>)> = Vec::new();
+    for (source, link) in manifest.links() {
+        if source.image != Image::Builtin(Builtin::HttpServer) {
+            continue;
+        }
+        let Some(rt) = placed.get(&link.target) else {
+            continue;
+        };
+        let address = link.source_config.get("address").ok_or_else(|| {
+            format!(
+                "the http-server link from '{}' to '{}' has no `address` in its source config",
+                source.name, link.target
+            )
+        })?;
+        let addr: SocketAddr = address
+            .parse()
+            .map_err(|e| format!("http-server address '{address}' is not host:port: {e}"))?;
+        if rt.proxy.is_none() {
+            return Err(format!(
+                "component '{}' of app '{}' is linked from the http-server but does not export wasi:http/incoming-handler",
+                link.target, manifest.name
+            ));
+        }
+        if routes.iter().any(|(a, _)| *a == addr) {
+            return Err(format!(
+                "app '{}' asks for address {addr} twice",
+                manifest.name
+            ));
+        }
+        routes.push((addr, rt.clone()));
+    }
+    Ok(routes)
+}

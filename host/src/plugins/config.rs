@@ -1,0 +1,36 @@
+//! `wasi:config/store@0.2.0-draft` (and its older name `wasi:config/runtime`):
+//! the component's `properties.config` from the manifest.
+
+use crate::bindings::wasi::config::{runtime, store};
+use crate::ctx::Ctx;
+use wasmtime::component::{HasSelf, Linker};
+
+pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    store::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    runtime::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+}
+
+impl store::Host for Ctx {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, store::Error>> {
+        Ok(Ok(self.env.config.get(&key).cloned()))
+    }
+
+    async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
+        Ok(Ok(self.env.config.clone().into_iter().collect()))
+    }
+}
+
+impl runtime::Host for Ctx {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, runtime::ConfigError>> {
+        Ok(Ok(self.env.config.get(&key).cloned()))
+    }
+
+    async fn get_all(
+        &mut self,
+    ) -> wasmtime::Result<Result<Vec<(String, String)>, runtime::ConfigError>> {
+        Ok(Ok(self.env.config.clone().into_iter().collect()))
+    }
+}

@@ -1,0 +1,166 @@
+//! Serving one HTTP request with one fresh instance of the target component.
+//!
+//! Architecture invariant: the instance slot is owned by the task that runs the
+//! guest, and that task is aborted as soon as nobody can use its answer any more
+//! (the client went away before the response, or the response body was dropped
+//! before it ended). An abandoned request therefore frees its slot at once instead
+//! of holding it until the execution deadline.
+
+use crate::workload::ComponentRuntime;
+use bytes::Bytes;
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::task::AbortHandle;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::WasiHttpView;
+
+/// The body type the listener answers with.
+pub type ResponseBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// Serve `req` with a new instance of `rt`'s component.
+pub async fn handle(
+    rt: Arc<ComponentRuntime>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<ResponseBody>, Infallible> {
+    Ok(match run(&rt, req).await {
+        Ok(resp) => resp,
+        Err((status, message)) => {
+            if status.is_server_error() && status != http::StatusCode::SERVICE_UNAVAILABLE {
+                tracing::warn!(app = %rt.env.app, component = %rt.env.component, %message, "request failed");
+            }
+            text(status, message)
+        }
+    })
+}
+
+type Failure = (http::StatusCode, String);
+
+async fn run(
+    rt: &Arc<ComponentRuntime>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<ResponseBody>, Failure> {
+    let internal = |e: String| (http::StatusCode::INTERNAL_SERVER_ERROR, e);
+    let slot = rt.limiter.acquire().await.map_err(|e| {
+        (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            rt.overloaded(e).to_string(),
+        )
+    })?;
+    let Some(proxy) = rt.proxy.clone() else {
+        return Err(internal(
+            rt.guest_error("it does not export wasi:http/incoming-handler")
+                .to_string(),
+        ));
+    };
+    let mut store = rt.new_store();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let (req, out) = {
+        let mut http = store.data_mut().http();
+        let req = http
+            .new_incoming_request(Scheme::Http, req)
+            .map_err(|e| internal(format!("{e:#}")))?;
+        let out = http
+            .new_response_outparam(sender)
+            .map_err(|e| internal(format!("{e:#}")))?;
+        (req, out)
+    };
+    let timeout = rt.limits.execution_timeout;
+    let task = tokio::spawn(async move {
+        let _slot = slot;
+        let call = async {
+            let proxy = proxy.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(wasmtime::format_err!(
+                "execution deadline of {timeout:?} exceeded"
+            )),
+        }
+    });
+    let mut guard = TaskGuard {
+        task: task.abort_handle(),
+        finished: false,
+    };
+    match receiver.await {
+        Ok(Ok(resp)) => Ok(resp.map(|body| GuardedBody { body, guard }.boxed_unsync())),
+        Ok(Err(code)) => Err(internal(
+            rt.guest_error(format!("it answered with error {code:?}"))
+                .to_string(),
+        )),
+        Err(_) => {
+            guard.finished = true;
+            let why = match task.await {
+                Ok(Ok(())) => "it returned without setting a response".to_string(),
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(e) => format!("its task ended: {e}"),
+            };
+            Err(internal(rt.guest_error(why).to_string()))
+        }
+    }
+}
+
+fn text(status: http::StatusCode, message: String) -> hyper::Response<ResponseBody> {
+    let mut resp = hyper::Response::new(
+        Full::new(Bytes::from(format!("{message}\n")))
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Aborts the guest's task when dropped before the exchange finished.
+struct TaskGuard {
+    task: AbortHandle,
+    finished: bool,
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.task.abort();
+        }
+    }
+}
+
+/// The guest's response body, carrying the guard of the task that produces it.
+struct GuardedBody {
+    body: wasmtime_wasi_http::p2::body::HyperOutgoingBody,
+    guard: TaskGuard,
+}
+
+impl Body for GuardedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.guard.finished = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

@@ -1,0 +1,181 @@
+//! `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`) with two backends, picked
+//! by the target of the component's keyvalue link: `builtin://keyvalue-memory` and
+//! `builtin://keyvalue-nats` (JetStream KV, so data survives restarts).
+//!
+//! Isolation: every bucket a component opens is keyed by its app. Memory: one map
+//! per `(app, capability, identifier)`, so two memory capabilities of one app are
+//! two stores. NATS: one JetStream bucket per app and identifier, shared by every
+//! link of the app to JetStream (it is one real store).
+
+mod host_impl;
+mod memory;
+mod nats;
+
+pub use host_impl::add_to_linker;
+
+use lattice_protocol::manifest::Builtin;
+use lattice_protocol::subjects::Subjects;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How many keys one `list-keys` page holds.
+const PAGE: usize = 1000;
+
+/// A failure of a keyvalue backend, as the guest will see it (`error::other`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KvError(pub String);
+
+/// An opened bucket: the host side of the `bucket` resource.
+#[derive(Clone)]
+pub enum Bucket {
+    Memory(memory::Bucket),
+    Nats(nats::Bucket),
+}
+
+impl Bucket {
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        match self {
+            Bucket::Memory(b) => Ok(b.get(key)),
+            Bucket::Nats(b) => b.get(key).await,
+        }
+    }
+
+    pub async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        match self {
+            Bucket::Memory(b) => {
+                b.set(key, value);
+                Ok(())
+            }
+            Bucket::Nats(b) => b.set(key, value).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), KvError> {
+        match self {
+            Bucket::Memory(b) => {
+                b.delete(key);
+                Ok(())
+            }
+            Bucket::Nats(b) => b.delete(key).await,
+        }
+    }
+
+    /// One page of keys, in order, starting at `cursor`; the next cursor if more.
+    pub async fn list_keys(&self, cursor: u64) -> Result<(Vec<String>, Option<u64>), KvError> {
+        let all = match self {
+            Bucket::Memory(b) => b.keys(),
+            Bucket::Nats(b) => b.keys().await?,
+        };
+        Ok(page(all, cursor))
+    }
+
+    pub async fn increment(&self, key: &str, delta: u64) -> Result<u64, KvError> {
+        match self {
+            Bucket::Memory(b) => b.increment(key, delta),
+            Bucket::Nats(b) => b.increment(key, delta).await,
+        }
+    }
+}
+
+fn page(mut keys: Vec<String>, cursor: u64) -> (Vec<String>, Option<u64>) {
+    keys.sort();
+    let start = usize::try_from(cursor)
+        .unwrap_or(usize::MAX)
+        .min(keys.len());
+    let end = (start + PAGE).min(keys.len());
+    let next = (end < keys.len()).then_some(end as u64);
+    (keys.drain(start..end).collect(), next)
+}
+
+/// Parse a stored counter value.
+fn parse_counter(key: &str, value: &[u8]) -> Result<u64, KvError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .ok_or_else(|| {
+            KvError(format!(
+                "cannot increment key '{key}': its value is not a decimal number"
+            ))
+        })
+}
+
+/// Host-wide keyvalue state: memory buckets and NATS bucket handles.
+#[derive(Clone)]
+pub struct Registry {
+    memory: Arc<Mutex<HashMap<(String, String, String), memory::Bucket>>>,
+    nats: Option<nats::Backend>,
+}
+
+impl Registry {
+    /// A registry; `jetstream` enables `builtin://keyvalue-nats`.
+    pub fn new(jetstream: Option<(async_nats::jetstream::Context, Subjects)>) -> Self {
+        Self {
+            memory: Arc::default(),
+            nats: jetstream.map(|(js, subjects)| nats::Backend::new(js, subjects)),
+        }
+    }
+
+    /// Open bucket `identifier` of `app` through its capability `capability`.
+    pub async fn open(
+        &self,
+        (backend, capability): (Builtin, &str),
+        app: &str,
+        identifier: &str,
+    ) -> Result<Bucket, KvError> {
+        match backend {
+            Builtin::KeyvalueMemory => {
+                let mut map = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+                let bucket = map
+                    .entry((
+                        app.to_string(),
+                        capability.to_string(),
+                        identifier.to_string(),
+                    ))
+                    .or_default()
+                    .clone();
+                Ok(Bucket::Memory(bucket))
+            }
+            Builtin::KeyvalueNats => match &self.nats {
+                Some(nats) => Ok(Bucket::Nats(nats.open(app, identifier).await?)),
+                None => Err(KvError(
+                    "this host has no JetStream connection for builtin://keyvalue-nats".into(),
+                )),
+            },
+            other => Err(KvError(format!(
+                "builtin://{} is not a keyvalue capability",
+                other.name()
+            ))),
+        }
+    }
+
+    /// Forget the memory buckets of `app` (on undeploy).
+    pub fn forget_app(&self, app: &str) {
+        let mut map = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|(a, _, _), _| a != app);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_keys_in_order() {
+        let keys: Vec<String> = (0..2500).map(|i| format!("k{i:05}")).collect();
+        let (p1, c1) = page(keys.clone(), 0);
+        assert_eq!(p1.len(), PAGE);
+        assert_eq!(p1[0], "k00000");
+        let (p3, c3) = page(keys.clone(), 2000);
+        assert_eq!(p3.len(), 500);
+        assert_eq!(c3, None);
+        assert_eq!(c1, Some(1000));
+        assert_eq!(page(keys, 99_999), (vec![], None));
+    }
+
+    #[test]
+    fn counters_must_be_numbers() {
+        assert_eq!(parse_counter("a", b"41").unwrap(), 41);
+        assert!(parse_counter("a", b"x").unwrap_err().0.contains("'a'"));
+    }
+}

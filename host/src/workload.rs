@@ -1,0 +1,148 @@
+//! A workload: the part of one app this host runs. Each Wasm component in it has a
+//! compiled `InstancePre`, an admission [`Limiter`] and a read-only
+//! [`ComponentEnv`]; every invocation gets a fresh `Store`.
+
+use crate::config::Limits;
+use crate::ctx::Ctx;
+use crate::limiter::{Limiter, Overloaded};
+use crate::plugins::Plugins;
+use lattice_protocol::manifest::{Builtin, Config, Image, Manifest};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::component::InstancePre;
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+
+/// What an invocation of one component may see: its identity, config and links.
+pub struct ComponentEnv {
+    pub app: String,
+    pub component: String,
+    pub config: Config,
+    /// Link name -> (keyvalue backend, capability name), for this component's
+    /// `wasi:keyvalue` links.
+    pub keyvalue: BTreeMap<String, (Builtin, String)>,
+    /// The allow-list of its `builtin://http-client` link, if it has one.
+    pub allowed_hosts: Option<Arc<Vec<String>>>,
+    pub plugins: Arc<Plugins>,
+}
+
+impl ComponentEnv {
+    /// Build the environment of component `name` from the manifest.
+    pub fn from_manifest(manifest: &Manifest, name: &str, plugins: Arc<Plugins>) -> Self {
+        let component = manifest.component(name);
+        let mut keyvalue = BTreeMap::new();
+        let mut allowed_hosts = None;
+        for link in component.iter().flat_map(|c| c.links.iter()) {
+            let Some(Image::Builtin(builtin)) = manifest.component(&link.target).map(|t| &t.image)
+            else {
+                continue;
+            };
+            match builtin {
+                Builtin::KeyvalueNats | Builtin::KeyvalueMemory => {
+                    keyvalue.insert(link.name.clone(), (*builtin, link.target.clone()));
+                }
+                Builtin::HttpClient => {
+                    let hosts = link
+                        .target_config
+                        .get("allowed_hosts")
+                        .map(|v| crate::plugins::http_client::parse_allowed_hosts(v))
+                        .unwrap_or_default();
+                    allowed_hosts = Some(Arc::new(hosts));
+                }
+                Builtin::HttpServer => {}
+            }
+        }
+        Self {
+            app: manifest.name.clone(),
+            component: name.to_string(),
+            config: component.map(|c| c.config.clone()).unwrap_or_default(),
+            keyvalue,
+            allowed_hosts,
+            plugins,
+        }
+    }
+
+    /// The keyvalue backend behind link `name`.
+    pub fn keyvalue_target(&self, name: &str) -> Option<(Builtin, String)> {
+        self.keyvalue.get(name).cloned()
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("component '{component}' of app '{app}' is overloaded: {reason}")]
+    Overloaded {
+        app: String,
+        component: String,
+        reason: Overloaded,
+    },
+    #[error("component '{component}' of app '{app}' failed: {message}")]
+    Guest {
+        app: String,
+        component: String,
+        message: String,
+    },
+}
+
+/// One Wasm component of a workload, ready to invoke.
+pub struct ComponentRuntime {
+    pub env: Arc<ComponentEnv>,
+    pub pre: InstancePre<Ctx>,
+    /// Present when the component exports `wasi:http/incoming-handler`.
+    pub proxy: Option<wasmtime_wasi_http::p2::bindings::ProxyPre<Ctx>>,
+    pub limiter: Limiter,
+    pub limits: Limits,
+    pub instances: u32,
+    pub digest: String,
+}
+
+impl ComponentRuntime {
+    /// A fresh store for one invocation, with the memory limit and an execution
+    /// deadline enforced by epoch interruption (yielding to the executor every tick
+    /// so a spinning guest never blocks other work).
+    pub fn new_store(&self) -> Store<Ctx> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.max_memory_bytes)
+            .trap_on_grow_failure(false)
+            .build();
+        let mut store = Store::new(self.pre.engine(), Ctx::new(self.env.clone(), limits));
+        store.limiter(|c| &mut c.limits);
+        let deadline = Instant::now() + self.limits.execution_timeout;
+        let timeout = self.limits.execution_timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::format_err!(
+                    "execution deadline of {timeout:?} exceeded"
+                ))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    pub fn overloaded(&self, reason: Overloaded) -> InvokeError {
+        InvokeError::Overloaded {
+            app: self.env.app.clone(),
+            component: self.env.component.clone(),
+            reason,
+        }
+    }
+
+    pub fn guest_error(&self, message: impl Into<String>) -> InvokeError {
+        InvokeError::Guest {
+            app: self.env.app.clone(),
+            component: self.env.component.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The part of one app running on this host.
+pub struct Workload {
+    pub version: String,
+    pub manifest: Manifest,
+    pub components: BTreeMap<String, Arc<ComponentRuntime>>,
+}

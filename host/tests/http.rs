@@ -1,0 +1,250 @@
+//! The host serving HTTP through real components: counter, isolation, limits,
+//! containment of misbehaving guests, and the other built-in capabilities.
+
+mod support;
+
+use futures::future::join_all;
+use lattice_testing::nats::NatsServer;
+use std::time::Duration;
+use support::*;
+
+#[tokio::test]
+async fn counter_counts_per_key_in_memory() {
+    let host = host(quick_limits(), None);
+    let port = free_port();
+    host.apply(spec(http_app(
+        "counter",
+        "counter",
+        port,
+        "keyvalue-memory",
+        10,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(get(port, "/hello").await, (200, "hello -> 1\n".into()));
+    assert_eq!(get(port, "/hello").await, (200, "hello -> 2\n".into()));
+    assert_eq!(get(port, "/world").await, (200, "world -> 1\n".into()));
+}
+
+#[tokio::test]
+async fn keyvalue_is_isolated_between_apps_on_nats() {
+    let nats = NatsServer::start().unwrap();
+    let host = host(quick_limits(), Some(nats.connect().await.unwrap()));
+    let (a, b) = (free_port(), free_port());
+    host.apply(spec(http_app("app-a", "counter", a, "keyvalue-nats", 10)))
+        .await
+        .unwrap();
+    host.apply(spec(http_app("app-b", "counter", b, "keyvalue-nats", 10)))
+        .await
+        .unwrap();
+    assert_eq!(get(a, "/hello").await.1, "hello -> 1\n");
+    assert_eq!(get(a, "/hello").await.1, "hello -> 2\n");
+    assert_eq!(get(b, "/hello").await.1, "hello -> 1\n");
+
+    // The data lives in JetStream: a new host on the same NATS continues counting.
+    drop(host);
+    let again = support::host(quick_limits(), Some(nats.connect().await.unwrap()));
+    let c = free_port();
+    again
+        .apply(spec(http_app("app-a", "counter", c, "keyvalue-nats", 10)))
+        .await
+        .unwrap();
+    assert_eq!(get(c, "/hello").await.1, "hello -> 3\n");
+}
+
+#[tokio::test]
+async fn a_taken_address_names_both_apps_and_undeploy_frees_it() {
+    let host = host(quick_limits(), None);
+    let port = free_port();
+    host.apply(spec(http_app("first", "hello", port, "keyvalue-memory", 1)))
+        .await
+        .unwrap();
+    let err = host
+        .apply(spec(http_app(
+            "second",
+            "hello",
+            port,
+            "keyvalue-memory",
+            1,
+        )))
+        .await
+        .unwrap_err();
+    assert!(err.contains("'first'") && err.contains("'second'"), "{err}");
+    // The first app still serves; the refused one changed nothing.
+    assert_eq!(get(port, "/").await.0, 200);
+    assert_eq!(host.apps(), vec!["first".to_string()]);
+
+    assert!(host.remove("first"));
+    let refused = reqwest::get(format!("http://127.0.0.1:{port}/")).await;
+    assert!(refused.is_err(), "undeployed app still answers");
+    host.apply(spec(http_app(
+        "second",
+        "hello",
+        port,
+        "keyvalue-memory",
+        1,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(get(port, "/").await, (200, "Hello from lattice!\n".into()));
+}
+
+#[tokio::test]
+async fn overload_answers_503_instead_of_hanging() {
+    let mut limits = quick_limits();
+    limits.max_queued = 1;
+    let host = host(limits, None);
+    let port = free_port();
+    host.apply(spec(http_app(
+        "busy",
+        "misbehave",
+        port,
+        "keyvalue-memory",
+        1,
+    )))
+    .await
+    .unwrap();
+    // One request holds the only instance, one waits in the queue; the rest are
+    // refused at once.
+    let requests = (0..6).map(|_| get(port, "/sleep?ms=700"));
+    let results = join_all(requests).await;
+    let ok = results.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = results.iter().filter(|(s, _)| *s == 503).collect();
+    assert_eq!(ok + refused.len(), 6, "{results:?}");
+    assert!(ok >= 1 && refused.len() >= 4, "{results:?}");
+    assert!(refused[0].1.contains("overloaded"), "{}", refused[0].1);
+    assert_eq!(get(port, "/").await, (200, "ok\n".into()));
+}
+
+#[tokio::test]
+async fn trapping_looping_and_greedy_guests_are_contained() {
+    let host = host(quick_limits(), None);
+    let port = free_port();
+    host.apply(spec(http_app(
+        "bad",
+        "misbehave",
+        port,
+        "keyvalue-memory",
+        2,
+    )))
+    .await
+    .unwrap();
+    let (status, body) = get(port, "/trap").await;
+    assert_eq!(status, 500);
+    assert!(
+        body.contains("component 'web' of app 'bad' failed"),
+        "{body}"
+    );
+
+    let (status, body) = get(port, "/loop").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("deadline"), "{body}");
+
+    let (status, _) = get(port, "/alloc?mb=200").await;
+    assert_eq!(status, 500, "allocating past the 64 MiB limit must fail");
+    let (status, _) = get(port, "/alloc?mb=8").await;
+    assert_eq!(status, 200);
+
+    // A spinning guest does not stop the host from serving others meanwhile.
+    let spinning = tokio::spawn(get(port, "/loop"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(get(port, "/").await, (200, "ok\n".into()));
+    assert_eq!(spinning.await.unwrap().0, 500);
+}
+
+#[tokio::test]
+async fn abandoned_requests_free_their_slot_at_once() {
+    // A queue deep enough that every abandoned request waits rather than being
+    // refused: only freeing slots on disconnect keeps the app answering.
+    let mut limits = quick_limits();
+    limits.max_queued = 2000;
+    limits.queue_timeout = Duration::from_secs(30);
+    limits.execution_timeout = Duration::from_secs(30);
+    let host = host(limits, None);
+    let port = free_port();
+    host.apply(spec(http_app(
+        "slow",
+        "misbehave",
+        port,
+        "keyvalue-memory",
+        2,
+    )))
+    .await
+    .unwrap();
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let batch = (0..50).map(|_| {
+            impatient
+                .get(format!("http://127.0.0.1:{port}/sleep?ms=1500"))
+                .send()
+        });
+        for r in join_all(batch).await {
+            assert!(r.is_err(), "the client gave up first");
+        }
+    }
+    // 1,000 abandoned requests later, the app answers at once.
+    let (status, body) = get(port, "/").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let rt = host.component("slow", "web").unwrap();
+    assert_eq!(rt.limiter.in_flight(), 0, "every slot was freed");
+}
+
+#[tokio::test]
+async fn config_logging_bus_batch_and_outgoing_http() {
+    let host = host(quick_limits(), None);
+    let port = free_port();
+    host.apply(spec(http_app(
+        "feat",
+        "features",
+        port,
+        "keyvalue-memory",
+        4,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(get(port, "/config?key=greeting").await, (200, "hi".into()));
+    assert_eq!(get(port, "/config?key=nope").await.0, 404);
+    let (_, all) = get(port, "/config-all").await;
+    assert_eq!(all, "colour=blue\ngreeting=hi\n");
+    assert_eq!(get(port, "/log?msg=hello").await.0, 200);
+
+    // Batch and keys.
+    assert_eq!(get(port, "/kv/set?key=a&value=1").await.0, 200);
+    let (_, many) = get(port, "/kv/batch?keys=a,b").await;
+    assert!(many.contains("a=1") && many.contains("b=<none>"), "{many}");
+
+    // set-link-name picks the named link at run time, in both bus versions.
+    assert_eq!(
+        get(port, "/link?name=other&key=k").await.1,
+        "other:k -> 1\n"
+    );
+    assert_eq!(
+        get(port, "/link2?name=other&key=k").await.1,
+        "other:k -> 2\n"
+    );
+    assert_eq!(
+        get(port, "/kv/incr?key=k&by=1").await.1,
+        "1\n",
+        "default link untouched"
+    );
+    let (status, body) = get(port, "/link?name=missing&key=k").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("no wasi:keyvalue link named 'missing'"),
+        "{body}"
+    );
+
+    // Outgoing HTTP: allowed to itself, refused elsewhere.
+    let (_, fetched) = get(
+        port,
+        &format!("/fetch?url=http://127.0.0.1:{port}/config-all"),
+    )
+    .await;
+    assert!(fetched.starts_with("status=200"), "{fetched}");
+    let (status, denied) = get(port, "/fetch?url=http://127.0.0.2:9/").await;
+    assert_eq!(status, 502, "{denied}");
+    assert!(denied.to_lowercase().contains("denied"), "{denied}");
+}
