@@ -61,7 +61,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         return Err(CodecError::UnsupportedVersion { got: v });
     }
     serde_json::from_value(value).map_err(|source| CodecError::Malformed {
-        what: std::any::type_name::<T>().rsplit("::").next().unwrap_or("message"),
+        what: std::any::type_name::<T>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("message"),
         source,
     })
 }
@@ -290,16 +293,44 @@ pub struct VersionInfo {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     HostHeartbeat(HostInfo),
-    HostStarted { host_id: String, labels: BTreeMap<String, String> },
-    HostStopped { host_id: String },
-    HostLost { host_id: String },
-    WorkloadApplied { host_id: String, app: String, version: String },
-    WorkloadRemoved { host_id: String, app: String },
-    WorkloadFailed { host_id: String, app: String, error: String },
-    AppDeployed { app: String, version: String },
-    AppUndeployed { app: String },
-    AppDeleted { app: String },
-    AppFailed { app: String, reason: String },
+    HostStarted {
+        host_id: String,
+        labels: BTreeMap<String, String>,
+    },
+    HostStopped {
+        host_id: String,
+    },
+    HostLost {
+        host_id: String,
+    },
+    WorkloadApplied {
+        host_id: String,
+        app: String,
+        version: String,
+    },
+    WorkloadRemoved {
+        host_id: String,
+        app: String,
+    },
+    WorkloadFailed {
+        host_id: String,
+        app: String,
+        error: String,
+    },
+    AppDeployed {
+        app: String,
+        version: String,
+    },
+    AppUndeployed {
+        app: String,
+    },
+    AppDeleted {
+        app: String,
+    },
+    AppFailed {
+        app: String,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -348,14 +379,22 @@ mod tests {
             CodecError::NotJson { .. }
         ));
         let err = decode::<HostCommand>(br#"{"v":1,"command":"explode"}"#).unwrap_err();
-        assert!(err.to_string().starts_with("malformed HostCommand"), "{err}");
+        assert!(
+            err.to_string().starts_with("malformed HostCommand"),
+            "{err}"
+        );
     }
 
     #[test]
     fn event_kind_matches_tag() {
-        let e = Event::HostLost { host_id: "N1".into() };
+        let e = Event::HostLost {
+            host_id: "N1".into(),
+        };
         let text = String::from_utf8(encode(&e)).unwrap();
-        assert!(text.contains(&format!("\"kind\":\"{}\"", e.kind())), "{text}");
+        assert!(
+            text.contains(&format!("\"kind\":\"{}\"", e.kind())),
+            "{text}"
+        );
     }
 
     #[test]

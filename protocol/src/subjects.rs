@@ -126,7 +126,10 @@ mod tests {
     #[test]
     fn kv_buckets_are_distinct_per_app_and_identifier() {
         let s = Subjects::new("default");
-        assert_eq!(s.app_kv_bucket("counter", "default"), "lattice_default_kv_counter_default");
+        assert_eq!(
+            s.app_kv_bucket("counter", "default"),
+            "lattice_default_kv_counter_default"
+        );
         assert_ne!(s.app_kv_bucket("a.b", "x"), s.app_kv_bucket("a-b", "x"));
         assert_ne!(s.app_kv_bucket("a", "b_c"), s.app_kv_bucket("a_b", "c"));
     }

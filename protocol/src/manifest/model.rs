@@ -52,8 +52,8 @@ pub enum ComponentKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Image {
-    /// `file:///abs/path.wasm` (or a relative path, resolved against the manifest's
-    /// folder by the parser).
+    /// `file:///abs/path.wasm`, or `file://relative/path.wasm` as written: the CLI
+    /// resolves relative paths against the manifest's folder before deploying.
     File(String),
     /// `builtin://NAME`: a capability compiled into the host.
     Builtin(Builtin),

@@ -1,20 +1,255 @@
-//! Placeholder replaced by the manifest parser.
+//! The manifest parser: wadm-style OAM YAML in, a validated [`Manifest`] or every
+//! problem out.
+//!
+//! The text is read into a `serde_yaml_ng::Value` and walked by hand, so each problem
+//! carries its path in the document (`spec.components[1].traits[0].properties.target`)
+//! and no bare serde message reaches the user. Walking goes on after a problem: one
+//! run reports all of them. Fields this parser does not know are ignored, as wadm
+//! manifests carry some (`labels`, `secrets`, ...).
+//!
+//! - [`walk`]: paths and typed reads that record problems.
+//! - [`component`]: one entry of `spec.components` (image, config).
+//! - [`traits`]: scaler and link traits of one component.
+//! - [`links`]: checks across components (link targets, ambiguous links).
+
+mod component;
+mod links;
+mod traits;
+mod walk;
+
 use super::Manifest;
+use std::fmt;
+use walk::{Node, Obj, Path, Walker};
+
+/// The only accepted `apiVersion`.
+const API_VERSION: &str = "core.oam.dev/v1beta1";
+/// The only accepted `kind`.
+const KIND: &str = "Application";
 
 /// One problem in a manifest, with its path in the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Where, e.g. `spec.components[0].name`, or `(document)` for the whole text.
     pub path: String,
+    /// What is wrong and, where possible, how to fix it.
     pub message: String,
 }
 
-/// Every problem found in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid manifest")]
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a manifest, in document order. Displays one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestError {
     pub problems: Vec<Problem>,
 }
 
-pub fn parse(_text: &str) -> Result<Manifest, ManifestError> {
-    Err(ManifestError { problems: vec![] })
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+/// Parse and validate a manifest.
+///
+/// Relative `file://` paths stay relative: the caller resolves them against the
+/// manifest's folder.
+pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| ManifestError {
+        problems: vec![Problem {
+            path: Path::default().to_string(),
+            message: syntax_message(&e),
+        }],
+    })?;
+    let mut w = Walker::default();
+    let manifest = manifest(&mut w, &Node::root(&doc));
+    let mut problems = w.finish();
+    match manifest {
+        Some(m) if problems.is_empty() => Ok(m),
+        _ => {
+            if problems.is_empty() {
+                // Every read that gives up records why, so this is a parser bug.
+                problems.push(Problem {
+                    path: Path::default().to_string(),
+                    message: "invalid manifest".into(),
+                });
+            }
+            Err(ManifestError { problems })
+        }
+    }
+}
+
+fn syntax_message(e: &serde_yaml_ng::Error) -> String {
+    let text = e.to_string();
+    match e.location() {
+        Some(at) if !text.contains(" at line ") => format!(
+            "invalid YAML: {text} at line {} column {}",
+            at.line(),
+            at.column()
+        ),
+        _ => format!("invalid YAML: {text}"),
+    }
+}
+
+fn manifest(w: &mut Walker, root: &Node<'_>) -> Option<Manifest> {
+    if root.value.is_null() {
+        w.problem(
+            &root.path,
+            format!("the manifest is empty: expected an {KIND} with apiVersion, kind, metadata and spec"),
+        );
+        return None;
+    }
+    let doc = w.map(root)?;
+    exact(w, &doc, "apiVersion", API_VERSION);
+    exact(w, &doc, "kind", KIND);
+    let metadata = w.required(&doc, "metadata").and_then(|n| w.map(&n));
+    let (name, version, description) = match metadata {
+        Some(m) => metadata_fields(w, &m),
+        None => (None, None, None),
+    };
+    let spec = w.required(&doc, "spec").and_then(|n| w.map(&n));
+    let components = spec
+        .and_then(|s| w.required(&s, "components"))
+        .and_then(|n| component::all(w, &n));
+    Some(Manifest {
+        name: name?,
+        version: version?,
+        description,
+        components: components?,
+    })
+}
+
+/// A string field that must be exactly `expected`.
+fn exact(w: &mut Walker, doc: &Obj<'_>, key: &str, expected: &str) {
+    let path = doc.path.key(key);
+    match doc.get(key) {
+        None => w.problem(&path, format!("is required: set it to {expected}")),
+        Some(node) => {
+            if let Some(found) = w.str(&node) {
+                if found != expected {
+                    w.problem(&path, format!("expected {expected}, found '{found}'"));
+                }
+            }
+        }
+    }
+}
+
+type MetadataFields = (Option<String>, Option<String>, Option<String>);
+
+fn metadata_fields(w: &mut Walker, meta: &Obj<'_>) -> MetadataFields {
+    let name = w.required_str(meta, "name").filter(|name| {
+        let ok = walk::is_dns_label(name);
+        if !ok {
+            let path = meta.path.key("name");
+            let rule = walk::DNS_LABEL_RULE;
+            w.problem(&path, format!("'{name}' is not a valid app name: {rule}"));
+        }
+        ok
+    });
+    let empty = serde_yaml_ng::Mapping::new();
+    let annotations = match meta.get("annotations") {
+        Some(node) => w.map(&node),
+        None => Some(Obj {
+            map: &empty,
+            path: meta.path.key("annotations"),
+        }),
+    };
+    let Some(annotations) = annotations else {
+        return (name.map(str::to_owned), None, None);
+    };
+    let version = w.required_str(&annotations, "version").filter(|version| {
+        let ok = walk::is_version(version);
+        let path = annotations.path.key("version");
+        if version.is_empty() {
+            w.problem(
+                &path,
+                "must not be empty: give the app's version, e.g. v0.1.0",
+            );
+        } else if !ok {
+            w.problem(
+                &path,
+                format!(
+                    "'{version}' is not a valid version: use 1 to 64 letters, digits, \
+                     '.', '_', '+' or '-', e.g. v0.1.0"
+                ),
+            );
+        }
+        ok
+    });
+    let description = w.optional_str(&annotations, "description");
+    (
+        name.map(str::to_owned),
+        version.map(str::to_owned),
+        description.map(str::to_owned),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Builtin, ComponentKind, Image, Scaler, DEFAULT_LINK_NAME};
+
+    const COUNTER: &str = r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: counter, annotations: {version: v1}}
+spec:
+  components:
+    - name: counter
+      type: component
+      properties: {image: "file:///w/counter.wasm"}
+      traits:
+        - {type: spreadscaler, properties: {replicas: 5}}
+        - type: link
+          properties: {target: kv, namespace: wasi, package: keyvalue, interfaces: [store]}
+    - name: kv
+      type: capability
+      properties: {image: "builtin://keyvalue-nats"}
+"#;
+
+    #[test]
+    fn parses_a_small_app() {
+        let m = parse(COUNTER).unwrap();
+        assert_eq!((m.name.as_str(), m.version.as_str()), ("counter", "v1"));
+        let counter = m.component("counter").unwrap();
+        assert_eq!(counter.image, Image::File("/w/counter.wasm".into()));
+        assert_eq!(counter.scaler.as_ref().map(Scaler::instances), Some(5));
+        assert_eq!(counter.links[0].name, DEFAULT_LINK_NAME);
+        assert!(counter.links[0].carries("wasi", "keyvalue", "store"));
+        let kv = m.component("kv").unwrap();
+        assert_eq!(kv.kind, ComponentKind::Capability);
+        assert_eq!(kv.image, Image::Builtin(Builtin::KeyvalueNats));
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_path_one_per_line() {
+        let text = COUNTER
+            .replace("target: kv", "target: {name: kvredis}")
+            .replace("version: v1", "version: ''");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "metadata.annotations.version: must not be empty: give the app's version, e.g. v0.1.0\n\
+             spec.components[0].traits[1].properties.target.name: no component named 'kvredis'"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_one_problem_at_the_document() {
+        let err = parse("kind: [Application\n").unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].path, "(document)");
+        assert!(err.problems[0].message.contains("line 2"), "{err}");
+    }
 }

