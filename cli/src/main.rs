@@ -1,1 +1,116 @@
-fn main() {}
+//! `lattice`: run and operate a lattice of WebAssembly hosts over NATS.
+
+mod app;
+mod get;
+mod nats_server;
+mod output;
+mod run;
+
+use clap::{Parser, Subcommand};
+use output::Output;
+
+/// Run WebAssembly components across many machines as one lattice over NATS.
+#[derive(Debug, Parser)]
+#[command(name = "lattice", version, propagate_version = true)]
+struct Cli {
+    /// NATS server to talk to (for `up`: join this one instead of starting one).
+    #[arg(long, global = true, env = "LATTICE_NATS_URL")]
+    nats_url: Option<String>,
+    /// Lattice name: many lattices can share one NATS without seeing each other.
+    #[arg(long, global = true, env = "LATTICE", default_value = "default")]
+    lattice: String,
+    /// Output format of read commands.
+    #[arg(long, short = 'o', global = true, value_enum, default_value = "text")]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a whole dev lattice on this machine (nats-server, a host, the
+    /// controller) in the foreground; Ctrl-C stops everything.
+    Up(run::UpArgs),
+    /// Run a host that joins the lattice.
+    Host(run::HostArgs),
+    /// Run a controller for the lattice.
+    Controller(run::ControllerArgs),
+    /// Deploy and inspect applications.
+    #[command(subcommand)]
+    App(app::AppCommand),
+    /// List hosts and what they run.
+    #[command(subcommand)]
+    Get(get::GetCommand),
+}
+
+const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    if !lattice_protocol::subjects::valid_lattice_name(&cli.lattice) {
+        eprintln!(
+            "error: lattice name '{}' is invalid: use 1-64 characters of letters, digits, '-' and '_'",
+            cli.lattice
+        );
+        return std::process::ExitCode::from(2);
+    }
+    match dispatch(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => run::up(args, cli.nats_url, &cli.lattice).await,
+        Command::Host(args) => run::host(args, &nats_url(&cli.nats_url), &cli.lattice).await,
+        Command::Controller(args) => {
+            run::controller(args, &nats_url(&cli.nats_url), &cli.lattice).await
+        }
+        Command::App(cmd) => {
+            let client = connect(&nats_url(&cli.nats_url)).await?;
+            app::run(cmd, client, &cli.lattice, cli.output).await
+        }
+        Command::Get(cmd) => {
+            let client = connect(&nats_url(&cli.nats_url)).await?;
+            get::run(cmd, client, &cli.lattice, cli.output).await
+        }
+    }
+}
+
+fn nats_url(given: &Option<String>) -> String {
+    given
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NATS_URL.to_string())
+}
+
+/// Connect to NATS with a deadline and an error that says what to do.
+pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
+    let connecting = async_nats::ConnectOptions::new()
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .name("lattice")
+        .connect(url);
+    match tokio::time::timeout(std::time::Duration::from_secs(6), connecting).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => anyhow::bail!(
+            "cannot connect to NATS at {url}: {e}. Is `lattice up` running? (or pass --nats-url)"
+        ),
+        Err(_) => anyhow::bail!("connecting to NATS at {url} timed out after 6 s"),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LATTICE_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("warn,lattice_host=info,lattice_controller=info,lattice=info,guest=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

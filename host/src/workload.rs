@@ -123,6 +123,18 @@ impl ComponentRuntime {
         store
     }
 
+    /// Create a fresh store and instantiate the component in it, then drop both:
+    /// the fixed per-invocation cost, without calling any export. For benchmarks
+    /// (`host/benches/instantiate.rs`).
+    pub async fn instantiate_only(&self) -> anyhow::Result<()> {
+        let mut store = self.new_store();
+        self.pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)?;
+        Ok(())
+    }
+
     pub fn overloaded(&self, reason: Overloaded) -> InvokeError {
         InvokeError::Overloaded {
             app: self.env.app.clone(),

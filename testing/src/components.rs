@@ -24,7 +24,13 @@ fn target_dir() -> PathBuf {
 fn build() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(repo_root().join("components/Cargo.toml"))
         .arg("--target-dir")
         .arg(target_dir())

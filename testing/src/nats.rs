@@ -181,8 +181,7 @@ impl NatsServer {
                 store.display()
             ));
         }
-        fs::write(&self.config, conf)
-            .with_context(|| format!("writing {}", self.config.display()))
+        fs::write(&self.config, conf).with_context(|| format!("writing {}", self.config.display()))
     }
 
     fn spawn(&mut self) -> Result<(), SpawnError> {
@@ -304,22 +303,25 @@ mod tests {
 
     #[tokio::test]
     async fn jetstream_state_survives_restart() {
+        use async_nats::jetstream::{self, stream};
         let mut server = NatsServer::start().unwrap();
-        let client = server.connect().await.unwrap();
-        let js = async_nats::jetstream::new(client);
-        let kv = js
-            .create_key_value(async_nats::jetstream::kv::Config {
-                bucket: "persist".into(),
-                ..Default::default()
-            })
+        let js = jetstream::new(server.connect().await.unwrap());
+        js.get_or_create_stream(stream::Config {
+            name: "persist".into(),
+            subjects: vec!["persist.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        js.publish("persist.a", "v".into())
+            .await
+            .unwrap()
             .await
             .unwrap();
-        kv.put("k", "v".into()).await.unwrap();
         server.restart().unwrap();
-        let client = server.connect().await.unwrap();
-        let js = async_nats::jetstream::new(client);
-        let kv = js.get_key_value("persist").await.unwrap();
-        assert_eq!(kv.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        let js = jetstream::new(server.connect().await.unwrap());
+        let mut s = js.get_stream("persist").await.unwrap();
+        assert_eq!(s.info().await.unwrap().state.messages, 1);
     }
 
     #[tokio::test]

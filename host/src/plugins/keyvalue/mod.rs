@@ -100,10 +100,13 @@ fn parse_counter(key: &str, value: &[u8]) -> Result<u64, KvError> {
         })
 }
 
+/// `(app, capability, identifier)` of an in-memory bucket.
+type MemoryKey = (String, String, String);
+
 /// Host-wide keyvalue state: memory buckets and NATS bucket handles.
 #[derive(Clone)]
 pub struct Registry {
-    memory: Arc<Mutex<HashMap<(String, String, String), memory::Bucket>>>,
+    memory: Arc<Mutex<HashMap<MemoryKey, memory::Bucket>>>,
     nats: Option<nats::Backend>,
 }
 

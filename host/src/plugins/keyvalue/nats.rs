@@ -20,12 +20,12 @@ const ENCODED: &str = "_x_";
 pub struct Backend {
     js: jetstream::Context,
     subjects: Subjects,
-    stores: Arc<Mutex<HashMap<String, kv::Store>>>,
+    stores: Arc<Mutex<HashMap<String, Arc<kv::Store>>>>,
 }
 
 #[derive(Clone)]
 pub struct Bucket {
-    store: kv::Store,
+    store: Arc<kv::Store>,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> KvError {
@@ -52,7 +52,7 @@ impl Backend {
         if let Some(store) = cached {
             return Ok(Bucket { store });
         }
-        let store = match self.js.get_key_value(&name).await {
+        let store = Arc::new(match self.js.get_key_value(&name).await {
             Ok(store) => store,
             Err(_) => self
                 .js
@@ -64,7 +64,7 @@ impl Backend {
                 })
                 .await
                 .map_err(|e| err(&format!("creating bucket {name}"), e))?,
-        };
+        });
         self.stores
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,0 +1,437 @@
+//! `lattice app ...`: deploy and inspect applications through the controller API.
+
+use crate::output::{human_duration, now_ms, print_json, print_table, Output};
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use lattice_controller::{short_host_id, ApiClient, ApiError};
+use lattice_protocol::manifest::{self, Image, Manifest};
+use lattice_protocol::messages::{AppState, AppStatus};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How often progress is polled while waiting.
+const POLL: Duration = Duration::from_millis(250);
+/// How long `deploy_file` waits for a controller that is still starting.
+const CONTROLLER_START: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Store a manifest as a new version and deploy it, or deploy a stored version
+    /// (`--name APP [--version V]`, which is how to roll back).
+    // `--version` here names an app version, not the program's.
+    #[command(disable_version_flag = true)]
+    Deploy {
+        /// The manifest (wadm-style OAM YAML).
+        #[arg(required_unless_present = "name", conflicts_with = "name")]
+        file: Option<PathBuf>,
+        /// Deploy the stored app NAME instead of a file.
+        #[arg(long)]
+        name: Option<String>,
+        /// With --name: the stored version to deploy (the newest if absent).
+        #[arg(long, requires = "name")]
+        version: Option<String>,
+        /// Return once the controller stored the version; do not wait for hosts.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the app to be deployed, e.g. 60s, 2m.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Every stored app with its deployed and latest version and its state.
+    List,
+    /// One app's state, per component and host.
+    Status {
+        name: String,
+        /// Keep printing the status whenever it changes, until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// The stored versions of an app, oldest first.
+    History { name: String },
+    /// Stop running an app everywhere; its versions stay stored.
+    Undeploy { name: String },
+    /// Undeploy an app and forget all its versions.
+    Delete { name: String },
+}
+
+pub async fn run(
+    cmd: AppCommand,
+    client: async_nats::Client,
+    lattice: &str,
+    output: Output,
+) -> anyhow::Result<()> {
+    let api = ApiClient::new(client, lattice);
+    match cmd {
+        AppCommand::Deploy {
+            file,
+            name,
+            version,
+            no_wait,
+            timeout,
+        } => {
+            let status = match (file, name) {
+                (Some(path), _) => {
+                    let manifest = load_manifest(&path)?;
+                    api.deploy(manifest).await?
+                }
+                (None, Some(name)) => api.deploy_version(&name, version.as_deref()).await?,
+                (None, None) => bail!("give a manifest file, or --name of a stored app"),
+            };
+            if no_wait {
+                return print_status_line(&status, output);
+            }
+            let status = wait_deployed(&api, status, timeout, output).await?;
+            if output == Output::Json {
+                print_json(&status)?;
+            }
+            Ok(())
+        }
+        AppCommand::List => {
+            let apps = api.list().await?;
+            if output == Output::Json {
+                return print_json(&apps);
+            }
+            if apps.is_empty() {
+                println!("no apps stored on lattice '{lattice}'; deploy one with `lattice app deploy FILE`");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = apps
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.deployed_version.clone().unwrap_or_else(|| "-".into()),
+                        s.latest_version.clone(),
+                        s.state.to_string(),
+                        s.message.clone(),
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "VERSION", "LATEST", "STATE", "MESSAGE"], &rows);
+            Ok(())
+        }
+        AppCommand::Status { name, watch } => {
+            let status = api.status(&name).await?;
+            if !watch {
+                return print_status(&status, output);
+            }
+            watch_status(&api, status, output).await
+        }
+        AppCommand::History { name } => {
+            let versions = api.history(&name).await?;
+            if output == Output::Json {
+                return print_json(&versions);
+            }
+            let now = now_ms();
+            let rows: Vec<Vec<String>> = versions
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.version.clone(),
+                        format!("{} ago", human_duration(now.saturating_sub(v.stored_at_ms))),
+                        if v.deployed { "yes" } else { "" }.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(&["VERSION", "STORED", "DEPLOYED"], &rows);
+            Ok(())
+        }
+        AppCommand::Undeploy { name } => {
+            let status = api.undeploy(&name).await?;
+            print_status_line(&status, output)
+        }
+        AppCommand::Delete { name } => {
+            let versions = api.delete(&name).await?;
+            if output == Output::Json {
+                return print_json(&versions);
+            }
+            println!("deleted app '{name}' and its {} version(s)", versions.len());
+            Ok(())
+        }
+    }
+}
+
+/// Deploy a manifest file and wait until it is deployed, for `lattice up`: waits for
+/// a controller that is still starting.
+pub async fn deploy_file(
+    client: async_nats::Client,
+    lattice: &str,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let manifest = load_manifest(path)?;
+    let api = ApiClient::new(client, lattice);
+    let deadline = tokio::time::Instant::now() + CONTROLLER_START;
+    let status = loop {
+        match api.deploy(manifest.clone()).await {
+            Err(ApiError::NoController { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(POLL).await;
+            }
+            other => break other?,
+        }
+    };
+    wait_deployed(&api, status, Duration::from_secs(60), Output::Text).await?;
+    Ok(())
+}
+
+/// Read and validate a manifest file, and make its `file://` images absolute (relative
+/// paths are relative to the manifest's folder) after checking they exist.
+pub fn load_manifest(path: &Path) -> anyhow::Result<Manifest> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading manifest {}", path.display()))?;
+    let mut manifest = manifest::parse(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} has {} problem(s):\n{}",
+            path.display(),
+            e.problems.len(),
+            e.problems
+                .iter()
+                .map(|p| format!("  {}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    resolve_images(&mut manifest, folder)?;
+    Ok(manifest)
+}
+
+/// Turn every `Image::File` into `file:///absolute/path`, checking the file exists.
+fn resolve_images(manifest: &mut Manifest, folder: &Path) -> anyhow::Result<()> {
+    let folder = std::path::absolute(folder)
+        .with_context(|| format!("resolving the folder {}", folder.display()))?;
+    for component in &mut manifest.components {
+        let Image::File(image) = &mut component.image else {
+            continue;
+        };
+        let raw = image.strip_prefix("file://").unwrap_or(image);
+        let file = folder.join(raw);
+        if !file.is_file() {
+            bail!(
+                "component image {} of '{}' not found (at {}): build it with scripts/build-components.sh",
+                image,
+                component.name,
+                file.display()
+            );
+        }
+        let file = file.canonicalize().unwrap_or(file);
+        *image = format!("file://{}", file.display());
+    }
+    Ok(())
+}
+
+/// Poll status until deployed, failed or `timeout`, printing each new state.
+async fn wait_deployed(
+    api: &ApiClient,
+    first: AppStatus,
+    timeout: Duration,
+    output: Output,
+) -> anyhow::Result<AppStatus> {
+    let version = first.deployed_version.clone().unwrap_or_default();
+    let text = output == Output::Text;
+    if text {
+        println!("deploying {} version {version}", first.name);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last: Option<(AppState, String)> = None;
+    let mut status = first;
+    loop {
+        let now = (status.state, status.message.clone());
+        if text && last.as_ref() != Some(&now) {
+            println!("  {}: {}", status.state, status.message);
+        }
+        last = Some(now);
+        match status.state {
+            AppState::Deployed => return Ok(status),
+            AppState::Failed => bail!(
+                "app '{}' failed: {}\n(the controller keeps retrying; \
+                 `lattice app status {}` shows the latest)",
+                status.name,
+                status.message,
+                status.name
+            ),
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "app '{}' is not deployed after {}s; it is {}: {}\n\
+                 (`lattice app status {} --watch` follows it)",
+                status.name,
+                timeout.as_secs(),
+                status.state,
+                status.message,
+                status.name
+            );
+        }
+        tokio::time::sleep(POLL).await;
+        status = api.status(&status.name).await?;
+    }
+}
+
+async fn watch_status(api: &ApiClient, first: AppStatus, output: Output) -> anyhow::Result<()> {
+    let mut last = first.clone();
+    print_status(&first, output)?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            _ = tokio::time::sleep(POLL * 2) => {}
+        }
+        let status = api.status(&first.name).await?;
+        if status != last {
+            if output == Output::Text {
+                println!();
+            }
+            print_status(&status, output)?;
+            last = status;
+        }
+    }
+}
+
+fn print_status_line(status: &AppStatus, output: Output) -> anyhow::Result<()> {
+    if output == Output::Json {
+        return print_json(status);
+    }
+    println!("{}: {}: {}", status.name, status.state, status.message);
+    Ok(())
+}
+
+fn print_status(status: &AppStatus, output: Output) -> anyhow::Result<()> {
+    if output == Output::Json {
+        return print_json(status);
+    }
+    println!("app:      {}", status.name);
+    println!(
+        "version:  {} (latest {})",
+        status
+            .deployed_version
+            .as_deref()
+            .unwrap_or("none deployed"),
+        status.latest_version
+    );
+    println!("state:    {}", status.state);
+    println!("message:  {}", status.message);
+    if status.components.is_empty() {
+        return Ok(());
+    }
+    println!();
+    let rows: Vec<Vec<String>> = status
+        .components
+        .iter()
+        .map(|c| {
+            let running = if c.running.is_empty() {
+                "-".to_string()
+            } else {
+                c.running
+                    .iter()
+                    .map(|(h, n)| format!("{}={n}", short_host_id(h)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            vec![
+                c.name.clone(),
+                c.state.to_string(),
+                c.desired.to_string(),
+                running,
+                c.message.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "COMPONENT",
+            "STATE",
+            "DESIRED",
+            "RUNNING (HOST=N)",
+            "MESSAGE",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// `90`, `90s`, `2m`, `500ms`, `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: use e.g. 60s, 2m or 500ms"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!(
+            "'{text}' has an unknown unit '{unit}': use ms, s, m or h"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lattice_protocol::manifest::{Builtin, Component, ComponentKind};
+
+    fn manifest_with(image: Image) -> Manifest {
+        Manifest {
+            name: "a".into(),
+            version: "1".into(),
+            description: None,
+            components: vec![Component {
+                name: "c".into(),
+                kind: ComponentKind::Component,
+                image,
+                config: Default::default(),
+                scaler: None,
+                links: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn relative_images_resolve_against_the_manifest_folder() {
+        let dir = std::env::temp_dir().join(format!("lattice-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("build")).unwrap();
+        std::fs::write(dir.join("build/c.wasm"), b"\0asm").unwrap();
+        let abs = dir.join("build/c.wasm").canonicalize().unwrap();
+        for image in ["./build/c.wasm", "build/c.wasm", "file://./build/c.wasm"] {
+            let mut m = manifest_with(Image::File(image.into()));
+            resolve_images(&mut m, &dir).unwrap();
+            assert_eq!(
+                m.components[0].image,
+                Image::File(format!("file://{}", abs.display())),
+                "{image}"
+            );
+        }
+        // Absolute paths stay as they are.
+        let mut m = manifest_with(Image::File(format!("file://{}", abs.display())));
+        resolve_images(&mut m, Path::new("/elsewhere")).unwrap();
+        assert_eq!(
+            m.components[0].image,
+            Image::File(format!("file://{}", abs.display()))
+        );
+        let mut m = manifest_with(Image::File("./missing.wasm".into()));
+        let err = resolve_images(&mut m, &dir).unwrap_err().to_string();
+        assert!(err.contains("not found"), "{err}");
+        assert!(err.contains("scripts/build-components.sh"), "{err}");
+        let mut m = manifest_with(Image::Builtin(Builtin::HttpServer));
+        resolve_images(&mut m, &dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("60").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}

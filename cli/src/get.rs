@@ -1,0 +1,150 @@
+//! `lattice get ...`: ask every host of the lattice about itself (scatter/gather ping).
+
+use crate::output::{human_duration, now_ms, print_json, print_table, Output};
+use anyhow::bail;
+use clap::Subcommand;
+use lattice_controller::{ping_hosts, short_host_id};
+use lattice_protocol::messages::HostInfo;
+use std::time::Duration;
+
+/// How long to collect answers from hosts.
+const GATHER: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// The hosts of the lattice: id, labels, uptime, workloads.
+    Hosts,
+    /// What each host runs: per app, its components with instances and in-flight
+    /// invocations.
+    Inventory {
+        /// Only the host whose id starts with this.
+        host: Option<String>,
+    },
+}
+
+pub async fn run(
+    cmd: GetCommand,
+    client: async_nats::Client,
+    lattice: &str,
+    output: Output,
+) -> anyhow::Result<()> {
+    let hosts = ping_hosts(&client, lattice, GATHER).await?;
+    match cmd {
+        GetCommand::Hosts => {
+            if output == Output::Json {
+                return print_json(&hosts);
+            }
+            if hosts.is_empty() {
+                println!("{}", no_hosts(lattice));
+                return Ok(());
+            }
+            let now = now_ms();
+            let rows: Vec<Vec<String>> = hosts
+                .iter()
+                .map(|h| {
+                    vec![
+                        short_host_id(&h.host_id).to_string(),
+                        if h.draining { "draining" } else { "ready" }.to_string(),
+                        human_duration(now.saturating_sub(h.started_at_ms)),
+                        h.workloads.len().to_string(),
+                        h.version.clone(),
+                        labels(h),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["HOST", "STATE", "UPTIME", "WORKLOADS", "VERSION", "LABELS"],
+                &rows,
+            );
+            Ok(())
+        }
+        GetCommand::Inventory { host } => {
+            let hosts: Vec<HostInfo> = match &host {
+                Some(prefix) => {
+                    let found: Vec<HostInfo> = hosts
+                        .into_iter()
+                        .filter(|h| h.host_id.starts_with(prefix.as_str()))
+                        .collect();
+                    if found.is_empty() {
+                        bail!(
+                            "no host whose id starts with '{prefix}' answered on lattice \
+                             '{lattice}' within {}ms; `lattice get hosts` lists them",
+                            GATHER.as_millis()
+                        );
+                    }
+                    found
+                }
+                None => hosts,
+            };
+            if output == Output::Json {
+                return print_json(&hosts);
+            }
+            if hosts.is_empty() {
+                println!("{}", no_hosts(lattice));
+                return Ok(());
+            }
+            for (i, h) in hosts.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                print_inventory(h);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_inventory(h: &HostInfo) {
+    let draining = if h.draining { " (draining)" } else { "" };
+    println!("host {}{draining}  {}", h.host_id, labels(h));
+    if h.workloads.is_empty() {
+        println!("  runs nothing");
+        return;
+    }
+    let mut rows = Vec::new();
+    for w in &h.workloads {
+        for c in &w.components {
+            rows.push(vec![
+                format!("  {}", w.app),
+                w.version.clone(),
+                c.name.clone(),
+                c.instances.to_string(),
+                c.in_flight.to_string(),
+            ]);
+        }
+        if w.components.is_empty() {
+            rows.push(vec![
+                format!("  {}", w.app),
+                w.version.clone(),
+                "-".into(),
+                "0".into(),
+                "0".into(),
+            ]);
+        }
+    }
+    print_table(
+        &["  APP", "VERSION", "COMPONENT", "INSTANCES", "IN-FLIGHT"],
+        &rows,
+    );
+}
+
+/// `k=v,k=v`, user labels first, the automatic `hostcore.*` ones after.
+fn labels(h: &HostInfo) -> String {
+    let (core, user): (Vec<_>, Vec<_>) = h
+        .labels
+        .iter()
+        .partition(|(k, _)| k.starts_with("hostcore."));
+    user.into_iter()
+        .chain(core)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn no_hosts(lattice: &str) -> String {
+    format!(
+        "no host answered on lattice '{lattice}' within {}ms; start one with `lattice host` \
+         or `lattice up`",
+        GATHER.as_millis()
+    )
+}

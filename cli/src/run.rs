@@ -1,0 +1,234 @@
+//! The long-running commands: `up`, `host` and `controller`.
+
+use crate::nats_server::{self, NatsServer};
+use anyhow::Context;
+use clap::Args;
+use lattice_host::{Host, HostConfig, Limits};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of a host (shared by `lattice host` and `lattice up`).
+#[derive(Debug, Args)]
+pub struct HostOptions {
+    /// A label for placement, `key=value`; repeat for more.
+    #[arg(long = "label", short = 'l', value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 1.0)]
+    heartbeat_interval: f64,
+    /// Linear memory one component instance may use, in MiB.
+    #[arg(long, default_value_t = 128)]
+    max_memory_mb: usize,
+    /// Seconds one invocation may run before it is stopped.
+    #[arg(long, default_value_t = 30.0)]
+    execution_timeout: f64,
+    /// Requests that may wait for a free instance of one component before new
+    /// ones are refused with 503.
+    #[arg(long, default_value_t = 1000)]
+    max_queued: usize,
+    /// Seconds a request may wait for a free instance.
+    #[arg(long, default_value_t = 10.0)]
+    queue_timeout: f64,
+    /// Do not use the pooling allocator.
+    #[arg(long)]
+    no_pooling: bool,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("label '{s}' is not key=value")),
+    }
+}
+
+fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s)
+        .with_context(|| format!("--{what} must be a positive number of seconds"))
+}
+
+impl HostOptions {
+    fn config(&self, lattice: &str, cache_dir: Option<PathBuf>) -> anyhow::Result<HostConfig> {
+        Ok(HostConfig {
+            lattice: lattice.to_string(),
+            labels: self.labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+            limits: Limits {
+                max_memory_bytes: self.max_memory_mb << 20,
+                execution_timeout: seconds("execution-timeout", self.execution_timeout)?,
+                max_queued: self.max_queued,
+                queue_timeout: seconds("queue-timeout", self.queue_timeout)?,
+            },
+            heartbeat_interval: seconds("heartbeat-interval", self.heartbeat_interval)?,
+            cache_dir,
+            pooling: !self.no_pooling,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    #[command(flatten)]
+    host: HostOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerArgs {}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    host: HostOptions,
+    /// Port of the nats-server `up` starts.
+    #[arg(long, default_value_t = 4222)]
+    nats_port: u16,
+    /// Where JetStream keeps the lattice's state [default: the user's state dir,
+    /// e.g. ~/.local/state/lattice].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// The nats-server binary [default: nats-server on PATH].
+    #[arg(long, env = "NATS_SERVER_BIN")]
+    nats_server_bin: Option<PathBuf>,
+    /// Deploy this manifest once the lattice is up; repeat for more.
+    #[arg(long = "app")]
+    apps: Vec<PathBuf>,
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+pub async fn host(args: HostArgs, nats_url: &str, lattice: &str) -> anyhow::Result<()> {
+    let client = crate::connect(nats_url).await?;
+    let host = Host::new(args.host.config(lattice, None)?, Some(client.clone()))?;
+    eprintln!(
+        "host {} joined lattice '{lattice}' at {nats_url}",
+        host.id()
+    );
+    lattice_host::agent::run(host, client, shutdown_signal()).await
+}
+
+pub async fn controller(
+    _args: ControllerArgs,
+    nats_url: &str,
+    lattice: &str,
+) -> anyhow::Result<()> {
+    let client = crate::connect(nats_url).await?;
+    eprintln!("controller running for lattice '{lattice}' at {nats_url}");
+    run_controller(client, lattice, shutdown_signal()).await
+}
+
+async fn run_controller(
+    client: async_nats::Client,
+    lattice: &str,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let controller = lattice_controller::Controller::new(
+        client,
+        lattice,
+        lattice_controller::ControllerConfig::default(),
+    );
+    controller.run(shutdown).await?;
+    Ok(())
+}
+
+pub async fn up(args: UpArgs, nats_url: Option<String>, lattice: &str) -> anyhow::Result<()> {
+    let state_dir = match args.state_dir {
+        Some(dir) => dir,
+        None => dirs::state_dir()
+            .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+            .context("cannot find a state directory: pass --state-dir")?
+            .join("lattice"),
+    };
+    let (server, url) = match nats_url {
+        Some(url) => (None, url),
+        None => {
+            let binary = nats_server::find_binary(args.nats_server_bin.as_deref())?;
+            let jetstream = state_dir.join("jetstream");
+            eprintln!(
+                "starting nats-server on 127.0.0.1:{} (JetStream in {})",
+                args.nats_port,
+                jetstream.display()
+            );
+            let server = NatsServer::start(&binary, args.nats_port, &jetstream).await?;
+            let url = server.url.clone();
+            (Some(server), url)
+        }
+    };
+    let result = run_up(&args.host, &args.apps, &url, lattice, &state_dir).await;
+    if let Some(server) = server {
+        server.stop().await;
+        eprintln!("nats-server stopped");
+    }
+    result
+}
+
+async fn run_up(
+    options: &HostOptions,
+    apps: &[PathBuf],
+    url: &str,
+    lattice: &str,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let client = crate::connect(url).await?;
+    let host = Host::new(
+        options.config(lattice, Some(state_dir.join("cache")))?,
+        Some(client.clone()),
+    )?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut controller = tokio::spawn({
+        let (client, lattice) = (client.clone(), lattice.to_string());
+        let stop = stopped(stop_rx.clone());
+        async move { run_controller(client, &lattice, stop).await }
+    });
+    let agent = tokio::spawn(lattice_host::agent::run(
+        host.clone(),
+        client.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    eprintln!(
+        "lattice '{lattice}' is up: nats {url}, host {}; Ctrl-C to stop",
+        host.id()
+    );
+    let work = async {
+        for path in apps {
+            crate::app::deploy_file(client.clone(), lattice, path).await?;
+        }
+        shutdown_signal().await;
+        anyhow::Ok(())
+    };
+    let mut controller_ended = false;
+    let result = tokio::select! {
+        r = work => r,
+        joined = &mut controller => {
+            controller_ended = true;
+            match joined {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the controller stopped unexpectedly")),
+                Ok(Err(e)) => Err(e.context("the controller failed")),
+                Err(e) => Err(anyhow::anyhow!("the controller task panicked: {e}")),
+            }
+        }
+    };
+    eprintln!("stopping: draining the host, then the controller");
+    let _ = stop_tx.send(true);
+    let deadline = Duration::from_secs(10);
+    let _ = tokio::time::timeout(deadline, agent).await;
+    if !controller_ended {
+        let _ = tokio::time::timeout(deadline, controller).await;
+    }
+    result
+}

@@ -1,0 +1,201 @@
+//! The typed client of the controller API, and the host scatter/gather ping.
+
+use futures::StreamExt;
+use lattice_protocol::manifest::Manifest;
+use lattice_protocol::messages::{
+    ApiReply, AppRequest, AppStatus, DeployRequest, HostInfo, ListRequest, VersionInfo,
+};
+use lattice_protocol::subjects::Subjects;
+use lattice_protocol::{decode, encode, CodecError};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long [`ApiClient`] waits for the controller unless told otherwise.
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why an API call did not produce an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "no controller answered on lattice '{lattice}' within {}s: is `lattice up` or \
+         `lattice controller` running?",
+        timeout.as_secs_f64()
+    )]
+    NoController { lattice: String, timeout: Duration },
+    #[error("sending {op} to the controller on lattice '{lattice}'")]
+    Request {
+        op: String,
+        lattice: String,
+        #[source]
+        source: async_nats::RequestError,
+    },
+    #[error("the controller's answer to {op} is unreadable")]
+    Decode {
+        op: String,
+        #[source]
+        source: CodecError,
+    },
+    /// The controller refused; the message says why.
+    #[error("{0}")]
+    Controller(String),
+    #[error("pinging hosts on lattice '{lattice}'")]
+    Ping {
+        lattice: String,
+        #[source]
+        source: async_nats::Error,
+    },
+}
+
+/// A typed client of one lattice's controller API. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    client: async_nats::Client,
+    lattice: String,
+    subjects: Subjects,
+    timeout: Duration,
+}
+
+impl ApiClient {
+    pub fn new(client: async_nats::Client, lattice: &str) -> Self {
+        Self {
+            client,
+            lattice: lattice.to_string(),
+            subjects: Subjects::new(lattice),
+            timeout: DEFAULT_API_TIMEOUT,
+        }
+    }
+
+    /// Wait at most `timeout` for each answer (default 5 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Store `manifest` as a new version (identical content is fine) and deploy it.
+    pub async fn deploy(&self, manifest: Manifest) -> Result<AppStatus, ApiError> {
+        let req = DeployRequest {
+            manifest: Some(manifest),
+            name: None,
+            version: None,
+        };
+        self.call("deploy", &req).await
+    }
+
+    /// Deploy a stored version of `name` (the newest when `version` is `None`); this
+    /// is how to roll back.
+    pub async fn deploy_version(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<AppStatus, ApiError> {
+        let req = DeployRequest {
+            manifest: None,
+            name: Some(name.to_string()),
+            version: version.map(str::to_string),
+        };
+        self.call("deploy", &req).await
+    }
+
+    /// Stop running `name` everywhere; its versions stay stored.
+    pub async fn undeploy(&self, name: &str) -> Result<AppStatus, ApiError> {
+        self.call("undeploy", &app(name)).await
+    }
+
+    /// Undeploy `name` and forget it; answers the versions that were deleted.
+    pub async fn delete(&self, name: &str) -> Result<Vec<VersionInfo>, ApiError> {
+        self.call("delete", &app(name)).await
+    }
+
+    /// Status of every stored app.
+    pub async fn list(&self) -> Result<Vec<AppStatus>, ApiError> {
+        self.call("list", &ListRequest {}).await
+    }
+
+    pub async fn status(&self, name: &str) -> Result<AppStatus, ApiError> {
+        self.call("status", &app(name)).await
+    }
+
+    /// Stored versions, oldest first.
+    pub async fn history(&self, name: &str) -> Result<Vec<VersionInfo>, ApiError> {
+        self.call("history", &app(name)).await
+    }
+
+    async fn call<Req: Serialize, T: DeserializeOwned>(
+        &self,
+        op: &str,
+        req: &Req,
+    ) -> Result<T, ApiError> {
+        let request = async_nats::Request::new()
+            .payload(encode(req).into())
+            .timeout(Some(self.timeout));
+        let msg = self
+            .client
+            .send_request(self.subjects.api(op), request)
+            .await
+            .map_err(|source| match source.kind() {
+                async_nats::RequestErrorKind::TimedOut
+                | async_nats::RequestErrorKind::NoResponders => ApiError::NoController {
+                    lattice: self.lattice.clone(),
+                    timeout: self.timeout,
+                },
+                _ => ApiError::Request {
+                    op: op.to_string(),
+                    lattice: self.lattice.clone(),
+                    source,
+                },
+            })?;
+        let reply: ApiReply<T> = decode(&msg.payload).map_err(|source| ApiError::Decode {
+            op: op.to_string(),
+            source,
+        })?;
+        reply.into_result().map_err(ApiError::Controller)
+    }
+}
+
+fn app(name: &str) -> AppRequest {
+    AppRequest {
+        name: name.to_string(),
+    }
+}
+
+/// Ask every host of `lattice` for its [`HostInfo`] and collect the answers that
+/// arrive within `gather`. Hosts are sorted by id; unreadable answers are skipped.
+pub async fn ping_hosts(
+    client: &async_nats::Client,
+    lattice: &str,
+    gather: Duration,
+) -> Result<Vec<HostInfo>, ApiError> {
+    let err = |source: async_nats::Error| ApiError::Ping {
+        lattice: lattice.to_string(),
+        source,
+    };
+    let subjects = Subjects::new(lattice);
+    let inbox = client.new_inbox();
+    let mut replies = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| err(e.into()))?;
+    client
+        .publish_with_reply(subjects.hosts_ping(), inbox, encode(&ListRequest {}).into())
+        .await
+        .map_err(|e| err(e.into()))?;
+    client.flush().await.map_err(|e| err(e.into()))?;
+    let mut hosts = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + gather;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, replies.next()).await {
+        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            break; // no host is listening at all
+        }
+        if msg.status.is_some() {
+            continue;
+        }
+        match decode::<HostInfo>(&msg.payload) {
+            Ok(info) => {
+                hosts.insert(info.host_id.clone(), info);
+            }
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable answer to the host ping"),
+        }
+    }
+    Ok(hosts.into_values().collect())
+}

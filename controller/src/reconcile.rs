@@ -1,0 +1,263 @@
+//! The controller's brain: `reconcile(desired, observed, ctx) -> Plan`.
+//!
+//! A pure function: no IO, no tokio, no clock of its own. It places every deployed
+//! app's components on the observed hosts ([`crate::placement`]), compares each host's
+//! reported workloads with that placement, and answers the [`HostCommand`]s to send
+//! plus an [`AppStatus`] per app. The runtime may call it as often as it likes: what
+//! was already sent and not yet reflected in a heartbeat is held back through
+//! [`Attempts`].
+//!
+//! Architecture invariant: everything the controller decides is decided here, so it
+//! can be tested with tables of cases and no NATS.
+
+use crate::attempts::{Attempts, Decision};
+use crate::placement::{self, ComponentPlacement};
+use crate::status;
+use lattice_protocol::manifest::{Component, ComponentKind, Image, Manifest};
+use lattice_protocol::messages::{AppStatus, HostCommand, HostInfo, WorkloadReport, WorkloadSpec};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// One stored app as the controller wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredApp {
+    pub name: String,
+    /// The newest stored version (for status).
+    pub latest_version: String,
+    /// The manifest of the deployed version; `None` when stored but undeployed.
+    pub deployed: Option<Manifest>,
+}
+
+/// One live host as last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedHost {
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
+    /// Draining hosts get no work.
+    pub draining: bool,
+    pub workloads: Vec<WorkloadReport>,
+}
+
+impl From<HostInfo> for ObservedHost {
+    fn from(info: HostInfo) -> Self {
+        Self {
+            id: info.host_id,
+            labels: info.labels,
+            draining: info.draining,
+            workloads: info.workloads,
+        }
+    }
+}
+
+impl ObservedHost {
+    /// What this host reports for `app`.
+    pub fn workload(&self, app: &str) -> Option<&WorkloadReport> {
+        self.workloads.iter().find(|w| w.app == app)
+    }
+}
+
+/// What else reconcile needs to know: what was sent before, and the time.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub attempts: &'a Attempts,
+    pub now: Instant,
+    /// How long an acknowledged command may go unreflected in heartbeats before it
+    /// is sent again.
+    pub resend_after: Duration,
+}
+
+/// A command for one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCommand {
+    pub host_id: String,
+    pub command: HostCommand,
+}
+
+/// The output of one reconcile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub commands: Vec<PlannedCommand>,
+    /// Status of every stored app, by name.
+    pub statuses: BTreeMap<String, AppStatus>,
+}
+
+/// Whether the controller places this component: a Wasm component with a scaler.
+/// Builtin capabilities are activated by hosts wherever a linked component runs.
+pub fn placeable(c: &Component) -> bool {
+    c.kind == ComponentKind::Component
+        && !matches!(c.image, Image::Builtin(_))
+        && c.scaler.is_some()
+}
+
+/// The placement of one deployed app.
+#[derive(Debug, Default)]
+pub(crate) struct AppPlacement {
+    /// Per placeable component, in document order.
+    pub components: Vec<(String, ComponentPlacement)>,
+    /// Host id -> component -> instances.
+    pub per_host: BTreeMap<String, BTreeMap<String, u32>>,
+}
+
+/// A command a host keeps refusing, keyed by (host, app): the sentence for status.
+pub(crate) type HostFailures = BTreeMap<(String, String), String>;
+
+/// Decide what every host should run and what to tell it. See the module docs.
+pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'_>) -> Plan {
+    let mut hosts: Vec<&ObservedHost> = hosts.iter().collect();
+    hosts.sort_by(|a, b| a.id.cmp(&b.id));
+    hosts.dedup_by(|a, b| a.id == b.id);
+    let mut apps: Vec<&DesiredApp> = desired.iter().collect();
+    apps.sort_by(|a, b| a.name.cmp(&b.name));
+
+    // 1. Place every deployed app, in name order so load-balancing is deterministic.
+    let mut load = BTreeMap::new();
+    let mut placements: BTreeMap<&str, (&Manifest, AppPlacement)> = BTreeMap::new();
+    for app in &apps {
+        let Some(manifest) = &app.deployed else {
+            continue;
+        };
+        let mut placement = AppPlacement::default();
+        for comp in manifest.components.iter().filter(|c| placeable(c)) {
+            let Some(scaler) = &comp.scaler else { continue };
+            let current = current_instances(&hosts, ctx.attempts, &app.name, &comp.name);
+            let p = placement::place(scaler, &hosts, &current, &mut load);
+            for (host, n) in &p.per_host {
+                placement
+                    .per_host
+                    .entry(host.clone())
+                    .or_default()
+                    .insert(comp.name.clone(), *n);
+            }
+            placement.components.push((comp.name.clone(), p));
+        }
+        placements.insert(&app.name, (manifest, placement));
+    }
+
+    // 2. Compare with what each host reports.
+    let mut plan = Plan::default();
+    let mut failures = HostFailures::new();
+    for host in &hosts {
+        let mut names: BTreeSet<&str> = host.workloads.iter().map(|w| w.app.as_str()).collect();
+        names.extend(
+            placements
+                .iter()
+                .filter(|(_, (_, p))| p.per_host.contains_key(&host.id))
+                .map(|(name, _)| *name),
+        );
+        for app in names {
+            let spec = placements
+                .get(app)
+                .and_then(|(m, p)| p.per_host.get(&host.id).map(|pl| (*m, pl)));
+            let reported = host.workload(app);
+            let (wanted, satisfied) = match (spec, reported) {
+                (Some((manifest, pl)), _) => (
+                    HostCommand::Apply {
+                        workload: WorkloadSpec {
+                            manifest: manifest.clone(),
+                            placements: pl.clone(),
+                        },
+                    },
+                    reported.is_some_and(|r| report_matches(r, manifest, pl)),
+                ),
+                (None, Some(_)) => (
+                    HostCommand::Remove {
+                        app: app.to_string(),
+                    },
+                    false,
+                ),
+                (None, None) => continue,
+            };
+            if satisfied {
+                continue;
+            }
+            if let Some(a) = ctx.attempts.get(&host.id, app) {
+                if a.command == wanted {
+                    if let Some(error) = &a.last_error {
+                        failures.insert(
+                            (host.id.clone(), app.to_string()),
+                            status::failure_sentence(&host.id, &wanted, error, a, ctx.now),
+                        );
+                    }
+                }
+            }
+            if ctx
+                .attempts
+                .decide(&host.id, &wanted, ctx.now, ctx.resend_after)
+                == Decision::Send
+            {
+                plan.commands.push(PlannedCommand {
+                    host_id: host.id.clone(),
+                    command: wanted,
+                });
+            }
+        }
+    }
+
+    // 3. Say how each app is doing.
+    for app in apps {
+        let s = match placements.get(app.name.as_str()) {
+            Some((manifest, placement)) => {
+                status::deployed(app, manifest, placement, &hosts, &failures)
+            }
+            None => status::undeployed(app, &hosts, &failures),
+        };
+        plan.statuses.insert(app.name.clone(), s);
+    }
+    plan
+}
+
+/// Instances of `app`/`component` each host runs or was just told to run.
+fn current_instances(
+    hosts: &[&ObservedHost],
+    attempts: &Attempts,
+    app: &str,
+    component: &str,
+) -> BTreeMap<String, u32> {
+    let mut current = BTreeMap::new();
+    for host in hosts {
+        let reported = host
+            .workload(app)
+            .and_then(|w| w.components.iter().find(|c| c.name == component))
+            .map_or(0, |c| c.instances);
+        let told = match attempts.get(&host.id, app) {
+            Some(a) if a.last_error.is_none() => match &a.command {
+                HostCommand::Apply { workload } => {
+                    workload.placements.get(component).copied().unwrap_or(0)
+                }
+                HostCommand::Remove { .. } => 0,
+            },
+            _ => 0,
+        };
+        let n = reported.max(told);
+        if n > 0 {
+            current.insert(host.id.clone(), n);
+        }
+    }
+    current
+}
+
+/// Whether a host's report shows exactly `placements` of `manifest`'s version.
+/// Only placeable components are compared: what a host says about builtins is its own.
+pub fn report_matches(
+    report: &WorkloadReport,
+    manifest: &Manifest,
+    placements: &BTreeMap<String, u32>,
+) -> bool {
+    report.version == manifest.version
+        && manifest
+            .components
+            .iter()
+            .filter(|c| placeable(c))
+            .all(|c| {
+                let reported = report
+                    .components
+                    .iter()
+                    .find(|r| r.name == c.name)
+                    .map_or(0, |r| r.instances);
+                reported == placements.get(&c.name).copied().unwrap_or(0)
+            })
+}
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

@@ -1,0 +1,201 @@
+//! App and component status: states and one sentence a person can act on. Pure; called
+//! by [`crate::reconcile`].
+
+use crate::attempts::{Attempt, Phase};
+use crate::placement::Problem;
+use crate::reconcile::{AppPlacement, DesiredApp, HostFailures, ObservedHost};
+use crate::short_host_id;
+use lattice_protocol::manifest::Manifest;
+use lattice_protocol::messages::{AppState, AppStatus, ComponentStatus, HostCommand};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// The sentence for a command a host did not carry out.
+pub(crate) fn failure_sentence(
+    host: &str,
+    command: &HostCommand,
+    error: &str,
+    attempt: &Attempt,
+    now: Instant,
+) -> String {
+    let host = short_host_id(host);
+    let what = match command {
+        HostCommand::Apply { workload } => format!(
+            "host {host} could not run app '{}' version {}",
+            workload.manifest.name, workload.manifest.version
+        ),
+        HostCommand::Remove { app } => format!("host {host} could not remove app '{app}'"),
+    };
+    let retry = match attempt.phase {
+        Phase::Backoff { until } if until > now => {
+            let secs = until.saturating_duration_since(now).as_secs_f64().ceil();
+            format!("retrying in {secs:.0}s")
+        }
+        _ => "retrying now".to_string(),
+    };
+    let times = if attempt.failures == 1 {
+        "once".to_string()
+    } else {
+        format!("{} times", attempt.failures)
+    };
+    format!("{what}: {error} (failed {times}; {retry})")
+}
+
+/// Status of a deployed app.
+pub(crate) fn deployed(
+    app: &DesiredApp,
+    manifest: &Manifest,
+    placement: &AppPlacement,
+    hosts: &[&ObservedHost],
+    failures: &HostFailures,
+) -> AppStatus {
+    let version = &manifest.version;
+    let app_failures: BTreeMap<&str, &str> = failures
+        .iter()
+        .filter(|((_, a), _)| a == &app.name)
+        .map(|((h, _), s)| (h.as_str(), s.as_str()))
+        .collect();
+
+    let mut components = Vec::new();
+    // Placement problems, then host failures: the reasons the app is failed.
+    let mut failed: Vec<String> = Vec::new();
+    for (name, cp) in &placement.components {
+        let running: BTreeMap<String, u32> = hosts
+            .iter()
+            .filter_map(|h| {
+                let w = h.workload(&app.name).filter(|w| &w.version == version)?;
+                let c = w.components.iter().find(|c| &c.name == name)?;
+                (c.instances > 0).then(|| (h.id.clone(), c.instances))
+            })
+            .collect();
+        let total: u32 = running.values().sum();
+        let host_failure = cp
+            .per_host
+            .keys()
+            .find_map(|h| app_failures.get(h.as_str()).copied());
+        let (state, message) = if !cp.problems.is_empty() {
+            let waiting = cp.problems.iter().all(|p| *p == Problem::NoHosts);
+            let text: Vec<String> = cp.problems.iter().map(|p| p.sentence(name)).collect();
+            let state = if waiting {
+                AppState::Waiting
+            } else {
+                failed.push(text.join("; "));
+                AppState::Failed
+            };
+            (state, text.join("; "))
+        } else if let Some(f) = host_failure {
+            (AppState::Failed, f.to_string())
+        } else if running == cp.per_host {
+            (
+                AppState::Deployed,
+                format!("{total} instance(s) running on {} host(s)", running.len()),
+            )
+        } else {
+            (
+                AppState::Reconciling,
+                format!("{total}/{} instance(s) running", cp.desired),
+            )
+        };
+        components.push(ComponentStatus {
+            name: name.clone(),
+            state,
+            desired: cp.desired,
+            running,
+            message,
+        });
+    }
+
+    // Hosts that still run the app but should not.
+    let leftovers = hosts
+        .iter()
+        .filter(|h| h.workload(&app.name).is_some() && !placement.per_host.contains_key(&h.id))
+        .count();
+
+    failed.extend(app_failures.values().map(|s| s.to_string()));
+    let (state, message) = if !failed.is_empty() {
+        (AppState::Failed, failed.join("; "))
+    } else if let Some(c) = components.iter().find(|c| c.state == AppState::Waiting) {
+        (AppState::Waiting, c.message.clone())
+    } else if leftovers > 0 || components.iter().any(|c| c.state != AppState::Deployed) {
+        let mut parts: Vec<String> = components
+            .iter()
+            .filter(|c| c.state != AppState::Deployed)
+            .map(|c| {
+                format!(
+                    "{} {}/{} running",
+                    c.name,
+                    c.running.values().sum::<u32>(),
+                    c.desired
+                )
+            })
+            .collect();
+        if leftovers > 0 {
+            parts.push(format!("removing it from {leftovers} other host(s)"));
+        }
+        (
+            AppState::Reconciling,
+            format!("converging to version {version}: {}", parts.join(", ")),
+        )
+    } else if components.is_empty() {
+        (
+            AppState::Deployed,
+            format!("version {version} is deployed; it has no components to place"),
+        )
+    } else {
+        let instances: u32 = components
+            .iter()
+            .map(|c| c.running.values().sum::<u32>())
+            .sum();
+        let hosts_used = placement.per_host.len();
+        (
+            AppState::Deployed,
+            format!(
+                "version {version} runs as desired: {instances} instance(s) of {} component(s) on {hosts_used} host(s)",
+                components.len()
+            ),
+        )
+    };
+    AppStatus {
+        name: app.name.clone(),
+        deployed_version: Some(version.clone()),
+        latest_version: app.latest_version.clone(),
+        state,
+        message,
+        components,
+    }
+}
+
+/// Status of a stored app that is not deployed.
+pub(crate) fn undeployed(
+    app: &DesiredApp,
+    hosts: &[&ObservedHost],
+    failures: &HostFailures,
+) -> AppStatus {
+    let still = hosts
+        .iter()
+        .filter(|h| h.workload(&app.name).is_some())
+        .count();
+    let failed: Vec<&str> = failures
+        .iter()
+        .filter(|((_, a), _)| a == &app.name)
+        .map(|(_, s)| s.as_str())
+        .collect();
+    let message = if !failed.is_empty() {
+        format!("undeployed, but {}", failed.join("; "))
+    } else if still > 0 {
+        format!("undeployed; removing it from {still} host(s)")
+    } else {
+        format!(
+            "version {} is stored but not deployed; deploy it with `lattice app deploy --name {}`",
+            app.latest_version, app.name
+        )
+    };
+    AppStatus {
+        name: app.name.clone(),
+        deployed_version: None,
+        latest_version: app.latest_version.clone(),
+        state: AppState::Undeployed,
+        message,
+        components: Vec::new(),
+    }
+}

@@ -1,0 +1,293 @@
+//! Test support for the controller's integration tests: simulated hosts that speak the
+//! host protocol over their own NATS connection, a fast controller, and polling with
+//! deadlines.
+
+#![allow(dead_code)]
+
+use futures::StreamExt;
+use lattice_controller::{ApiClient, Controller, ControllerConfig};
+use lattice_protocol::manifest::{Component, ComponentKind, Image, Manifest, Scaler};
+use lattice_protocol::messages::{
+    AppStatus, CommandReply, ComponentReport, Event, HostCommand, HostInfo, WorkloadReport,
+};
+use lattice_protocol::subjects::Subjects;
+use lattice_protocol::{decode, encode};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const LATTICE: &str = "test";
+pub const BEAT: Duration = Duration::from_millis(200);
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// Controller timings for tests: everything short.
+pub fn fast_config() -> ControllerConfig {
+    ControllerConfig {
+        tick: Duration::from_millis(100),
+        command_timeout: Duration::from_secs(2),
+        host_heartbeat_interval: BEAT,
+        missed_beats: 3,
+        ping_gather: Duration::from_millis(200),
+        backoff_base: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(2),
+        resend_after: Duration::from_secs(3),
+    }
+}
+
+/// A controller running in a task; stopped by [`RunningController::stop`] or on drop.
+pub struct RunningController {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), lattice_controller::ControllerError>>,
+}
+
+impl RunningController {
+    pub async fn start(url: &str) -> Self {
+        let client = async_nats::connect(url).await.unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let controller = Controller::new(client, LATTICE, fast_config());
+        let task = tokio::spawn(controller.run(async {
+            let _ = stopped.await;
+        }));
+        // Ready once it answers the API.
+        let api = api(url).await.with_timeout(Duration::from_millis(500));
+        eventually("the controller to answer", || async {
+            api.list().await.map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await;
+        Self {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = tokio::time::timeout(DEADLINE, &mut self.task)
+            .await
+            .expect("controller stops within the deadline");
+        result.unwrap().unwrap();
+    }
+}
+
+impl Drop for RunningController {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn api(url: &str) -> ApiClient {
+    ApiClient::new(async_nats::connect(url).await.unwrap(), LATTICE)
+}
+
+/// A simulated host: answers pings, heartbeats every [`BEAT`], applies commands into
+/// the workloads it reports, or refuses them with `fail_with`.
+pub struct FakeHost {
+    pub id: String,
+    workloads: Arc<Mutex<Vec<WorkloadReport>>>,
+    commands: Arc<Mutex<Vec<HostCommand>>>,
+    fail_with: Arc<Mutex<Option<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl FakeHost {
+    pub async fn start(url: &str, id: &str, labels: &[(&str, &str)]) -> Self {
+        let client = async_nats::connect(url).await.unwrap();
+        let subjects = Subjects::new(LATTICE);
+        let mut commands_sub = client.subscribe(subjects.host_command(id)).await.unwrap();
+        let mut pings = client.subscribe(subjects.hosts_ping()).await.unwrap();
+        client.flush().await.unwrap();
+        let workloads = Arc::new(Mutex::new(Vec::new()));
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let fail_with = Arc::new(Mutex::new(None::<String>));
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let info = {
+            let id = id.to_string();
+            let workloads = workloads.clone();
+            move || HostInfo {
+                host_id: id.clone(),
+                lattice: LATTICE.to_string(),
+                labels: labels.clone(),
+                version: "test".into(),
+                started_at_ms: 0,
+                draining: false,
+                workloads: workloads.lock().unwrap().clone(),
+            }
+        };
+        let task = {
+            let (workloads, commands, fail_with) =
+                (workloads.clone(), commands.clone(), fail_with.clone());
+            tokio::spawn(async move {
+                let mut beat = tokio::time::interval(BEAT);
+                loop {
+                    tokio::select! {
+                        _ = beat.tick() => {
+                            let e = Event::HostHeartbeat(info());
+                            client.publish(subjects.event(e.kind()), encode(&e).into()).await.unwrap();
+                        }
+                        Some(ping) = pings.next() => {
+                            if let Some(reply) = ping.reply {
+                                client.publish(reply, encode(&info()).into()).await.unwrap();
+                            }
+                        }
+                        Some(msg) = commands_sub.next() => {
+                            let cmd: HostCommand = decode(&msg.payload).unwrap();
+                            commands.lock().unwrap().push(cmd.clone());
+                            let failure = fail_with.lock().unwrap().clone();
+                            let reply = match (cmd, failure) {
+                                (HostCommand::Apply { .. }, Some(error)) => CommandReply::error(error),
+                                (HostCommand::Apply { workload }, None) => {
+                                    let report = WorkloadReport {
+                                        app: workload.manifest.name.clone(),
+                                        version: workload.manifest.version.clone(),
+                                        components: workload
+                                            .placements
+                                            .iter()
+                                            .map(|(name, n)| ComponentReport {
+                                                name: name.clone(),
+                                                instances: *n,
+                                                in_flight: 0,
+                                            })
+                                            .collect(),
+                                    };
+                                    let mut w = workloads.lock().unwrap();
+                                    w.retain(|r| r.app != report.app);
+                                    w.push(report);
+                                    CommandReply::ok()
+                                }
+                                (HostCommand::Remove { app }, _) => {
+                                    workloads.lock().unwrap().retain(|r| r.app != app);
+                                    CommandReply::ok()
+                                }
+                            };
+                            if let Some(r) = msg.reply {
+                                client.publish(r, encode(&reply).into()).await.unwrap();
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        Self {
+            id: id.to_string(),
+            workloads,
+            commands,
+            fail_with,
+            task,
+        }
+    }
+
+    /// What the host reports for `app`.
+    pub fn workload(&self, app: &str) -> Option<WorkloadReport> {
+        self.workloads
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|w| w.app == app)
+            .cloned()
+    }
+
+    pub fn commands(&self) -> Vec<HostCommand> {
+        self.commands.lock().unwrap().clone()
+    }
+
+    /// Refuse every Apply with `error` from now on (`None`: accept again).
+    pub fn fail_with(&self, error: Option<&str>) {
+        *self.fail_with.lock().unwrap() = error.map(str::to_string);
+    }
+
+    /// Crash: stop heartbeating and answering.
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for FakeHost {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A Wasm component with a spreadscaler of `instances`.
+pub fn component(name: &str, instances: u32) -> Component {
+    Component {
+        name: name.to_string(),
+        kind: ComponentKind::Component,
+        image: Image::File(format!("file:///components/{name}.wasm")),
+        config: Default::default(),
+        scaler: Some(Scaler::Spreadscaler {
+            instances,
+            spread: vec![],
+        }),
+        links: vec![],
+    }
+}
+
+pub fn manifest(name: &str, version: &str, components: &[(&str, u32)]) -> Manifest {
+    Manifest {
+        name: name.to_string(),
+        version: version.to_string(),
+        description: None,
+        components: components.iter().map(|(n, i)| component(n, *i)).collect(),
+    }
+}
+
+/// Poll `check` every 50 ms until it answers `Some`, or panic after [`DEADLINE`]
+/// with `what` and the last thing seen.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let last = match check().await {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out waiting for {what}; last seen: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait until `app`'s status satisfies `ok`.
+pub async fn status_until(
+    api: &ApiClient,
+    app: &str,
+    what: &str,
+    ok: impl Fn(&AppStatus) -> bool,
+) -> AppStatus {
+    eventually(what, || async {
+        match api.status(app).await {
+            Ok(s) if ok(&s) => Ok(s),
+            Ok(s) => Err(format!("{:?}: {}", s.state, s.message)),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// Wait until `host` reports `app` at `version` (`None`: not at all).
+pub async fn host_runs(host: &FakeHost, app: &str, version: Option<&str>) {
+    eventually(
+        &format!("host {} to run {app} at {version:?}", host.id),
+        || async {
+            let got = host.workload(app);
+            if got.as_ref().map(|w| w.version.as_str()) == version {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        },
+    )
+    .await
+}
