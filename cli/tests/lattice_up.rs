@@ -1,0 +1,214 @@
+//! `lattice up` end to end, as a user runs it: the real binary, a real nats-server
+//! it starts itself, the counter component, HTTP, and a restart of everything.
+
+use lattice_testing::components::{component, repo_root};
+use lattice_testing::nats::{find_binary, free_port};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
+
+struct Up {
+    child: Child,
+    nats_port: u16,
+}
+
+impl Up {
+    fn start(state: &Path, nats_port: u16, apps: &[&Path]) -> Self {
+        let mut cmd = Command::new(LATTICE);
+        cmd.args(["up", "--nats-port", &nats_port.to_string(), "--state-dir"])
+            .arg(state)
+            .env("NATS_SERVER_BIN", find_binary().unwrap())
+            .env("LATTICE_LOG", "warn")
+            .stdin(Stdio::null());
+        for app in apps {
+            cmd.arg("--app").arg(app);
+        }
+        Self {
+            child: cmd.spawn().expect("lattice up starts"),
+            nats_port,
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(LATTICE)
+            .args(args)
+            .args([
+                "--nats-url",
+                &format!("nats://127.0.0.1:{}", self.nats_port),
+            ])
+            .env("LATTICE_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+
+    /// Ctrl-C, and wait (with a deadline) for everything to exit.
+    fn stop(mut self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "lattice up exited with {status}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lattice up did not stop within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", self.nats_port)).is_err(),
+            "nats-server outlived lattice up"
+        );
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sample counter manifest with its HTTP port changed and the image absolute.
+fn counter_manifest(dir: &Path, http_port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("manifests/counter.yaml")).unwrap();
+    let text = text
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{http_port}"))
+        .replace(
+            "file://../components/target/wasm32-wasip2/release/counter.wasm",
+            &format!("file://{}", component("counter").display()),
+        );
+    let path = dir.join("counter.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn get(port: u16, path: &str) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        resp.text().await.map_err(|e| e.to_string())
+    })
+}
+
+fn wait_for(port: u16, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match get(port, path) {
+            Ok(body) => return body,
+            Err(e) if Instant::now() > deadline => panic!("{path} never answered: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn counter_survives_a_restart_of_the_whole_lattice() {
+    let state = tempfile::tempdir().unwrap();
+    let (nats_port, http_port) = (free_port().unwrap(), free_port().unwrap());
+    let manifest = counter_manifest(state.path(), http_port);
+
+    let up = Up::start(state.path(), nats_port, &[&manifest]);
+    assert_eq!(wait_for(http_port, "/hello"), "hello -> 1\n");
+    assert_eq!(get(http_port, "/hello").unwrap(), "hello -> 2\n");
+    assert_eq!(get(http_port, "/world").unwrap(), "world -> 1\n");
+
+    let list = up.cli(&["app", "list"]);
+    assert!(list.status.success(), "{}", text(&list));
+    assert!(
+        text(&list).contains("counter  v0.1.0   v0.1.0  deployed"),
+        "{}",
+        text(&list)
+    );
+    let hosts = up.cli(&["get", "hosts", "-o", "json"]);
+    let hosts: serde_json::Value = serde_json::from_slice(&hosts.stdout).unwrap();
+    assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");
+    up.stop();
+
+    // Everything comes back from JetStream: the deployed app and its data.
+    let up = Up::start(state.path(), nats_port, &[]);
+    assert_eq!(wait_for(http_port, "/hello"), "hello -> 3\n");
+
+    // Undeploy stops serving.
+    let out = up.cli(&["app", "undeploy", "counter"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(http_port, "/hello").is_ok() {
+        assert!(Instant::now() < deadline, "undeployed app still answers");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    up.stop();
+}
+
+#[test]
+fn bad_deploys_say_what_is_wrong() {
+    let state = tempfile::tempdir().unwrap();
+    let nats_port = free_port().unwrap();
+    let up = Up::start(state.path(), nats_port, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !up.cli(&["app", "list"]).status.success() {
+        assert!(Instant::now() < deadline, "the controller never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // An invalid manifest: every problem, with its path, and nothing stored.
+    let bad = state.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: Bad_Name\nspec:\n  components: []\n",
+    )
+    .unwrap();
+    let out = up.cli(&["app", "deploy", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(msg.contains("metadata.name"), "{msg}");
+    assert!(msg.contains("metadata.annotations.version"), "{msg}");
+    assert!(msg.contains("spec.components"), "{msg}");
+
+    // A file that is not a component: the app fails with the host's reason.
+    let junk = state.path().join("junk.wasm");
+    std::fs::write(&junk, "not wasm").unwrap();
+    let manifest = state.path().join("junk.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: junk\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: file://{}\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n",
+            junk.display()
+        ),
+    )
+    .unwrap();
+    let out = up.cli(&[
+        "app",
+        "deploy",
+        manifest.to_str().unwrap(),
+        "--timeout",
+        "20s",
+    ]);
+    let msg = text(&out);
+    assert!(!out.status.success(), "{msg}");
+    assert!(msg.contains("is not a WebAssembly component"), "{msg}");
+    up.stop();
+}
