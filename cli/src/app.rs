@@ -16,19 +16,15 @@ const CONTROLLER_START: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
-    /// Store a manifest as a new version and deploy it, or deploy a stored version
-    /// (`--name APP [--version V]`, which is how to roll back).
+    /// Store a manifest as a new version and deploy it (`deploy FILE`), or deploy a
+    /// stored version of an app (`deploy NAME --version V`: roll back or forward).
     // `--version` here names an app version, not the program's.
     #[command(disable_version_flag = true)]
     Deploy {
-        /// The manifest (wadm-style OAM YAML).
-        #[arg(required_unless_present = "name", conflicts_with = "name")]
-        file: Option<PathBuf>,
-        /// Deploy the stored app NAME instead of a file.
+        /// A manifest file (wadm-style OAM YAML), or the name of a stored app.
+        target: String,
+        /// With an app name: the stored version to deploy (the newest if absent).
         #[arg(long)]
-        name: Option<String>,
-        /// With --name: the stored version to deploy (the newest if absent).
-        #[arg(long, requires = "name")]
         version: Option<String>,
         /// Return once the controller stored the version; do not wait for hosts.
         #[arg(long)]
@@ -54,6 +50,32 @@ pub enum AppCommand {
     Delete { name: String },
 }
 
+#[derive(Debug)]
+enum DeployTarget {
+    File(PathBuf),
+    Stored(String),
+}
+
+/// `deploy X`: a manifest file when X is an existing file, else a stored app name.
+fn deploy_target(target: &str, has_version: bool) -> anyhow::Result<DeployTarget> {
+    let path = Path::new(target);
+    if path.is_file() {
+        if has_version {
+            bail!("--version picks a stored version of an app: give the app's name, not the file {target}");
+        }
+        return Ok(DeployTarget::File(path.to_path_buf()));
+    }
+    let looks_like_name = !target.is_empty()
+        && target
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if looks_like_name {
+        Ok(DeployTarget::Stored(target.to_string()))
+    } else {
+        bail!("manifest file {target} not found")
+    }
+}
+
 pub async fn run(
     cmd: AppCommand,
     client: async_nats::Client,
@@ -63,19 +85,14 @@ pub async fn run(
     let api = ApiClient::new(client, lattice);
     match cmd {
         AppCommand::Deploy {
-            file,
-            name,
+            target,
             version,
             no_wait,
             timeout,
         } => {
-            let status = match (file, name) {
-                (Some(path), _) => {
-                    let manifest = load_manifest(&path)?;
-                    api.deploy(manifest).await?
-                }
-                (None, Some(name)) => api.deploy_version(&name, version.as_deref()).await?,
-                (None, None) => bail!("give a manifest file, or --name of a stored app"),
+            let status = match deploy_target(&target, version.is_some())? {
+                DeployTarget::File(path) => api.deploy(load_manifest(&path)?).await?,
+                DeployTarget::Stored(name) => api.deploy_version(&name, version.as_deref()).await?,
             };
             if no_wait {
                 return print_status_line(&status, output);
@@ -377,6 +394,29 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deploy_target_is_a_file_or_a_stored_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.yaml");
+        std::fs::write(&file, "x").unwrap();
+        let file = file.to_str().unwrap();
+        assert!(matches!(
+            deploy_target(file, false),
+            Ok(DeployTarget::File(_))
+        ));
+        assert!(deploy_target(file, true)
+            .unwrap_err()
+            .to_string()
+            .contains("--version"));
+        assert!(
+            matches!(deploy_target("counter", true), Ok(DeployTarget::Stored(n)) if n == "counter")
+        );
+        let missing = deploy_target("missing.yaml", false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(missing, "manifest file missing.yaml not found");
+    }
     use lattice_protocol::manifest::{Builtin, Component, ComponentKind};
 
     fn manifest_with(image: Image) -> Manifest {
