@@ -33,6 +33,9 @@ pub struct HostOptions {
     /// Do not use the pooling allocator.
     #[arg(long)]
     no_pooling: bool,
+    /// Seconds a stopping host lets in-flight invocations finish.
+    #[arg(long, default_value_t = 30.0)]
+    drain_timeout: f64,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -48,7 +51,12 @@ fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
 }
 
 impl HostOptions {
-    fn config(&self, lattice: &str, cache_dir: Option<PathBuf>) -> anyhow::Result<HostConfig> {
+    fn config(
+        &self,
+        lattice: &str,
+        cache_dir: Option<PathBuf>,
+        key_seed: Option<String>,
+    ) -> anyhow::Result<HostConfig> {
         Ok(HostConfig {
             lattice: lattice.to_string(),
             labels: self.labels.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -61,14 +69,34 @@ impl HostOptions {
             heartbeat_interval: seconds("heartbeat-interval", self.heartbeat_interval)?,
             cache_dir,
             pooling: !self.no_pooling,
+            key_seed,
+            drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
         })
     }
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct HostArgs {
+    #[command(subcommand)]
+    action: Option<HostAction>,
     #[command(flatten)]
     host: HostOptions,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum HostAction {
+    /// Change a running host's labels: `lattice host label HOST k=v ... [--unset k]`.
+    /// HOST is a host id or a unique prefix of one (see `lattice get hosts`).
+    Label {
+        host: String,
+        /// Labels to set, `key=value`.
+        #[arg(value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// Label keys to remove.
+        #[arg(long)]
+        unset: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -111,7 +139,15 @@ async fn shutdown_signal() {
 
 pub async fn host(args: HostArgs, nats_url: &str, lattice: &str) -> anyhow::Result<()> {
     let client = crate::connect(nats_url).await?;
-    let host = Host::new(args.host.config(lattice, None)?, Some(client.clone()))?;
+    if let Some(HostAction::Label {
+        host,
+        labels,
+        unset,
+    }) = args.action
+    {
+        return set_labels(client, lattice, &host, labels.into_iter().collect(), unset).await;
+    }
+    let host = Host::new(args.host.config(lattice, None, None)?, Some(client.clone()))?;
     eprintln!(
         "host {} joined lattice '{lattice}' at {nats_url}",
         host.id()
@@ -182,8 +218,9 @@ async fn run_up(
     state_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let client = crate::connect(url).await?;
+    let seed = host_key_seed(state_dir)?;
     let host = Host::new(
-        options.config(lattice, Some(state_dir.join("cache")))?,
+        options.config(lattice, Some(state_dir.join("cache")), Some(seed))?,
         Some(client.clone()),
     )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -231,4 +268,61 @@ async fn run_up(
         let _ = tokio::time::timeout(deadline, controller).await;
     }
     result
+}
+
+/// The dev host's identity, kept in the state dir so it stays the same across
+/// restarts of `lattice up`.
+fn host_key_seed(state_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = state_dir.join("host.nk");
+    if let Ok(seed) = std::fs::read_to_string(&path) {
+        return Ok(seed.trim().to_string());
+    }
+    let seed = nkeys::KeyPair::new_server()
+        .seed()
+        .map_err(|e| anyhow::anyhow!("cannot make a host key: {e}"))?;
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    std::fs::write(&path, &seed).with_context(|| format!("writing {}", path.display()))?;
+    Ok(seed)
+}
+
+/// `lattice host label`: find the host by id prefix and send it `set_labels`.
+async fn set_labels(
+    client: async_nats::Client,
+    lattice: &str,
+    prefix: &str,
+    set: BTreeMap<String, String>,
+    unset: Vec<String>,
+) -> anyhow::Result<()> {
+    use lattice_protocol::messages::{CommandReply, HostCommand};
+    let hosts =
+        lattice_controller::ping_hosts(&client, lattice, Duration::from_millis(500)).await?;
+    let matching: Vec<_> = hosts
+        .iter()
+        .filter(|h| h.host_id.starts_with(prefix))
+        .collect();
+    let host = match matching.as_slice() {
+        [one] => *one,
+        [] => anyhow::bail!("no host on lattice '{lattice}' has an id starting with '{prefix}' (see `lattice get hosts`)"),
+        many => anyhow::bail!("'{prefix}' matches {} hosts; give more of the id", many.len()),
+    };
+    let subject = lattice_protocol::subjects::Subjects::new(lattice).host_command(&host.host_id);
+    let command = HostCommand::SetLabels { set, unset };
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request(subject, lattice_protocol::encode(&command).into()),
+    )
+    .await
+    .context("the host did not answer within 5 s")??;
+    let reply: CommandReply = lattice_protocol::decode(&reply.payload)?;
+    match reply.error {
+        None => {
+            println!(
+                "labels of host {} changed",
+                lattice_controller::short_host_id(&host.host_id)
+            );
+            Ok(())
+        }
+        Some(e) => anyhow::bail!("host refused: {e}"),
+    }
 }

@@ -65,6 +65,8 @@ pub fn command_app(command: &HostCommand) -> &str {
     match command {
         HostCommand::Apply { workload } => &workload.manifest.name,
         HostCommand::Remove { app } => app,
+        // Sent by people (`lattice host label`), never by the controller.
+        HostCommand::SetLabels { .. } => "",
     }
 }
 

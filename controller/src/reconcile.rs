@@ -224,7 +224,7 @@ fn current_instances(
                 HostCommand::Apply { workload } => {
                     workload.placements.get(component).copied().unwrap_or(0)
                 }
-                HostCommand::Remove { .. } => 0,
+                HostCommand::Remove { .. } | HostCommand::SetLabels { .. } => 0,
             },
             _ => 0,
         };

@@ -402,6 +402,7 @@ fn describe(command: &HostCommand) -> String {
             workload.manifest.name, workload.manifest.version, workload.placements
         ),
         HostCommand::Remove { app } => format!("remove {app}"),
+        HostCommand::SetLabels { set, unset } => format!("set labels {set:?}, unset {unset:?}"),
     }
 }
 

@@ -25,6 +25,7 @@ pub(crate) fn failure_sentence(
             workload.manifest.name, workload.manifest.version
         ),
         HostCommand::Remove { app } => format!("host {host} could not remove app '{app}'"),
+        HostCommand::SetLabels { .. } => format!("host {host} could not change its labels"),
     };
     let retry = match attempt.phase {
         Phase::Backoff { until } if until > now => {

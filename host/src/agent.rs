@@ -65,12 +65,19 @@ pub async fn run(
         () = serve => tracing::warn!("command subscription ended"),
         () = shutdown => {}
     }
+    // Drain: say so at once (the controller re-places the work), let in-flight
+    // invocations finish, then leave.
     host.set_draining();
     beat.abort();
-    ping.abort();
-    for app in host.apps() {
-        host.remove(&app);
+    heartbeat(&client, &subjects, host.info()).await;
+    let left = host.drain(host.config().drain_timeout).await;
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "drain deadline passed with invocations still running; stopping them"
+        );
     }
+    ping.abort();
     publish(
         &client,
         &subjects,
@@ -138,6 +145,13 @@ async fn handle_command(
             }
             CommandReply::ok()
         }
+        HostCommand::SetLabels { set, unset } => match host.set_labels(set, &unset) {
+            Ok(()) => {
+                tracing::info!(labels = ?host.labels(), "labels changed");
+                CommandReply::ok()
+            }
+            Err(e) => CommandReply::error(e),
+        },
     }
 }
 

@@ -19,6 +19,10 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// Use the pooling allocator when the machine can reserve it.
     pub pooling: bool,
+    /// The nkey seed of the host's identity; a fresh key when `None`.
+    pub key_seed: Option<String>,
+    /// How long a draining host lets in-flight invocations finish.
+    pub drain_timeout: Duration,
 }
 
 impl Default for HostConfig {
@@ -30,6 +34,8 @@ impl Default for HostConfig {
             heartbeat_interval: Duration::from_secs(1),
             cache_dir: None,
             pooling: true,
+            key_seed: None,
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }

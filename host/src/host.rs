@@ -30,7 +30,7 @@ pub struct Host {
 struct Inner {
     id: String,
     config: HostConfig,
-    labels: BTreeMap<String, String>,
+    labels: Mutex<BTreeMap<String, String>>,
     engine: Engine,
     pooling: bool,
     cache: ComponentCache,
@@ -62,11 +62,15 @@ impl Host {
         );
         let mut labels = automatic_labels();
         labels.extend(config.labels.clone());
-        let key = nkeys::KeyPair::new_server();
+        let key = match &config.key_seed {
+            Some(seed) => nkeys::KeyPair::from_seed(seed)
+                .map_err(|e| anyhow::anyhow!("the host key seed is not a valid nkey seed: {e}"))?,
+            None => nkeys::KeyPair::new_server(),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 id: key.public_key(),
-                labels,
+                labels: Mutex::new(labels),
                 cache: ComponentCache::new(engine.clone()),
                 engine,
                 pooling,
@@ -103,6 +107,65 @@ impl Host {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
 
+    /// The host's labels now.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.inner
+            .labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Change labels at run time. `hostcore.*` labels are the host's own.
+    pub fn set_labels(
+        &self,
+        set: BTreeMap<String, String>,
+        unset: &[String],
+    ) -> Result<(), String> {
+        if let Some(k) = set.keys().chain(unset).find(|k| k.starts_with("hostcore.")) {
+            return Err(format!(
+                "label '{k}' is set by the host itself and cannot be changed"
+            ));
+        }
+        if let Some(k) = set.keys().find(|k| k.is_empty()) {
+            return Err(format!("label key '{k}' is empty"));
+        }
+        let mut labels = self.inner.labels.lock().unwrap_or_else(|p| p.into_inner());
+        labels.extend(set);
+        for k in unset {
+            labels.remove(k);
+        }
+        Ok(())
+    }
+
+    /// Invocations running now, over every component.
+    pub fn in_flight(&self) -> u32 {
+        self.workloads()
+            .values()
+            .flat_map(|w| w.components.values())
+            .map(|rt| rt.limiter.in_flight())
+            .sum()
+    }
+
+    /// Stop taking work and let what runs finish: close every listener, then wait
+    /// until no invocation is in flight or `deadline` passes, then remove every
+    /// workload. Returns the invocations still running at the deadline.
+    pub async fn drain(&self, deadline: std::time::Duration) -> u32 {
+        self.set_draining();
+        for app in self.apps() {
+            self.inner.plugins.http_server.release(&app, &[]);
+        }
+        let until = tokio::time::Instant::now() + deadline;
+        while self.in_flight() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let left = self.in_flight();
+        for app in self.apps() {
+            self.remove(&app);
+        }
+        left
+    }
+
     fn workloads(&self) -> MutexGuard<'_, BTreeMap<String, Workload>> {
         self.inner
             .workloads
@@ -132,7 +195,7 @@ impl Host {
         HostInfo {
             host_id: self.inner.id.clone(),
             lattice: self.inner.config.lattice.clone(),
-            labels: self.inner.labels.clone(),
+            labels: self.labels(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at_ms: self.inner.started_at_ms,
             draining: self.inner.draining.load(Ordering::SeqCst),

@@ -118,6 +118,14 @@ pub enum HostCommand {
     Apply { workload: WorkloadSpec },
     /// Stop everything of an app.
     Remove { app: String },
+    /// Change the host's labels at run time: set these, then drop those in `unset`.
+    /// `hostcore.*` labels are the host's own and cannot be changed.
+    SetLabels {
+        #[serde(default)]
+        set: BTreeMap<String, String>,
+        #[serde(default)]
+        unset: Vec<String>,
+    },
 }
 
 /// The part of an app one host must run.
