@@ -4,6 +4,8 @@
 //! - [`subjects`]: the NATS subjects of one lattice.
 //! - [`messages`]: the control-plane messages (hosts, controller API, events) and
 //!   their versioned JSON codec.
+//! - [`wire`]: component-model values in cross-host calls (type-directed
+//!   MessagePack) and the call envelope.
 //! - [`manifest`]: the application manifest model, its YAML parser and validation.
 //!
 //! Architecture invariant: this crate has no tokio, no NATS client and no wasmtime;
@@ -12,5 +14,6 @@
 pub mod manifest;
 pub mod messages;
 pub mod subjects;
+pub mod wire;
 
 pub use messages::{decode, encode, CodecError, PROTOCOL_VERSION};

@@ -1,0 +1,341 @@
+//! The envelope of a cross-host call: its subject, header names, error kinds and the
+//! signature both sides must agree on. Transport itself lives in the host.
+//!
+//! A call to `place-order` of `example:shop/orders` exported by component `business`
+//! of app `shop` in lattice `default` travels on
+//! `lattice.default.rpc.shop.business.example.shop.orders.place-order`, with the
+//! encoded arguments ([`encode_args`](super::encode_args)) as payload.
+
+use super::types::WitType;
+use std::fmt::Write as _;
+
+/// Where a call goes: a function of an interface exported by one component of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallTarget {
+    pub app: String,
+    pub component: String,
+    /// `example` in `example:shop/orders`.
+    pub namespace: String,
+    /// `shop` in `example:shop/orders`.
+    pub package: String,
+    /// `orders` in `example:shop/orders`.
+    pub interface: String,
+    /// The function's name in the interface, e.g. `place-order`.
+    pub function: String,
+}
+
+impl CallTarget {
+    /// `lattice.<L>.rpc.<app>.<component>.<namespace>.<package>.<interface>.<function>`,
+    /// each part after `rpc` one token escaped by [`escape_token`]. `lattice` is a
+    /// valid lattice name (see [`crate::subjects::valid_lattice_name`]).
+    pub fn subject(&self, lattice: &str) -> String {
+        let mut s = format!("lattice.{lattice}.rpc");
+        for part in self.parts() {
+            s.push('.');
+            s.push_str(&escape_token(part));
+        }
+        s
+    }
+
+    /// Read a subject made by [`CallTarget::subject`]: `(lattice, target)`, or `None`
+    /// for anything else (wrong shape, or a token that is not canonically escaped).
+    pub fn parse_subject(subject: &str) -> Option<(&str, CallTarget)> {
+        let mut tokens = subject.split('.');
+        let (Some("lattice"), Some(lattice), Some("rpc")) =
+            (tokens.next(), tokens.next(), tokens.next())
+        else {
+            return None;
+        };
+        let mut parts = tokens.map(unescape_token);
+        let mut next = || parts.next().flatten();
+        let target = CallTarget {
+            app: next()?,
+            component: next()?,
+            namespace: next()?,
+            package: next()?,
+            interface: next()?,
+            function: next()?,
+        };
+        // Exactly six parts: a seventh token, valid or not, is refused.
+        parts.next().is_none().then_some((lattice, target))
+    }
+
+    fn parts(&self) -> [&str; 6] {
+        [
+            &self.app,
+            &self.component,
+            &self.namespace,
+            &self.package,
+            &self.interface,
+            &self.function,
+        ]
+    }
+}
+
+/// [`CallTarget::subject`], for callers that hold the parts.
+pub fn rpc_subject(lattice: &str, target: &CallTarget) -> String {
+    target.subject(lattice)
+}
+
+/// What one serving component subscribes to (in queue group [`RPC_QUEUE`]): every
+/// function of every interface it exports.
+pub fn rpc_component_wildcard(lattice: &str, app: &str, component: &str) -> String {
+    format!(
+        "lattice.{lattice}.rpc.{}.{}.>",
+        escape_token(app),
+        escape_token(component)
+    )
+}
+
+/// Queue group of a component's serving instances, on every host.
+pub const RPC_QUEUE: &str = "rpc";
+
+/// One NATS subject token from any string: `A`-`Z`, `a`-`z`, `0`-`9` and `-` stay as
+/// they are (so WIT identifiers and app names read as themselves); every other byte of
+/// the UTF-8 text becomes `_` and two lowercase hex digits (`.` → `_2e`, `_` → `_5f`,
+/// `[static]` → `_5bstatic_5d`); the empty string becomes `_`.
+pub fn escape_token(s: &str) -> String {
+    if s.is_empty() {
+        return "_".to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if plain(b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "_{b:02x}");
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape_token`]; `None` for a token it would never produce.
+pub fn unescape_token(token: &str) -> Option<String> {
+    if token == "_" {
+        return Some(String::new());
+    }
+    let mut bytes = Vec::with_capacity(token.len());
+    let mut rest = token.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if plain(b) {
+            bytes.push(b);
+            rest = tail;
+            continue;
+        }
+        let [b'_', hi, lo, tail @ ..] = rest else {
+            return None;
+        };
+        let byte = (hex(*hi)? << 4) | hex(*lo)?;
+        if plain(byte) {
+            return None; // not canonical: this byte is never escaped
+        }
+        bytes.push(byte);
+        rest = tail;
+    }
+    if bytes.is_empty() {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+fn hex(d: u8) -> Option<u8> {
+    match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// NATS header names of a call (request) and its reply.
+pub mod headers {
+    /// The calling host's public nkey.
+    pub const CALLER_HOST: &str = "lattice-caller-host";
+    /// The calling app.
+    pub const CALLER_APP: &str = "lattice-caller-app";
+    /// The calling component.
+    pub const CALLER_COMPONENT: &str = "lattice-caller-component";
+    /// The name of the link the call travels (`default` unless named).
+    pub const LINK: &str = "lattice-link";
+    /// [`signature_fingerprint`](super::signature_fingerprint) of the function as the
+    /// caller was built against it.
+    pub const SIGNATURE: &str = "lattice-signature";
+    /// W3C trace context.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// W3C trace context, vendor part (passed on when present).
+    pub const TRACESTATE: &str = "tracestate";
+    /// On a reply: the call failed, of this [`CallErrorKind`](super::CallErrorKind);
+    /// the payload is a UTF-8 message for people.
+    pub const ERROR: &str = "lattice-error";
+}
+
+/// Why a call failed, as the `lattice-error` reply header says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallErrorKind {
+    /// No deployed link allows this caller to call this function.
+    Refused,
+    /// Caller and callee disagree on the function's signature (fingerprints differ).
+    Signature,
+    /// The payload did not decode against the function's parameters.
+    BadArguments,
+    /// The callee trapped.
+    Trap,
+    /// The callee did not finish in time.
+    Timeout,
+    /// The callee has no free instance and its queue is full.
+    Overloaded,
+    /// The callee's host failed otherwise.
+    Internal,
+}
+
+impl CallErrorKind {
+    pub const ALL: [CallErrorKind; 7] = [
+        CallErrorKind::Refused,
+        CallErrorKind::Signature,
+        CallErrorKind::BadArguments,
+        CallErrorKind::Trap,
+        CallErrorKind::Timeout,
+        CallErrorKind::Overloaded,
+        CallErrorKind::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallErrorKind::Refused => "refused",
+            CallErrorKind::Signature => "signature",
+            CallErrorKind::BadArguments => "bad-arguments",
+            CallErrorKind::Trap => "trap",
+            CallErrorKind::Timeout => "timeout",
+            CallErrorKind::Overloaded => "overloaded",
+            CallErrorKind::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// The canonical text of a function type: `func(u64, string) -> result<u8, string>`
+/// (params in order, `, `-separated; ` -> T` for one result, ` -> (T, U)` for several,
+/// nothing for none), each type as its [`Display`](WitType#impl-Display-for-WitType).
+pub fn signature(params: &[WitType], results: &[WitType]) -> String {
+    let join = |types: &[WitType]| {
+        types
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match results {
+        [] => format!("func({})", join(params)),
+        [one] => format!("func({}) -> {one}", join(params)),
+        many => format!("func({}) -> ({})", join(params), join(many)),
+    }
+}
+
+/// 64-bit FNV-1a of [`signature`]'s UTF-8 text, as 16 lowercase hex digits. The wire
+/// encoding carries no names or kinds, so both sides compare this before decoding.
+pub fn signature_fingerprint(params: &[WitType], results: &[WitType]) -> String {
+    let hash = signature(params, results)
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(function: &str) -> CallTarget {
+        CallTarget {
+            app: "shop".into(),
+            component: "business".into(),
+            namespace: "example".into(),
+            package: "shop".into(),
+            interface: "orders".into(),
+            function: function.into(),
+        }
+    }
+
+    #[test]
+    fn subjects_read_as_wit_names() {
+        let t = target("place-order");
+        let s = rpc_subject("default", &t);
+        assert_eq!(
+            s,
+            "lattice.default.rpc.shop.business.example.shop.orders.place-order"
+        );
+        assert_eq!(CallTarget::parse_subject(&s), Some(("default", t)));
+        assert_eq!(
+            rpc_component_wildcard("default", "shop", "business"),
+            "lattice.default.rpc.shop.business.>"
+        );
+    }
+
+    #[test]
+    fn odd_names_are_escaped_reversibly() {
+        let t = target("[static]cart.new");
+        let s = t.subject("l");
+        assert_eq!(
+            s,
+            "lattice.l.rpc.shop.business.example.shop.orders._5bstatic_5dcart_2enew"
+        );
+        assert_eq!(CallTarget::parse_subject(&s).unwrap().1, t);
+        for raw in ["", "_", "a.b", "a_2eb", "ü*>", " x", "UPPER-case"] {
+            let token = escape_token(raw);
+            assert!(
+                !token.is_empty() && !token.contains(['.', '*', '>', ' ']),
+                "{token}"
+            );
+            assert_eq!(unescape_token(&token).as_deref(), Some(raw), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn non_canonical_tokens_and_shapes_are_refused() {
+        for token in ["_61", "_2E", "_2", "a_", "_zz", "__", "_ff"] {
+            assert_eq!(unescape_token(token), None, "{token}");
+        }
+        assert_eq!(CallTarget::parse_subject("lattice.l.rpc.a.b.c.d.e"), None);
+        assert_eq!(
+            CallTarget::parse_subject("lattice.l.rpc.a.b.c.d.e.f.g"),
+            None
+        );
+        assert_eq!(CallTarget::parse_subject("lattice.l.api.a.b.c.d.e.f"), None);
+    }
+
+    #[test]
+    fn error_kinds_round_trip() {
+        for kind in CallErrorKind::ALL {
+            assert_eq!(CallErrorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(CallErrorKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn signatures_are_canonical_text() {
+        let params = [WitType::U64, WitType::list(WitType::String)];
+        let result = [WitType::result(Some(WitType::U8), Some(WitType::String))];
+        assert_eq!(
+            signature(&params, &result),
+            "func(u64, list<string>) -> result<u8, string>"
+        );
+        assert_eq!(signature(&[], &[]), "func()");
+        assert_eq!(
+            signature(&[], &[WitType::U8, WitType::Char]),
+            "func() -> (u8, char)"
+        );
+        // FNV-1a 64 of the UTF-8 bytes of "func()".
+        assert_eq!(signature_fingerprint(&[], &[]), "1926bfa0a15a6c3c");
+        assert_ne!(
+            signature_fingerprint(&params, &result),
+            signature_fingerprint(&params, &[])
+        );
+    }
+}
