@@ -1,5 +1,14 @@
-//! The API task: answers `lattice.L.api.<op>`. See `runtime.rs`.
+//! The API task: answers `lattice.L.api.<op>` (queue group shared by every
+//! controller) and `lattice.L.ctl.controller.<id>.<op>` (this controller only). See
+//! `runtime.rs`.
+//!
+//! A follower forwards what it receives on the queue group to the leader's own
+//! subject, so every answer (status above all: only the leader knows which commands
+//! hosts refused) comes from the controller that acts. When the leader does not
+//! answer, the follower answers itself: writes are compare-and-set in KV, so any
+//! controller may make them.
 
+use crate::election::View;
 use crate::state::Msg;
 use crate::store::{AppRecord, RecordError, Store};
 use futures::StreamExt;
@@ -10,12 +19,19 @@ use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tracing::Instrument;
 
 /// How long the API waits for the state task.
 const STATE_DEADLINE: Duration = Duration::from_secs(4);
+/// How long a follower waits for the leader before answering itself. A live leader
+/// answers in milliseconds and a dead one at once (no responders); this bounds the
+/// wait on a leader that hangs.
+const FORWARD_DEADLINE: Duration = Duration::from_millis(1500);
+/// Requests answered at the same time; more wait for a slot.
+const CONCURRENT_REQUESTS: usize = 64;
 
 /// The operations this controller answers, for error messages.
 const OPS: &str = "deploy, undeploy, delete, list, status, history";
@@ -23,34 +39,65 @@ const OPS: &str = "deploy, undeploy, delete, list, status, history";
 pub(crate) struct Api {
     client: async_nats::Client,
     subjects: Subjects,
-    prefix: String,
+    /// This controller's id.
+    id: String,
     store: Store,
     tx: mpsc::Sender<Msg>,
+    election: watch::Receiver<View>,
 }
 
-/// Answer API requests one at a time, in arrival order, until the subscription ends.
-pub(crate) async fn serve(mut sub: async_nats::Subscriber, api: Api) {
-    while let Some(msg) = sub.next().await {
+/// Answer API requests until both subscriptions end, at most
+/// [`CONCURRENT_REQUESTS`] at a time. `queue` is the shared API, `direct` this
+/// controller's own subject.
+pub(crate) async fn serve(
+    mut queue: async_nats::Subscriber,
+    mut direct: async_nats::Subscriber,
+    api: Api,
+) {
+    let api = Arc::new(api);
+    let slots = Arc::new(Semaphore::new(CONCURRENT_REQUESTS));
+    let queue_prefix = api.subjects.api("");
+    let direct_prefix = api.subjects.controller_api(&api.id, "");
+    loop {
+        let (msg, forwarded) = tokio::select! {
+            Some(m) = queue.next() => (m, false),
+            Some(m) = direct.next() => (m, true),
+            else => break,
+        };
         let Some(reply) = msg.reply.clone() else {
             tracing::warn!(subject = %msg.subject, "API request without a reply subject; ignored");
             continue;
         };
+        let prefix = if forwarded {
+            &direct_prefix
+        } else {
+            &queue_prefix
+        };
         let op = msg
             .subject
-            .strip_prefix(api.prefix.as_str())
-            .unwrap_or(msg.subject.as_str());
-        let answer = api
-            .handle(op, &msg.payload)
-            .instrument(tracing::info_span!("api", op = op))
-            .await;
-        let publishing = api.client.publish(reply, answer.into());
-        match tokio::time::timeout(crate::PUBLISH_DEADLINE, publishing).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not answer an API request"),
-            Err(_) => {
-                tracing::warn!("could not answer an API request: NATS is not taking messages")
+            .strip_prefix(prefix.as_str())
+            .unwrap_or(msg.subject.as_str())
+            .to_string();
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let api = api.clone();
+        tokio::spawn(async move {
+            let span = tracing::info_span!("api", op = %op, forwarded);
+            let answer = api
+                .answer(&op, msg.payload, forwarded)
+                .instrument(span)
+                .await;
+            let publishing = api.client.publish(reply, answer);
+            match tokio::time::timeout(crate::PUBLISH_DEADLINE, publishing).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not answer an API request"),
+                Err(_) => {
+                    tracing::warn!("could not answer an API request: NATS is not taking messages")
+                }
             }
-        }
+            drop(slot);
+        });
     }
 }
 
@@ -75,17 +122,46 @@ impl Api {
     pub(crate) fn new(
         client: async_nats::Client,
         subjects: Subjects,
+        id: String,
         store: Store,
         tx: mpsc::Sender<Msg>,
+        election: watch::Receiver<View>,
     ) -> Self {
-        let prefix = subjects.api("");
         Self {
             client,
             subjects,
-            prefix,
+            id,
             store,
             tx,
+            election,
         }
+    }
+
+    /// The answer to one request: the leader's when this controller is a follower
+    /// and the leader answers in time, else this controller's own.
+    async fn answer(&self, op: &str, payload: bytes::Bytes, forwarded: bool) -> bytes::Bytes {
+        if !forwarded {
+            let leader = {
+                let view = self.election.borrow();
+                let leads = view.leads(tokio::time::Instant::now().into_std());
+                view.holder.clone().filter(|h| !leads && *h != self.id)
+            };
+            if let Some(leader) = leader {
+                let request = async_nats::Request::new()
+                    .payload(payload.clone())
+                    .timeout(Some(FORWARD_DEADLINE));
+                let subject = self.subjects.controller_api(&leader, op);
+                match self.client.send_request(subject, request).await {
+                    Ok(reply) => return reply.payload,
+                    Err(e) => tracing::debug!(
+                        leader = %leader,
+                        error = %e,
+                        "the leader did not answer a forwarded request; answering here"
+                    ),
+                }
+            }
+        }
+        self.handle(op, &payload).await.into()
     }
 
     async fn handle(&self, op: &str, payload: &[u8]) -> Vec<u8> {

@@ -56,7 +56,8 @@ pub enum Decision {
 /// Every (host, app) the controller has sent a command for.
 #[derive(Debug, Default)]
 pub struct Attempts {
-    map: BTreeMap<(String, String), Attempt>,
+    /// App -> host -> attempt: lookups by `&str`, and every attempt of one app at hand.
+    map: BTreeMap<String, BTreeMap<String, Attempt>>,
     next_seq: u64,
 }
 
@@ -72,7 +73,15 @@ pub fn command_app(command: &HostCommand) -> &str {
 
 impl Attempts {
     pub fn get(&self, host: &str, app: &str) -> Option<&Attempt> {
-        self.map.get(&(host.to_string(), app.to_string()))
+        self.map.get(app)?.get(host)
+    }
+
+    /// Every attempt for `app`, by host id.
+    pub fn for_app(&self, app: &str) -> impl Iterator<Item = (&str, &Attempt)> {
+        self.map
+            .get(app)
+            .into_iter()
+            .flat_map(|hosts| hosts.iter().map(|(h, a)| (h.as_str(), a)))
     }
 
     /// Whether to send `wanted` to `host` now, given what was sent before.
@@ -106,13 +115,16 @@ impl Attempts {
     pub fn sent(&mut self, host: &str, command: HostCommand, now: Instant) -> u64 {
         self.next_seq += 1;
         let seq = self.next_seq;
-        let key = (host.to_string(), command_app(&command).to_string());
-        let (failures, last_error) = match self.map.get(&key) {
+        let hosts = self
+            .map
+            .entry(command_app(&command).to_string())
+            .or_default();
+        let (failures, last_error) = match hosts.get(host) {
             Some(prev) if prev.command == command => (prev.failures, prev.last_error.clone()),
             _ => (0, None),
         };
-        self.map.insert(
-            key,
+        hosts.insert(
+            host.to_string(),
             Attempt {
                 command,
                 seq,
@@ -135,7 +147,7 @@ impl Attempts {
         now: Instant,
         backoff: &Backoff,
     ) -> bool {
-        let Some(a) = self.map.get_mut(&(host.to_string(), app.to_string())) else {
+        let Some(a) = self.map.get_mut(app).and_then(|hosts| hosts.get_mut(host)) else {
             return false;
         };
         if a.seq != seq {
@@ -160,19 +172,25 @@ impl Attempts {
 
     /// Forget everything about a host that left.
     pub fn forget_host(&mut self, host: &str) {
-        self.map.retain(|(h, _), _| h != host);
+        for hosts in self.map.values_mut() {
+            hosts.remove(host);
+        }
+        self.map.retain(|_, hosts| !hosts.is_empty());
     }
 
     /// Drop acknowledged attempts older than `keep`: they no longer hold anything back.
     pub fn prune(&mut self, now: Instant, keep: Duration) {
-        self.map.retain(|_, a| match a.phase {
-            Phase::Acked { at } => now.saturating_duration_since(at) < keep,
-            _ => true,
-        });
+        for hosts in self.map.values_mut() {
+            hosts.retain(|_, a| match a.phase {
+                Phase::Acked { at } => now.saturating_duration_since(at) < keep,
+                _ => true,
+            });
+        }
+        self.map.retain(|_, hosts| !hosts.is_empty());
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.values().map(BTreeMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -5,17 +5,25 @@
 //!   desired apps and observed hosts to host commands and app statuses.
 //! - [`attempts`]: bookkeeping of commands sent, so the loop is safe to repeat.
 //! - [`store`]: app records (versions, deployed version) in KV, compare-and-set writes.
+//! - [`lease`]: which of several controllers acts (a lease in KV; pure state
+//!   machine, driven by `election`).
 //! - [`runtime`]: the [`Controller`]: NATS subscriptions, the reconcile loop, the API.
 //! - [`client`]: [`ApiClient`], the typed client of the controller API, and
 //!   [`ping_hosts`].
 //!
-//! Architecture invariant: only `runtime`, `store` and `client` perform IO; everything
-//! the controller decides is decided in `reconcile` and can be tested without NATS.
+//! Architecture invariants: only `runtime` (with `api`, `state`, `commands`,
+//! `election`), `store` and `client` perform IO; everything the controller decides is
+//! decided in `reconcile` (and who decides, in `lease`) and can be tested without
+//! NATS. Of the controllers of one lattice, only the holder of a valid lease sends
+//! host commands and publishes app and `host_lost` events.
 
 mod api;
 pub mod attempts;
 pub mod client;
+mod commands;
+mod election;
 mod error;
+pub mod lease;
 pub mod placement;
 pub mod reconcile;
 pub mod runtime;

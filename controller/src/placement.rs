@@ -107,15 +107,18 @@ pub fn matches(host: &ObservedHost, requirements: &BTreeMap<String, String>) -> 
 ///
 /// `hosts` must be sorted by id. `current` is how many instances of this component
 /// each host runs (or was just told to run): hosts already running it are preferred so
-/// work does not move on every tick. `load` counts instances already placed per host
-/// in this round and is updated, so later components prefer emptier hosts.
+/// work does not move on every tick. `load[i]` counts instances already placed on
+/// `hosts[i]` in this round (it must be as long as `hosts`) and is updated, so later
+/// components prefer emptier hosts.
 pub fn place(
     scaler: &Scaler,
     hosts: &[&ObservedHost],
     current: &BTreeMap<String, u32>,
-    load: &mut BTreeMap<String, u32>,
+    load: &mut [u32],
 ) -> ComponentPlacement {
-    let active: Vec<&ObservedHost> = hosts.iter().copied().filter(|h| !h.draining).collect();
+    assert_eq!(hosts.len(), load.len(), "one load per host");
+    // Indices into `hosts`, so loads need no lookups.
+    let active: Vec<usize> = (0..hosts.len()).filter(|i| !hosts[*i].draining).collect();
     let mut out = ComponentPlacement::default();
     let implicit = [Spread {
         name: "default".to_string(),
@@ -139,10 +142,10 @@ pub fn place(
                     push_once(&mut out.problems, Problem::NoHosts);
                     continue;
                 }
-                let eligible: Vec<&ObservedHost> = active
+                let eligible: Vec<usize> = active
                     .iter()
                     .copied()
-                    .filter(|h| matches(h, &spread.requirements))
+                    .filter(|i| matches(hosts[*i], &spread.requirements))
                     .collect();
                 if eligible.is_empty() {
                     out.problems.push(no_eligible(
@@ -153,7 +156,7 @@ pub fn place(
                     ));
                     continue;
                 }
-                distribute(share, &eligible, current, load, &mut out.per_host);
+                distribute(share, hosts, &eligible, current, load, &mut out.per_host);
             }
         }
         Scaler::Daemonscaler { instances, .. } => {
@@ -164,10 +167,10 @@ pub fn place(
                 out.problems.push(Problem::NoHosts);
                 return out;
             }
-            for host in &active {
-                if spreads.iter().any(|s| matches(host, &s.requirements)) {
-                    out.per_host.insert(host.id.clone(), *instances);
-                    *load.entry(host.id.clone()).or_default() += *instances;
+            for &i in &active {
+                if spreads.iter().any(|s| matches(hosts[i], &s.requirements)) {
+                    out.per_host.insert(hosts[i].id.clone(), *instances);
+                    load[i] += *instances;
                 }
             }
             out.desired = instances * out.per_host.len() as u32;
@@ -191,29 +194,32 @@ pub fn place(
 /// more than it has been dealt (stability), then the least loaded, then the lowest id.
 fn distribute(
     share: u32,
-    eligible: &[&ObservedHost],
+    hosts: &[&ObservedHost],
+    eligible: &[usize],
     current: &BTreeMap<String, u32>,
-    load: &mut BTreeMap<String, u32>,
+    load: &mut [u32],
     per_host: &mut BTreeMap<String, u32>,
 ) {
-    let mut dealt: BTreeMap<&str, u32> = BTreeMap::new();
+    // Look every host up once; dealing is then plain arithmetic (this runs for every
+    // component of every app on every reconcile).
+    let running: Vec<u32> = eligible
+        .iter()
+        .map(|i| current.get(&hosts[*i].id).copied().unwrap_or(0))
+        .collect();
+    let mut dealt = vec![0u32; eligible.len()];
     for _ in 0..share {
-        let pick = eligible
-            .iter()
-            .min_by_key(|h| {
-                let d = dealt.get(h.id.as_str()).copied().unwrap_or(0);
-                let keeps_existing = d < current.get(&h.id).copied().unwrap_or(0);
-                (
-                    d,
-                    !keeps_existing,
-                    load.get(&h.id).copied().unwrap_or(0),
-                    h.id.as_str(),
-                )
+        let pick = (0..eligible.len())
+            .min_by_key(|&e| {
+                let keeps_existing = dealt[e] < running[e];
+                // `hosts` is sorted by id: the index breaks ties by id.
+                (dealt[e], !keeps_existing, load[eligible[e]], eligible[e])
             })
             .expect("eligible is not empty");
-        *dealt.entry(pick.id.as_str()).or_default() += 1;
-        *load.entry(pick.id.clone()).or_default() += 1;
-        *per_host.entry(pick.id.clone()).or_default() += 1;
+        dealt[pick] += 1;
+        load[eligible[pick]] += 1;
+    }
+    for (e, n) in dealt.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+        *per_host.entry(hosts[eligible[e]].id.clone()).or_default() += n;
     }
 }
 
@@ -327,7 +333,7 @@ mod tests {
     fn run(scaler: &Scaler, hosts: &[ObservedHost], current: &[(&str, u32)]) -> ComponentPlacement {
         let refs: Vec<&ObservedHost> = hosts.iter().collect();
         let current = current.iter().map(|(h, n)| (h.to_string(), *n)).collect();
-        place(scaler, &refs, &current, &mut BTreeMap::new())
+        place(scaler, &refs, &current, &mut vec![0; refs.len()])
     }
 
     fn per_host(p: &ComponentPlacement) -> Vec<(&str, u32)> {
@@ -383,7 +389,7 @@ mod tests {
             instances: 1,
             spread: vec![],
         };
-        let mut load = BTreeMap::new();
+        let mut load = vec![0; refs.len()];
         let first = place(&one, &refs, &BTreeMap::new(), &mut load);
         let second = place(&one, &refs, &BTreeMap::new(), &mut load);
         assert_eq!(per_host(&first), [("A", 1)]);

@@ -101,6 +101,10 @@ pub(crate) struct AppPlacement {
 /// A command a host keeps refusing, keyed by (host, app): the sentence for status.
 pub(crate) type HostFailures = BTreeMap<(String, String), String>;
 
+/// What hosts report, by app: (host, its report of that app). Built once per
+/// reconcile so no step scans every host for every app.
+pub(crate) type Reports<'a> = BTreeMap<&'a str, Vec<(&'a ObservedHost, &'a WorkloadReport)>>;
+
 /// Decide what every host should run and what to tell it. See the module docs.
 pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'_>) -> Plan {
     let mut hosts: Vec<&ObservedHost> = hosts.iter().collect();
@@ -108,9 +112,16 @@ pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'
     hosts.dedup_by(|a, b| a.id == b.id);
     let mut apps: Vec<&DesiredApp> = desired.iter().collect();
     apps.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut reports = Reports::new();
+    for host in &hosts {
+        for w in &host.workloads {
+            reports.entry(w.app.as_str()).or_default().push((*host, w));
+        }
+    }
+    let no_reports = Vec::new();
 
     // 1. Place every deployed app, in name order so load-balancing is deterministic.
-    let mut load = BTreeMap::new();
+    let mut load = vec![0; hosts.len()];
     let mut placements: BTreeMap<&str, (&Manifest, AppPlacement)> = BTreeMap::new();
     for app in &apps {
         let Some(manifest) = &app.deployed else {
@@ -119,7 +130,8 @@ pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'
         let mut placement = AppPlacement::default();
         for comp in manifest.components.iter().filter(|c| placeable(c)) {
             let Some(scaler) = &comp.scaler else { continue };
-            let current = current_instances(&hosts, ctx.attempts, &app.name, &comp.name);
+            let reported = reports.get(app.name.as_str()).unwrap_or(&no_reports);
+            let current = current_instances(reported, ctx.attempts, &app.name, &comp.name);
             let p = placement::place(scaler, &hosts, &current, &mut load);
             for (host, n) in &p.per_host {
                 placement
@@ -134,42 +146,40 @@ pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'
     }
 
     // 2. Compare with what each host reports.
+    let mut placed_on: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (app, (_, p)) in &placements {
+        for host in p.per_host.keys() {
+            placed_on.entry(host.as_str()).or_default().push(app);
+        }
+    }
     let mut plan = Plan::default();
     let mut failures = HostFailures::new();
     for host in &hosts {
         let mut names: BTreeSet<&str> = host.workloads.iter().map(|w| w.app.as_str()).collect();
-        names.extend(
-            placements
-                .iter()
-                .filter(|(_, (_, p))| p.per_host.contains_key(&host.id))
-                .map(|(name, _)| *name),
-        );
+        names.extend(placed_on.get(host.id.as_str()).into_iter().flatten());
         for app in names {
             let spec = placements
                 .get(app)
                 .and_then(|(m, p)| p.per_host.get(&host.id).map(|pl| (*m, pl)));
             let reported = host.workload(app);
-            let (wanted, satisfied) = match (spec, reported) {
-                (Some((manifest, pl)), _) => (
+            // Build the command only for what is not yet as wanted.
+            let wanted = match (spec, reported) {
+                (Some((manifest, pl)), reported) => {
+                    if reported.is_some_and(|r| report_matches(r, manifest, pl)) {
+                        continue;
+                    }
                     HostCommand::Apply {
                         workload: WorkloadSpec {
                             manifest: manifest.clone(),
                             placements: pl.clone(),
                         },
-                    },
-                    reported.is_some_and(|r| report_matches(r, manifest, pl)),
-                ),
-                (None, Some(_)) => (
-                    HostCommand::Remove {
-                        app: app.to_string(),
-                    },
-                    false,
-                ),
+                    }
+                }
+                (None, Some(_)) => HostCommand::Remove {
+                    app: app.to_string(),
+                },
                 (None, None) => continue,
             };
-            if satisfied {
-                continue;
-            }
             if let Some(a) = ctx.attempts.get(&host.id, app) {
                 if a.command == wanted {
                     if let Some(error) = &a.last_error {
@@ -195,42 +205,47 @@ pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'
 
     // 3. Say how each app is doing.
     for app in apps {
+        let reported = reports.get(app.name.as_str()).unwrap_or(&no_reports);
         let s = match placements.get(app.name.as_str()) {
             Some((manifest, placement)) => {
-                status::deployed(app, manifest, placement, &hosts, &failures)
+                status::deployed(app, manifest, placement, reported, &failures)
             }
-            None => status::undeployed(app, &hosts, &failures),
+            None => status::undeployed(app, reported, &failures),
         };
         plan.statuses.insert(app.name.clone(), s);
     }
     plan
 }
 
-/// Instances of `app`/`component` each host runs or was just told to run.
+/// Instances of `app`/`component` each host runs (`reported`: the hosts' reports of
+/// `app`) or was just told to run.
 fn current_instances(
-    hosts: &[&ObservedHost],
+    reported: &[(&ObservedHost, &WorkloadReport)],
     attempts: &Attempts,
     app: &str,
     component: &str,
 ) -> BTreeMap<String, u32> {
-    let mut current = BTreeMap::new();
-    for host in hosts {
-        let reported = host
-            .workload(app)
-            .and_then(|w| w.components.iter().find(|c| c.name == component))
+    let mut current: BTreeMap<String, u32> = BTreeMap::new();
+    for (host, w) in reported {
+        let n = w
+            .components
+            .iter()
+            .find(|c| c.name == component)
             .map_or(0, |c| c.instances);
-        let told = match attempts.get(&host.id, app) {
-            Some(a) if a.last_error.is_none() => match &a.command {
-                HostCommand::Apply { workload } => {
-                    workload.placements.get(component).copied().unwrap_or(0)
-                }
-                HostCommand::Remove { .. } | HostCommand::SetLabels { .. } => 0,
-            },
-            _ => 0,
-        };
-        let n = reported.max(told);
         if n > 0 {
             current.insert(host.id.clone(), n);
+        }
+    }
+    for (host, a) in attempts.for_app(app) {
+        let told = match &a.command {
+            HostCommand::Apply { workload } if a.last_error.is_none() => {
+                workload.placements.get(component).copied().unwrap_or(0)
+            }
+            _ => 0,
+        };
+        if told > 0 {
+            let n = current.entry(host.to_string()).or_default();
+            *n = (*n).max(told);
         }
     }
     current

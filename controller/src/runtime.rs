@@ -1,17 +1,26 @@
 //! The [`Controller`]: the thin NATS runtime around [`crate::reconcile`].
 //!
-//! Two tasks:
+//! Four tasks:
 //! - the *state task* (`state.rs`) owns every piece of mutable state (apps, hosts,
-//!   attempts). It observes heartbeats, runs reconcile on a tick and on every change,
-//!   and sends host commands from short-lived tasks that report back over a channel;
-//! - the *API task* (`api.rs`) answers `lattice.L.api.>` one request at a time: it
-//!   writes app records to KV, then hands the new record to the state task and answers
-//!   with the status the state task computes.
+//!   attempts). It observes heartbeats, runs reconcile on a tick and after every batch
+//!   of changes, and — only while this controller leads — sends host commands from
+//!   short-lived tasks that report back over a channel;
+//! - the *API task* (`api.rs`) answers `lattice.L.api.>` (a few requests at a time):
+//!   it writes app records to KV, then hands the new record to the state task and
+//!   answers with the status the state task computes; a follower forwards requests
+//!   to the leader first;
+//! - the *election task* (`election.rs`, protocol in `lease.rs`) holds or watches the
+//!   lease in KV that makes exactly one controller of the lattice the one that acts;
+//! - the *watch task* passes app record changes in KV (whoever wrote them) to the
+//!   state task.
 //!
-//! They talk over a bounded channel; no lock is shared and every wait has a deadline.
+//! They talk over bounded channels and a `watch` of the election; no lock is shared
+//! and every wait has a deadline.
 
 use crate::client::ping_hosts;
+use crate::election::View;
 use crate::error::ControllerError;
+use crate::lease::Elector;
 use crate::state::Msg;
 use crate::state::State;
 use crate::store::{Store, StoreChange, StoreError};
@@ -19,7 +28,8 @@ use futures::StreamExt;
 use lattice_protocol::subjects::{valid_lattice_name, Subjects, CONTROLLER_QUEUE};
 use std::future::Future;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 /// Bound of the channel into the state task.
 pub(crate) const STATE_CHANNEL: usize = 256;
@@ -46,6 +56,11 @@ pub struct ControllerConfig {
     /// An acknowledged command that the host's heartbeat does not reflect after this
     /// long is sent again.
     pub resend_after: Duration,
+    /// How long the leader's lease lasts without renewal: a dead leader is replaced
+    /// after about this long (plus half a renewal).
+    pub lease_ttl: Duration,
+    /// How often the leader renews its lease; followers look twice as often.
+    pub lease_renew: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -59,6 +74,8 @@ impl Default for ControllerConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             resend_after: Duration::from_secs(10),
+            lease_ttl: Duration::from_secs(3),
+            lease_renew: Duration::from_secs(1),
         }
     }
 }
@@ -72,6 +89,8 @@ impl ControllerConfig {
 }
 
 /// The controller of one lattice. Build it with [`Controller::new`], then [`run`] it.
+/// Run several on one lattice for high availability: one leads (acts), the others
+/// answer the API and take over within about `lease_ttl` when it dies.
 ///
 /// [`run`]: Controller::run
 #[derive(Debug)]
@@ -79,15 +98,25 @@ pub struct Controller {
     client: async_nats::Client,
     lattice: String,
     config: ControllerConfig,
+    id: String,
 }
 
 impl Controller {
     pub fn new(client: async_nats::Client, lattice: &str, config: ControllerConfig) -> Self {
+        // A NUID: unique, and a valid subject token.
+        let inbox = client.new_inbox();
+        let id = inbox.rsplit('.').next().unwrap_or(&inbox).to_string();
         Self {
             client,
             lattice: lattice.to_string(),
             config,
+            id,
         }
+    }
+
+    /// This controller's id: the `holder` in the lease while it leads.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// Serve the API and reconcile until `shutdown` completes. Fails only when it
@@ -97,6 +126,7 @@ impl Controller {
             client,
             lattice,
             config,
+            id,
         } = self;
         if !valid_lattice_name(&lattice) {
             return Err(ControllerError::InvalidLattice { lattice });
@@ -115,6 +145,11 @@ impl Controller {
             .queue_subscribe(api_subject.clone(), CONTROLLER_QUEUE.to_string())
             .await
             .map_err(subscribe_err(api_subject))?;
+        let direct_subject = subjects.controller_api(&id, ">");
+        let direct_sub = client
+            .subscribe(direct_subject.clone())
+            .await
+            .map_err(subscribe_err(direct_subject))?;
         let beat_subject = subjects.event("host_heartbeat");
         let beats = client
             .subscribe(beat_subject.clone())
@@ -135,22 +170,58 @@ impl Controller {
         };
         tracing::info!(
             lattice = %lattice,
+            controller = %id,
             apps = apps.len(),
             hosts = hosts.len(),
             "controller started"
         );
 
         let (tx, rx) = mpsc::channel(STATE_CHANNEL);
-        let watch = tokio::spawn(forward_changes(changes, store.clone(), tx.clone()));
-        let api = tokio::spawn(crate::api::serve(
+        let (view_tx, view) = watch::channel(View::default());
+        let (release_tx, release) = oneshot::channel::<()>();
+        // Dropping `run` (an aborted task) stops every task it started.
+        let mut election = AbortOnDrop(tokio::spawn(crate::election::run(
+            store.kv().clone(),
+            Elector::new(id.clone(), config.lease_ttl),
+            config.lease_renew,
+            view_tx,
+            async {
+                let _ = release.await;
+            },
+        )));
+        let _watch = AbortOnDrop(tokio::spawn(forward_changes(
+            changes,
+            store.clone(),
+            tx.clone(),
+        )));
+        let _api = AbortOnDrop(tokio::spawn(crate::api::serve(
             api_sub,
-            crate::api::Api::new(client.clone(), subjects.clone(), store, tx.clone()),
-        ));
-        let state = State::new(client, lattice, subjects, config, apps, hosts, tx);
+            direct_sub,
+            crate::api::Api::new(
+                client.clone(),
+                subjects.clone(),
+                id,
+                store,
+                tx.clone(),
+                view.clone(),
+            ),
+        )));
+        let lease_renew = config.lease_renew;
+        let state = State::new(client, lattice, subjects, config, apps, hosts, view, tx);
         state.run(rx, beats, stops, shutdown).await;
-        api.abort();
-        watch.abort();
+        // The state task sends nothing any more: hand the lease over.
+        let _ = release_tx.send(());
+        let _ = tokio::time::timeout(lease_renew * 2, &mut election.0).await;
         Ok(())
+    }
+}
+
+/// A task aborted when this handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

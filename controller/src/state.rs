@@ -1,19 +1,19 @@
 //! The state task: the one owner of apps, hosts and attempts. See `runtime.rs`.
 
-use crate::attempts::{command_app, Attempts, Backoff};
-use crate::reconcile::{reconcile, Context, DesiredApp, ObservedHost, Plan, PlannedCommand};
+use crate::attempts::{Attempts, Backoff};
+use crate::commands::Sender;
+use crate::election::View;
+use crate::reconcile::{reconcile, Context, DesiredApp, ObservedHost, PlannedCommand};
 use crate::runtime::ControllerConfig;
 use crate::store::AppRecord;
-use futures::StreamExt;
-use lattice_protocol::messages::{
-    AppState, AppStatus, CommandReply, Event, HostCommand, HostInfo, VersionInfo,
-};
+use futures::{FutureExt, StreamExt};
+use lattice_protocol::decode;
+use lattice_protocol::messages::{AppState, AppStatus, Event, HostInfo, VersionInfo};
 use lattice_protocol::subjects::Subjects;
-use lattice_protocol::{decode, encode};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// What other tasks tell or ask the state task.
 pub(crate) enum Msg {
@@ -67,14 +67,46 @@ pub(crate) struct State {
     attempts: Attempts,
     /// Last state and deployed version per app, to publish events on transitions.
     last_states: BTreeMap<String, (AppState, Option<String>)>,
-    tx: mpsc::Sender<Msg>,
+    /// Statuses computed by the last reconcile.
+    statuses: BTreeMap<String, AppStatus>,
+    /// Something reconcile reads changed since the last reconcile.
+    dirty: bool,
+    /// Requests to answer after the next reconcile.
+    waiting: Vec<Waiting>,
+    /// Who leads; this controller sends commands only while it does.
+    election: watch::Receiver<View>,
+    /// Whether this controller led at the last look, to log changes.
+    leading: bool,
+    sender: Sender,
 }
+
+/// A request answered from the statuses of the next reconcile.
+enum Waiting {
+    /// No status (cannot happen: the app was just adopted), no answer: the API then
+    /// says the controller is shutting down.
+    Upsert {
+        name: String,
+        reply: oneshot::Sender<AppStatus>,
+    },
+    Status {
+        name: String,
+        reply: oneshot::Sender<Option<AppStatus>>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<AppStatus>>,
+    },
+}
+
+/// Messages, heartbeats and stops handled at most between two reconciles, so a burst
+/// (a deploy of many apps, every host answering) costs one reconcile, not one each.
+const BATCH: usize = 1024;
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
 impl State {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         client: async_nats::Client,
         lattice: String,
@@ -82,10 +114,12 @@ impl State {
         config: ControllerConfig,
         apps: BTreeMap<String, (AppRecord, u64)>,
         hosts: Vec<HostInfo>,
+        election: watch::Receiver<View>,
         tx: mpsc::Sender<Msg>,
     ) -> Self {
         let revisions = apps.iter().map(|(n, (_, rev))| (n.clone(), *rev)).collect();
         let apps = apps.into_iter().map(|(n, (r, _))| (n, r)).collect();
+        let sender = Sender::new(client.clone(), subjects.clone(), config.command_timeout, tx);
         let mut state = Self {
             client,
             lattice,
@@ -97,7 +131,12 @@ impl State {
             last_seen: BTreeMap::new(),
             attempts: Attempts::default(),
             last_states: BTreeMap::new(),
-            tx,
+            statuses: BTreeMap::new(),
+            dirty: true,
+            waiting: Vec::new(),
+            election,
+            leading: false,
+            sender,
         };
         for info in hosts {
             state.observe(info);
@@ -114,29 +153,67 @@ impl State {
     ) {
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut election = self.election.clone();
         tokio::pin!(shutdown);
         loop {
+            // Wake exactly when the quietest host becomes lost, not a tick later.
+            let next_loss = self
+                .last_seen
+                .values()
+                .min()
+                .map(|seen| *seen + self.config.host_timeout() + Duration::from_millis(1));
+            let loss_due = async {
+                match next_loss {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
-                Some(msg) = rx.recv() => self.handle(msg).await,
+                () = loss_due => self.check_lost().await,
+                Some(msg) = rx.recv() => self.handle(msg),
                 beat = beats.next() => match beat {
-                    Some(m) => self.heartbeat(&m.payload).await,
+                    Some(m) => self.heartbeat(&m.payload),
                     None => {
                         tracing::warn!("heartbeat subscription closed; controller stops");
                         break;
                     }
                 },
-                Some(stop) = stops.next() => self.host_stopped(&stop.payload).await,
+                Some(stop) = stops.next() => self.host_stopped(&stop.payload),
+                Ok(()) = election.changed() => self.dirty = true,
                 _ = tick.tick() => {
                     self.check_lost().await;
-                    self.reconcile(true).await;
+                    self.dirty = true;
                 }
             }
+            // Take what else is ready without waiting: one reconcile for the lot.
+            for _ in 0..BATCH {
+                let mut took = false;
+                if let Ok(msg) = rx.try_recv() {
+                    self.handle(msg);
+                    took = true;
+                }
+                if let Some(Some(m)) = beats.next().now_or_never() {
+                    self.heartbeat(&m.payload);
+                    took = true;
+                }
+                if let Some(Some(m)) = stops.next().now_or_never() {
+                    self.host_stopped(&m.payload);
+                    took = true;
+                }
+                if !took {
+                    break;
+                }
+            }
+            if self.dirty {
+                self.reconcile().await;
+            }
+            self.answer_waiting();
         }
         tracing::info!(lattice = %self.lattice, "controller stopped");
     }
 
-    async fn handle(&mut self, msg: Msg) {
+    fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Upsert {
                 name,
@@ -145,10 +222,9 @@ impl State {
                 reply,
             } => {
                 self.adopt(&name, Some(record), revision);
-                let plan = self.reconcile(true).await;
-                if let Some(status) = plan.statuses.get(&name) {
-                    let _ = reply.send(status.clone());
-                }
+                // Answer from a reconcile that saw the new record.
+                self.dirty = true;
+                self.waiting.push(Waiting::Upsert { name, reply });
             }
             Msg::Stored {
                 name,
@@ -156,17 +232,11 @@ impl State {
                 revision,
             } => {
                 if self.adopt(&name, record, revision) {
-                    self.reconcile(true).await;
+                    self.dirty = true;
                 }
             }
-            Msg::Status { name, reply } => {
-                let plan = self.reconcile(false).await;
-                let _ = reply.send(plan.statuses.get(&name).cloned());
-            }
-            Msg::List { reply } => {
-                let plan = self.reconcile(false).await;
-                let _ = reply.send(plan.statuses.into_values().collect());
-            }
+            Msg::Status { name, reply } => self.waiting.push(Waiting::Status { name, reply }),
+            Msg::List { reply } => self.waiting.push(Waiting::List { reply }),
             Msg::History { name, reply } => {
                 let _ = reply.send(self.apps.get(&name).map(AppRecord::history));
             }
@@ -189,7 +259,26 @@ impl State {
                     .answered(&host, &app, seq, result, now(), &backoff)
                     && failed
                 {
-                    self.reconcile(true).await;
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// Answer status and list requests from the last reconcile's statuses.
+    fn answer_waiting(&mut self) {
+        for w in self.waiting.drain(..) {
+            match w {
+                Waiting::Upsert { name, reply } => {
+                    if let Some(status) = self.statuses.get(&name) {
+                        let _ = reply.send(status.clone());
+                    }
+                }
+                Waiting::Status { name, reply } => {
+                    let _ = reply.send(self.statuses.get(&name).cloned());
+                }
+                Waiting::List { reply } => {
+                    let _ = reply.send(self.statuses.values().cloned().collect());
                 }
             }
         }
@@ -244,7 +333,7 @@ impl State {
         }
     }
 
-    async fn heartbeat(&mut self, payload: &[u8]) {
+    fn heartbeat(&mut self, payload: &[u8]) {
         // Hosts publish `Event::HostHeartbeat`; a bare `HostInfo` is accepted too.
         let info = match decode::<Event>(payload) {
             Ok(Event::HostHeartbeat(info)) => info,
@@ -257,15 +346,15 @@ impl State {
             },
         };
         if self.observe(info) {
-            self.reconcile(true).await;
+            self.dirty = true;
         }
     }
 
-    async fn host_stopped(&mut self, payload: &[u8]) {
+    fn host_stopped(&mut self, payload: &[u8]) {
         if let Ok(Event::HostStopped { host_id }) = decode::<Event>(payload) {
             if self.forget_host(&host_id) {
                 tracing::info!(host = %host_id, "host stopped");
-                self.reconcile(true).await;
+                self.dirty = true;
             }
         }
     }
@@ -278,7 +367,27 @@ impl State {
         self.hosts.len() != before
     }
 
-    /// Forget hosts silent for longer than the configured number of beats.
+    /// Whether this controller leads at `now`; logs changes and starts a leadership
+    /// with a clean slate (what it sent in an earlier term says nothing now).
+    fn leads(&mut self, now: Instant) -> bool {
+        let view = self.election.borrow().clone();
+        let leads = view.leads(now);
+        if leads && !self.leading {
+            tracing::info!(
+                lattice = %self.lattice,
+                term = view.leadership.map_or(0, |l| l.term),
+                "acting as the lattice's controller"
+            );
+            self.attempts = Attempts::default();
+        } else if !leads && self.leading {
+            tracing::warn!(lattice = %self.lattice, "no longer acting: another controller leads");
+        }
+        self.leading = leads;
+        leads
+    }
+
+    /// Forget hosts silent for longer than the configured number of beats. Every
+    /// controller forgets them; the leader tells the lattice.
     async fn check_lost(&mut self) {
         let limit = self.config.host_timeout();
         let now = now();
@@ -288,15 +397,23 @@ impl State {
             .filter(|(_, seen)| now.saturating_duration_since(**seen) > limit)
             .map(|(id, _)| id.clone())
             .collect();
+        if lost.is_empty() {
+            return;
+        }
+        let leads = self.leads(now);
         for host_id in lost {
             tracing::warn!(host = %host_id, silent_for = ?limit, "host lost");
             self.forget_host(&host_id);
-            self.publish(Event::HostLost { host_id }).await;
+            if leads {
+                self.publish(Event::HostLost { host_id }).await;
+            }
         }
+        self.dirty = true;
     }
 
-    /// Run reconcile; with `send`, send its commands and publish app events.
-    async fn reconcile(&mut self, send: bool) -> Plan {
+    /// Run reconcile and keep its statuses; when leading, send its commands and
+    /// publish app events.
+    async fn reconcile(&mut self) {
         let desired: Vec<DesiredApp> = self
             .apps
             .iter()
@@ -307,6 +424,7 @@ impl State {
             })
             .collect();
         let now = now();
+        let leads = self.leads(now);
         let plan = {
             let _span =
                 tracing::debug_span!("reconcile", apps = desired.len(), hosts = self.hosts.len())
@@ -321,45 +439,30 @@ impl State {
                 },
             )
         };
-        if !send {
-            return plan;
+        self.dirty = false;
+        if leads {
+            for cmd in plan.commands {
+                self.send(cmd, now);
+            }
+            self.attempts.prune(now, self.config.resend_after);
         }
-        for cmd in &plan.commands {
-            self.send(cmd.clone(), now);
-        }
-        self.attempts.prune(now, self.config.resend_after);
-        self.publish_transitions(&plan.statuses).await;
-        plan
+        self.publish_transitions(&plan.statuses, leads).await;
+        self.statuses = plan.statuses;
     }
 
     fn send(&mut self, planned: PlannedCommand, now: Instant) {
         let PlannedCommand { host_id, command } = planned;
-        tracing::info!(host = %host_id, command = describe(&command), "sending host command");
         let seq = self.attempts.sent(&host_id, command.clone(), now);
-        let client = self.client.clone();
-        let subject = self.subjects.host_command(&host_id);
-        let timeout = self.config.command_timeout;
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let app = command_app(&command).to_string();
-            let result = send_command(&client, subject, &command, timeout).await;
-            let _ = tx
-                .send(Msg::CommandDone {
-                    host: host_id,
-                    app,
-                    seq,
-                    result,
-                })
-                .await;
-        });
+        self.sender.send(host_id, command, seq);
     }
 
-    async fn publish_transitions(&mut self, statuses: &BTreeMap<String, AppStatus>) {
+    /// Remember each app's state; publish the changes when leading.
+    async fn publish_transitions(&mut self, statuses: &BTreeMap<String, AppStatus>, leads: bool) {
         let mut events = Vec::new();
         for (name, s) in statuses {
             let now = (s.state, s.deployed_version.clone());
             let before = self.last_states.insert(name.clone(), now.clone());
-            if before.as_ref() == Some(&now) {
+            if before.as_ref() == Some(&now) || !leads {
                 continue;
             }
             match (s.state, &s.deployed_version) {
@@ -393,46 +496,4 @@ fn comparable(h: &ObservedHost) -> ObservedHost {
         }
     }
     h
-}
-
-fn describe(command: &HostCommand) -> String {
-    match command {
-        HostCommand::Apply { workload } => format!(
-            "apply {}@{} {:?}",
-            workload.manifest.name, workload.manifest.version, workload.placements
-        ),
-        HostCommand::Remove { app } => format!("remove {app}"),
-        HostCommand::SetLabels { set, unset } => format!("set labels {set:?}, unset {unset:?}"),
-    }
-}
-
-/// Send one command and turn every way it can go wrong into a sentence.
-async fn send_command(
-    client: &async_nats::Client,
-    subject: String,
-    command: &HostCommand,
-    timeout: std::time::Duration,
-) -> Result<(), String> {
-    let request = async_nats::Request::new()
-        .payload(encode(command).into())
-        .timeout(Some(timeout));
-    let msg = client
-        .send_request(subject, request)
-        .await
-        .map_err(|e| match e.kind() {
-            async_nats::RequestErrorKind::TimedOut => {
-                format!("did not answer within {}s", timeout.as_secs_f64())
-            }
-            async_nats::RequestErrorKind::NoResponders => {
-                "is not listening for commands (no responders)".to_string()
-            }
-            _ => format!("could not be reached: {e}"),
-        })?;
-    match decode::<CommandReply>(&msg.payload) {
-        Ok(reply) if reply.ok => Ok(()),
-        Ok(reply) => Err(reply
-            .error
-            .unwrap_or_else(|| "refused without saying why".to_string())),
-        Err(e) => Err(format!("answered something unreadable: {e}")),
-    }
 }

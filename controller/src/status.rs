@@ -6,7 +6,9 @@ use crate::placement::Problem;
 use crate::reconcile::{AppPlacement, DesiredApp, HostFailures, ObservedHost};
 use crate::short_host_id;
 use lattice_protocol::manifest::Manifest;
-use lattice_protocol::messages::{AppState, AppStatus, ComponentStatus, HostCommand};
+use lattice_protocol::messages::{
+    AppState, AppStatus, ComponentStatus, HostCommand, WorkloadReport,
+};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -47,7 +49,7 @@ pub(crate) fn deployed(
     app: &DesiredApp,
     manifest: &Manifest,
     placement: &AppPlacement,
-    hosts: &[&ObservedHost],
+    reported: &[(&ObservedHost, &WorkloadReport)],
     failures: &HostFailures,
 ) -> AppStatus {
     let version = &manifest.version;
@@ -61,10 +63,10 @@ pub(crate) fn deployed(
     // Placement problems, then host failures: the reasons the app is failed.
     let mut failed: Vec<String> = Vec::new();
     for (name, cp) in &placement.components {
-        let running: BTreeMap<String, u32> = hosts
+        let running: BTreeMap<String, u32> = reported
             .iter()
-            .filter_map(|h| {
-                let w = h.workload(&app.name).filter(|w| &w.version == version)?;
+            .filter(|(_, w)| &w.version == version)
+            .filter_map(|(h, w)| {
                 let c = w.components.iter().find(|c| &c.name == name)?;
                 (c.instances > 0).then(|| (h.id.clone(), c.instances))
             })
@@ -107,9 +109,9 @@ pub(crate) fn deployed(
     }
 
     // Hosts that still run the app but should not.
-    let leftovers = hosts
+    let leftovers = reported
         .iter()
-        .filter(|h| h.workload(&app.name).is_some() && !placement.per_host.contains_key(&h.id))
+        .filter(|(h, _)| !placement.per_host.contains_key(&h.id))
         .count();
 
     failed.extend(app_failures.values().map(|s| s.to_string()));
@@ -169,13 +171,10 @@ pub(crate) fn deployed(
 /// Status of a stored app that is not deployed.
 pub(crate) fn undeployed(
     app: &DesiredApp,
-    hosts: &[&ObservedHost],
+    reported: &[(&ObservedHost, &WorkloadReport)],
     failures: &HostFailures,
 ) -> AppStatus {
-    let still = hosts
-        .iter()
-        .filter(|h| h.workload(&app.name).is_some())
-        .count();
+    let still = reported.len();
     let failed: Vec<&str> = failures
         .iter()
         .filter(|((_, a), _)| a == &app.name)

@@ -213,6 +213,11 @@ impl Store {
         })
     }
 
+    /// The bucket itself (the controller lease lives there too).
+    pub(crate) fn kv(&self) -> &kv::Store {
+        &self.kv
+    }
+
     /// Every stored app with its revision.
     pub async fn load_all(&self) -> Result<BTreeMap<String, (AppRecord, u64)>, StoreError> {
         let keys: Vec<String> = self

@@ -6,6 +6,7 @@
 //! | `lattice.L.ctl.host.<host>` | request/reply | a [`HostCommand`](crate::messages::HostCommand) for one host |
 //! | `lattice.L.ctl.hosts.ping` | scatter/gather | every host answers with its [`HostInfo`](crate::messages::HostInfo) |
 //! | `lattice.L.api.<op>` | request/reply, queue group `controller` | the controller API |
+//! | `lattice.L.ctl.controller.<id>.<op>` | request/reply | the API of one controller (followers forward to the leader) |
 //! | `lattice.L.evt.<kind>` | publish | events, including host heartbeats |
 
 /// Queue group the controllers share for the API.
@@ -43,6 +44,12 @@ impl Subjects {
     /// Wildcard over the whole controller API.
     pub fn api_all(&self) -> String {
         format!("{}.api.>", self.prefix)
+    }
+
+    /// The API of one controller, by its id: where followers forward requests to the
+    /// leader. `op` as in [`Subjects::api`]; `>` for all.
+    pub fn controller_api(&self, controller_id: &str, op: &str) -> String {
+        format!("{}.ctl.controller.{controller_id}.{op}", self.prefix)
     }
 
     /// One kind of event, e.g. `host_heartbeat`.

@@ -2,9 +2,12 @@
 //!
 //! - [`components`]: guest components built from `components/` for wasm32-wasip2.
 //! - [`nats`]: a real `nats-server` (JetStream on) on a random port, cleaned up on drop.
+//! - [`process`]: child processes (`lattice host`, `lattice controller`) with a log,
+//!   SIGINT/SIGKILL, and a kill on drop.
 //!
 //! Architecture invariant: only tests depend on this crate; it never fakes NATS, it
 //! starts the real server.
 
 pub mod components;
 pub mod nats;
+pub mod process;

@@ -8,7 +8,8 @@ use futures::StreamExt;
 use lattice_controller::{ApiClient, Controller, ControllerConfig};
 use lattice_protocol::manifest::{Component, ComponentKind, Image, Manifest, Scaler};
 use lattice_protocol::messages::{
-    AppStatus, CommandReply, ComponentReport, Event, HostCommand, HostInfo, WorkloadReport,
+    AppStatus, CommandReply, ComponentReport, Event, HostCommand, HostInfo, ListRequest,
+    WorkloadReport,
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
@@ -34,33 +35,65 @@ pub fn fast_config() -> ControllerConfig {
         backoff_base: Duration::from_millis(200),
         backoff_max: Duration::from_secs(2),
         resend_after: Duration::from_secs(3),
+        lease_ttl: Duration::from_millis(600),
+        lease_renew: Duration::from_millis(200),
     }
 }
 
 /// A controller running in a task; stopped by [`RunningController::stop`] or on drop.
 pub struct RunningController {
+    pub id: String,
+    lattice: String,
+    client: async_nats::Client,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), lattice_controller::ControllerError>>,
 }
 
 impl RunningController {
     pub async fn start(url: &str) -> Self {
+        Self::start_with(url, LATTICE, fast_config()).await
+    }
+
+    pub async fn start_with(url: &str, lattice: &str, config: ControllerConfig) -> Self {
         let client = async_nats::connect(url).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let controller = Controller::new(client, LATTICE, fast_config());
+        let controller = Controller::new(client.clone(), lattice, config);
+        let id = controller.id().to_string();
         let task = tokio::spawn(controller.run(async {
             let _ = stopped.await;
         }));
         // Ready once it answers the API.
-        let api = api(url).await.with_timeout(Duration::from_millis(500));
+        let api = ApiClient::new(async_nats::connect(url).await.unwrap(), lattice)
+            .with_timeout(Duration::from_millis(500));
         eventually("the controller to answer", || async {
             api.list().await.map(|_| ()).map_err(|e| e.to_string())
         })
         .await;
         Self {
+            id,
+            lattice: lattice.to_string(),
+            client,
             stop: Some(stop),
             task,
         }
+    }
+
+    /// Crash: stop at once, without releasing the lease. Returns once the server
+    /// routes nothing to it any more (as after a dying process's connection closed).
+    pub async fn kill(&mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        let subject = Subjects::new(&self.lattice).controller_api(&self.id, "list");
+        eventually("the killed controller's subscriptions to go", || async {
+            let request = async_nats::Request::new()
+                .payload(encode(&ListRequest {}).into())
+                .timeout(Some(Duration::from_millis(200)));
+            match self.client.send_request(subject.clone(), request).await {
+                Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+                other => Err(format!("{:?}", other.map(|m| m.payload))),
+            }
+        })
+        .await;
     }
 
     pub async fn stop(mut self) {
@@ -88,6 +121,7 @@ pub async fn api(url: &str) -> ApiClient {
 /// the workloads it reports, or refuses them with `fail_with`.
 pub struct FakeHost {
     pub id: String,
+    labels: Arc<Mutex<BTreeMap<String, String>>>,
     workloads: Arc<Mutex<Vec<WorkloadReport>>>,
     commands: Arc<Mutex<Vec<HostCommand>>>,
     fail_with: Arc<Mutex<Option<String>>>,
@@ -96,25 +130,39 @@ pub struct FakeHost {
 
 impl FakeHost {
     pub async fn start(url: &str, id: &str, labels: &[(&str, &str)]) -> Self {
+        Self::start_with(url, LATTICE, id, labels, BEAT).await
+    }
+
+    /// A host of `lattice` heartbeating every `beat`.
+    pub async fn start_with(
+        url: &str,
+        lattice: &str,
+        id: &str,
+        labels: &[(&str, &str)],
+        beat: Duration,
+    ) -> Self {
         let client = async_nats::connect(url).await.unwrap();
-        let subjects = Subjects::new(LATTICE);
+        let subjects = Subjects::new(lattice);
         let mut commands_sub = client.subscribe(subjects.host_command(id)).await.unwrap();
         let mut pings = client.subscribe(subjects.hosts_ping()).await.unwrap();
         client.flush().await.unwrap();
         let workloads = Arc::new(Mutex::new(Vec::new()));
         let commands = Arc::new(Mutex::new(Vec::new()));
         let fail_with = Arc::new(Mutex::new(None::<String>));
-        let labels: BTreeMap<String, String> = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let labels: Arc<Mutex<BTreeMap<String, String>>> = Arc::new(Mutex::new(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
         let info = {
             let id = id.to_string();
-            let workloads = workloads.clone();
+            let lattice = lattice.to_string();
+            let (workloads, labels) = (workloads.clone(), labels.clone());
             move || HostInfo {
                 host_id: id.clone(),
-                lattice: LATTICE.to_string(),
-                labels: labels.clone(),
+                lattice: lattice.clone(),
+                labels: labels.lock().unwrap().clone(),
                 version: "test".into(),
                 started_at_ms: 0,
                 draining: false,
@@ -122,10 +170,14 @@ impl FakeHost {
             }
         };
         let task = {
-            let (workloads, commands, fail_with) =
-                (workloads.clone(), commands.clone(), fail_with.clone());
+            let (workloads, commands, fail_with, labels) = (
+                workloads.clone(),
+                commands.clone(),
+                fail_with.clone(),
+                labels.clone(),
+            );
             tokio::spawn(async move {
-                let mut beat = tokio::time::interval(BEAT);
+                let mut beat = tokio::time::interval(beat);
                 loop {
                     tokio::select! {
                         _ = beat.tick() => {
@@ -166,10 +218,21 @@ impl FakeHost {
                                     workloads.lock().unwrap().retain(|r| r.app != app);
                                     CommandReply::ok()
                                 }
+                                (HostCommand::SetLabels { set, unset }, _) => {
+                                    let mut l = labels.lock().unwrap();
+                                    l.extend(set);
+                                    for k in unset {
+                                        l.remove(&k);
+                                    }
+                                    CommandReply::ok()
+                                }
                             };
                             if let Some(r) = msg.reply {
                                 client.publish(r, encode(&reply).into()).await.unwrap();
                             }
+                            // Like a real host: a heartbeat right after every command.
+                            let e = Event::HostHeartbeat(info());
+                            client.publish(subjects.event(e.kind()), encode(&e).into()).await.unwrap();
                         }
                     }
                 }
@@ -177,6 +240,7 @@ impl FakeHost {
         };
         Self {
             id: id.to_string(),
+            labels,
             workloads,
             commands,
             fail_with,
@@ -192,6 +256,15 @@ impl FakeHost {
             .iter()
             .find(|w| w.app == app)
             .cloned()
+    }
+
+    /// Every app the host reports, with its components' instances.
+    pub fn workloads(&self) -> Vec<WorkloadReport> {
+        self.workloads.lock().unwrap().clone()
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.labels.lock().unwrap().clone()
     }
 
     pub fn commands(&self) -> Vec<HostCommand> {

@@ -1,0 +1,145 @@
+//! The election task: drives the pure [`Elector`] over the lease key in JetStream KV
+//! and tells the other tasks who leads (see `lease.rs` for the protocol and why it
+//! is safe).
+
+use crate::lease::{Elector, Leadership, LeaseRecord, Seen, Write, Written, LEASE_KEY};
+use async_nats::jetstream::kv;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What the other tasks see of the election.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct View {
+    /// Set while this controller holds the lease; it acts only before `until`.
+    pub leadership: Option<Leadership>,
+    /// The holder of the lease as far as this controller knows (possibly itself,
+    /// possibly dead): where followers forward API requests.
+    pub holder: Option<String>,
+}
+
+impl View {
+    /// Whether this controller may act at `now`.
+    pub fn leads(&self, now: Instant) -> bool {
+        self.leadership.is_some_and(|l| now < l.until)
+    }
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Keep reading and writing the lease until `shutdown`, then release it if held.
+/// Leaders renew every `renew`; followers read twice as often so a dead leader is
+/// noticed within half a renewal of its lease running out.
+pub(crate) async fn run(
+    kv: kv::Store,
+    mut elector: Elector,
+    renew: Duration,
+    view: watch::Sender<View>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let started = now();
+        let was_leading = elector.leadership(started).is_some();
+        let seen = if elector.needs_read() {
+            match tokio::time::timeout(renew, read(&kv)).await {
+                Ok(Ok(seen)) => Some(seen),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read the controller lease");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!("reading the controller lease timed out");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if !elector.needs_read() || seen.is_some() {
+            if let Some(write) = elector.step(started, seen) {
+                let result = match tokio::time::timeout(renew, self::write(&kv, &write)).await {
+                    Ok(result) => result,
+                    Err(_) => Written::Failed,
+                };
+                elector.written(started, &write, result);
+            }
+        }
+        let leading = elector.leadership(now());
+        match (was_leading, leading) {
+            (false, Some(l)) => tracing::info!(
+                controller = elector.id(),
+                term = l.term,
+                "this controller now leads the lattice"
+            ),
+            (true, None) => tracing::warn!(
+                controller = elector.id(),
+                "this controller no longer leads the lattice"
+            ),
+            _ => {}
+        }
+        view.send_replace(View {
+            leadership: leading,
+            holder: elector.holder().map(str::to_string),
+        });
+
+        let pause = if elector.needs_read() {
+            renew / 2
+        } else {
+            renew
+        };
+        let next = tokio::time::Instant::from_std(started) + pause;
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep_until(next) => {}
+        }
+    }
+    // A polite stop: nobody has to wait for the lease to run out.
+    view.send_replace(View::default());
+    if let Some(revision) = elector.release() {
+        let deleting = kv.delete_expect_revision(LEASE_KEY, Some(revision));
+        match tokio::time::timeout(renew, deleting).await {
+            Ok(Ok(())) => tracing::info!(controller = elector.id(), "released the lease"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not release the lease"),
+            Err(_) => tracing::warn!("releasing the lease timed out"),
+        }
+        elector.released();
+    }
+}
+
+/// Read the lease key.
+pub(crate) async fn read(kv: &kv::Store) -> Result<Seen, kv::EntryError> {
+    Ok(match kv.entry(LEASE_KEY).await? {
+        Some(e) if e.operation == kv::Operation::Put => Seen::Held {
+            revision: e.revision,
+            record: serde_json::from_slice::<LeaseRecord>(&e.value).ok(),
+        },
+        _ => Seen::Vacant,
+    })
+}
+
+async fn write(kv: &kv::Store, write: &Write) -> Written {
+    let bytes: bytes::Bytes = serde_json::to_vec(write.record())
+        .expect("lease records always serialize")
+        .into();
+    match write {
+        Write::Create(_) => match kv.create(LEASE_KEY, bytes).await {
+            Ok(revision) => Written::Ok(revision),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Written::Conflict,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not create the controller lease");
+                Written::Failed
+            }
+        },
+        Write::Update { revision, .. } => match kv.update(LEASE_KEY, bytes, *revision).await {
+            Ok(revision) => Written::Ok(revision),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Written::Conflict,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not renew the controller lease");
+                Written::Failed
+            }
+        },
+    }
+}
