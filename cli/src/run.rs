@@ -100,7 +100,39 @@ enum HostAction {
 }
 
 #[derive(Debug, Args)]
-pub struct ControllerArgs {}
+pub struct ControllerArgs {
+    /// Seconds between the hosts' heartbeats (as given to `lattice host
+    /// --heartbeat-interval`).
+    #[arg(long, default_value_t = 1.0)]
+    host_heartbeat_interval: f64,
+    /// A host is lost after this many heartbeat intervals without a beat.
+    #[arg(long, default_value_t = 3)]
+    missed_beats: u32,
+    /// Seconds between reconcile passes when nothing changed.
+    #[arg(long, default_value_t = 0.5)]
+    tick: f64,
+    /// Seconds a leader's lease lasts unrenewed: the failover time when several
+    /// controllers run.
+    #[arg(long, default_value_t = 3.0)]
+    lease_ttl: f64,
+}
+
+impl ControllerArgs {
+    fn config(&self) -> anyhow::Result<lattice_controller::ControllerConfig> {
+        let lease_ttl = seconds("lease-ttl", self.lease_ttl)?;
+        Ok(lattice_controller::ControllerConfig {
+            host_heartbeat_interval: seconds(
+                "host-heartbeat-interval",
+                self.host_heartbeat_interval,
+            )?,
+            missed_beats: self.missed_beats.max(1),
+            tick: seconds("tick", self.tick)?,
+            lease_ttl,
+            lease_renew: lease_ttl / 3,
+            ..Default::default()
+        })
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -155,26 +187,20 @@ pub async fn host(args: HostArgs, nats_url: &str, lattice: &str) -> anyhow::Resu
     lattice_host::agent::run(host, client, shutdown_signal()).await
 }
 
-pub async fn controller(
-    _args: ControllerArgs,
-    nats_url: &str,
-    lattice: &str,
-) -> anyhow::Result<()> {
+pub async fn controller(args: ControllerArgs, nats_url: &str, lattice: &str) -> anyhow::Result<()> {
+    let config = args.config()?;
     let client = crate::connect(nats_url).await?;
     eprintln!("controller running for lattice '{lattice}' at {nats_url}");
-    run_controller(client, lattice, shutdown_signal()).await
+    run_controller(client, lattice, config, shutdown_signal()).await
 }
 
 async fn run_controller(
     client: async_nats::Client,
     lattice: &str,
+    config: lattice_controller::ControllerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let controller = lattice_controller::Controller::new(
-        client,
-        lattice,
-        lattice_controller::ControllerConfig::default(),
-    );
+    let controller = lattice_controller::Controller::new(client, lattice, config);
     controller.run(shutdown).await?;
     Ok(())
 }
@@ -227,10 +253,15 @@ async fn run_up(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    // The controller must expect the heartbeats its own host sends.
+    let config = lattice_controller::ControllerConfig {
+        host_heartbeat_interval: host.config().heartbeat_interval,
+        ..Default::default()
+    };
     let mut controller = tokio::spawn({
         let (client, lattice) = (client.clone(), lattice.to_string());
         let stop = stopped(stop_rx.clone());
-        async move { run_controller(client, &lattice, stop).await }
+        async move { run_controller(client, &lattice, config, stop).await }
     });
     let agent = tokio::spawn(lattice_host::agent::run(
         host.clone(),

@@ -110,7 +110,17 @@ async fn handle_command(
             let app = workload.manifest.name.clone();
             let version = workload.manifest.version.clone();
             match host.apply(workload).await {
-                Ok(()) => {
+                Ok(changes) => {
+                    for (component, instances) in changes {
+                        let event = Event::ComponentScaled {
+                            host_id: host_id.clone(),
+                            app: app.clone(),
+                            version: version.clone(),
+                            component,
+                            instances,
+                        };
+                        publish(client, subjects, &event).await;
+                    }
                     publish(
                         client,
                         subjects,
@@ -140,7 +150,24 @@ async fn handle_command(
             }
         }
         HostCommand::Remove { app } => {
+            let version = host
+                .info()
+                .workloads
+                .into_iter()
+                .find(|w| w.app == app)
+                .map(|w| w.version);
+            let stopped = host.instances(&app);
             if host.remove(&app) {
+                for component in stopped.into_keys() {
+                    let event = Event::ComponentScaled {
+                        host_id: host_id.clone(),
+                        app: app.clone(),
+                        version: version.clone().unwrap_or_default(),
+                        component,
+                        instances: 0,
+                    };
+                    publish(client, subjects, &event).await;
+                }
                 publish(client, subjects, &Event::WorkloadRemoved { host_id, app }).await;
             }
             CommandReply::ok()

@@ -210,9 +210,23 @@ impl Host {
             .and_then(|w| w.components.get(component).cloned())
     }
 
-    /// Run exactly `spec` for its app, replacing what ran before. On error nothing
-    /// changes and the message says what to fix.
-    pub async fn apply(&self, spec: WorkloadSpec) -> Result<(), String> {
+    /// Instances per component of `app` on this host.
+    pub fn instances(&self, app: &str) -> BTreeMap<String, u32> {
+        self.workloads()
+            .get(app)
+            .map(|w| {
+                w.components
+                    .iter()
+                    .map(|(n, rt)| (n.clone(), rt.instances))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Run exactly `spec` for its app, replacing what ran before. Returns the
+    /// components whose instances changed, with their new count (0: stopped here).
+    /// On error nothing changes and the message says what to fix.
+    pub async fn apply(&self, spec: WorkloadSpec) -> Result<Vec<(String, u32)>, String> {
         if self.inner.draining.load(Ordering::SeqCst) {
             return Err(format!(
                 "host {} is draining and takes no new work",
@@ -248,6 +262,11 @@ impl Host {
             bound.push(addr);
         }
         server.release(&app, &bound);
+        let after: BTreeMap<String, u32> = components
+            .iter()
+            .map(|(n, rt)| (n.clone(), rt.instances))
+            .collect();
+        let before = self.instances(&app);
         let workload = Workload {
             version: manifest.version.clone(),
             manifest,
@@ -255,7 +274,7 @@ impl Host {
         };
         self.workloads().insert(app.clone(), workload);
         tracing::info!(%app, "workload applied");
-        Ok(())
+        Ok(scaled(&before, &after))
     }
 
     fn current_addresses(&self, app: &str) -> Vec<SocketAddr> {
@@ -367,4 +386,34 @@ fn http_routes(
         routes.push((addr, rt.clone()));
     }
     Ok(routes)
+}
+
+/// Components whose instance count differs between `before` and `after`.
+fn scaled(before: &BTreeMap<String, u32>, after: &BTreeMap<String, u32>) -> Vec<(String, u32)> {
+    let stopped = before
+        .keys()
+        .filter(|n| !after.contains_key(*n))
+        .map(|n| (n.clone(), 0));
+    let changed = after
+        .iter()
+        .filter(|(n, i)| before.get(*n) != Some(*i))
+        .map(|(n, i)| (n.clone(), *i));
+    changed.chain(stopped).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_lists_changes_and_stops() {
+        let m = |v: &[(&str, u32)]| v.iter().map(|(n, i)| (n.to_string(), *i)).collect();
+        let before = m(&[("a", 1), ("b", 2), ("c", 3)]);
+        let after = m(&[("a", 1), ("b", 4), ("d", 1)]);
+        assert_eq!(
+            scaled(&before, &after),
+            vec![("b".into(), 4), ("d".into(), 1), ("c".into(), 0)]
+        );
+        assert!(scaled(&after, &after).is_empty());
+    }
 }

@@ -25,6 +25,21 @@ async fn command(client: &async_nats::Client, host_id: &str, payload: Vec<u8>) -
     decode(&reply.payload).unwrap()
 }
 
+async fn next_scaled(sub: &mut async_nats::Subscriber) -> (String, u32) {
+    let msg = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    match decode::<Event>(&msg.payload).unwrap() {
+        Event::ComponentScaled {
+            component,
+            instances,
+            ..
+        } => (component, instances),
+        other => panic!("unexpected event {other:?}"),
+    }
+}
+
 async fn ping(client: &async_nats::Client) -> HostInfo {
     let reply = client
         .request(Subjects::new("default").hosts_ping(), "{\"v\":1}".into())
@@ -66,6 +81,11 @@ async fn commands_labels_and_bad_input() {
     assert!(info.labels.contains_key("hostcore.arch"));
 
     // Apply through NATS, then remove.
+    let mut scaled = client
+        .subscribe(Subjects::new("default").event("component_scaled"))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
     let port = free_port();
     let apply = HostCommand::Apply {
         workload: spec(http_app("web", "hello", port, "keyvalue-memory", 2)),
@@ -76,6 +96,7 @@ async fn commands_labels_and_bad_input() {
     );
     assert_eq!(get(port, "/").await.0, 200);
     assert_eq!(ping(&client).await.workloads[0].app, "web");
+    assert_eq!(next_scaled(&mut scaled).await, ("web".to_string(), 2));
 
     // Labels change at run time; hostcore labels are the host's own.
     let set = HostCommand::SetLabels {

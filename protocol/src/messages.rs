@@ -325,6 +325,14 @@ pub enum Event {
         app: String,
         error: String,
     },
+    /// A component's instances on one host changed (0: it stopped there).
+    ComponentScaled {
+        host_id: String,
+        app: String,
+        version: String,
+        component: String,
+        instances: u32,
+    },
     AppDeployed {
         app: String,
         version: String,
@@ -352,6 +360,7 @@ impl Event {
             Event::WorkloadApplied { .. } => "workload_applied",
             Event::WorkloadRemoved { .. } => "workload_removed",
             Event::WorkloadFailed { .. } => "workload_failed",
+            Event::ComponentScaled { .. } => "component_scaled",
             Event::AppDeployed { .. } => "app_deployed",
             Event::AppUndeployed { .. } => "app_undeployed",
             Event::AppDeleted { .. } => "app_deleted",
