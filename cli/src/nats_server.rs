@@ -57,6 +57,9 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own process group: a terminal's Ctrl-C reaches `lattice up` only,
+            // which then stops host, controller and nats-server in that order.
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let mut server = Self {
