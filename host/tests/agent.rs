@@ -195,3 +195,53 @@ async fn draining_lets_in_flight_requests_finish_then_says_goodbye() {
         }
     );
 }
+
+#[tokio::test]
+async fn lattices_sharing_one_nats_do_not_see_each_other() {
+    let nats = NatsServer::start().unwrap();
+    let client = nats.connect().await.unwrap();
+    let mut stops = Vec::new();
+    let mut ids = BTreeMap::new();
+    for lattice in ["blue", "green"] {
+        let config = lattice_host::HostConfig {
+            lattice: lattice.to_string(),
+            limits: quick_limits(),
+            ..Default::default()
+        };
+        let host = lattice_host::Host::new(config, Some(client.clone())).unwrap();
+        ids.insert(lattice, host.id().to_string());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(agent::run(host, nats.connect().await.unwrap(), async {
+            let _ = stopped.await;
+        }));
+        stops.push(stop);
+    }
+    for lattice in ["blue", "green"] {
+        // Gather every answer to this lattice's ping for a while: exactly its host.
+        let inbox = client.new_inbox();
+        let mut replies = client.subscribe(inbox.clone()).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut seen = Vec::new();
+        while seen.is_empty() && tokio::time::Instant::now() < deadline {
+            client
+                .publish_with_reply(
+                    Subjects::new(lattice).hosts_ping(),
+                    inbox.clone(),
+                    "{\"v\":1}".into(),
+                )
+                .await
+                .unwrap();
+            while let Ok(Some(msg)) =
+                tokio::time::timeout(Duration::from_millis(300), replies.next()).await
+            {
+                seen.push(decode::<HostInfo>(&msg.payload).unwrap());
+            }
+        }
+        assert_eq!(seen.len(), 1, "{lattice}: {seen:?}");
+        assert_eq!(seen[0].host_id, ids[lattice]);
+        assert_eq!(seen[0].lattice, lattice);
+    }
+    for stop in stops {
+        let _ = stop.send(());
+    }
+}
