@@ -3,6 +3,7 @@
 use crate::nats_server::{self, NatsServer};
 use anyhow::Context;
 use clap::Args;
+use lattice_host::links::LinkSettings;
 use lattice_host::{Host, HostConfig, Limits};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,6 +37,16 @@ pub struct HostOptions {
     /// Seconds a stopping host lets in-flight invocations finish.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout: f64,
+    /// Label keys whose values a linked call prefers to share with the host that
+    /// answers it, most specific first; comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "zone,region")]
+    locality_labels: Vec<String>,
+    /// Seconds a linked call may take when its link sets no `timeout`.
+    #[arg(long, default_value_t = 10.0)]
+    call_timeout: f64,
+    /// The largest arguments or results of one linked call, in MiB.
+    #[arg(long, default_value_t = 64)]
+    max_call_mb: usize,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -71,6 +82,11 @@ impl HostOptions {
             pooling: !self.no_pooling,
             key_seed,
             drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
+            links: LinkSettings {
+                locality_keys: self.locality_labels.clone(),
+                call_timeout: seconds("call-timeout", self.call_timeout)?,
+                max_call_bytes: self.max_call_mb << 20,
+            },
         })
     }
 }

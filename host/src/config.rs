@@ -23,6 +23,8 @@ pub struct HostConfig {
     pub key_seed: Option<String>,
     /// How long a draining host lets in-flight invocations finish.
     pub drain_timeout: Duration,
+    /// Linked calls: locality preference, default timeout, size limit.
+    pub links: crate::links::LinkSettings,
 }
 
 impl Default for HostConfig {
@@ -36,6 +38,7 @@ impl Default for HostConfig {
             pooling: true,
             key_seed: None,
             drain_timeout: Duration::from_secs(30),
+            links: crate::links::LinkSettings::default(),
         }
     }
 }

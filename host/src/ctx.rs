@@ -4,6 +4,7 @@
 //! invocation; nothing in it is shared with another invocation except through the
 //! `Arc<ComponentEnv>` (read-only) and the plugins' own keyed state.
 
+use crate::links::trace::TraceContext;
 use crate::plugins::http_client::OutgoingPolicy;
 use crate::workload::ComponentEnv;
 use std::collections::HashMap;
@@ -25,6 +26,9 @@ pub struct Ctx {
     /// Link names picked at run time with `wasmcloud:bus/lattice.set-link-name`,
     /// keyed by `namespace:package/interface`.
     pub(crate) link_names: HashMap<String, String>,
+    /// The trace this invocation belongs to: from the `traceparent` of the request
+    /// or call that started it, or a new one at its first linked call.
+    pub(crate) trace: Option<TraceContext>,
 }
 
 impl Ctx {
@@ -37,13 +41,19 @@ impl Ctx {
             limits,
             env,
             link_names: HashMap::new(),
+            trace: None,
         }
     }
 
     /// The link name in force for `namespace:package/interface`.
     pub(crate) fn link_name(&self, namespace: &str, package: &str, interface: &str) -> &str {
+        self.link_name_for_key(&format!("{namespace}:{package}/{interface}"))
+    }
+
+    /// [`Ctx::link_name`] of `namespace:package/interface` given as one string.
+    pub(crate) fn link_name_for_key(&self, key: &str) -> &str {
         self.link_names
-            .get(&format!("{namespace}:{package}/{interface}"))
+            .get(key)
             .map(String::as_str)
             .unwrap_or(lattice_protocol::manifest::DEFAULT_LINK_NAME)
     }

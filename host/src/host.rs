@@ -7,6 +7,7 @@ use crate::config::{automatic_labels, HostConfig};
 use crate::ctx::Ctx;
 use crate::engine::{build_engine, start_epoch_ticker};
 use crate::limiter::Limiter;
+use crate::links::{self, imports::Exports, Router};
 use crate::plugins::{self, keyvalue, Plugins};
 use crate::workload::{ComponentEnv, ComponentRuntime, Workload};
 use lattice_protocol::manifest::{Builtin, Image, Manifest};
@@ -30,12 +31,13 @@ pub struct Host {
 struct Inner {
     id: String,
     config: HostConfig,
-    labels: Mutex<BTreeMap<String, String>>,
+    labels: Arc<Mutex<BTreeMap<String, String>>>,
     engine: Engine,
     pooling: bool,
     cache: ComponentCache,
     linker: Linker<Ctx>,
     plugins: Arc<Plugins>,
+    router: Arc<Router>,
     workloads: Mutex<BTreeMap<String, Workload>>,
     started_at_ms: u64,
     draining: AtomicBool,
@@ -58,7 +60,8 @@ impl Host {
         plugins::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
         let subjects = Subjects::new(&config.lattice);
         let kv = keyvalue::Registry::new(
-            nats.map(|c| (async_nats::jetstream::new(c), subjects.clone())),
+            nats.clone()
+                .map(|c| (async_nats::jetstream::new(c), subjects.clone())),
         );
         let mut labels = automatic_labels();
         labels.extend(config.labels.clone());
@@ -67,10 +70,19 @@ impl Host {
                 .map_err(|e| anyhow::anyhow!("the host key seed is not a valid nkey seed: {e}"))?,
             None => nkeys::KeyPair::new_server(),
         };
+        let labels = Arc::new(Mutex::new(labels));
+        let router = Arc::new(Router::new(
+            key.public_key(),
+            config.lattice.clone(),
+            nats,
+            config.links.clone(),
+            labels.clone(),
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 id: key.public_key(),
-                labels: Mutex::new(labels),
+                labels,
+                router,
                 cache: ComponentCache::new(engine.clone()),
                 engine,
                 pooling,
@@ -138,6 +150,11 @@ impl Host {
         Ok(())
     }
 
+    /// Linked calls so far, by where they went.
+    pub fn calls(&self) -> lattice_protocol::messages::CallCounts {
+        self.inner.router.counters.snapshot()
+    }
+
     /// Invocations running now, over every component.
     pub fn in_flight(&self) -> u32 {
         self.workloads()
@@ -200,6 +217,7 @@ impl Host {
             started_at_ms: self.inner.started_at_ms,
             draining: self.inner.draining.load(Ordering::SeqCst),
             workloads,
+            calls: self.inner.router.counters.snapshot(),
         }
     }
 
@@ -267,6 +285,7 @@ impl Host {
             .map(|(n, rt)| (n.clone(), rt.instances))
             .collect();
         let before = self.instances(&app);
+        self.inner.router.register(&manifest, &components).await?;
         let workload = Workload {
             version: manifest.version.clone(),
             manifest,
@@ -293,6 +312,7 @@ impl Host {
     pub fn remove(&self, app: &str) -> bool {
         self.inner.plugins.http_server.release(app, &[]);
         self.inner.plugins.keyvalue.forget_app(app);
+        self.inner.router.unregister(app);
         let removed = self.workloads().remove(app).is_some();
         if removed {
             tracing::info!(%app, "workload removed");
@@ -327,17 +347,29 @@ impl Host {
             .load_file(path)
             .await
             .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?;
-        let pre = self.inner.linker.instantiate_pre(&compiled).map_err(|e| {
+        let env = ComponentEnv::from_manifest(
+            manifest,
+            name,
+            self.inner.plugins.clone(),
+            &self.inner.config.links,
+        )?;
+        let engine = &self.inner.engine;
+        let own_linker = links::imports::linker_for(
+            &self.inner.linker,
+            engine,
+            &compiled,
+            &env,
+            &self.inner.router,
+        )?;
+        let linker = own_linker.as_ref().unwrap_or(&self.inner.linker);
+        let pre = linker.instantiate_pre(&compiled).map_err(|e| {
             format!("component '{name}' of app '{app}' cannot be linked on this host: {e:#}")
         })?;
         let proxy = ProxyPre::new(pre.clone()).ok();
         let limits = self.inner.config.limits;
         Ok(ComponentRuntime {
-            env: Arc::new(ComponentEnv::from_manifest(
-                manifest,
-                name,
-                self.inner.plugins.clone(),
-            )),
+            env: Arc::new(env),
+            exports: Exports::of(engine, &compiled),
             pre,
             proxy,
             limiter: Limiter::new(instances, limits.max_queued, limits.queue_timeout),

@@ -7,6 +7,7 @@
 //!   `InstancePre`, a [`limiter::Limiter`] and a fresh `Store` per invocation.
 //! - [`plugins`]: built-in capabilities (http server and client, keyvalue, config,
 //!   logging, bus), keyed per app.
+//! - [`links`]: component-to-component links, in-process or over NATS.
 //! - [`agent`]: the NATS side (commands, pings, heartbeats, events, drain).
 //!
 //! Architecture invariant: a guest trap, timeout or overload is an answer to that
@@ -20,6 +21,7 @@ mod ctx;
 pub mod engine;
 mod host;
 pub mod limiter;
+pub mod links;
 pub mod plugins;
 pub mod workload;
 

@@ -5,11 +5,13 @@
 use crate::config::Limits;
 use crate::ctx::Ctx;
 use crate::limiter::{Limiter, Overloaded};
+use crate::links::imports::Exports;
+use crate::links::{parse_timeout, LinkSettings};
 use crate::plugins::Plugins;
 use lattice_protocol::manifest::{Builtin, Config, Image, Manifest};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
@@ -23,18 +25,61 @@ pub struct ComponentEnv {
     pub keyvalue: BTreeMap<String, (Builtin, String)>,
     /// The allow-list of its `builtin://http-client` link, if it has one.
     pub allowed_hosts: Option<Arc<Vec<String>>>,
+    /// Its links to other Wasm components: `namespace:package/interface`, then
+    /// link name, to the target.
+    pub links: HashMap<String, HashMap<String, LinkTarget>>,
     pub plugins: Arc<Plugins>,
 }
 
+/// Where a link to another Wasm component goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    /// The target component of the same app.
+    pub component: String,
+    /// The deadline of one call: the link's `timeout` source config, or the host's
+    /// default.
+    pub timeout: Duration,
+}
+
 impl ComponentEnv {
-    /// Build the environment of component `name` from the manifest.
-    pub fn from_manifest(manifest: &Manifest, name: &str, plugins: Arc<Plugins>) -> Self {
+    /// Build the environment of component `name` from the manifest; an error names
+    /// a link setting that makes no sense.
+    pub fn from_manifest(
+        manifest: &Manifest,
+        name: &str,
+        plugins: Arc<Plugins>,
+        settings: &LinkSettings,
+    ) -> Result<Self, String> {
         let component = manifest.component(name);
         let mut keyvalue = BTreeMap::new();
         let mut allowed_hosts = None;
+        let mut links: HashMap<String, HashMap<String, LinkTarget>> = HashMap::new();
         for link in component.iter().flat_map(|c| c.links.iter()) {
-            let Some(Image::Builtin(builtin)) = manifest.component(&link.target).map(|t| &t.image)
-            else {
+            let image = manifest.component(&link.target).map(|t| &t.image);
+            if let Some(Image::File(_)) = image {
+                let timeout = match link.source_config.get("timeout") {
+                    Some(t) => parse_timeout(t).map_err(|e| {
+                        format!(
+                            "the link from '{name}' to '{}' of app '{}': {e}",
+                            link.target, manifest.name
+                        )
+                    })?,
+                    None => settings.call_timeout,
+                };
+                for interface in &link.interfaces {
+                    let key = format!("{}:{}/{interface}", link.namespace, link.package);
+                    let target = LinkTarget {
+                        component: link.target.clone(),
+                        timeout,
+                    };
+                    links
+                        .entry(key)
+                        .or_default()
+                        .insert(link.name.clone(), target);
+                }
+                continue;
+            }
+            let Some(Image::Builtin(builtin)) = image else {
                 continue;
             };
             match builtin {
@@ -52,14 +97,15 @@ impl ComponentEnv {
                 Builtin::HttpServer => {}
             }
         }
-        Self {
+        Ok(Self {
             app: manifest.name.clone(),
             component: name.to_string(),
             config: component.map(|c| c.config.clone()).unwrap_or_default(),
             keyvalue,
             allowed_hosts,
+            links,
             plugins,
-        }
+        })
     }
 
     /// The keyvalue backend behind link `name`.
@@ -91,6 +137,8 @@ pub struct ComponentRuntime {
     pub pre: InstancePre<Ctx>,
     /// Present when the component exports `wasi:http/incoming-handler`.
     pub proxy: Option<wasmtime_wasi_http::p2::bindings::ProxyPre<Ctx>>,
+    /// The interface functions it exports, for links to it.
+    pub exports: Exports,
     pub limiter: Limiter,
     pub limits: Limits,
     pub instances: u32,

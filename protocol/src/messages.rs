@@ -89,6 +89,22 @@ pub struct HostInfo {
     /// What the host runs now.
     #[serde(default)]
     pub workloads: Vec<WorkloadReport>,
+    /// Linked calls since the host started, by where they went.
+    #[serde(default)]
+    pub calls: CallCounts,
+}
+
+/// Linked calls (component to component) a host has routed, by where they went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallCounts {
+    /// Calls its components made to an instance on the same host (in-process).
+    pub local: u64,
+    /// Calls its components sent over NATS to another host.
+    pub remote: u64,
+    /// Calls from other hosts it answered.
+    pub served: u64,
+    /// Calls its components made that failed.
+    pub failed: u64,
 }
 
 /// The part of one app a host runs, as the host sees it.

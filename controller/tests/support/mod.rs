@@ -160,6 +160,7 @@ impl FakeHost {
             let lattice = lattice.to_string();
             let (workloads, labels) = (workloads.clone(), labels.clone());
             move || HostInfo {
+                calls: Default::default(),
                 host_id: id.clone(),
                 lattice: lattice.clone(),
                 labels: labels.lock().unwrap().clone(),

@@ -25,7 +25,9 @@ pub mod types;
 pub use decode::{decode, decode_args, decode_results};
 pub use encode::{encode, encode_args, encode_results, typecheck};
 pub use error::{Problem, WireError};
-pub use rpc::{rpc_subject, signature, signature_fingerprint, CallErrorKind, CallTarget};
+pub use rpc::{
+    locality_subject, rpc_subject, signature, signature_fingerprint, CallErrorKind, CallTarget,
+};
 pub use types::{WitType, WitValue};
 
 /// How deeply values may nest: a value inside more than 64 lists, records, tuples,

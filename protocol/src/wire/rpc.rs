@@ -37,15 +37,23 @@ impl CallTarget {
         s
     }
 
-    /// Read a subject made by [`CallTarget::subject`]: `(lattice, target)`, or `None`
+    /// Read a subject made by [`CallTarget::subject`] or [`locality_subject`]:
+    /// `(lattice, target)`, or `None`
     /// for anything else (wrong shape, or a token that is not canonically escaped).
     pub fn parse_subject(subject: &str) -> Option<(&str, CallTarget)> {
         let mut tokens = subject.split('.');
-        let (Some("lattice"), Some(lattice), Some("rpc")) =
-            (tokens.next(), tokens.next(), tokens.next())
-        else {
+        let (Some("lattice"), Some(lattice)) = (tokens.next(), tokens.next()) else {
             return None;
         };
+        match tokens.next()? {
+            "rpc" => {}
+            // Locality subjects: the key and value come before the target.
+            "rpcl" => {
+                unescape_token(tokens.next()?)?;
+                unescape_token(tokens.next()?)?;
+            }
+            _ => return None,
+        }
         let mut parts = tokens.map(unescape_token);
         let mut next = || parts.next().flatten();
         let target = CallTarget {
@@ -170,6 +178,47 @@ pub mod headers {
     /// On a reply: the call failed, of this [`CallErrorKind`](super::CallErrorKind);
     /// the payload is a UTF-8 message for people.
     pub const ERROR: &str = "lattice-error";
+    /// How long the caller waits, in milliseconds: the callee gives up after it too.
+    pub const TIMEOUT_MS: &str = "lattice-timeout-ms";
+    /// The payload is not inline but offered in chunks: `<subject> <total bytes>
+    /// <chunk bytes>`; fetch chunk `i` by a request to `<subject>` with header
+    /// [`CHUNK`] = `i`.
+    pub const BODY: &str = "lattice-body";
+    /// On a chunk request: the chunk's index, from 0.
+    pub const CHUNK: &str = "lattice-chunk";
+}
+
+/// Locality-preferring variant of [`CallTarget::subject`]: served by the target's
+/// instances on hosts whose label `key` is `value`.
+/// `lattice.<L>.rpcl.<key>.<value>.<app>.<component>.<ns>.<pkg>.<iface>.<fn>`.
+pub fn locality_subject(lattice: &str, key: &str, value: &str, target: &CallTarget) -> String {
+    let mut s = format!(
+        "lattice.{lattice}.rpcl.{}.{}",
+        escape_token(key),
+        escape_token(value)
+    );
+    for part in target.parts() {
+        s.push('.');
+        s.push_str(&escape_token(part));
+    }
+    s
+}
+
+/// What one serving component subscribes to on a host whose label `key` is `value`.
+pub fn locality_component_wildcard(
+    lattice: &str,
+    key: &str,
+    value: &str,
+    app: &str,
+    component: &str,
+) -> String {
+    format!(
+        "lattice.{lattice}.rpcl.{}.{}.{}.{}.>",
+        escape_token(key),
+        escape_token(value),
+        escape_token(app),
+        escape_token(component)
+    )
 }
 
 /// Why a call failed, as the `lattice-error` reply header says it.
@@ -189,10 +238,16 @@ pub enum CallErrorKind {
     Overloaded,
     /// The callee's host failed otherwise.
     Internal,
+    /// Caller side: no instance of the target answers anywhere in the lattice.
+    Unavailable,
+    /// Caller side: the calling component has no link for the interface.
+    NoLink,
+    /// Arguments or results are over the host's `max_call_bytes`.
+    TooLarge,
 }
 
 impl CallErrorKind {
-    pub const ALL: [CallErrorKind; 7] = [
+    pub const ALL: [CallErrorKind; 10] = [
         CallErrorKind::Refused,
         CallErrorKind::Signature,
         CallErrorKind::BadArguments,
@@ -200,6 +255,9 @@ impl CallErrorKind {
         CallErrorKind::Timeout,
         CallErrorKind::Overloaded,
         CallErrorKind::Internal,
+        CallErrorKind::Unavailable,
+        CallErrorKind::NoLink,
+        CallErrorKind::TooLarge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -211,6 +269,9 @@ impl CallErrorKind {
             CallErrorKind::Timeout => "timeout",
             CallErrorKind::Overloaded => "overloaded",
             CallErrorKind::Internal => "internal",
+            CallErrorKind::Unavailable => "unavailable",
+            CallErrorKind::NoLink => "no-link",
+            CallErrorKind::TooLarge => "too-large",
         }
     }
 
@@ -271,10 +332,20 @@ mod tests {
             s,
             "lattice.default.rpc.shop.business.example.shop.orders.place-order"
         );
-        assert_eq!(CallTarget::parse_subject(&s), Some(("default", t)));
+        assert_eq!(CallTarget::parse_subject(&s), Some(("default", t.clone())));
         assert_eq!(
             rpc_component_wildcard("default", "shop", "business"),
             "lattice.default.rpc.shop.business.>"
+        );
+        let near = locality_subject("default", "zone", "eu-1a", &t);
+        assert_eq!(
+            near,
+            "lattice.default.rpcl.zone.eu-1a.shop.business.example.shop.orders.place-order"
+        );
+        assert_eq!(CallTarget::parse_subject(&near), Some(("default", t)));
+        assert_eq!(
+            locality_component_wildcard("default", "zone", "eu.1", "shop", "business"),
+            "lattice.default.rpcl.zone.eu_2e1.shop.business.>"
         );
     }
 

@@ -57,6 +57,12 @@ async fn run(
         ));
     };
     let mut store = rt.new_store();
+    // Linked calls this request makes continue the caller's trace.
+    store.data_mut().trace = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::links::trace::TraceContext::parse);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let (req, out) = {
         let mut http = store.data_mut().http();

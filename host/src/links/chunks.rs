@@ -1,0 +1,181 @@
+//! Payloads over the NATS server's max payload: the sender offers the bytes on a
+//! fresh inbox and the receiver pulls them chunk by chunk (a few in flight), so
+//! flow control is the receiver's and nothing is pushed that nobody asked for.
+//!
+//! The offer is the header `lattice-body: <subject> <total> <chunk>` on the
+//! message that would have carried the payload; chunk `i` is the reply to a
+//! request on `<subject>` with header `lattice-chunk: i`. An offer lives until every
+//! chunk was fetched once, or its deadline.
+
+use super::CallFailure;
+use async_nats::HeaderMap;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use lattice_protocol::wire::rpc::headers;
+use lattice_protocol::wire::CallErrorKind;
+use std::time::Instant;
+
+/// Room left in each message for headers.
+const HEADROOM: usize = 8 * 1024;
+/// Chunk requests in flight at once.
+const WINDOW: usize = 4;
+
+/// The largest payload sent inline on this connection.
+pub fn inline_limit(nats: &async_nats::Client) -> usize {
+    usize::try_from(nats.server_info().max_payload)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(HEADROOM)
+        .max(1024)
+}
+
+/// Bytes on offer; dropping it withdraws them.
+pub struct Offer {
+    header: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Offer {
+    /// The `lattice-body` header value that points at this offer.
+    pub fn header(&self) -> String {
+        self.header.clone()
+    }
+
+    /// Wait until every chunk was fetched or the deadline passed.
+    pub async fn finished(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Offer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> CallFailure {
+    CallFailure::new(
+        CallErrorKind::Unavailable,
+        format!("cannot move a large payload over NATS: {e}"),
+    )
+}
+
+/// Offer `body` until `deadline`.
+pub async fn offer(
+    nats: &async_nats::Client,
+    body: Bytes,
+    deadline: Instant,
+) -> Result<Offer, CallFailure> {
+    let subject = nats.new_inbox();
+    let mut requests = nats.subscribe(subject.clone()).await.map_err(unavailable)?;
+    let chunk = inline_limit(nats);
+    let total = body.len();
+    let count = total.div_ceil(chunk);
+    let header = format!("{subject} {total} {chunk}");
+    let nats = nats.clone();
+    let task = tokio::spawn(async move {
+        let until = tokio::time::Instant::from_std(deadline);
+        let mut fetched = vec![false; count];
+        let mut left = count;
+        while left > 0 {
+            let Ok(Some(msg)) = tokio::time::timeout_at(until, requests.next()).await else {
+                break;
+            };
+            let Some(reply) = msg.reply else { continue };
+            let index = msg
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(headers::CHUNK))
+                .and_then(|v| v.as_str().parse::<usize>().ok())
+                .filter(|i| *i < count);
+            let Some(i) = index else {
+                let mut h = HeaderMap::new();
+                h.insert(headers::ERROR, CallErrorKind::BadArguments.as_str());
+                let text = format!(
+                    "no chunk like that: the offer has chunks 0 to {}",
+                    count - 1
+                );
+                let _ = nats.publish_with_headers(reply, h, text.into()).await;
+                continue;
+            };
+            let start = i * chunk;
+            let part = body.slice(start..(start + chunk).min(total));
+            let _ = nats.publish(reply, part).await;
+            if !fetched[i] {
+                fetched[i] = true;
+                left -= 1;
+            }
+        }
+        let _ = nats.flush().await;
+    });
+    Ok(Offer { header, task })
+}
+
+/// Pull the payload an offer header points at, refusing more than `limit` bytes.
+pub async fn fetch(
+    nats: &async_nats::Client,
+    offer: &str,
+    limit: usize,
+    deadline: Instant,
+) -> Result<Bytes, CallFailure> {
+    let bad = || {
+        CallFailure::new(
+            CallErrorKind::BadArguments,
+            format!("malformed {} header '{offer}'", headers::BODY),
+        )
+    };
+    let mut parts = offer.split(' ');
+    let (Some(subject), Some(total), Some(chunk), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let total: usize = total.parse().map_err(|_| bad())?;
+    let chunk: usize = chunk.parse().map_err(|_| bad())?;
+    if chunk == 0 {
+        return Err(bad());
+    }
+    if total > limit {
+        return Err(CallFailure::new(
+            CallErrorKind::TooLarge,
+            format!("the payload is {total} bytes, over this host's limit of {limit} bytes per call (--max-call-bytes)"),
+        ));
+    }
+    let count = total.div_ceil(chunk);
+    let request = |i: usize| {
+        let nats = nats.clone();
+        let subject = subject.to_owned();
+        async move {
+            let mut h = HeaderMap::new();
+            h.insert(headers::CHUNK, i.to_string().as_str());
+            let left = deadline.saturating_duration_since(Instant::now());
+            let req = async_nats::Request::new().headers(h).timeout(Some(left));
+            nats.send_request(subject, req).await.map_err(|e| {
+                CallFailure::new(
+                    CallErrorKind::Timeout,
+                    format!("chunk {i} of {count} of a large payload did not arrive: {e}"),
+                )
+            })
+        }
+    };
+    let mut out = BytesMut::with_capacity(total);
+    let mut replies = futures::stream::iter(0..count)
+        .map(request)
+        .buffered(WINDOW);
+    let mut i = 0;
+    while let Some(reply) = replies.next().await {
+        let reply = reply?;
+        let want = chunk.min(total - i * chunk);
+        if reply.payload.len() != want {
+            return Err(CallFailure::new(
+                CallErrorKind::Internal,
+                format!(
+                    "chunk {i} of a large payload has {} bytes, expected {want}",
+                    reply.payload.len()
+                ),
+            ));
+        }
+        out.extend_from_slice(&reply.payload);
+        i += 1;
+    }
+    Ok(out.freeze())
+}

@@ -1,0 +1,205 @@
+//! What one component imports through links and exports to them, worked out once
+//! when a workload is applied.
+
+use super::router::Router;
+use super::types::Signature;
+use super::{CallFailure, ErrorCase, InterfaceName};
+use crate::ctx::Ctx;
+use crate::workload::ComponentEnv;
+use lattice_protocol::wire::CallErrorKind;
+use std::collections::HashMap;
+use std::sync::Arc;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
+use wasmtime::Engine;
+
+/// Namespaces whose interfaces the host itself provides (WASI, wasmCloud's and its
+/// own); an unlinked import elsewhere gets functions that fail with a clear error.
+const HOST_NAMESPACES: [&str; 3] = ["wasi", "wasmcloud", "lattice"];
+
+/// One function of an import that links route.
+#[derive(Debug)]
+pub struct ImportedFunc {
+    pub interface: InterfaceName,
+    /// `interface.key()`, computed once.
+    pub interface_key: String,
+    pub function: String,
+    /// `None` when the function's types cannot cross hosts and no link routes the
+    /// import (so it is never called through one): calls fail with `unlinked`.
+    pub signature: Option<Signature>,
+    pub error_case: ErrorCase,
+}
+
+impl ImportedFunc {
+    /// `example:shop/orders.place-order`, for messages.
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.interface_key, self.function)
+    }
+}
+
+/// The per-component linker: the host's linker plus a routed implementation of every
+/// import a link of this component carries, and failing stubs for imports nothing
+/// provides. `None` when the component needs neither (it shares the host's linker).
+pub fn linker_for(
+    host_linker: &Linker<Ctx>,
+    engine: &Engine,
+    component: &Component,
+    env: &ComponentEnv,
+    router: &Arc<Router>,
+) -> Result<Option<Linker<Ctx>>, String> {
+    let mut linker: Option<Linker<Ctx>> = None;
+    let ty = component.component_type();
+    for (import, item) in ty.imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let Some(name) = InterfaceName::parse(import) else {
+            continue;
+        };
+        let key = name.key();
+        let linked = env.links.contains_key(&key);
+        if !linked && HOST_NAMESPACES.contains(&name.namespace.as_str()) {
+            continue;
+        }
+        if !linked {
+            tracing::warn!(
+                app = %env.app, component = %env.component, interface = %import,
+                "no link provides this import; its calls will fail until one does"
+            );
+        }
+        let linker = linker.get_or_insert_with(|| {
+            let mut l = host_linker.clone();
+            l.allow_shadowing(true);
+            l
+        });
+        let mut inst = linker
+            .instance(import)
+            .map_err(|e| format!("cannot link {import}: {e}"))?;
+        for (function, item) in instance.exports(engine) {
+            let ComponentItem::ComponentFunc(func) = item.ty else {
+                continue;
+            };
+            let signature = match Signature::of(engine, &key, &instance, function, &func) {
+                Ok(sig) => Some(sig),
+                Err(e) if linked => {
+                    return Err(format!(
+                        "component '{}' of app '{}' cannot be linked: {e}",
+                        env.component, env.app
+                    ))
+                }
+                Err(_) => None,
+            };
+            let error_case = signature
+                .as_ref()
+                .map_or(ErrorCase::Trap, |s| ErrorCase::of(&s.results));
+            let imported = Arc::new(ImportedFunc {
+                interface: name.clone(),
+                interface_key: key.clone(),
+                function: function.to_owned(),
+                signature,
+                error_case,
+            });
+            let router = router.clone();
+            inst.func_new_async(function, move |mut store, _ty, params, results| {
+                let imported = imported.clone();
+                let router = router.clone();
+                Box::new(async move {
+                    let ctx = store.data_mut();
+                    let env = ctx.env.clone();
+                    let link_name = ctx.link_name_for_key(&imported.interface_key).to_owned();
+                    let trace = *ctx.trace.get_or_insert_with(Default::default);
+                    match router
+                        .call(&env, &link_name, &imported, trace, params)
+                        .await
+                    {
+                        Ok(values) => {
+                            for (slot, value) in results.iter_mut().zip(values) {
+                                *slot = value;
+                            }
+                            Ok(())
+                        }
+                        Err(failure) => {
+                            router.counters.record_failure();
+                            tracing::warn!(
+                                app = %env.app, component = %env.component,
+                                call = %imported.display(), link = %link_name,
+                                kind = failure.kind.as_str(), trace_id = %trace.trace_id(),
+                                "linked call failed: {}", failure.message
+                            );
+                            imported.error_case.deliver(&failure, results)
+                        }
+                    }
+                })
+            })
+            .map_err(|e| format!("cannot link {import}.{function}: {e}"))?;
+        }
+    }
+    Ok(linker)
+}
+
+/// A function another component may call: its index in the component and its
+/// signature.
+#[derive(Debug, Clone)]
+pub struct ExportedFunc {
+    pub index: ComponentExportIndex,
+    pub signature: Signature,
+}
+
+/// The functions a component exports from interfaces, by `ns:pkg/iface` then name.
+/// A function whose types cannot cross hosts is kept as the reason why.
+#[derive(Debug, Default)]
+pub struct Exports(HashMap<String, HashMap<String, Result<ExportedFunc, String>>>);
+
+impl Exports {
+    pub fn of(engine: &Engine, component: &Component) -> Self {
+        let mut out: HashMap<String, HashMap<String, Result<ExportedFunc, String>>> =
+            HashMap::new();
+        let ty = component.component_type();
+        for (export, item) in ty.exports(engine) {
+            let ComponentItem::ComponentInstance(instance) = item.ty else {
+                continue;
+            };
+            let Some(name) = InterfaceName::parse(export) else {
+                continue;
+            };
+            let Some(instance_index) = component.get_export_index(None, export) else {
+                continue;
+            };
+            let key = name.key();
+            let funcs = out.entry(key.clone()).or_default();
+            for (function, item) in instance.exports(engine) {
+                let ComponentItem::ComponentFunc(func) = item.ty else {
+                    continue;
+                };
+                let Some(index) = component.get_export_index(Some(&instance_index), function)
+                else {
+                    continue;
+                };
+                let entry = Signature::of(engine, &key, &instance, function, &func)
+                    .map(|signature| ExportedFunc { index, signature });
+                funcs.insert(function.to_owned(), entry);
+            }
+        }
+        Self(out)
+    }
+
+    /// Function `function` of interface `key`, or why it cannot be called.
+    pub fn get(&self, key: &str, function: &str) -> Result<&ExportedFunc, CallFailure> {
+        let missing = || {
+            CallFailure::new(
+                CallErrorKind::Refused,
+                format!("the target does not export {key}.{function}"),
+            )
+        };
+        match self.0.get(key).and_then(|f| f.get(function)) {
+            Some(Ok(f)) => Ok(f),
+            Some(Err(why)) => Err(CallFailure::new(CallErrorKind::Refused, why.clone())),
+            None => Err(missing()),
+        }
+    }
+
+    /// Whether the component exports interface `key` at all.
+    pub fn has_interface(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+}

@@ -1,0 +1,188 @@
+//! The caller side of a call over NATS: encode, pick the subject (nearest locality
+//! first), send, and read the answer or the failure.
+
+use super::chunks;
+use super::imports::ImportedFunc;
+use super::router::Router;
+use super::trace::TraceContext;
+use super::types::{from_wire, to_wire, Signature};
+use super::CallFailure;
+use crate::workload::{ComponentEnv, LinkTarget};
+use async_nats::{HeaderMap, RequestErrorKind};
+use lattice_protocol::wire::rpc::headers;
+use lattice_protocol::wire::{self, locality_subject, CallErrorKind, CallTarget};
+use std::time::{Duration, Instant};
+use wasmtime::component::Val;
+
+/// How long a locality subject with no responders is skipped before it is tried
+/// again.
+const FAR_FOR: Duration = Duration::from_secs(5);
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn call(
+    router: &Router,
+    env: &ComponentEnv,
+    link: &str,
+    target: &LinkTarget,
+    func: &ImportedFunc,
+    signature: &Signature,
+    trace: TraceContext,
+    params: &[Val],
+) -> Result<Vec<Val>, CallFailure> {
+    let Some(nats) = &router.nats else {
+        return Err(CallFailure::new(
+            CallErrorKind::Unavailable,
+            format!(
+                "no instance of '{}' runs on this host, and the host has no NATS connection to reach others",
+                target.component
+            ),
+        ));
+    };
+    let deadline = Instant::now() + target.timeout;
+    let values = params
+        .iter()
+        .map(to_wire)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CallFailure::new(CallErrorKind::BadArguments, e))?;
+    let payload = wire::encode_args(&signature.params, &values).map_err(|e| {
+        CallFailure::new(
+            CallErrorKind::BadArguments,
+            format!("cannot encode the arguments of {}: {e}", func.display()),
+        )
+    })?;
+    let limit = router.settings.max_call_bytes;
+    if payload.len() > limit {
+        return Err(CallFailure::new(
+            CallErrorKind::TooLarge,
+            format!(
+                "the arguments of {} are {} bytes, over the host's limit of {limit} bytes per call (--max-call-bytes)",
+                func.display(),
+                payload.len()
+            ),
+        ));
+    }
+    let call = CallTarget {
+        app: env.app.clone(),
+        component: target.component.clone(),
+        namespace: func.interface.namespace.clone(),
+        package: func.interface.package.clone(),
+        interface: func.interface.interface.clone(),
+        function: func.function.clone(),
+    };
+    let mut h = HeaderMap::new();
+    h.insert(headers::CALLER_HOST, router.host_id.as_str());
+    h.insert(headers::CALLER_APP, env.app.as_str());
+    h.insert(headers::CALLER_COMPONENT, env.component.as_str());
+    h.insert(headers::LINK, link);
+    h.insert(headers::SIGNATURE, signature.fingerprint.as_str());
+    h.insert(headers::TRACEPARENT, trace.child_traceparent().as_str());
+    h.insert(
+        headers::TIMEOUT_MS,
+        target.timeout.as_millis().to_string().as_str(),
+    );
+    // Over the server's max payload: offer the arguments in chunks, kept up until
+    // the call ends.
+    let (body, _offer) = if payload.len() > chunks::inline_limit(nats) {
+        let offer = chunks::offer(nats, payload.into(), deadline).await?;
+        h.insert(headers::BODY, offer.header().as_str());
+        (bytes::Bytes::new(), Some(offer))
+    } else {
+        (bytes::Bytes::from(payload), None)
+    };
+
+    let reply = send(router, nats, &call, h, body, deadline).await?;
+    let reply_headers = reply.headers.unwrap_or_default();
+    if let Some(kind) = reply_headers.get(headers::ERROR) {
+        let kind = CallErrorKind::parse(kind.as_str()).unwrap_or(CallErrorKind::Internal);
+        let text = String::from_utf8_lossy(&reply.payload).into_owned();
+        return Err(CallFailure::new(kind, text));
+    }
+    let payload = match reply_headers.get(headers::BODY) {
+        Some(offer) => chunks::fetch(nats, offer.as_str(), limit, deadline).await?,
+        None => reply.payload,
+    };
+    let values = wire::decode_results(&signature.results, &payload).map_err(|e| {
+        CallFailure::new(
+            CallErrorKind::Internal,
+            format!("the results of {} did not decode: {e}", func.display()),
+        )
+    })?;
+    Ok(values.into_iter().map(from_wire).collect())
+}
+
+/// Send the request on the nearest subject that has responders: each locality the
+/// host has (most specific first), then the lattice-wide subject.
+async fn send(
+    router: &Router,
+    nats: &async_nats::Client,
+    call: &CallTarget,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+    deadline: Instant,
+) -> Result<async_nats::Message, CallFailure> {
+    let mut subjects: Vec<(String, bool)> = Vec::new();
+    {
+        let now = Instant::now();
+        let mut far = router.far.lock().unwrap_or_else(|p| p.into_inner());
+        far.retain(|_, until| *until > now);
+        for (key, value) in router.locality() {
+            let s = locality_subject(&router.lattice, &key, &value, call);
+            if !far.contains_key(&s) {
+                subjects.push((s, true));
+            }
+        }
+    }
+    subjects.push((call.subject(&router.lattice), false));
+    for (subject, near) in subjects {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let request = async_nats::Request::new()
+            .payload(body.clone())
+            .headers(headers.clone())
+            .timeout(Some(left));
+        match nats.send_request(subject.clone(), request).await {
+            Ok(reply) => return Ok(reply),
+            Err(e) if e.kind() == RequestErrorKind::NoResponders && near => {
+                let mut far = router.far.lock().unwrap_or_else(|p| p.into_inner());
+                far.insert(subject, Instant::now() + FAR_FOR);
+            }
+            Err(e) => return Err(request_failure(call, e)),
+        }
+    }
+    Err(CallFailure::new(
+        CallErrorKind::Timeout,
+        format!(
+            "no instance of '{}' answered {}.{} in time",
+            call.component, call.interface, call.function
+        ),
+    ))
+}
+
+fn request_failure(call: &CallTarget, e: async_nats::RequestError) -> CallFailure {
+    let what = format!(
+        "{}:{}/{}.{}",
+        call.namespace, call.package, call.interface, call.function
+    );
+    match e.kind() {
+        RequestErrorKind::NoResponders => CallFailure::new(
+            CallErrorKind::Unavailable,
+            format!(
+                "no instance of '{}' (app '{}') runs anywhere in the lattice to answer {what}",
+                call.component, call.app
+            ),
+        ),
+        RequestErrorKind::TimedOut => CallFailure::new(
+            CallErrorKind::Timeout,
+            format!(
+                "'{}' did not answer {what} within the link's timeout",
+                call.component
+            ),
+        ),
+        _ => CallFailure::new(
+            CallErrorKind::Unavailable,
+            format!("cannot send {what} to '{}': {e}", call.component),
+        ),
+    }
+}
