@@ -10,7 +10,9 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target_dir="${COMPONENTS_TARGET_DIR:-$repo_root/components/target}"
 target=wasm32-wasip2
-components=(counter hello misbehave features)
+# Package names; cargo names a cdylib's file after its crate, so `shop-business`
+# builds `shop_business.wasm`.
+components=(counter hello misbehave features shop-business shop-auth echo echo-relay)
 
 echo "build-components: building ${components[*]} for $target (release) into $target_dir" >&2
 
@@ -26,7 +28,7 @@ cargo build --release --locked \
 
 missing=0
 for name in "${components[@]}"; do
-    wasm="$target_dir/$target/release/$name.wasm"
+    wasm="$target_dir/$target/release/${name//-/_}.wasm"
     if [[ -f "$wasm" ]]; then
         echo "$wasm"
     else

@@ -7,12 +7,14 @@ use crate::config::{automatic_labels, HostConfig};
 use crate::ctx::Ctx;
 use crate::engine::{build_engine, start_epoch_ticker};
 use crate::limiter::Limiter;
-use crate::links::{self, imports::Exports, Router};
+use crate::links::trace::TraceContext;
+use crate::links::{self, imports::Exports, CallFailure, Router};
 use crate::plugins::{self, keyvalue, Plugins};
 use crate::workload::{ComponentEnv, ComponentRuntime, Workload};
 use lattice_protocol::manifest::{Builtin, Image, Manifest};
 use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport, WorkloadSpec};
 use lattice_protocol::subjects::Subjects;
+use lattice_protocol::wire::CallErrorKind;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,6 +228,28 @@ impl Host {
         self.workloads()
             .get(app)
             .and_then(|w| w.components.get(component).cloned())
+    }
+
+    /// Call `function` of `interface` (`namespace:package/interface`) exported by
+    /// `component` of `app` on this host, in a fresh instance admitted by its
+    /// limiter, as a linked call from another component would. For embedding,
+    /// tests and benchmarks.
+    pub async fn call(
+        &self,
+        app: &str,
+        component: &str,
+        interface: &str,
+        function: &str,
+        params: &[wasmtime::component::Val],
+    ) -> Result<Vec<wasmtime::component::Val>, CallFailure> {
+        let rt = self.component(app, component).ok_or_else(|| {
+            CallFailure::new(
+                CallErrorKind::Unavailable,
+                format!("component '{component}' of app '{app}' does not run on this host"),
+            )
+        })?;
+        let export = rt.exports.get(interface, function)?;
+        links::router::invoke(&rt, export, params, TraceContext::new()).await
     }
 
     /// Instances per component of `app` on this host.

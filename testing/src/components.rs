@@ -50,7 +50,9 @@ fn build() -> Result<(), String> {
 }
 
 /// The path of the built component `name` (`counter`, `hello`, `misbehave`,
-/// `features`, ...), building the components first if needed.
+/// `features`, `shop-business`, `shop-auth`, `echo`, `echo-relay`), building the
+/// components first if needed. `name` is the package name; its `-`s become `_` in the
+/// file name, as cargo names a cdylib after its crate (`shop_business.wasm`).
 pub fn component(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     if let Err(e) = BUILT.get_or_init(build) {
@@ -58,7 +60,7 @@ pub fn component(name: &str) -> PathBuf {
     }
     let path = target_dir()
         .join("wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
+        .join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.exists(), "component {} was not built", path.display());
     path
 }

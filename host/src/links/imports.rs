@@ -13,9 +13,10 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use wasmtime::Engine;
 
-/// Namespaces whose interfaces the host itself provides (WASI, wasmCloud's and its
-/// own); an unlinked import elsewhere gets functions that fail with a clear error.
-const HOST_NAMESPACES: [&str; 3] = ["wasi", "wasmcloud", "lattice"];
+/// Packages whose interfaces the host itself provides (WASI, wasmCloud's and its
+/// own), as `namespace:` or `namespace:package/` prefixes; an unlinked import
+/// elsewhere gets functions that fail with a clear error.
+const HOST_PACKAGES: [&str; 3] = ["wasi:", "wasmcloud:", "lattice:host/"];
 
 /// One function of an import that links route.
 #[derive(Debug)]
@@ -58,7 +59,7 @@ pub fn linker_for(
         };
         let key = name.key();
         let linked = env.links.contains_key(&key);
-        if !linked && HOST_NAMESPACES.contains(&name.namespace.as_str()) {
+        if !linked && HOST_PACKAGES.iter().any(|p| import.starts_with(p)) {
             continue;
         }
         if !linked {

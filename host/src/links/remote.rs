@@ -17,6 +17,17 @@ use wasmtime::component::Val;
 /// How long a locality subject with no responders is skipped before it is tried
 /// again.
 const FAR_FOR: Duration = Duration::from_secs(5);
+/// Tries of the lattice-wide subject when the answering host is stopping the target.
+const ATTEMPTS: usize = 3;
+
+/// Whether `reply` says the target stopped on the host that got the call.
+fn stopping(reply: &async_nats::Message) -> bool {
+    reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::ERROR))
+        .is_some_and(|k| k.as_str() == CallErrorKind::Unavailable.as_str())
+}
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn call(
@@ -132,7 +143,11 @@ async fn send(
             }
         }
     }
-    subjects.push((call.subject(&router.lattice), false));
+    // A host that is stopping the target answers `unavailable` to calls that
+    // reached it on their way; the lattice-wide subject is tried a few times then.
+    let anywhere = call.subject(&router.lattice);
+    subjects.extend(std::iter::repeat_n((anywhere, false), ATTEMPTS));
+    let mut last = None;
     for (subject, near) in subjects {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -142,14 +157,24 @@ async fn send(
             .payload(body.clone())
             .headers(headers.clone())
             .timeout(Some(left));
+        let mark_far = || {
+            let mut far = router.far.lock().unwrap_or_else(|p| p.into_inner());
+            far.insert(subject.clone(), Instant::now() + FAR_FOR);
+        };
         match nats.send_request(subject.clone(), request).await {
-            Ok(reply) => return Ok(reply),
-            Err(e) if e.kind() == RequestErrorKind::NoResponders && near => {
-                let mut far = router.far.lock().unwrap_or_else(|p| p.into_inner());
-                far.insert(subject, Instant::now() + FAR_FOR);
+            Ok(reply) if stopping(&reply) => {
+                if near {
+                    mark_far();
+                }
+                last = Some(reply);
             }
+            Ok(reply) => return Ok(reply),
+            Err(e) if e.kind() == RequestErrorKind::NoResponders && near => mark_far(),
             Err(e) => return Err(request_failure(call, e)),
         }
+    }
+    if let Some(reply) = last {
+        return Ok(reply);
     }
     Err(CallFailure::new(
         CallErrorKind::Timeout,

@@ -246,7 +246,7 @@ pub(super) fn mismatch(call: &str, caller: &str, export: &ExportedFunc) -> CallF
 }
 
 /// Call `export` of a fresh instance of `rt`, admitted by its limiter.
-pub(super) async fn invoke(
+pub(crate) async fn invoke(
     rt: &ComponentRuntime,
     export: &ExportedFunc,
     params: &[Val],
@@ -258,7 +258,7 @@ pub(super) async fn invoke(
     let mut store = rt.new_store();
     store.data_mut().trace = Some(trace);
     let guest = |e: wasmtime::Error| {
-        let text = format!("{e:#}");
+        let text = guest_message(&e);
         let kind = if text.contains("execution deadline") {
             CallErrorKind::Timeout
         } else {
@@ -302,4 +302,19 @@ fn allowed_links(manifest: &Manifest) -> HashSet<(String, String, String, String
         }
     }
     allowed
+}
+
+/// A guest failure in one line: the error's causes joined by `: `, without the wasm
+/// backtraces wasmtime adds as context.
+pub fn guest_message(e: &wasmtime::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(ToString::to_string)
+        .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
+        .collect();
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
 }

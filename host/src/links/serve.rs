@@ -20,15 +20,20 @@ use lattice_protocol::wire::{self, CallErrorKind, CallTarget};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The subscriptions serving one component; dropping it stops them.
+/// How long a stopped subscription keeps answering the calls the server routed to
+/// it before it saw the unsubscribe (with `unavailable`, so callers try elsewhere).
+const DRAIN_FOR: Duration = Duration::from_secs(5);
+
+/// The subscriptions serving one component; dropping it drains them: the server
+/// stops routing calls here, and calls already on their way are answered.
 pub struct Serving {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Drop for Serving {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
         }
     }
 }
@@ -51,7 +56,7 @@ impl Serving {
                 component,
             ));
         }
-        let mut tasks = Vec::new();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         for subject in subjects {
             let mut sub = nats
                 .queue_subscribe(subject.clone(), RPC_QUEUE.to_owned())
@@ -59,22 +64,38 @@ impl Serving {
                 .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
             let (router, nats) = (router.clone(), nats.clone());
             let (app, component) = (app.to_owned(), component.to_owned());
-            tasks.push(tokio::spawn(async move {
-                while let Some(msg) = sub.next().await {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let serve = |msg: Message| {
                     let (router, nats) = (router.clone(), nats.clone());
                     let (app, component) = (app.clone(), component.clone());
                     tokio::spawn(
                         async move { handle(&router, &nats, &app, &component, msg).await },
                     );
+                };
+                loop {
+                    tokio::select! {
+                        msg = sub.next() => match msg {
+                            Some(msg) => { serve(msg); }
+                            None => return,
+                        },
+                        _ = stopped.wait_for(|s| *s) => break,
+                    }
                 }
-            }));
+                if sub.drain().await.is_ok() {
+                    let until = tokio::time::Instant::now() + DRAIN_FOR;
+                    while let Ok(Some(msg)) = tokio::time::timeout_at(until, sub.next()).await {
+                        serve(msg);
+                    }
+                }
+            });
         }
         // Make sure the server has the subscriptions before the workload counts as
         // applied, so the first call after an apply finds them.
         nats.flush()
             .await
             .map_err(|e| format!("cannot reach NATS to serve '{component}': {e}"))?;
-        Ok(Self { tasks })
+        Ok(Self { stop: Some(stop) })
     }
 }
 
@@ -153,17 +174,19 @@ async fn answer(
         target.namespace, target.package, target.interface
     );
     let call = format!("{key}.{}", target.function);
-    if caller_app != app || !router.allows(app, &caller, &link, &key, component) {
-        return Err(refused(format!(
-            "no link of app '{app}' lets component '{caller}' of app '{caller_app}' call {call} on '{component}' (link name '{link}')"
-        )));
-    }
+    // Checked first: a call that reached a host which just stopped the target is
+    // `unavailable`, and the caller tries elsewhere.
     let rt = router.local(app, component).ok_or_else(|| {
         CallFailure::new(
             CallErrorKind::Unavailable,
             format!("'{component}' of app '{app}' stopped on this host"),
         )
     })?;
+    if caller_app != app || !router.allows(app, &caller, &link, &key, component) {
+        return Err(refused(format!(
+            "no link of app '{app}' lets component '{caller}' of app '{caller_app}' call {call} on '{component}' (link name '{link}')"
+        )));
+    }
     let export = rt.exports.get(&key, &target.function)?;
     let fingerprint = get(headers::SIGNATURE).unwrap_or_default();
     if fingerprint != export.signature.fingerprint {

@@ -1,0 +1,568 @@
+//! Links between components across hosts, with a real nats-server: every value type
+//! round-trips, large payloads are chunked, local targets stay in-process, locality
+//! is preferred, failures are answers and unlinked or forged calls are refused.
+//!
+//! The hosts here are in-process `Host`s with their own NATS connections; the
+//! `echo-relay` component forwards each call of `lattice:echo/values` to its link,
+//! the `echo` component answers it.
+
+mod support;
+
+use lattice_host::links::types::to_wire;
+use lattice_host::links::CallFailure;
+use lattice_host::{Host, HostConfig};
+use lattice_protocol::manifest::{parse, Manifest};
+use lattice_protocol::messages::WorkloadSpec;
+use lattice_protocol::wire::rpc::headers;
+use lattice_protocol::wire::{CallErrorKind, CallTarget};
+use lattice_testing::components::component;
+use lattice_testing::nats::NatsServer;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use support::quick_limits;
+use wasmtime::component::Val;
+
+const VALUES: &str = "lattice:echo/values";
+
+/// App `echoes`: `relay` linked to `echo` (unless `linked` is false), with the
+/// link's `timeout` source config when given.
+fn echo_app(linked: bool, timeout: Option<&str>) -> Manifest {
+    let relay = component("echo-relay");
+    let echo = component("echo");
+    let source = timeout
+        .map(|t| {
+            format!(
+                "
+            source:
+              config:
+                - name: limits
+                  properties:
+                    timeout: {t}"
+            )
+        })
+        .unwrap_or_default();
+    let link = if linked {
+        format!(
+            "
+      traits:
+        - type: link
+          properties:
+            target: echo
+            namespace: lattice
+            package: echo
+            interfaces: [values]{source}"
+        )
+    } else {
+        String::new()
+    };
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: echoes
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: relay
+      type: component
+      properties:
+        image: file://{relay}{link}
+    - name: echo
+      type: component
+      properties:
+        image: file://{echo}
+"#,
+        relay = relay.display(),
+        echo = echo.display(),
+    );
+    parse(&yaml).unwrap_or_else(|e| panic!("test manifest is invalid: {e}"))
+}
+
+/// `manifest` with only `components` placed (one instance each, `echo` with 4).
+fn placed(manifest: &Manifest, components: &[&str]) -> WorkloadSpec {
+    WorkloadSpec {
+        manifest: manifest.clone(),
+        placements: components
+            .iter()
+            .map(|c| (c.to_string(), if *c == "echo" { 4 } else { 1 }))
+            .collect(),
+    }
+}
+
+async fn host(nats: &NatsServer, labels: &[(&str, &str)]) -> Host {
+    let config = HostConfig {
+        limits: quick_limits(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        ..HostConfig::default()
+    };
+    Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
+}
+
+async fn relay(host: &Host, function: &str, params: &[Val]) -> Result<Vec<Val>, CallFailure> {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        host.call("echoes", "relay", VALUES, function, params),
+    )
+    .await
+    .expect("a linked call always ends")
+}
+
+fn assert_same(function: &str, sent: &Val, got: &[Val]) {
+    let [got] = got else {
+        panic!("{function} returned {got:?}")
+    };
+    let (a, b) = (to_wire(sent).unwrap(), to_wire(got).unwrap());
+    assert!(a.bits_eq(&b), "{function}: sent {a:?}, got {b:?}");
+}
+
+fn random_string(rng: &mut StdRng) -> String {
+    let len = rng.gen_range(0..24);
+    (0..len)
+        .map(|_| match rng.gen_range(0..4) {
+            0 => rng.gen_range('a'..='z'),
+            1 => rng.gen_range('\u{80}'..='\u{7ff}'),
+            2 => rng.gen_range('\u{1f300}'..='\u{1f5ff}'),
+            _ => rng.gen_range('\0'..='\u{7f}'),
+        })
+        .collect()
+}
+
+fn shape(rng: &mut StdRng) -> Val {
+    match rng.gen_range(0..4) {
+        0 => Val::Variant("circle".into(), Some(Box::new(Val::Float64(rng.gen())))),
+        1 => Val::Variant(
+            "rectangle".into(),
+            Some(Box::new(Val::Tuple(vec![
+                Val::Float32(rng.gen()),
+                Val::Float32(-rng.gen::<f32>()),
+            ]))),
+        ),
+        2 => Val::Variant("point".into(), None),
+        _ => Val::Variant(
+            "named".into(),
+            Some(Box::new(Val::String(random_string(rng)))),
+        ),
+    }
+}
+
+fn color(rng: &mut StdRng) -> Val {
+    Val::Enum(["red", "green", "blue"][rng.gen_range(0..3)].into())
+}
+
+fn maybe(rng: &mut StdRng) -> Val {
+    match rng.gen_range(0..3) {
+        0 => Val::Option(None),
+        1 => Val::Option(Some(Box::new(Val::Option(None)))),
+        _ => Val::Option(Some(Box::new(Val::Option(Some(Box::new(Val::U32(
+            rng.gen(),
+        ))))))),
+    }
+}
+
+fn outcome(rng: &mut StdRng) -> Val {
+    if rng.gen() {
+        Val::Result(Ok(Some(Box::new(Val::String(random_string(rng))))))
+    } else {
+        Val::Result(Err(Some(Box::new(color(rng)))))
+    }
+}
+
+fn perms(rng: &mut StdRng) -> Val {
+    Val::Flags(
+        ["read", "write", "execute"]
+            .into_iter()
+            .filter(|_| rng.gen())
+            .map(String::from)
+            .collect(),
+    )
+}
+
+fn bytes(rng: &mut StdRng, len: usize) -> Val {
+    Val::List((0..len).map(|_| Val::U8(rng.gen())).collect())
+}
+
+fn strings(rng: &mut StdRng) -> Val {
+    let n = rng.gen_range(0..5);
+    Val::List((0..n).map(|_| Val::String(random_string(rng))).collect())
+}
+
+fn float64(rng: &mut StdRng) -> f64 {
+    [
+        f64::NAN,
+        -0.0,
+        f64::INFINITY,
+        f64::MIN_POSITIVE,
+        rng.gen::<f64>() * 1e300,
+    ][rng.gen_range(0..5)]
+}
+
+fn everything(rng: &mut StdRng) -> Val {
+    let nested = Val::List(
+        (0..rng.gen_range(0..3))
+            .map(|_| Val::List((0..rng.gen_range(0..3)).map(|_| shape(rng)).collect()))
+            .collect(),
+    );
+    let len = rng.gen_range(0..40);
+    Val::Record(vec![
+        ("flag".into(), Val::Bool(rng.gen())),
+        ("small".into(), Val::S8(rng.gen())),
+        ("byte".into(), Val::U8(rng.gen())),
+        ("short".into(), Val::S16(rng.gen())),
+        ("ushort".into(), Val::U16(rng.gen())),
+        ("int".into(), Val::S32(rng.gen())),
+        ("uint".into(), Val::U32(rng.gen())),
+        ("long".into(), Val::S64(rng.gen())),
+        ("ulong".into(), Val::U64(rng.gen())),
+        ("single".into(), Val::Float32(rng.gen())),
+        ("double".into(), Val::Float64(float64(rng))),
+        ("letter".into(), Val::Char(rng.gen())),
+        ("text".into(), Val::String(random_string(rng))),
+        ("bytes".into(), bytes(rng, len)),
+        ("names".into(), strings(rng)),
+        (
+            "pair".into(),
+            Val::Tuple(vec![Val::U32(rng.gen()), Val::String(random_string(rng))]),
+        ),
+        ("shape".into(), shape(rng)),
+        ("color".into(), color(rng)),
+        ("maybe".into(), maybe(rng)),
+        ("outcome".into(), outcome(rng)),
+        ("perms".into(), perms(rng)),
+        ("nested".into(), nested),
+    ])
+}
+
+/// One random argument for each `echo-*` function.
+fn cases(rng: &mut StdRng) -> Vec<(&'static str, Val)> {
+    let len = rng.gen_range(0..64);
+    vec![
+        ("echo-bool", Val::Bool(rng.gen())),
+        ("echo-s8", Val::S8(rng.gen())),
+        ("echo-u8", Val::U8(rng.gen())),
+        ("echo-s16", Val::S16(rng.gen())),
+        ("echo-u16", Val::U16(rng.gen())),
+        ("echo-s32", Val::S32(rng.gen())),
+        ("echo-u32", Val::U32(rng.gen())),
+        ("echo-s64", Val::S64(rng.gen())),
+        ("echo-u64", Val::U64(rng.gen())),
+        ("echo-f32", Val::Float32(f32::from_bits(rng.gen()))),
+        ("echo-f64", Val::Float64(float64(rng))),
+        ("echo-char", Val::Char(rng.gen())),
+        ("echo-string", Val::String(random_string(rng))),
+        ("echo-bytes", bytes(rng, len)),
+        ("echo-list", strings(rng)),
+        (
+            "echo-tuple",
+            Val::Tuple(vec![
+                Val::U8(rng.gen()),
+                Val::String(random_string(rng)),
+                Val::Float64(float64(rng)),
+            ]),
+        ),
+        ("echo-shape", shape(rng)),
+        ("echo-color", color(rng)),
+        ("echo-option", maybe(rng)),
+        ("echo-result", outcome(rng)),
+        ("echo-flags", perms(rng)),
+        ("echo-everything", everything(rng)),
+    ]
+}
+
+#[tokio::test]
+async fn every_value_type_round_trips_across_hosts() {
+    let nats = NatsServer::start().unwrap();
+    let (edge, core) = (host(&nats, &[]).await, host(&nats, &[]).await);
+    let app = echo_app(true, None);
+    core.apply(placed(&app, &["echo"])).await.unwrap();
+    edge.apply(placed(&app, &["relay"])).await.unwrap();
+
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut calls = 0;
+    for _ in 0..20 {
+        for (function, value) in cases(&mut rng) {
+            let got = relay(&edge, function, std::slice::from_ref(&value))
+                .await
+                .unwrap_or_else(|e| panic!("{function}({value:?}): {e}"));
+            assert_same(function, &value, &got);
+            calls += 1;
+        }
+    }
+    // Several parameters, no result.
+    let shapes = Val::List(vec![shape(&mut rng), shape(&mut rng)]);
+    let none = relay(
+        &edge,
+        "ignore",
+        &[Val::U8(1), Val::String("x".into()), shapes],
+    )
+    .await;
+    assert_eq!(none.unwrap(), vec![]);
+    calls += 1;
+
+    let (sent, served) = (edge.calls(), core.calls());
+    assert_eq!(sent.remote, calls, "every call crossed hosts: {sent:?}");
+    assert_eq!(sent.local, 0);
+    assert_eq!(served.served, calls);
+    assert_eq!(sent.failed, 0);
+}
+
+#[tokio::test]
+async fn payloads_over_max_payload_are_chunked() {
+    // 64 KiB messages: a 300 KiB argument and result travel in chunks both ways.
+    let nats = NatsServer::builder()
+        .max_payload(64 * 1024)
+        .start()
+        .unwrap();
+    let (edge, core) = (host(&nats, &[]).await, host(&nats, &[]).await);
+    let app = echo_app(true, None);
+    core.apply(placed(&app, &["echo"])).await.unwrap();
+    edge.apply(placed(&app, &["relay"])).await.unwrap();
+
+    let mut rng = StdRng::seed_from_u64(1);
+    let big = bytes(&mut rng, 300 * 1024);
+    let got = relay(&edge, "echo-bytes", std::slice::from_ref(&big))
+        .await
+        .unwrap();
+    assert_same("echo-bytes", &big, &got);
+    let text = Val::String("ü".repeat(100_000));
+    let got = relay(&edge, "echo-string", std::slice::from_ref(&text))
+        .await
+        .unwrap();
+    assert_same("echo-string", &text, &got);
+    assert_eq!(core.calls().served, 2);
+}
+
+#[tokio::test]
+async fn calls_over_the_size_limit_fail_clearly() {
+    let nats = NatsServer::builder()
+        .max_payload(64 * 1024)
+        .start()
+        .unwrap();
+    let mut config = HostConfig {
+        limits: quick_limits(),
+        ..HostConfig::default()
+    };
+    config.links.max_call_bytes = 100 * 1024;
+    let edge = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+    let core = host(&nats, &[]).await;
+    let app = echo_app(true, None);
+    core.apply(placed(&app, &["echo"])).await.unwrap();
+    edge.apply(placed(&app, &["relay"])).await.unwrap();
+
+    let big = Val::List(vec![Val::U8(0); 200 * 1024]);
+    // `echo-bytes` returns a plain list: no room for an error, so the relay traps.
+    let err = relay(&edge, "echo-bytes", &[big]).await.unwrap_err();
+    assert_eq!(err.kind, CallErrorKind::Trap, "{err}");
+    assert!(
+        err.message
+            .contains("over the host's limit of 102400 bytes"),
+        "{err}"
+    );
+    assert_eq!(core.calls().served, 0);
+}
+
+#[tokio::test]
+async fn a_target_on_the_same_host_is_called_in_process() {
+    let nats = NatsServer::start().unwrap();
+    let one = host(&nats, &[]).await;
+    one.apply(placed(&echo_app(true, None), &["relay", "echo"]))
+        .await
+        .unwrap();
+    for i in 0..10u32 {
+        let got = relay(&one, "echo-u32", &[Val::U32(i)]).await.unwrap();
+        assert_eq!(got, vec![Val::U32(i)]);
+    }
+    let calls = one.calls();
+    assert_eq!((calls.local, calls.remote, calls.served), (10, 0, 0));
+}
+
+#[tokio::test]
+async fn calls_prefer_hosts_in_the_same_zone() {
+    let nats = NatsServer::start().unwrap();
+    let edge = host(&nats, &[("zone", "a")]).await;
+    let near = host(&nats, &[("zone", "a")]).await;
+    let far = host(&nats, &[("zone", "b")]).await;
+    let app = echo_app(true, None);
+    near.apply(placed(&app, &["echo"])).await.unwrap();
+    far.apply(placed(&app, &["echo"])).await.unwrap();
+    edge.apply(placed(&app, &["relay"])).await.unwrap();
+    for i in 0..20u8 {
+        relay(&edge, "echo-u8", &[Val::U8(i)]).await.unwrap();
+    }
+    assert_eq!((near.calls().served, far.calls().served), (20, 0));
+
+    // With no instance left in its zone, calls go anywhere.
+    near.remove("echoes");
+    for i in 0..5u8 {
+        let got = relay(&edge, "echo-u8", &[Val::U8(i)]).await.unwrap();
+        assert_eq!(got, vec![Val::U8(i)]);
+    }
+    assert_eq!(far.calls().served, 5);
+}
+
+#[tokio::test]
+async fn failures_reach_the_caller_as_answers() {
+    let nats = NatsServer::start().unwrap();
+    let (edge, core) = (host(&nats, &[]).await, host(&nats, &[]).await);
+    let app = echo_app(true, Some("300ms"));
+    core.apply(placed(&app, &["echo"])).await.unwrap();
+    edge.apply(placed(&app, &["relay"])).await.unwrap();
+
+    // An error the callee chose is a value, not a failure.
+    let chosen = relay(&edge, "fail", &[Val::String("out of beans".into())]).await;
+    assert_eq!(
+        chosen.unwrap(),
+        vec![Val::Result(Err(Some(Box::new(Val::String(
+            "out of beans".into()
+        )))))]
+    );
+
+    // The callee traps: the relay (whose `trap` returns nothing) traps too, saying why.
+    let err = relay(&edge, "trap", &[Val::String("boom".into())])
+        .await
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("component 'echo' of app 'echoes' failed: wasm trap"),
+        "{err}"
+    );
+    assert!(err.message.contains("(trap)"), "{err}");
+
+    // The link's timeout of 300ms cuts a 5s call short.
+    let started = std::time::Instant::now();
+    let err = relay(&edge, "sleep", &[Val::U32(5_000)]).await.unwrap_err();
+    assert!(err.message.contains("(timeout)"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // No instance anywhere: a clear error, mapped into `result<_, string>` where the
+    // function has one.
+    core.remove("echoes");
+    let err = relay(&edge, "echo-u8", &[Val::U8(1)]).await.unwrap_err();
+    assert!(
+        err.message
+            .contains("no instance of 'echo' (app 'echoes') runs anywhere"),
+        "{err}"
+    );
+    let mapped = relay(&edge, "fail", &[Val::String("x".into())])
+        .await
+        .unwrap();
+    let [Val::Result(Err(Some(message)))] = &mapped[..] else {
+        panic!("expected err(string), got {mapped:?}")
+    };
+    assert!(
+        matches!(&**message, Val::String(m) if m.contains("no instance of 'echo'")),
+        "{message:?}"
+    );
+
+    // Placed again: answers again.
+    core.apply(placed(&app, &["echo"])).await.unwrap();
+    let got = relay(&edge, "echo-u8", &[Val::U8(9)]).await.unwrap();
+    assert_eq!(got, vec![Val::U8(9)]);
+}
+
+#[tokio::test]
+async fn a_component_without_a_link_cannot_call() {
+    let nats = NatsServer::start().unwrap();
+    let one = host(&nats, &[]).await;
+    // The relay imports lattice:echo/values but the manifest links it nowhere.
+    one.apply(placed(&echo_app(false, None), &["relay", "echo"]))
+        .await
+        .unwrap();
+    let err = relay(&one, "echo-u8", &[Val::U8(1)]).await.unwrap_err();
+    assert!(
+        err.message.contains(
+            "component 'relay' of app 'echoes' called lattice:echo/values.echo-u8, but no link of the app gives it lattice:echo/values"
+        ),
+        "{err}"
+    );
+    assert_eq!(one.calls().local, 0);
+}
+
+/// A raw NATS request to `echo-u8` with the given caller headers: the reply's
+/// `lattice-error` kind and text, or the payload.
+async fn forged(
+    client: &async_nats::Client,
+    set: &[(&str, &str)],
+    payload: &'static [u8],
+) -> (Option<String>, Vec<u8>) {
+    let target = CallTarget {
+        app: "echoes".into(),
+        component: "echo".into(),
+        namespace: "lattice".into(),
+        package: "echo".into(),
+        interface: "values".into(),
+        function: "echo-u8".into(),
+    };
+    let mut h = async_nats::HeaderMap::new();
+    for (k, v) in set {
+        h.insert(*k, *v);
+    }
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request_with_headers(target.subject("default"), h, payload.into()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let kind = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::ERROR))
+        .map(|v| v.to_string());
+    (kind, reply.payload.to_vec())
+}
+
+#[tokio::test]
+async fn the_callee_refuses_calls_no_link_allows() {
+    let nats = NatsServer::start().unwrap();
+    let core = host(&nats, &[]).await;
+    core.apply(placed(&echo_app(true, None), &["echo"]))
+        .await
+        .unwrap();
+    let client = nats.connect().await.unwrap();
+    let fingerprint = lattice_protocol::wire::signature_fingerprint(
+        &[lattice_protocol::wire::WitType::U8],
+        &[lattice_protocol::wire::WitType::U8],
+    );
+    let caller = |component: &'static str, link: &'static str| {
+        vec![
+            (headers::CALLER_APP, "echoes"),
+            (headers::CALLER_COMPONENT, component),
+            (headers::LINK, link),
+        ]
+    };
+
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    let (kind, reply) = forged(&client, &caller("intruder", "default"), b"\x91\x07").await;
+    let reply = text(reply);
+    assert_eq!(kind.as_deref(), Some("refused"), "{reply}");
+    assert!(
+        reply.contains("no link of app 'echoes' lets component 'intruder'"),
+        "{reply}"
+    );
+    let (kind, _) = forged(&client, &caller("relay", "other"), b"\x91\x07").await;
+    assert_eq!(kind.as_deref(), Some("refused"));
+
+    // The right caller, but built against another signature.
+    let mut h = caller("relay", "default");
+    h.push((headers::SIGNATURE, "0000000000000000"));
+    let (kind, reply) = forged(&client, &h, b"\x91\x07").await;
+    let reply = text(reply);
+    assert_eq!(kind.as_deref(), Some("signature"), "{reply}");
+    assert!(reply.contains("func(u8) -> u8"), "{reply}");
+
+    // The right caller and signature: garbage is refused, a good call answered.
+    let mut h = caller("relay", "default");
+    h.push((headers::SIGNATURE, fingerprint.as_str()));
+    let (kind, reply) = forged(&client, &h, b"\xc1").await;
+    assert_eq!(kind.as_deref(), Some("bad-arguments"), "{}", text(reply));
+    let (kind, payload) = forged(&client, &h, b"\x91\x07").await;
+    assert_eq!(kind, None, "{payload:?}");
+    assert_eq!(payload, b"\x91\x07");
+}
