@@ -566,3 +566,50 @@ async fn the_callee_refuses_calls_no_link_allows() {
     assert_eq!(kind, None, "{payload:?}");
     assert_eq!(payload, b"\x91\x07");
 }
+
+/// `manifests/shop.yaml` with the built components and HTTP on `port`.
+fn shop(port: u16) -> Manifest {
+    let root = lattice_testing::components::repo_root();
+    let release = "file://../components/target/wasm32-wasip2/release/";
+    let text = std::fs::read_to_string(root.join("manifests/shop.yaml"))
+        .unwrap()
+        .replace(
+            &format!("{release}shop_auth.wasm"),
+            &format!("file://{}", component("shop-auth").display()),
+        )
+        .replace(
+            &format!("{release}shop_business.wasm"),
+            &format!("file://{}", component("shop-business").display()),
+        )
+        .replace("127.0.0.1:8082", &format!("127.0.0.1:{port}"));
+    parse(&text).unwrap()
+}
+
+#[tokio::test]
+async fn the_shop_on_one_host_calls_business_in_process() {
+    let nats = NatsServer::start().unwrap();
+    let one = host(&nats, &[]).await;
+    let port = support::free_port();
+    let manifest = shop(port);
+    one.apply(placed(&manifest, &["auth", "business"]))
+        .await
+        .unwrap();
+    let resp = support::client()
+        .get(format!(
+            "http://127.0.0.1:{port}/order?customer=alice&items=apple:2,pear:1&coupon=TENOFF"
+        ))
+        .bearer_auth("let-me-in")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "order 5595653295556370804 for alice: apple x2 = 100, pear x1 = 75; total 158 cents (discount 10%)\n"
+    );
+    let (status, body) = support::get(port, "/catalogue").await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("apple 50\n"), "{body}");
+    let calls = one.calls();
+    assert_eq!((calls.local, calls.remote, calls.failed), (2, 0, 0));
+}

@@ -22,8 +22,8 @@ const WINDOW: usize = 4;
 
 /// The largest payload sent inline on this connection.
 pub fn inline_limit(nats: &async_nats::Client) -> usize {
-    usize::try_from(nats.server_info().max_payload)
-        .unwrap_or(usize::MAX)
+    nats.server_info()
+        .max_payload
         .saturating_sub(HEADROOM)
         .max(1024)
 }
