@@ -488,7 +488,7 @@ async fn a_component_without_a_link_cannot_call() {
 /// `lattice-error` kind and text, or the payload.
 async fn forged(
     client: &async_nats::Client,
-    set: &[(&str, &str)],
+    set: &[(&str, String)],
     payload: &'static [u8],
 ) -> (Option<String>, Vec<u8>) {
     let target = CallTarget {
@@ -501,7 +501,7 @@ async fn forged(
     };
     let mut h = async_nats::HeaderMap::new();
     for (k, v) in set {
-        h.insert(*k, *v);
+        h.insert(*k, v.as_str());
     }
     let reply = tokio::time::timeout(
         Duration::from_secs(5),
@@ -530,14 +530,19 @@ async fn the_callee_refuses_calls_no_link_allows() {
         &[lattice_protocol::wire::WitType::U8],
         &[lattice_protocol::wire::WitType::U8],
     );
-    let caller = |component: &'static str, link: &'static str| {
-        vec![
-            (headers::CALLER_APP, "echoes"),
-            (headers::CALLER_COMPONENT, component),
-            (headers::LINK, link),
-        ]
+    let call = |component: &str, link: &str, signature: &str| {
+        lattice_protocol::wire::CallHeader {
+            host: "NFORGED".into(),
+            app: "echoes".into(),
+            component: component.into(),
+            link: link.into(),
+            signature: signature.into(),
+            timeout_ms: 5000,
+        }
+        .encode()
     };
-
+    let caller =
+        |component: &str, link: &str| vec![(headers::CALL, call(component, link, &fingerprint))];
     let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
     let (kind, reply) = forged(&client, &caller("intruder", "default"), b"\x91\x07").await;
     let reply = text(reply);
@@ -550,20 +555,22 @@ async fn the_callee_refuses_calls_no_link_allows() {
     assert_eq!(kind.as_deref(), Some("refused"));
 
     // The right caller, but built against another signature.
-    let mut h = caller("relay", "default");
-    h.push((headers::SIGNATURE, "0000000000000000"));
-    let (kind, reply) = forged(&client, &h, b"\x91\x07").await;
+    let other = call("relay", "default", "0000000000000000");
+    let (kind, reply) = forged(&client, &[(headers::CALL, other)], b"\x91\x07").await;
     let reply = text(reply);
     assert_eq!(kind.as_deref(), Some("signature"), "{reply}");
     assert!(reply.contains("func(u8) -> u8"), "{reply}");
 
     // The right caller and signature: garbage is refused, a good call answered.
-    let mut h = caller("relay", "default");
-    h.push((headers::SIGNATURE, fingerprint.as_str()));
+    let h = caller("relay", "default");
     let (kind, reply) = forged(&client, &h, b"\xc1").await;
     assert_eq!(kind.as_deref(), Some("bad-arguments"), "{}", text(reply));
     let (kind, payload) = forged(&client, &h, b"\x91\x07").await;
     assert_eq!(kind, None, "{payload:?}");
+    // No identity at all.
+    let (kind, reply) = forged(&client, &[], b"\x91\x07").await;
+    assert_eq!(kind.as_deref(), Some("refused"));
+    assert!(text(reply).contains("does not say who makes it"));
     assert_eq!(payload, b"\x91\x07");
 }
 

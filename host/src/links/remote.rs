@@ -10,7 +10,7 @@ use super::CallFailure;
 use crate::workload::{ComponentEnv, LinkTarget};
 use async_nats::{HeaderMap, RequestErrorKind};
 use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::{self, locality_subject, CallErrorKind, CallTarget};
+use lattice_protocol::wire::{self, locality_subject, CallErrorKind, CallHeader, CallTarget};
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 
@@ -81,16 +81,16 @@ pub(super) async fn call(
         function: func.function.clone(),
     };
     let mut h = HeaderMap::new();
-    h.insert(headers::CALLER_HOST, router.host_id.as_str());
-    h.insert(headers::CALLER_APP, env.app.as_str());
-    h.insert(headers::CALLER_COMPONENT, env.component.as_str());
-    h.insert(headers::LINK, link);
-    h.insert(headers::SIGNATURE, signature.fingerprint.as_str());
+    let caller = CallHeader {
+        host: router.host_id.clone(),
+        app: env.app.clone(),
+        component: env.component.clone(),
+        link: link.to_owned(),
+        signature: signature.fingerprint.clone(),
+        timeout_ms: u64::try_from(target.timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    h.insert(headers::CALL, caller.encode().as_str());
     h.insert(headers::TRACEPARENT, trace.child_traceparent().as_str());
-    h.insert(
-        headers::TIMEOUT_MS,
-        target.timeout.as_millis().to_string().as_str(),
-    );
     // Over the server's max payload: offer the arguments in chunks, kept up until
     // the call ends.
     let (body, _offer) = if payload.len() > chunks::inline_limit(nats) {

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use lattice_protocol::wire::rpc::{
     headers, locality_component_wildcard, rpc_component_wildcard, RPC_QUEUE,
 };
-use lattice_protocol::wire::{self, CallErrorKind, CallTarget};
+use lattice_protocol::wire::{self, CallErrorKind, CallHeader, CallTarget};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,36 +66,64 @@ impl Serving {
             let (app, component) = (app.to_owned(), component.to_owned());
             let mut stopped = stopped.clone();
             tokio::spawn(async move {
+                // Calls run as futures of this task rather than tasks of their own:
+                // no cross-thread hand-off per call (most of a call is waiting on
+                // NATS or a fresh instance, and wasm yields every epoch tick).
+                let mut running = futures::stream::FuturesUnordered::new();
                 let serve = |msg: Message| {
                     let (router, nats) = (router.clone(), nats.clone());
                     let (app, component) = (app.clone(), component.clone());
-                    tokio::spawn(
-                        async move { handle(&router, &nats, &app, &component, msg).await },
-                    );
+                    async move { handle(&router, &nats, &app, &component, msg).await }
                 };
-                loop {
+                let stop = loop {
                     tokio::select! {
                         msg = sub.next() => match msg {
-                            Some(msg) => { serve(msg); }
-                            None => return,
+                            Some(msg) => running.push(serve(msg)),
+                            None => break false,
                         },
-                        _ = stopped.wait_for(|s| *s) => break,
+                        Some(()) = running.next(), if !running.is_empty() => {}
+                        _ = stopped.wait_for(|s| *s) => break true,
                     }
-                }
-                if sub.drain().await.is_ok() {
+                };
+                if stop && sub.drain().await.is_ok() {
                     let until = tokio::time::Instant::now() + DRAIN_FOR;
-                    while let Ok(Some(msg)) = tokio::time::timeout_at(until, sub.next()).await {
-                        serve(msg);
+                    loop {
+                        tokio::select! {
+                            msg = tokio::time::timeout_at(until, sub.next()) => match msg {
+                                Ok(Some(msg)) => running.push(serve(msg)),
+                                _ => break,
+                            },
+                            Some(()) = running.next(), if !running.is_empty() => {}
+                        }
                     }
                 }
+                while running.next().await.is_some() {}
             });
         }
-        // Make sure the server has the subscriptions before the workload counts as
+        // The server must have the subscriptions before the workload counts as
         // applied, so the first call after an apply finds them.
-        nats.flush()
+        round_trip(nats)
             .await
             .map_err(|e| format!("cannot reach NATS to serve '{component}': {e}"))?;
         Ok(Self { stop: Some(stop) })
+    }
+}
+
+/// Return once the server has processed everything this connection sent before:
+/// a message to a fresh subscription of our own comes back only after it.
+/// (`Client::flush` only empties the client's write buffer.)
+async fn round_trip(nats: &async_nats::Client) -> Result<(), String> {
+    let inbox = nats.new_inbox();
+    let mut probe = nats
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    nats.publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(5), probe.next()).await {
+        Ok(Some(_)) => Ok(()),
+        _ => Err("the server did not echo a probe within 5s".to_owned()),
     }
 }
 
@@ -110,13 +138,10 @@ async fn handle(
         return;
     };
     let h = msg.headers.clone().unwrap_or_default();
-    let get = |name: &str| {
-        h.get(name)
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default()
-    };
-    let trace = TraceContext::parse(&get(headers::TRACEPARENT)).unwrap_or_default();
-    match answer(router, nats, app, component, &msg, &h, trace).await {
+    let get = |name: &str| h.get(name).map(|v| v.as_str()).unwrap_or_default();
+    let trace = TraceContext::parse(get(headers::TRACEPARENT)).unwrap_or_default();
+    let caller = CallHeader::parse(get(headers::CALL));
+    match answer(router, nats, app, component, &msg, &h, &caller, trace).await {
         Ok((payload, offer)) => {
             router.counters.record_served();
             let mut out = HeaderMap::new();
@@ -131,8 +156,7 @@ async fn handle(
         Err(failure) => {
             tracing::warn!(
                 %app, %component, subject = %msg.subject,
-                caller_host = %get(headers::CALLER_HOST),
-                caller_component = %get(headers::CALLER_COMPONENT),
+                caller = %get(headers::CALL),
                 kind = failure.kind.as_str(), trace_id = %trace.trace_id(),
                 "served call failed: {}", failure.message
             );
@@ -146,6 +170,7 @@ async fn handle(
 }
 
 /// The encoded results of one call, inline or (when large) on offer.
+#[allow(clippy::too_many_arguments)]
 async fn answer(
     router: &Router,
     nats: &async_nats::Client,
@@ -153,6 +178,7 @@ async fn answer(
     component: &str,
     msg: &Message,
     h: &HeaderMap,
+    caller: &Result<CallHeader, String>,
     trace: TraceContext,
 ) -> Result<(bytes::Bytes, Option<chunks::Offer>), CallFailure> {
     let refused = |why: String| CallFailure::new(CallErrorKind::Refused, why);
@@ -165,10 +191,10 @@ async fn answer(
                 msg.subject
             ))
         })?;
-    let get = |name: &str| h.get(name).map(|v| v.as_str().to_owned());
-    let caller_app = get(headers::CALLER_APP).unwrap_or_default();
-    let caller = get(headers::CALLER_COMPONENT).unwrap_or_default();
-    let link = get(headers::LINK).unwrap_or_default();
+    let caller = caller
+        .as_ref()
+        .map_err(|e| refused(format!("the call does not say who makes it: {e}")))?;
+    let (caller_app, link) = (&caller.app, &caller.link);
     let key = format!(
         "{}:{}/{}",
         target.namespace, target.package, target.interface
@@ -182,24 +208,21 @@ async fn answer(
             format!("'{component}' of app '{app}' stopped on this host"),
         )
     })?;
-    if caller_app != app || !router.allows(app, &caller, &link, &key, component) {
+    if caller_app != app || !router.allows(app, &caller.component, link, &key, component) {
         return Err(refused(format!(
-            "no link of app '{app}' lets component '{caller}' of app '{caller_app}' call {call} on '{component}' (link name '{link}')"
+            "no link of app '{app}' lets component '{}' of app '{caller_app}' call {call} on '{component}' (link name '{link}')",
+            caller.component
         )));
     }
     let export = rt.exports.get(&key, &target.function)?;
-    let fingerprint = get(headers::SIGNATURE).unwrap_or_default();
-    if fingerprint != export.signature.fingerprint {
-        return Err(mismatch(&call, &fingerprint, export));
+    if caller.signature != export.signature.fingerprint {
+        return Err(mismatch(&call, &caller.signature, export));
     }
-    let timeout = get(headers::TIMEOUT_MS)
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_millis)
-        .unwrap_or(router.settings.call_timeout);
+    let timeout = Duration::from_millis(caller.timeout_ms);
     let deadline = Instant::now() + timeout;
     let limit = router.settings.max_call_bytes;
-    let payload = match get(headers::BODY) {
-        Some(offer) => chunks::fetch(nats, &offer, limit, deadline).await?,
+    let payload = match h.get(headers::BODY) {
+        Some(offer) => chunks::fetch(nats, offer.as_str(), limit, deadline).await?,
         None => msg.payload.clone(),
     };
     let args = wire::decode_args(&export.signature.params, &payload).map_err(|e| {

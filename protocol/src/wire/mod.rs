@@ -26,7 +26,8 @@ pub use decode::{decode, decode_args, decode_results};
 pub use encode::{encode, encode_args, encode_results, typecheck};
 pub use error::{Problem, WireError};
 pub use rpc::{
-    locality_subject, rpc_subject, signature, signature_fingerprint, CallErrorKind, CallTarget,
+    locality_subject, rpc_subject, signature, signature_fingerprint, CallErrorKind, CallHeader,
+    CallTarget,
 };
 pub use types::{WitType, WitValue};
 

@@ -160,17 +160,10 @@ fn hex(d: u8) -> Option<u8> {
 
 /// NATS header names of a call (request) and its reply.
 pub mod headers {
-    /// The calling host's public nkey.
-    pub const CALLER_HOST: &str = "lattice-caller-host";
-    /// The calling app.
-    pub const CALLER_APP: &str = "lattice-caller-app";
-    /// The calling component.
-    pub const CALLER_COMPONENT: &str = "lattice-caller-component";
-    /// The name of the link the call travels (`default` unless named).
-    pub const LINK: &str = "lattice-link";
-    /// [`signature_fingerprint`](super::signature_fingerprint) of the function as the
-    /// caller was built against it.
-    pub const SIGNATURE: &str = "lattice-signature";
+    /// Who calls, through which link, against which signature and for how long:
+    /// a [`CallHeader`](super::CallHeader). One header rather than six, since
+    /// every header costs the server and both clients on every call.
+    pub const CALL: &str = "lattice-call";
     /// W3C trace context.
     pub const TRACEPARENT: &str = "traceparent";
     /// W3C trace context, vendor part (passed on when present).
@@ -178,14 +171,75 @@ pub mod headers {
     /// On a reply: the call failed, of this [`CallErrorKind`](super::CallErrorKind);
     /// the payload is a UTF-8 message for people.
     pub const ERROR: &str = "lattice-error";
-    /// How long the caller waits, in milliseconds: the callee gives up after it too.
-    pub const TIMEOUT_MS: &str = "lattice-timeout-ms";
     /// The payload is not inline but offered in chunks: `<subject> <total bytes>
     /// <chunk bytes>`; fetch chunk `i` by a request to `<subject>` with header
     /// [`CHUNK`] = `i`.
     pub const BODY: &str = "lattice-body";
     /// On a chunk request: the chunk's index, from 0.
     pub const CHUNK: &str = "lattice-chunk";
+}
+
+/// The `lattice-call` header of a request: six space-separated tokens, each
+/// [`escape_token`]-escaped: `<caller host key> <caller app> <caller component>
+/// <link name> <signature fingerprint> <timeout ms>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallHeader {
+    /// The calling host's public nkey.
+    pub host: String,
+    pub app: String,
+    pub component: String,
+    /// The name of the link the call travels (`default` unless named).
+    pub link: String,
+    /// [`signature_fingerprint`] of the function as the caller was built against it.
+    pub signature: String,
+    /// How long the caller waits: the callee gives up after it too.
+    pub timeout_ms: u64,
+}
+
+impl CallHeader {
+    pub fn encode(&self) -> String {
+        let timeout = self.timeout_ms.to_string();
+        [
+            self.host.as_str(),
+            &self.app,
+            &self.component,
+            &self.link,
+            &self.signature,
+            &timeout,
+        ]
+        .map(escape_token)
+        .join(" ")
+    }
+
+    /// Read a header made by [`CallHeader::encode`]; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split(' ').collect();
+        let [host, app, component, link, signature, timeout] = parts[..] else {
+            return Err(format!(
+                "the {} header has {} parts, expected 6: host app component link signature timeout-ms",
+                headers::CALL,
+                parts.len()
+            ));
+        };
+        let token = |t: &str| {
+            unescape_token(t).ok_or_else(|| {
+                format!("'{t}' in the {} header is not a valid token", headers::CALL)
+            })
+        };
+        Ok(Self {
+            host: token(host)?,
+            app: token(app)?,
+            component: token(component)?,
+            link: token(link)?,
+            signature: token(signature)?,
+            timeout_ms: timeout.parse().map_err(|_| {
+                format!(
+                    "timeout '{timeout}' in the {} header is not a number",
+                    headers::CALL
+                )
+            })?,
+        })
+    }
 }
 
 /// Locality-preferring variant of [`CallTarget::subject`]: served by the target's
@@ -379,6 +433,25 @@ mod tests {
             None
         );
         assert_eq!(CallTarget::parse_subject("lattice.l.api.a.b.c.d.e.f"), None);
+    }
+
+    #[test]
+    fn call_headers_round_trip_and_name_problems() {
+        let h = CallHeader {
+            host: "NABC".into(),
+            app: "shop".into(),
+            component: "auth".into(),
+            link: "my link".into(),
+            signature: "1926bfa0a15a6c3c".into(),
+            timeout_ms: 2000,
+        };
+        let text = h.encode();
+        assert_eq!(text, "NABC shop auth my_20link 1926bfa0a15a6c3c 2000");
+        assert_eq!(CallHeader::parse(&text), Ok(h));
+        assert!(CallHeader::parse("a b c").unwrap_err().contains("3 parts"));
+        assert!(CallHeader::parse("a b c d e soon")
+            .unwrap_err()
+            .contains("timeout 'soon'"));
     }
 
     #[test]

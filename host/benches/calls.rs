@@ -1,0 +1,261 @@
+//! Linked calls against raw NATS request/reply, in one run (issue 4's benchmark):
+//!
+//! - `raw NATS`: an async-nats requester and a responder that echoes the payload,
+//!   no lattice; the reference.
+//! - `cross-host`: `relay.echo-bytes` invoked on host A, whose link sends the call
+//!   over NATS to `echo` on host B (both hosts in this process, each with its own
+//!   NATS connection, like two processes on one machine).
+//! - `in-process`: the same with `echo` on host A; and `echo` called directly, so
+//!   the link's own cost is the difference.
+//!
+//! Payloads 16 B, 1 KiB and 64 KiB of `list<u8>`; 1 and 64 calls in flight.
+//! Reports p50/p99 latency and calls per second.
+//!
+//! Run: `cargo bench -p lattice-host --bench calls` (needs nats-server; see
+//! `docs/benchmarks.md`). `CALLS_SECS` sets seconds per case (default 2);
+//! `CALLS_SIZES=16,1024` and `CALLS_IN_FLIGHT=1` pick cases, `CALLS_PATHS=cross`
+//! the rows whose label contains one of the words (for profiling).
+
+use futures::StreamExt;
+use lattice_host::{Host, HostConfig};
+use lattice_protocol::manifest::parse;
+use lattice_protocol::messages::WorkloadSpec;
+use lattice_testing::components::component;
+use lattice_testing::nats::NatsServer;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::Val;
+
+const VALUES: &str = "lattice:echo/values";
+const SIZES: [usize; 3] = [16, 1024, 64 * 1024];
+const IN_FLIGHT: [usize; 2] = [1, 64];
+
+fn manifest() -> lattice_protocol::manifest::Manifest {
+    parse(&format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: echoes
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: relay
+      type: component
+      properties:
+        image: file://{relay}
+      traits:
+        - type: link
+          properties:
+            target: echo
+            namespace: lattice
+            package: echo
+            interfaces: [values]
+    - name: echo
+      type: component
+      properties:
+        image: file://{echo}
+"#,
+        relay = component("echo-relay").display(),
+        echo = component("echo").display(),
+    ))
+    .expect("bench manifest is valid")
+}
+
+fn spec(components: &[&str]) -> WorkloadSpec {
+    WorkloadSpec {
+        manifest: manifest(),
+        placements: components.iter().map(|c| (c.to_string(), 256)).collect(),
+    }
+}
+
+async fn host(nats: &NatsServer) -> Host {
+    Host::new(HostConfig::default(), Some(nats.connect().await.unwrap())).unwrap()
+}
+
+/// Latencies of every call made by `in_flight` concurrent loops over `secs`.
+struct Run {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+async fn measure<F, Fut>(in_flight: usize, secs: f64, call: F) -> Run
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let call = Arc::new(call);
+    // Warm up.
+    for _ in 0..50 {
+        call().await;
+    }
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    call().await;
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    Run {
+        latencies,
+        elapsed: start.elapsed(),
+    }
+}
+
+fn bytes(n: usize) -> Val {
+    Val::List((0..n).map(|i| Val::U8(i as u8)).collect())
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let secs: f64 = std::env::var("CALLS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let nats = NatsServer::start().expect("nats-server starts (scripts/install-deps.sh)");
+
+    // Raw NATS: a responder echoing the payload.
+    let responder = nats.connect().await.unwrap();
+    let mut sub = responder.subscribe("bench.echo").await.unwrap();
+    let r = responder.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            if let Some(reply) = msg.reply {
+                let _ = r.publish(reply, msg.payload).await;
+            }
+        }
+    });
+    responder.flush().await.unwrap();
+    let requester = nats.connect().await.unwrap();
+
+    // Cross-host: relay on A, echo on B. In-process: both on C.
+    let (a, b, c) = (host(&nats).await, host(&nats).await, host(&nats).await);
+    b.apply(spec(&["echo"])).await.unwrap();
+    a.apply(spec(&["relay"])).await.unwrap();
+    c.apply(spec(&["relay", "echo"])).await.unwrap();
+
+    println!(
+        "| payload | in flight | path | p50 µs | p99 µs | calls/s |\n|---|---|---|---|---|---|"
+    );
+    let pick = |var: &str, all: &[usize]| -> Vec<usize> {
+        std::env::var(var)
+            .ok()
+            .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+            .unwrap_or_else(|| all.to_vec())
+    };
+    let paths: Vec<String> = std::env::var("CALLS_PATHS")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let wanted = |label: &str| paths.is_empty() || paths.iter().any(|p| label.contains(p.as_str()));
+    for size in pick("CALLS_SIZES", &SIZES) {
+        for in_flight in pick("CALLS_IN_FLIGHT", &IN_FLIGHT) {
+            let payload = bytes::Bytes::from(vec![7u8; size]);
+            let arg = bytes(size);
+            let mut rows: Vec<(&str, Run)> = Vec::new();
+
+            let (client, p) = (requester.clone(), payload.clone());
+            if wanted("raw NATS request/reply") {
+                let run = measure(in_flight, secs, move || {
+                    let (client, p) = (client.clone(), p.clone());
+                    async move {
+                        let reply = if std::env::var("RAW_HEADERS").is_ok() {
+                            let mut h = async_nats::HeaderMap::new();
+                            for (k, v) in [
+                                (
+                                    "lattice-caller-host",
+                                    "NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY",
+                                ),
+                                ("lattice-caller-app", "echoes"),
+                                ("lattice-caller-component", "relay"),
+                                ("lattice-link", "default"),
+                                ("lattice-signature", "0123456789abcdef"),
+                                (
+                                    "traceparent",
+                                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                                ),
+                                ("lattice-timeout-ms", "10000"),
+                            ] {
+                                h.insert(k, v);
+                            }
+                            client
+                                .request_with_headers("bench.echo", h, p)
+                                .await
+                                .unwrap()
+                        } else {
+                            client.request("bench.echo", p).await.unwrap()
+                        };
+                        assert_eq!(reply.payload.len(), size);
+                    }
+                })
+                .await;
+                rows.push(("raw NATS request/reply", run));
+            }
+
+            for (label, host, component) in [
+                ("cross-host linked call", a.clone(), "relay"),
+                ("in-process linked call", c.clone(), "relay"),
+                ("callee alone (no link)", c.clone(), "echo"),
+            ] {
+                if !wanted(label) {
+                    continue;
+                }
+                let arg = arg.clone();
+                let run = measure(in_flight, secs, move || {
+                    let (host, arg) = (host.clone(), arg.clone());
+                    async move {
+                        let out = host
+                            .call("echoes", component, VALUES, "echo-bytes", &[arg])
+                            .await
+                            .unwrap();
+                        assert_eq!(out.len(), 1);
+                    }
+                })
+                .await;
+                rows.push((label, run));
+            }
+            for (label, mut run) in rows {
+                println!(
+                    "| {size} B | {in_flight} | {label} | {} | {} | {:.0} |",
+                    us(run.percentile(0.5)),
+                    us(run.percentile(0.99)),
+                    run.rate()
+                );
+            }
+        }
+    }
+    let (sent, served) = (a.calls(), b.calls());
+    eprintln!(
+        "host A calls: {sent:?}; host B: {served:?}; host C: {:?}",
+        c.calls()
+    );
+}
