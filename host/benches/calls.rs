@@ -14,7 +14,8 @@
 //! Run: `cargo bench -p lattice-host --bench calls` (needs nats-server; see
 //! `docs/benchmarks.md`). `CALLS_SECS` sets seconds per case (default 2);
 //! `CALLS_SIZES=16,1024` and `CALLS_IN_FLIGHT=1` pick cases, `CALLS_PATHS=cross`
-//! the rows whose label contains one of the words (for profiling).
+//! the rows whose label contains one of the words (for profiling); `RAW_HEADERS=1`
+//! gives the raw requests seven headers, to see what headers cost.
 
 use futures::StreamExt;
 use lattice_host::{Host, HostConfig};

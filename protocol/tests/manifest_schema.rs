@@ -20,6 +20,7 @@ const PARSER_ONLY: &[&str] = &[
     "bad-http-bad-address",
     "bad-http-target-capability",
     "bad-keyvalue-namespace",
+    "bad-link-timeout",
 ];
 
 fn schema() -> Value {

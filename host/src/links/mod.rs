@@ -91,30 +91,7 @@ impl Default for LinkSettings {
     }
 }
 
-/// A link's `timeout` source config: `250ms`, `5s`, `2m`, or plain milliseconds.
-pub fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "ms"), |i| (&text[..i], &text[i..]));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("timeout '{text}' is not a number with ms, s or m"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        _ => {
-            return Err(format!(
-                "timeout '{text}' has unit '{unit}'; use ms, s or m"
-            ))
-        }
-    };
-    if d.is_zero() {
-        return Err(format!("timeout '{text}' must be more than zero"));
-    }
-    Ok(d)
-}
+pub use lattice_protocol::manifest::parse_timeout;
 
 #[cfg(test)]
 mod tests {
@@ -129,16 +106,5 @@ mod tests {
         for bad in ["run", "a:b", ":b/c", "a:/c", "a:b/"] {
             assert_eq!(InterfaceName::parse(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn timeouts_parse_with_units() {
-        assert_eq!(parse_timeout("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_timeout("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_timeout("1500"), Ok(Duration::from_millis(1500)));
-        assert!(parse_timeout("0s").unwrap_err().contains("more than zero"));
-        assert!(parse_timeout("5h").unwrap_err().contains("unit 'h'"));
-        assert!(parse_timeout("soon").is_err());
     }
 }

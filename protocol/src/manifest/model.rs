@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Configuration values: the merged `properties` of every named config block.
 pub type Config = BTreeMap<String, String>;
@@ -187,5 +188,46 @@ impl Link {
         self.namespace == namespace
             && self.package == package
             && self.interfaces.iter().any(|i| i == interface)
+    }
+}
+
+/// A link's `timeout` source config: `250ms`, `5s`, `2m`, or plain milliseconds.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "ms"), |i| (&text[..i], &text[i..]));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("timeout '{text}' is not a number with ms, s or m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => {
+            return Err(format!(
+                "timeout '{text}' has unit '{unit}'; use ms, s or m"
+            ))
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("timeout '{text}' must be more than zero"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_with_units() {
+        assert_eq!(parse_timeout("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_timeout("1500"), Ok(Duration::from_millis(1500)));
+        assert!(parse_timeout("0s").unwrap_err().contains("more than zero"));
+        assert!(parse_timeout("5h").unwrap_err().contains("unit 'h'"));
+        assert!(parse_timeout("soon").is_err());
     }
 }

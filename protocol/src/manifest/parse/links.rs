@@ -43,6 +43,13 @@ fn target(w: &mut Walker, drafts: &[Draft], source: &Draft, draft: &LinkDraft) {
         );
         w.problem(&draft.target_path, message);
     }
+    if let (Some(Image::File(_)), Some(timeout)) =
+        (&target.image, draft.link.source_config.get("timeout"))
+    {
+        if let Err(e) = crate::manifest::parse_timeout(timeout) {
+            w.problem(&draft.path, format!("source config: {e}"));
+        }
+    }
     if let Some(Image::Builtin(b @ (Builtin::KeyvalueNats | Builtin::KeyvalueMemory))) =
         target.image
     {
