@@ -12,7 +12,9 @@ const GATHER: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Subcommand)]
 pub enum GetCommand {
-    /// The hosts of the lattice: id, labels, uptime, workloads.
+    /// The hosts of the lattice: id, labels, uptime, workloads, and linked calls
+    /// since start (L: in-process, R: sent over NATS, S: served for other hosts,
+    /// F: failed).
     Hosts,
     /// What each host runs: per app, its components with instances and in-flight
     /// invocations.
@@ -47,13 +49,25 @@ pub async fn run(
                         if h.draining { "draining" } else { "ready" }.to_string(),
                         human_duration(now.saturating_sub(h.started_at_ms)),
                         h.workloads.len().to_string(),
+                        format!(
+                            "{}/{}/{}/{}",
+                            h.calls.local, h.calls.remote, h.calls.served, h.calls.failed
+                        ),
                         h.version.clone(),
                         labels(h),
                     ]
                 })
                 .collect();
             print_table(
-                &["HOST", "STATE", "UPTIME", "WORKLOADS", "VERSION", "LABELS"],
+                &[
+                    "HOST",
+                    "STATE",
+                    "UPTIME",
+                    "WORKLOADS",
+                    "CALLS L/R/S/F",
+                    "VERSION",
+                    "LABELS",
+                ],
                 &rows,
             );
             Ok(())

@@ -620,3 +620,92 @@ async fn the_shop_on_one_host_calls_business_in_process() {
     let calls = one.calls();
     assert_eq!((calls.local, calls.remote, calls.failed), (2, 0, 0));
 }
+
+#[tokio::test]
+async fn a_link_passing_resources_is_refused_at_apply() {
+    // A component importing an interface whose function returns a resource handle.
+    let wasm = wat::parse_str(
+        r#"(component
+             (import "example:res/things@0.1.0" (instance
+               (export "thing" (type (sub resource)))
+               (export "make" (func (result (own 0))))
+             ))
+           )"#,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maker.wasm");
+    std::fs::write(&path, wasm).unwrap();
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: things
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: maker
+      type: component
+      properties:
+        image: file://{maker}
+      traits:
+        - type: link
+          properties:
+            target: echo
+            namespace: example
+            package: res
+            interfaces: [things]
+    - name: echo
+      type: component
+      properties:
+        image: file://{echo}
+"#,
+        maker = path.display(),
+        echo = component("echo").display()
+    );
+    let manifest = parse(&yaml).unwrap();
+    let nats = NatsServer::start().unwrap();
+    let one = host(&nats, &[]).await;
+    let err = one
+        .apply(WorkloadSpec {
+            manifest,
+            placements: [("maker".to_string(), 1)].into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("component 'maker' of app 'things' cannot be linked: function 'make' of example:res/things passes a handle to resource 'thing' of example:res/things"),
+        "{err}"
+    );
+    assert!(one.apps().is_empty());
+}
+
+#[tokio::test]
+async fn an_overloaded_callee_answers_overloaded() {
+    let nats = NatsServer::start().unwrap();
+    let (edge, core) = (host(&nats, &[]).await, host(&nats, &[]).await);
+    let app = echo_app(true, None);
+    // One instance of echo and a queue of 4 (quick_limits): 12 slow calls at once
+    // cannot all be admitted.
+    let mut spec = placed(&app, &["echo"]);
+    spec.placements.insert("echo".into(), 1);
+    core.apply(spec).await.unwrap();
+    let mut spec = placed(&app, &["relay"]);
+    spec.placements.insert("relay".into(), 16);
+    edge.apply(spec).await.unwrap();
+    let calls = (0..12).map(|_| relay(&edge, "sleep", &[Val::U32(300)]));
+    let results = futures::future::join_all(calls).await;
+    let overloaded: Vec<&CallFailure> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(!overloaded.is_empty(), "every call was admitted");
+    for err in &overloaded {
+        assert!(err.message.contains("(overloaded)"), "{err}");
+        assert!(
+            err.message
+                .contains("component 'echo' of app 'echoes' is overloaded"),
+            "{err}"
+        );
+    }
+    assert!(results.iter().any(Result::is_ok));
+}
