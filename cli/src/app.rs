@@ -431,6 +431,7 @@ mod tests {
                 config: Default::default(),
                 scaler: None,
                 links: vec![],
+                restart: None,
             }],
         }
     }

@@ -28,6 +28,7 @@ fn component(name: &str, instances: u32) -> Component {
             spread: vec![],
         }),
         links: vec![],
+        restart: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn manifest(name: &str, version: &str, comps: &[(&str, u32)]) -> Manifest {
         config: Default::default(),
         scaler: None,
         links: vec![],
+        restart: None,
     });
     Manifest {
         name: name.to_string(),

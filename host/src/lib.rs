@@ -22,6 +22,7 @@ pub mod engine;
 mod host;
 pub mod limiter;
 pub mod links;
+pub mod loopback;
 pub mod plugins;
 pub mod workload;
 

@@ -7,6 +7,7 @@ use crate::ctx::Ctx;
 use crate::limiter::{Limiter, Overloaded};
 use crate::links::imports::Exports;
 use crate::links::{parse_timeout, LinkSettings};
+use crate::loopback::Loopback;
 use crate::plugins::Plugins;
 use lattice_protocol::manifest::{Builtin, Config, Image, Manifest};
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,10 @@ pub struct ComponentEnv {
     pub keyvalue: BTreeMap<String, (Builtin, String)>,
     /// The allow-list of its `builtin://http-client` link, if it has one.
     pub allowed_hosts: Option<Arc<Vec<String>>>,
+    /// The workload's loopback network, where its TCP goes (`None`: no TCP).
+    pub loopback: Option<Arc<Loopback>>,
+    /// Whether it may listen on the loopback (only a service may).
+    pub can_listen: bool,
     /// Its links to other Wasm components: `namespace:package/interface`, then
     /// link name, to the target.
     pub links: HashMap<String, HashMap<String, LinkTarget>>,
@@ -103,6 +108,8 @@ impl ComponentEnv {
             config: component.map(|c| c.config.clone()).unwrap_or_default(),
             keyvalue,
             allowed_hosts,
+            loopback: None,
+            can_listen: false,
             links,
             plugins,
         })

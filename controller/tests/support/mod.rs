@@ -301,6 +301,7 @@ pub fn component(name: &str, instances: u32) -> Component {
             spread: vec![],
         }),
         links: vec![],
+        restart: None,
     }
 }
 

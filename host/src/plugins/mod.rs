@@ -34,6 +34,7 @@ impl Plugins {
 pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    crate::loopback::tcp::add_to_linker(linker)?;
     keyvalue::add_to_linker(linker)?;
     config::add_to_linker(linker)?;
     logging::add_to_linker(linker)?;

@@ -37,6 +37,31 @@ pub struct Component {
     /// The component's `link` traits (links whose source is this component).
     #[serde(default)]
     pub links: Vec<Link>,
+    /// How a service is restarted when it crashes (`properties.restart`); services
+    /// only, with defaults when not written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Restart>,
+}
+
+/// A service's restart policy: after a crash the service waits `backoff_ms`,
+/// doubling with each crash in a row up to `max_backoff_ms`; after `max_restarts`
+/// crashes in a row it stays down and the app is failed. A run that lasts longer
+/// than `max_backoff_ms` ends the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restart {
+    pub max_restarts: u32,
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Self {
+            max_restarts: 10,
+            backoff_ms: 250,
+            max_backoff_ms: 30_000,
+        }
+    }
 }
 
 /// `type:` of a manifest component.
@@ -47,6 +72,9 @@ pub enum ComponentKind {
     Component,
     /// A capability: a builtin plugin or a provider (`type: capability`).
     Capability,
+    /// A long-running Wasm component exporting `wasi:cli/run`, one per workload of
+    /// its app, listening on the workload's private loopback (`type: service`).
+    Service,
 }
 
 /// Where a component's code comes from.
@@ -172,6 +200,13 @@ impl Manifest {
     /// The component named `name`.
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
+    }
+
+    /// The app's service, if it has one (at most one).
+    pub fn service(&self) -> Option<&Component> {
+        self.components
+            .iter()
+            .find(|c| c.kind == ComponentKind::Service)
     }
 
     /// Every link in the manifest with its source component.

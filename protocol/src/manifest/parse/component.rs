@@ -4,7 +4,9 @@
 use super::links::{self, LinkDraft};
 use super::traits;
 use super::walk::{self, Node, Obj, Path, Walker};
-use crate::manifest::{Builtin, Component, ComponentKind, Config, Image, Scaler};
+use crate::manifest::{
+    parse_timeout, Builtin, Component, ComponentKind, Config, Image, Restart, Scaler,
+};
 use std::collections::BTreeMap;
 
 /// A component as far as it could be read; turned into a [`Component`] only when the
@@ -20,6 +22,7 @@ pub(super) struct Draft {
     pub config: Config,
     pub scaler: Option<Scaler>,
     pub links: Vec<LinkDraft>,
+    pub restart: Option<Restart>,
 }
 
 impl Draft {
@@ -38,6 +41,7 @@ impl Draft {
             config: self.config,
             scaler: self.scaler,
             links: self.links.into_iter().map(|l| l.link).collect(),
+            restart: self.restart,
         })
     }
 }
@@ -51,10 +55,30 @@ pub(super) fn all(w: &mut Walker, node: &Node<'_>) -> Option<Vec<Component>> {
     }
     let drafts: Vec<Draft> = items.iter().filter_map(|n| component(w, n)).collect();
     unique_names(w, &drafts);
+    one_service(w, &drafts);
     links::check(w, &drafts);
     let complete = drafts.len() == items.len();
     let components: Option<Vec<Component>> = drafts.into_iter().map(Draft::build).collect();
     components.filter(|_| complete)
+}
+
+/// At most one service per app.
+fn one_service(w: &mut Walker, drafts: &[Draft]) {
+    let mut services = drafts
+        .iter()
+        .filter(|d| d.kind == Some(ComponentKind::Service));
+    let Some(first) = services.next() else {
+        return;
+    };
+    for extra in services {
+        w.problem(
+            &extra.path.key("type"),
+            format!(
+                "an app has at most one service, and {} is one already",
+                first.path
+            ),
+        );
+    }
 }
 
 fn unique_names(w: &mut Walker, drafts: &[Draft]) {
@@ -95,6 +119,14 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
         Some(n) => config(w, &n).values,
         None => Config::new(),
     };
+    let restart = match properties.as_ref().and_then(|p| p.get("restart")) {
+        Some(n) if kind == Some(ComponentKind::Service) => restart(w, &n),
+        Some(n) => {
+            w.problem(&n.path, "only a service has a restart policy");
+            None
+        }
+        None => (kind == Some(ComponentKind::Service)).then(Restart::default),
+    };
     let mut draft = Draft {
         path: obj.path.clone(),
         name: name.map(str::to_owned),
@@ -103,25 +135,58 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
         config,
         scaler: None,
         links: Vec::new(),
+        restart,
     };
     if let Some(n) = obj.get("traits") {
         (draft.scaler, draft.links) = traits::all(w, &n, draft.builtin());
     }
+    if draft.kind == Some(ComponentKind::Service) && draft.scaler.is_some() {
+        w.problem(
+            &obj.path.key("traits"),
+            "a service runs once with every workload of its app and takes no spreadscaler or daemonscaler",
+        );
+    }
     Some(draft)
+}
+
+/// `properties.restart` of a service: `max_restarts`, `backoff`, `max_backoff`.
+fn restart(w: &mut Walker, node: &Node<'_>) -> Option<Restart> {
+    let obj = w.map(node)?;
+    let mut policy = Restart::default();
+    if let Some(n) = obj.get("max_restarts") {
+        if let Some(max) = w.count(&n, 1_000_000) {
+            policy.max_restarts = max;
+        }
+    }
+    let mut duration = |key: &str, into: &mut u64| {
+        let n = obj.get(key)?;
+        let text = w.scalar(&n)?;
+        match parse_timeout(&text) {
+            Ok(d) => *into = u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            Err(e) => w.problem(&n.path, e.replace("timeout", key)),
+        }
+        Some(())
+    };
+    duration("backoff", &mut policy.backoff_ms);
+    duration("max_backoff", &mut policy.max_backoff_ms);
+    if policy.max_backoff_ms < policy.backoff_ms {
+        w.problem(&obj.path, "max_backoff must not be shorter than backoff");
+    }
+    Some(policy)
 }
 
 fn kind(w: &mut Walker, path: &Path, text: &str) -> Option<ComponentKind> {
     match text {
         "component" => return Some(ComponentKind::Component),
         "capability" => return Some(ComponentKind::Capability),
-        "service" => w.problem(path, "services are not supported yet"),
+        "service" => return Some(ComponentKind::Service),
         "actor" => w.problem(
             path,
             "unknown type 'actor': expected component or capability ('actor' is the old name of 'component')",
         ),
         other => w.problem(
             path,
-            format!("unknown type '{other}': expected component or capability"),
+            format!("unknown type '{other}': expected component, capability or service"),
         ),
     }
     None
@@ -146,10 +211,14 @@ fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option
                     builtin_names()
                 ),
             ),
-            Some(ComponentKind::Component) if !file.ends_with(".wasm") => w.problem(
-                path,
-                format!("'{file}' is not a .wasm file: a component's image is file://PATH.wasm"),
-            ),
+            Some(ComponentKind::Component | ComponentKind::Service) if !file.ends_with(".wasm") => {
+                w.problem(
+                    path,
+                    format!(
+                        "'{file}' is not a .wasm file: a component's image is file://PATH.wasm"
+                    ),
+                )
+            }
             _ => {}
         }
         return Some(Image::File(file.to_owned()));
@@ -163,7 +232,10 @@ fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option
             );
             return None;
         };
-        if kind == Some(ComponentKind::Component) {
+        if matches!(
+            kind,
+            Some(ComponentKind::Component | ComponentKind::Service)
+        ) {
             let message = "builtin:// images are capabilities: set `type: capability`";
             w.problem(path, message);
         }

@@ -35,6 +35,13 @@ fn target(w: &mut Walker, drafts: &[Draft], source: &Draft, draft: &LinkDraft) {
         w.problem(&draft.target_path, format!("no component named '{name}'"));
         return;
     };
+    if target.kind == Some(ComponentKind::Service) {
+        let message = format!(
+            "'{name}' is a service: components reach it over TCP on 127.0.0.1, not through a link"
+        );
+        w.problem(&draft.target_path, message);
+        return;
+    }
     if source.builtin() == Some(Builtin::HttpServer)
         && target.kind == Some(ComponentKind::Capability)
     {
