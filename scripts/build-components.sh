@@ -11,8 +11,12 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target_dir="${COMPONENTS_TARGET_DIR:-$repo_root/components/target}"
 target=wasm32-wasip2
 # Package names; cargo names a cdylib's file after its crate, so `shop-business`
-# builds `shop_business.wasm`.
-components=(counter hello misbehave features shop-business shop-auth echo echo-relay)
+# builds `shop_business.wasm`. The services are binaries (`wasi:cli/run`), whose files
+# cargo names after the `[[bin]]` target, keeping `-`s; each service names its target
+# with `_`s (`tcp_echo_service`) so the same rule finds it. (`service-support` is a
+# library the services share, not a component.)
+components=(counter hello misbehave features shop-business shop-auth echo echo-relay
+    tcp-echo-service cache-service net-client cron-service cron-job crashy-service net-bench)
 
 echo "build-components: building ${components[*]} for $target (release) into $target_dir" >&2
 

@@ -230,6 +230,7 @@ fn reconcile_at_rest(hosts: usize, apps: usize) -> Duration {
         if let lattice_protocol::messages::HostCommand::Apply { workload } = cmd.command {
             let host = observed.iter_mut().find(|h| h.id == cmd.host_id).unwrap();
             host.workloads.push(WorkloadReport {
+                service: None,
                 app: workload.manifest.name.clone(),
                 version: workload.manifest.version.clone(),
                 components: workload

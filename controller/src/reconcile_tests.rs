@@ -67,6 +67,7 @@ fn host(id: &str, workloads: &[Reported<'_>]) -> ObservedHost {
         workloads: workloads
             .iter()
             .map(|(app, version, comps)| WorkloadReport {
+                service: None,
                 app: app.to_string(),
                 version: version.to_string(),
                 components: comps

@@ -7,7 +7,7 @@ use crate::reconcile::{AppPlacement, DesiredApp, HostFailures, ObservedHost};
 use crate::short_host_id;
 use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::{
-    AppState, AppStatus, ComponentStatus, HostCommand, WorkloadReport,
+    AppState, AppStatus, ComponentStatus, HostCommand, ServiceReport, ServiceState, WorkloadReport,
 };
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -108,6 +108,12 @@ pub(crate) fn deployed(
         });
     }
 
+    if let Some(svc) = manifest.service() {
+        let (status, failure) = service_status(&svc.name, version, placement, reported);
+        failed.extend(failure);
+        components.push(status);
+    }
+
     // Hosts that still run the app but should not.
     let leftovers = reported
         .iter()
@@ -166,6 +172,74 @@ pub(crate) fn deployed(
         message,
         components,
     }
+}
+
+/// The service's status over the hosts that should run the app: running on each,
+/// with restarts and the last error said; the failure, if it gave up somewhere.
+fn service_status(
+    name: &str,
+    version: &str,
+    placement: &AppPlacement,
+    reported: &[(&ObservedHost, &WorkloadReport)],
+) -> (ComponentStatus, Option<String>) {
+    let reports: Vec<(&str, &ServiceReport)> = reported
+        .iter()
+        .filter(|(h, w)| w.version == version && placement.per_host.contains_key(&h.id))
+        .filter_map(|(h, w)| Some((h.id.as_str(), w.service.as_ref()?)))
+        .collect();
+    let running: BTreeMap<String, u32> = reports
+        .iter()
+        .filter(|(_, r)| r.state == ServiceState::Running)
+        .map(|(h, _)| (h.to_string(), 1))
+        .collect();
+    let desired = u32::try_from(placement.per_host.len()).unwrap_or(u32::MAX);
+    let restarts: u32 = reports.iter().map(|(_, r)| r.restarts).sum();
+    let last_error = reports
+        .iter()
+        .filter_map(|(h, r)| Some((*h, r.last_error.as_deref()?)))
+        .next();
+    let gave_up = reports
+        .iter()
+        .find(|(_, r)| r.state == ServiceState::Failed);
+    let (state, message, failure) = if let Some((host, r)) = gave_up {
+        let text = format!(
+            "service '{name}' crashed {} times in a row on host {} and was given up: {}",
+            r.crashes_in_a_row,
+            short_host_id(host),
+            r.last_error.as_deref().unwrap_or("no error recorded")
+        );
+        (AppState::Failed, text.clone(), Some(text))
+    } else {
+        let mut text = format!("running on {}/{desired} host(s)", running.len());
+        if restarts > 0 {
+            let (host, error) = last_error.unwrap_or(("?", "no error recorded"));
+            text.push_str(&format!(
+                "; restarted {restarts} time(s), last on host {}: {error}",
+                short_host_id(host)
+            ));
+        }
+        let exited = reports
+            .iter()
+            .filter(|(_, r)| r.state == ServiceState::Exited)
+            .count();
+        if exited > 0 {
+            text.push_str(&format!("; finished on {exited} host(s)"));
+        }
+        let state = if running.len() + exited == placement.per_host.len() {
+            AppState::Deployed
+        } else {
+            AppState::Reconciling
+        };
+        (state, text, None)
+    };
+    let status = ComponentStatus {
+        name: name.to_owned(),
+        state,
+        desired,
+        running,
+        message,
+    };
+    (status, failure)
 }
 
 /// Status of a stored app that is not deployed.

@@ -45,6 +45,13 @@ impl Ctx {
         }
     }
 
+    /// Send the guest's stdout and stderr to the host's (services).
+    pub(crate) fn inherit_stdio(&mut self) {
+        let mut builder = WasiCtx::builder();
+        builder.inherit_stdout().inherit_stderr();
+        self.wasi = builder.build();
+    }
+
     /// The link name in force for `namespace:package/interface`.
     pub(crate) fn link_name(&self, namespace: &str, package: &str, interface: &str) -> &str {
         self.link_name_for_key(&format!("{namespace}:{package}/{interface}"))

@@ -9,9 +9,11 @@ use crate::engine::{build_engine, start_epoch_ticker};
 use crate::limiter::Limiter;
 use crate::links::trace::TraceContext;
 use crate::links::{self, imports::Exports, CallFailure, Router};
+use crate::loopback::Loopback;
 use crate::plugins::{self, keyvalue, Plugins};
+use crate::service::Service;
 use crate::workload::{ComponentEnv, ComponentRuntime, Workload};
-use lattice_protocol::manifest::{Builtin, Image, Manifest};
+use lattice_protocol::manifest::{Builtin, ComponentKind, Image, Manifest};
 use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport, WorkloadSpec};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::wire::CallErrorKind;
@@ -209,6 +211,7 @@ impl Host {
                         in_flight: rt.limiter.in_flight(),
                     })
                     .collect(),
+                service: w.service.as_ref().map(|s| s.report()),
             })
             .collect();
         HostInfo {
@@ -252,6 +255,14 @@ impl Host {
         links::router::invoke(&rt, export, params, TraceContext::new()).await
     }
 
+    /// The loopback network of `app`'s workload here, weakly: for tests that check
+    /// it is gone once the app is.
+    pub fn loopback(&self, app: &str) -> Option<std::sync::Weak<Loopback>> {
+        self.workloads()
+            .get(app)
+            .map(|w| Arc::downgrade(&w.loopback))
+    }
+
     /// Instances per component of `app` on this host.
     pub fn instances(&self, app: &str) -> BTreeMap<String, u32> {
         self.workloads()
@@ -277,14 +288,30 @@ impl Host {
         }
         let manifest = spec.manifest;
         let app = manifest.name.clone();
+        // The same version keeps its loopback network and its running service; a
+        // new version starts both afresh.
+        let (loopback, running_service) = match self.workloads().get(&app) {
+            Some(w) if w.version == manifest.version => (w.loopback.clone(), w.service.clone()),
+            _ => (Arc::new(Loopback::default()), None),
+        };
         let mut components = BTreeMap::new();
         for (name, &instances) in &spec.placements {
             if instances == 0 {
                 continue;
             }
-            let rt = self.prepare(&manifest, name, instances).await?;
+            let rt = self.prepare(&manifest, name, instances, &loopback).await?;
             components.insert(name.clone(), Arc::new(rt));
         }
+        let service = match (manifest.service(), running_service) {
+            (Some(_), _) if components.is_empty() => None,
+            (Some(_), Some(running)) => Some(running),
+            (Some(svc), None) => {
+                let rt = self.prepare(&manifest, &svc.name, 1, &loopback).await?;
+                let policy = svc.restart.unwrap_or_default();
+                Some(Arc::new(Service::start(Arc::new(rt), policy)?))
+            }
+            (None, _) => None,
+        };
         let routes = http_routes(&manifest, &components)?;
         let server = &self.inner.plugins.http_server;
         // Check every address first so a refused apply binds nothing.
@@ -314,6 +341,8 @@ impl Host {
             version: manifest.version.clone(),
             manifest,
             components,
+            loopback,
+            service,
         };
         self.workloads().insert(app.clone(), workload);
         tracing::info!(%app, "workload applied");
@@ -354,11 +383,17 @@ impl Host {
         manifest: &Manifest,
         name: &str,
         instances: u32,
+        loopback: &Arc<Loopback>,
     ) -> Result<ComponentRuntime, String> {
         let app = &manifest.name;
         let component = manifest
             .component(name)
             .ok_or_else(|| format!("app '{app}' has no component named '{name}'"))?;
+        if component.kind == ComponentKind::Capability {
+            return Err(format!(
+                "component '{name}' of app '{app}' is a capability and cannot be placed as a component"
+            ));
+        }
         let Image::File(path) = &component.image else {
             return Err(format!(
                 "component '{name}' of app '{app}' is a builtin capability and cannot be placed as a component"
@@ -371,12 +406,14 @@ impl Host {
             .load_file(path)
             .await
             .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?;
-        let env = ComponentEnv::from_manifest(
+        let mut env = ComponentEnv::from_manifest(
             manifest,
             name,
             self.inner.plugins.clone(),
             &self.inner.config.links,
         )?;
+        env.loopback = Some(loopback.clone());
+        env.can_listen = component.kind == ComponentKind::Service;
         let engine = &self.inner.engine;
         let own_linker = links::imports::linker_for(
             &self.inner.linker,

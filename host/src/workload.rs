@@ -157,15 +157,31 @@ impl ComponentRuntime {
     /// deadline enforced by epoch interruption (yielding to the executor every tick
     /// so a spinning guest never blocks other work).
     pub fn new_store(&self) -> Store<Ctx> {
+        self.store_with_deadline(Some(self.limits.execution_timeout))
+    }
+
+    /// A store for a service's run: the same memory limit, no deadline (it runs
+    /// for the workload's life), still yielding every epoch tick; its stdout and
+    /// stderr go to the host's.
+    pub fn new_service_store(&self) -> Store<Ctx> {
+        let mut store = self.store_with_deadline(None);
+        store.data_mut().inherit_stdio();
+        store
+    }
+
+    fn store_with_deadline(&self, timeout: Option<std::time::Duration>) -> Store<Ctx> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.max_memory_bytes)
             .trap_on_grow_failure(false)
             .build();
         let mut store = Store::new(self.pre.engine(), Ctx::new(self.env.clone(), limits));
         store.limiter(|c| &mut c.limits);
-        let deadline = Instant::now() + self.limits.execution_timeout;
-        let timeout = self.limits.execution_timeout;
         store.set_epoch_deadline(1);
+        let Some(timeout) = timeout else {
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+            return store;
+        };
+        let deadline = Instant::now() + timeout;
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 Err(wasmtime::format_err!(
@@ -212,4 +228,8 @@ pub struct Workload {
     pub version: String,
     pub manifest: Manifest,
     pub components: BTreeMap<String, Arc<ComponentRuntime>>,
+    /// What `127.0.0.1` means to this workload's guests.
+    pub loopback: Arc<Loopback>,
+    /// The app's service, running beside the components.
+    pub service: Option<Arc<crate::service::Service>>,
 }

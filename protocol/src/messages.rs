@@ -113,6 +113,37 @@ pub struct WorkloadReport {
     pub app: String,
     pub version: String,
     pub components: Vec<ComponentReport>,
+    /// The app's service on this host, if the app has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceReport>,
+}
+
+/// How a workload's service is doing on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceReport {
+    pub name: String,
+    pub state: ServiceState,
+    /// Restarts since the workload started.
+    pub restarts: u32,
+    /// Crashes in a row (reset by a run longer than the policy's `max_backoff`).
+    #[serde(default)]
+    pub crashes_in_a_row: u32,
+    /// Why it last stopped, if it crashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The life of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    Running,
+    /// Crashed; waiting out its backoff before the next start.
+    Restarting,
+    /// `wasi:cli/run` returned success: the service finished and is not restarted.
+    Exited,
+    /// Crashed more times in a row than its policy allows; stays down.
+    Failed,
 }
 
 /// One component of a workload on a host.

@@ -50,9 +50,12 @@ fn build() -> Result<(), String> {
 }
 
 /// The path of the built component `name` (`counter`, `hello`, `misbehave`,
-/// `features`, `shop-business`, `shop-auth`, `echo`, `echo-relay`), building the
-/// components first if needed. `name` is the package name; its `-`s become `_` in the
-/// file name, as cargo names a cdylib after its crate (`shop_business.wasm`).
+/// `features`, `shop-business`, `shop-auth`, `echo`, `echo-relay`, `net-client`,
+/// `cron-job`, `net-bench`, and the services `tcp-echo-service`, `cache-service`,
+/// `cron-service`, `crashy-service`), building the components first if needed. `name`
+/// is the package name; its `-`s become `_` in the file name, as cargo names a cdylib
+/// after its crate (`shop_business.wasm`) and each service names its `[[bin]]` target
+/// that way (`tcp_echo_service.wasm`).
 pub fn component(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     if let Err(e) = BUILT.get_or_init(build) {

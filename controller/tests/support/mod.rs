@@ -198,6 +198,7 @@ impl FakeHost {
                                 (HostCommand::Apply { .. }, Some(error)) => CommandReply::error(error),
                                 (HostCommand::Apply { workload }, None) => {
                                     let report = WorkloadReport {
+                                        service: None,
                                         app: workload.manifest.name.clone(),
                                         version: workload.manifest.version.clone(),
                                         components: workload

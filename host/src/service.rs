@@ -1,0 +1,166 @@
+//! A workload's service: one long-running instance of a component that exports
+//! `wasi:cli/run`, started with the workload and stopped with it, restarted in a
+//! fresh `Store` with exponential backoff when it crashes.
+//!
+//! Invariants: a crashed service never reuses its `Store` (a trapped instance cannot
+//! be entered again); its memory limit is the host's like any component's; it has no
+//! execution deadline but yields to the executor every epoch tick, so it cannot
+//! starve the host's other work; dropping the [`Service`] stops it at once, which
+//! drops its sockets and frees its ports on the workload's loopback.
+
+use crate::links::router::guest_message;
+use crate::workload::ComponentRuntime;
+use lattice_protocol::manifest::Restart;
+use lattice_protocol::messages::{ServiceReport, ServiceState};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+/// A running service; dropping it stops the service.
+pub struct Service {
+    report: Arc<Mutex<ServiceReport>>,
+    task: tokio::task::JoinHandle<()>,
+    /// The runtime it runs (its `InstancePre`, limits and environment).
+    pub runtime: Arc<ComponentRuntime>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Service {
+    /// Start `rt` as a service under `policy`. Refused when the component does not
+    /// export `wasi:cli/run`.
+    pub fn start(rt: Arc<ComponentRuntime>, policy: Restart) -> Result<Self, String> {
+        let command = CommandPre::new(rt.pre.clone()).map_err(|e| {
+            rt.guest_error(format!(
+                "a service must export wasi:cli/run (build it as a command, with `fn main`): {e:#}"
+            ))
+            .to_string()
+        })?;
+        let report = Arc::new(Mutex::new(ServiceReport {
+            name: rt.env.component.clone(),
+            state: ServiceState::Running,
+            restarts: 0,
+            crashes_in_a_row: 0,
+            last_error: None,
+        }));
+        let task = tokio::spawn(supervise(rt.clone(), command, policy, report.clone()));
+        Ok(Self {
+            report,
+            task,
+            runtime: rt,
+        })
+    }
+
+    /// How it is doing now.
+    pub fn report(&self) -> ServiceReport {
+        self.report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The delay before restart number `crashes` (1-based) in a row.
+pub fn backoff(policy: &Restart, crashes: u32) -> Duration {
+    let factor = 1u64 << crashes.saturating_sub(1).min(20);
+    Duration::from_millis(
+        policy
+            .backoff_ms
+            .saturating_mul(factor)
+            .min(policy.max_backoff_ms),
+    )
+}
+
+async fn supervise(
+    rt: Arc<ComponentRuntime>,
+    command: CommandPre<crate::ctx::Ctx>,
+    policy: Restart,
+    report: Arc<Mutex<ServiceReport>>,
+) {
+    let (app, name) = (rt.env.app.clone(), rt.env.component.clone());
+    let set = |f: &dyn Fn(&mut ServiceReport)| {
+        f(&mut report.lock().unwrap_or_else(|p| p.into_inner()));
+    };
+    let mut crashes = 0u32;
+    loop {
+        set(&|r| r.state = ServiceState::Running);
+        tracing::info!(%app, service = %name, "service starting");
+        let started = Instant::now();
+        let error = match run_once(&rt, &command).await {
+            Ok(()) => {
+                tracing::info!(%app, service = %name, "service finished");
+                set(&|r| r.state = ServiceState::Exited);
+                return;
+            }
+            Err(e) => e,
+        };
+        if started.elapsed() >= Duration::from_millis(policy.max_backoff_ms) {
+            crashes = 0;
+        }
+        crashes += 1;
+        let failed = crashes > policy.max_restarts;
+        let delay = backoff(&policy, crashes);
+        set(&|r| {
+            r.last_error = Some(error.clone());
+            r.crashes_in_a_row = crashes;
+            if failed {
+                r.state = ServiceState::Failed;
+            } else {
+                r.state = ServiceState::Restarting;
+                r.restarts += 1;
+            }
+        });
+        if failed {
+            tracing::error!(%app, service = %name, crashes, "service crashed too often; giving up: {error}");
+            return;
+        }
+        tracing::warn!(%app, service = %name, crashes, ?delay, "service crashed; restarting: {error}");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// One run in a fresh store: `Ok` when `run` returned success (or the guest exited
+/// with status 0), else why it stopped.
+async fn run_once(
+    rt: &ComponentRuntime,
+    command: &CommandPre<crate::ctx::Ctx>,
+) -> Result<(), String> {
+    let mut store = rt.new_service_store();
+    let outcome = async {
+        let instance = command.instantiate_async(&mut store).await?;
+        instance.wasi_cli_run().call_run(&mut store).await
+    }
+    .await;
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(())) => Err("wasi:cli/run returned an error".to_owned()),
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(wasmtime_wasi::I32Exit(0)) => Ok(()),
+            Some(wasmtime_wasi::I32Exit(code)) => Err(format!("exited with status {code}")),
+            None => Err(guest_message(&e)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = Restart {
+            max_restarts: 10,
+            backoff_ms: 100,
+            max_backoff_ms: 1_000,
+        };
+        let delays: Vec<u64> = (1..=6)
+            .map(|n| backoff(&policy, n).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000]);
+        assert_eq!(backoff(&policy, 400), Duration::from_millis(1_000));
+    }
+}

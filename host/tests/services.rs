@@ -1,0 +1,345 @@
+//! Services and the per-workload loopback, on real hosts with real components: a
+//! component reaches its own workload's service over TCP and nothing else; two apps
+//! both listen on 8080; a cron service calls its component; a crashing service is
+//! restarted with growing delays and finally given up; removing the app stops the
+//! service and frees its network.
+
+mod support;
+
+use lattice_host::{Host, HostConfig};
+use lattice_protocol::manifest::{parse, Manifest};
+use lattice_protocol::messages::{ServiceReport, ServiceState, WorkloadSpec};
+use lattice_testing::components::component;
+use std::time::{Duration, Instant};
+use support::{free_port, get, quick_limits};
+
+/// App `app`: the `net-client` HTTP component on `http` port, plus `service`
+/// (its YAML body under `- name: svc`) when given.
+fn app(app: &str, http: u16, service: Option<&str>) -> Manifest {
+    let client = component("net-client");
+    let service = service
+        .map(|body| format!("    - name: svc\n      type: service\n{body}"))
+        .unwrap_or_default();
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: {app}
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: client
+      type: component
+      properties:
+        image: file://{client}
+    - name: httpserver
+      type: capability
+      properties:
+        image: builtin://http-server
+      traits:
+        - type: link
+          properties:
+            target: client
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: listen
+                  properties:
+                    address: 127.0.0.1:{http}
+{service}"#,
+        client = client.display()
+    );
+    parse(&yaml).unwrap_or_else(|e| panic!("test manifest is invalid: {e}\n{yaml}"))
+}
+
+/// A service body running `wasm` with `config` (`key: value` lines) and `restart`
+/// (YAML lines under `restart:`).
+fn service(wasm: &str, config: &[(&str, &str)], restart: &str) -> String {
+    let mut body = format!(
+        "      properties:\n        image: file://{}\n",
+        component(wasm).display()
+    );
+    if !config.is_empty() {
+        body.push_str("        config:\n          - name: svc\n            properties:\n");
+        for (k, v) in config {
+            body.push_str(&format!("              {k}: \"{v}\"\n"));
+        }
+    }
+    if !restart.is_empty() {
+        body.push_str("        restart:\n");
+        for line in restart.lines() {
+            body.push_str(&format!("          {}\n", line.trim()));
+        }
+    }
+    body
+}
+
+fn placed(manifest: Manifest, components: &[&str]) -> WorkloadSpec {
+    WorkloadSpec {
+        manifest,
+        placements: components.iter().map(|c| (c.to_string(), 4)).collect(),
+    }
+}
+
+fn host() -> Host {
+    let config = HostConfig {
+        limits: quick_limits(),
+        ..HostConfig::default()
+    };
+    Host::new(config, None).unwrap()
+}
+
+fn service_report(host: &Host, app: &str) -> Option<ServiceReport> {
+    host.info()
+        .workloads
+        .into_iter()
+        .find(|w| w.app == app)?
+        .service
+}
+
+/// Poll `check` every 10 ms for up to 10 s.
+async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// GET until the service answers (it starts beside the workload, not before it).
+async fn get_when_up(port: u16, path: &str) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = get(port, path).await;
+        if status == 200 || Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_component_reaches_its_workloads_service_and_nothing_else() {
+    let host = host();
+    let (a, b, c) = (free_port(), free_port(), free_port());
+    // App one: echo service on 8080. App two: cache service on 8080. App three: none.
+    let echo = service("tcp-echo-service", &[("port", "8080")], "");
+    let cache = service("cache-service", &[("port", "8080")], "");
+    host.apply(placed(app("one", a, Some(&echo)), &["client"]))
+        .await
+        .unwrap();
+    host.apply(placed(app("two", b, Some(&cache)), &["client"]))
+        .await
+        .unwrap();
+    host.apply(placed(app("three", c, None), &["client"]))
+        .await
+        .unwrap();
+
+    // Each app's 127.0.0.1:8080 is its own service.
+    assert_eq!(
+        get_when_up(a, "/echo?port=8080&msg=hello").await,
+        (200, "hello".to_string())
+    );
+    assert_eq!(
+        get_when_up(b, "/cache?port=8080&cmd=SET%20k%20v").await,
+        (200, "OK\n".to_string())
+    );
+    assert_eq!(
+        get(b, "/cache?port=8080&cmd=GET%20k").await,
+        (200, "VALUE v\n".to_string())
+    );
+    // State kept across invocations: a fresh instance of the client sees it.
+    assert_eq!(
+        get(b, "/cache?port=8080&cmd=COUNT").await,
+        (200, "COUNT 1\n".to_string())
+    );
+
+    // App three has no service: 8080 is refused at once, though two services
+    // listen on 8080 on this host.
+    let (status, body) = get(c, "/echo?port=8080&msg=x").await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("refused"), "{body}");
+
+    // The host's real loopback is out of reach too.
+    let real = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let real_port = real.local_addr().unwrap().port();
+    let (status, body) = get(a, &format!("/echo?port={real_port}&msg=x")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("refused"), "{body}");
+    // So is anything else, and components do not listen.
+    let (status, body) = get(a, "/connect?addr=10.1.2.3:80").await;
+    assert_eq!(status, 502, "{body}");
+    let (status, body) = get(a, "/listen?port=9000").await;
+    assert_eq!(status, 403, "{body}");
+
+    for app in ["one", "two"] {
+        let report = service_report(&host, app).unwrap();
+        assert_eq!(report.state, ServiceState::Running);
+        assert_eq!(report.restarts, 0);
+    }
+}
+
+#[tokio::test]
+async fn the_cron_service_calls_its_component_every_interval() {
+    let host = host();
+    let port = free_port();
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: cron
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: job
+      type: component
+      properties:
+        image: file://{job}
+      traits:
+        - type: link
+          properties:
+            target: kv
+            namespace: wasi
+            package: keyvalue
+            interfaces: [store, atomics]
+    - name: ticker
+      type: service
+      properties:
+        image: file://{ticker}
+        config:
+          - name: every
+            properties:
+              interval_ms: 100
+      traits:
+        - type: link
+          properties:
+            target: job
+            namespace: example
+            package: cron
+            interfaces: [job]
+    - name: kv
+      type: capability
+      properties:
+        image: builtin://keyvalue-memory
+    - name: httpserver
+      type: capability
+      properties:
+        image: builtin://http-server
+      traits:
+        - type: link
+          properties:
+            target: job
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: listen
+                  properties:
+                    address: 127.0.0.1:{port}
+"#,
+        job = component("cron-job").display(),
+        ticker = component("cron-service").display(),
+    );
+    host.apply(placed(parse(&yaml).unwrap(), &["job"]))
+        .await
+        .unwrap();
+    let count = |body: &str| -> (u64, u64) {
+        let mut parts = body.split_whitespace().map(|p| p.parse::<u64>().unwrap());
+        (parts.next().unwrap(), parts.next().unwrap())
+    };
+    let (_, first) = get(port, "/count").await;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, last) = get(port, "/count").await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, 200, "{last}");
+    let (ticks0, _) = count(&first);
+    let (ticks1, tick) = count(&last);
+    // Every 100 ms: about 15 in 1.5 s; generous bounds for a busy 2-core machine.
+    let made = ticks1 - ticks0;
+    let expected = elapsed.as_millis() as u64 / 100;
+    assert!(
+        made >= expected / 2 && made <= expected + 2,
+        "{made} calls in {elapsed:?}, expected about {expected}"
+    );
+    assert_eq!(tick, ticks1, "each call passed the next tick number");
+    assert!(host.calls().local >= ticks1);
+}
+
+#[tokio::test]
+async fn a_crashing_service_is_restarted_with_growing_delays_then_given_up() {
+    let host = host();
+    let crashy = service(
+        "crashy-service",
+        &[("crash_after_ms", "20"), ("mode", "panic")],
+        "max_restarts: 3\nbackoff: 100ms\nmax_backoff: 400ms",
+    );
+    host.apply(placed(
+        app("crashy", free_port(), Some(&crashy)),
+        &["client"],
+    ))
+    .await
+    .unwrap();
+    // Record when each restart is counted.
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    let report = eventually("the service to be given up", || {
+        let r = service_report(&host, "crashy")?;
+        if seen.last().map(|(n, _)| *n) != Some(r.restarts) {
+            seen.push((r.restarts, started.elapsed()));
+        }
+        (r.state == ServiceState::Failed).then_some(r)
+    })
+    .await;
+    assert_eq!(report.restarts, 3, "{report:?}");
+    assert_eq!(report.crashes_in_a_row, 4, "{report:?}");
+    let error = report.last_error.unwrap();
+    assert!(error.contains("wasm trap"), "{error}");
+    // Restarts 1, 2, 3 come after delays of 100, 200, 400 ms (plus ~20 ms runs).
+    let at: Vec<Duration> = seen.iter().map(|(_, t)| *t).collect();
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.len() >= 3, "{seen:?}");
+    let tail = &gaps[gaps.len() - 2..];
+    assert!(
+        tail[1] > tail[0] && tail[1] >= Duration::from_millis(190),
+        "delays should grow: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn removing_the_app_stops_the_service_and_frees_its_network() {
+    let host = host();
+    let port = free_port();
+    let echo = service("tcp-echo-service", &[("port", "7070")], "");
+    let manifest = app("gone", port, Some(&echo));
+    host.apply(placed(manifest.clone(), &["client"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        get_when_up(port, "/echo?port=7070&msg=one").await,
+        (200, "one".to_string())
+    );
+    let network = host.loopback("gone").unwrap();
+    assert_eq!(network.upgrade().unwrap().listening(), vec![7070]);
+    assert!(host.remove("gone"));
+    eventually("the workload's network to be gone", || {
+        network.upgrade().is_none().then_some(())
+    })
+    .await;
+    // Deployed again, the service binds 7070 again.
+    host.apply(placed(manifest, &["client"])).await.unwrap();
+    assert_eq!(
+        get_when_up(port, "/echo?port=7070&msg=two").await,
+        (200, "two".to_string())
+    );
+}
