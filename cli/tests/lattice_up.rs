@@ -212,3 +212,62 @@ fn bad_deploys_say_what_is_wrong() {
     assert!(msg.contains("is not a WebAssembly component"), "{msg}");
     up.stop();
 }
+
+/// The service examples (`manifests/{echo-service,cache,cron}.yaml`) deployed by
+/// `lattice up --app`, answering as their comments say.
+#[test]
+fn the_service_examples_answer() {
+    use lattice_testing::components::sample_manifest;
+    let dir = tempfile::tempdir().unwrap();
+    let (echo, cache, cron) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
+    let mut paths = Vec::new();
+    for (file, from, to) in [
+        ("echo-service.yaml", 8083, echo),
+        ("cache.yaml", 8084, cache),
+        ("cron.yaml", 8085, cron),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::write(&path, sample_manifest(file, &[(from, to)])).unwrap();
+        paths.push(path);
+    }
+    let apps: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let up = Up::start(&dir.path().join("state"), free_port().unwrap(), &apps);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Until deployed, the HTTP port is closed; until the service listens, the
+        // client answers `connection refused`.
+        match get(echo, "/echo?port=7070&msg=hello") {
+            Ok(body) if body == "hello" => break,
+            other => assert!(Instant::now() < deadline, "echo never answered: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for(cache, "/cache?cmd=COUNT");
+    assert_eq!(
+        get(cache, "/cache?cmd=SET%20greeting%20hi").unwrap(),
+        "OK\n"
+    );
+    assert_eq!(
+        get(cache, "/cache?cmd=GET%20greeting").unwrap(),
+        "VALUE hi\n"
+    );
+    // The cron service ticks every second: the count grows.
+    let ticks = |body: String| -> u64 { body.split_whitespace().next().unwrap().parse().unwrap() };
+    let first = ticks(wait_for(cron, "/count"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ticks(get(cron, "/count").unwrap()) < first + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the cron service stopped ticking"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = up.cli(&["app", "status", "cache"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("running on 1/1 host(s)"), "{text}");
+    up.stop();
+}

@@ -5,7 +5,7 @@
 
 mod multi_host_support;
 
-use lattice_testing::components::{component, repo_root};
+use lattice_testing::components::sample_manifest;
 use lattice_testing::nats::free_port;
 use multi_host_support::*;
 use std::path::PathBuf;
@@ -17,21 +17,8 @@ const ALICE_RECEIPT: &str =
 
 /// `manifests/shop.yaml` with the built components' paths and `port`.
 fn shop_manifest(lattice: &TestLattice, port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(repo_root().join("manifests/shop.yaml")).unwrap();
-    let release = "file://../components/target/wasm32-wasip2/release/";
-    assert!(text.contains(release) && text.contains("127.0.0.1:8082"));
-    let text = text
-        .replace(
-            &format!("{release}shop_auth.wasm"),
-            &format!("file://{}", component("shop-auth").display()),
-        )
-        .replace(
-            &format!("{release}shop_business.wasm"),
-            &format!("file://{}", component("shop-business").display()),
-        )
-        .replace("127.0.0.1:8082", &format!("127.0.0.1:{port}"));
     let path = lattice.dir.path().join("shop.yaml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, sample_manifest("shop.yaml", &[(8082, port)])).unwrap();
     path
 }
 

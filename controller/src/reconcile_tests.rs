@@ -383,3 +383,78 @@ fn reconcile_is_deterministic_whatever_the_input_order() {
     }
     assert_eq!(load.values().copied().collect::<Vec<_>>(), [2, 2, 1]);
 }
+
+#[test]
+fn a_service_shows_restarts_and_fails_the_app_when_given_up() {
+    use lattice_protocol::manifest::Restart;
+    use lattice_protocol::messages::{ServiceReport, ServiceState};
+    let mut m = manifest("cached", "1.0", &[("web", 2)]);
+    m.components.push(Component {
+        name: "cache".into(),
+        kind: ComponentKind::Service,
+        image: Image::File("file:///c/cache.wasm".into()),
+        config: Default::default(),
+        scaler: None,
+        links: vec![],
+        restart: Some(Restart::default()),
+    });
+    let with_service = |state: ServiceState, restarts: u32, error: Option<&str>| {
+        let mut h = host("A", &[("cached", "1.0", &[("web", 2)])]);
+        h.workloads[0].service = Some(ServiceReport {
+            name: "cache".into(),
+            state,
+            restarts,
+            crashes_in_a_row: restarts,
+            last_error: error.map(str::to_owned),
+        });
+        h
+    };
+    let status = |h: ObservedHost| {
+        let plan = run(&[deployed(&m)], &[h], &Attempts::default(), Instant::now());
+        assert!(
+            plan.commands.is_empty(),
+            "services are not placed: {:?}",
+            plan.commands
+        );
+        plan.statuses["cached"].clone()
+    };
+
+    let s = status(with_service(ServiceState::Running, 0, None));
+    assert_eq!(s.state, AppState::Deployed, "{}", s.message);
+    let svc = s.components.iter().find(|c| c.name == "cache").unwrap();
+    assert_eq!(
+        (svc.desired, svc.message.as_str()),
+        (1, "running on 1/1 host(s)")
+    );
+
+    let s = status(with_service(
+        ServiceState::Running,
+        2,
+        Some("wasm trap: oops"),
+    ));
+    assert_eq!(s.state, AppState::Deployed, "{}", s.message);
+    let svc = s.components.iter().find(|c| c.name == "cache").unwrap();
+    assert_eq!(
+        svc.message,
+        "running on 1/1 host(s); restarted 2 time(s), last on host A: wasm trap: oops"
+    );
+
+    let s = status(with_service(
+        ServiceState::Restarting,
+        3,
+        Some("exited with status 1"),
+    ));
+    assert_eq!(s.state, AppState::Reconciling, "{}", s.message);
+    assert!(s.message.contains("cache 0/1 running"), "{}", s.message);
+
+    let s = status(with_service(
+        ServiceState::Failed,
+        10,
+        Some("exited with status 1"),
+    ));
+    assert_eq!(s.state, AppState::Failed);
+    assert_eq!(
+        s.message,
+        "service 'cache' crashed 10 times in a row on host A and was given up: exited with status 1"
+    );
+}

@@ -576,19 +576,7 @@ async fn the_callee_refuses_calls_no_link_allows() {
 
 /// `manifests/shop.yaml` with the built components and HTTP on `port`.
 fn shop(port: u16) -> Manifest {
-    let root = lattice_testing::components::repo_root();
-    let release = "file://../components/target/wasm32-wasip2/release/";
-    let text = std::fs::read_to_string(root.join("manifests/shop.yaml"))
-        .unwrap()
-        .replace(
-            &format!("{release}shop_auth.wasm"),
-            &format!("file://{}", component("shop-auth").display()),
-        )
-        .replace(
-            &format!("{release}shop_business.wasm"),
-            &format!("file://{}", component("shop-business").display()),
-        )
-        .replace("127.0.0.1:8082", &format!("127.0.0.1:{port}"));
+    let text = lattice_testing::components::sample_manifest("shop.yaml", &[(8082, port)]);
     parse(&text).unwrap()
 }
 

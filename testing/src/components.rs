@@ -67,3 +67,29 @@ pub fn component(name: &str) -> PathBuf {
     assert!(path.exists(), "component {} was not built", path.display());
     path
 }
+
+/// A sample manifest from `manifests/` (e.g. `shop.yaml`) ready for a test: every
+/// `file://../components/target/wasm32-wasip2/release/NAME.wasm` image points at the
+/// built component (wherever `COMPONENTS_TARGET_DIR` put it), and each
+/// `127.0.0.1:FROM` address in `ports` becomes `127.0.0.1:TO`.
+pub fn sample_manifest(file: &str, ports: &[(u16, u16)]) -> String {
+    const RELEASE: &str = "file://../components/target/wasm32-wasip2/release/";
+    let path = repo_root().join("manifests").join(file);
+    let mut text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    while let Some(start) = text.find(RELEASE) {
+        let rest = &text[start + RELEASE.len()..];
+        let end = rest
+            .find(".wasm")
+            .unwrap_or_else(|| panic!("{file}: an image under {RELEASE} is not a .wasm"));
+        let name = rest[..end].replace('_', "-");
+        let image = format!("file://{}", component(&name).display());
+        text.replace_range(start..start + RELEASE.len() + end + ".wasm".len(), &image);
+    }
+    for (from, to) in ports {
+        let from = format!("127.0.0.1:{from}");
+        assert!(text.contains(&from), "{file} has no address {from}");
+        text = text.replace(&from, &format!("127.0.0.1:{to}"));
+    }
+    text
+}
