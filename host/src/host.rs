@@ -11,7 +11,7 @@ use crate::links::trace::TraceContext;
 use crate::links::{self, imports::Exports, CallFailure, Router};
 use crate::loopback::Loopback;
 use crate::plugins::{self, keyvalue, Plugins};
-use crate::service::Service;
+use crate::service::{Service, ServiceThreads};
 use crate::workload::{ComponentEnv, ComponentRuntime, Workload};
 use lattice_protocol::manifest::{Builtin, ComponentKind, Image, Manifest};
 use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport, WorkloadSpec};
@@ -42,6 +42,7 @@ struct Inner {
     linker: Linker<Ctx>,
     plugins: Arc<Plugins>,
     router: Arc<Router>,
+    services: ServiceThreads,
     workloads: Mutex<BTreeMap<String, Workload>>,
     started_at_ms: u64,
     draining: AtomicBool,
@@ -87,6 +88,7 @@ impl Host {
                 id: key.public_key(),
                 labels,
                 router,
+                services: ServiceThreads::default(),
                 cache: ComponentCache::new(engine.clone()),
                 engine,
                 pooling,
@@ -308,7 +310,8 @@ impl Host {
             (Some(svc), None) => {
                 let rt = self.prepare(&manifest, &svc.name, 1, &loopback).await?;
                 let policy = svc.restart.unwrap_or_default();
-                Some(Arc::new(Service::start(Arc::new(rt), policy)?))
+                let service = Service::start(&self.inner.services, Arc::new(rt), policy)?;
+                Some(Arc::new(service))
             }
             (None, _) => None,
         };

@@ -4,7 +4,8 @@
 //!
 //! Invariants: a crashed service never reuses its `Store` (a trapped instance cannot
 //! be entered again); its memory limit is the host's like any component's; it has no
-//! execution deadline but yields to the executor every epoch tick, so it cannot
+//! execution deadline, runs on the [`ServiceThreads`] (not the threads that serve
+//! requests and NATS) and yields every epoch tick, so a spinning service cannot
 //! starve the host's other work; dropping the [`Service`] stops it at once, which
 //! drops its sockets and frees its ports on the workload's loopback.
 
@@ -15,6 +16,44 @@ use lattice_protocol::messages::{ServiceReport, ServiceState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime_wasi::p2::bindings::CommandPre;
+
+/// The threads services run on, apart from the host's own runtime: the kernel
+/// shares the CPU between them and the threads serving requests, so a busy service
+/// slows nothing but other services. Started on first use.
+#[derive(Default)]
+pub struct ServiceThreads {
+    runtime: std::sync::OnceLock<tokio::runtime::Runtime>,
+}
+
+impl ServiceThreads {
+    fn spawn<F>(&self, task: F) -> Result<tokio::task::JoinHandle<()>, String>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let runtime = match self.runtime.get() {
+            Some(rt) => rt,
+            None => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("lattice-service")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the threads services run on: {e}"))?;
+                self.runtime.get_or_init(|| rt)
+            }
+        };
+        Ok(runtime.spawn(task))
+    }
+}
+
+impl Drop for ServiceThreads {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside another one.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
 
 /// A running service; dropping it stops the service.
 pub struct Service {
@@ -33,7 +72,11 @@ impl Drop for Service {
 impl Service {
     /// Start `rt` as a service under `policy`. Refused when the component does not
     /// export `wasi:cli/run`.
-    pub fn start(rt: Arc<ComponentRuntime>, policy: Restart) -> Result<Self, String> {
+    pub fn start(
+        threads: &ServiceThreads,
+        rt: Arc<ComponentRuntime>,
+        policy: Restart,
+    ) -> Result<Self, String> {
         let command = CommandPre::new(rt.pre.clone()).map_err(|e| {
             rt.guest_error(format!(
                 "a service must export wasi:cli/run (build it as a command, with `fn main`): {e:#}"
@@ -47,7 +90,7 @@ impl Service {
             crashes_in_a_row: 0,
             last_error: None,
         }));
-        let task = tokio::spawn(supervise(rt.clone(), command, policy, report.clone()));
+        let task = threads.spawn(supervise(rt.clone(), command, policy, report.clone()))?;
         Ok(Self {
             report,
             task,

@@ -343,3 +343,55 @@ async fn removing_the_app_stops_the_service_and_frees_its_network() {
         (200, "two".to_string())
     );
 }
+
+#[tokio::test]
+async fn a_service_cannot_starve_the_host_or_outgrow_its_memory() {
+    // One thread runs everything here: only the service's yielding every epoch
+    // tick lets the other app answer at all.
+    let host = host();
+    let spin = service(
+        "crashy-service",
+        &[("crash_after_ms", "0"), ("mode", "spin")],
+        "",
+    );
+    let hog = service(
+        "crashy-service",
+        &[("crash_after_ms", "0"), ("mode", "hog")],
+        "max_restarts: 1000\nbackoff: 50ms\nmax_backoff: 50ms",
+    );
+    let port = free_port();
+    let echo = service("tcp-echo-service", &[("port", "7070")], "");
+    host.apply(placed(
+        app("spinner", free_port(), Some(&spin)),
+        &["client"],
+    ))
+    .await
+    .unwrap();
+    host.apply(placed(app("hog", free_port(), Some(&hog)), &["client"]))
+        .await
+        .unwrap();
+    host.apply(placed(app("echo", port, Some(&echo)), &["client"]))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        let path = format!("/echo?port=7070&msg=m{i}");
+        assert_eq!(get_when_up(port, &path).await, (200, format!("m{i}")));
+    }
+    // The spinner is still running (a service has no execution deadline) and the
+    // hog keeps hitting the memory limit (64 MiB here) and being restarted.
+    assert_eq!(
+        service_report(&host, "spinner").unwrap().state,
+        ServiceState::Running
+    );
+    let hog = eventually("the hog to crash", || {
+        service_report(&host, "hog").filter(|r| r.restarts >= 1)
+    })
+    .await;
+    assert!(
+        hog.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("wasm trap"),
+        "{hog:?}"
+    );
+}
