@@ -7,12 +7,15 @@
 //! - [`wire`]: component-model values in cross-host calls (type-directed
 //!   MessagePack) and the call envelope.
 //! - [`manifest`]: the application manifest model, its YAML parser and validation.
+//! - [`provider`]: what hosts and capability providers (separate processes) tell
+//!   each other, and the provider-facing forms of resourceful interfaces.
 //!
 //! Architecture invariant: this crate has no tokio, no NATS client and no wasmtime;
 //! every type here can be built and checked in a unit test.
 
 pub mod manifest;
 pub mod messages;
+pub mod provider;
 pub mod subjects;
 pub mod wire;
 

@@ -1,0 +1,116 @@
+//! Capability providers: separate processes a host starts for a capability whose
+//! manifest `image` is `file://PATH` to an executable.
+//!
+//! - What the host tells a provider: [`ProviderMessage`]s, one JSON object per line
+//!   on the provider's stdin (`{"v":1,...}` like every lattice message): first
+//!   `init` (where NATS is, who it is, its config and links), then `links` whenever
+//!   the app's links to or from it change, and `shutdown` before the host stops it.
+//! - How components call it: like a linked component ([`crate::wire::rpc`]), on
+//!   `lattice.<L>.rpc.<app>.<provider>.<ns>.<pkg>.<iface>.<fn>` with the
+//!   `lattice-call` header, arguments and results in the wire encoding. Interfaces
+//!   whose WIT passes resources are offered in a resource-free form: [`keyvalue`].
+//! - Health: the host sends a request to [`health_subject`] every few seconds; a
+//!   provider that stops answering is restarted.
+
+pub mod keyvalue;
+
+use crate::manifest::Config;
+use serde::{Deserialize, Serialize};
+
+/// One line on a provider's stdin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "message", rename_all = "snake_case")]
+pub enum ProviderMessage {
+    /// The first line: everything the provider needs to start.
+    Init(ProviderInit),
+    /// The app's links to and from the provider changed; this is the whole new set.
+    Links { links: Vec<ProviderLink> },
+    /// Stop: finish what is in flight and exit; the host kills it after a grace
+    /// period.
+    Shutdown,
+}
+
+/// What a provider is told when it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInit {
+    pub lattice: String,
+    /// The NATS server to use, with the provider's own credentials when the host
+    /// has them (never the host's).
+    pub nats_url: String,
+    /// The app and the manifest component name of this provider.
+    pub app: String,
+    pub name: String,
+    /// The host that started it.
+    pub host_id: String,
+    /// The provider component's `config`.
+    #[serde(default)]
+    pub config: Config,
+    #[serde(default)]
+    pub links: Vec<ProviderLink>,
+}
+
+/// A link that touches the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderLink {
+    /// The component on the other end.
+    pub component: String,
+    /// `true`: the component calls the provider (its import goes to the provider);
+    /// `false`: the provider calls the component (e.g. message delivery).
+    pub to_provider: bool,
+    /// The link name (`default` unless named).
+    pub name: String,
+    pub namespace: String,
+    pub package: String,
+    pub interfaces: Vec<String>,
+    /// The link's config for the provider's side: `target` config when the
+    /// component calls the provider, `source` config when the provider calls it.
+    #[serde(default)]
+    pub config: Config,
+}
+
+/// Where a provider answers health checks: a request with an empty payload,
+/// answered with `ok`.
+pub fn health_subject(lattice: &str, app: &str, name: &str) -> String {
+    format!(
+        "lattice.{lattice}.prov.{}.{}.health",
+        crate::wire::rpc::escape_token(app),
+        crate::wire::rpc::escape_token(name)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_back() {
+        let init = ProviderMessage::Init(ProviderInit {
+            lattice: "default".into(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            app: "counter".into(),
+            name: "redis".into(),
+            host_id: "NABC".into(),
+            config: Default::default(),
+            links: vec![ProviderLink {
+                component: "counter".into(),
+                to_provider: true,
+                name: "default".into(),
+                namespace: "wasi".into(),
+                package: "keyvalue".into(),
+                interfaces: vec!["store".into(), "atomics".into()],
+                config: [("url".to_string(), "redis://127.0.0.1:6379".to_string())].into(),
+            }],
+        });
+        let line = crate::encode(&init);
+        assert!(!line.contains(&b'\n'));
+        assert_eq!(crate::decode::<ProviderMessage>(&line).unwrap(), init);
+        assert_eq!(
+            crate::decode::<ProviderMessage>(br#"{"v":1,"message":"shutdown"}"#).unwrap(),
+            ProviderMessage::Shutdown
+        );
+        assert_eq!(
+            health_subject("default", "counter", "redis"),
+            "lattice.default.prov.counter.redis.health"
+        );
+    }
+}
