@@ -21,7 +21,6 @@ const PARSER_ONLY: &[&str] = &[
     "bad-http-target-capability",
     "bad-keyvalue-namespace",
     "bad-link-timeout",
-    "bad-service",
 ];
 
 fn schema() -> Value {
