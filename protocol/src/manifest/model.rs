@@ -64,13 +64,21 @@ impl Default for Restart {
     }
 }
 
+impl Component {
+    /// A capability run as a separate process from a `file://` executable.
+    pub fn is_provider(&self) -> bool {
+        self.kind == ComponentKind::Capability && matches!(self.image, Image::File(_))
+    }
+}
+
 /// `type:` of a manifest component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ComponentKind {
     /// A Wasm component (`type: component`).
     Component,
-    /// A capability: a builtin plugin or a provider (`type: capability`).
+    /// A capability: a builtin plugin (`builtin://NAME`) or a provider, a separate
+    /// process (`file://PATH` to an executable) (`type: capability`).
     Capability,
     /// A long-running Wasm component exporting `wasi:cli/run`, one per workload of
     /// its app, listening on the workload's private loopback (`type: service`).
@@ -82,7 +90,8 @@ pub enum ComponentKind {
 #[serde(rename_all = "snake_case")]
 pub enum Image {
     /// `file:///abs/path.wasm`, or `file://relative/path.wasm` as written: the CLI
-    /// resolves relative paths against the manifest's folder before deploying.
+    /// resolves relative paths against the manifest's folder before deploying. For
+    /// a capability, the path of a provider executable.
     File(String),
     /// `builtin://NAME`: a capability compiled into the host.
     Builtin(Builtin),
@@ -200,6 +209,11 @@ impl Manifest {
     /// The component named `name`.
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
+    }
+
+    /// Whether `name` is a provider: a capability run as a process.
+    pub fn is_provider(&self, name: &str) -> bool {
+        self.component(name).is_some_and(Component::is_provider)
     }
 
     /// The app's service, if it has one (at most one).

@@ -140,6 +140,16 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
     if let Some(n) = obj.get("traits") {
         (draft.scaler, draft.links) = traits::all(w, &n, draft.builtin());
     }
+    // A provider (a capability run as a process) without a scaler runs once.
+    if draft.kind == Some(ComponentKind::Capability)
+        && matches!(draft.image, Some(Image::File(_)))
+        && draft.scaler.is_none()
+    {
+        draft.scaler = Some(Scaler::Spreadscaler {
+            instances: 1,
+            spread: Vec::new(),
+        });
+    }
     if draft.kind == Some(ComponentKind::Service) && draft.scaler.is_some() {
         w.problem(
             &obj.path.key("traits"),
@@ -203,14 +213,6 @@ fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option
             return None;
         }
         match kind {
-            Some(ComponentKind::Capability) => w.problem(
-                path,
-                format!(
-                    "capability providers from file:// are not supported yet: \
-                     use a builtin capability, builtin://NAME with NAME one of {}",
-                    builtin_names()
-                ),
-            ),
             Some(ComponentKind::Component | ComponentKind::Service) if !file.ends_with(".wasm") => {
                 w.problem(
                     path,
