@@ -47,6 +47,10 @@ pub struct HostOptions {
     /// The largest arguments or results of one linked call, in MiB.
     #[arg(long, default_value_t = 64)]
     max_call_mb: usize,
+    /// The NATS URL given to capability providers this host starts (with their own
+    /// credentials, never the host's); default: the host's own `--nats-url`.
+    #[arg(long)]
+    provider_nats_url: Option<String>,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -65,6 +69,7 @@ impl HostOptions {
     fn config(
         &self,
         lattice: &str,
+        nats_url: &str,
         cache_dir: Option<PathBuf>,
         key_seed: Option<String>,
     ) -> anyhow::Result<HostConfig> {
@@ -87,6 +92,11 @@ impl HostOptions {
                 call_timeout: seconds("call-timeout", self.call_timeout)?,
                 max_call_bytes: self.max_call_mb << 20,
             },
+            provider_nats_url: Some(
+                self.provider_nats_url
+                    .clone()
+                    .unwrap_or_else(|| nats_url.to_string()),
+            ),
         })
     }
 }
@@ -195,7 +205,8 @@ pub async fn host(args: HostArgs, nats_url: &str, lattice: &str) -> anyhow::Resu
     {
         return set_labels(client, lattice, &host, labels.into_iter().collect(), unset).await;
     }
-    let host = Host::new(args.host.config(lattice, None, None)?, Some(client.clone()))?;
+    let config = args.host.config(lattice, nats_url, None, None)?;
+    let host = Host::new(config, Some(client.clone()))?;
     eprintln!(
         "host {} joined lattice '{lattice}' at {nats_url}",
         host.id()
@@ -262,7 +273,7 @@ async fn run_up(
     let client = crate::connect(url).await?;
     let seed = host_key_seed(state_dir)?;
     let host = Host::new(
-        options.config(lattice, Some(state_dir.join("cache")), Some(seed))?,
+        options.config(lattice, url, Some(state_dir.join("cache")), Some(seed))?,
         Some(client.clone()),
     )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

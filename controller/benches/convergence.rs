@@ -231,6 +231,7 @@ fn reconcile_at_rest(hosts: usize, apps: usize) -> Duration {
             let host = observed.iter_mut().find(|h| h.id == cmd.host_id).unwrap();
             host.workloads.push(WorkloadReport {
                 service: None,
+                providers: vec![],
                 app: workload.manifest.name.clone(),
                 version: workload.manifest.version.clone(),
                 components: workload

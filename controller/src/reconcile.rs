@@ -81,10 +81,12 @@ pub struct Plan {
     pub statuses: BTreeMap<String, AppStatus>,
 }
 
-/// Whether the controller places this component: a Wasm component with a scaler.
-/// Builtin capabilities are activated by hosts wherever a linked component runs.
+/// Whether the controller places this component: a Wasm component or a provider
+/// (a capability run as a process), with a scaler. Builtin capabilities are
+/// activated by hosts wherever a linked component runs; a service runs beside every
+/// workload of its app.
 pub fn placeable(c: &Component) -> bool {
-    c.kind == ComponentKind::Component
+    (c.kind == ComponentKind::Component || c.is_provider())
         && !matches!(c.image, Image::Builtin(_))
         && c.scaler.is_some()
 }

@@ -68,6 +68,7 @@ fn host(id: &str, workloads: &[Reported<'_>]) -> ObservedHost {
             .iter()
             .map(|(app, version, comps)| WorkloadReport {
                 service: None,
+                providers: vec![],
                 app: app.to_string(),
                 version: version.to_string(),
                 components: comps

@@ -25,6 +25,9 @@ pub struct HostConfig {
     pub drain_timeout: Duration,
     /// Linked calls: locality preference, default timeout, size limit.
     pub links: crate::links::LinkSettings,
+    /// The NATS URL handed to capability providers this host starts (`None`: the
+    /// host cannot run providers).
+    pub provider_nats_url: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -39,6 +42,7 @@ impl Default for HostConfig {
             key_seed: None,
             drain_timeout: Duration::from_secs(30),
             links: crate::links::LinkSettings::default(),
+            provider_nats_url: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::links::trace::TraceContext;
 use crate::links::{self, imports::Exports, CallFailure, Router};
 use crate::loopback::Loopback;
 use crate::plugins::{self, keyvalue, Plugins};
+use crate::provider::{self, Provider, ProviderContext, ProviderSpec};
 use crate::service::{Service, ServiceThreads};
 use crate::workload::{ComponentEnv, ComponentRuntime, Workload};
 use lattice_protocol::manifest::{Builtin, ComponentKind, Image, Manifest};
@@ -75,6 +76,7 @@ impl Host {
                 .map_err(|e| anyhow::anyhow!("the host key seed is not a valid nkey seed: {e}"))?,
             None => nkeys::KeyPair::new_server(),
         };
+        let plugins = Arc::new(Plugins::new(kv));
         let labels = Arc::new(Mutex::new(labels));
         let router = Arc::new(Router::new(
             key.public_key(),
@@ -83,6 +85,7 @@ impl Host {
             config.links.clone(),
             labels.clone(),
         ));
+        let _ = plugins.router.set(router.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 id: key.public_key(),
@@ -93,7 +96,7 @@ impl Host {
                 engine,
                 pooling,
                 linker,
-                plugins: Arc::new(Plugins::new(kv)),
+                plugins,
                 workloads: Mutex::default(),
                 started_at_ms: now_ms(),
                 draining: AtomicBool::new(false),
@@ -212,8 +215,18 @@ impl Host {
                         instances: rt.instances,
                         in_flight: rt.limiter.in_flight(),
                     })
+                    .chain(
+                        w.providers
+                            .iter()
+                            .map(|(name, (instances, _))| ComponentReport {
+                                name: name.clone(),
+                                instances: *instances,
+                                in_flight: 0,
+                            }),
+                    )
                     .collect(),
                 service: w.service.as_ref().map(|s| s.report()),
+                providers: w.providers.values().map(|(_, p)| p.report()).collect(),
             })
             .collect();
         HostInfo {
@@ -233,6 +246,25 @@ impl Host {
         self.workloads()
             .get(app)
             .and_then(|w| w.components.get(component).cloned())
+    }
+
+    /// What providers started here are given: where NATS is.
+    fn provider_context(&self) -> Result<ProviderContext, String> {
+        let (Some(nats_url), Some(nats)) = (
+            self.inner.config.provider_nats_url.clone(),
+            self.inner.router.nats.clone(),
+        ) else {
+            return Err(format!(
+                "host {} has no NATS URL to give capability providers, so it cannot run them",
+                self.id()
+            ));
+        };
+        Ok(ProviderContext {
+            lattice: self.inner.config.lattice.clone(),
+            host_id: self.id().to_string(),
+            nats_url,
+            nats,
+        })
     }
 
     /// Call `function` of `interface` (`namespace:package/interface`) exported by
@@ -273,6 +305,7 @@ impl Host {
                 w.components
                     .iter()
                     .map(|(n, rt)| (n.clone(), rt.instances))
+                    .chain(w.providers.iter().map(|(n, (i, _))| (n.clone(), *i)))
                     .collect()
             })
             .unwrap_or_default()
@@ -292,13 +325,30 @@ impl Host {
         let app = manifest.name.clone();
         // The same version keeps its loopback network and its running service; a
         // new version starts both afresh.
-        let (loopback, running_service) = match self.workloads().get(&app) {
-            Some(w) if w.version == manifest.version => (w.loopback.clone(), w.service.clone()),
-            _ => (Arc::new(Loopback::default()), None),
+        let (loopback, running_service, running_providers) = match self.workloads().get(&app) {
+            Some(w) if w.version == manifest.version => {
+                (w.loopback.clone(), w.service.clone(), w.providers.clone())
+            }
+            Some(w) => (Arc::new(Loopback::default()), None, w.providers.clone()),
+            None => (Arc::new(Loopback::default()), None, BTreeMap::new()),
         };
         let mut components = BTreeMap::new();
+        let mut providers = BTreeMap::new();
         for (name, &instances) in &spec.placements {
             if instances == 0 {
+                continue;
+            }
+            if let Some(provider) = ProviderSpec::of(&manifest, name) {
+                let links = provider::links_of(&manifest, name);
+                let process = match running_providers.get(name) {
+                    // Same executable and config: keep the process, tell it the links.
+                    Some((_, p)) if p.spec == provider => {
+                        p.set_links(links);
+                        p.clone()
+                    }
+                    _ => Arc::new(Provider::start(self.provider_context()?, provider, links)?),
+                };
+                providers.insert(name.clone(), (instances, process));
                 continue;
             }
             let rt = self.prepare(&manifest, name, instances, &loopback).await?;
@@ -337,6 +387,7 @@ impl Host {
         let after: BTreeMap<String, u32> = components
             .iter()
             .map(|(n, rt)| (n.clone(), rt.instances))
+            .chain(providers.iter().map(|(n, (i, _))| (n.clone(), *i)))
             .collect();
         let before = self.instances(&app);
         self.inner.router.register(&manifest, &components).await?;
@@ -346,6 +397,7 @@ impl Host {
             components,
             loopback,
             service,
+            providers,
         };
         self.workloads().insert(app.clone(), workload);
         tracing::info!(%app, "workload applied");

@@ -24,6 +24,7 @@ pub mod limiter;
 pub mod links;
 pub mod loopback;
 pub mod plugins;
+pub mod provider;
 pub mod service;
 pub mod workload;
 

@@ -23,7 +23,7 @@ pub struct ComponentEnv {
     pub config: Config,
     /// Link name -> (keyvalue backend, capability name), for this component's
     /// `wasi:keyvalue` links.
-    pub keyvalue: BTreeMap<String, (Builtin, String)>,
+    pub keyvalue: BTreeMap<String, (KvBackend, String)>,
     /// The allow-list of its `builtin://http-client` link, if it has one.
     pub allowed_hosts: Option<Arc<Vec<String>>>,
     /// The workload's loopback network, where its TCP goes (`None`: no TCP).
@@ -34,6 +34,14 @@ pub struct ComponentEnv {
     /// link name, to the target.
     pub links: HashMap<String, HashMap<String, LinkTarget>>,
     pub plugins: Arc<Plugins>,
+}
+
+/// What serves a component's `wasi:keyvalue` link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvBackend {
+    Builtin(Builtin),
+    /// A capability provider, called over NATS.
+    Provider,
 }
 
 /// Where a link to another Wasm component goes.
@@ -61,6 +69,15 @@ impl ComponentEnv {
         let mut links: HashMap<String, HashMap<String, LinkTarget>> = HashMap::new();
         for link in component.iter().flat_map(|c| c.links.iter()) {
             let image = manifest.component(&link.target).map(|t| &t.image);
+            let to_provider = manifest.is_provider(&link.target);
+            if to_provider && link.namespace == "wasi" && link.package == "keyvalue" {
+                // The host keeps the bucket resources and forwards each operation.
+                keyvalue.insert(
+                    link.name.clone(),
+                    (KvBackend::Provider, link.target.clone()),
+                );
+                continue;
+            }
             if let Some(Image::File(_)) = image {
                 let timeout = match link.source_config.get("timeout") {
                     Some(t) => parse_timeout(t).map_err(|e| {
@@ -89,7 +106,10 @@ impl ComponentEnv {
             };
             match builtin {
                 Builtin::KeyvalueNats | Builtin::KeyvalueMemory => {
-                    keyvalue.insert(link.name.clone(), (*builtin, link.target.clone()));
+                    keyvalue.insert(
+                        link.name.clone(),
+                        (KvBackend::Builtin(*builtin), link.target.clone()),
+                    );
                 }
                 Builtin::HttpClient => {
                     let hosts = link
@@ -116,7 +136,7 @@ impl ComponentEnv {
     }
 
     /// The keyvalue backend behind link `name`.
-    pub fn keyvalue_target(&self, name: &str) -> Option<(Builtin, String)> {
+    pub fn keyvalue_target(&self, name: &str) -> Option<(KvBackend, String)> {
         self.keyvalue.get(name).cloned()
     }
 }
@@ -232,4 +252,6 @@ pub struct Workload {
     pub loopback: Arc<Loopback>,
     /// The app's service, running beside the components.
     pub service: Option<Arc<crate::service::Service>>,
+    /// The app's providers placed here: instances and the process.
+    pub providers: BTreeMap<String, (u32, Arc<crate::provider::Provider>)>,
 }

@@ -116,6 +116,10 @@ pub struct WorkloadReport {
     /// The app's service on this host, if the app has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceReport>,
+    /// The app's provider processes on this host (each also listed in
+    /// `components` with its placed instances).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ServiceReport>,
 }
 
 /// How a workload's service is doing on one host.

@@ -199,6 +199,7 @@ impl FakeHost {
                                 (HostCommand::Apply { workload }, None) => {
                                     let report = WorkloadReport {
                                         service: None,
+                                        providers: vec![],
                                         app: workload.manifest.name.clone(),
                                         version: workload.manifest.version.clone(),
                                         components: workload

@@ -22,7 +22,7 @@
 pub mod chunks;
 mod failure;
 pub mod imports;
-mod remote;
+pub mod remote;
 pub mod router;
 pub mod serve;
 pub mod trace;

@@ -10,7 +10,9 @@ use super::CallFailure;
 use crate::workload::{ComponentEnv, LinkTarget};
 use async_nats::{HeaderMap, RequestErrorKind};
 use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::{self, locality_subject, CallErrorKind, CallHeader, CallTarget};
+use lattice_protocol::wire::{
+    self, locality_subject, CallErrorKind, CallHeader, CallTarget, WitType, WitValue,
+};
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 
@@ -29,6 +31,29 @@ fn stopping(reply: &async_nats::Message) -> bool {
         .is_some_and(|k| k.as_str() == CallErrorKind::Unavailable.as_str())
 }
 
+/// A call in the wire model: where it goes, who makes it, its types and arguments.
+pub struct WireCall<'a> {
+    pub target: CallTarget,
+    /// The calling component (of `target.app`).
+    pub caller: &'a str,
+    pub link: &'a str,
+    pub params: &'a [WitType],
+    pub results: &'a [WitType],
+    pub fingerprint: &'a str,
+    pub timeout: Duration,
+    pub trace: TraceContext,
+}
+
+impl WireCall<'_> {
+    fn display(&self) -> String {
+        let t = &self.target;
+        format!(
+            "{}:{}/{}.{}",
+            t.namespace, t.package, t.interface, t.function
+        )
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn call(
     router: &Router,
@@ -40,25 +65,52 @@ pub(super) async fn call(
     trace: TraceContext,
     params: &[Val],
 ) -> Result<Vec<Val>, CallFailure> {
-    let Some(nats) = &router.nats else {
-        return Err(CallFailure::new(
-            CallErrorKind::Unavailable,
-            format!(
-                "no instance of '{}' runs on this host, and the host has no NATS connection to reach others",
-                target.component
-            ),
-        ));
-    };
-    let deadline = Instant::now() + target.timeout;
     let values = params
         .iter()
         .map(to_wire)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CallFailure::new(CallErrorKind::BadArguments, e))?;
-    let payload = wire::encode_args(&signature.params, &values).map_err(|e| {
+    let call = WireCall {
+        target: CallTarget {
+            app: env.app.clone(),
+            component: target.component.clone(),
+            namespace: func.interface.namespace.clone(),
+            package: func.interface.package.clone(),
+            interface: func.interface.interface.clone(),
+            function: func.function.clone(),
+        },
+        caller: &env.component,
+        link,
+        params: &signature.params,
+        results: &signature.results,
+        fingerprint: &signature.fingerprint,
+        timeout: target.timeout,
+        trace,
+    };
+    let values = call_wire(router, &call, &values).await?;
+    Ok(values.into_iter().map(from_wire).collect())
+}
+
+/// Send `call` with `args` over NATS and return its results.
+pub(crate) async fn call_wire(
+    router: &Router,
+    call: &WireCall<'_>,
+    args: &[WitValue],
+) -> Result<Vec<WitValue>, CallFailure> {
+    let Some(nats) = &router.nats else {
+        return Err(CallFailure::new(
+            CallErrorKind::Unavailable,
+            format!(
+                "no instance of '{}' runs on this host, and the host has no NATS connection to reach others",
+                call.target.component
+            ),
+        ));
+    };
+    let deadline = Instant::now() + call.timeout;
+    let payload = wire::encode_args(call.params, args).map_err(|e| {
         CallFailure::new(
             CallErrorKind::BadArguments,
-            format!("cannot encode the arguments of {}: {e}", func.display()),
+            format!("cannot encode the arguments of {}: {e}", call.display()),
         )
     })?;
     let limit = router.settings.max_call_bytes;
@@ -67,30 +119,25 @@ pub(super) async fn call(
             CallErrorKind::TooLarge,
             format!(
                 "the arguments of {} are {} bytes, over the host's limit of {limit} bytes per call (--max-call-bytes)",
-                func.display(),
+                call.display(),
                 payload.len()
             ),
         ));
     }
-    let call = CallTarget {
-        app: env.app.clone(),
-        component: target.component.clone(),
-        namespace: func.interface.namespace.clone(),
-        package: func.interface.package.clone(),
-        interface: func.interface.interface.clone(),
-        function: func.function.clone(),
-    };
     let mut h = HeaderMap::new();
     let caller = CallHeader {
         host: router.host_id.clone(),
-        app: env.app.clone(),
-        component: env.component.clone(),
-        link: link.to_owned(),
-        signature: signature.fingerprint.clone(),
-        timeout_ms: u64::try_from(target.timeout.as_millis()).unwrap_or(u64::MAX),
+        app: call.target.app.clone(),
+        component: call.caller.to_owned(),
+        link: call.link.to_owned(),
+        signature: call.fingerprint.to_owned(),
+        timeout_ms: u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
     };
     h.insert(headers::CALL, caller.encode().as_str());
-    h.insert(headers::TRACEPARENT, trace.child_traceparent().as_str());
+    h.insert(
+        headers::TRACEPARENT,
+        call.trace.child_traceparent().as_str(),
+    );
     // Over the server's max payload: offer the arguments in chunks, kept up until
     // the call ends.
     let (body, _offer) = if payload.len() > chunks::inline_limit(nats) {
@@ -101,7 +148,7 @@ pub(super) async fn call(
         (bytes::Bytes::from(payload), None)
     };
 
-    let reply = send(router, nats, &call, h, body, deadline).await?;
+    let reply = send(router, nats, &call.target, h, body, deadline).await?;
     let reply_headers = reply.headers.unwrap_or_default();
     if let Some(kind) = reply_headers.get(headers::ERROR) {
         let kind = CallErrorKind::parse(kind.as_str()).unwrap_or(CallErrorKind::Internal);
@@ -112,13 +159,12 @@ pub(super) async fn call(
         Some(offer) => chunks::fetch(nats, offer.as_str(), limit, deadline).await?,
         None => reply.payload,
     };
-    let values = wire::decode_results(&signature.results, &payload).map_err(|e| {
+    wire::decode_results(call.results, &payload).map_err(|e| {
         CallFailure::new(
             CallErrorKind::Internal,
-            format!("the results of {} did not decode: {e}", func.display()),
+            format!("the results of {} did not decode: {e}", call.display()),
         )
-    })?;
-    Ok(values.into_iter().map(from_wire).collect())
+    })
 }
 
 /// Send the request on the nearest subject that has responders: each locality the

@@ -59,7 +59,7 @@ struct AppRoutes {
 pub struct Router {
     pub(super) host_id: String,
     pub(super) lattice: String,
-    pub(super) nats: Option<async_nats::Client>,
+    pub(crate) nats: Option<async_nats::Client>,
     pub(super) settings: LinkSettings,
     labels: Arc<Mutex<BTreeMap<String, String>>>,
     apps: RwLock<HashMap<String, AppRoutes>>,
@@ -227,6 +227,23 @@ impl Router {
         }
         self.counters.remote.fetch_add(1, Ordering::Relaxed);
         remote::call(self, env, link, target, func, signature, trace, params).await
+    }
+}
+
+impl Router {
+    /// Send a call in the wire model over NATS (to a capability provider), counted
+    /// as remote.
+    pub async fn call_remote(
+        &self,
+        call: &super::remote::WireCall<'_>,
+        args: &[lattice_protocol::wire::WitValue],
+    ) -> Result<Vec<lattice_protocol::wire::WitValue>, CallFailure> {
+        self.counters.remote.fetch_add(1, Ordering::Relaxed);
+        let result = super::remote::call_wire(self, call, args).await;
+        if result.is_err() {
+            self.counters.record_failure();
+        }
+        result
     }
 }
 

@@ -19,6 +19,8 @@ use wasmtime::component::Linker;
 pub struct Plugins {
     pub keyvalue: keyvalue::Registry,
     pub http_server: http_server::HttpServer,
+    /// The host's router, for plugins that forward to capability providers.
+    pub router: std::sync::OnceLock<std::sync::Arc<crate::links::Router>>,
 }
 
 impl Plugins {
@@ -26,6 +28,7 @@ impl Plugins {
         Self {
             keyvalue,
             http_server: http_server::HttpServer::default(),
+            router: std::sync::OnceLock::new(),
         }
     }
 }

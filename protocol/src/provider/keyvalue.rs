@@ -116,10 +116,7 @@ impl KvFunction {
             KvFunction::GetMany | KvFunction::DeleteMany => {
                 vec![s.clone(), WitType::list(s)]
             }
-            KvFunction::SetMany => vec![
-                s.clone(),
-                WitType::list(WitType::Tuple(vec![s, bytes()])),
-            ],
+            KvFunction::SetMany => vec![s.clone(), WitType::list(WitType::Tuple(vec![s, bytes()]))],
         }
     }
 
@@ -127,19 +124,21 @@ impl KvFunction {
     pub fn results(self) -> Vec<WitType> {
         match self {
             KvFunction::Get => ok_or_error(Some(WitType::option(bytes()))),
-            KvFunction::Set
-            | KvFunction::Delete
-            | KvFunction::SetMany
-            | KvFunction::DeleteMany => ok_or_error(None),
+            KvFunction::Set | KvFunction::Delete | KvFunction::SetMany | KvFunction::DeleteMany => {
+                ok_or_error(None)
+            }
             KvFunction::Exists => ok_or_error(Some(WitType::Bool)),
             KvFunction::ListKeys => ok_or_error(Some(WitType::record([
                 ("keys", WitType::list(WitType::String)),
                 ("cursor", WitType::option(WitType::U64)),
             ]))),
             KvFunction::Increment => ok_or_error(Some(WitType::U64)),
-            KvFunction::GetMany => ok_or_error(Some(WitType::list(WitType::option(
-                WitType::Tuple(vec![WitType::String, bytes()]),
-            )))),
+            KvFunction::GetMany => {
+                ok_or_error(Some(WitType::list(WitType::option(WitType::Tuple(vec![
+                    WitType::String,
+                    bytes(),
+                ])))))
+            }
         }
     }
 

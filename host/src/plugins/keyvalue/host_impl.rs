@@ -3,6 +3,7 @@
 use super::{Bucket, KvError};
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::ctx::Ctx;
+use crate::workload::KvBackend;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 type KvResult<T> = wasmtime::Result<Result<T, store::Error>>;
@@ -32,9 +33,29 @@ impl store::Host for Ctx {
                 self.env.component, self.env.app
             ))));
         };
+        let builtin = match backend {
+            KvBackend::Builtin(builtin) => builtin,
+            KvBackend::Provider => {
+                let Some(router) = self.env.plugins.router.get().cloned() else {
+                    return Ok(Err(store::Error::Other(
+                        "this host cannot reach capability providers".into(),
+                    )));
+                };
+                let bucket = super::provider::Bucket {
+                    router: router.clone(),
+                    app: self.env.app.clone(),
+                    component: self.env.component.clone(),
+                    link: name,
+                    provider: capability,
+                    identifier,
+                    timeout: router.settings().call_timeout,
+                };
+                return Ok(Ok(self.table.push(Bucket::Provider(bucket))?));
+            }
+        };
         let registry = self.env.plugins.keyvalue.clone();
         match registry
-            .open((backend, &capability), &self.env.app, &identifier)
+            .open((builtin, &capability), &self.env.app, &identifier)
             .await
         {
             Ok(bucket) => Ok(Ok(self.table.push(bucket)?)),

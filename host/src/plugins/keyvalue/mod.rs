@@ -1,6 +1,7 @@
-//! `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`) with two backends, picked
-//! by the target of the component's keyvalue link: `builtin://keyvalue-memory` and
-//! `builtin://keyvalue-nats` (JetStream KV, so data survives restarts).
+//! `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`) with three backends,
+//! picked by the target of the component's keyvalue link: `builtin://keyvalue-memory`,
+//! `builtin://keyvalue-nats` (JetStream KV, so data survives restarts), and a
+//! capability provider (e.g. `keyvalue-redis`) called over NATS ([`provider`]).
 //!
 //! Isolation: every bucket a component opens is keyed by its app. Memory: one map
 //! per `(app, capability, identifier)`, so two memory capabilities of one app are
@@ -10,6 +11,7 @@
 mod host_impl;
 mod memory;
 mod nats;
+pub mod provider;
 
 pub use host_impl::add_to_linker;
 
@@ -31,6 +33,7 @@ pub struct KvError(pub String);
 pub enum Bucket {
     Memory(memory::Bucket),
     Nats(nats::Bucket),
+    Provider(provider::Bucket),
 }
 
 impl Bucket {
@@ -38,6 +41,7 @@ impl Bucket {
         match self {
             Bucket::Memory(b) => Ok(b.get(key)),
             Bucket::Nats(b) => b.get(key).await,
+            Bucket::Provider(b) => b.get(key).await,
         }
     }
 
@@ -48,6 +52,7 @@ impl Bucket {
                 Ok(())
             }
             Bucket::Nats(b) => b.set(key, value).await,
+            Bucket::Provider(b) => b.set(key, value).await,
         }
     }
 
@@ -58,6 +63,7 @@ impl Bucket {
                 Ok(())
             }
             Bucket::Nats(b) => b.delete(key).await,
+            Bucket::Provider(b) => b.delete(key).await,
         }
     }
 
@@ -66,6 +72,8 @@ impl Bucket {
         let all = match self {
             Bucket::Memory(b) => b.keys(),
             Bucket::Nats(b) => b.keys().await?,
+            // The provider pages itself.
+            Bucket::Provider(b) => return b.list_keys(cursor).await,
         };
         Ok(page(all, cursor))
     }
@@ -74,6 +82,7 @@ impl Bucket {
         match self {
             Bucket::Memory(b) => b.increment(key, delta),
             Bucket::Nats(b) => b.increment(key, delta).await,
+            Bucket::Provider(b) => b.increment(key, delta).await,
         }
     }
 }

@@ -1,0 +1,327 @@
+//! Capability providers this host runs: one process per provider of each app placed
+//! here, started from the provider's `file://` executable, told who it is on stdin
+//! (`lattice_protocol::provider::ProviderMessage`), health-checked over NATS,
+//! restarted with backoff when it exits or stops answering, and stopped cleanly.
+//!
+//! Invariants: a provider gets an empty environment plus `PATH` and its log level,
+//! the NATS URL the host was given for providers, and never the host's key or
+//! credentials; it runs in its own process group and is killed if the host drops it
+//! (and sees its stdin close if the host dies); a link change is a `links` message,
+//! never a restart.
+
+use crate::service::backoff;
+use lattice_protocol::manifest::{Config, Manifest, Restart};
+use lattice_protocol::messages::{ServiceReport, ServiceState};
+use lattice_protocol::provider::{health_subject, ProviderInit, ProviderLink, ProviderMessage};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+
+/// How often the host asks a provider whether it is healthy.
+const HEALTH_EVERY: Duration = Duration::from_secs(2);
+/// Unanswered health checks in a row before the provider is restarted.
+const HEALTH_MISSES: u32 = 3;
+/// How long a provider has to exit after `shutdown` before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Restarts: quick at first, capped, never given up (a provider is infrastructure).
+const POLICY: Restart = Restart {
+    max_restarts: u32::MAX,
+    backoff_ms: 200,
+    max_backoff_ms: 10_000,
+};
+
+/// What identifies a provider process: a new version of the app that keeps these
+/// keeps the process and only tells it the new links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSpec {
+    pub app: String,
+    pub name: String,
+    pub executable: PathBuf,
+    pub config: Config,
+}
+
+impl ProviderSpec {
+    /// The spec of provider `name` of `manifest`, if it is one.
+    pub fn of(manifest: &Manifest, name: &str) -> Option<Self> {
+        let c = manifest.component(name).filter(|c| c.is_provider())?;
+        let lattice_protocol::manifest::Image::File(path) = &c.image else {
+            return None;
+        };
+        Some(Self {
+            app: manifest.name.clone(),
+            name: name.to_owned(),
+            executable: PathBuf::from(path.strip_prefix("file://").unwrap_or(path)),
+            config: c.config.clone(),
+        })
+    }
+}
+
+/// Every link of `manifest` to or from provider `name`.
+pub fn links_of(manifest: &Manifest, name: &str) -> Vec<ProviderLink> {
+    let mut out = Vec::new();
+    for (source, link) in manifest.links() {
+        let (component, to_provider, config) = if link.target == name {
+            (source.name.clone(), true, link.target_config.clone())
+        } else if source.name == name {
+            (link.target.clone(), false, link.source_config.clone())
+        } else {
+            continue;
+        };
+        out.push(ProviderLink {
+            component,
+            to_provider,
+            name: link.name.clone(),
+            namespace: link.namespace.clone(),
+            package: link.package.clone(),
+            interfaces: link.interfaces.clone(),
+            config,
+        });
+    }
+    out
+}
+
+/// Where a provider process is, for the host's heartbeat.
+pub type ProviderReport = ServiceReport;
+
+/// A provider process, supervised; dropping it stops the provider.
+pub struct Provider {
+    pub spec: ProviderSpec,
+    links: watch::Sender<Vec<ProviderLink>>,
+    stop: Option<watch::Sender<bool>>,
+    report: Arc<Mutex<ProviderReport>>,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+    }
+}
+
+/// What a provider needs from its host.
+#[derive(Clone)]
+pub struct ProviderContext {
+    pub lattice: String,
+    pub host_id: String,
+    /// The NATS URL providers connect to.
+    pub nats_url: String,
+    pub nats: async_nats::Client,
+}
+
+impl Provider {
+    /// Start `spec` with `links`. Refused when the executable does not exist.
+    pub fn start(
+        ctx: ProviderContext,
+        spec: ProviderSpec,
+        links: Vec<ProviderLink>,
+    ) -> Result<Self, String> {
+        if !spec.executable.is_file() {
+            return Err(format!(
+                "provider '{}' of app '{}': {} is not a file (its image must be file:// a provider executable on the host)",
+                spec.name,
+                spec.app,
+                spec.executable.display()
+            ));
+        }
+        let report = Arc::new(Mutex::new(ServiceReport {
+            name: spec.name.clone(),
+            state: ServiceState::Running,
+            restarts: 0,
+            crashes_in_a_row: 0,
+            last_error: None,
+        }));
+        let (links_tx, links_rx) = watch::channel(links);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(supervise(
+            ctx,
+            spec.clone(),
+            links_rx,
+            stop_rx,
+            report.clone(),
+        ));
+        Ok(Self {
+            spec,
+            links: links_tx,
+            stop: Some(stop_tx),
+            report,
+        })
+    }
+
+    /// Tell the provider its links are now `links` (nothing if unchanged).
+    pub fn set_links(&self, links: Vec<ProviderLink>) {
+        self.links.send_if_modified(|current| {
+            let changed = *current != links;
+            *current = links;
+            changed
+        });
+    }
+
+    pub fn report(&self) -> ProviderReport {
+        self.report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+async fn supervise(
+    ctx: ProviderContext,
+    spec: ProviderSpec,
+    mut links: watch::Receiver<Vec<ProviderLink>>,
+    mut stop: watch::Receiver<bool>,
+    report: Arc<Mutex<ProviderReport>>,
+) {
+    let set = |f: &dyn Fn(&mut ProviderReport)| {
+        f(&mut report.lock().unwrap_or_else(|p| p.into_inner()));
+    };
+    let (app, name) = (spec.app.clone(), spec.name.clone());
+    let mut crashes = 0u32;
+    loop {
+        let started = Instant::now();
+        let error = match run_once(&ctx, &spec, &mut links, &mut stop).await {
+            Ok(()) => return, // stopped on purpose
+            Err(e) => e,
+        };
+        if started.elapsed() >= Duration::from_millis(POLICY.max_backoff_ms) {
+            crashes = 0;
+        }
+        crashes += 1;
+        let delay = backoff(&POLICY, crashes);
+        set(&|r| {
+            r.state = ServiceState::Restarting;
+            r.restarts += 1;
+            r.crashes_in_a_row = crashes;
+            r.last_error = Some(error.clone());
+        });
+        tracing::warn!(%app, provider = %name, ?delay, "provider stopped; restarting: {error}");
+        let deadline = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => break,
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        return;
+                    }
+                }
+            }
+        }
+        set(&|r| r.state = ServiceState::Running);
+    }
+}
+
+/// Run the provider once: `Ok` when stopped on purpose, else why it ended.
+async fn run_once(
+    ctx: &ProviderContext,
+    spec: &ProviderSpec,
+    links: &mut watch::Receiver<Vec<ProviderLink>>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut command = Command::new(&spec.executable);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .process_group(0);
+    for var in ["RUST_LOG", "LATTICE_LOG"] {
+        if let Some(v) = std::env::var_os(var) {
+            command.env(var, v);
+        }
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", spec.executable.display()))?;
+    let mut stdin = child.stdin.take().ok_or("the provider has no stdin")?;
+    let init = ProviderMessage::Init(ProviderInit {
+        lattice: ctx.lattice.clone(),
+        nats_url: ctx.nats_url.clone(),
+        app: spec.app.clone(),
+        name: spec.name.clone(),
+        host_id: ctx.host_id.clone(),
+        config: spec.config.clone(),
+        links: links.borrow_and_update().clone(),
+    });
+    write_line(&mut stdin, &init).await?;
+    tracing::info!(app = %spec.app, provider = %spec.name, pid = child.id(), "provider started");
+
+    let health = health_subject(&ctx.lattice, &spec.app, &spec.name);
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEALTH_EVERY, HEALTH_EVERY);
+    let (checks_tx, mut checks) = mpsc::channel::<bool>(4);
+    let mut misses = 0;
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                return Err(match status {
+                    Ok(s) => format!("exited with {s}"),
+                    Err(e) => format!("cannot wait for it: {e}"),
+                });
+            }
+            changed = links.changed() => {
+                if changed.is_ok() {
+                    let msg = ProviderMessage::Links { links: links.borrow_and_update().clone() };
+                    write_line(&mut stdin, &msg).await?;
+                }
+            }
+            _ = tick.tick() => {
+                let (nats, subject, tx) = (ctx.nats.clone(), health.clone(), checks_tx.clone());
+                tokio::spawn(async move {
+                    let answered = tokio::time::timeout(
+                        HEALTH_EVERY,
+                        nats.request(subject, bytes::Bytes::new()),
+                    )
+                    .await;
+                    let ok = matches!(answered, Ok(Ok(m)) if m.payload.as_ref() == b"ok");
+                    let _ = tx.send(ok).await;
+                });
+            }
+            Some(ok) = checks.recv() => {
+                misses = if ok { 0 } else { misses + 1 };
+                if misses >= HEALTH_MISSES {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    return Err(format!("failed {HEALTH_MISSES} health checks in a row"));
+                }
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    stop_child(&mut child, &mut stdin).await;
+    Ok(())
+}
+
+async fn write_line(
+    stdin: &mut tokio::process::ChildStdin,
+    msg: &ProviderMessage,
+) -> Result<(), String> {
+    let mut line = lattice_protocol::encode(msg);
+    line.push(b'\n');
+    stdin
+        .write_all(&line)
+        .await
+        .map_err(|e| format!("cannot write to its stdin: {e}"))
+}
+
+/// `shutdown`, a grace period, then SIGKILL.
+async fn stop_child(child: &mut Child, stdin: &mut tokio::process::ChildStdin) {
+    let _ = write_line(stdin, &ProviderMessage::Shutdown).await;
+    if tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
