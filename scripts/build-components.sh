@@ -16,7 +16,8 @@ target=wasm32-wasip2
 # with `_`s (`tcp_echo_service`) so the same rule finds it. (`service-support` is a
 # library the services share, not a component.)
 components=(counter hello misbehave features shop-business shop-auth echo echo-relay
-    tcp-echo-service cache-service net-client cron-service cron-job crashy-service net-bench kv-bench)
+    tcp-echo-service cache-service net-client cron-service cron-job crashy-service net-bench kv-bench
+    msg-echo)
 
 echo "build-components: building ${components[*]} for $target (release) into $target_dir" >&2
 
