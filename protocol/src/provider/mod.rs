@@ -50,7 +50,7 @@ pub struct ProviderInit {
 }
 
 /// A link that touches the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProviderLink {
     /// The component on the other end.
     pub component: String,
