@@ -252,7 +252,7 @@ async fn run_once(
     write_line(&mut stdin, &init).await?;
     tracing::info!(app = %spec.app, provider = %spec.name, pid = child.id(), "provider started");
 
-    let health = health_subject(&ctx.lattice, &spec.app, &spec.name);
+    let health = health_subject(&ctx.lattice, &spec.app, &spec.name, &ctx.host_id);
     let mut tick =
         tokio::time::interval_at(tokio::time::Instant::now() + HEALTH_EVERY, HEALTH_EVERY);
     let (checks_tx, mut checks) = mpsc::channel::<bool>(4);

@@ -4,6 +4,8 @@
 //! - [`nats`]: a real `nats-server` (JetStream on) on a random port, cleaned up on drop.
 //! - [`process`]: child processes (`lattice host`, `lattice controller`) with a log,
 //!   SIGINT/SIGKILL, and a kill on drop.
+//! - [`redis`]: a real `redis-server` (no persistence) on a random port, for
+//!   provider tests, killed on drop.
 //!
 //! Architecture invariant: only tests depend on this crate; it never fakes NATS, it
 //! starts the real server.
@@ -11,3 +13,4 @@
 pub mod components;
 pub mod nats;
 pub mod process;
+pub mod redis;

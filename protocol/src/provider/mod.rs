@@ -68,13 +68,16 @@ pub struct ProviderLink {
     pub config: Config,
 }
 
-/// Where a provider answers health checks: a request with an empty payload,
-/// answered with `ok`.
-pub fn health_subject(lattice: &str, app: &str, name: &str) -> String {
+/// Where the process of provider `name` that host `host_id` started answers health
+/// checks: a request with an empty payload, answered with `ok`. Per host, so one
+/// host's check is never answered by another host's process.
+pub fn health_subject(lattice: &str, app: &str, name: &str, host_id: &str) -> String {
+    let t = crate::wire::rpc::escape_token;
     format!(
-        "lattice.{lattice}.prov.{}.{}.health",
-        crate::wire::rpc::escape_token(app),
-        crate::wire::rpc::escape_token(name)
+        "lattice.{lattice}.prov.{}.{}.{}.health",
+        t(app),
+        t(name),
+        t(host_id)
     )
 }
 
@@ -109,8 +112,8 @@ mod tests {
             ProviderMessage::Shutdown
         );
         assert_eq!(
-            health_subject("default", "counter", "redis"),
-            "lattice.default.prov.counter.redis.health"
+            health_subject("default", "counter", "redis", "NABC"),
+            "lattice.default.prov.counter.redis.NABC.health"
         );
     }
 }

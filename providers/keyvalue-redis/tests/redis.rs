@@ -1,0 +1,378 @@
+//! The real `keyvalue-redis` binary against a real redis-server and nats-server,
+//! called over NATS exactly as a host calls it.
+
+use async_nats::HeaderMap;
+use lattice_protocol::provider::keyvalue::KvFunction;
+use lattice_protocol::provider::{health_subject, ProviderInit, ProviderLink, ProviderMessage};
+use lattice_protocol::wire::rpc::headers;
+use lattice_protocol::wire::{self, CallHeader, CallTarget, WitValue};
+use lattice_testing::nats::NatsServer;
+use lattice_testing::redis::RedisServer;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, Command};
+
+const APP: &str = "counter";
+const NAME: &str = "kv";
+/// Nothing listens there.
+const NO_REDIS: &str = "redis://127.0.0.1:1";
+
+fn link(component: &str, url: Option<&str>) -> ProviderLink {
+    ProviderLink {
+        component: component.into(),
+        to_provider: true,
+        name: "default".into(),
+        namespace: "wasi".into(),
+        package: "keyvalue".into(),
+        interfaces: vec!["store".into(), "atomics".into(), "batch".into()],
+        config: url
+            .map(|u| ("url".to_owned(), u.to_owned()))
+            .into_iter()
+            .collect(),
+    }
+}
+
+struct Provider {
+    child: Child,
+    stdin: ChildStdin,
+    nats: async_nats::Client,
+}
+
+impl Provider {
+    async fn start(nats: &NatsServer, config_url: &str, links: Vec<ProviderLink>) -> Self {
+        let mut child = spawn(nats, config_url, links).await;
+        let stdin = child.stdin.take().unwrap();
+        // Keep the provider's log in the test's output.
+        let mut stderr = child.stderr.take().unwrap();
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::stderr()).await;
+        });
+        let p = Self {
+            child,
+            stdin,
+            nats: nats.connect().await.unwrap(),
+        };
+        let subject = health_subject("default", APP, NAME, "NHOST");
+        for _ in 0..200 {
+            let asked = p.nats.request(subject.clone(), bytes::Bytes::new());
+            if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_millis(200), asked).await {
+                assert_eq!(reply.payload.as_ref(), b"ok");
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("keyvalue-redis never answered its health check");
+    }
+
+    /// Call `function` as `component`; the reply's error kind and message, or its
+    /// one result.
+    async fn try_call(
+        &self,
+        component: &str,
+        function: KvFunction,
+        args: &[WitValue],
+    ) -> Result<WitValue, (String, String)> {
+        let subject = CallTarget {
+            app: APP.into(),
+            component: NAME.into(),
+            namespace: "wrpc".into(),
+            package: "keyvalue".into(),
+            interface: function.interface().into(),
+            function: function.name().into(),
+        }
+        .subject("default");
+        let caller = CallHeader {
+            host: "NHOST".into(),
+            app: APP.into(),
+            component: component.into(),
+            link: "default".into(),
+            signature: function.fingerprint(),
+            timeout_ms: 5_000,
+        };
+        let mut h = HeaderMap::new();
+        h.insert(headers::CALL, caller.encode().as_str());
+        let payload = wire::encode_args(&function.params(), args).unwrap();
+        let reply = self
+            .nats
+            .request_with_headers(subject, h, payload.into())
+            .await
+            .unwrap();
+        if let Some(kind) = reply.headers.as_ref().and_then(|h| h.get(headers::ERROR)) {
+            let message = String::from_utf8_lossy(&reply.payload).into_owned();
+            return Err((kind.as_str().to_owned(), message));
+        }
+        let mut results = wire::decode_results(&function.results(), &reply.payload).unwrap();
+        assert_eq!(results.len(), 1);
+        Ok(results.remove(0))
+    }
+
+    /// The `ok` payload of a call by `counter`.
+    async fn ok(&self, function: KvFunction, args: &[WitValue]) -> Option<WitValue> {
+        match self.try_call("counter", function, args).await {
+            Ok(WitValue::Result(Ok(value))) => value.map(|v| *v),
+            other => panic!("{function:?} {args:?}: {other:?}"),
+        }
+    }
+
+    /// The `err(other(message))` message of a call.
+    async fn other_error(
+        &self,
+        component: &str,
+        function: KvFunction,
+        args: &[WitValue],
+    ) -> String {
+        match self.try_call(component, function, args).await {
+            Ok(WitValue::Result(Err(Some(error)))) => match *error {
+                WitValue::Variant(case, Some(message)) if case == "other" => match *message {
+                    WitValue::String(message) => message,
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{function:?} {args:?}: expected err(other), got {other:?}"),
+        }
+    }
+
+    async fn shutdown(mut self) {
+        let line = lattice_protocol::encode(&ProviderMessage::Shutdown);
+        self.stdin.write_all(&line).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .expect("keyvalue-redis did not exit within 5 s of shutdown")
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+async fn spawn(nats: &NatsServer, config_url: &str, links: Vec<ProviderLink>) -> Child {
+    let init = ProviderMessage::Init(ProviderInit {
+        lattice: "default".into(),
+        nats_url: nats.url(),
+        app: APP.into(),
+        name: NAME.into(),
+        host_id: "NHOST".into(),
+        config: [("url".to_owned(), config_url.to_owned())].into(),
+        links,
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyvalue-redis"))
+        .env("LATTICE_LOG", "info")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.as_mut().unwrap();
+    let mut line = lattice_protocol::encode(&init);
+    line.push(b'\n');
+    stdin.write_all(&line).await.unwrap();
+    child
+}
+
+fn s(text: &str) -> WitValue {
+    WitValue::String(text.into())
+}
+
+fn bytes(b: &[u8]) -> WitValue {
+    WitValue::List(b.iter().copied().map(WitValue::U8).collect())
+}
+
+fn some(v: WitValue) -> WitValue {
+    WitValue::Option(Some(Box::new(v)))
+}
+
+fn none() -> WitValue {
+    WitValue::Option(None)
+}
+
+fn list(items: Vec<WitValue>) -> WitValue {
+    WitValue::List(items)
+}
+
+fn pair(key: &str, value: &[u8]) -> WitValue {
+    WitValue::Tuple(vec![s(key), bytes(value)])
+}
+
+/// Every key of `bucket`, by following list-keys' cursor.
+async fn all_keys(p: &Provider, bucket: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor = none();
+    for _ in 0..1_000 {
+        let Some(WitValue::Record(fields)) = p.ok(KvFunction::ListKeys, &[s(bucket), cursor]).await
+        else {
+            panic!("list-keys answered no record")
+        };
+        let [(_, WitValue::List(found)), (_, next)] = &fields[..] else {
+            panic!("{fields:?}")
+        };
+        keys.extend(found.iter().map(|k| match k {
+            WitValue::String(k) => k.clone(),
+            other => panic!("{other:?}"),
+        }));
+        match next {
+            WitValue::Option(None) => {
+                keys.sort();
+                return keys;
+            }
+            next => cursor = next.clone(),
+        }
+    }
+    panic!("list-keys never finished")
+}
+
+#[tokio::test]
+async fn every_function_works_on_redis() {
+    let redis = RedisServer::start().unwrap();
+    let nats = NatsServer::builder().jetstream(false).start().unwrap();
+    // The link's url wins over the provider's (which points nowhere).
+    let links = vec![link("counter", Some(&redis.url())), link("lost", None)];
+    let p = Provider::start(&nats, NO_REDIS, links).await;
+    use KvFunction::*;
+
+    // store
+    assert_eq!(p.ok(Get, &[s("default"), s("a")]).await, Some(none()));
+    assert_eq!(
+        p.ok(Exists, &[s("default"), s("a")]).await,
+        Some(WitValue::Bool(false))
+    );
+    assert_eq!(
+        p.ok(Set, &[s("default"), s("a"), bytes(&[1, 2, 3])]).await,
+        None
+    );
+    assert_eq!(
+        p.ok(Get, &[s(""), s("a")]).await,
+        Some(some(bytes(&[1, 2, 3])))
+    );
+    assert_eq!(
+        p.ok(Exists, &[s("default"), s("a")]).await,
+        Some(WitValue::Bool(true))
+    );
+    // Buckets are key prefixes.
+    p.ok(Set, &[s("users"), s("a"), bytes(b"ana")]).await;
+    assert_eq!(
+        p.ok(Get, &[s("users"), s("a")]).await,
+        Some(some(bytes(b"ana")))
+    );
+    assert_eq!(
+        p.ok(Get, &[s("default"), s("users:a")]).await,
+        Some(some(bytes(b"ana")))
+    );
+    assert_eq!(p.ok(Delete, &[s("users"), s("a")]).await, None);
+    assert_eq!(p.ok(Get, &[s("users"), s("a")]).await, Some(none()));
+    assert_eq!(
+        p.ok(Get, &[s("default"), s("a")]).await,
+        Some(some(bytes(&[1, 2, 3])))
+    );
+    assert_eq!(p.ok(Delete, &[s("users"), s("never")]).await, None);
+
+    // atomics
+    assert_eq!(
+        p.ok(Increment, &[s("c"), s("n"), WitValue::U64(5)]).await,
+        Some(WitValue::U64(5))
+    );
+    assert_eq!(
+        p.ok(Increment, &[s("c"), s("n"), WitValue::U64(2)]).await,
+        Some(WitValue::U64(7))
+    );
+    assert_eq!(p.ok(Get, &[s("c"), s("n")]).await, Some(some(bytes(b"7"))));
+    let e = p
+        .other_error(
+            "counter",
+            Increment,
+            &[s("default"), s("a"), WitValue::U64(1)],
+        )
+        .await;
+    assert!(e.contains("not an integer"), "{e}");
+    let e = p
+        .other_error(
+            "counter",
+            Increment,
+            &[s("c"), s("n"), WitValue::U64(u64::MAX)],
+        )
+        .await;
+    assert!(
+        e.contains("cannot increment 'c:n' by 18446744073709551615"),
+        "{e}"
+    );
+
+    // batch
+    let kvs = list(vec![pair("x", b"1"), pair("y", b"2"), pair("z", b"3")]);
+    assert_eq!(p.ok(SetMany, &[s("b"), kvs]).await, None);
+    let asked = list(vec![s("x"), s("missing"), s("z")]);
+    assert_eq!(
+        p.ok(GetMany, &[s("b"), asked]).await,
+        Some(list(vec![
+            some(pair("x", b"1")),
+            none(),
+            some(pair("z", b"3"))
+        ]))
+    );
+    assert_eq!(
+        p.ok(DeleteMany, &[s("b"), list(vec![s("x"), s("y")])])
+            .await,
+        None
+    );
+    assert_eq!(
+        p.ok(GetMany, &[s("b"), list(vec![s("x"), s("y"), s("z")])])
+            .await,
+        Some(list(vec![none(), none(), some(pair("z", b"3"))]))
+    );
+    assert_eq!(
+        p.ok(GetMany, &[s("b"), list(vec![])]).await,
+        Some(list(vec![]))
+    );
+    assert_eq!(p.ok(SetMany, &[s("b"), list(vec![])]).await, None);
+    assert_eq!(p.ok(DeleteMany, &[s("b"), list(vec![])]).await, None);
+
+    // list-keys: pages through a bucket, sees only its own keys, strips the prefix
+    // and takes glob characters in bucket names literally.
+    let many: Vec<String> = (0..1_500).map(|i| format!("k{i:04}")).collect();
+    for chunk in many.chunks(500) {
+        let kvs = list(chunk.iter().map(|k| pair(k, b"v")).collect());
+        p.ok(SetMany, &[s("many"), kvs]).await;
+    }
+    assert_eq!(all_keys(&p, "many").await, many);
+    p.ok(Set, &[s("we*rd"), s("k1"), bytes(b"1")]).await;
+    p.ok(Set, &[s("weXrd"), s("k2"), bytes(b"2")]).await;
+    assert_eq!(all_keys(&p, "we*rd").await, vec!["k1".to_owned()]);
+    assert_eq!(all_keys(&p, "c").await, vec!["n".to_owned()]);
+    // a, c:n, b:z, we*rd:k1, weXrd:k2 and the 1500 of `many`.
+    assert_eq!(all_keys(&p, "default").await.len(), 1_500 + 5);
+
+    // A link without a url uses the provider's, where no Redis runs: the error is
+    // the function's err(other).
+    let e = p.other_error("lost", Get, &[s("default"), s("a")]).await;
+    assert!(e.starts_with("redis at redis://127.0.0.1:1: "), "{e}");
+
+    // An unlinked component is refused before any Redis command.
+    let (kind, message) = p
+        .try_call("stranger", Get, &[s("default"), s("a")])
+        .await
+        .unwrap_err();
+    assert_eq!(kind, "refused");
+    assert!(message.contains("component 'stranger'"), "{message}");
+
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_config_stops_it_with_a_clear_error() {
+    let nats = NatsServer::builder().jetstream(false).start().unwrap();
+    let child = spawn(&nats, "http://:hunter2@example.invalid", vec![]).await;
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("keyvalue-redis kept running with a bad config")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("keyvalue-redis provider 'kv' of app 'counter' has a bad config"),
+        "{text}"
+    );
+    assert!(
+        text.contains("'url': 'http://***@example.invalid' is not a Redis URL"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}

@@ -1,0 +1,403 @@
+//! One call: the functions a provider serves, and the checks a call passes before
+//! its handler runs, in the order a host checks a linked call (`host/src/links/
+//! serve.rs`): subject, caller, link, function, signature, arguments. Pure: the
+//! NATS side is `serve.rs`.
+
+use crate::links::{self, Aliases};
+use futures::future::BoxFuture;
+use lattice_protocol::provider::ProviderLink;
+use lattice_protocol::wire::{
+    self, rpc::headers, CallErrorKind, CallHeader, CallTarget, WitType, WitValue,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A call a handler serves.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The arguments, decoded with the function's parameter types.
+    pub args: Vec<WitValue>,
+    /// Who calls: host, app, component, link name, signature and timeout.
+    pub caller: CallHeader,
+    /// The link the call came through; its `config` is the link's target config
+    /// (e.g. `url`).
+    pub link: Arc<ProviderLink>,
+    /// The function called.
+    pub target: CallTarget,
+    /// The caller's W3C `traceparent`, when it sent one.
+    pub traceparent: Option<String>,
+}
+
+impl Call {
+    /// How long the caller waits; the handler is stopped after it.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.caller.timeout_ms)
+    }
+}
+
+pub(crate) type Handler =
+    Arc<dyn Fn(Call) -> BoxFuture<'static, Result<Vec<WitValue>, String>> + Send + Sync>;
+
+/// A served function: its types, their fingerprint and its handler.
+pub(crate) struct Function {
+    pub params: Vec<WitType>,
+    pub results: Vec<WitType>,
+    pub fingerprint: String,
+    pub handler: Handler,
+}
+
+impl Function {
+    pub(crate) fn new(params: Vec<WitType>, results: Vec<WitType>, handler: Handler) -> Self {
+        Self {
+            fingerprint: wire::signature_fingerprint(&params, &results),
+            params,
+            results,
+            handler,
+        }
+    }
+}
+
+/// Served functions by interface (`ns:pkg/iface`) and name.
+#[derive(Default)]
+pub(crate) struct Functions(HashMap<String, HashMap<String, Arc<Function>>>);
+
+impl Functions {
+    /// `false` when the function was already there.
+    pub(crate) fn insert(&mut self, interface: String, name: &str, f: Function) -> bool {
+        self.0
+            .entry(interface)
+            .or_default()
+            .insert(name.to_owned(), Arc::new(f))
+            .is_none()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.values().map(HashMap::len).sum()
+    }
+
+    fn get(&self, interface: &str, name: &str) -> Option<&Arc<Function>> {
+        self.0.get(interface)?.get(name)
+    }
+}
+
+/// Why a call was not served: the `lattice-error` kind and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub kind: CallErrorKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(kind: CallErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A request as it arrived, before any check.
+pub(crate) struct Request<'a> {
+    pub subject: &'a str,
+    /// The `lattice-call` header, if any.
+    pub caller: Option<&'a str>,
+    pub traceparent: Option<&'a str>,
+    /// Whether the arguments came in chunks (`lattice-body`).
+    pub chunked: bool,
+    pub payload: &'a [u8],
+}
+
+/// A call that passed every check: ready for its handler.
+pub(crate) struct Admitted {
+    pub call: Call,
+    pub function: Arc<Function>,
+    /// `ns:pkg/iface.fn`, for messages.
+    pub name: String,
+}
+
+/// What the provider serves and to whom: the checks of every call.
+pub(crate) struct Routes {
+    pub app: String,
+    pub provider: String,
+    pub functions: Functions,
+    pub aliases: Aliases,
+}
+
+impl Routes {
+    pub(crate) fn admit(
+        &self,
+        links: &[Arc<ProviderLink>],
+        req: &Request<'_>,
+    ) -> Result<Admitted, Failure> {
+        let provider = &self.provider;
+        let refused = |why: String| Failure::new(CallErrorKind::Refused, why);
+        let target = CallTarget::parse_subject(req.subject)
+            .map(|(_, t)| t)
+            .filter(|t| t.app == self.app && t.component == *provider)
+            .ok_or_else(|| {
+                refused(format!(
+                    "'{}' is not a call subject of provider '{provider}'",
+                    req.subject
+                ))
+            })?;
+        let caller = req
+            .caller
+            .ok_or_else(|| format!("it has no {} header", headers::CALL))
+            .and_then(CallHeader::parse)
+            .map_err(|e| refused(format!("the call does not say who makes it: {e}")))?;
+        let interface = format!(
+            "{}:{}/{}",
+            target.namespace, target.package, target.interface
+        );
+        let name = format!("{interface}.{}", target.function);
+        let link = (caller.app == self.app)
+            .then(|| links::find(links, &self.aliases, &caller, &target))
+            .flatten()
+            .ok_or_else(|| {
+                refused(format!(
+                    "no link of app '{}' lets component '{}' of app '{}' call {name} on provider '{provider}' (link name '{}')",
+                    self.app, caller.component, caller.app, caller.link
+                ))
+            })?
+            .clone();
+        let function = self
+            .functions
+            .get(&interface, &target.function)
+            .ok_or_else(|| refused(format!("provider '{provider}' does not serve {name}")))?
+            .clone();
+        if caller.signature != function.fingerprint {
+            return Err(Failure::new(
+                CallErrorKind::Signature,
+                format!(
+                    "the caller and provider '{provider}' disagree on {name}: the provider has {} (fingerprint {}), the caller was built against fingerprint {}; deploy matching versions of the interface",
+                    wire::signature(&function.params, &function.results),
+                    function.fingerprint,
+                    caller.signature
+                ),
+            ));
+        }
+        if req.chunked {
+            return Err(Failure::new(
+                CallErrorKind::TooLarge,
+                format!(
+                    "the arguments of {name} came in chunks ({} header); provider '{provider}' does not take chunked arguments yet: keep one call's arguments under the NATS server's max_payload less 8 KiB",
+                    headers::BODY
+                ),
+            ));
+        }
+        let args = wire::decode_args(&function.params, req.payload).map_err(|e| {
+            Failure::new(
+                CallErrorKind::BadArguments,
+                format!("the arguments of {name} did not decode: {e}"),
+            )
+        })?;
+        Ok(Admitted {
+            call: Call {
+                args,
+                caller,
+                link,
+                target,
+                traceparent: req.traceparent.map(str::to_owned),
+            },
+            function,
+            name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lattice_protocol::wire::rpc::CallTarget;
+
+    fn routes() -> Routes {
+        let mut functions = Functions::default();
+        let handler: Handler = Arc::new(|_| Box::pin(async { Ok(vec![]) }));
+        functions.insert(
+            "wrpc:keyvalue/store".into(),
+            "get",
+            Function::new(
+                vec![WitType::String, WitType::String],
+                vec![WitType::option(WitType::list(WitType::U8))],
+                handler,
+            ),
+        );
+        Routes {
+            app: "shop".into(),
+            provider: "kv".into(),
+            functions,
+            aliases: Aliases::default(),
+        }
+    }
+
+    fn links() -> Vec<Arc<ProviderLink>> {
+        vec![Arc::new(ProviderLink {
+            component: "cart".into(),
+            to_provider: true,
+            name: "default".into(),
+            namespace: "wrpc".into(),
+            package: "keyvalue".into(),
+            interfaces: vec!["store".into(), "batch".into()],
+            config: [("url".to_owned(), "redis://x".to_owned())].into(),
+        })]
+    }
+
+    fn subject(app: &str, function: &str) -> String {
+        CallTarget {
+            app: app.into(),
+            component: "kv".into(),
+            namespace: "wrpc".into(),
+            package: "keyvalue".into(),
+            interface: if function == "get-many" {
+                "batch"
+            } else {
+                "store"
+            }
+            .into(),
+            function: function.into(),
+        }
+        .subject("default")
+    }
+
+    fn header(app: &str, component: &str, signature: &str) -> String {
+        CallHeader {
+            host: "NH".into(),
+            app: app.into(),
+            component: component.into(),
+            link: "default".into(),
+            signature: signature.into(),
+            timeout_ms: 1500,
+        }
+        .encode()
+    }
+
+    fn args() -> Vec<u8> {
+        let s = |v: &str| WitValue::String(v.into());
+        wire::encode_args(&[WitType::String, WitType::String], &[s("b"), s("k")]).unwrap()
+    }
+
+    #[test]
+    fn a_linked_call_is_admitted_with_its_link_and_arguments() {
+        let routes = routes();
+        let fp = routes
+            .functions
+            .get("wrpc:keyvalue/store", "get")
+            .unwrap()
+            .fingerprint
+            .clone();
+        let (subject, caller, payload) =
+            (subject("shop", "get"), header("shop", "cart", &fp), args());
+        let ok = routes
+            .admit(
+                &links(),
+                &Request {
+                    subject: &subject,
+                    caller: Some(&caller),
+                    traceparent: Some("00-x"),
+                    chunked: false,
+                    payload: &payload,
+                },
+            )
+            .map_err(|f| f.message)
+            .unwrap();
+        assert_eq!(ok.name, "wrpc:keyvalue/store.get");
+        assert_eq!(ok.call.link.config["url"], "redis://x");
+        assert_eq!(
+            ok.call.args,
+            vec![WitValue::String("b".into()), WitValue::String("k".into())]
+        );
+        assert_eq!(ok.call.timeout(), Duration::from_millis(1500));
+        assert_eq!(ok.call.traceparent.as_deref(), Some("00-x"));
+    }
+
+    #[test]
+    fn every_check_fails_with_its_kind_and_a_message() {
+        use CallErrorKind::*;
+        let routes = routes();
+        let fp = routes
+            .functions
+            .get("wrpc:keyvalue/store", "get")
+            .unwrap()
+            .fingerprint
+            .clone();
+        let good = header("shop", "cart", &fp);
+        struct Case {
+            what: &'static str,
+            subject: String,
+            caller: Option<String>,
+            chunked: bool,
+            payload: Vec<u8>,
+            kind: CallErrorKind,
+            message: &'static str,
+        }
+        let case = |what, subject, caller: Option<&str>, kind, message| Case {
+            what,
+            subject,
+            caller: caller.map(str::to_owned),
+            chunked: false,
+            payload: args(),
+            kind,
+            message,
+        };
+        let (mall, stranger) = (header("mall", "cart", &fp), header("shop", "stranger", &fp));
+        let wrong_fp = header("shop", "cart", "0123");
+        let get = subject("shop", "get");
+        let cases = [
+            case("other app's subject", subject("mall", "get"), Some(&good), Refused,
+                "is not a call subject of provider 'kv'"),
+            case("no header", get.clone(), None, Refused,
+                "the call does not say who makes it: it has no lattice-call header"),
+            case("bad header", get.clone(), Some("a b"), Refused, "has 2 parts"),
+            case("other app", get.clone(), Some(&mall), Refused,
+                "no link of app 'shop' lets component 'cart' of app 'mall' call wrpc:keyvalue/store.get on provider 'kv' (link name 'default')"),
+            case("unlinked", get.clone(), Some(&stranger), Refused,
+                "component 'stranger' of app 'shop'"),
+            case("not served", subject("shop", "get-many"), Some(&good), Refused,
+                "provider 'kv' does not serve wrpc:keyvalue/batch.get-many"),
+            case("fingerprint", get.clone(), Some(&wrong_fp), Signature,
+                "the provider has func(string, string) -> option<list<u8>>"),
+            Case {
+                chunked: true,
+                payload: vec![],
+                ..case("chunked", get.clone(), Some(&good), TooLarge,
+                    "came in chunks (lattice-body header)")
+            },
+            Case {
+                payload: vec![0xc1],
+                ..case("garbage", get.clone(), Some(&good), BadArguments,
+                    "the arguments of wrpc:keyvalue/store.get did not decode")
+            },
+        ];
+        for Case {
+            what,
+            subject,
+            caller,
+            chunked,
+            payload,
+            kind,
+            message,
+        } in cases
+        {
+            let failure = match routes.admit(
+                &links(),
+                &Request {
+                    subject: &subject,
+                    caller: caller.as_deref(),
+                    traceparent: None,
+                    chunked,
+                    payload: &payload,
+                },
+            ) {
+                Ok(_) => panic!("{what}: admitted"),
+                Err(f) => f,
+            };
+            assert_eq!(failure.kind, kind, "{what}: {}", failure.message);
+            assert!(
+                failure.message.contains(message),
+                "{what}: {}",
+                failure.message
+            );
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! A provider run in-process against a real nats-server, called with raw NATS
+//! requests exactly as a host calls it.
+
+use async_nats::HeaderMap;
+use lattice_protocol::provider::health_subject;
+use lattice_protocol::wire::rpc::headers;
+use lattice_protocol::wire::{self, CallHeader, CallTarget, WitType, WitValue};
+use lattice_provider::{Call, Provider, ProviderInit, ProviderLink};
+use lattice_testing::nats::NatsServer;
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, DuplexStream};
+use tokio::task::JoinHandle;
+
+const APP: &str = "shop";
+const NAME: &str = "greeter";
+
+fn link(component: &str) -> ProviderLink {
+    ProviderLink {
+        component: component.into(),
+        to_provider: true,
+        name: "default".into(),
+        namespace: "example".into(),
+        package: "greet".into(),
+        interfaces: vec!["hello".into()],
+        config: [("greeting".to_owned(), "hello".to_owned())].into(),
+    }
+}
+
+fn string(s: &str) -> WitValue {
+    WitValue::String(s.into())
+}
+
+struct Running {
+    _server: NatsServer,
+    nats: async_nats::Client,
+    control: Option<DuplexStream>,
+    task: JoinHandle<Result<(), lattice_provider::ProviderError>>,
+}
+
+impl Running {
+    /// A provider serving `example:greet/hello` `greet` (string -> string, using
+    /// the link's `greeting`), `sleep` (u64 ms -> u64) and `fail` (-> string).
+    async fn start(links: Vec<ProviderLink>, max_in_flight: usize) -> Self {
+        let server = NatsServer::builder().jetstream(false).start().unwrap();
+        let init = ProviderInit {
+            lattice: "default".into(),
+            nats_url: server.url(),
+            app: APP.into(),
+            name: NAME.into(),
+            host_id: "NHOST".into(),
+            config: Default::default(),
+            links,
+        };
+        let (control, input) = tokio::io::duplex(64 * 1024);
+        let mut provider = Provider::new(init, input).await.unwrap();
+        assert_eq!(provider.links().len(), provider.init().links.len());
+        provider
+            .max_in_flight(max_in_flight)
+            .serve(
+                "example:greet/hello",
+                "greet",
+                vec![WitType::String],
+                vec![WitType::String],
+                |call: Call| async move {
+                    let Some(WitValue::String(name)) = call.args.first() else {
+                        return Err("no name".to_owned());
+                    };
+                    let greeting = call
+                        .link
+                        .config
+                        .get("greeting")
+                        .cloned()
+                        .unwrap_or_default();
+                    Ok(vec![string(&format!(
+                        "{greeting}, {name} (from {})",
+                        call.caller.component
+                    ))])
+                },
+            )
+            .serve(
+                "example:greet/hello@1.0.0",
+                "sleep",
+                vec![WitType::U64],
+                vec![WitType::U64],
+                |call: Call| async move {
+                    let Some(WitValue::U64(ms)) = call.args.first() else {
+                        return Err("no duration".to_owned());
+                    };
+                    tokio::time::sleep(Duration::from_millis(*ms)).await;
+                    Ok(vec![WitValue::U64(*ms)])
+                },
+            )
+            .serve(
+                "example:greet/hello",
+                "fail",
+                vec![],
+                vec![WitType::String],
+                |_call: Call| async move { Err("the database is on fire".to_owned()) },
+            );
+        let nats = server.connect().await.unwrap();
+        let task = tokio::spawn(provider.run());
+        let running = Self {
+            _server: server,
+            nats,
+            control: Some(control),
+            task,
+        };
+        running.wait_healthy().await;
+        running
+    }
+
+    async fn wait_healthy(&self) {
+        let subject = health_subject("default", APP, NAME, "NHOST");
+        for _ in 0..100 {
+            let asked = self.nats.request(subject.clone(), bytes::Bytes::new());
+            if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_millis(200), asked).await {
+                assert_eq!(reply.payload.as_ref(), b"ok");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the provider never answered its health check");
+    }
+
+    /// Call `function` as `component` with the right fingerprint.
+    async fn call(&self, component: &str, function: &str, args: &[WitValue]) -> Reply {
+        let (params, results) = types(function);
+        let payload = wire::encode_args(&params, args).unwrap();
+        let fp = wire::signature_fingerprint(&params, &results);
+        self.raw(component, function, &fp, payload, HeaderMap::new(), 5_000)
+            .await
+    }
+
+    async fn raw(
+        &self,
+        component: &str,
+        function: &str,
+        fingerprint: &str,
+        payload: Vec<u8>,
+        mut h: HeaderMap,
+        timeout_ms: u64,
+    ) -> Reply {
+        let subject = CallTarget {
+            app: APP.into(),
+            component: NAME.into(),
+            namespace: "example".into(),
+            package: "greet".into(),
+            interface: "hello".into(),
+            function: function.into(),
+        }
+        .subject("default");
+        let caller = CallHeader {
+            host: "NCALLER".into(),
+            app: APP.into(),
+            component: component.into(),
+            link: "default".into(),
+            signature: fingerprint.into(),
+            timeout_ms,
+        };
+        h.insert(headers::CALL, caller.encode().as_str());
+        let msg = self
+            .nats
+            .request_with_headers(subject, h, payload.into())
+            .await
+            .unwrap();
+        let error = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::ERROR))
+            .map(|v| v.as_str().to_owned());
+        match error {
+            Some(kind) => Reply::Failed(kind, String::from_utf8(msg.payload.to_vec()).unwrap()),
+            None => Reply::Ok(wire::decode_results(&types(function).1, &msg.payload).unwrap()),
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        let control = self.control.as_mut().unwrap();
+        control
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn stopped(&mut self) {
+        let done = tokio::time::timeout(Duration::from_secs(7), &mut self.task).await;
+        done.expect("the provider did not stop").unwrap().unwrap();
+    }
+}
+
+fn types(function: &str) -> (Vec<WitType>, Vec<WitType>) {
+    match function {
+        "sleep" => (vec![WitType::U64], vec![WitType::U64]),
+        "fail" => (vec![], vec![WitType::String]),
+        _ => (vec![WitType::String], vec![WitType::String]),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Ok(Vec<WitValue>),
+    Failed(String, String),
+}
+
+impl Reply {
+    #[track_caller]
+    fn failed(self, kind: &str, message: &str) {
+        match self {
+            Reply::Failed(k, m) => {
+                assert_eq!(k, kind, "{m}");
+                assert!(m.contains(message), "{m}");
+            }
+            other => panic!("expected {kind}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn linked_callers_are_served_and_every_failure_has_its_kind() {
+    let p = Running::start(vec![link("cart")], 16).await;
+
+    let served = p.call("cart", "greet", &[string("ana")]).await;
+    assert_eq!(served, Reply::Ok(vec![string("hello, ana (from cart)")]));
+
+    p.call("stranger", "greet", &[string("ana")]).await.failed(
+        "refused",
+        "no link of app 'shop' lets component 'stranger' of app 'shop' call example:greet/hello.greet on provider 'greeter' (link name 'default')",
+    );
+    p.call("cart", "wave", &[string("ana")]).await.failed(
+        "refused",
+        "provider 'greeter' does not serve example:greet/hello.wave",
+    );
+    p.raw(
+        "cart",
+        "greet",
+        "0000000000000000",
+        vec![0x91, 0xa0],
+        HeaderMap::new(),
+        5_000,
+    )
+    .await
+    .failed("signature", "the provider has func(string) -> string");
+    let fp = wire::signature_fingerprint(&[WitType::String], &[WitType::String]);
+    p.raw(
+        "cart",
+        "greet",
+        &fp,
+        vec![0x91, 0x07],
+        HeaderMap::new(),
+        5_000,
+    )
+    .await
+    .failed("bad-arguments", "expected string");
+    let mut chunked = HeaderMap::new();
+    chunked.insert(headers::BODY, "_INBOX.x 10 5");
+    p.raw("cart", "greet", &fp, vec![], chunked, 5_000)
+        .await
+        .failed("too-large", "does not take chunked arguments yet");
+    p.call("cart", "fail", &[])
+        .await
+        .failed("internal", "the database is on fire");
+    let sleep = wire::signature_fingerprint(&[WitType::U64], &[WitType::U64]);
+    let two_s = wire::encode_args(&[WitType::U64], &[WitValue::U64(2_000)]).unwrap();
+    p.raw("cart", "sleep", &sleep, two_s, HeaderMap::new(), 300)
+        .await
+        .failed(
+            "timeout",
+            "did not finish example:greet/hello.sleep within the caller's timeout of 300ms",
+        );
+
+    // No lattice-call header at all.
+    let subject = format!("lattice.default.rpc.{APP}.{NAME}.example.greet.hello.greet");
+    let msg = p
+        .nats
+        .request(subject, vec![0x91, 0xa0].into())
+        .await
+        .unwrap();
+    assert_eq!(
+        msg.headers.unwrap().get(headers::ERROR).unwrap().as_str(),
+        "refused"
+    );
+}
+
+#[tokio::test]
+async fn a_links_message_changes_who_is_served() {
+    let mut p = Running::start(vec![link("cart")], 16).await;
+    p.call("late", "greet", &[string("bo")])
+        .await
+        .failed("refused", "component 'late'");
+
+    let links = vec![link("cart"), link("late")];
+    let line = String::from_utf8(lattice_protocol::encode(
+        &lattice_protocol::provider::ProviderMessage::Links { links },
+    ))
+    .unwrap();
+    p.send(&line).await;
+    let mut served = None;
+    for _ in 0..100 {
+        match p.call("late", "greet", &[string("bo")]).await {
+            Reply::Ok(values) => {
+                served = Some(values);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    assert_eq!(served, Some(vec![string("hello, bo (from late)")]));
+
+    // Garbage on stdin is ignored; an empty link set refuses everyone again.
+    p.send("not json").await;
+    p.send(r#"{"v":1,"message":"links","links":[]}"#).await;
+    let mut refused = false;
+    for _ in 0..100 {
+        if let Reply::Failed(kind, _) = p.call("cart", "greet", &[string("x")]).await {
+            assert_eq!(kind, "refused");
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused,
+        "an empty links message did not take the links away"
+    );
+}
+
+#[tokio::test]
+async fn over_the_limit_calls_are_overloaded() {
+    let p = Running::start(vec![link("cart")], 1).await;
+    let slow = p.call("cart", "sleep", &[WitValue::U64(1_000)]);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        p.call("cart", "greet", &[string("x")]).await
+    };
+    let (slow, second) = tokio::join!(slow, second);
+    assert_eq!(slow, Reply::Ok(vec![WitValue::U64(1_000)]));
+    second.failed("overloaded", "serving 1 calls already");
+}
+
+#[tokio::test]
+async fn shutdown_lets_calls_in_flight_finish() {
+    let mut p = Running::start(vec![link("cart")], 16).await;
+    let mut control = p.control.take().unwrap();
+    // The call goes out before the shutdown; its answer comes after.
+    let slow = tokio::time::timeout(
+        Duration::from_secs(5),
+        p.call("cart", "sleep", &[WitValue::U64(1_000)]),
+    );
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        control
+            .write_all(b"{\"v\":1,\"message\":\"shutdown\"}\n")
+            .await
+            .unwrap();
+    };
+    let (slow, ()) = tokio::join!(slow, stop);
+    assert_eq!(slow.unwrap(), Reply::Ok(vec![WitValue::U64(1_000)]));
+    p.stopped().await;
+    // Nobody serves any more, though stdin is still open.
+    let subject = format!("lattice.default.rpc.{APP}.{NAME}.example.greet.hello.greet");
+    let gone = p
+        .nats
+        .request(subject, bytes::Bytes::new())
+        .await
+        .unwrap_err();
+    assert_eq!(gone.kind(), async_nats::RequestErrorKind::NoResponders);
+    drop(control);
+}
+
+#[tokio::test]
+async fn the_end_of_stdin_stops_the_provider() {
+    let mut p = Running::start(vec![], 16).await;
+    drop(p.control.take());
+    p.stopped().await;
+}
