@@ -1,0 +1,208 @@
+//! The provider as a lattice host runs it: the counter component, unchanged, on
+//! `builtin://keyvalue-memory`, `builtin://keyvalue-nats` and this provider with
+//! only the manifest changed; the provider SIGKILLed and restarted by its host; a
+//! link to a provider that runs nowhere answered with a clear error.
+
+use lattice_host::{Host, HostConfig};
+use lattice_protocol::manifest::{parse, Manifest};
+use lattice_protocol::messages::WorkloadSpec;
+use lattice_testing::components::component;
+use lattice_testing::nats::{free_port, NatsServer};
+use lattice_testing::redis::RedisServer;
+use std::time::{Duration, Instant};
+
+const PROVIDER: &str = env!("CARGO_BIN_EXE_keyvalue-redis");
+
+/// The counter on HTTP `port` with its keyvalue link to capability `kv` whose
+/// image is `image`, and `url` as the link's target config when given.
+fn counter(app: &str, port: u16, image: &str, url: Option<&str>) -> Manifest {
+    let target = match url {
+        Some(url) => format!(
+            "target:\n              name: kv\n              config:\n                - name: redis\n                  properties:\n                    url: {url}"
+        ),
+        None => "target: kv".to_owned(),
+    };
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: {app}
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: counter
+      type: component
+      properties:
+        image: file://{counter}
+      traits:
+        - type: link
+          properties:
+            {target}
+            namespace: wasi
+            package: keyvalue
+            interfaces: [atomics, store]
+    - name: kv
+      type: capability
+      properties:
+        image: {image}
+    - name: httpserver
+      type: capability
+      properties:
+        image: builtin://http-server
+      traits:
+        - type: link
+          properties:
+            target: counter
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: listen
+                  properties:
+                    address: 127.0.0.1:{port}
+"#,
+        counter = component("counter").display(),
+    );
+    parse(&yaml).unwrap_or_else(|e| panic!("test manifest is invalid: {e}\n{yaml}"))
+}
+
+fn placed(manifest: Manifest, names: &[&str]) -> WorkloadSpec {
+    WorkloadSpec {
+        manifest,
+        placements: names.iter().map(|n| (n.to_string(), 4)).collect(),
+    }
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    let resp = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// GET until it answers 200 (a provider takes a moment to start).
+async fn get_ok(port: u16, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = get(port, path).await;
+        if status == 200 {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} kept failing: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn host(nats: &NatsServer) -> Host {
+    let config = HostConfig {
+        provider_nats_url: Some(nats.url()),
+        ..HostConfig::default()
+    };
+    Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
+}
+
+/// The value of `key` in Redis, read over its own protocol.
+fn redis_get(redis: &RedisServer, key: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", redis.port())).unwrap();
+    write!(s, "*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+    reply.lines().nth(1).map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_runs_unchanged_on_three_keyvalue_backends() {
+    let nats = NatsServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let host = host(&nats).await;
+    let provider = format!("file://{PROVIDER}");
+    let url = redis.url();
+    for (app, image, url, names) in [
+        (
+            "on-memory",
+            "builtin://keyvalue-memory",
+            None,
+            &["counter"][..],
+        ),
+        ("on-nats", "builtin://keyvalue-nats", None, &["counter"][..]),
+        (
+            "on-redis",
+            provider.as_str(),
+            Some(url.as_str()),
+            &["counter", "kv"][..],
+        ),
+    ] {
+        let port = free_port().unwrap();
+        host.apply(placed(counter(app, port, image, url), names))
+            .await
+            .unwrap_or_else(|e| panic!("{app}: {e}"));
+        assert_eq!(get_ok(port, "/hits").await, "hits -> 1\n", "{app}");
+        assert_eq!(get_ok(port, "/hits").await, "hits -> 2\n", "{app}");
+    }
+    // The provider's count is in Redis itself.
+    assert_eq!(redis_get(&redis, "hits").as_deref(), Some("2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_provider_is_restarted_and_a_missing_one_is_a_clear_error() {
+    let nats = NatsServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let host = host(&nats).await;
+    let port = free_port().unwrap();
+    // A copy of the provider at a path of this test's own, so killing it by path
+    // touches no other test's provider.
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("keyvalue-redis-killed");
+    std::fs::copy(PROVIDER, &own).unwrap();
+    let own = own.to_str().unwrap().to_owned();
+    let provider = format!("file://{own}");
+    let manifest = counter("killed", port, &provider, Some(&redis.url()));
+    host.apply(placed(manifest.clone(), &["counter", "kv"]))
+        .await
+        .unwrap();
+    assert_eq!(get_ok(port, "/k").await, "k -> 1\n");
+
+    // SIGKILL it.
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", &own])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no provider process to kill");
+    // The host restarts it; the counter answers again and Redis kept the count.
+    assert_eq!(get_ok(port, "/k").await, "k -> 2\n");
+    let report = host.info().workloads[0].providers[0].clone();
+    assert!(report.restarts >= 1, "{report:?}");
+    assert!(report.last_error.unwrap().contains("exited"));
+
+    // A keyvalue link to a provider that runs nowhere: a clear error, at once.
+    let other = free_port().unwrap();
+    host.apply(placed(
+        counter("orphan", other, &provider, None),
+        &["counter"],
+    ))
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (status, body) = get(other, "/k").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("no instance of 'kv' (app 'orphan') runs anywhere"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

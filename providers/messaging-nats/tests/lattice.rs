@@ -1,0 +1,111 @@
+//! The messaging provider as a lattice host runs it: a message published on NATS is
+//! handed to a component, whose reply (through the provider's consumer) comes back
+//! to the requester; each app's provider delivers only what its own links
+//! subscribe.
+
+use lattice_host::{Host, HostConfig};
+use lattice_protocol::manifest::parse;
+use lattice_protocol::messages::WorkloadSpec;
+use lattice_testing::components::component;
+use lattice_testing::nats::NatsServer;
+use std::time::{Duration, Instant};
+
+const PROVIDER: &str = env!("CARGO_BIN_EXE_messaging-nats");
+
+fn manifest(app: &str, subscriptions: &str) -> lattice_protocol::manifest::Manifest {
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: {app}
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: echo
+      type: component
+      properties:
+        image: file://{echo}
+      traits:
+        - type: link
+          properties:
+            target: nats
+            namespace: wasmcloud
+            package: messaging
+            interfaces: [consumer]
+    - name: nats
+      type: capability
+      properties:
+        image: file://{PROVIDER}
+      traits:
+        - type: link
+          properties:
+            target: echo
+            namespace: wasmcloud
+            package: messaging
+            interfaces: [handler]
+            source:
+              config:
+                - name: subscribe
+                  properties:
+                    subscriptions: "{subscriptions}"
+"#,
+        echo = component("msg-echo").display(),
+    );
+    parse(&yaml).unwrap_or_else(|e| panic!("test manifest is invalid: {e}\n{yaml}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_message_is_handled_and_answered() {
+    let nats = NatsServer::start().unwrap();
+    let config = HostConfig {
+        provider_nats_url: Some(nats.url()),
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+    for (app, subjects) in [("shop", "orders.>"), ("billing", "invoices.>")] {
+        host.apply(WorkloadSpec {
+            manifest: manifest(app, subjects),
+            placements: [("echo".to_string(), 4), ("nats".to_string(), 1)].into(),
+        })
+        .await
+        .unwrap();
+    }
+    let client = nats.connect().await.unwrap();
+    // Until the provider has subscribed, nobody answers.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let reply = loop {
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request("orders.new", "two apples".into()),
+        )
+        .await
+        {
+            Ok(Ok(reply)) => break reply,
+            other => assert!(Instant::now() < deadline, "no reply: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(&reply.payload[..], b"echo: two apples");
+
+    // A message without a reply subject is echoed on `<subject>.echoed` by the app
+    // whose provider subscribes it (billing).
+    let mut echoed = client.subscribe("invoices.*.echoed").await.unwrap();
+    client.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let msg = loop {
+        client.publish("invoices.1", "paid".into()).await.unwrap();
+        if let Ok(Some(msg)) = tokio::time::timeout(
+            Duration::from_millis(500),
+            futures::StreamExt::next(&mut echoed),
+        )
+        .await
+        {
+            break msg;
+        }
+        assert!(Instant::now() < deadline, "billing never echoed");
+    };
+    assert_eq!(&msg.payload[..], b"echo: paid");
+    assert_eq!(msg.subject.as_str(), "invoices.1.echoed");
+}
