@@ -1,0 +1,206 @@
+//! Keyvalue `get` and `increment` per second, in one run (issue 6's benchmark):
+//!
+//! - through the host's built-in `keyvalue-nats` plugin (JetStream KV),
+//! - through this provider (`keyvalue-redis`, called over NATS),
+//! - through the built-in `keyvalue-memory` plugin (no IO: the host's own cost),
+//! - and `redis-benchmark` against the same Redis, for the same operations, as the
+//!   reference.
+//!
+//! The component side is `kv-bench`: one invocation does N operations in a loop
+//! (`Host::call`), so instantiation is not measured. 1 and 16 loops at once.
+//!
+//! Run: `cargo bench -p keyvalue-redis --bench kv` (needs nats-server and
+//! redis-server, see `scripts/install-deps.sh`; `KV_OPS` sets operations per
+//! loop, default 4000).
+
+use lattice_host::{Host, HostConfig};
+use lattice_protocol::manifest::parse;
+use lattice_protocol::messages::WorkloadSpec;
+use lattice_testing::components::component;
+use lattice_testing::nats::NatsServer;
+use lattice_testing::redis::RedisServer;
+use std::time::{Duration, Instant};
+use wasmtime::component::Val;
+
+const PROVIDER: &str = env!("CARGO_BIN_EXE_keyvalue-redis");
+
+fn app(name: &str, image: &str, url: Option<&str>) -> WorkloadSpec {
+    let target = match url {
+        Some(url) => format!(
+            "target:\n              name: kv\n              config:\n                - name: redis\n                  properties:\n                    url: {url}"
+        ),
+        None => "target: kv".to_owned(),
+    };
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: {name}
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: bench
+      type: component
+      properties:
+        image: file://{bench}
+      traits:
+        - type: link
+          properties:
+            {target}
+            namespace: wasi
+            package: keyvalue
+            interfaces: [atomics, store]
+    - name: kv
+      type: capability
+      properties:
+        image: {image}
+"#,
+        bench = component("kv-bench").display(),
+    );
+    let manifest = parse(&yaml).expect("bench manifest is valid");
+    let mut placements = std::collections::BTreeMap::from([("bench".to_string(), 32)]);
+    if url.is_some() {
+        placements.insert("kv".to_string(), 1);
+    }
+    WorkloadSpec {
+        manifest,
+        placements,
+    }
+}
+
+/// Operations per second of `op` with `loops` invocations at once, each doing `ops`.
+async fn measure(host: &Host, app: &str, op: &str, loops: usize, ops: u32) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..loops)
+        .map(|i| {
+            let host = host.clone();
+            let (app, op) = (app.to_string(), op.to_string());
+            tokio::spawn(async move {
+                let out = host
+                    .call(
+                        &app,
+                        "bench",
+                        "lattice:kvbench/run",
+                        "ops",
+                        &[
+                            Val::String(op.clone()),
+                            Val::String(format!("key{}", i % 4)),
+                            Val::U32(ops),
+                        ],
+                    )
+                    .await
+                    .expect("kv-bench runs");
+                assert!(
+                    matches!(&out[..], [Val::Result(Ok(_))]),
+                    "{app} {op}: {out:?}"
+                );
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    f64::from(ops) * loops as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `redis-benchmark` for `op` (`get` or `incr`) with `clients`: requests per second.
+fn redis_benchmark(redis: &RedisServer, op: &str, clients: usize, requests: u32) -> f64 {
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &redis.port().to_string()])
+        .args([
+            "-t",
+            op,
+            "-n",
+            &requests.to_string(),
+            "-c",
+            &clients.to_string(),
+            "-q",
+        ])
+        .output()
+        .expect("redis-benchmark runs (scripts/install-deps.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "GET: 61349.69 requests per second, p50=0.415 msec"
+    text.rsplit(':')
+        .find_map(|part| {
+            part.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .or_else(|| text.split_whitespace().find_map(|w| w.parse::<f64>().ok()))
+        .unwrap_or_else(|| panic!("cannot read redis-benchmark's output: {text}"))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let ops: u32 = std::env::var("KV_OPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4000);
+    let nats = NatsServer::start().expect("nats-server starts");
+    let redis = RedisServer::start().expect("redis-server starts");
+    let config = HostConfig {
+        provider_nats_url: Some(nats.url()),
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+    let provider = format!("file://{PROVIDER}");
+    host.apply(app("on-nats", "builtin://keyvalue-nats", None))
+        .await
+        .unwrap();
+    host.apply(app("on-memory", "builtin://keyvalue-memory", None))
+        .await
+        .unwrap();
+    host.apply(app("on-redis", &provider, Some(&redis.url())))
+        .await
+        .unwrap();
+    // Wait for the provider, then warm every path up (creates the keys too).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = host
+            .call(
+                "on-redis",
+                "bench",
+                "lattice:kvbench/run",
+                "ops",
+                &[
+                    Val::String("increment".into()),
+                    Val::String("key0".into()),
+                    Val::U32(1),
+                ],
+            )
+            .await
+            .unwrap();
+        if matches!(&out[..], [Val::Result(Ok(_))]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the provider never answered: {out:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for app in ["on-nats", "on-memory", "on-redis"] {
+        measure(&host, app, "increment", 4, 50).await;
+    }
+
+    println!("| operation | loops at once | path | ops/s |\n|---|---|---|---|");
+    for (op, redis_op) in [("get", "get"), ("increment", "incr")] {
+        for loops in [1usize, 16] {
+            let per_loop = ops / loops as u32;
+            for (label, app) in [
+                ("keyvalue-nats plugin (JetStream KV)", "on-nats"),
+                ("keyvalue-redis provider (over NATS)", "on-redis"),
+                ("keyvalue-memory plugin (no IO)", "on-memory"),
+            ] {
+                let rate = measure(&host, app, op, loops, per_loop.max(1)).await;
+                println!("| {op} | {loops} | {label} | {rate:.0} |");
+            }
+            let rate = tokio::task::block_in_place(|| {
+                redis_benchmark(&redis, redis_op, loops, ops.max(10_000))
+            });
+            println!("| {op} | {loops} | redis-benchmark -t {redis_op} -c {loops} (reference) | {rate:.0} |");
+        }
+    }
+}
