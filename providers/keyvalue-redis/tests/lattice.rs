@@ -121,6 +121,20 @@ fn redis_get(redis: &RedisServer, key: &str) -> Option<String> {
     reply.lines().nth(1).map(str::to_owned)
 }
 
+/// Processes whose executable is `path` (from `/proc`, no `pkill` needed).
+fn pids_running(path: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let argv0 = cmdline.split(|b| *b == 0).next()?;
+            (argv0 == path.as_bytes()).then_some(pid)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_counter_runs_unchanged_on_three_keyvalue_backends() {
     let nats = NatsServer::start().unwrap();
@@ -174,11 +188,11 @@ async fn a_killed_provider_is_restarted_and_a_missing_one_is_a_clear_error() {
     assert_eq!(get_ok(port, "/k").await, "k -> 1\n");
 
     // SIGKILL it.
-    let killed = std::process::Command::new("pkill")
-        .args(["-KILL", "-f", &own])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "no provider process to kill");
+    let pids = pids_running(&own);
+    assert_eq!(pids.len(), 1, "one provider process: {pids:?}");
+    for pid in pids {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    }
     // The host restarts it; the counter answers again and Redis kept the count.
     assert_eq!(get_ok(port, "/k").await, "k -> 2\n");
     let report = host.info().workloads[0].providers[0].clone();
