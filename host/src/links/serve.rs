@@ -11,12 +11,14 @@ use super::router::{invoke, mismatch, Router};
 use super::trace::TraceContext;
 use super::types::{from_wire, to_wire};
 use super::{chunks, CallFailure};
+use crate::plugins::http_server::forward;
 use async_nats::{HeaderMap, Message};
 use futures::StreamExt;
+use lattice_protocol::provider::http;
 use lattice_protocol::wire::rpc::{
     headers, locality_component_wildcard, rpc_component_wildcard, RPC_QUEUE,
 };
-use lattice_protocol::wire::{self, CallErrorKind, CallHeader, CallTarget};
+use lattice_protocol::wire::{self, CallErrorKind, CallHeader, CallTarget, WitValue};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -208,15 +210,39 @@ async fn answer(
             format!("'{component}' of app '{app}' stopped on this host"),
         )
     })?;
-    if caller_app != app || !router.allows(app, &caller.component, link, &key, component) {
+    // Gateway calls are allowed by a link carrying the HTTP handler interface.
+    let gateway = key == http::KEY && target.function == http::FUNCTION;
+    let allowed_as = if gateway {
+        http::LINKED_AS
+    } else {
+        key.as_str()
+    };
+    if caller_app != app || !router.allows(app, &caller.component, link, allowed_as, component) {
         return Err(refused(format!(
             "no link of app '{app}' lets component '{}' of app '{caller_app}' call {call} on '{component}' (link name '{link}')",
             caller.component
         )));
     }
-    let export = rt.exports.get(&key, &target.function)?;
-    if caller.signature != export.signature.fingerprint {
-        return Err(mismatch(&call, &caller.signature, export));
+    let (gateway_params, gateway_results) = (http::params(), http::results());
+    let (params_types, results_types, fingerprint, export) = if gateway {
+        let fingerprint = wire::signature_fingerprint(&gateway_params, &gateway_results);
+        (&gateway_params, &gateway_results, fingerprint, None)
+    } else {
+        let export = rt.exports.get(&key, &target.function)?;
+        let s = &export.signature;
+        (&s.params, &s.results, s.fingerprint.clone(), Some(export))
+    };
+    if caller.signature != fingerprint {
+        return Err(match export {
+            Some(export) => mismatch(&call, &caller.signature, export),
+            None => CallFailure::new(
+                CallErrorKind::Signature,
+                format!(
+                    "the caller and this host disagree on {call}: this host has {}",
+                    wire::signature(&gateway_params, &gateway_results)
+                ),
+            ),
+        });
     }
     let timeout = Duration::from_millis(caller.timeout_ms);
     let deadline = Instant::now() + timeout;
@@ -225,27 +251,48 @@ async fn answer(
         Some(offer) => chunks::fetch(nats, offer.as_str(), limit, deadline).await?,
         None => msg.payload.clone(),
     };
-    let args = wire::decode_args(&export.signature.params, &payload).map_err(|e| {
+    let args = wire::decode_args(params_types, &payload).map_err(|e| {
         CallFailure::new(
             CallErrorKind::BadArguments,
             format!("the arguments of {call} did not decode: {e}"),
         )
     })?;
-    let params: Vec<_> = args.into_iter().map(from_wire).collect();
-    let results = tokio::time::timeout(timeout, invoke(&rt, export, &params, trace))
-        .await
-        .map_err(|_| {
-            CallFailure::new(
-                CallErrorKind::Timeout,
-                format!("'{component}' did not finish {call} within the caller's timeout of {timeout:?}"),
-            )
-        })??;
+    let too_slow = || {
+        CallFailure::new(
+            CallErrorKind::Timeout,
+            format!(
+                "'{component}' did not finish {call} within the caller's timeout of {timeout:?}"
+            ),
+        )
+    };
+    let results = match export {
+        None => {
+            let request = args
+                .first()
+                .and_then(http::Message::from_value)
+                .ok_or_else(|| CallFailure::new(CallErrorKind::BadArguments, "no request"))?;
+            let answer = tokio::time::timeout(timeout, forward(&rt, request))
+                .await
+                .map_err(|_| too_slow())?;
+            let value = match answer {
+                Ok(response) => WitValue::Result(Ok(Some(Box::new(response.response_value())))),
+                Err(e) => WitValue::Result(Err(Some(Box::new(WitValue::String(e))))),
+            };
+            vec![from_wire(value)]
+        }
+        Some(export) => {
+            let params: Vec<_> = args.into_iter().map(from_wire).collect();
+            tokio::time::timeout(timeout, invoke(&rt, export, &params, trace))
+                .await
+                .map_err(|_| too_slow())??
+        }
+    };
     let values = results
         .iter()
         .map(to_wire)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CallFailure::new(CallErrorKind::Internal, e))?;
-    let encoded = wire::encode_results(&export.signature.results, &values).map_err(|e| {
+    let encoded = wire::encode_results(results_types, &values).map_err(|e| {
         CallFailure::new(
             CallErrorKind::Internal,
             format!("the results of {call} did not encode: {e}"),

@@ -12,6 +12,7 @@
 //! - Health: the host sends a request to [`health_subject`] every few seconds; a
 //!   provider that stops answering is restarted.
 
+pub mod http;
 pub mod keyvalue;
 
 use crate::manifest::Config;

@@ -5,8 +5,7 @@
 use crate::wit;
 use crate::Brokers;
 use futures::StreamExt;
-use lattice_protocol::provider::{ProviderInit, ProviderLink};
-use lattice_protocol::wire::{self, rpc::headers, CallErrorKind, CallHeader, CallTarget, WitType};
+use lattice_provider::{ComponentCaller, ProviderLink, WitType, WitValue};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,68 +25,41 @@ impl Subscriptions {
     }
 }
 
-/// Makes the delivery calls.
+/// Makes the delivery calls, as linked calls from this provider.
 #[derive(Clone)]
 pub struct Deliverer {
-    lattice: String,
-    app: String,
-    name: String,
-    host: String,
-    nats: async_nats::Client,
+    caller: ComponentCaller,
     params: Arc<Vec<WitType>>,
     results: Arc<Vec<WitType>>,
-    fingerprint: Arc<String>,
 }
 
 impl Deliverer {
-    pub fn new(init: &ProviderInit, nats: async_nats::Client) -> Self {
-        let params = vec![wit::broker_message()];
-        let results = vec![wit::unit_or_string()];
+    pub fn new(caller: ComponentCaller) -> Self {
         Self {
-            lattice: init.lattice.clone(),
-            app: init.app.clone(),
-            name: init.name.clone(),
-            host: init.host_id.clone(),
-            nats,
-            fingerprint: Arc::new(wire::signature_fingerprint(&params, &results)),
-            params: Arc::new(params),
-            results: Arc::new(results),
+            caller,
+            params: Arc::new(vec![wit::broker_message()]),
+            results: Arc::new(vec![wit::unit_or_string()]),
         }
     }
 
-    /// Hand `msg` to `component` through `link`.
+    /// Hand `msg` to the component at the other end of `link`.
     async fn deliver(&self, link: &ProviderLink, msg: async_nats::Message) -> Result<(), String> {
-        let target = CallTarget {
-            app: self.app.clone(),
-            component: link.component.clone(),
-            namespace: "wasmcloud".into(),
-            package: "messaging".into(),
-            interface: "handler".into(),
-            function: "handle-message".into(),
-        };
         let value = wit::message_value(
             msg.subject.to_string(),
             msg.payload.to_vec(),
             msg.reply.map(|r| r.to_string()),
         );
-        let payload = wire::encode_args(&self.params, &[value]).map_err(|e| e.to_string())?;
-        let caller = CallHeader {
-            host: self.host.clone(),
-            app: self.app.clone(),
-            component: self.name.clone(),
-            link: link.name.clone(),
-            signature: (*self.fingerprint).clone(),
-            timeout_ms: HANDLE_TIMEOUT.as_millis() as u64,
-        };
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(headers::CALL, caller.encode().as_str());
-        let request = async_nats::Request::new()
-            .payload(payload.into())
-            .headers(h)
-            .timeout(Some(HANDLE_TIMEOUT));
-        let reply = self
-            .nats
-            .send_request(target.subject(&self.lattice), request)
+        let results = self
+            .caller
+            .call(
+                link,
+                "wasmcloud:messaging/handler",
+                "handle-message",
+                &self.params,
+                &self.results,
+                &[value],
+                HANDLE_TIMEOUT,
+            )
             .await
             .map_err(|e| {
                 format!(
@@ -95,17 +67,8 @@ impl Deliverer {
                     link.component
                 )
             })?;
-        if let Some(kind) = reply.headers.as_ref().and_then(|h| h.get(headers::ERROR)) {
-            let kind = CallErrorKind::parse(kind.as_str()).unwrap_or(CallErrorKind::Internal);
-            return Err(format!(
-                "component '{}' failed the message ({}): {}",
-                link.component,
-                kind.as_str(),
-                String::from_utf8_lossy(&reply.payload)
-            ));
-        }
-        match wire::decode_results(&self.results, &reply.payload).map_err(|e| e.to_string())?[..] {
-            [wire::WitValue::Result(Err(Some(ref e)))] => Err(format!(
+        match &results[..] {
+            [WitValue::Result(Err(Some(e)))] => Err(format!(
                 "component '{}' answered the message with an error: {e:?}",
                 link.component
             )),

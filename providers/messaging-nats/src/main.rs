@@ -110,7 +110,7 @@ async fn run() -> Result<(), lattice_provider::ProviderError> {
     // Deliveries follow the links: one subscription task per link to a component,
     // replaced whenever the links change.
     let subscriptions = Arc::new(Mutex::new(deliver::Subscriptions::default()));
-    let deliverer = deliver::Deliverer::new(&init, provider.nats().clone());
+    let deliverer = deliver::Deliverer::new(provider.component_caller());
     let mut links = provider.watch_links();
     let (subs, brokers2) = (subscriptions.clone(), brokers.clone());
     tokio::spawn(async move {

@@ -41,14 +41,17 @@ mod error;
 mod input;
 mod links;
 mod logging;
+mod outgoing;
 mod serve;
 
 pub use call::Call;
 pub use error::ProviderError;
 pub use lattice_protocol::manifest::Config;
 pub use lattice_protocol::provider::{ProviderInit, ProviderLink};
+pub use lattice_protocol::wire::CallErrorKind;
 pub use lattice_protocol::wire::{CallHeader, CallTarget, WitType, WitValue};
 pub use logging::{init_tracing, redact_url};
+pub use outgoing::{CallError, ComponentCaller};
 
 use call::{Function, Functions};
 use links::{Aliases, LinkSet};
@@ -176,6 +179,11 @@ impl Provider {
     /// to).
     pub fn watch_links(&self) -> LinkWatch {
         LinkWatch(self.links.subscribe())
+    }
+
+    /// Calls to components of the provider's app through its links to them.
+    pub fn component_caller(&self) -> ComponentCaller {
+        ComponentCaller::new(&self.init, self.nats.clone())
     }
 
     /// The provider's NATS connection.

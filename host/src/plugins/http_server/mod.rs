@@ -6,6 +6,7 @@
 //! listener and only swaps the target, so upgrades never drop the socket.
 
 mod serve;
+pub use serve::forward;
 
 use crate::workload::ComponentRuntime;
 use hyper::server::conn::http1;

@@ -39,10 +39,14 @@ pub async fn handle(
 
 type Failure = (http::StatusCode, String);
 
-async fn run(
+async fn run<B>(
     rt: &Arc<ComponentRuntime>,
-    req: hyper::Request<Incoming>,
-) -> Result<hyper::Response<ResponseBody>, Failure> {
+    req: hyper::Request<B>,
+) -> Result<hyper::Response<ResponseBody>, Failure>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let internal = |e: String| (http::StatusCode::INTERNAL_SERVER_ERROR, e);
     let slot = rt.limiter.acquire().await.map_err(|e| {
         (
@@ -169,4 +173,51 @@ impl Body for GuardedBody {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
+}
+
+/// Serve one request given as plain data (from the `http-gateway` provider, over the
+/// lattice): the same path as a listener's request, with the whole response body
+/// collected. `Err` is a message for the gateway to answer with.
+pub async fn forward(
+    rt: &Arc<ComponentRuntime>,
+    req: lattice_protocol::provider::http::Message,
+) -> Result<lattice_protocol::provider::http::Message, String> {
+    let mut builder = hyper::Request::builder()
+        .method(req.method.as_str())
+        .uri(req.path_with_query.as_str());
+    for (name, value) in &req.headers {
+        builder = builder.header(name.as_str(), value.as_slice());
+    }
+    let body = Full::new(Bytes::from(req.body))
+        .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} });
+    let request: hyper::Request<_> = builder
+        .body(body)
+        .map_err(|e| format!("the forwarded request is not valid HTTP: {e}"))?;
+    let response = match run(rt, request).await {
+        Ok(r) => r,
+        Err((status, message)) => {
+            return Ok(lattice_protocol::provider::http::Message {
+                status: status.as_u16(),
+                headers: vec![("content-type".into(), b"text/plain; charset=utf-8".to_vec())],
+                body: format!("{message}\n").into_bytes(),
+                ..Default::default()
+            })
+        }
+    };
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("the component's response body failed: {e:?}"))?
+        .to_bytes();
+    Ok(lattice_protocol::provider::http::Message {
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect(),
+        body: body.to_vec(),
+        ..Default::default()
+    })
 }
