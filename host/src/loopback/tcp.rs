@@ -220,6 +220,25 @@ impl network::HostNetwork for Ctx {
     }
 }
 
+/// A socket option's getter and setter: the setter refuses values `valid` rejects
+/// with `invalid-argument`.
+macro_rules! option {
+    ($get:ident, $set:ident, $field:ident: $ty:ty, $valid:expr) => {
+        fn $get(&mut self, this: Resource<VirtualTcpSocket>) -> SocketResult<$ty> {
+            Ok(self.table.get(&this)?.$field)
+        }
+
+        fn $set(&mut self, this: Resource<VirtualTcpSocket>, value: $ty) -> SocketResult<()> {
+            let valid: fn($ty) -> bool = $valid;
+            if !valid(value) {
+                return Err(ErrorCode::InvalidArgument.into());
+            }
+            self.table.get_mut(&this)?.$field = value;
+            Ok(())
+        }
+    };
+}
+
 impl tcp::HostTcpSocket for Ctx {
     fn start_bind(
         &mut self,
@@ -425,110 +444,14 @@ impl tcp::HostTcpSocket for Ctx {
         Ok(())
     }
 
-    fn keep_alive_enabled(&mut self, this: Resource<VirtualTcpSocket>) -> SocketResult<bool> {
-        Ok(self.table.get(&this)?.keep_alive)
-    }
-
-    fn set_keep_alive_enabled(
-        &mut self,
-        this: Resource<VirtualTcpSocket>,
-        value: bool,
-    ) -> SocketResult<()> {
-        self.table.get_mut(&this)?.keep_alive = value;
-        Ok(())
-    }
-
-    fn keep_alive_idle_time(&mut self, this: Resource<VirtualTcpSocket>) -> SocketResult<u64> {
-        Ok(self.table.get(&this)?.keep_alive_idle)
-    }
-
-    fn set_keep_alive_idle_time(
-        &mut self,
-        this: Resource<VirtualTcpSocket>,
-        value: u64,
-    ) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.table.get_mut(&this)?.keep_alive_idle = value;
-        Ok(())
-    }
-
-    fn keep_alive_interval(&mut self, this: Resource<VirtualTcpSocket>) -> SocketResult<u64> {
-        Ok(self.table.get(&this)?.keep_alive_interval)
-    }
-
-    fn set_keep_alive_interval(
-        &mut self,
-        this: Resource<VirtualTcpSocket>,
-        value: u64,
-    ) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.table.get_mut(&this)?.keep_alive_interval = value;
-        Ok(())
-    }
-
-    fn keep_alive_count(&mut self, this: Resource<VirtualTcpSocket>) -> SocketResult<u32> {
-        Ok(self.table.get(&this)?.keep_alive_count)
-    }
-
-    fn set_keep_alive_count(
-        &mut self,
-        this: Resource<VirtualTcpSocket>,
-        value: u32,
-    ) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.table.get_mut(&this)?.keep_alive_count = value;
-        Ok(())
-    }
-
-    fn hop_limit(&mut self, this: Resource<VirtualTcpSocket>) -> SocketResult<u8> {
-        Ok(self.table.get(&this)?.hop_limit)
-    }
-
-    fn set_hop_limit(&mut self, this: Resource<VirtualTcpSocket>, value: u8) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.table.get_mut(&this)?.hop_limit = value;
-        Ok(())
-    }
-
-    fn receive_buffer_size(&mut self, this: Resource<VirtualTcpSocket>) -> SocketResult<u64> {
-        Ok(self.table.get(&this)?.receive_buffer)
-    }
-
-    fn set_receive_buffer_size(
-        &mut self,
-        this: Resource<VirtualTcpSocket>,
-        value: u64,
-    ) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.table.get_mut(&this)?.receive_buffer = value;
-        Ok(())
-    }
-
-    fn send_buffer_size(&mut self, this: Resource<VirtualTcpSocket>) -> SocketResult<u64> {
-        Ok(self.table.get(&this)?.send_buffer)
-    }
-
-    fn set_send_buffer_size(
-        &mut self,
-        this: Resource<VirtualTcpSocket>,
-        value: u64,
-    ) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.table.get_mut(&this)?.send_buffer = value;
-        Ok(())
-    }
+    // Options: kept and reported, with no effect on an in-memory connection.
+    option!(keep_alive_enabled, set_keep_alive_enabled, keep_alive: bool, |_| true);
+    option!(keep_alive_idle_time, set_keep_alive_idle_time, keep_alive_idle: u64, |v| v > 0);
+    option!(keep_alive_interval, set_keep_alive_interval, keep_alive_interval: u64, |v| v > 0);
+    option!(keep_alive_count, set_keep_alive_count, keep_alive_count: u32, |v| v > 0);
+    option!(hop_limit, set_hop_limit, hop_limit: u8, |v| v > 0);
+    option!(receive_buffer_size, set_receive_buffer_size, receive_buffer: u64, |v| v > 0);
+    option!(send_buffer_size, set_send_buffer_size, send_buffer: u64, |v| v > 0);
 
     fn subscribe(
         &mut self,
