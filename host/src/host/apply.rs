@@ -1,0 +1,262 @@
+//! Applying a workload: compile and link its components, start its service and
+//! providers (keeping those of the same version running), bind its listeners and
+//! register its link targets, all or nothing.
+
+use super::*;
+
+impl Host {
+    /// Run exactly `spec` for its app, replacing what ran before. Returns the
+    /// components whose instances changed, with their new count (0: stopped here).
+    /// On error nothing changes and the message says what to fix.
+    pub async fn apply(&self, spec: WorkloadSpec) -> Result<Vec<(String, u32)>, String> {
+        if self.inner.draining.load(Ordering::SeqCst) {
+            return Err(format!(
+                "host {} is draining and takes no new work",
+                self.id()
+            ));
+        }
+        let manifest = spec.manifest;
+        let app = manifest.name.clone();
+        // The same version keeps its loopback network and its running service; a
+        // new version starts both afresh.
+        let (loopback, running_service, running_providers) = match self.workloads().get(&app) {
+            Some(w) if w.version == manifest.version => {
+                (w.loopback.clone(), w.service.clone(), w.providers.clone())
+            }
+            Some(w) => (Arc::new(Loopback::default()), None, w.providers.clone()),
+            None => (Arc::new(Loopback::default()), None, BTreeMap::new()),
+        };
+        let mut components = BTreeMap::new();
+        let mut providers = BTreeMap::new();
+        for (name, &instances) in &spec.placements {
+            if instances == 0 {
+                continue;
+            }
+            if let Some(provider) = ProviderSpec::of(&manifest, name) {
+                let links = provider::links_of(&manifest, name);
+                let process = match running_providers.get(name) {
+                    // Same executable and config: keep the process, tell it the links.
+                    Some((_, p)) if p.spec == provider => {
+                        p.set_links(links);
+                        p.clone()
+                    }
+                    _ => Arc::new(Provider::start(self.provider_context()?, provider, links)?),
+                };
+                providers.insert(name.clone(), (instances, process));
+                continue;
+            }
+            let rt = self.prepare(&manifest, name, instances, &loopback).await?;
+            components.insert(name.clone(), Arc::new(rt));
+        }
+        let service = match (manifest.service(), running_service) {
+            (Some(_), _) if components.is_empty() => None,
+            (Some(_), Some(running)) => Some(running),
+            (Some(svc), None) => {
+                let rt = self.prepare(&manifest, &svc.name, 1, &loopback).await?;
+                let policy = svc.restart.unwrap_or_default();
+                let service = Service::start(&self.inner.services, Arc::new(rt), policy)?;
+                Some(Arc::new(service))
+            }
+            (None, _) => None,
+        };
+        let routes = http_routes(&manifest, &components)?;
+        let server = &self.inner.plugins.http_server;
+        // Check every address first so a refused apply binds nothing.
+        for (addr, _) in &routes {
+            if let Some(owner) = server.owner(addr).filter(|o| *o != app) {
+                return Err(format!(
+                    "address {addr} is already used by app '{owner}'; app '{app}' cannot listen there (pick another `address` in its http-server link)"
+                ));
+            }
+        }
+        let mut bound = Vec::new();
+        for (addr, rt) in routes {
+            if let Err(e) = server.bind(&app, addr, rt) {
+                server.release(&app, &self.current_addresses(&app));
+                return Err(e);
+            }
+            bound.push(addr);
+        }
+        server.release(&app, &bound);
+        let after: BTreeMap<String, u32> = components
+            .iter()
+            .map(|(n, rt)| (n.clone(), rt.instances))
+            .chain(providers.iter().map(|(n, (i, _))| (n.clone(), *i)))
+            .collect();
+        let before = self.instances(&app);
+        self.inner.router.register(&manifest, &components).await?;
+        let workload = Workload {
+            version: manifest.version.clone(),
+            manifest,
+            components,
+            loopback,
+            service,
+            providers,
+        };
+        self.workloads().insert(app.clone(), workload);
+        tracing::info!(%app, "workload applied");
+        Ok(scaled(&before, &after))
+    }
+
+    fn current_addresses(&self, app: &str) -> Vec<SocketAddr> {
+        self.workloads()
+            .get(app)
+            .map(|w| {
+                http_routes(&w.manifest, &w.components)
+                    .map(|r| r.into_iter().map(|(a, _)| a).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What providers started here are given: where NATS is.
+    fn provider_context(&self) -> Result<ProviderContext, String> {
+        let (Some(nats_url), Some(nats)) = (
+            self.inner.config.provider_nats_url.clone(),
+            self.inner.router.nats.clone(),
+        ) else {
+            return Err(format!(
+                "host {} has no NATS URL to give capability providers, so it cannot run them",
+                self.id()
+            ));
+        };
+        Ok(ProviderContext {
+            lattice: self.inner.config.lattice.clone(),
+            host_id: self.id().to_string(),
+            nats_url,
+            nats,
+        })
+    }
+
+    async fn prepare(
+        &self,
+        manifest: &Manifest,
+        name: &str,
+        instances: u32,
+        loopback: &Arc<Loopback>,
+    ) -> Result<ComponentRuntime, String> {
+        let app = &manifest.name;
+        let component = manifest
+            .component(name)
+            .ok_or_else(|| format!("app '{app}' has no component named '{name}'"))?;
+        if component.kind == ComponentKind::Capability {
+            return Err(format!(
+                "component '{name}' of app '{app}' is a capability and cannot be placed as a component"
+            ));
+        }
+        let Image::File(path) = &component.image else {
+            return Err(format!(
+                "component '{name}' of app '{app}' is a builtin capability and cannot be placed as a component"
+            ));
+        };
+        let path = path.strip_prefix("file://").unwrap_or(path);
+        let (digest, compiled) = self
+            .inner
+            .cache
+            .load_file(path)
+            .await
+            .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?;
+        let mut env = ComponentEnv::from_manifest(
+            manifest,
+            name,
+            self.inner.plugins.clone(),
+            &self.inner.config.links,
+        )?;
+        env.loopback = Some(loopback.clone());
+        env.can_listen = component.kind == ComponentKind::Service;
+        let engine = &self.inner.engine;
+        let own_linker = links::imports::linker_for(
+            &self.inner.linker,
+            engine,
+            &compiled,
+            &env,
+            &self.inner.router,
+        )?;
+        let linker = own_linker.as_ref().unwrap_or(&self.inner.linker);
+        let pre = linker.instantiate_pre(&compiled).map_err(|e| {
+            format!("component '{name}' of app '{app}' cannot be linked on this host: {e:#}")
+        })?;
+        let proxy = ProxyPre::new(pre.clone()).ok();
+        let limits = self.inner.config.limits;
+        Ok(ComponentRuntime {
+            env: Arc::new(env),
+            exports: Exports::of(engine, &compiled),
+            pre,
+            proxy,
+            limiter: Limiter::new(instances, limits.max_queued, limits.queue_timeout),
+            limits,
+            instances,
+            digest,
+        })
+    }
+}
+
+/// The HTTP listeners `manifest` asks for on this host: every link from a
+/// `builtin://http-server` capability to a component placed here.
+fn http_routes(
+    manifest: &Manifest,
+    placed: &BTreeMap<String, Arc<ComponentRuntime>>,
+) -> Result<Vec<(SocketAddr, Arc<ComponentRuntime>)>, String> {
+    let mut routes: Vec<(SocketAddr, Arc<ComponentRuntime>)> = Vec::new();
+    for (source, link) in manifest.links() {
+        if source.image != Image::Builtin(Builtin::HttpServer) {
+            continue;
+        }
+        let Some(rt) = placed.get(&link.target) else {
+            continue;
+        };
+        let address = link.source_config.get("address").ok_or_else(|| {
+            format!(
+                "the http-server link from '{}' to '{}' has no `address` in its source config",
+                source.name, link.target
+            )
+        })?;
+        let addr: SocketAddr = address
+            .parse()
+            .map_err(|e| format!("http-server address '{address}' is not host:port: {e}"))?;
+        if rt.proxy.is_none() {
+            return Err(format!(
+                "component '{}' of app '{}' is linked from the http-server but does not export wasi:http/incoming-handler",
+                link.target, manifest.name
+            ));
+        }
+        if routes.iter().any(|(a, _)| *a == addr) {
+            return Err(format!(
+                "app '{}' asks for address {addr} twice",
+                manifest.name
+            ));
+        }
+        routes.push((addr, rt.clone()));
+    }
+    Ok(routes)
+}
+
+/// Components whose instance count differs between `before` and `after`.
+fn scaled(before: &BTreeMap<String, u32>, after: &BTreeMap<String, u32>) -> Vec<(String, u32)> {
+    let stopped = before
+        .keys()
+        .filter(|n| !after.contains_key(*n))
+        .map(|n| (n.clone(), 0));
+    let changed = after
+        .iter()
+        .filter(|(n, i)| before.get(*n) != Some(*i))
+        .map(|(n, i)| (n.clone(), *i));
+    changed.chain(stopped).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_lists_changes_and_stops() {
+        let m = |v: &[(&str, u32)]| v.iter().map(|(n, i)| (n.to_string(), *i)).collect();
+        let before = m(&[("a", 1), ("b", 2), ("c", 3)]);
+        let after = m(&[("a", 1), ("b", 4), ("d", 1)]);
+        assert_eq!(
+            scaled(&before, &after),
+            vec![("b".into(), 4), ("d".into(), 1), ("c".into(), 0)]
+        );
+        assert!(scaled(&after, &after).is_empty());
+    }
+}
