@@ -12,6 +12,7 @@
 //! workload's `Loopback`; no kernel socket is created for a guest's TCP.
 
 pub mod pipe;
+mod socket;
 pub mod tcp;
 
 use pipe::{PipeReader, PipeWriter};
