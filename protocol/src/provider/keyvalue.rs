@@ -28,6 +28,11 @@ use crate::wire::WitType;
 
 pub const NAMESPACE: &str = "wrpc";
 pub const PACKAGE: &str = "keyvalue";
+/// What components link (`namespace:package`): a link carrying `wasi:keyvalue/I`
+/// to a provider allows the host's calls to `wrpc:keyvalue/I`.
+pub const LINKED_AS: &str = "wasi:keyvalue";
+/// What the provider serves (`namespace:package`).
+pub const SERVED_AS: &str = "wrpc:keyvalue";
 
 /// `variant error { no-such-store, access-denied, other(string) }`.
 pub fn error() -> WitType {

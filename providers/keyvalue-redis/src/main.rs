@@ -13,7 +13,7 @@ mod pool;
 mod values;
 
 use anyhow::Context;
-use lattice_protocol::provider::keyvalue::{FUNCTIONS, NAMESPACE, PACKAGE};
+use lattice_protocol::provider::keyvalue::{self, FUNCTIONS, NAMESPACE, PACKAGE};
 use lattice_provider::Provider;
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // Components link `wasi:keyvalue`; their host calls the provider on
     // `wrpc:keyvalue`.
-    provider.link_alias("wasi:keyvalue", &format!("{NAMESPACE}:{PACKAGE}"));
+    provider.link_alias(keyvalue::LINKED_AS, keyvalue::SERVED_AS);
     for function in FUNCTIONS {
         let pool = pool.clone();
         provider.serve(
