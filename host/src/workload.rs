@@ -26,6 +26,8 @@ pub struct ComponentEnv {
     pub keyvalue: BTreeMap<String, (KvBackend, String)>,
     /// The allow-list of its `builtin://http-client` link, if it has one.
     pub allowed_hosts: Option<Arc<Vec<String>>>,
+    /// Names of its `wasmcloud:messaging` links to `builtin://messaging-nats`.
+    pub messaging: std::collections::BTreeSet<String>,
     /// The workload's loopback network, where its TCP goes (`None`: no TCP).
     pub loopback: Option<Arc<Loopback>>,
     /// Whether it may listen on the loopback (only a service may).
@@ -66,6 +68,7 @@ impl ComponentEnv {
         let component = manifest.component(name);
         let mut keyvalue = BTreeMap::new();
         let mut allowed_hosts = None;
+        let mut messaging = std::collections::BTreeSet::new();
         let mut links: HashMap<String, HashMap<String, LinkTarget>> = HashMap::new();
         for link in component.iter().flat_map(|c| c.links.iter()) {
             let image = manifest.component(&link.target).map(|t| &t.image);
@@ -119,6 +122,9 @@ impl ComponentEnv {
                         .unwrap_or_default();
                     allowed_hosts = Some(Arc::new(hosts));
                 }
+                Builtin::MessagingNats => {
+                    messaging.insert(link.name.clone());
+                }
                 Builtin::HttpServer => {}
             }
         }
@@ -128,6 +134,7 @@ impl ComponentEnv {
             config: component.map(|c| c.config.clone()).unwrap_or_default(),
             keyvalue,
             allowed_hosts,
+            messaging,
             loopback: None,
             can_listen: false,
             links,
@@ -252,6 +259,8 @@ pub struct Workload {
     pub loopback: Arc<Loopback>,
     /// The app's service, running beside the components.
     pub service: Option<Arc<crate::service::Service>>,
+    /// Its components' `builtin://messaging-nats` subscriptions.
+    pub deliveries: Vec<crate::plugins::messaging::Delivery>,
     /// The app's providers placed here: instances and the process.
     pub providers: BTreeMap<String, (u32, Arc<crate::provider::Provider>)>,
 }

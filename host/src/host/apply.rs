@@ -59,6 +59,7 @@ impl Host {
             }
             (None, _) => None,
         };
+        let deliveries = self.deliveries(&manifest, &components).await?;
         let routes = http_routes(&manifest, &components)?;
         let server = &self.inner.plugins.http_server;
         // Check every address first so a refused apply binds nothing.
@@ -92,6 +93,7 @@ impl Host {
             loopback,
             service,
             providers,
+            deliveries,
         };
         self.workloads().insert(app.clone(), workload);
         tracing::info!(%app, "workload applied");
@@ -107,6 +109,45 @@ impl Host {
                     .unwrap_or_default()
             })
             .unwrap_or_default()
+    }
+
+    /// The `builtin://messaging-nats` subscriptions `manifest` asks for on this host:
+    /// every link from the builtin to a component placed here.
+    async fn deliveries(
+        &self,
+        manifest: &Manifest,
+        placed: &BTreeMap<String, Arc<ComponentRuntime>>,
+    ) -> Result<Vec<crate::plugins::messaging::Delivery>, String> {
+        let mut out = Vec::new();
+        for (source, link) in manifest.links() {
+            let Some(rt) = placed.get(&link.target) else {
+                continue;
+            };
+            if source.image != Image::Builtin(Builtin::MessagingNats) {
+                continue;
+            }
+            let subjects: Vec<String> = link
+                .source_config
+                .get("subscriptions")
+                .map(|s| {
+                    s.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if subjects.is_empty() {
+                continue;
+            }
+            let Some(nats) = self.inner.router.nats.clone() else {
+                return Err(format!(
+                    "host {} has no NATS connection for builtin://messaging-nats",
+                    self.id()
+                ));
+            };
+            out.push(crate::plugins::messaging::deliver(&nats, rt.clone(), &subjects).await?);
+        }
+        Ok(out)
     }
 
     /// What providers started here are given: where NATS is.

@@ -11,6 +11,7 @@ pub mod http_client;
 pub mod http_server;
 pub mod keyvalue;
 pub mod logging;
+pub mod messaging;
 
 use crate::ctx::Ctx;
 use wasmtime::component::Linker;
@@ -42,5 +43,6 @@ pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     config::add_to_linker(linker)?;
     logging::add_to_linker(linker)?;
     bus::add_to_linker(linker)?;
+    messaging::add_to_linker(linker)?;
     Ok(())
 }

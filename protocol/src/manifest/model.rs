@@ -109,15 +109,19 @@ pub enum Builtin {
     KeyvalueNats,
     /// `wasi:keyvalue` in host memory.
     KeyvalueMemory,
+    /// `wasmcloud:messaging@0.2.0` on the lattice's NATS: links to it carry
+    /// `consumer`, links from it carry `handler` and `subscriptions`.
+    MessagingNats,
 }
 
 impl Builtin {
     /// Every builtin, for error messages and the schema.
-    pub const ALL: [Builtin; 4] = [
+    pub const ALL: [Builtin; 5] = [
         Builtin::HttpServer,
         Builtin::HttpClient,
         Builtin::KeyvalueNats,
         Builtin::KeyvalueMemory,
+        Builtin::MessagingNats,
     ];
 
     /// The name after `builtin://`.
@@ -127,6 +131,7 @@ impl Builtin {
             Builtin::HttpClient => "http-client",
             Builtin::KeyvalueNats => "keyvalue-nats",
             Builtin::KeyvalueMemory => "keyvalue-memory",
+            Builtin::MessagingNats => "messaging-nats",
         }
     }
 
