@@ -17,7 +17,8 @@ pub enum GetCommand {
     /// F: failed).
     Hosts,
     /// What each host runs: per app, its components with instances and in-flight
-    /// invocations.
+    /// invocations, and the state of its providers and service (restarts, last
+    /// error).
     Inventory {
         /// Only the host whose id starts with this.
         host: Option<String>,
@@ -117,6 +118,21 @@ fn print_inventory(h: &HostInfo) {
     }
     let mut rows = Vec::new();
     for w in &h.workloads {
+        // Providers and the service: how their processes and runs are doing.
+        let state = |name: &str| {
+            w.providers
+                .iter()
+                .chain(&w.service)
+                .find(|r| r.name == name)
+                .map(|r| {
+                    let state = format!("{:?}", r.state).to_lowercase();
+                    match (&r.last_error, r.restarts) {
+                        (Some(e), n) if n > 0 => format!("{state}, {n} restart(s), last: {e}"),
+                        _ => state,
+                    }
+                })
+                .unwrap_or_default()
+        };
         for c in &w.components {
             rows.push(vec![
                 format!("  {}", w.app),
@@ -124,6 +140,17 @@ fn print_inventory(h: &HostInfo) {
                 c.name.clone(),
                 c.instances.to_string(),
                 c.in_flight.to_string(),
+                state(&c.name),
+            ]);
+        }
+        if let Some(service) = &w.service {
+            rows.push(vec![
+                format!("  {}", w.app),
+                w.version.clone(),
+                format!("{} (service)", service.name),
+                "1".into(),
+                "-".into(),
+                state(&service.name),
             ]);
         }
         if w.components.is_empty() {
@@ -133,11 +160,19 @@ fn print_inventory(h: &HostInfo) {
                 "-".into(),
                 "0".into(),
                 "0".into(),
+                String::new(),
             ]);
         }
     }
     print_table(
-        &["  APP", "VERSION", "COMPONENT", "INSTANCES", "IN-FLIGHT"],
+        &[
+            "  APP",
+            "VERSION",
+            "COMPONENT",
+            "INSTANCES",
+            "IN-FLIGHT",
+            "STATE",
+        ],
         &rows,
     );
 }
