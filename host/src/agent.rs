@@ -175,6 +175,10 @@ async fn handle_command(
         HostCommand::SetLabels { set, unset } => match host.set_labels(set, &unset) {
             Ok(()) => {
                 tracing::info!(labels = ?host.labels(), "labels changed");
+                // Link targets serve the locality subjects of the new labels.
+                if let Err(e) = host.refresh_locality().await {
+                    tracing::warn!("cannot re-subscribe link targets for the new labels: {e}");
+                }
                 CommandReply::ok()
             }
             Err(e) => CommandReply::error(e),

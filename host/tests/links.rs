@@ -697,3 +697,24 @@ async fn an_overloaded_callee_answers_overloaded() {
     }
     assert!(results.iter().any(Result::is_ok));
 }
+
+#[tokio::test]
+async fn locality_follows_labels_changed_at_run_time() {
+    let nats = NatsServer::start().unwrap();
+    let edge = host(&nats, &[("zone", "b")]).await;
+    let moved = host(&nats, &[("zone", "a")]).await;
+    let other = host(&nats, &[("zone", "c")]).await;
+    let app = echo_app(true, None);
+    moved.apply(placed(&app, &["echo"])).await.unwrap();
+    other.apply(placed(&app, &["echo"])).await.unwrap();
+    edge.apply(placed(&app, &["relay"])).await.unwrap();
+    // The host moves into the edge's zone while it serves.
+    moved
+        .set_labels([("zone".to_string(), "b".to_string())].into(), &[])
+        .unwrap();
+    moved.refresh_locality().await.unwrap();
+    for i in 0..20u8 {
+        relay(&edge, "echo-u8", &[Val::U8(i)]).await.unwrap();
+    }
+    assert_eq!((moved.calls().served, other.calls().served), (20, 0));
+}

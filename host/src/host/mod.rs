@@ -161,6 +161,12 @@ impl Host {
         Ok(())
     }
 
+    /// Re-subscribe every link target this host serves, so the locality subjects
+    /// follow labels changed at run time.
+    pub async fn refresh_locality(&self) -> Result<(), String> {
+        self.inner.router.refresh_serving().await
+    }
+
     /// Linked calls so far, by where they went.
     pub fn calls(&self) -> lattice_protocol::messages::CallCounts {
         self.inner.router.counters.snapshot()

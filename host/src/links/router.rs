@@ -138,6 +138,31 @@ impl Router {
         Ok(())
     }
 
+    /// Restart the serving subscriptions of every app (the new ones first, then the
+    /// old drained): the locality subjects follow the host's labels now.
+    pub async fn refresh_serving(self: &Arc<Self>) -> Result<(), String> {
+        let Some(nats) = &self.nats else {
+            return Ok(());
+        };
+        let wanted: Vec<(String, Vec<String>)> = {
+            let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
+            apps.iter()
+                .map(|(app, r)| (app.clone(), r.serving.keys().cloned().collect()))
+                .collect()
+        };
+        for (app, components) in wanted {
+            for component in components {
+                let fresh = Serving::start(self, nats, &app, &component).await?;
+                let old = self
+                    .apps_mut()
+                    .get_mut(&app)
+                    .and_then(|r| r.serving.insert(component, fresh));
+                drop(old);
+            }
+        }
+        Ok(())
+    }
+
     /// Forget `app`: stop serving its calls.
     pub fn unregister(&self, app: &str) {
         self.apps_mut().remove(app);
