@@ -3,7 +3,7 @@
 
 use crate::bindings::wasi::keyvalue::{atomics, store};
 use crate::bindings::wasmcloud::{bus1_0_0, bus2_0_0};
-use crate::reply::{Query, Reply};
+use http_support::{Query, Reply};
 
 /// `wasmcloud:bus/lattice@1.0.0`: `set-link-name` cannot fail.
 pub fn link_v1(query: &Query) -> Reply {

@@ -5,7 +5,7 @@ use wasi::http::outgoing_handler;
 use wasi::http::types::{Fields, IncomingBody, Method, OutgoingRequest, Scheme};
 use wasi::io::streams::StreamError;
 
-use crate::reply::{Query, Reply};
+use http_support::{Query, Reply};
 
 pub fn fetch(query: &Query) -> Reply {
     let url = match query.required("url") {

@@ -2,7 +2,7 @@
 //! `bucket` query parameter (default `default`).
 
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
-use crate::reply::{Query, Reply};
+use http_support::{Query, Reply};
 
 pub fn route(operation: &str, query: &Query) -> Reply {
     let name = query.get("bucket").unwrap_or("default");

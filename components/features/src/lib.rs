@@ -27,11 +27,10 @@ mod bindings;
 mod bus;
 mod fetch;
 mod kv;
-mod reply;
 
 use bindings::wasi::config::{runtime, store as config};
 use bindings::wasi::logging::logging;
-use reply::{Query, Reply};
+use http_support::{Query, Reply};
 use wasi::http::types::{IncomingRequest, ResponseOutparam};
 
 struct Features;

@@ -23,12 +23,10 @@
 //! `wasi:sockets/{network,instance-network,tcp,tcp-create-socket}` but not
 //! `ip-name-lookup`.
 
-mod reply;
-
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 
-use reply::{Query, Reply};
+use http_support::{Query, Reply};
 use wasi::http::types::{IncomingRequest, ResponseOutparam};
 
 struct NetClient;

@@ -46,11 +46,10 @@
 
 mod bindings;
 mod order;
-mod reply;
 
 use bindings::config::wasi::config::store as config;
 use bindings::shop::example::shop::orders;
-use reply::{Query, Reply};
+use http_support::{Query, Reply};
 use wasi::http::types::{IncomingRequest, Method, ResponseOutparam};
 
 struct Auth;

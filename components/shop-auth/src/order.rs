@@ -4,7 +4,7 @@
 use crate::bindings::shop::example::shop::orders::{
     LineItem, Order, PricedLine, Receipt, Rejection,
 };
-use crate::reply::{Query, Reply};
+use http_support::{Query, Reply};
 
 /// `customer=C&items=sku:qty,...&coupon=X` as an `order`, or a 400 naming the problem.
 pub fn parse(query: &Query) -> Result<Order, Reply> {

@@ -1,5 +1,5 @@
-//! The HTTP plumbing: percent-decoded query parameters and writing a `text/plain`
-//! response.
+//! The HTTP plumbing the example components share (`features`, `net-client`,
+//! `shop-auth`): percent-decoded query parameters and a `text/plain` reply.
 
 use wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
@@ -7,28 +7,45 @@ use wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam
 #[derive(Debug, PartialEq)]
 pub struct Reply {
     pub status: u16,
-    pub body: String,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
-    pub fn new(status: u16, body: impl Into<String>) -> Self {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
         Self {
             status,
             body: body.into(),
         }
     }
 
+    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
+        Self::new(200, body)
+    }
+
+    pub fn missing() -> Self {
+        Self::new(404, "missing\n")
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(404, "no such route\n")
+    }
+
     pub fn bad_request(detail: impl std::fmt::Display) -> Self {
         Self::new(400, format!("bad request: {detail}\n"))
     }
 
+    /// The host refused or failed an operation.
+    pub fn error(detail: impl std::fmt::Display) -> Self {
+        Self::new(500, format!("error: {detail}\n"))
+    }
+
+    /// 401, sent with the `www-authenticate: Bearer` challenge.
     pub fn unauthorized() -> Self {
         Self::new(401, "unauthorized\n")
     }
 
     /// Sets the response and streams the body. The body is written in 4 KiB chunks,
-    /// the most one `blocking-write-and-flush` may carry. A 401 carries the
-    /// `www-authenticate: Bearer` challenge.
+    /// the most one `blocking-write-and-flush` may carry.
     pub fn send(self, response_out: ResponseOutparam) {
         let mut headers = vec![
             ("content-type".to_string(), b"text/plain".to_vec()),
@@ -48,7 +65,7 @@ impl Reply {
         let outgoing = response.body().expect("body is taken once");
         ResponseOutparam::set(response_out, Ok(response));
         let stream = outgoing.write().expect("stream is taken once");
-        for chunk in self.body.as_bytes().chunks(4096) {
+        for chunk in self.body.chunks(4096) {
             stream
                 .blocking_write_and_flush(chunk)
                 .expect("host accepted the body");
@@ -80,6 +97,12 @@ impl Query {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// The first value of `name`, or a 400 reply naming the missing parameter.
+    pub fn required(&self, name: &str) -> Result<&str, Reply> {
+        self.get(name)
+            .ok_or_else(|| Reply::bad_request(format!("query parameter `{name}` is required")))
     }
 }
 
