@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 /// it before it saw the unsubscribe (with `unavailable`, so callers try elsewhere).
 const DRAIN_FOR: Duration = Duration::from_secs(5);
 
+/// Calls one subscription works on at once; more are answered `overloaded` at
+/// once (each call is also admitted by the component's own limiter).
+const MAX_CALLS: usize = 4096;
+
 /// The subscriptions serving one component; dropping it drains them: the server
 /// stops routing calls here, and calls already on their way are answered.
 pub struct Serving {
@@ -72,15 +76,24 @@ impl Serving {
                 // no cross-thread hand-off per call (most of a call is waiting on
                 // NATS or a fresh instance, and wasm yields every epoch tick).
                 let mut running = futures::stream::FuturesUnordered::new();
-                let serve = |msg: Message| {
+                let serve = |msg: Message, busy: bool| {
                     let (router, nats) = (router.clone(), nats.clone());
                     let (app, component) = (app.clone(), component.clone());
-                    async move { handle(&router, &nats, &app, &component, msg).await }
+                    async move {
+                        if busy {
+                            overloaded(&nats, &component, msg).await;
+                        } else {
+                            handle(&router, &nats, &app, &component, msg).await;
+                        }
+                    }
                 };
                 let stop = loop {
                     tokio::select! {
                         msg = sub.next() => match msg {
-                            Some(msg) => running.push(serve(msg)),
+                            Some(msg) => {
+                                let busy = running.len() >= MAX_CALLS;
+                                running.push(serve(msg, busy));
+                            }
                             None => break false,
                         },
                         Some(()) = running.next(), if !running.is_empty() => {}
@@ -92,7 +105,10 @@ impl Serving {
                     loop {
                         tokio::select! {
                             msg = tokio::time::timeout_at(until, sub.next()) => match msg {
-                                Ok(Some(msg)) => running.push(serve(msg)),
+                                Ok(Some(msg)) => {
+                                    let busy = running.len() >= MAX_CALLS;
+                                    running.push(serve(msg, busy));
+                                }
                                 _ => break,
                             },
                             Some(()) = running.next(), if !running.is_empty() => {}
@@ -127,6 +143,18 @@ async fn round_trip(nats: &async_nats::Client) -> Result<(), String> {
         Ok(Some(_)) => Ok(()),
         _ => Err("the server did not echo a probe within 5s".to_owned()),
     }
+}
+
+/// Answer a call this subscription has no room for.
+async fn overloaded(nats: &async_nats::Client, component: &str, msg: Message) {
+    let Some(reply) = msg.reply else {
+        return;
+    };
+    let mut out = HeaderMap::new();
+    out.insert(headers::ERROR, CallErrorKind::Overloaded.as_str());
+    let text =
+        format!("this host already works on {MAX_CALLS} calls to '{component}'; try again shortly");
+    let _ = nats.publish_with_headers(reply, out, text.into()).await;
 }
 
 async fn handle(

@@ -86,6 +86,9 @@ impl consumer::Host for Ctx {
 
 impl crate::bindings::wasmcloud::messaging::types::Host for Ctx {}
 
+/// Messages one component's subscriptions hand to instances at once.
+const MAX_IN_HAND: usize = 256;
+
 /// One component's subscriptions; dropping it unsubscribes.
 pub struct Delivery {
     task: tokio::task::JoinHandle<()>,
@@ -126,9 +129,16 @@ pub async fn deliver(
     nats.flush().await.map_err(|e| e.to_string())?;
     let task = tokio::spawn(async move {
         let mut all = futures::stream::select_all(streams);
+        // A bounded number of messages in hand: past it, reading waits, and NATS
+        // applies its slow-consumer limit to the subscription.
+        let room = Arc::new(tokio::sync::Semaphore::new(MAX_IN_HAND));
         while let Some(msg) = all.next().await {
+            let Ok(permit) = room.clone().acquire_owned().await else {
+                break;
+            };
             let (rt, export) = (rt.clone(), export.clone());
             tokio::spawn(async move {
+                let _permit = permit;
                 let value = Val::Record(vec![
                     ("subject".into(), Val::String(msg.subject.to_string())),
                     (
