@@ -51,6 +51,11 @@ pub struct HostOptions {
     /// credentials, never the host's); default: the host's own `--nats-url`.
     #[arg(long)]
     provider_nats_url: Option<String>,
+    /// Where `builtin://blobstore-fs` keeps the apps' containers (a folder per
+    /// app); default: `blobstore/` in the state directory (`lattice up
+    /// --state-dir`, else ~/.local/state/lattice).
+    #[arg(long)]
+    blobstore_dir: Option<PathBuf>,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -70,9 +75,15 @@ impl HostOptions {
         &self,
         lattice: &str,
         nats_url: &str,
-        cache_dir: Option<PathBuf>,
+        state_dir: Option<&std::path::Path>,
         key_seed: Option<String>,
     ) -> anyhow::Result<HostConfig> {
+        let cache_dir = state_dir.map(|d| d.join("cache"));
+        let blobstore_dir = match (&self.blobstore_dir, state_dir) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, Some(state)) => Some(state.join("blobstore")),
+            (None, None) => default_state_dir().ok().map(|d| d.join("blobstore")),
+        };
         Ok(HostConfig {
             lattice: lattice.to_string(),
             labels: self.labels.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -97,6 +108,7 @@ impl HostOptions {
                     .clone()
                     .unwrap_or_else(|| nats_url.to_string()),
             ),
+            blobstore_dir,
         })
     }
 }
@@ -232,13 +244,18 @@ async fn run_controller(
     Ok(())
 }
 
+/// `~/.local/state/lattice` (or the platform's state directory).
+fn default_state_dir() -> anyhow::Result<PathBuf> {
+    Ok(dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .context("cannot find a state directory: pass --state-dir")?
+        .join("lattice"))
+}
+
 pub async fn up(args: UpArgs, nats_url: Option<String>, lattice: &str) -> anyhow::Result<()> {
     let state_dir = match args.state_dir {
         Some(dir) => dir,
-        None => dirs::state_dir()
-            .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-            .context("cannot find a state directory: pass --state-dir")?
-            .join("lattice"),
+        None => default_state_dir()?,
     };
     let (server, url) = match nats_url {
         Some(url) => (None, url),
@@ -273,7 +290,7 @@ async fn run_up(
     let client = crate::connect(url).await?;
     let seed = host_key_seed(state_dir)?;
     let host = Host::new(
-        options.config(lattice, url, Some(state_dir.join("cache")), Some(seed))?,
+        options.config(lattice, url, Some(state_dir), Some(seed))?,
         Some(client.clone()),
     )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -28,6 +28,8 @@ pub struct HostConfig {
     /// The NATS URL handed to capability providers this host starts (`None`: the
     /// host cannot run providers).
     pub provider_nats_url: Option<String>,
+    /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).
+    pub blobstore_dir: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -43,6 +45,7 @@ impl Default for HostConfig {
             drain_timeout: Duration::from_secs(30),
             links: crate::links::LinkSettings::default(),
             provider_nats_url: None,
+            blobstore_dir: None,
         }
     }
 }

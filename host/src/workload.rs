@@ -24,6 +24,9 @@ pub struct ComponentEnv {
     /// Link name -> (keyvalue backend, capability name), for this component's
     /// `wasi:keyvalue` links.
     pub keyvalue: BTreeMap<String, (KvBackend, String)>,
+    /// Link name -> (blobstore builtin, capability name), for its `wasi:blobstore`
+    /// links.
+    pub blobstore: BTreeMap<String, (Builtin, String)>,
     /// The allow-list of its `builtin://http-client` link, if it has one.
     pub allowed_hosts: Option<Arc<Vec<String>>>,
     /// Names of its `wasmcloud:messaging` links to `builtin://messaging-nats`.
@@ -67,6 +70,7 @@ impl ComponentEnv {
     ) -> Result<Self, String> {
         let component = manifest.component(name);
         let mut keyvalue = BTreeMap::new();
+        let mut blobstore = BTreeMap::new();
         let mut allowed_hosts = None;
         let mut messaging = std::collections::BTreeSet::new();
         let mut links: HashMap<String, HashMap<String, LinkTarget>> = HashMap::new();
@@ -114,6 +118,9 @@ impl ComponentEnv {
                         (KvBackend::Builtin(*builtin), link.target.clone()),
                     );
                 }
+                Builtin::BlobstoreFs | Builtin::BlobstoreNats => {
+                    blobstore.insert(link.name.clone(), (*builtin, link.target.clone()));
+                }
                 Builtin::HttpClient => {
                     let hosts = link
                         .target_config
@@ -133,6 +140,7 @@ impl ComponentEnv {
             component: name.to_string(),
             config: component.map(|c| c.config.clone()).unwrap_or_default(),
             keyvalue,
+            blobstore,
             allowed_hosts,
             messaging,
             loopback: None,

@@ -78,6 +78,17 @@ impl Subjects {
         )
     }
 
+    /// The JetStream object store holding container `container` of `app`'s
+    /// `builtin://blobstore-nats`.
+    pub fn app_blob_bucket(&self, app: &str, container: &str) -> String {
+        format!(
+            "lattice_{}_blob_{}_{}",
+            self.prefix_name(),
+            sanitize(app),
+            sanitize(container)
+        )
+    }
+
     fn prefix_name(&self) -> &str {
         self.prefix.trim_start_matches("lattice.")
     }
@@ -139,6 +150,11 @@ mod tests {
         );
         assert_ne!(s.app_kv_bucket("a.b", "x"), s.app_kv_bucket("a-b", "x"));
         assert_ne!(s.app_kv_bucket("a", "b_c"), s.app_kv_bucket("a_b", "c"));
+        assert_eq!(
+            s.app_blob_bucket("shop", "photos"),
+            "lattice_default_blob_shop_photos"
+        );
+        assert_ne!(s.app_blob_bucket("a", "b/c"), s.app_blob_bucket("a", "b-c"));
     }
 
     #[test]

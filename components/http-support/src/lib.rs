@@ -107,7 +107,7 @@ impl Query {
 }
 
 /// Percent-decoding, with `+` as a space. Invalid escapes are kept as they are.
-fn decode(raw: &str) -> String {
+pub fn decode(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

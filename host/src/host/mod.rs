@@ -78,7 +78,12 @@ impl Host {
                 .map_err(|e| anyhow::anyhow!("the host key seed is not a valid nkey seed: {e}"))?,
             None => nkeys::KeyPair::new_server(),
         };
-        let plugins = Arc::new(Plugins::new(kv));
+        let blobstore = plugins::blobstore::Registry::new(
+            config.blobstore_dir.clone(),
+            nats.clone()
+                .map(|c| (async_nats::jetstream::new(c), subjects.clone())),
+        );
+        let plugins = Arc::new(Plugins::new(kv, blobstore));
         let labels = Arc::new(Mutex::new(labels));
         let router = Arc::new(Router::new(
             key.public_key(),

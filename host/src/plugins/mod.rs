@@ -5,6 +5,7 @@
 //! the shared `Linker`) and, where it keeps state, a host-wide registry in
 //! [`Plugins`].
 
+pub mod blobstore;
 pub mod bus;
 pub mod config;
 pub mod http_client;
@@ -19,15 +20,17 @@ use wasmtime::component::Linker;
 /// Host-wide state of the plugins.
 pub struct Plugins {
     pub keyvalue: keyvalue::Registry,
+    pub blobstore: blobstore::Registry,
     pub http_server: http_server::HttpServer,
     /// The host's router, for plugins that forward to capability providers.
     pub router: std::sync::OnceLock<std::sync::Arc<crate::links::Router>>,
 }
 
 impl Plugins {
-    pub fn new(keyvalue: keyvalue::Registry) -> Self {
+    pub fn new(keyvalue: keyvalue::Registry, blobstore: blobstore::Registry) -> Self {
         Self {
             keyvalue,
+            blobstore,
             http_server: http_server::HttpServer::default(),
             router: std::sync::OnceLock::new(),
         }
@@ -44,5 +47,6 @@ pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     logging::add_to_linker(linker)?;
     bus::add_to_linker(linker)?;
     messaging::add_to_linker(linker)?;
+    blobstore::add_to_linker(linker)?;
     Ok(())
 }

@@ -112,17 +112,33 @@ pub enum Builtin {
     /// `wasmcloud:messaging@0.2.0` on the lattice's NATS: links to it carry
     /// `consumer`, links from it carry `handler` and `subscriptions`.
     MessagingNats,
+    /// `wasi:blobstore@0.2.0-draft` on the host's filesystem (data stays on the host).
+    BlobstoreFs,
+    /// `wasi:blobstore@0.2.0-draft` on the NATS JetStream object store (lattice-wide).
+    BlobstoreNats,
 }
 
 impl Builtin {
     /// Every builtin, for error messages and the schema.
-    pub const ALL: [Builtin; 5] = [
+    pub const ALL: [Builtin; 7] = [
         Builtin::HttpServer,
         Builtin::HttpClient,
         Builtin::KeyvalueNats,
         Builtin::KeyvalueMemory,
         Builtin::MessagingNats,
+        Builtin::BlobstoreFs,
+        Builtin::BlobstoreNats,
     ];
+
+    /// The `namespace:package` a link to this builtin must name, for the builtins
+    /// that serve exactly one package.
+    pub fn serves(self) -> Option<&'static str> {
+        match self {
+            Builtin::KeyvalueNats | Builtin::KeyvalueMemory => Some("wasi:keyvalue"),
+            Builtin::BlobstoreFs | Builtin::BlobstoreNats => Some("wasi:blobstore"),
+            Builtin::HttpServer | Builtin::HttpClient | Builtin::MessagingNats => None,
+        }
+    }
 
     /// The name after `builtin://`.
     pub fn name(self) -> &'static str {
@@ -132,6 +148,8 @@ impl Builtin {
             Builtin::KeyvalueNats => "keyvalue-nats",
             Builtin::KeyvalueMemory => "keyvalue-memory",
             Builtin::MessagingNats => "messaging-nats",
+            Builtin::BlobstoreFs => "blobstore-fs",
+            Builtin::BlobstoreNats => "blobstore-nats",
         }
     }
 

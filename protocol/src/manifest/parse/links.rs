@@ -57,21 +57,20 @@ fn target(w: &mut Walker, drafts: &[Draft], source: &Draft, draft: &LinkDraft) {
             w.problem(&draft.path, format!("source config: {e}"));
         }
     }
-    if let Some(Image::Builtin(b @ (Builtin::KeyvalueNats | Builtin::KeyvalueMemory))) =
-        target.image
-    {
+    if let Some(Image::Builtin(builtin)) = target.image {
         let link = &draft.link;
         let found = format!("{}:{}", link.namespace, link.package);
-        if found != "wasi:keyvalue" {
-            let key = if link.namespace != "wasi" {
+        if let Some(served) = builtin.serves().filter(|served| *served != found) {
+            let (namespace, package) = served.split_once(':').unwrap_or((served, ""));
+            let key = if link.namespace != namespace {
                 "namespace"
             } else {
                 "package"
             };
-            let builtin = b.name();
+            let name_of = builtin.name();
             let message = format!(
-                "'{name}' is {builtin}, which serves wasi:keyvalue, not {found}: \
-                 set namespace: wasi and package: keyvalue"
+                "'{name}' is {name_of}, which serves {served}, not {found}: \
+                 set namespace: {namespace} and package: {package}"
             );
             w.problem(&draft.path.key(key), message);
         }

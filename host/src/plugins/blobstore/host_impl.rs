@@ -1,0 +1,316 @@
+//! The `wasi:blobstore` host traits: resources live in the invocation's table, data
+//! in the app's store behind the component's blobstore link.
+//!
+//! Writing follows wasmCloud's semantics: `write-data` names where an
+//! `outgoing-value` goes (it may come before or after the body is written), and
+//! `finish` stores the body there. A value dropped without `finish` stores nothing.
+
+use super::{BlobError, Container, IncomingValue, ObjectNames, OutgoingValue, Store};
+use crate::bindings::wasi::blobstore::{blobstore, container, types};
+use crate::ctx::Ctx;
+use bytes::Bytes;
+use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime_wasi::p2::bindings::io::streams::{InputStream, OutputStream};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+
+type BlobResult<T> = wasmtime::Result<Result<T, String>>;
+
+pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    types::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    container::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    blobstore::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+}
+
+fn msg(e: BlobError) -> String {
+    e.0
+}
+
+impl Ctx {
+    /// The app's store behind the component's `wasi:blobstore` link.
+    fn blob_store(&self) -> Result<Store, String> {
+        let name = self.link_name("wasi", "blobstore", "blobstore");
+        let Some((builtin, _)) = self.env.blobstore.get(name) else {
+            return Err(format!(
+                "component '{}' of app '{}' has no wasi:blobstore link named '{name}': \
+                 add a link trait to builtin://blobstore-fs or builtin://blobstore-nats",
+                self.env.component, self.env.app
+            ));
+        };
+        self.env
+            .plugins
+            .blobstore
+            .store(*builtin, &self.env.app)
+            .map_err(msg)
+    }
+
+    fn container(&self, handle: &Resource<Container>) -> wasmtime::Result<Container> {
+        Ok(self.table.get(handle)?.clone())
+    }
+}
+
+impl blobstore::Host for Ctx {
+    async fn create_container(&mut self, name: String) -> BlobResult<Resource<Container>> {
+        let store = match self.blob_store() {
+            Ok(store) => store,
+            Err(e) => return Ok(Err(e)),
+        };
+        match store.create_container(&name).await {
+            Ok(c) => Ok(Ok(self.table.push(c)?)),
+            Err(e) => Ok(Err(msg(e))),
+        }
+    }
+
+    async fn get_container(&mut self, name: String) -> BlobResult<Resource<Container>> {
+        let store = match self.blob_store() {
+            Ok(store) => store,
+            Err(e) => return Ok(Err(e)),
+        };
+        match store.get_container(&name).await {
+            Ok(c) => Ok(Ok(self.table.push(c)?)),
+            Err(e) => Ok(Err(msg(e))),
+        }
+    }
+
+    async fn delete_container(&mut self, name: String) -> BlobResult<()> {
+        match self.blob_store() {
+            Ok(store) => Ok(store.delete_container(&name).await.map_err(msg)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn container_exists(&mut self, name: String) -> BlobResult<bool> {
+        match self.blob_store() {
+            Ok(store) => Ok(store.container_exists(&name).await.map_err(msg)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn copy_object(&mut self, src: types::ObjectId, dest: types::ObjectId) -> BlobResult<()> {
+        match self.blob_store() {
+            Ok(store) => Ok(store
+                .copy_object(
+                    (&src.container, &src.object),
+                    (&dest.container, &dest.object),
+                )
+                .await
+                .map_err(msg)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn move_object(&mut self, src: types::ObjectId, dest: types::ObjectId) -> BlobResult<()> {
+        match self.blob_store() {
+            Ok(store) => Ok(store
+                .move_object(
+                    (&src.container, &src.object),
+                    (&dest.container, &dest.object),
+                )
+                .await
+                .map_err(msg)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+impl container::Host for Ctx {}
+
+impl container::HostContainer for Ctx {
+    async fn name(&mut self, this: Resource<Container>) -> BlobResult<String> {
+        Ok(Ok(self.container(&this)?.name().to_string()))
+    }
+
+    async fn info(&mut self, this: Resource<Container>) -> BlobResult<types::ContainerMetadata> {
+        let c = self.container(&this)?;
+        Ok(Ok(types::ContainerMetadata {
+            name: c.name().to_string(),
+            created_at: c.created_at(),
+        }))
+    }
+
+    async fn get_data(
+        &mut self,
+        this: Resource<Container>,
+        name: String,
+        start: u64,
+        end: u64,
+    ) -> BlobResult<Resource<IncomingValue>> {
+        match self.container(&this)?.get(&name, start, end).await {
+            Ok(data) => Ok(Ok(self.table.push(IncomingValue(data))?)),
+            Err(e) => Ok(Err(msg(e))),
+        }
+    }
+
+    async fn write_data(
+        &mut self,
+        this: Resource<Container>,
+        name: String,
+        data: Resource<OutgoingValue>,
+    ) -> BlobResult<()> {
+        let container = self.container(&this)?;
+        if let Err(e) = super::check_name("object", &name) {
+            return Ok(Err(msg(e)));
+        }
+        self.table.get_mut(&data)?.targets.push((container, name));
+        Ok(Ok(()))
+    }
+
+    async fn list_objects(
+        &mut self,
+        this: Resource<Container>,
+    ) -> BlobResult<Resource<ObjectNames>> {
+        match self.container(&this)?.list().await {
+            Ok(names) => Ok(Ok(self.table.push(ObjectNames {
+                names: names.into_iter(),
+            })?)),
+            Err(e) => Ok(Err(msg(e))),
+        }
+    }
+
+    async fn delete_object(&mut self, this: Resource<Container>, name: String) -> BlobResult<()> {
+        Ok(self.container(&this)?.delete(&name).await.map_err(msg))
+    }
+
+    async fn delete_objects(
+        &mut self,
+        this: Resource<Container>,
+        names: Vec<String>,
+    ) -> BlobResult<()> {
+        let container = self.container(&this)?;
+        for name in names {
+            if let Err(e) = container.delete(&name).await {
+                return Ok(Err(msg(e)));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    async fn has_object(&mut self, this: Resource<Container>, name: String) -> BlobResult<bool> {
+        Ok(self.container(&this)?.has(&name).await.map_err(msg))
+    }
+
+    async fn object_info(
+        &mut self,
+        this: Resource<Container>,
+        name: String,
+    ) -> BlobResult<types::ObjectMetadata> {
+        let c = self.container(&this)?;
+        Ok(c.object_info(&name)
+            .await
+            .map(|meta| types::ObjectMetadata {
+                name,
+                container: c.name().to_string(),
+                created_at: meta.created_at,
+                size: meta.size,
+            })
+            .map_err(msg))
+    }
+
+    async fn clear(&mut self, this: Resource<Container>) -> BlobResult<()> {
+        Ok(self.container(&this)?.clear().await.map_err(msg))
+    }
+
+    async fn drop(&mut self, rep: Resource<Container>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl container::HostStreamObjectNames for Ctx {
+    async fn read_stream_object_names(
+        &mut self,
+        this: Resource<ObjectNames>,
+        len: u64,
+    ) -> BlobResult<(Vec<String>, bool)> {
+        let names = &mut self.table.get_mut(&this)?.names;
+        let take = usize::try_from(len).unwrap_or(usize::MAX);
+        let page: Vec<String> = names.by_ref().take(take).collect();
+        Ok(Ok((page, names.len() == 0)))
+    }
+
+    async fn skip_stream_object_names(
+        &mut self,
+        this: Resource<ObjectNames>,
+        num: u64,
+    ) -> BlobResult<(u64, bool)> {
+        let names = &mut self.table.get_mut(&this)?.names;
+        let take = usize::try_from(num).unwrap_or(usize::MAX);
+        let skipped = names.by_ref().take(take).count() as u64;
+        Ok(Ok((skipped, names.len() == 0)))
+    }
+
+    async fn drop(&mut self, rep: Resource<ObjectNames>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl types::Host for Ctx {}
+
+impl types::HostOutgoingValue for Ctx {
+    async fn new_outgoing_value(&mut self) -> wasmtime::Result<Resource<OutgoingValue>> {
+        Ok(self.table.push(OutgoingValue::new())?)
+    }
+
+    async fn outgoing_value_write_body(
+        &mut self,
+        this: Resource<OutgoingValue>,
+    ) -> wasmtime::Result<Result<Resource<OutputStream>, ()>> {
+        let value = self.table.get_mut(&this)?;
+        if value.body_taken {
+            return Ok(Err(()));
+        }
+        value.body_taken = true;
+        let stream: OutputStream = Box::new(value.body.clone());
+        Ok(Ok(self.table.push_child(stream, &this)?))
+    }
+
+    async fn finish(&mut self, this: Resource<OutgoingValue>) -> BlobResult<()> {
+        let value = self.table.delete(this)?;
+        let body: Bytes = value.body.contents();
+        if value.targets.is_empty() {
+            return Ok(Err(
+                "this outgoing-value was finished before container.write-data named an object \
+                 for it: call write-data first, then finish"
+                    .to_string(),
+            ));
+        }
+        for (container, name) in value.targets {
+            if let Err(e) = container.put(&name, body.clone()).await {
+                return Ok(Err(msg(e)));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    async fn drop(&mut self, rep: Resource<OutgoingValue>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl types::HostIncomingValue for Ctx {
+    async fn incoming_value_consume_sync(
+        &mut self,
+        this: Resource<IncomingValue>,
+    ) -> BlobResult<Vec<u8>> {
+        Ok(Ok(self.table.delete(this)?.0.to_vec()))
+    }
+
+    async fn incoming_value_consume_async(
+        &mut self,
+        this: Resource<IncomingValue>,
+    ) -> BlobResult<Resource<InputStream>> {
+        let data = self.table.delete(this)?.0;
+        let stream: InputStream = Box::new(MemoryInputPipe::new(data));
+        Ok(Ok(self.table.push(stream)?))
+    }
+
+    async fn size(&mut self, this: Resource<IncomingValue>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&this)?.0.len() as u64)
+    }
+
+    async fn drop(&mut self, rep: Resource<IncomingValue>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! The built-in `wasi:blobstore` on the filesystem and on the NATS object store, with a
+//! real nats-server and the `blob-files` component behind the HTTP server: objects
+//! are written, read in ranges, listed, copied, moved and deleted; two apps using
+//! the same container names never see each other's objects; the NATS store is one
+//! store for every host of the lattice, the filesystem one outlives its host.
+
+mod support;
+
+use lattice_host::{Host, HostConfig};
+use lattice_protocol::manifest::parse;
+use lattice_protocol::messages::WorkloadSpec;
+use lattice_testing::components::component;
+use lattice_testing::nats::NatsServer;
+use std::path::Path;
+
+fn app(name: &str, backend: &str, port: u16) -> WorkloadSpec {
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: {name}
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: files
+      type: component
+      properties:
+        image: file://{wasm}
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: 4
+        - type: link
+          properties:
+            target: store
+            namespace: wasi
+            package: blobstore
+            interfaces: [blobstore, container, types]
+    - name: store
+      type: capability
+      properties:
+        image: builtin://blobstore-{backend}
+    - name: http
+      type: capability
+      properties:
+        image: builtin://http-server
+      traits:
+        - type: link
+          properties:
+            target: files
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: listen
+                  properties:
+                    address: 127.0.0.1:{port}
+"#,
+        wasm = component("blob-files").display(),
+    );
+    WorkloadSpec {
+        manifest: parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}")),
+        placements: [("files".to_string(), 4)].into(),
+    }
+}
+
+async fn host(nats: &NatsServer, dir: &Path) -> Host {
+    Host::new(
+        HostConfig {
+            limits: support::quick_limits(),
+            blobstore_dir: Some(dir.to_path_buf()),
+            ..HostConfig::default()
+        },
+        Some(nats.connect().await.unwrap()),
+    )
+    .unwrap()
+}
+
+/// `(status, body)` of `method url` with `body`.
+async fn send(method: reqwest::Method, url: String, body: &'static [u8]) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .request(method, url)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+async fn put(port: u16, path: &str, body: &'static [u8]) -> (u16, String) {
+    send(
+        reqwest::Method::PUT,
+        format!("http://127.0.0.1:{port}/{path}"),
+        body,
+    )
+    .await
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    send(
+        reqwest::Method::GET,
+        format!("http://127.0.0.1:{port}/{path}"),
+        b"",
+    )
+    .await
+}
+
+async fn post(port: u16, path: &str) -> (u16, String) {
+    send(
+        reqwest::Method::POST,
+        format!("http://127.0.0.1:{port}/{path}"),
+        b"",
+    )
+    .await
+}
+
+async fn delete(port: u16, path: &str) -> (u16, String) {
+    send(
+        reqwest::Method::DELETE,
+        format!("http://127.0.0.1:{port}/{path}"),
+        b"",
+    )
+    .await
+}
+
+fn ok(body: &str) -> (u16, String) {
+    (200, body.to_string())
+}
+
+/// Everything a component can do with its blobstore, on `backend`.
+async fn objects_round_trip(backend: &str) {
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(&nats, dir.path()).await;
+    let port = support::free_port();
+    host.apply(app("files", backend, port)).await.unwrap();
+
+    assert_eq!(get(port, "photos").await.0, 404, "no container yet");
+    assert_eq!(
+        put(port, "photos/cat%20one.txt", b"meow meow").await,
+        (201, "stored 9 bytes\n".into())
+    );
+    put(port, "photos/dog.txt", b"woof").await;
+    assert_eq!(get(port, "photos/cat%20one.txt").await, ok("meow meow"));
+    assert_eq!(
+        get(port, "photos/cat%20one.txt?start=5&end=7").await,
+        ok("meo")
+    );
+    assert_eq!(
+        get(port, "photos/cat%20one.txt?info").await,
+        ok("photos/cat one.txt 9 bytes\n")
+    );
+    assert_eq!(get(port, "photos").await, ok("cat one.txt\ndog.txt\n"));
+
+    // Replacing an object replaces all of it.
+    put(port, "photos/dog.txt", b"wo").await;
+    assert_eq!(get(port, "photos/dog.txt").await, ok("wo"));
+
+    // Copy and move, across containers too; a missing destination container is
+    // an error that names it.
+    put(port, "archive/readme", b"old things").await;
+    assert_eq!(
+        post(port, "photos/dog.txt?copy-to=archive/dog.txt").await,
+        ok("copied\n")
+    );
+    assert_eq!(
+        post(port, "photos/cat%20one.txt?move-to=archive/cat.txt").await,
+        ok("moved\n")
+    );
+    assert_eq!(get(port, "photos").await, ok("dog.txt\n"));
+    assert_eq!(get(port, "archive").await, ok("cat.txt\ndog.txt\nreadme\n"));
+    assert_eq!(get(port, "archive/cat.txt").await, ok("meow meow"));
+    let (status, body) = post(port, "photos/dog.txt?copy-to=nowhere/x").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("container 'nowhere' does not exist"),
+        "{body}"
+    );
+
+    // Missing objects and containers are named.
+    let (status, body) = get(port, "photos/nope").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("object 'nope' does not exist in container 'photos'"),
+        "{body}"
+    );
+    assert_eq!(delete(port, "photos/dog.txt").await, ok("deleted\n"));
+    assert_eq!(get(port, "photos").await, ok(""));
+    assert_eq!(delete(port, "archive").await, ok("deleted\n"));
+    assert_eq!(get(port, "archive/readme").await.0, 404);
+}
+
+#[tokio::test]
+async fn the_filesystem_blobstore_reads_writes_lists_copies_and_deletes() {
+    objects_round_trip("fs").await;
+}
+
+#[tokio::test]
+async fn the_nats_blobstore_reads_writes_lists_copies_and_deletes() {
+    objects_round_trip("nats").await;
+}
+
+/// Two apps with the same component and the same container and object names.
+async fn apps_are_isolated(backend: &str) {
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(&nats, dir.path()).await;
+    let (a, b) = (support::free_port(), support::free_port());
+    host.apply(app("alpha", backend, a)).await.unwrap();
+    host.apply(app("beta", backend, b)).await.unwrap();
+
+    put(a, "shared/secret", b"alpha's").await;
+    assert_eq!(get(b, "shared").await.0, 404, "beta sees alpha's container");
+    put(b, "shared/secret", b"beta's").await;
+    put(b, "shared/other", b"beta only").await;
+    assert_eq!(get(a, "shared/secret").await, ok("alpha's"));
+    assert_eq!(get(b, "shared/secret").await, ok("beta's"));
+    assert_eq!(get(a, "shared").await, ok("secret\n"));
+    assert_eq!(get(a, "shared/other").await.0, 404);
+    // A name that looks like a path stays inside the app's own store.
+    put(a, "..%2Fbeta%2Fshared/secret", b"escaped?").await;
+    assert_eq!(get(b, "shared/secret").await, ok("beta's"));
+
+    // Deleting alpha's container leaves beta's.
+    assert_eq!(delete(a, "shared").await, ok("deleted\n"));
+    assert_eq!(get(a, "shared").await.0, 404);
+    assert_eq!(get(b, "shared").await, ok("other\nsecret\n"));
+}
+
+#[tokio::test]
+async fn two_apps_filesystem_blobstores_are_isolated() {
+    apps_are_isolated("fs").await;
+}
+
+#[tokio::test]
+async fn two_apps_nats_blobstores_are_isolated() {
+    apps_are_isolated("nats").await;
+}
+
+#[tokio::test]
+async fn the_nats_blobstore_is_shared_by_the_hosts_and_the_filesystem_one_outlives_its_host() {
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (support::free_port(), support::free_port());
+    let first = host(&nats, dir.path()).await;
+    first.apply(app("files", "nats", one)).await.unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let second = host(&nats, elsewhere.path()).await;
+    second.apply(app("files", "nats", two)).await.unwrap();
+    put(one, "docs/a", b"written on one").await;
+    assert_eq!(get(two, "docs/a").await, ok("written on one"));
+
+    let fs_port = support::free_port();
+    first.apply(app("local", "fs", fs_port)).await.unwrap();
+    put(fs_port, "docs/kept", b"on disk").await;
+    drop(first);
+    let again = host(&nats, dir.path()).await;
+    let port = support::free_port();
+    again.apply(app("local", "fs", port)).await.unwrap();
+    assert_eq!(get(port, "docs/kept").await, ok("on disk"));
+}
