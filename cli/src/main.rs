@@ -16,6 +16,10 @@ struct Cli {
     /// NATS server to talk to (for `up`: join this one instead of starting one).
     #[arg(long, global = true, env = "LATTICE_NATS_URL")]
     nats_url: Option<String>,
+    /// NATS credentials file (`.creds`: a user JWT and its seed) to connect with,
+    /// for a NATS with decentralized auth.
+    #[arg(long, global = true, env = "LATTICE_NATS_CREDS")]
+    nats_creds: Option<std::path::PathBuf>,
     /// Lattice name: many lattices can share one NATS without seeing each other.
     #[arg(long, global = true, env = "LATTICE", default_value = "default")]
     lattice: String,
@@ -66,32 +70,55 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let creds = match &cli.nats_creds {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read --nats-creds {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let nats = Nats {
+        url: cli
+            .nats_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NATS_URL.to_string()),
+        creds,
+    };
     match cli.command {
-        Command::Up(args) => run::up(args, cli.nats_url, &cli.lattice).await,
-        Command::Host(args) => run::host(args, &nats_url(&cli.nats_url), &cli.lattice).await,
-        Command::Controller(args) => {
-            run::controller(args, &nats_url(&cli.nats_url), &cli.lattice).await
+        Command::Up(args) => {
+            let join = cli.nats_url.is_some().then_some(nats);
+            run::up(args, join, &cli.lattice).await
         }
+        Command::Host(args) => run::host(args, &nats, &cli.lattice).await,
+        Command::Controller(args) => run::controller(args, &nats, &cli.lattice).await,
         Command::App(cmd) => {
-            let client = connect(&nats_url(&cli.nats_url)).await?;
+            let client = connect(&nats).await?;
             app::run(cmd, client, &cli.lattice, cli.output).await
         }
         Command::Get(cmd) => {
-            let client = connect(&nats_url(&cli.nats_url)).await?;
+            let client = connect(&nats).await?;
             get::run(cmd, client, &cli.lattice, cli.output).await
         }
     }
 }
 
-fn nats_url(given: &Option<String>) -> String {
-    given
-        .clone()
-        .unwrap_or_else(|| DEFAULT_NATS_URL.to_string())
+/// Where NATS is and how to authenticate to it.
+#[derive(Debug, Clone)]
+pub struct Nats {
+    pub url: String,
+    /// `.creds` text (from `--nats-creds`).
+    pub creds: Option<String>,
 }
 
 /// Connect to NATS with a deadline and an error that says what to do.
-pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
-    let connecting = async_nats::ConnectOptions::new()
+pub async fn connect(nats: &Nats) -> anyhow::Result<async_nats::Client> {
+    let url = nats.url.as_str();
+    let options = match &nats.creds {
+        Some(creds) => async_nats::ConnectOptions::with_credentials(creds)
+            .map_err(|e| anyhow::anyhow!("the --nats-creds file is not NATS credentials: {e}"))?,
+        None => async_nats::ConnectOptions::new(),
+    };
+    let connecting = options
         .connection_timeout(std::time::Duration::from_secs(5))
         .name("lattice")
         .connect(url);

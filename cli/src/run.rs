@@ -56,6 +56,17 @@ pub struct HostOptions {
     /// --state-dir`, else ~/.local/state/lattice).
     #[arg(long)]
     blobstore_dir: Option<PathBuf>,
+    /// An account nkey seed file (`SA...`, the account's key or one of its
+    /// signing keys) to mint every provider process its own NATS user with,
+    /// allowed only the provider's own subjects; for a NATS with decentralized
+    /// auth. Without it, providers connect without credentials.
+    #[arg(long, env = "LATTICE_PROVIDER_SIGNING_KEY")]
+    provider_signing_key: Option<PathBuf>,
+    /// The account's public key (`A...`) when `--provider-signing-key` is one of
+    /// its signing keys; default: the account of `--nats-creds`, else the key's
+    /// own.
+    #[arg(long)]
+    provider_account: Option<String>,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -74,7 +85,7 @@ impl HostOptions {
     fn config(
         &self,
         lattice: &str,
-        nats_url: &str,
+        nats: &crate::Nats,
         state_dir: Option<&std::path::Path>,
         key_seed: Option<String>,
     ) -> anyhow::Result<HostConfig> {
@@ -83,6 +94,22 @@ impl HostOptions {
             (Some(dir), _) => Some(dir.clone()),
             (None, Some(state)) => Some(state.join("blobstore")),
             (None, None) => default_state_dir().ok().map(|d| d.join("blobstore")),
+        };
+        let provider_signer = match &self.provider_signing_key {
+            Some(path) => {
+                let seed = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read --provider-signing-key {}", path.display())
+                })?;
+                let account = self.provider_account.clone().or_else(|| {
+                    let creds = nats.creds.as_deref()?;
+                    lattice_protocol::creds::account_of(lattice_protocol::creds::creds_jwt(creds)?)
+                });
+                Some(
+                    lattice_host::provider::ProviderSigner::new(&seed, account)
+                        .map_err(anyhow::Error::msg)?,
+                )
+            }
+            None => None,
         };
         Ok(HostConfig {
             lattice: lattice.to_string(),
@@ -106,8 +133,9 @@ impl HostOptions {
             provider_nats_url: Some(
                 self.provider_nats_url
                     .clone()
-                    .unwrap_or_else(|| nats_url.to_string()),
+                    .unwrap_or_else(|| nats.url.clone()),
             ),
+            provider_signer,
             blobstore_dir,
         })
     }
@@ -207,8 +235,8 @@ async fn shutdown_signal() {
     }
 }
 
-pub async fn host(args: HostArgs, nats_url: &str, lattice: &str) -> anyhow::Result<()> {
-    let client = crate::connect(nats_url).await?;
+pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::Result<()> {
+    let client = crate::connect(nats).await?;
     if let Some(HostAction::Label {
         host,
         labels,
@@ -217,19 +245,24 @@ pub async fn host(args: HostArgs, nats_url: &str, lattice: &str) -> anyhow::Resu
     {
         return set_labels(client, lattice, &host, labels.into_iter().collect(), unset).await;
     }
-    let config = args.host.config(lattice, nats_url, None, None)?;
+    let config = args.host.config(lattice, nats, None, None)?;
     let host = Host::new(config, Some(client.clone()))?;
     eprintln!(
-        "host {} joined lattice '{lattice}' at {nats_url}",
-        host.id()
+        "host {} joined lattice '{lattice}' at {}",
+        host.id(),
+        nats.url
     );
     lattice_host::agent::run(host, client, shutdown_signal()).await
 }
 
-pub async fn controller(args: ControllerArgs, nats_url: &str, lattice: &str) -> anyhow::Result<()> {
+pub async fn controller(
+    args: ControllerArgs,
+    nats: &crate::Nats,
+    lattice: &str,
+) -> anyhow::Result<()> {
     let config = args.config()?;
-    let client = crate::connect(nats_url).await?;
-    eprintln!("controller running for lattice '{lattice}' at {nats_url}");
+    let client = crate::connect(nats).await?;
+    eprintln!("controller running for lattice '{lattice}' at {}", nats.url);
     run_controller(client, lattice, config, shutdown_signal()).await
 }
 
@@ -252,13 +285,14 @@ fn default_state_dir() -> anyhow::Result<PathBuf> {
         .join("lattice"))
 }
 
-pub async fn up(args: UpArgs, nats_url: Option<String>, lattice: &str) -> anyhow::Result<()> {
+/// `join`: an existing NATS to use instead of starting one.
+pub async fn up(args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> anyhow::Result<()> {
     let state_dir = match args.state_dir {
         Some(dir) => dir,
         None => default_state_dir()?,
     };
-    let (server, url) = match nats_url {
-        Some(url) => (None, url),
+    let (server, nats) = match join {
+        Some(nats) => (None, nats),
         None => {
             let binary = nats_server::find_binary(args.nats_server_bin.as_deref())?;
             let jetstream = state_dir.join("jetstream");
@@ -268,11 +302,14 @@ pub async fn up(args: UpArgs, nats_url: Option<String>, lattice: &str) -> anyhow
                 jetstream.display()
             );
             let server = NatsServer::start(&binary, args.nats_port, &jetstream).await?;
-            let url = server.url.clone();
-            (Some(server), url)
+            let nats = crate::Nats {
+                url: server.url.clone(),
+                creds: None,
+            };
+            (Some(server), nats)
         }
     };
-    let result = run_up(&args.host, &args.apps, &url, lattice, &state_dir).await;
+    let result = run_up(&args.host, &args.apps, &nats, lattice, &state_dir).await;
     if let Some(server) = server {
         server.stop().await;
         eprintln!("nats-server stopped");
@@ -283,14 +320,15 @@ pub async fn up(args: UpArgs, nats_url: Option<String>, lattice: &str) -> anyhow
 async fn run_up(
     options: &HostOptions,
     apps: &[PathBuf],
-    url: &str,
+    nats: &crate::Nats,
     lattice: &str,
     state_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let client = crate::connect(url).await?;
+    let url = nats.url.as_str();
+    let client = crate::connect(nats).await?;
     let seed = host_key_seed(state_dir)?;
     let host = Host::new(
-        options.config(lattice, url, Some(state_dir), Some(seed))?,
+        options.config(lattice, nats, Some(state_dir), Some(seed))?,
         Some(client.clone()),
     )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

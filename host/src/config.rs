@@ -28,6 +28,9 @@ pub struct HostConfig {
     /// The NATS URL handed to capability providers this host starts (`None`: the
     /// host cannot run providers).
     pub provider_nats_url: Option<String>,
+    /// Mints each provider its own NATS user; `None` when the lattice's NATS has
+    /// no auth (providers then connect without credentials).
+    pub provider_signer: Option<crate::provider::ProviderSigner>,
     /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).
     pub blobstore_dir: Option<PathBuf>,
 }
@@ -45,6 +48,7 @@ impl Default for HostConfig {
             drain_timeout: Duration::from_secs(30),
             links: crate::links::LinkSettings::default(),
             provider_nats_url: None,
+            provider_signer: None,
             blobstore_dir: None,
         }
     }

@@ -10,9 +10,12 @@
 //! never a restart.
 
 use crate::service::backoff;
+use lattice_protocol::creds;
 use lattice_protocol::manifest::{Config, Manifest, Restart};
 use lattice_protocol::messages::{ServiceReport, ServiceState};
-use lattice_protocol::provider::{health_subject, ProviderInit, ProviderLink, ProviderMessage};
+use lattice_protocol::provider::{
+    health_subject, NatsCredentials, ProviderInit, ProviderLink, ProviderMessage,
+};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -112,6 +115,65 @@ pub struct ProviderContext {
     /// The NATS URL providers connect to.
     pub nats_url: String,
     pub nats: async_nats::Client,
+    /// Mints each provider process its own NATS user (`None`: a NATS without auth).
+    pub signer: Option<ProviderSigner>,
+}
+
+/// An account signing key the host mints providers' NATS users with.
+#[derive(Clone)]
+pub struct ProviderSigner {
+    key: Arc<nkeys::KeyPair>,
+    account: String,
+}
+
+impl std::fmt::Debug for ProviderSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSigner")
+            .field("signing_key", &self.key.public_key())
+            .field("account", &self.account)
+            .finish()
+    }
+}
+
+impl ProviderSigner {
+    /// `seed` is an account nkey seed (`SA...`): the account's own key or one of
+    /// its signing keys. `account` is the account's public key, needed when `seed`
+    /// is a signing key; by default the key's own public key.
+    pub fn new(seed: &str, account: Option<String>) -> Result<Self, String> {
+        let key = nkeys::KeyPair::from_seed(seed.trim())
+            .map_err(|e| format!("the provider signing key is not an nkey seed: {e}"))?;
+        if key.key_pair_type() != nkeys::KeyPairType::Account {
+            return Err(format!(
+                "the provider signing key must be an account key (a seed starting with SA), \
+                 not a {:?} key",
+                key.key_pair_type()
+            ));
+        }
+        let account = account.unwrap_or_else(|| key.public_key());
+        if !account.starts_with('A') {
+            return Err(format!("'{account}' is not an account public key"));
+        }
+        Ok(Self {
+            key: Arc::new(key),
+            account,
+        })
+    }
+
+    /// `.creds` for a new user that may act as provider `name` of `app` only.
+    pub fn mint(&self, lattice: &str, app: &str, name: &str) -> Result<String, String> {
+        let user = nkeys::KeyPair::new_user();
+        let permissions = creds::provider_permissions(lattice, app, name);
+        let jwt = creds::user_jwt(
+            &format!("provider {app}/{name}"),
+            &user.public_key(),
+            &self.account,
+            &permissions,
+            &self.key,
+        )
+        .map_err(|e| e.to_string())?;
+        let seed = user.seed().map_err(|e| e.to_string())?;
+        Ok(creds::creds_file(&jwt, &seed))
+    }
 }
 
 impl Provider {
@@ -240,6 +302,15 @@ async fn run_once(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", spec.executable.display()))?;
     let mut stdin = child.stdin.take().ok_or("the provider has no stdin")?;
+    // A fresh NATS user for every process: a restart never reuses credentials.
+    let (nats_credentials, inbox_prefix) = match &ctx.signer {
+        Some(signer) => {
+            let creds = signer.mint(&ctx.lattice, &spec.app, &spec.name)?;
+            let inbox = creds::provider_inbox_prefix(&ctx.lattice, &spec.app, &spec.name);
+            (Some(NatsCredentials(creds)), Some(inbox))
+        }
+        None => (None, None),
+    };
     let init = ProviderMessage::Init(ProviderInit {
         lattice: ctx.lattice.clone(),
         nats_url: ctx.nats_url.clone(),
@@ -248,6 +319,8 @@ async fn run_once(
         host_id: ctx.host_id.clone(),
         config: spec.config.clone(),
         links: links.borrow_and_update().clone(),
+        nats_credentials,
+        inbox_prefix,
     });
     write_line(&mut stdin, &init).await?;
     tracing::info!(app = %spec.app, provider = %spec.name, pid = child.id(), "provider started");

@@ -9,10 +9,12 @@
 //! - [`manifest`]: the application manifest model, its YAML parser and validation.
 //! - [`provider`]: what hosts and capability providers (separate processes) tell
 //!   each other, and the provider-facing forms of resourceful interfaces.
+//! - [`creds`]: NATS user JWTs and `.creds` for providers' own credentials.
 //!
 //! Architecture invariant: this crate has no tokio, no NATS client and no wasmtime;
 //! every type here can be built and checked in a unit test.
 
+pub mod creds;
 pub mod manifest;
 pub mod messages;
 pub mod provider;

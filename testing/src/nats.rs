@@ -26,6 +26,7 @@ const PORT_ATTEMPTS: usize = 5;
 pub struct NatsServerBuilder {
     jetstream: bool,
     max_payload: Option<u32>,
+    auth: bool,
 }
 
 impl Default for NatsServerBuilder {
@@ -33,6 +34,7 @@ impl Default for NatsServerBuilder {
         Self {
             jetstream: true,
             max_payload: None,
+            auth: false,
         }
     }
 }
@@ -50,6 +52,14 @@ impl NatsServerBuilder {
         self
     }
 
+    /// Run in operator mode (NATS decentralized auth): one account, whose users are
+    /// signed by [`NatsAuth::signing_key`]; clients need credentials
+    /// ([`NatsServer::connect`] uses [`NatsAuth::host_creds`]).
+    pub fn operator_auth(mut self) -> Self {
+        self.auth = true;
+        self
+    }
+
     /// Start the server and wait until it accepts connections.
     pub fn start(self) -> anyhow::Result<NatsServer> {
         let bin = find_binary()?;
@@ -64,6 +74,7 @@ impl NatsServerBuilder {
             config: dir.path().join("nats.conf"),
             log: dir.path().join("nats.log"),
             dir,
+            auth: self.auth.then(NatsAuth::new).transpose()?,
         };
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
@@ -93,6 +104,75 @@ pub struct NatsServer {
     config: PathBuf,
     log: PathBuf,
     dir: tempfile::TempDir,
+    auth: Option<NatsAuth>,
+}
+
+/// The keys of an operator-mode test server.
+#[derive(Debug)]
+pub struct NatsAuth {
+    operator_jwt: String,
+    account: nkeys::KeyPair,
+    account_jwt: String,
+    system: (String, String),
+    signing: nkeys::KeyPair,
+    host_creds: String,
+}
+
+impl NatsAuth {
+    fn new() -> anyhow::Result<Self> {
+        use lattice_protocol::creds;
+        let operator = nkeys::KeyPair::new_operator();
+        let account = nkeys::KeyPair::new_account();
+        let signing = nkeys::KeyPair::new_account();
+        let operator_jwt = creds::operator_jwt("test-operator", &operator)?;
+        let account_jwt = creds::account_jwt(
+            "lattice",
+            &account.public_key(),
+            &[signing.public_key()],
+            true,
+            &operator,
+        )?;
+        // JetStream needs a system account in operator mode.
+        let system = nkeys::KeyPair::new_account();
+        let system_jwt = creds::account_jwt("SYS", &system.public_key(), &[], false, &operator)?;
+        let host = nkeys::KeyPair::new_user();
+        let everything = creds::Permissions {
+            publish: vec![">".into()],
+            subscribe: vec![">".into()],
+            allow_responses: false,
+        };
+        let host_jwt = creds::user_jwt(
+            "host",
+            &host.public_key(),
+            &account.public_key(),
+            &everything,
+            &signing,
+        )?;
+        let host_creds = creds::creds_file(&host_jwt, &host.seed()?);
+        Ok(Self {
+            operator_jwt,
+            account,
+            account_jwt,
+            system: (system.public_key(), system_jwt),
+            signing,
+            host_creds,
+        })
+    }
+
+    /// Credentials of a user that may do anything in the account (as a host).
+    pub fn host_creds(&self) -> &str {
+        &self.host_creds
+    }
+
+    /// The account's public key.
+    pub fn account(&self) -> String {
+        self.account.public_key()
+    }
+
+    /// The account signing key (what `lattice host --provider-signing-key` takes).
+    pub fn signing_key(&self) -> &nkeys::KeyPair {
+        &self.signing
+    }
 }
 
 enum SpawnError {
@@ -132,9 +212,19 @@ impl NatsServer {
         &self.log
     }
 
-    /// Connect a client to this server.
+    /// The keys of an operator-mode server.
+    pub fn auth(&self) -> Option<&NatsAuth> {
+        self.auth.as_ref()
+    }
+
+    /// Connect a client to this server (with the host credentials in operator mode).
     pub async fn connect(&self) -> anyhow::Result<async_nats::Client> {
-        async_nats::connect(self.url())
+        let options = match &self.auth {
+            Some(auth) => async_nats::ConnectOptions::with_credentials(&auth.host_creds)?,
+            None => async_nats::ConnectOptions::new(),
+        };
+        options
+            .connect(self.url())
             .await
             .with_context(|| format!("connecting to the test nats-server at {}", self.url()))
     }
@@ -171,6 +261,18 @@ impl NatsServer {
             "listen: \"127.0.0.1:{port}\"\nserver_name: \"lattice-test-{port}\"\n",
             port = self.port
         );
+        if let Some(auth) = &self.auth {
+            conf.push_str(&format!(
+                "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\n\
+                 resolver_preload: {{\n  {}: \"{}\"\n  {}: \"{}\"\n}}\n",
+                auth.operator_jwt,
+                auth.system.0,
+                auth.account.public_key(),
+                auth.account_jwt,
+                auth.system.0,
+                auth.system.1,
+            ));
+        }
         if let Some(max) = options.max_payload {
             conf.push_str(&format!("max_payload: {max}\n"));
         }

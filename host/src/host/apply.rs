@@ -166,6 +166,7 @@ impl Host {
             host_id: self.id().to_string(),
             nats_url,
             nats,
+            signer: self.inner.config.provider_signer.clone(),
         })
     }
 

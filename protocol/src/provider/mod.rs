@@ -48,6 +48,25 @@ pub struct ProviderInit {
     pub config: Config,
     #[serde(default)]
     pub links: Vec<ProviderLink>,
+    /// The provider's own NATS user when the lattice's NATS uses decentralized
+    /// auth: minted by the host for this process (see `creds`), never the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_credentials: Option<NatsCredentials>,
+    /// The inbox prefix its connection must use: its user may subscribe to
+    /// replies only below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox_prefix: Option<String>,
+}
+
+/// `.creds` text (a user JWT and its seed); never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NatsCredentials(pub String);
+
+impl std::fmt::Debug for NatsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NatsCredentials(<redacted>)")
+    }
 }
 
 /// A link that touches the provider.
@@ -104,7 +123,13 @@ mod tests {
                 interfaces: vec!["store".into(), "atomics".into()],
                 config: [("url".to_string(), "redis://127.0.0.1:6379".to_string())].into(),
             }],
+            nats_credentials: Some(NatsCredentials("-----BEGIN NATS USER JWT-----".into())),
+            inbox_prefix: Some("_INBOX_default.counter.redis".into()),
         });
+        assert!(
+            !format!("{init:?}").contains("BEGIN"),
+            "credentials in Debug"
+        );
         let line = crate::encode(&init);
         assert!(!line.contains(&b'\n'));
         assert_eq!(crate::decode::<ProviderMessage>(&line).unwrap(), init);

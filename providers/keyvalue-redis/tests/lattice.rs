@@ -1,7 +1,9 @@
 //! The provider as a lattice host runs it: the counter component, unchanged, on
 //! `builtin://keyvalue-memory`, `builtin://keyvalue-nats` and this provider with
 //! only the manifest changed; the provider SIGKILLed and restarted by its host; a
-//! link to a provider that runs nowhere answered with a clear error.
+//! link to a provider that runs nowhere answered with a clear error; on a NATS
+//! with decentralized auth, the provider connecting with the user its host minted
+//! for it.
 
 use lattice_host::{Host, HostConfig};
 use lattice_protocol::manifest::{parse, Manifest};
@@ -219,4 +221,65 @@ async fn a_killed_provider_is_restarted_and_a_missing_one_is_a_clear_error() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// On a NATS that refuses anonymous clients, the host (with its own user) mints
+/// the provider a user of its own, and the provider serves with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_nats_with_auth_the_provider_serves_with_its_own_minted_user() {
+    let nats = NatsServer::builder().operator_auth().start().unwrap();
+    let auth = nats.auth().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let seed = auth.signing_key().seed().unwrap();
+    let config = HostConfig {
+        provider_nats_url: Some(nats.url()),
+        provider_signer: Some(
+            lattice_host::provider::ProviderSigner::new(&seed, Some(auth.account())).unwrap(),
+        ),
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+    let port = free_port().unwrap();
+    let provider = format!("file://{PROVIDER}");
+    host.apply(placed(
+        counter("authed", port, &provider, Some(&redis.url())),
+        &["counter", "kv"],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(get_ok(port, "/visits").await, "visits -> 1\n");
+    assert_eq!(redis_get(&redis, "visits").as_deref(), Some("1"));
+
+    // Without a signer the same provider cannot even connect: its host reports
+    // it crashing, and the call fails clearly instead of hanging.
+    let bare = Host::new(
+        HostConfig {
+            provider_nats_url: Some(nats.url()),
+            ..HostConfig::default()
+        },
+        Some(nats.connect().await.unwrap()),
+    )
+    .unwrap();
+    let other = free_port().unwrap();
+    bare.apply(placed(
+        counter("unauthed", other, &provider, Some(&redis.url())),
+        &["counter", "kv"],
+    ))
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let report = bare.info().workloads[0].providers[0].clone();
+        if let Some(error) = &report.last_error {
+            assert!(error.contains("exited"), "{report:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the provider never failed: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = get(other, "/visits").await;
+    assert_eq!(status, 500, "{body}");
 }

@@ -155,6 +155,8 @@ async fn spawn(nats: &NatsServer, config_url: &str, links: Vec<ProviderLink>) ->
         host_id: "NHOST".into(),
         config: [("url".to_owned(), config_url.to_owned())].into(),
         links,
+        nats_credentials: None,
+        inbox_prefix: None,
     });
     let mut child = Command::new(env!("CARGO_BIN_EXE_keyvalue-redis"))
         .env("LATTICE_LOG", "info")

@@ -128,7 +128,20 @@ impl Provider {
     }
 
     async fn start(init: ProviderInit, control: input::Lines) -> Result<Self, ProviderError> {
-        let connecting = async_nats::ConnectOptions::new()
+        // Its own NATS user, when the host minted one (never the host's).
+        let mut options = match &init.nats_credentials {
+            Some(creds) => async_nats::ConnectOptions::with_credentials(&creds.0).map_err(|e| {
+                ProviderError::Connect {
+                    url: redact_url(&init.nats_url),
+                    reason: format!("its NATS credentials are unreadable: {e}"),
+                }
+            })?,
+            None => async_nats::ConnectOptions::new(),
+        };
+        if let Some(prefix) = &init.inbox_prefix {
+            options = options.custom_inbox_prefix(prefix);
+        }
+        let connecting = options
             .name(format!("provider {}/{}", init.app, init.name))
             .connection_timeout(CONNECT_TIMEOUT)
             .connect(init.nats_url.as_str());

@@ -50,6 +50,8 @@ impl Running {
             host_id: "NHOST".into(),
             config: Default::default(),
             links,
+            nats_credentials: None,
+            inbox_prefix: None,
         };
         let (control, input) = tokio::io::duplex(64 * 1024);
         let mut provider = Provider::new(init, input).await.unwrap();
