@@ -6,6 +6,7 @@
 
 use crate::links::trace::TraceContext;
 use crate::plugins::http_client::OutgoingPolicy;
+use crate::plugins::logging::GuestOutput;
 use crate::workload::ComponentEnv;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,8 +34,11 @@ pub struct Ctx {
 
 impl Ctx {
     pub(crate) fn new(env: Arc<ComponentEnv>, limits: StoreLimits) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(GuestOutput::stdout(env.clone()))
+            .stderr(GuestOutput::stderr(env.clone()));
         Self {
-            wasi: WasiCtx::builder().build(),
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             outgoing: OutgoingPolicy::new(env.allowed_hosts.clone()),
@@ -43,13 +47,6 @@ impl Ctx {
             link_names: HashMap::new(),
             trace: None,
         }
-    }
-
-    /// Send the guest's stdout and stderr to the host's (services).
-    pub(crate) fn inherit_stdio(&mut self) {
-        let mut builder = WasiCtx::builder();
-        builder.inherit_stdout().inherit_stderr();
-        self.wasi = builder.build();
     }
 
     /// The link name in force for `namespace:package/interface`.

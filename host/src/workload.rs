@@ -196,12 +196,9 @@ impl ComponentRuntime {
     }
 
     /// A store for a service's run: the same memory limit, no deadline (it runs
-    /// for the workload's life), still yielding every epoch tick; its stdout and
-    /// stderr go to the host's.
+    /// for the workload's life), still yielding every epoch tick.
     pub fn new_service_store(&self) -> Store<Ctx> {
-        let mut store = self.store_with_deadline(None);
-        store.data_mut().inherit_stdio();
-        store
+        self.store_with_deadline(None)
     }
 
     fn store_with_deadline(&self, timeout: Option<std::time::Duration>) -> Store<Ctx> {

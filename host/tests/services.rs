@@ -1,8 +1,8 @@
 //! Services and the per-workload loopback, on real hosts with real components: a
 //! component reaches its own workload's service over TCP and nothing else; two apps
 //! both listen on 8080; a cron service calls its component; a crashing service is
-//! restarted with growing delays and finally given up; removing the app stops the
-//! service and frees its network.
+//! restarted with growing delays and finally given up, its stderr in the host's
+//! log; removing the app stops the service and frees its network.
 
 mod support;
 
@@ -394,4 +394,63 @@ async fn a_service_cannot_starve_the_host_or_outgrow_its_memory() {
             .contains("wasm trap"),
         "{hog:?}"
     );
+}
+
+/// Everything the host logs from here on (a tracing subscriber for this test
+/// binary, installed once).
+fn captured_log() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("guest=info")
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        log
+    })
+    .clone()
+}
+
+struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_services_stderr_reaches_the_host_log_with_its_app_and_component() {
+    let log = captured_log();
+    let host = host();
+    let crashy = service(
+        "crashy-service",
+        &[("crash_after_ms", "20"), ("mode", "exit")],
+        "max_restarts: 1\nbackoff: 100ms",
+    );
+    host.apply(placed(
+        app("chatty", free_port(), Some(&crashy)),
+        &["client"],
+    ))
+    .await
+    .unwrap();
+    let line = eventually("the service's stderr in the host log", || {
+        let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+        text.lines()
+            .find(|l| l.contains("crashing now") && l.contains("app=chatty"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(line.contains("component=svc"), "{line}");
+    assert!(line.contains("stream=\"stderr\""), "{line}");
+    assert!(line.contains("WARN"), "{line}");
 }
