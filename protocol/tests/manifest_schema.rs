@@ -20,6 +20,7 @@ const PARSER_ONLY: &[&str] = &[
     "bad-http-bad-address",
     "bad-http-target-capability",
     "bad-keyvalue-namespace",
+    "bad-blobstore-package",
     "bad-link-timeout",
 ];
 
