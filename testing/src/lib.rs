@@ -6,11 +6,14 @@
 //!   SIGINT/SIGKILL, and a kill on drop.
 //! - [`redis`]: a real `redis-server` (no persistence) on a random port, for
 //!   provider tests, killed on drop.
+//! - [`postgres`]: a real PostgreSQL (a fresh cluster, trust authentication) on a
+//!   random port, for provider tests, stopped on drop.
 //!
 //! Architecture invariant: only tests depend on this crate; it never fakes NATS, it
 //! starts the real server.
 
 pub mod components;
 pub mod nats;
+pub mod postgres;
 pub mod process;
 pub mod redis;
