@@ -248,3 +248,50 @@ async fn config_logging_bus_batch_and_outgoing_http() {
     assert_eq!(status, 502, "{denied}");
     assert!(denied.to_lowercase().contains("denied"), "{denied}");
 }
+
+/// A component importing a provider's interface (`wasmcloud:postgres`) with no
+/// link for it still deploys; its calls fail (the request answers 500) and the
+/// host keeps serving.
+#[tokio::test]
+async fn an_unlinked_provider_import_fails_its_calls_not_the_deploy() {
+    let host = host(quick_limits(), None);
+    let port = free_port();
+    let wasm = lattice_testing::components::component("pg-notes");
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: notes
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: notes
+      type: component
+      properties:
+        image: file://{}
+    - name: http
+      type: capability
+      properties:
+        image: builtin://http-server
+      traits:
+        - type: link
+          properties:
+            target: notes
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: listen
+                  properties:
+                    address: 127.0.0.1:{port}
+"#,
+        wasm.display()
+    );
+    let manifest = lattice_protocol::manifest::parse(&yaml).unwrap();
+    host.apply(spec(manifest)).await.unwrap();
+    assert_eq!(get(port, "/notes").await.0, 500);
+    assert_eq!(get(port, "/elsewhere").await.0, 404);
+}

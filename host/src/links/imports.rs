@@ -13,10 +13,32 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use wasmtime::Engine;
 
-/// Packages whose interfaces the host itself provides (WASI, wasmCloud's and its
-/// own), as `namespace:` or `namespace:package/` prefixes; an unlinked import
-/// elsewhere gets functions that fail with a clear error.
-const HOST_PACKAGES: [&str; 3] = ["wasi:", "wasmcloud:", "lattice:host/"];
+/// Packages whose interfaces the host itself provides (wasmtime-wasi's, the plugins'
+/// and its own); an unlinked import of any other package (`example:shop`, or a
+/// provider's such as `wasmcloud:postgres`) gets functions that fail with a clear
+/// error instead of the component failing to instantiate.
+const HOST_PACKAGES: [&str; 14] = [
+    "wasi:cli",
+    "wasi:clocks",
+    "wasi:io",
+    "wasi:random",
+    "wasi:sockets",
+    "wasi:filesystem",
+    "wasi:http",
+    "wasi:keyvalue",
+    "wasi:config",
+    "wasi:logging",
+    "wasi:blobstore",
+    "wasmcloud:bus",
+    "wasmcloud:messaging",
+    "lattice:host",
+];
+
+/// Whether the host's own linker serves `import` (`ns:pkg/iface@version`).
+fn host_provides(import: &str) -> bool {
+    let package = import.split('/').next().unwrap_or(import);
+    HOST_PACKAGES.contains(&package)
+}
 
 /// One function of an import that links route.
 #[derive(Debug)]
@@ -59,7 +81,7 @@ pub fn linker_for(
         };
         let key = name.key();
         let linked = env.links.contains_key(&key);
-        if !linked && HOST_PACKAGES.iter().any(|p| import.starts_with(p)) {
+        if !linked && host_provides(import) {
             continue;
         }
         if !linked {
@@ -202,5 +224,20 @@ impl Exports {
     /// Whether the component exports interface `key` at all.
     pub fn has_interface(&self, key: &str) -> bool {
         self.0.contains_key(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_host_provides_its_own_packages_only() {
+        assert!(super::host_provides("wasi:http/outgoing-handler@0.2.0"));
+        assert!(super::host_provides("wasmcloud:messaging/consumer@0.2.0"));
+        assert!(super::host_provides("wasi:blobstore/container@0.2.0-draft"));
+        assert!(!super::host_provides(
+            "wasmcloud:postgres/query@0.1.1-draft"
+        ));
+        assert!(!super::host_provides("example:shop/orders"));
+        assert!(!super::host_provides("wasi:httpx/thing"));
     }
 }
