@@ -109,7 +109,7 @@ pub async fn run(
                 return print_json(&apps);
             }
             if apps.is_empty() {
-                println!("no apps stored on lattice '{lattice}'; deploy one with `lattice app deploy FILE`");
+                outln!("no apps stored on lattice '{lattice}'; deploy one with `lattice app deploy FILE`");
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = apps
@@ -162,7 +162,7 @@ pub async fn run(
             if output == Output::Json {
                 return print_json(&versions);
             }
-            println!("deleted app '{name}' and its {} version(s)", versions.len());
+            outln!("deleted app '{name}' and its {} version(s)", versions.len());
             Ok(())
         }
     }
@@ -249,7 +249,7 @@ async fn wait_deployed(
     let version = first.deployed_version.clone().unwrap_or_default();
     let text = output == Output::Text;
     if text {
-        println!("deploying {} version {version}", first.name);
+        outln!("deploying {} version {version}", first.name);
     }
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last: Option<(AppState, String)> = None;
@@ -257,7 +257,7 @@ async fn wait_deployed(
     loop {
         let now = (status.state, status.message.clone());
         if text && last.as_ref() != Some(&now) {
-            println!("  {}: {}", status.state, status.message);
+            outln!("  {}: {}", status.state, status.message);
         }
         last = Some(now);
         match status.state {
@@ -300,7 +300,7 @@ async fn watch_status(api: &ApiClient, first: AppStatus, output: Output) -> anyh
         let status = api.status(&first.name).await?;
         if status != last {
             if output == Output::Text {
-                println!();
+                outln!();
             }
             print_status(&status, output)?;
             last = status;
@@ -312,7 +312,7 @@ fn print_status_line(status: &AppStatus, output: Output) -> anyhow::Result<()> {
     if output == Output::Json {
         return print_json(status);
     }
-    println!("{}: {}: {}", status.name, status.state, status.message);
+    outln!("{}: {}: {}", status.name, status.state, status.message);
     Ok(())
 }
 
@@ -320,8 +320,8 @@ fn print_status(status: &AppStatus, output: Output) -> anyhow::Result<()> {
     if output == Output::Json {
         return print_json(status);
     }
-    println!("app:      {}", status.name);
-    println!(
+    outln!("app:      {}", status.name);
+    outln!(
         "version:  {} (latest {})",
         status
             .deployed_version
@@ -329,12 +329,12 @@ fn print_status(status: &AppStatus, output: Output) -> anyhow::Result<()> {
             .unwrap_or("none deployed"),
         status.latest_version
     );
-    println!("state:    {}", status.state);
-    println!("message:  {}", status.message);
+    outln!("state:    {}", status.state);
+    outln!("message:  {}", status.message);
     if status.components.is_empty() {
         return Ok(());
     }
-    println!();
+    outln!();
     let rows: Vec<Vec<String>> = status
         .components
         .iter()

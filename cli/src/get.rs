@@ -38,7 +38,7 @@ pub async fn run(
                 return print_json(&hosts);
             }
             if hosts.is_empty() {
-                println!("{}", no_hosts(lattice));
+                outln!("{}", no_hosts(lattice));
                 return Ok(());
             }
             let now = now_ms();
@@ -95,12 +95,12 @@ pub async fn run(
                 return print_json(&hosts);
             }
             if hosts.is_empty() {
-                println!("{}", no_hosts(lattice));
+                outln!("{}", no_hosts(lattice));
                 return Ok(());
             }
             for (i, h) in hosts.iter().enumerate() {
                 if i > 0 {
-                    println!();
+                    outln!();
                 }
                 print_inventory(h);
             }
@@ -111,9 +111,9 @@ pub async fn run(
 
 fn print_inventory(h: &HostInfo) {
     let draining = if h.draining { " (draining)" } else { "" };
-    println!("host {}{draining}  {}", h.host_id, labels(h));
+    outln!("host {}{draining}  {}", h.host_id, labels(h));
     if h.workloads.is_empty() {
-        println!("  runs nothing");
+        outln!("  runs nothing");
         return;
     }
     let mut rows = Vec::new();

@@ -1,5 +1,15 @@
 //! `lattice`: run and operate a lattice of WebAssembly hosts over NATS.
 
+/// `println!` through [`output::write`]: a closed stdout ends the program quietly.
+macro_rules! outln {
+    () => {
+        $crate::output::write("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod app;
 mod get;
 mod nats_server;

@@ -10,16 +10,30 @@ pub enum Output {
     Json,
 }
 
+/// Write `text` to stdout. When the reader has gone (`lattice get hosts | head`)
+/// the program ends quietly, as Unix tools do, instead of panicking.
+pub fn write(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Print `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    write(&format!("{}\n", serde_json::to_string_pretty(value)?));
     Ok(())
 }
 
 /// Print rows under headers, columns padded to their widest cell; the last column is
 /// not padded so long messages do not drag trailing spaces.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
-    print!("{}", table(headers, rows));
+    write(&table(headers, rows));
 }
 
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {

@@ -430,7 +430,7 @@ async fn set_labels(
     let reply: CommandReply = lattice_protocol::decode(&reply.payload)?;
     match reply.error {
         None => {
-            println!(
+            outln!(
                 "labels of host {} changed",
                 lattice_controller::short_host_id(&host.host_id)
             );

@@ -146,6 +146,19 @@ fn counter_survives_a_restart_of_the_whole_lattice() {
     let hosts = up.cli(&["get", "hosts", "-o", "json"]);
     let hosts: serde_json::Value = serde_json::from_slice(&hosts.stdout).unwrap();
     assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");
+    // A reader that goes away (`lattice app list | head -0`) ends the command
+    // quietly, with no panic.
+    let mut listing = Command::new(LATTICE)
+        .args(["app", "list", "--nats-url"])
+        .arg(format!("nats://127.0.0.1:{nats_port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(listing.stdout.take());
+    let out = listing.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
     up.stop();
 
     // Everything comes back from JetStream: the deployed app and its data.
