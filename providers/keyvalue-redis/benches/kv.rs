@@ -2,6 +2,8 @@
 //!
 //! - through the host's built-in `keyvalue-nats` plugin (JetStream KV),
 //! - through this provider (`keyvalue-redis`, called over NATS),
+//! - through the `sqldb-postgres` provider's keyvalue (over NATS, on a PostgreSQL
+//!   table), when it is built beside this one,
 //! - through the built-in `keyvalue-memory` plugin (no IO: the host's own cost),
 //! - and `redis-benchmark` against the same Redis, for the same operations, as the
 //!   reference.
@@ -9,9 +11,9 @@
 //! The component side is `kv-bench`: one invocation does N operations in a loop
 //! (`Host::call`), so instantiation is not measured. 1 and 16 loops at once.
 //!
-//! Run: `cargo bench -p keyvalue-redis --bench kv` (needs nats-server and
-//! redis-server, see `scripts/install-deps.sh`; `KV_OPS` sets operations per
-//! loop, default 4000).
+//! Run: `cargo build --release -p sqldb-postgres && cargo bench -p keyvalue-redis
+//! --bench kv` (needs nats-server, redis-server and PostgreSQL, see
+//! `scripts/install-deps.sh`; `KV_OPS` sets operations per loop, default 4000).
 
 use lattice_host::{Host, HostConfig};
 use lattice_protocol::manifest::parse;
@@ -23,6 +25,12 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 
 const PROVIDER: &str = env!("CARGO_BIN_EXE_keyvalue-redis");
+
+/// The `sqldb-postgres` executable beside this provider's, if it was built.
+fn postgres_provider() -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(PROVIDER).with_file_name("sqldb-postgres");
+    path.is_file().then_some(path)
+}
 
 fn app(name: &str, image: &str, url: Option<&str>) -> WorkloadSpec {
     let target = match url {
@@ -155,12 +163,58 @@ async fn main() {
     host.apply(app("on-redis", &provider, Some(&redis.url())))
         .await
         .unwrap();
-    // Wait for the provider, then warm every path up (creates the keys too).
+    let mut paths = vec![
+        ("keyvalue-nats plugin (JetStream KV)", "on-nats"),
+        ("keyvalue-redis provider (over NATS)", "on-redis"),
+    ];
+    let postgres = match postgres_provider() {
+        Some(path) => {
+            let server =
+                lattice_testing::postgres::PostgresServer::start().expect("PostgreSQL starts");
+            let image = format!("file://{}", path.display());
+            host.apply(app("on-postgres", &image, Some(&server.url())))
+                .await
+                .unwrap();
+            paths.push(("sqldb-postgres provider (over NATS)", "on-postgres"));
+            Some(server)
+        }
+        None => {
+            eprintln!("sqldb-postgres is not built beside keyvalue-redis: skipping it");
+            None
+        }
+    };
+    paths.push(("keyvalue-memory plugin (no IO)", "on-memory"));
+    // Wait for the providers, then warm every path up (creates the keys too).
+    for (_, app) in &paths {
+        wait_ready(&host, app).await;
+        measure(&host, app, "increment", 4, 50).await;
+    }
+
+    println!("| operation | loops at once | path | ops/s |\n|---|---|---|---|");
+    for (op, redis_op) in [("get", "get"), ("increment", "incr")] {
+        for loops in [1usize, 16] {
+            let per_loop = ops / loops as u32;
+            for &(label, app) in &paths {
+                let rate = measure(&host, app, op, loops, per_loop.max(1)).await;
+                println!("| {op} | {loops} | {label} | {rate:.0} |");
+            }
+            let rate = tokio::task::block_in_place(|| {
+                redis_benchmark(&redis, redis_op, loops, ops.max(10_000))
+            });
+            println!("| {op} | {loops} | redis-benchmark -t {redis_op} -c {loops} (reference) | {rate:.0} |");
+        }
+    }
+    drop(host);
+    drop(postgres);
+}
+
+/// Until `app`'s keyvalue answers (a provider takes a moment to start).
+async fn wait_ready(host: &Host, app: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let out = host
             .call(
-                "on-redis",
+                app,
                 "bench",
                 "lattice:kvbench/run",
                 "ops",
@@ -173,34 +227,9 @@ async fn main() {
             .await
             .unwrap();
         if matches!(&out[..], [Val::Result(Ok(_))]) {
-            break;
+            return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the provider never answered: {out:?}"
-        );
+        assert!(Instant::now() < deadline, "{app} never answered: {out:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for app in ["on-nats", "on-memory", "on-redis"] {
-        measure(&host, app, "increment", 4, 50).await;
-    }
-
-    println!("| operation | loops at once | path | ops/s |\n|---|---|---|---|");
-    for (op, redis_op) in [("get", "get"), ("increment", "incr")] {
-        for loops in [1usize, 16] {
-            let per_loop = ops / loops as u32;
-            for (label, app) in [
-                ("keyvalue-nats plugin (JetStream KV)", "on-nats"),
-                ("keyvalue-redis provider (over NATS)", "on-redis"),
-                ("keyvalue-memory plugin (no IO)", "on-memory"),
-            ] {
-                let rate = measure(&host, app, op, loops, per_loop.max(1)).await;
-                println!("| {op} | {loops} | {label} | {rate:.0} |");
-            }
-            let rate = tokio::task::block_in_place(|| {
-                redis_benchmark(&redis, redis_op, loops, ops.max(10_000))
-            });
-            println!("| {op} | {loops} | redis-benchmark -t {redis_op} -c {loops} (reference) | {rate:.0} |");
-        }
     }
 }
