@@ -6,6 +6,8 @@
 //!   SIGINT/SIGKILL, and a kill on drop.
 //! - [`redis`]: a real `redis-server` (no persistence) on a random port, for
 //!   provider tests, killed on drop.
+//! - [`provider`]: a provider's real executable run as a host runs it, called
+//!   over NATS directly.
 //! - [`postgres`]: a real PostgreSQL (a fresh cluster, trust authentication) on a
 //!   random port, for provider tests, stopped on drop.
 //!
@@ -16,4 +18,5 @@ pub mod components;
 pub mod nats;
 pub mod postgres;
 pub mod process;
+pub mod provider;
 pub mod redis;

@@ -1,17 +1,14 @@
 //! The real `keyvalue-redis` binary against a real redis-server and nats-server,
 //! called over NATS exactly as a host calls it.
 
-use async_nats::HeaderMap;
 use lattice_protocol::provider::keyvalue::KvFunction;
-use lattice_protocol::provider::{health_subject, ProviderInit, ProviderLink, ProviderMessage};
-use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::{self, CallHeader, CallTarget, WitValue};
+use lattice_protocol::provider::ProviderLink;
+use lattice_protocol::wire::WitValue;
 use lattice_testing::nats::NatsServer;
+use lattice_testing::provider::{ProviderProcess, ProviderSetup};
 use lattice_testing::redis::RedisServer;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Child;
 
 const APP: &str = "counter";
 const NAME: &str = "kv";
@@ -33,36 +30,11 @@ fn link(component: &str, url: Option<&str>) -> ProviderLink {
     }
 }
 
-struct Provider {
-    child: Child,
-    stdin: ChildStdin,
-    nats: async_nats::Client,
-}
+struct Provider(ProviderProcess);
 
 impl Provider {
     async fn start(nats: &NatsServer, config_url: &str, links: Vec<ProviderLink>) -> Self {
-        let mut child = spawn(nats, config_url, links).await;
-        let stdin = child.stdin.take().unwrap();
-        // Keep the provider's log in the test's output.
-        let mut stderr = child.stderr.take().unwrap();
-        tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::stderr()).await;
-        });
-        let p = Self {
-            child,
-            stdin,
-            nats: nats.connect().await.unwrap(),
-        };
-        let subject = health_subject("default", APP, NAME, "NHOST");
-        for _ in 0..200 {
-            let asked = p.nats.request(subject.clone(), bytes::Bytes::new());
-            if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_millis(200), asked).await {
-                assert_eq!(reply.payload.as_ref(), b"ok");
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("keyvalue-redis never answered its health check");
+        Self(ProviderProcess::start(nats, setup(config_url, links)).await)
     }
 
     /// Call `function` as `component`; the reply's error kind and message, or its
@@ -73,38 +45,20 @@ impl Provider {
         function: KvFunction,
         args: &[WitValue],
     ) -> Result<WitValue, (String, String)> {
-        let subject = CallTarget {
-            app: APP.into(),
-            component: NAME.into(),
-            namespace: "wrpc".into(),
-            package: "keyvalue".into(),
-            interface: function.interface().into(),
-            function: function.name().into(),
-        }
-        .subject("default");
-        let caller = CallHeader {
-            host: "NHOST".into(),
-            app: APP.into(),
-            component: component.into(),
-            link: "default".into(),
-            signature: function.fingerprint(),
-            timeout_ms: 5_000,
-        };
-        let mut h = HeaderMap::new();
-        h.insert(headers::CALL, caller.encode().as_str());
-        let payload = wire::encode_args(&function.params(), args).unwrap();
-        let reply = self
-            .nats
-            .request_with_headers(subject, h, payload.into())
+        let interface = format!("wrpc:keyvalue/{}", function.interface());
+        let (params, results) = (function.params(), function.results());
+        let timeout = Duration::from_secs(5);
+        self.0
+            .call(
+                component,
+                &interface,
+                function.name(),
+                &params,
+                &results,
+                args,
+                timeout,
+            )
             .await
-            .unwrap();
-        if let Some(kind) = reply.headers.as_ref().and_then(|h| h.get(headers::ERROR)) {
-            let message = String::from_utf8_lossy(&reply.payload).into_owned();
-            return Err((kind.as_str().to_owned(), message));
-        }
-        let mut results = wire::decode_results(&function.results(), &reply.payload).unwrap();
-        assert_eq!(results.len(), 1);
-        Ok(results.remove(0))
     }
 
     /// The `ok` payload of a call by `counter`.
@@ -134,42 +88,23 @@ impl Provider {
         }
     }
 
-    async fn shutdown(mut self) {
-        let line = lattice_protocol::encode(&ProviderMessage::Shutdown);
-        self.stdin.write_all(&line).await.unwrap();
-        self.stdin.write_all(b"\n").await.unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-            .await
-            .expect("keyvalue-redis did not exit within 5 s of shutdown")
-            .unwrap();
-        assert!(status.success(), "{status}");
+    async fn shutdown(self) {
+        self.0.shutdown().await;
+    }
+}
+
+fn setup(config_url: &str, links: Vec<ProviderLink>) -> ProviderSetup<'static> {
+    ProviderSetup {
+        executable: env!("CARGO_BIN_EXE_keyvalue-redis"),
+        app: APP,
+        name: NAME,
+        config: [("url".to_owned(), config_url.to_owned())].into(),
+        links,
     }
 }
 
 async fn spawn(nats: &NatsServer, config_url: &str, links: Vec<ProviderLink>) -> Child {
-    let init = ProviderMessage::Init(ProviderInit {
-        lattice: "default".into(),
-        nats_url: nats.url(),
-        app: APP.into(),
-        name: NAME.into(),
-        host_id: "NHOST".into(),
-        config: [("url".to_owned(), config_url.to_owned())].into(),
-        links,
-        nats_credentials: None,
-        inbox_prefix: None,
-    });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyvalue-redis"))
-        .env("LATTICE_LOG", "info")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.as_mut().unwrap();
-    let mut line = lattice_protocol::encode(&init);
-    line.push(b'\n');
-    stdin.write_all(&line).await.unwrap();
-    child
+    lattice_testing::provider::spawn(nats, setup(config_url, links)).await
 }
 
 fn s(text: &str) -> WitValue {

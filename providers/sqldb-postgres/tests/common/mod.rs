@@ -2,16 +2,12 @@
 //! over NATS), for the tests that call it directly.
 #![allow(dead_code)]
 
-use async_nats::HeaderMap;
-use lattice_protocol::provider::{health_subject, ProviderInit, ProviderLink, ProviderMessage};
-use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::{self, CallHeader, CallTarget, WitType, WitValue};
+use lattice_protocol::provider::ProviderLink;
+use lattice_protocol::wire::{WitType, WitValue};
 use lattice_testing::nats::NatsServer;
-use std::collections::BTreeMap;
-use std::process::Stdio;
+use lattice_testing::provider::{ProviderProcess, ProviderSetup};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Child;
 
 pub mod sql;
 /// The provider's WIT types, from its own source.
@@ -55,11 +51,7 @@ pub fn sql_link(component: &str, config: &[(&str, &str)]) -> ProviderLink {
     )
 }
 
-pub struct Provider {
-    child: Child,
-    stdin: ChildStdin,
-    nats: async_nats::Client,
-}
+pub struct Provider(ProviderProcess);
 
 impl Provider {
     pub async fn start(
@@ -67,32 +59,12 @@ impl Provider {
         config: &[(&str, &str)],
         links: Vec<ProviderLink>,
     ) -> Self {
-        let mut child = spawn(nats, config, links).await;
-        let stdin = child.stdin.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::stderr()).await;
-        });
-        let p = Self {
-            child,
-            stdin,
-            nats: nats.connect().await.unwrap(),
-        };
-        let subject = health_subject("default", APP, NAME, "NHOST");
-        for _ in 0..200 {
-            let asked = p.nats.request(subject.clone(), bytes::Bytes::new());
-            if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_millis(200), asked).await {
-                assert_eq!(reply.payload.as_ref(), b"ok");
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("sqldb-postgres never answered its health check");
+        Self(ProviderProcess::start(nats, setup(config, links)).await)
     }
 
-    /// Call `interface.function` (`namespace:package/interface`) as `component`
-    /// with the caller's `timeout`: the one result, or the reply's error kind and
-    /// message.
+    /// Call `interface.function` (`interface` as `namespace:package/name`) as
+    /// `component` with the caller's `timeout`: the one result, or the reply's
+    /// error kind and message.
     #[allow(clippy::too_many_arguments)]
     pub async fn call_with_timeout(
         &self,
@@ -104,40 +76,11 @@ impl Provider {
         args: &[WitValue],
         timeout: Duration,
     ) -> Result<WitValue, (String, String)> {
-        let (package, interface) = interface.split_once('/').unwrap();
-        let (namespace, package) = package.split_once(':').unwrap();
-        let subject = CallTarget {
-            app: APP.into(),
-            component: NAME.into(),
-            namespace: namespace.into(),
-            package: package.into(),
-            interface: interface.into(),
-            function: function.into(),
-        }
-        .subject("default");
-        let caller = CallHeader {
-            host: "NHOST".into(),
-            app: APP.into(),
-            component: component.into(),
-            link: "default".into(),
-            signature: wire::signature_fingerprint(params, results),
-            timeout_ms: timeout.as_millis() as u64,
-        };
-        let mut h = HeaderMap::new();
-        h.insert(headers::CALL, caller.encode().as_str());
-        let payload = wire::encode_args(params, args).unwrap();
-        let asked = self.nats.request_with_headers(subject, h, payload.into());
-        let reply = tokio::time::timeout(timeout + Duration::from_secs(5), asked)
+        self.0
+            .call(
+                component, interface, function, params, results, args, timeout,
+            )
             .await
-            .expect("no reply at all")
-            .unwrap();
-        if let Some(kind) = reply.headers.as_ref().and_then(|h| h.get(headers::ERROR)) {
-            let message = String::from_utf8_lossy(&reply.payload).into_owned();
-            return Err((kind.as_str().to_owned(), message));
-        }
-        let mut results = wire::decode_results(results, &reply.payload).unwrap();
-        assert_eq!(results.len(), 1);
-        Ok(results.remove(0))
     }
 
     pub async fn call(
@@ -180,46 +123,26 @@ impl Provider {
         .await
     }
 
-    pub async fn shutdown(mut self) {
-        let line = lattice_protocol::encode(&ProviderMessage::Shutdown);
-        self.stdin.write_all(&line).await.unwrap();
-        self.stdin.write_all(b"\n").await.unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-            .await
-            .expect("sqldb-postgres did not exit within 5 s of shutdown")
-            .unwrap();
-        assert!(status.success(), "{status}");
+    pub async fn shutdown(self) {
+        self.0.shutdown().await;
+    }
+}
+
+fn setup(config: &[(&str, &str)], links: Vec<ProviderLink>) -> ProviderSetup<'static> {
+    ProviderSetup {
+        executable: BIN,
+        app: APP,
+        name: NAME,
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        links,
     }
 }
 
 pub async fn spawn(nats: &NatsServer, config: &[(&str, &str)], links: Vec<ProviderLink>) -> Child {
-    let config: BTreeMap<String, String> = config
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let init = ProviderMessage::Init(ProviderInit {
-        lattice: "default".into(),
-        nats_url: nats.url(),
-        app: APP.into(),
-        name: NAME.into(),
-        host_id: "NHOST".into(),
-        config: config.into_iter().collect(),
-        links,
-        nats_credentials: None,
-        inbox_prefix: None,
-    });
-    let mut child = Command::new(BIN)
-        .env("LATTICE_LOG", "info")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.as_mut().unwrap();
-    let mut line = lattice_protocol::encode(&init);
-    line.push(b'\n');
-    stdin.write_all(&line).await.unwrap();
-    child
+    lattice_testing::provider::spawn(nats, setup(config, links)).await
 }
 
 /// A direct client of the test database, to check what the provider did.
