@@ -10,6 +10,8 @@
 //! - [`provider`]: what hosts and capability providers (separate processes) tell
 //!   each other, and the provider-facing forms of resourceful interfaces.
 //! - [`creds`]: NATS user JWTs and `.creds` for providers' own credentials.
+//! - [`trust`]: signed, fenced host commands, signed host reports, host admission
+//!   and the subjects guests may use.
 //!
 //! Architecture invariant: this crate has no tokio, no NATS client and no wasmtime;
 //! every type here can be built and checked in a unit test.
@@ -19,6 +21,7 @@ pub mod manifest;
 pub mod messages;
 pub mod provider;
 pub mod subjects;
+pub mod trust;
 pub mod wire;
 
 pub use messages::{decode, encode, CodecError, PROTOCOL_VERSION};

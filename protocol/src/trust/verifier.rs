@@ -1,0 +1,268 @@
+//! What a host keeps to decide whether to obey a command: the keys it trusts, how
+//! old a command may be, the commands it obeyed recently and the highest lease
+//! term it obeyed. Pure: the time is an argument.
+
+use super::keys::{self, KeyError, Nonce};
+use super::replay::ReplayCache;
+use super::SignedCommand;
+use nkeys::KeyPair;
+use std::collections::BTreeSet;
+
+/// How old a command may be, how far a controller's clock may run ahead, and how
+/// many recent commands a host remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifierConfig {
+    /// Refuse commands issued longer ago than this (default 30 s).
+    pub max_age_ms: u64,
+    /// Accept commands issued up to this far in the host's future (default 5 s).
+    pub max_skew_ms: u64,
+    /// How many obeyed commands are remembered to refuse replays (default 4096).
+    pub replay_capacity: usize,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        Self {
+            max_age_ms: 30_000,
+            max_skew_ms: 5_000,
+            replay_capacity: 4096,
+        }
+    }
+}
+
+/// Why a host refuses a command. `Display` is the sentence for the log;
+/// [`Refusal::kind`] the label for a counter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No signature at all (e.g. a plain JSON command).
+    #[error("the command is not signed: this host obeys only commands signed by a lattice key it trusts")]
+    Unsigned,
+    /// A signature line or header not in the protocol's form.
+    #[error("the signed command is malformed: {problem}")]
+    Malformed {
+        /// What is wrong.
+        problem: String,
+    },
+    /// Signed by a key this host does not trust.
+    #[error("the command is signed by {key}, which this host does not trust (trust a lattice key with `lattice host --trust KEY`)")]
+    UnknownKey {
+        /// The signer's public key.
+        key: String,
+    },
+    /// The signature does not match the bytes and the key.
+    #[error("the command's signature does not match its content for key {key}: it was altered or forged")]
+    BadSignature {
+        /// The signer's public key.
+        key: String,
+    },
+    /// Meant for another lattice.
+    #[error("the command is for lattice '{found}', and this host is in lattice '{expected}'")]
+    WrongLattice {
+        /// This host's lattice.
+        expected: String,
+        /// The lattice the command names.
+        found: String,
+    },
+    /// Meant for another host.
+    #[error("the command is for host {found}, not this host ({expected})")]
+    WrongHost {
+        /// This host's id.
+        expected: String,
+        /// The host the command names.
+        found: String,
+    },
+    /// Issued too long ago (or not after the oldest command this host remembers).
+    #[error("the command was issued at {issued_ms} ms and this host accepts only commands issued from {oldest_ms} ms on (it is now {now_ms} ms): too old, or replayed")]
+    TooOld {
+        /// When the command says it was issued.
+        issued_ms: u64,
+        /// The oldest issue time accepted now.
+        oldest_ms: u64,
+        /// This host's clock.
+        now_ms: u64,
+    },
+    /// Issued further in the future than the allowed clock skew.
+    #[error("the command was issued at {issued_ms} ms, {ahead_ms} ms ahead of this host's clock (at most {max_skew_ms} ms allowed): check the clocks of controller and host")]
+    FromFuture {
+        /// When the command says it was issued.
+        issued_ms: u64,
+        /// How far ahead of the host's clock that is.
+        ahead_ms: u64,
+        /// The allowed skew.
+        max_skew_ms: u64,
+    },
+    /// Obeyed once already.
+    #[error("the command with nonce {nonce} was obeyed already: a replay")]
+    Replayed {
+        /// The repeated nonce.
+        nonce: Nonce,
+    },
+    /// From a controller whose lease ended: a newer term was obeyed.
+    #[error("the command comes from lease term {term}, and this host already obeyed term {highest}: its sender is no longer the leader")]
+    StaleTerm {
+        /// The command's term.
+        term: u64,
+        /// The highest term this host obeyed.
+        highest: u64,
+    },
+}
+
+impl Refusal {
+    /// A short label for metrics: `unsigned`, `malformed`, `unknown-key`,
+    /// `bad-signature`, `wrong-lattice`, `wrong-host`, `too-old`, `from-future`,
+    /// `replayed`, `stale-term`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::Unsigned => "unsigned",
+            Refusal::Malformed { .. } => "malformed",
+            Refusal::UnknownKey { .. } => "unknown-key",
+            Refusal::BadSignature { .. } => "bad-signature",
+            Refusal::WrongLattice { .. } => "wrong-lattice",
+            Refusal::WrongHost { .. } => "wrong-host",
+            Refusal::TooOld { .. } => "too-old",
+            Refusal::FromFuture { .. } => "from-future",
+            Refusal::Replayed { .. } => "replayed",
+            Refusal::StaleTerm { .. } => "stale-term",
+        }
+    }
+}
+
+/// A command that passed every check: its body may be obeyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The lattice key that signed it.
+    pub signer: String,
+    /// The sender's lease term.
+    pub term: u64,
+    /// When it was issued (ms since the Unix epoch).
+    pub issued_ms: u64,
+    /// Its nonce.
+    pub nonce: Nonce,
+    /// The command's bytes (a [`HostCommand`](crate::messages::HostCommand) to [`decode`](crate::decode)).
+    pub body: Vec<u8>,
+}
+
+/// The state a host keeps to verify commands. See
+/// [`CommandEnvelope::sign`](super::CommandEnvelope::sign) for an example.
+#[derive(Debug, Clone)]
+pub struct CommandVerifier {
+    lattice: String,
+    host: String,
+    trusted: BTreeSet<String>,
+    config: VerifierConfig,
+    seen: ReplayCache,
+    highest_term: u64,
+}
+
+impl CommandVerifier {
+    /// A verifier for host `host` of lattice `lattice` that trusts the public
+    /// lattice keys `trusted`. Each must be a lattice signing key (`C…`).
+    pub fn new<K: AsRef<str>>(
+        lattice: &str,
+        host: &str,
+        trusted: impl IntoIterator<Item = K>,
+        config: VerifierConfig,
+    ) -> Result<Self, KeyError> {
+        let mut out = Self {
+            lattice: lattice.to_owned(),
+            host: host.to_owned(),
+            trusted: BTreeSet::new(),
+            config,
+            seen: ReplayCache::new(config.replay_capacity),
+            highest_term: 0,
+        };
+        for key in trusted {
+            keys::check_lattice_key(key.as_ref())?;
+            out.trusted.insert(key.as_ref().to_owned());
+        }
+        Ok(out)
+    }
+
+    /// The highest lease term obeyed so far (0 before any command).
+    pub fn highest_term(&self) -> u64 {
+        self.highest_term
+    }
+
+    /// [`SignedCommand::decode`] then [`CommandVerifier::verify`].
+    pub fn verify_bytes(&mut self, bytes: &[u8], now_ms: u64) -> Result<Verified, Refusal> {
+        self.verify(SignedCommand::decode(bytes)?, now_ms)
+    }
+
+    /// Check a command in this order: key trusted, signature, lattice, host, not
+    /// from the future, not too old, term not stale, not replayed. Only an accepted
+    /// command changes the state (its nonce is remembered, its term raises the
+    /// highest term).
+    pub fn verify(&mut self, command: SignedCommand, now_ms: u64) -> Result<Verified, Refusal> {
+        let SignedCommand {
+            envelope: e,
+            signer,
+            signature,
+            signed,
+        } = command;
+        if !self.trusted.contains(&signer) {
+            return Err(Refusal::UnknownKey { key: signer });
+        }
+        let signed_ok = KeyPair::from_public_key(&signer)
+            .and_then(|k| k.verify(&signed, &signature))
+            .is_ok();
+        if !signed_ok {
+            return Err(Refusal::BadSignature { key: signer });
+        }
+        if e.lattice != self.lattice {
+            let expected = self.lattice.clone();
+            return Err(Refusal::WrongLattice {
+                expected,
+                found: e.lattice,
+            });
+        }
+        if e.host != self.host {
+            let expected = self.host.clone();
+            return Err(Refusal::WrongHost {
+                expected,
+                found: e.host,
+            });
+        }
+        let ahead_ms = e.issued_ms.saturating_sub(now_ms);
+        if ahead_ms > self.config.max_skew_ms {
+            let max_skew_ms = self.config.max_skew_ms;
+            return Err(Refusal::FromFuture {
+                issued_ms: e.issued_ms,
+                ahead_ms,
+                max_skew_ms,
+            });
+        }
+        let by_age = now_ms.saturating_sub(self.config.max_age_ms);
+        self.seen.expire(by_age);
+        let too_old = |oldest_ms| Refusal::TooOld {
+            issued_ms: e.issued_ms,
+            oldest_ms,
+            now_ms,
+        };
+        if e.issued_ms < by_age {
+            return Err(too_old(by_age));
+        }
+        // Older than what a full replay cache still remembers.
+        self.seen
+            .above_floor(e.issued_ms, e.nonce)
+            .map_err(too_old)?;
+        if e.term < self.highest_term {
+            let highest = self.highest_term;
+            return Err(Refusal::StaleTerm {
+                term: e.term,
+                highest,
+            });
+        }
+        if self.seen.contains(e.issued_ms, e.nonce) {
+            return Err(Refusal::Replayed { nonce: e.nonce });
+        }
+        self.seen.insert(e.issued_ms, e.nonce);
+        self.highest_term = e.term;
+        Ok(Verified {
+            signer,
+            term: e.term,
+            issued_ms: e.issued_ms,
+            nonce: e.nonce,
+            body: e.body,
+        })
+    }
+}
