@@ -24,13 +24,13 @@ pub struct HostConfig {
     /// How long a draining host lets in-flight invocations finish.
     pub drain_timeout: Duration,
     /// Linked calls: locality preference, default timeout, size limit.
-    pub links: crate::links::LinkSettings,
+    pub links: crate::links::settings::LinkSettings,
     /// The NATS URL handed to capability providers this host starts (`None`: the
     /// host cannot run providers).
     pub provider_nats_url: Option<String>,
     /// Mints each provider its own NATS user; `None` when the lattice's NATS has
     /// no auth (providers then connect without credentials).
-    pub provider_signer: Option<crate::provider::ProviderSigner>,
+    pub provider_signer: Option<crate::provider::signer::ProviderSigner>,
     /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).
     pub blobstore_dir: Option<PathBuf>,
 }
@@ -46,7 +46,7 @@ impl Default for HostConfig {
             pooling: true,
             key_seed: None,
             drain_timeout: Duration::from_secs(30),
-            links: crate::links::LinkSettings::default(),
+            links: crate::links::settings::LinkSettings::default(),
             provider_nats_url: None,
             provider_signer: None,
             blobstore_dir: None,

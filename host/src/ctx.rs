@@ -4,10 +4,10 @@
 //! invocation; nothing in it is shared with another invocation except through the
 //! `Arc<ComponentEnv>` (read-only) and the plugins' own keyed state.
 
-use crate::links::trace::TraceContext;
-use crate::plugins::http_client::OutgoingPolicy;
-use crate::plugins::logging::GuestOutput;
-use crate::workload::ComponentEnv;
+use crate::env::ComponentEnv;
+use crate::plugins::http_client::policy::{AllowedHosts, OutgoingPolicy};
+use crate::telemetry::guest_output::GuestOutput;
+use crate::telemetry::trace::TraceContext;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -41,7 +41,7 @@ impl Ctx {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            outgoing: OutgoingPolicy::new(env.allowed_hosts.clone()),
+            outgoing: OutgoingPolicy::new(env.settings.get::<AllowedHosts>().map(|a| a.0.clone())),
             limits,
             env,
             link_names: HashMap::new(),

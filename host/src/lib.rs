@@ -3,10 +3,15 @@
 //! - [`engine`]: the one wasmtime `Engine` per process (pooling allocator with a
 //!   fallback, epoch ticker).
 //! - [`cache`]: compiled components by digest.
-//! - [`workload`]: the part of one app on this host; per component an
-//!   `InstancePre`, a [`limiter::Limiter`] and a fresh `Store` per invocation.
-//! - [`plugins`]: built-in capabilities (http server and client, keyvalue, config,
-//!   logging, bus), keyed per app.
+//! - [`env`]: what one component is (identity, config, links, capability
+//!   settings): a leaf of data every layer may read.
+//! - [`ctx`]: the data of one `Store`, i.e. of one invocation.
+//! - [`component`]: one component ready to invoke: an `InstancePre`, a
+//!   [`limiter::Limiter`] and a fresh `Store` per invocation.
+//! - [`workload`]: the part of one app on this host.
+//! - [`capability`]: the trait every built-in capability implements;
+//!   [`plugins`]: the built-in capabilities, keyed per app.
+//! - [`telemetry`]: trace context and guests' output; [`backoff`]: restart delays.
 //! - [`links`]: component-to-component links, in-process or over NATS.
 //! - [`agent`]: the NATS side (commands, pings, heartbeats, events, drain).
 //!
@@ -14,11 +19,14 @@
 //! one invocation, never a host failure.
 
 pub mod agent;
-mod bindings;
+pub mod backoff;
 pub mod cache;
+pub mod capability;
+pub mod component;
 pub mod config;
-mod ctx;
+pub mod ctx;
 pub mod engine;
+pub mod env;
 mod host;
 pub mod limiter;
 pub mod links;
@@ -26,6 +34,7 @@ pub mod loopback;
 pub mod plugins;
 pub mod provider;
 pub mod service;
+pub mod telemetry;
 pub mod workload;
 
 pub use config::{HostConfig, Limits};

@@ -9,8 +9,9 @@
 //! starve the host's other work; dropping the [`Service`] stops it at once, which
 //! drops its sockets and frees its ports on the workload's loopback.
 
-use crate::links::router::guest_message;
-use crate::workload::ComponentRuntime;
+use crate::backoff::backoff;
+use crate::component::guest_message;
+use crate::component::ComponentRuntime;
 use lattice_protocol::manifest::Restart;
 use lattice_protocol::messages::{ServiceReport, ServiceState};
 use std::sync::{Arc, Mutex};
@@ -107,16 +108,6 @@ impl Service {
     }
 }
 
-/// The delay before restart number `crashes` (1-based) in a row.
-pub fn backoff(policy: &Restart, crashes: u32) -> Duration {
-    let factor = 1u64 << crashes.saturating_sub(1).min(20);
-    Duration::from_millis(
-        policy
-            .backoff_ms
-            .saturating_mul(factor)
-            .min(policy.max_backoff_ms),
-    )
-}
 
 async fn supervise(
     rt: Arc<ComponentRuntime>,
@@ -186,24 +177,5 @@ async fn run_once(
             Some(wasmtime_wasi::I32Exit(code)) => Err(format!("exited with status {code}")),
             None => Err(guest_message(&e)),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let policy = Restart {
-            max_restarts: 10,
-            backoff_ms: 100,
-            max_backoff_ms: 1_000,
-        };
-        let delays: Vec<u64> = (1..=6)
-            .map(|n| backoff(&policy, n).as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000]);
-        assert_eq!(backoff(&policy, 400), Duration::from_millis(1_000));
     }
 }

@@ -15,6 +15,7 @@
 //! starts the real server.
 
 pub mod components;
+pub mod imports;
 pub mod nats;
 pub mod postgres;
 pub mod process;

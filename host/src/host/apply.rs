@@ -3,6 +3,16 @@
 //! register its link targets, all or nothing.
 
 use super::*;
+use crate::capability::AppStart;
+use crate::env::ComponentEnv;
+use crate::limiter::Limiter;
+use crate::links::funcs::Exports;
+use crate::links::{imports, targets};
+use crate::provider::{self, Provider, ProviderContext, ProviderSpec};
+use crate::service::Service;
+use lattice_protocol::manifest::{ComponentKind, Image, Manifest};
+use lattice_protocol::messages::WorkloadSpec;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 impl Host {
     /// Run exactly `spec` for its app, replacing what ran before. Returns the
@@ -59,26 +69,18 @@ impl Host {
             }
             (None, _) => None,
         };
-        let deliveries = self.deliveries(&manifest, &components).await?;
-        let routes = http_routes(&manifest, &components)?;
-        let server = &self.inner.plugins.http_server;
-        // Check every address first so a refused apply binds nothing.
-        for (addr, _) in &routes {
-            if let Some(owner) = server.owner(addr).filter(|o| *o != app) {
-                return Err(format!(
-                    "address {addr} is already used by app '{owner}'; app '{app}' cannot listen there (pick another `address` in its http-server link)"
-                ));
+        // What the capabilities start for the app (subscriptions, listeners); if
+        // one fails, the guards of the others drop here and nothing stays behind.
+        let start = AppStart {
+            manifest: &manifest,
+            placed: &components,
+        };
+        let mut guards = Vec::new();
+        for capability in &self.inner.capabilities {
+            if let Some(guard) = capability.start(&start).await? {
+                guards.push(guard);
             }
         }
-        let mut bound = Vec::new();
-        for (addr, rt) in routes {
-            if let Err(e) = server.bind(&app, addr, rt) {
-                server.release(&app, &self.current_addresses(&app));
-                return Err(e);
-            }
-            bound.push(addr);
-        }
-        server.release(&app, &bound);
         let after: BTreeMap<String, u32> = components
             .iter()
             .map(|(n, rt)| (n.clone(), rt.instances))
@@ -93,68 +95,18 @@ impl Host {
             loopback,
             service,
             providers,
-            deliveries,
+            guards,
         };
         self.workloads().insert(app.clone(), workload);
         tracing::info!(%app, "workload applied");
         Ok(scaled(&before, &after))
     }
 
-    fn current_addresses(&self, app: &str) -> Vec<SocketAddr> {
-        self.workloads()
-            .get(app)
-            .map(|w| {
-                http_routes(&w.manifest, &w.components)
-                    .map(|r| r.into_iter().map(|(a, _)| a).collect())
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The `builtin://messaging-nats` subscriptions `manifest` asks for on this host:
-    /// every link from the builtin to a component placed here.
-    async fn deliveries(
-        &self,
-        manifest: &Manifest,
-        placed: &BTreeMap<String, Arc<ComponentRuntime>>,
-    ) -> Result<Vec<crate::plugins::messaging::Delivery>, String> {
-        let mut out = Vec::new();
-        for (source, link) in manifest.links() {
-            let Some(rt) = placed.get(&link.target) else {
-                continue;
-            };
-            if source.image != Image::Builtin(Builtin::MessagingNats) {
-                continue;
-            }
-            let subjects: Vec<String> = link
-                .source_config
-                .get("subscriptions")
-                .map(|s| {
-                    s.split(',')
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if subjects.is_empty() {
-                continue;
-            }
-            let Some(nats) = self.inner.router.nats.clone() else {
-                return Err(format!(
-                    "host {} has no NATS connection for builtin://messaging-nats",
-                    self.id()
-                ));
-            };
-            out.push(crate::plugins::messaging::deliver(&nats, rt.clone(), &subjects).await?);
-        }
-        Ok(out)
-    }
-
     /// What providers started here are given: where NATS is.
     fn provider_context(&self) -> Result<ProviderContext, String> {
         let (Some(nats_url), Some(nats)) = (
             self.inner.config.provider_nats_url.clone(),
-            self.inner.router.nats.clone(),
+            self.inner.router.nats().cloned(),
         ) else {
             return Err(format!(
                 "host {} has no NATS URL to give capability providers, so it cannot run them",
@@ -198,16 +150,16 @@ impl Host {
             .load_file(path)
             .await
             .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?;
-        let mut env = ComponentEnv::from_manifest(
-            manifest,
-            name,
-            self.inner.plugins.clone(),
-            &self.inner.config.links,
-        )?;
+        let mut env = ComponentEnv::new(app, name);
+        env.config = component.config.clone();
+        env.links = targets::of(manifest, name, &self.inner.config.links)?;
         env.loopback = Some(loopback.clone());
         env.can_listen = component.kind == ComponentKind::Service;
+        for capability in &self.inner.capabilities {
+            capability.configure(manifest, name, &mut env.settings)?;
+        }
         let engine = &self.inner.engine;
-        let own_linker = links::imports::linker_for(
+        let own_linker = imports::linker_for(
             &self.inner.linker,
             engine,
             &compiled,
@@ -233,46 +185,6 @@ impl Host {
     }
 }
 
-/// The HTTP listeners `manifest` asks for on this host: every link from a
-/// `builtin://http-server` capability to a component placed here.
-fn http_routes(
-    manifest: &Manifest,
-    placed: &BTreeMap<String, Arc<ComponentRuntime>>,
-) -> Result<Vec<(SocketAddr, Arc<ComponentRuntime>)>, String> {
-    let mut routes: Vec<(SocketAddr, Arc<ComponentRuntime>)> = Vec::new();
-    for (source, link) in manifest.links() {
-        if source.image != Image::Builtin(Builtin::HttpServer) {
-            continue;
-        }
-        let Some(rt) = placed.get(&link.target) else {
-            continue;
-        };
-        let address = link.source_config.get("address").ok_or_else(|| {
-            format!(
-                "the http-server link from '{}' to '{}' has no `address` in its source config",
-                source.name, link.target
-            )
-        })?;
-        let addr: SocketAddr = address
-            .parse()
-            .map_err(|e| format!("http-server address '{address}' is not host:port: {e}"))?;
-        if rt.proxy.is_none() {
-            return Err(format!(
-                "component '{}' of app '{}' is linked from the http-server but does not export wasi:http/incoming-handler",
-                link.target, manifest.name
-            ));
-        }
-        if routes.iter().any(|(a, _)| *a == addr) {
-            return Err(format!(
-                "app '{}' asks for address {addr} twice",
-                manifest.name
-            ));
-        }
-        routes.push((addr, rt.clone()));
-    }
-    Ok(routes)
-}
-
 /// Components whose instance count differs between `before` and `after`.
 fn scaled(before: &BTreeMap<String, u32>, after: &BTreeMap<String, u32>) -> Vec<(String, u32)> {
     let stopped = before
@@ -289,6 +201,16 @@ fn scaled(before: &BTreeMap<String, u32>, after: &BTreeMap<String, u32>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+use crate::capability::AppStart;
+use crate::env::ComponentEnv;
+use crate::limiter::Limiter;
+use crate::links::funcs::Exports;
+use crate::links::{imports, targets};
+use crate::provider::{self, Provider, ProviderContext, ProviderSpec};
+use crate::service::Service;
+use lattice_protocol::manifest::{ComponentKind, Image, Manifest};
+use lattice_protocol::messages::WorkloadSpec;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
     #[test]
     fn scaled_lists_changes_and_stops() {

@@ -3,31 +3,29 @@
 //! short critical sections, never across an await.
 
 use crate::cache::ComponentCache;
+use crate::capability::{Capability, HostServices};
+use crate::component::{invoke, ComponentRuntime};
 use crate::config::{automatic_labels, HostConfig};
 use crate::ctx::Ctx;
 use crate::engine::{build_engine, start_epoch_ticker};
-use crate::limiter::Limiter;
-use crate::links::trace::TraceContext;
-use crate::links::{self, imports::Exports, CallFailure, Router};
+use crate::links::failure::CallFailure;
+use crate::links::router::Router;
 use crate::loopback::Loopback;
-use crate::plugins::{self, keyvalue, Plugins};
-use crate::provider::{self, Provider, ProviderContext, ProviderSpec};
-use crate::service::{Service, ServiceThreads};
-use crate::workload::{ComponentEnv, ComponentRuntime, Workload};
+use crate::plugins;
+use crate::service::ServiceThreads;
+use crate::telemetry::trace::TraceContext;
+use crate::workload::Workload;
 
 mod apply;
-use lattice_protocol::manifest::{Builtin, ComponentKind, Image, Manifest};
-use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport, WorkloadSpec};
+use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::wire::CallErrorKind;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime::component::Linker;
 use wasmtime::Engine;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// A running host. Clone it freely.
 #[derive(Clone)]
@@ -43,7 +41,7 @@ struct Inner {
     pooling: bool,
     cache: ComponentCache,
     linker: Linker<Ctx>,
-    plugins: Arc<Plugins>,
+    capabilities: Vec<Arc<dyn Capability>>,
     router: Arc<Router>,
     services: ServiceThreads,
     workloads: Mutex<BTreeMap<String, Workload>>,
@@ -64,13 +62,7 @@ impl Host {
     pub fn new(config: HostConfig, nats: Option<async_nats::Client>) -> anyhow::Result<Self> {
         let (engine, pooling) = build_engine(&config.limits, config.pooling)?;
         start_epoch_ticker(&engine);
-        let mut linker = Linker::new(&engine);
-        plugins::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
         let subjects = Subjects::new(&config.lattice);
-        let kv = keyvalue::Registry::new(
-            nats.clone()
-                .map(|c| (async_nats::jetstream::new(c), subjects.clone())),
-        );
         let mut labels = automatic_labels();
         labels.extend(config.labels.clone());
         let key = match &config.key_seed {
@@ -78,21 +70,27 @@ impl Host {
                 .map_err(|e| anyhow::anyhow!("the host key seed is not a valid nkey seed: {e}"))?,
             None => nkeys::KeyPair::new_server(),
         };
-        let blobstore = plugins::blobstore::Registry::new(
-            config.blobstore_dir.clone(),
-            nats.clone()
-                .map(|c| (async_nats::jetstream::new(c), subjects.clone())),
-        );
-        let plugins = Arc::new(Plugins::new(kv, blobstore));
         let labels = Arc::new(Mutex::new(labels));
         let router = Arc::new(Router::new(
             key.public_key(),
             config.lattice.clone(),
-            nats,
+            nats.clone(),
             config.links.clone(),
             labels.clone(),
         ));
-        let _ = plugins.router.set(router.clone());
+        let capabilities = plugins::builtins(&HostServices {
+            host_id: key.public_key(),
+            subjects,
+            nats,
+            router: router.clone(),
+            blobstore_dir: config.blobstore_dir.clone(),
+        });
+        let mut linker = Linker::new(&engine);
+        for capability in &capabilities {
+            capability.add_to_linker(&mut linker).map_err(|e| {
+                anyhow::anyhow!("capability {} cannot be linked: {e}", capability.name())
+            })?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 id: key.public_key(),
@@ -103,7 +101,7 @@ impl Host {
                 engine,
                 pooling,
                 linker,
-                plugins,
+                capabilities,
                 workloads: Mutex::default(),
                 started_at_ms: now_ms(),
                 draining: AtomicBool::new(false),
@@ -174,7 +172,7 @@ impl Host {
 
     /// Linked calls so far, by where they went.
     pub fn calls(&self) -> lattice_protocol::messages::CallCounts {
-        self.inner.router.counters.snapshot()
+        self.inner.router.counters().snapshot()
     }
 
     /// Invocations running now, over every component.
@@ -191,8 +189,8 @@ impl Host {
     /// workload. Returns the invocations still running at the deadline.
     pub async fn drain(&self, deadline: std::time::Duration) -> u32 {
         self.set_draining();
-        for app in self.apps() {
-            self.inner.plugins.http_server.release(&app, &[]);
+        for capability in &self.inner.capabilities {
+            capability.drain();
         }
         let until = tokio::time::Instant::now() + deadline;
         while self.in_flight() > 0 && tokio::time::Instant::now() < until {
@@ -250,7 +248,7 @@ impl Host {
             started_at_ms: self.inner.started_at_ms,
             draining: self.inner.draining.load(Ordering::SeqCst),
             workloads,
-            calls: self.inner.router.counters.snapshot(),
+            calls: self.inner.router.counters().snapshot(),
         }
     }
 
@@ -280,7 +278,7 @@ impl Host {
             )
         })?;
         let export = rt.exports.get(interface, function)?;
-        links::router::invoke(&rt, export, params, TraceContext::new()).await
+        invoke(&rt, export, params, TraceContext::new()).await
     }
 
     /// The loopback network of `app`'s workload here, weakly: for tests that check
@@ -305,11 +303,12 @@ impl Host {
             .unwrap_or_default()
     }
 
-    /// Stop everything of `app`: close its listeners, drop its components and its
-    /// in-memory keyvalue data. Returns whether it ran here.
+    /// Stop everything of `app`: drop its components and what every capability
+    /// keeps for it (listeners, in-memory keyvalue data). Returns whether it ran here.
     pub fn remove(&self, app: &str) -> bool {
-        self.inner.plugins.http_server.release(app, &[]);
-        self.inner.plugins.keyvalue.forget_app(app);
+        for capability in &self.inner.capabilities {
+            capability.forget_app(app);
+        }
         self.inner.router.unregister(app);
         let removed = self.workloads().remove(app).is_some();
         if removed {

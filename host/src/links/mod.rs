@@ -2,12 +2,17 @@
 //! component's export, called in-process when the target runs on this host and over
 //! NATS when it does not.
 //!
+//! - [`targets`]: where each of a component's links to another component goes
+//!   (read from the manifest at apply time).
 //! - [`imports`]: at apply time, every function of a linked import gets a dynamic
 //!   implementation (`func_new_async`) in a per-component copy of the host's linker;
 //!   imports nothing provides get one that fails with a clear error.
 //! - [`router::Router`] (one per host): routes each call to a local instance, or
-//!   over NATS preferring hosts that share the caller's locality labels; keeps the
-//!   directory of local targets and the call counters.
+//!   over NATS ([`remote`]) preferring hosts that share the caller's locality
+//!   labels, and keeps the serving subscriptions up to date.
+//! - [`directory`]: what both sides read: the local targets, what deployed links
+//!   allow, the host's locality, the call counters.
+//! - [`funcs`]: the imported and exported functions links route.
 //! - [`serve`]: the callee side: one queue-group subscription per linked-to component,
 //!   checking that a deployed link allows each call.
 //! - [`chunks`]: arguments and results larger than the server's max payload travel
@@ -20,18 +25,21 @@
 //! the cause, and is logged with the trace id.
 
 pub mod chunks;
-mod failure;
+pub mod directory;
+pub mod failure;
+pub mod funcs;
 pub mod imports;
 pub mod remote;
 pub mod router;
 pub mod serve;
-pub mod trace;
+pub mod settings;
+pub mod targets;
 pub mod types;
 
+pub use directory::CallCounters;
 pub use failure::{CallFailure, ErrorCase};
-pub use router::{CallCounters, Router};
-
-use std::time::Duration;
+pub use router::Router;
+pub use settings::LinkSettings;
 
 /// `namespace:package/interface[@version]` split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -69,29 +77,6 @@ impl InterfaceName {
     }
 }
 
-/// Link settings of a host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkSettings {
-    /// Label keys whose values a caller's host prefers to share with the callee's,
-    /// most specific first (default `zone`, then `region`).
-    pub locality_keys: Vec<String>,
-    /// Deadline of one call when its link sets no `timeout`.
-    pub call_timeout: Duration,
-    /// The largest arguments or results one call may carry.
-    pub max_call_bytes: usize,
-}
-
-impl Default for LinkSettings {
-    fn default() -> Self {
-        Self {
-            locality_keys: vec!["zone".to_owned(), "region".to_owned()],
-            call_timeout: Duration::from_secs(10),
-            max_call_bytes: 64 << 20,
-        }
-    }
-}
-
-pub use lattice_protocol::manifest::parse_timeout;
 
 #[cfg(test)]
 mod tests {

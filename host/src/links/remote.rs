@@ -2,12 +2,12 @@
 //! first), send, and read the answer or the failure.
 
 use super::chunks;
-use super::imports::ImportedFunc;
-use super::router::Router;
-use super::trace::TraceContext;
+use super::directory::Directory;
+use super::funcs::ImportedFunc;
+use crate::telemetry::trace::TraceContext;
 use super::types::{from_wire, to_wire, Signature};
-use super::CallFailure;
-use crate::workload::{ComponentEnv, LinkTarget};
+use super::failure::CallFailure;
+use crate::env::{ComponentEnv, LinkTarget};
 use async_nats::{HeaderMap, RequestErrorKind};
 use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{
@@ -55,8 +55,8 @@ impl WireCall<'_> {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn call(
-    router: &Router,
+pub async fn call(
+    router: &Directory,
     env: &ComponentEnv,
     link: &str,
     target: &LinkTarget,
@@ -92,8 +92,8 @@ pub(super) async fn call(
 }
 
 /// Send `call` with `args` over NATS and return its results.
-pub(crate) async fn call_wire(
-    router: &Router,
+pub async fn call_wire(
+    router: &Directory,
     call: &WireCall<'_>,
     args: &[WitValue],
 ) -> Result<Vec<WitValue>, CallFailure> {
@@ -170,7 +170,7 @@ pub(crate) async fn call_wire(
 /// Send the request on the nearest subject that has responders: each locality the
 /// host has (most specific first), then the lattice-wide subject.
 async fn send(
-    router: &Router,
+    router: &Directory,
     nats: &async_nats::Client,
     call: &CallTarget,
     headers: HeaderMap,

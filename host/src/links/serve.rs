@@ -7,11 +7,14 @@
 //! link name, interface) and the signature fingerprint before its arguments are
 //! decoded.
 
-use super::router::{invoke, mismatch, Router};
-use super::trace::TraceContext;
+use super::directory::Directory;
+use super::funcs::mismatch;
+use crate::telemetry::trace::TraceContext;
 use super::types::{from_wire, to_wire};
-use super::{chunks, CallFailure};
-use crate::plugins::http_server::forward;
+use super::chunks;
+use super::failure::CallFailure;
+use crate::component::http::forward;
+use crate::component::invoke;
 use async_nats::{HeaderMap, Message};
 use futures::StreamExt;
 use lattice_protocol::provider::http;
@@ -47,7 +50,7 @@ impl Drop for Serving {
 impl Serving {
     /// Subscribe for `component` of `app`.
     pub async fn start(
-        router: &Arc<Router>,
+        router: &Arc<Directory>,
         nats: &async_nats::Client,
         app: &str,
         component: &str,
@@ -158,7 +161,7 @@ async fn overloaded(nats: &async_nats::Client, component: &str, msg: Message) {
 }
 
 async fn handle(
-    router: &Router,
+    router: &Directory,
     nats: &async_nats::Client,
     app: &str,
     component: &str,
@@ -202,7 +205,7 @@ async fn handle(
 /// The encoded results of one call, inline or (when large) on offer.
 #[allow(clippy::too_many_arguments)]
 async fn answer(
-    router: &Router,
+    router: &Directory,
     nats: &async_nats::Client,
     app: &str,
     component: &str,

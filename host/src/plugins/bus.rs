@@ -1,9 +1,36 @@
 //! `wasmcloud:bus/lattice` versions 1.0.0 and 2.0.0: `set-link-name` picks, for the
 //! rest of the invocation, which named link the listed interfaces resolve through.
 
-use crate::bindings::wasmcloud::{bus1_0_0, bus2_0_0};
+use crate::capability::Capability;
 use crate::ctx::Ctx;
+use bindings::wasmcloud::{bus1_0_0, bus2_0_0};
 use wasmtime::component::{HasSelf, Linker, Resource};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "lattice:host/bus-imports",
+        imports: { default: async | trappable },
+        with: {
+            "wasmcloud:bus/lattice@1.0.0.call-target-interface": crate::plugins::bus::CallTarget,
+            "wasmcloud:bus/lattice@2.0.0.call-target-interface": crate::plugins::bus::CallTarget,
+        },
+    });
+}
+
+/// The capability (no settings: it works on the links the component has).
+pub struct Bus;
+
+impl Capability for Bus {
+    fn name(&self) -> &'static str {
+        "bus"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+        bus1_0_0::lattice::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+        bus2_0_0::lattice::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+    }
+}
 
 /// The host side of a `call-target-interface` resource.
 #[derive(Debug, Clone)]
@@ -17,11 +44,6 @@ impl CallTarget {
     fn key(&self) -> String {
         format!("{}:{}/{}", self.namespace, self.package, self.interface)
     }
-}
-
-pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    bus1_0_0::lattice::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
-    bus2_0_0::lattice::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
 }
 
 impl Ctx {

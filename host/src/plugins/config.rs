@@ -1,13 +1,31 @@
 //! `wasi:config/store@0.2.0-draft` (and its older name `wasi:config/runtime`):
 //! the component's `properties.config` from the manifest.
 
-use crate::bindings::wasi::config::{runtime, store};
+use crate::capability::Capability;
 use crate::ctx::Ctx;
+use bindings::wasi::config::{runtime, store};
 use wasmtime::component::{HasSelf, Linker};
 
-pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    store::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
-    runtime::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "lattice:host/config-imports",
+        imports: { default: async | trappable },
+    });
+}
+
+/// The capability (its data is the component's config, in `ComponentEnv`).
+pub struct Config;
+
+impl Capability for Config {
+    fn name(&self) -> &'static str {
+        "config"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+        store::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+        runtime::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+    }
 }
 
 impl store::Host for Ctx {

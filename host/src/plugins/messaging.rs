@@ -12,34 +12,130 @@
 //! are the lattice NATS's, shared (use the `messaging-nats` provider to reach
 //! another NATS).
 
-use crate::bindings::wasmcloud::messaging::{consumer, types::BrokerMessage};
+use crate::capability::{AppGuard, AppStart, Capability, HostServices};
+use crate::component::{invoke, ComponentRuntime};
 use crate::ctx::Ctx;
-use crate::links::trace::TraceContext;
-use crate::workload::ComponentRuntime;
+use crate::env::Settings;
+use crate::telemetry::trace::TraceContext;
+use bindings::wasmcloud::messaging::{consumer, types::BrokerMessage};
+use futures::future::BoxFuture;
 use futures::StreamExt;
+use lattice_protocol::manifest::{Builtin, Image, Manifest};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, Val};
 
-pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    consumer::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "lattice:host/messaging-imports",
+        imports: { default: async | trappable },
+    });
+}
+
+/// The capability: the lattice's NATS connection.
+pub struct Messaging {
+    nats: Option<async_nats::Client>,
+}
+
+impl Messaging {
+    pub fn new(host: &HostServices) -> Self {
+        Self {
+            nats: host.nats.clone(),
+        }
+    }
+}
+
+/// A component's `wasmcloud:messaging` links to the builtin, by name.
+struct ConsumerLinks {
+    names: BTreeSet<String>,
+    nats: Option<async_nats::Client>,
+}
+
+impl Capability for Messaging {
+    fn name(&self) -> &'static str {
+        "messaging-nats"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+        consumer::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+    }
+
+    fn configure(
+        &self,
+        manifest: &Manifest,
+        component: &str,
+        settings: &mut Settings,
+    ) -> Result<(), String> {
+        let names: BTreeSet<String> = manifest
+            .component(component)
+            .into_iter()
+            .flat_map(|c| &c.links)
+            .filter(|l| {
+                manifest
+                    .component(&l.target)
+                    .is_some_and(|t| t.image == Image::Builtin(Builtin::MessagingNats))
+            })
+            .map(|l| l.name.clone())
+            .collect();
+        if !names.is_empty() {
+            settings.insert(ConsumerLinks {
+                names,
+                nats: self.nats.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Subscribe, for every link from the builtin to a component placed here, the
+    /// subjects in its `subscriptions`.
+    fn start<'a>(&'a self, app: &'a AppStart<'a>) -> BoxFuture<'a, Result<Option<AppGuard>, String>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for (source, link) in app.manifest.links() {
+                let Some(rt) = app.placed.get(&link.target) else {
+                    continue;
+                };
+                if source.image != Image::Builtin(Builtin::MessagingNats) {
+                    continue;
+                }
+                let subjects: Vec<String> = link
+                    .source_config
+                    .get("subscriptions")
+                    .map(|s| {
+                        s.split(',')
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if subjects.is_empty() {
+                    continue;
+                }
+                let Some(nats) = &self.nats else {
+                    return Err("this host has no NATS connection for builtin://messaging-nats".into());
+                };
+                out.push(deliver(nats, rt.clone(), &subjects).await?);
+            }
+            Ok((!out.is_empty()).then(|| Box::new(out) as AppGuard))
+        })
+    }
 }
 
 impl Ctx {
     /// The lattice NATS, if this component's consumer link goes to the builtin.
     fn messaging_nats(&self) -> Result<async_nats::Client, String> {
         let name = self.link_name("wasmcloud", "messaging", "consumer");
-        if !self.env.messaging.contains(name) {
+        let links = self.env.settings.get::<ConsumerLinks>();
+        if !links.is_some_and(|l| l.names.contains(name)) {
             return Err(format!(
                 "component '{}' of app '{}' has no wasmcloud:messaging link named '{name}': add a link trait to builtin://messaging-nats or a messaging provider",
                 self.env.component, self.env.app
             ));
         }
-        self.env
-            .plugins
-            .router
-            .get()
-            .and_then(|r| r.nats.clone())
+        links
+            .and_then(|l| l.nats.clone())
             .ok_or_else(|| "this host has no NATS connection for builtin://messaging-nats".into())
     }
 }
@@ -84,7 +180,7 @@ impl consumer::Host for Ctx {
     }
 }
 
-impl crate::bindings::wasmcloud::messaging::types::Host for Ctx {}
+impl bindings::wasmcloud::messaging::types::Host for Ctx {}
 
 /// Messages one component's subscriptions hand to instances at once.
 const MAX_IN_HAND: usize = 256;
@@ -102,7 +198,7 @@ impl Drop for Delivery {
 
 /// Subscribe `subjects` for `rt` (queue group per app and component) and hand each
 /// message to its `wasmcloud:messaging/handler.handle-message` in a fresh instance.
-pub async fn deliver(
+async fn deliver(
     nats: &async_nats::Client,
     rt: Arc<ComponentRuntime>,
     subjects: &[String],
@@ -151,7 +247,7 @@ pub async fn deliver(
                     ),
                 ]);
                 let result =
-                    crate::links::router::invoke(&rt, &export, &[value], TraceContext::new()).await;
+                    invoke(&rt, &export, &[value], TraceContext::new()).await;
                 let failed = match &result {
                     Err(f) => Some(f.to_string()),
                     Ok(v) => match v.first() {

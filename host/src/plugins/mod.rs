@@ -1,9 +1,10 @@
 //! Built-in capabilities ("plugins"): implemented inside the host, shared by every
 //! workload on it, and keyed per app so two apps never see each other's data.
 //!
-//! Each plugin is its own module with an `add_to_linker` (filled once per host into
-//! the shared `Linker`) and, where it keeps state, a host-wide registry in
-//! [`Plugins`].
+//! Each one is a module (a folder when it has more than one idea) that implements
+//! [`Capability`]: its linker step, the settings it reads from a component's links,
+//! what it starts per app, and its own host-wide state. [`builtins`] is the one
+//! registry the host iterates.
 
 pub mod blobstore;
 pub mod bus;
@@ -13,40 +14,23 @@ pub mod http_server;
 pub mod keyvalue;
 pub mod logging;
 pub mod messaging;
+pub mod wasi;
 
-use crate::ctx::Ctx;
-use wasmtime::component::Linker;
+use crate::capability::{Capability, HostServices};
+use std::sync::Arc;
 
-/// Host-wide state of the plugins.
-pub struct Plugins {
-    pub keyvalue: keyvalue::Registry,
-    pub blobstore: blobstore::Registry,
-    pub http_server: http_server::HttpServer,
-    /// The host's router, for plugins that forward to capability providers.
-    pub router: std::sync::OnceLock<std::sync::Arc<crate::links::Router>>,
-}
-
-impl Plugins {
-    pub fn new(keyvalue: keyvalue::Registry, blobstore: blobstore::Registry) -> Self {
-        Self {
-            keyvalue,
-            blobstore,
-            http_server: http_server::HttpServer::default(),
-            router: std::sync::OnceLock::new(),
-        }
-    }
-}
-
-/// Fill the host's linker with WASI 0.2, wasi:http and every plugin interface.
-pub fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
-    crate::loopback::tcp::add_to_linker(linker)?;
-    keyvalue::add_to_linker(linker)?;
-    config::add_to_linker(linker)?;
-    logging::add_to_linker(linker)?;
-    bus::add_to_linker(linker)?;
-    messaging::add_to_linker(linker)?;
-    blobstore::add_to_linker(linker)?;
-    Ok(())
+/// Every built-in capability of a host, in the order their apps' parts start.
+pub fn builtins(host: &HostServices) -> Vec<Arc<dyn Capability>> {
+    vec![
+        Arc::new(wasi::Wasi),
+        Arc::new(keyvalue::Keyvalue::new(host)),
+        Arc::new(blobstore::Blobstore::new(host)),
+        Arc::new(config::Config),
+        Arc::new(logging::Logging),
+        Arc::new(bus::Bus),
+        Arc::new(http_client::HttpClient),
+        Arc::new(messaging::Messaging::new(host)),
+        // Last: its binding cannot be undone by a guard (see its `start`).
+        Arc::new(http_server::HttpServer::default()),
+    ]
 }

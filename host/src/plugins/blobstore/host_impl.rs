@@ -5,8 +5,8 @@
 //! `outgoing-value` goes (it may come before or after the body is written), and
 //! `finish` stores the body there. A value dropped without `finish` stores nothing.
 
-use super::{BlobError, Container, IncomingValue, ObjectNames, OutgoingValue, Store};
-use crate::bindings::wasi::blobstore::{blobstore, container, types};
+use super::bindings::wasi::blobstore::{blobstore, container, types};
+use super::{BlobError, BlobLinks, Container, IncomingValue, ObjectNames, OutgoingValue, Store};
 use crate::ctx::Ctx;
 use bytes::Bytes;
 use wasmtime::component::{HasSelf, Linker, Resource};
@@ -29,18 +29,15 @@ impl Ctx {
     /// The app's store behind the component's `wasi:blobstore` link.
     fn blob_store(&self) -> Result<Store, String> {
         let name = self.link_name("wasi", "blobstore", "blobstore");
-        let Some((builtin, _)) = self.env.blobstore.get(name) else {
+        let links = self.env.settings.get::<BlobLinks>();
+        let Some((links, builtin)) = links.and_then(|l| Some((l, l.links.get(name)?))) else {
             return Err(format!(
                 "component '{}' of app '{}' has no wasi:blobstore link named '{name}': \
                  add a link trait to builtin://blobstore-fs or builtin://blobstore-nats",
                 self.env.component, self.env.app
             ));
         };
-        self.env
-            .plugins
-            .blobstore
-            .store(*builtin, &self.env.app)
-            .map_err(msg)
+        links.registry.store(*builtin, &self.env.app).map_err(msg)
     }
 
     fn container(&self, handle: &Resource<Container>) -> wasmtime::Result<Container> {

@@ -12,17 +12,77 @@
 //! [`MAX_VALUE`] bytes; larger objects are read in ranges (`get-data` reads only the
 //! range it is asked for).
 
+mod bindings;
 mod fs;
 mod host_impl;
 mod nats;
 
-pub use host_impl::add_to_linker;
-
+use crate::capability::{Capability, HostServices};
+use crate::ctx::Ctx;
+use crate::env::Settings;
 use bytes::Bytes;
-use lattice_protocol::manifest::Builtin;
+use lattice_protocol::manifest::{Builtin, Image, Manifest};
 use lattice_protocol::subjects::Subjects;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use wasmtime::component::Linker;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// The capability: where each backend keeps the apps' data.
+pub struct Blobstore {
+    registry: Registry,
+}
+
+impl Blobstore {
+    pub fn new(host: &HostServices) -> Self {
+        let jetstream = host
+            .nats
+            .clone()
+            .map(|c| (async_nats::jetstream::new(c), host.subjects.clone()));
+        Self {
+            registry: Registry::new(host.blobstore_dir.clone(), jetstream),
+        }
+    }
+}
+
+/// A component's `wasi:blobstore` links: link name -> the builtin behind it.
+struct BlobLinks {
+    links: BTreeMap<String, Builtin>,
+    registry: Registry,
+}
+
+impl Capability for Blobstore {
+    fn name(&self) -> &'static str {
+        "blobstore"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+        host_impl::add_to_linker(linker)
+    }
+
+    fn configure(
+        &self,
+        manifest: &Manifest,
+        component: &str,
+        settings: &mut Settings,
+    ) -> Result<(), String> {
+        let mut links = BTreeMap::new();
+        for link in manifest.component(component).into_iter().flat_map(|c| &c.links) {
+            if let Some(Image::Builtin(b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats))) =
+                manifest.component(&link.target).map(|t| &t.image)
+            {
+                links.insert(link.name.clone(), *b);
+            }
+        }
+        if !links.is_empty() {
+            settings.insert(BlobLinks {
+                links,
+                registry: self.registry.clone(),
+            });
+        }
+        Ok(())
+    }
+}
 
 /// The largest value one read or write moves between a guest and a store.
 pub const MAX_VALUE: usize = 64 << 20;

@@ -5,10 +5,11 @@
 //! refused with a message naming both apps. An app that re-applies keeps its
 //! listener and only swaps the target, so upgrades never drop the socket.
 
-mod serve;
-pub use serve::forward;
-
-use crate::workload::ComponentRuntime;
+use crate::capability::{AppGuard, AppStart, Capability};
+use crate::component::{http, ComponentRuntime};
+use futures::future::BoxFuture;
+use lattice_protocol::manifest::{Builtin, Image, Manifest};
+use std::collections::BTreeMap;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
@@ -90,6 +91,96 @@ impl HttpServer {
     }
 }
 
+impl Capability for HttpServer {
+    fn name(&self) -> &'static str {
+        "http-server"
+    }
+
+    /// Listen on every address the app's http-server links ask for, and close the
+    /// app's listeners on addresses it no longer asks for. All or nothing: every
+    /// address is checked before any is bound. (It cannot be undone by a guard, as
+    /// a re-applied app keeps its sockets: the registry starts it last.)
+    fn start<'a>(&'a self, app: &'a AppStart<'a>) -> BoxFuture<'a, Result<Option<AppGuard>, String>> {
+        Box::pin(async move {
+            let name = &app.manifest.name;
+            let routes = http_routes(app.manifest, app.placed)?;
+            for (addr, _) in &routes {
+                if let Some(owner) = self.owner(addr).filter(|o| o != name) {
+                    return Err(format!(
+                        "address {addr} is already used by app '{owner}'; app '{name}' cannot listen there (pick another `address` in its http-server link)"
+                    ));
+                }
+            }
+            let before: Vec<SocketAddr> = self
+                .lock()
+                .iter()
+                .filter(|(_, l)| &l.app == name)
+                .map(|(a, _)| *a)
+                .collect();
+            let mut bound = Vec::new();
+            for (addr, rt) in routes {
+                if let Err(e) = self.bind(name, addr, rt) {
+                    // Close what this apply opened; keep what the app had.
+                    let opened: Vec<_> = bound.iter().filter(|a| !before.contains(a)).collect();
+                    self.lock().retain(|a, l| &l.app != name || !opened.contains(&a));
+                    return Err(e);
+                }
+                bound.push(addr);
+            }
+            self.release(name, &bound);
+            Ok(None)
+        })
+    }
+
+    fn forget_app(&self, app: &str) {
+        self.release(app, &[]);
+    }
+
+    fn drain(&self) {
+        self.lock().clear();
+    }
+}
+
+/// The HTTP listeners `manifest` asks for on this host: every link from a
+/// `builtin://http-server` capability to a component placed here.
+fn http_routes(
+    manifest: &Manifest,
+    placed: &BTreeMap<String, Arc<ComponentRuntime>>,
+) -> Result<Vec<(SocketAddr, Arc<ComponentRuntime>)>, String> {
+    let mut routes: Vec<(SocketAddr, Arc<ComponentRuntime>)> = Vec::new();
+    for (source, link) in manifest.links() {
+        if source.image != Image::Builtin(Builtin::HttpServer) {
+            continue;
+        }
+        let Some(rt) = placed.get(&link.target) else {
+            continue;
+        };
+        let address = link.source_config.get("address").ok_or_else(|| {
+            format!(
+                "the http-server link from '{}' to '{}' has no `address` in its source config",
+                source.name, link.target
+            )
+        })?;
+        let addr: SocketAddr = address
+            .parse()
+            .map_err(|e| format!("http-server address '{address}' is not host:port: {e}"))?;
+        if rt.proxy.is_none() {
+            return Err(format!(
+                "component '{}' of app '{}' is linked from the http-server but does not export wasi:http/incoming-handler",
+                link.target, manifest.name
+            ));
+        }
+        if routes.iter().any(|(a, _)| *a == addr) {
+            return Err(format!(
+                "app '{}' asks for address {addr} twice",
+                manifest.name
+            ));
+        }
+        routes.push((addr, rt.clone()));
+    }
+    Ok(routes)
+}
+
 async fn accept_loop(socket: tokio::net::TcpListener, target: Target) {
     loop {
         let (stream, _peer) = match socket.accept().await {
@@ -106,7 +197,7 @@ async fn accept_loop(socket: tokio::net::TcpListener, target: Target) {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let rt = target.read().unwrap_or_else(|p| p.into_inner()).clone();
-                serve::handle(rt, req)
+                http::handle(rt, req)
             });
             if let Err(e) = http1::Builder::new()
                 .keep_alive(true)

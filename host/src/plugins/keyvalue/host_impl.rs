@@ -1,9 +1,8 @@
 //! The `wasi:keyvalue` host traits, routing each call through the component's link.
 
-use super::{Bucket, KvError};
-use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+use super::bindings::wasi::keyvalue::{atomics, batch, store};
+use super::{Bucket, KvBackend, KvError, KvLinks};
 use crate::ctx::Ctx;
-use crate::workload::KvBackend;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 type KvResult<T> = wasmtime::Result<Result<T, store::Error>>;
@@ -27,7 +26,11 @@ impl Ctx {
 impl store::Host for Ctx {
     async fn open(&mut self, identifier: String) -> KvResult<Resource<Bucket>> {
         let name = self.link_name("wasi", "keyvalue", "store").to_string();
-        let Some((backend, capability)) = self.env.keyvalue_target(&name) else {
+        let found = self.env.settings.get::<KvLinks>().and_then(|kv| {
+            let target = kv.links.get(&name)?.clone();
+            Some((kv.router.clone(), kv.registry.clone(), target))
+        });
+        let Some((router, registry, (backend, capability))) = found else {
             return Ok(Err(store::Error::Other(format!(
                 "component '{}' of app '{}' has no wasi:keyvalue link named '{name}': add a link trait to a keyvalue capability",
                 self.env.component, self.env.app
@@ -36,24 +39,18 @@ impl store::Host for Ctx {
         let builtin = match backend {
             KvBackend::Builtin(builtin) => builtin,
             KvBackend::Provider => {
-                let Some(router) = self.env.plugins.router.get().cloned() else {
-                    return Ok(Err(store::Error::Other(
-                        "this host cannot reach capability providers".into(),
-                    )));
-                };
                 let bucket = super::provider::Bucket {
-                    router: router.clone(),
+                    timeout: router.settings().call_timeout,
+                    router,
                     app: self.env.app.clone(),
                     component: self.env.component.clone(),
                     link: name,
                     provider: capability,
                     identifier,
-                    timeout: router.settings().call_timeout,
                 };
                 return Ok(Ok(self.table.push(Bucket::Provider(bucket))?));
             }
         };
-        let registry = self.env.plugins.keyvalue.clone();
         match registry
             .open((builtin, &capability), &self.env.app, &identifier)
             .await

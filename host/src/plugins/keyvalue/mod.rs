@@ -8,17 +8,101 @@
 //! two stores. NATS: one JetStream bucket per app and identifier, shared by every
 //! link of the app to JetStream (it is one real store).
 
+mod bindings;
 mod host_impl;
 mod memory;
 mod nats;
 pub mod provider;
 
-pub use host_impl::add_to_linker;
-
-use lattice_protocol::manifest::Builtin;
+use crate::capability::{Capability, HostServices};
+use crate::ctx::Ctx;
+use crate::env::Settings;
+use crate::links::Router;
+use lattice_protocol::manifest::{Builtin, Image, Manifest};
 use lattice_protocol::subjects::Subjects;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use wasmtime::component::Linker;
+
+/// The capability: the host-wide buckets, and the router that reaches providers.
+pub struct Keyvalue {
+    registry: Registry,
+    router: Arc<Router>,
+}
+
+impl Keyvalue {
+    pub fn new(host: &HostServices) -> Self {
+        let jetstream = host
+            .nats
+            .clone()
+            .map(|c| (async_nats::jetstream::new(c), host.subjects.clone()));
+        Self {
+            registry: Registry::new(jetstream),
+            router: host.router.clone(),
+        }
+    }
+}
+
+/// What serves a component's `wasi:keyvalue` link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvBackend {
+    Builtin(Builtin),
+    /// A capability provider, called over NATS.
+    Provider,
+}
+
+/// A component's `wasi:keyvalue` links: link name -> (backend, capability name).
+struct KvLinks {
+    links: BTreeMap<String, (KvBackend, String)>,
+    registry: Registry,
+    router: Arc<Router>,
+}
+
+impl Capability for Keyvalue {
+    fn name(&self) -> &'static str {
+        "keyvalue"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+        host_impl::add_to_linker(linker)
+    }
+
+    fn configure(
+        &self,
+        manifest: &Manifest,
+        component: &str,
+        settings: &mut Settings,
+    ) -> Result<(), String> {
+        let mut links = BTreeMap::new();
+        for link in manifest.component(component).into_iter().flat_map(|c| &c.links) {
+            let backend = match manifest.component(&link.target).map(|t| &t.image) {
+                _ if manifest.is_provider(&link.target) => {
+                    if link.namespace != "wasi" || link.package != "keyvalue" {
+                        continue;
+                    }
+                    KvBackend::Provider
+                }
+                Some(Image::Builtin(b @ (Builtin::KeyvalueNats | Builtin::KeyvalueMemory))) => {
+                    KvBackend::Builtin(*b)
+                }
+                _ => continue,
+            };
+            links.insert(link.name.clone(), (backend, link.target.clone()));
+        }
+        if !links.is_empty() {
+            settings.insert(KvLinks {
+                links,
+                registry: self.registry.clone(),
+                router: self.router.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn forget_app(&self, app: &str) {
+        self.registry.forget_app(app);
+    }
+}
 
 /// How many keys one `list-keys` page holds.
 const PAGE: usize = 1000;

@@ -1,13 +1,14 @@
-//! `wasi:http/outgoing-handler`, allowed only to the hosts listed in the config of
-//! the component's link to `builtin://http-client` (`allowed_hosts`, comma
-//! separated: `example.com`, `127.0.0.1:8080`, or `*`). A component with no such
-//! link may not make outgoing requests at all.
+//! The outgoing-request policy of one invocation: wasmtime-wasi-http's hooks,
+//! checking each request against the component's allow-list.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::future::Future;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// A component's allow-list: its `builtin://http-client` link's `allowed_hosts`.
+pub struct AllowedHosts(pub Arc<Vec<String>>);
 
 /// The outgoing-request policy of one invocation.
 pub struct OutgoingPolicy {

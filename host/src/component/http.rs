@@ -1,4 +1,5 @@
-//! Serving one HTTP request with one fresh instance of the target component.
+//! Serving one HTTP request with one fresh instance of a component (for the
+//! `builtin://http-server` listeners and for requests forwarded over the lattice).
 //!
 //! Architecture invariant: the instance slot is owned by the task that runs the
 //! guest, and that task is aborted as soon as nobody can use its answer any more
@@ -6,7 +7,7 @@
 //! before it ended). An abandoned request therefore frees its slot at once instead
 //! of holding it until the execution deadline.
 
-use crate::workload::ComponentRuntime;
+use super::ComponentRuntime;
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -66,7 +67,7 @@ where
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::links::trace::TraceContext::parse);
+        .and_then(crate::telemetry::trace::TraceContext::parse);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let (req, out) = {
         let mut http = store.data_mut().http();

@@ -1,0 +1,59 @@
+//! Calling one export of a component with a fresh instance.
+
+use super::ComponentRuntime;
+use crate::links::failure::CallFailure;
+use crate::links::funcs::ExportedFunc;
+use crate::telemetry::trace::TraceContext;
+use lattice_protocol::wire::CallErrorKind;
+use wasmtime::component::Val;
+
+/// Call `export` of a fresh instance of `rt`, admitted by its limiter.
+pub async fn invoke(
+    rt: &ComponentRuntime,
+    export: &ExportedFunc,
+    params: &[Val],
+    trace: TraceContext,
+) -> Result<Vec<Val>, CallFailure> {
+    let _slot = rt.limiter.acquire().await.map_err(|reason| {
+        CallFailure::new(CallErrorKind::Overloaded, rt.overloaded(reason).to_string())
+    })?;
+    let mut store = rt.new_store();
+    store.data_mut().trace = Some(trace);
+    let guest = |e: wasmtime::Error| {
+        let text = guest_message(&e);
+        let kind = if text.contains("execution deadline") {
+            CallErrorKind::Timeout
+        } else {
+            CallErrorKind::Trap
+        };
+        CallFailure::new(kind, rt.guest_error(text).to_string())
+    };
+    let instance = rt.pre.instantiate_async(&mut store).await.map_err(guest)?;
+    let func = instance.get_func(&mut store, export.index).ok_or_else(|| {
+        CallFailure::new(
+            CallErrorKind::Internal,
+            rt.guest_error("its export vanished between apply and call")
+                .to_string(),
+        )
+    })?;
+    let mut results = vec![Val::Bool(false); export.signature.results.len()];
+    func.call_async(&mut store, params, &mut results)
+        .await
+        .map_err(guest)?;
+    Ok(results)
+}
+
+/// A guest failure in one line: the error's causes joined by `: `, without the wasm
+/// backtraces wasmtime adds as context.
+pub fn guest_message(e: &wasmtime::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(ToString::to_string)
+        .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
+        .collect();
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
+}

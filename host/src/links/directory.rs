@@ -1,0 +1,176 @@
+//! What a host knows about links: which link targets run here, what the deployed
+//! links allow, this host's identity and locality, and the call counters. The
+//! caller ([`super::remote`]) and callee ([`super::serve`]) sides read it; the
+//! [`super::Router`] keeps it up to date.
+
+use super::settings::LinkSettings;
+use crate::component::ComponentRuntime;
+use lattice_protocol::manifest::{Image, Manifest};
+use lattice_protocol::messages::CallCounts;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Instant;
+
+/// Linked calls counted by where they went; `lattice get hosts` shows them.
+#[derive(Debug, Default)]
+pub struct CallCounters {
+    local: AtomicU64,
+    remote: AtomicU64,
+    served: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl CallCounters {
+    pub fn snapshot(&self) -> CallCounts {
+        CallCounts {
+            local: self.local.load(Ordering::Relaxed),
+            remote: self.remote.load(Ordering::Relaxed),
+            served: self.served.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn record_local(&self) {
+        self.local.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_remote(&self) {
+        self.remote.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_failure(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_served(&self) {
+        self.served.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What one app's links allow, and which of its components run here.
+#[derive(Default)]
+struct AppRoutes {
+    /// Components placed on this host (weak: the workload owns them).
+    components: HashMap<String, Weak<ComponentRuntime>>,
+    /// `(caller, link name, interface key, target)` for every deployed link
+    /// between two Wasm components.
+    allowed: HashSet<(String, String, String, String)>,
+}
+
+/// One per host.
+pub struct Directory {
+    pub host_id: String,
+    pub lattice: String,
+    pub nats: Option<async_nats::Client>,
+    pub settings: LinkSettings,
+    labels: Arc<Mutex<BTreeMap<String, String>>>,
+    apps: RwLock<HashMap<String, AppRoutes>>,
+    pub counters: CallCounters,
+    /// Locality subjects that had no responders, until when to skip them.
+    pub far: Mutex<HashMap<String, Instant>>,
+}
+
+impl Directory {
+    pub fn new(
+        host_id: String,
+        lattice: String,
+        nats: Option<async_nats::Client>,
+        settings: LinkSettings,
+        labels: Arc<Mutex<BTreeMap<String, String>>>,
+    ) -> Self {
+        Self {
+            host_id,
+            lattice,
+            nats,
+            settings,
+            labels,
+            apps: RwLock::default(),
+            counters: CallCounters::default(),
+            far: Mutex::default(),
+        }
+    }
+
+    /// `(key, value)` of each locality label this host has, most specific first.
+    pub fn locality(&self) -> Vec<(String, String)> {
+        let labels = self.labels.lock().unwrap_or_else(|p| p.into_inner());
+        self.settings
+            .locality_keys
+            .iter()
+            .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
+            .collect()
+    }
+
+    /// Record `manifest`'s links and its components placed here, replacing what
+    /// was recorded for the app; the components some link points at.
+    pub fn set_app(
+        &self,
+        manifest: &Manifest,
+        components: &BTreeMap<String, Arc<ComponentRuntime>>,
+    ) -> HashSet<String> {
+        let allowed = allowed_links(manifest);
+        let targets = allowed.iter().map(|(_, _, _, t)| t.clone()).collect();
+        let routes = AppRoutes {
+            components: components
+                .iter()
+                .map(|(n, rt)| (n.clone(), Arc::downgrade(rt)))
+                .collect(),
+            allowed,
+        };
+        self.apps_mut().insert(manifest.name.clone(), routes);
+        targets
+    }
+
+    /// Forget `app`.
+    pub fn remove_app(&self, app: &str) {
+        self.apps_mut().remove(app);
+    }
+
+    fn apps_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, AppRoutes>> {
+        self.apps.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The runtime of `component` of `app` if it runs here.
+    pub fn local(&self, app: &str, component: &str) -> Option<Arc<ComponentRuntime>> {
+        let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
+        apps.get(app)?.components.get(component)?.upgrade()
+    }
+
+    /// Whether a deployed link of `app` lets `caller` call interface `key` of
+    /// `target` under link name `link`.
+    pub fn allows(&self, app: &str, caller: &str, link: &str, key: &str, target: &str) -> bool {
+        let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
+        apps.get(app).is_some_and(|r| {
+            r.allowed.contains(&(
+                caller.to_owned(),
+                link.to_owned(),
+                key.to_owned(),
+                target.to_owned(),
+            ))
+        })
+    }
+}
+
+/// Every `(caller, link name, interface key, target)` the manifest's links between
+/// Wasm components allow.
+fn allowed_links(manifest: &Manifest) -> HashSet<(String, String, String, String)> {
+    let mut allowed = HashSet::new();
+    for (source, link) in manifest.links() {
+        let target_is_wasm = manifest
+            .component(&link.target)
+            .is_some_and(|t| matches!(t.image, Image::File(_)));
+        if !matches!(source.image, Image::File(_)) || !target_is_wasm {
+            continue;
+        }
+        for interface in &link.interfaces {
+            allowed.insert((
+                source.name.clone(),
+                link.name.clone(),
+                format!("{}:{}/{interface}", link.namespace, link.package),
+                link.target.clone(),
+            ));
+        }
+    }
+    allowed
+}
+

@@ -1,0 +1,114 @@
+//! The functions links route: what a component imports through a link and what it
+//! exports to links, worked out once when a workload is applied.
+
+use super::failure::{CallFailure, ErrorCase};
+use super::types::Signature;
+use super::InterfaceName;
+use lattice_protocol::wire::CallErrorKind;
+use std::collections::HashMap;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, ComponentExportIndex};
+use wasmtime::Engine;
+
+/// One function of an import that links route.
+#[derive(Debug)]
+pub struct ImportedFunc {
+    pub interface: InterfaceName,
+    /// `interface.key()`, computed once.
+    pub interface_key: String,
+    pub function: String,
+    /// `None` when the function's types cannot cross hosts and no link routes the
+    /// import (so it is never called through one): calls fail with `unlinked`.
+    pub signature: Option<Signature>,
+    pub error_case: ErrorCase,
+}
+
+impl ImportedFunc {
+    /// `example:shop/orders.place-order`, for messages.
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.interface_key, self.function)
+    }
+}
+
+/// A function another component may call: its index in the component and its
+/// signature.
+#[derive(Debug, Clone)]
+pub struct ExportedFunc {
+    pub index: ComponentExportIndex,
+    pub signature: Signature,
+}
+
+/// The functions a component exports from interfaces, by `ns:pkg/iface` then name.
+/// A function whose types cannot cross hosts is kept as the reason why.
+#[derive(Debug, Default)]
+pub struct Exports(HashMap<String, HashMap<String, Result<ExportedFunc, String>>>);
+
+impl Exports {
+    pub fn of(engine: &Engine, component: &Component) -> Self {
+        let mut out: HashMap<String, HashMap<String, Result<ExportedFunc, String>>> =
+            HashMap::new();
+        let ty = component.component_type();
+        for (export, item) in ty.exports(engine) {
+            let ComponentItem::ComponentInstance(instance) = item.ty else {
+                continue;
+            };
+            let Some(name) = InterfaceName::parse(export) else {
+                continue;
+            };
+            let Some(instance_index) = component.get_export_index(None, export) else {
+                continue;
+            };
+            let key = name.key();
+            let funcs = out.entry(key.clone()).or_default();
+            for (function, item) in instance.exports(engine) {
+                let ComponentItem::ComponentFunc(func) = item.ty else {
+                    continue;
+                };
+                let Some(index) = component.get_export_index(Some(&instance_index), function)
+                else {
+                    continue;
+                };
+                let entry = Signature::of(engine, &key, &instance, function, &func)
+                    .map(|signature| ExportedFunc { index, signature });
+                funcs.insert(function.to_owned(), entry);
+            }
+        }
+        Self(out)
+    }
+
+    /// Function `function` of interface `key`, or why it cannot be called.
+    pub fn get(&self, key: &str, function: &str) -> Result<&ExportedFunc, CallFailure> {
+        let missing = || {
+            CallFailure::new(
+                CallErrorKind::Refused,
+                format!("the target does not export {key}.{function}"),
+            )
+        };
+        match self.0.get(key).and_then(|f| f.get(function)) {
+            Some(Ok(f)) => Ok(f),
+            Some(Err(why)) => Err(CallFailure::new(CallErrorKind::Refused, why.clone())),
+            None => Err(missing()),
+        }
+    }
+
+    /// Whether the component exports interface `key` at all.
+    pub fn has_interface(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+}
+
+
+/// The failure when caller and callee were built against different signatures.
+pub fn mismatch(call: &str, caller: &str, export: &ExportedFunc) -> CallFailure {
+    CallFailure::new(
+        CallErrorKind::Signature,
+        format!(
+            "the caller and the target disagree on {call}: the target has {} (fingerprint {}), the caller was built against fingerprint {caller}; deploy matching versions of the interface",
+            lattice_protocol::wire::signature(
+                &export.signature.params,
+                &export.signature.results
+            ),
+            export.signature.fingerprint
+        ),
+    )
+}

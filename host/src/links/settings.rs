@@ -1,0 +1,26 @@
+//! How a host handles linked calls: locality preference, default deadline, size limit.
+
+use std::time::Duration;
+
+/// Link settings of a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// Label keys whose values a caller's host prefers to share with the callee's,
+    /// most specific first (default `zone`, then `region`).
+    pub locality_keys: Vec<String>,
+    /// Deadline of one call when its link sets no `timeout`.
+    pub call_timeout: Duration,
+    /// The largest arguments or results one call may carry.
+    pub max_call_bytes: usize,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self {
+            locality_keys: vec!["zone".to_owned(), "region".to_owned()],
+            call_timeout: Duration::from_secs(10),
+            max_call_bytes: 64 << 20,
+        }
+    }
+}
+
