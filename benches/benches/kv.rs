@@ -1,9 +1,9 @@
 //! Keyvalue `get` and `increment` per second, in one run (issue 6's benchmark):
 //!
 //! - through the host's built-in `keyvalue-nats` plugin (JetStream KV),
-//! - through this provider (`keyvalue-redis`, called over NATS),
+//! - through the `keyvalue-redis` provider (called over NATS),
 //! - through the `sqldb-postgres` provider's keyvalue (over NATS, on a PostgreSQL
-//!   table), when it is built beside this one,
+//!   table), when it is built,
 //! - through the built-in `keyvalue-memory` plugin (no IO: the host's own cost),
 //! - and `redis-benchmark` against the same Redis, for the same operations, as the
 //!   reference.
@@ -11,63 +11,29 @@
 //! The component side is `kv-bench`: one invocation does N operations in a loop
 //! (`Host::call`), so instantiation is not measured. 1 and 16 loops at once.
 //!
-//! Run: `cargo build --release -p sqldb-postgres && cargo bench -p keyvalue-redis
-//! --bench kv` (needs nats-server, redis-server and PostgreSQL, see
+//! Run: `cargo build --release -p keyvalue-redis -p sqldb-postgres && cargo bench -p
+//! lattice-benches --bench kv` (needs nats-server, redis-server and PostgreSQL, see
 //! `scripts/install-deps.sh`; `KV_OPS` sets operations per loop, default 4000).
+//! The providers are found beside the bench in the target folder
+//! ([`lattice_benches::executable`]); `sqldb-postgres` is skipped when not built.
 
-use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::parse;
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
+use lattice_testing::host::{provider_host, Host};
+use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::NatsServer;
 use lattice_testing::redis::RedisServer;
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 
-const PROVIDER: &str = env!("CARGO_BIN_EXE_keyvalue-redis");
-
-/// The `sqldb-postgres` executable beside this provider's, if it was built.
-fn postgres_provider() -> Option<std::path::PathBuf> {
-    let path = std::path::Path::new(PROVIDER).with_file_name("sqldb-postgres");
-    path.is_file().then_some(path)
-}
-
 fn app(name: &str, image: &str, url: Option<&str>) -> WorkloadSpec {
-    let target = match url {
-        Some(url) => format!(
-            "target:\n              name: kv\n              config:\n                - name: redis\n                  properties:\n                    url: {url}"
-        ),
-        None => "target: kv".to_owned(),
-    };
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: {name}
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: bench
-      type: component
-      properties:
-        image: file://{bench}
-      traits:
-        - type: link
-          properties:
-            {target}
-            namespace: wasi
-            package: keyvalue
-            interfaces: [atomics, store]
-    - name: kv
-      type: capability
-      properties:
-        image: {image}
-"#,
-        bench = component("kv-bench").display(),
-    );
-    let manifest = parse(&yaml).expect("bench manifest is valid");
+    let mut link = Link::to("kv", "wasi:keyvalue", &["atomics", "store"]);
+    if let Some(url) = url {
+        link = link.target_config("redis", &[("url", url)]);
+    }
+    let manifest = App::new(name)
+        .with(Component::wasm("bench", "kv-bench").link(link))
+        .with(Component::capability("kv", image))
+        .manifest();
     let mut placements = std::collections::BTreeMap::from([("bench".to_string(), 32)]);
     if url.is_some() {
         placements.insert("kv".to_string(), 1);
@@ -148,12 +114,9 @@ async fn main() {
         .unwrap_or(4000);
     let nats = NatsServer::start().expect("nats-server starts");
     let redis = RedisServer::start().expect("redis-server starts");
-    let config = HostConfig {
-        provider_nats_url: Some(nats.url()),
-        ..HostConfig::default()
-    };
-    let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
-    let provider = format!("file://{PROVIDER}");
+    let host = provider_host(&nats).await;
+    let redis_provider = lattice_benches::required_executable("keyvalue-redis");
+    let provider = format!("file://{}", redis_provider.display());
     host.apply(app("on-nats", "builtin://keyvalue-nats", None))
         .await
         .unwrap();
@@ -167,7 +130,7 @@ async fn main() {
         ("keyvalue-nats plugin (JetStream KV)", "on-nats"),
         ("keyvalue-redis provider (over NATS)", "on-redis"),
     ];
-    let postgres = match postgres_provider() {
+    let postgres = match lattice_benches::executable("sqldb-postgres") {
         Some(path) => {
             let server =
                 lattice_testing::postgres::PostgresServer::start().expect("PostgreSQL starts");
@@ -179,7 +142,7 @@ async fn main() {
             Some(server)
         }
         None => {
-            eprintln!("sqldb-postgres is not built beside keyvalue-redis: skipping it");
+            eprintln!("sqldb-postgres is not built beside this bench: skipping it");
             None
         }
     };

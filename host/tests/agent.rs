@@ -8,10 +8,12 @@ use lattice_host::agent;
 use lattice_protocol::messages::{CommandReply, Event, HostCommand, HostInfo};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
-use lattice_testing::nats::NatsServer;
+use lattice_testing::host::{get, host, quick_limits};
+use lattice_testing::manifest::spec;
+use lattice_testing::nats::{free_port, NatsServer};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::*;
+use support::http_app;
 
 async fn command(client: &async_nats::Client, host_id: &str, payload: Vec<u8>) -> CommandReply {
     let subject = Subjects::new("default").host_command(host_id);
@@ -86,7 +88,7 @@ async fn commands_labels_and_bad_input() {
         .await
         .unwrap();
     client.flush().await.unwrap();
-    let port = free_port();
+    let port = free_port().unwrap();
     let apply = HostCommand::Apply {
         workload: spec(http_app("web", "hello", port, "keyvalue-memory", 2)),
     };
@@ -152,7 +154,7 @@ async fn draining_lets_in_flight_requests_finish_then_says_goodbye() {
         .unwrap();
     client.flush().await.unwrap();
     let host = host(quick_limits(), Some(client.clone()));
-    let port = free_port();
+    let port = free_port().unwrap();
     host.apply(spec(http_app(
         "slow",
         "misbehave",

@@ -4,73 +4,38 @@
 //! the same container names never see each other's objects; the NATS store is one
 //! store for every host of the lattice, the filesystem one outlives its host.
 
-mod support;
-
 use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::parse;
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
-use lattice_testing::nats::NatsServer;
+use lattice_testing::host::quick_limits;
+use lattice_testing::manifest::{placed, App, Component, Link};
+use lattice_testing::nats::{free_port, NatsServer};
 use std::path::Path;
 
 fn app(name: &str, backend: &str, port: u16) -> WorkloadSpec {
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: {name}
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: files
-      type: component
-      properties:
-        image: file://{wasm}
-      traits:
-        - type: spreadscaler
-          properties:
-            instances: 4
-        - type: link
-          properties:
-            target: store
-            namespace: wasi
-            package: blobstore
-            interfaces: [blobstore, container, types]
-    - name: store
-      type: capability
-      properties:
-        image: builtin://blobstore-{backend}
-    - name: http
-      type: capability
-      properties:
-        image: builtin://http-server
-      traits:
-        - type: link
-          properties:
-            target: files
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: listen
-                  properties:
-                    address: 127.0.0.1:{port}
-"#,
-        wasm = component("blob-files").display(),
+    let store = Link::to(
+        "store",
+        "wasi:blobstore",
+        &["blobstore", "container", "types"],
     );
-    WorkloadSpec {
-        manifest: parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}")),
-        placements: [("files".to_string(), 4)].into(),
-    }
+    let manifest = App::new(name)
+        .with(
+            Component::wasm("files", "blob-files")
+                .instances(4)
+                .link(store),
+        )
+        .with(Component::capability(
+            "store",
+            &format!("builtin://blobstore-{backend}"),
+        ))
+        .http_server("files", port)
+        .manifest();
+    placed(manifest, &["files"], 4)
 }
 
 async fn host(nats: &NatsServer, dir: &Path) -> Host {
     Host::new(
         HostConfig {
-            limits: support::quick_limits(),
+            limits: quick_limits(),
             blobstore_dir: Some(dir.to_path_buf()),
             ..HostConfig::default()
         },
@@ -136,7 +101,7 @@ async fn objects_round_trip(backend: &str) {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let host = host(&nats, dir.path()).await;
-    let port = support::free_port();
+    let port = free_port().unwrap();
     host.apply(app("files", backend, port)).await.unwrap();
 
     assert_eq!(get(port, "photos").await.0, 404, "no container yet");
@@ -209,7 +174,7 @@ async fn apps_are_isolated(backend: &str) {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let host = host(&nats, dir.path()).await;
-    let (a, b) = (support::free_port(), support::free_port());
+    let (a, b) = (free_port().unwrap(), free_port().unwrap());
     host.apply(app("alpha", backend, a)).await.unwrap();
     host.apply(app("beta", backend, b)).await.unwrap();
 
@@ -245,7 +210,7 @@ async fn two_apps_nats_blobstores_are_isolated() {
 async fn the_nats_blobstore_is_shared_by_the_hosts_and_the_filesystem_one_outlives_its_host() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (one, two) = (support::free_port(), support::free_port());
+    let (one, two) = (free_port().unwrap(), free_port().unwrap());
     let first = host(&nats, dir.path()).await;
     first.apply(app("files", "nats", one)).await.unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
@@ -254,12 +219,12 @@ async fn the_nats_blobstore_is_shared_by_the_hosts_and_the_filesystem_one_outliv
     put(one, "docs/a", b"written on one").await;
     assert_eq!(get(two, "docs/a").await, ok("written on one"));
 
-    let fs_port = support::free_port();
+    let fs_port = free_port().unwrap();
     first.apply(app("local", "fs", fs_port)).await.unwrap();
     put(fs_port, "docs/kept", b"on disk").await;
     drop(first);
     let again = host(&nats, dir.path()).await;
-    let port = support::free_port();
+    let port = free_port().unwrap();
     again.apply(app("local", "fs", port)).await.unwrap();
     assert_eq!(get(port, "docs/kept").await, ok("on disk"));
 }

@@ -4,14 +4,16 @@
 mod support;
 
 use futures::future::join_all;
-use lattice_testing::nats::NatsServer;
+use lattice_testing::host::{get, host, quick_limits};
+use lattice_testing::manifest::{spec, App, Component};
+use lattice_testing::nats::{free_port, NatsServer};
 use std::time::Duration;
-use support::*;
+use support::http_app;
 
 #[tokio::test]
 async fn counter_counts_per_key_in_memory() {
     let host = host(quick_limits(), None);
-    let port = free_port();
+    let port = free_port().unwrap();
     host.apply(spec(http_app(
         "counter",
         "counter",
@@ -30,7 +32,7 @@ async fn counter_counts_per_key_in_memory() {
 async fn keyvalue_is_isolated_between_apps_on_nats() {
     let nats = NatsServer::start().unwrap();
     let host = host(quick_limits(), Some(nats.connect().await.unwrap()));
-    let (a, b) = (free_port(), free_port());
+    let (a, b) = (free_port().unwrap(), free_port().unwrap());
     host.apply(spec(http_app("app-a", "counter", a, "keyvalue-nats", 10)))
         .await
         .unwrap();
@@ -43,8 +45,8 @@ async fn keyvalue_is_isolated_between_apps_on_nats() {
 
     // The data lives in JetStream: a new host on the same NATS continues counting.
     drop(host);
-    let again = support::host(quick_limits(), Some(nats.connect().await.unwrap()));
-    let c = free_port();
+    let again = lattice_testing::host::host(quick_limits(), Some(nats.connect().await.unwrap()));
+    let c = free_port().unwrap();
     again
         .apply(spec(http_app("app-a", "counter", c, "keyvalue-nats", 10)))
         .await
@@ -55,7 +57,7 @@ async fn keyvalue_is_isolated_between_apps_on_nats() {
 #[tokio::test]
 async fn a_taken_address_names_both_apps_and_undeploy_frees_it() {
     let host = host(quick_limits(), None);
-    let port = free_port();
+    let port = free_port().unwrap();
     host.apply(spec(http_app("first", "hello", port, "keyvalue-memory", 1)))
         .await
         .unwrap();
@@ -94,7 +96,7 @@ async fn overload_answers_503_instead_of_hanging() {
     let mut limits = quick_limits();
     limits.max_queued = 1;
     let host = host(limits, None);
-    let port = free_port();
+    let port = free_port().unwrap();
     host.apply(spec(http_app(
         "busy",
         "misbehave",
@@ -119,7 +121,7 @@ async fn overload_answers_503_instead_of_hanging() {
 #[tokio::test]
 async fn trapping_looping_and_greedy_guests_are_contained() {
     let host = host(quick_limits(), None);
-    let port = free_port();
+    let port = free_port().unwrap();
     host.apply(spec(http_app(
         "bad",
         "misbehave",
@@ -161,7 +163,7 @@ async fn abandoned_requests_free_their_slot_at_once() {
     limits.queue_timeout = Duration::from_secs(30);
     limits.execution_timeout = Duration::from_secs(30);
     let host = host(limits, None);
-    let port = free_port();
+    let port = free_port().unwrap();
     host.apply(spec(http_app(
         "slow",
         "misbehave",
@@ -195,7 +197,7 @@ async fn abandoned_requests_free_their_slot_at_once() {
 #[tokio::test]
 async fn config_logging_bus_batch_and_outgoing_http() {
     let host = host(quick_limits(), None);
-    let port = free_port();
+    let port = free_port().unwrap();
     host.apply(spec(http_app(
         "feat",
         "features",
@@ -255,42 +257,11 @@ async fn config_logging_bus_batch_and_outgoing_http() {
 #[tokio::test]
 async fn an_unlinked_provider_import_fails_its_calls_not_the_deploy() {
     let host = host(quick_limits(), None);
-    let port = free_port();
-    let wasm = lattice_testing::components::component("pg-notes");
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: notes
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: notes
-      type: component
-      properties:
-        image: file://{}
-    - name: http
-      type: capability
-      properties:
-        image: builtin://http-server
-      traits:
-        - type: link
-          properties:
-            target: notes
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: listen
-                  properties:
-                    address: 127.0.0.1:{port}
-"#,
-        wasm.display()
-    );
-    let manifest = lattice_protocol::manifest::parse(&yaml).unwrap();
+    let port = free_port().unwrap();
+    let manifest = App::new("notes")
+        .with(Component::wasm("notes", "pg-notes"))
+        .http_server("notes", port)
+        .manifest();
     host.apply(spec(manifest)).await.unwrap();
     assert_eq!(get(port, "/notes").await.0, 500);
     assert_eq!(get(port, "/elsewhere").await.0, 404);

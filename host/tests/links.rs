@@ -6,8 +6,6 @@
 //! `echo-relay` component forwards each call of `lattice:echo/values` to its link,
 //! the `echo` component answers it.
 
-mod support;
-
 use lattice_host::links::types::to_wire;
 use lattice_host::links::CallFailure;
 use lattice_host::{Host, HostConfig};
@@ -15,13 +13,13 @@ use lattice_protocol::manifest::{parse, Manifest};
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{CallErrorKind, CallTarget};
-use lattice_testing::components::component;
-use lattice_testing::nats::NatsServer;
+use lattice_testing::host::{client, get, quick_limits};
+use lattice_testing::manifest::{App, Component, Link};
+use lattice_testing::nats::{free_port, NatsServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::quick_limits;
 use wasmtime::component::Val;
 
 const VALUES: &str = "lattice:echo/values";
@@ -29,57 +27,18 @@ const VALUES: &str = "lattice:echo/values";
 /// App `echoes`: `relay` linked to `echo` (unless `linked` is false), with the
 /// link's `timeout` source config when given.
 fn echo_app(linked: bool, timeout: Option<&str>) -> Manifest {
-    let relay = component("echo-relay");
-    let echo = component("echo");
-    let source = timeout
-        .map(|t| {
-            format!(
-                "
-            source:
-              config:
-                - name: limits
-                  properties:
-                    timeout: {t}"
-            )
-        })
-        .unwrap_or_default();
-    let link = if linked {
-        format!(
-            "
-      traits:
-        - type: link
-          properties:
-            target: echo
-            namespace: lattice
-            package: echo
-            interfaces: [values]{source}"
-        )
-    } else {
-        String::new()
-    };
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: echoes
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: relay
-      type: component
-      properties:
-        image: file://{relay}{link}
-    - name: echo
-      type: component
-      properties:
-        image: file://{echo}
-"#,
-        relay = relay.display(),
-        echo = echo.display(),
-    );
-    parse(&yaml).unwrap_or_else(|e| panic!("test manifest is invalid: {e}"))
+    let mut relay = Component::wasm("relay", "echo-relay");
+    if linked {
+        let mut link = Link::to("echo", "lattice:echo", &["values"]);
+        if let Some(t) = timeout {
+            link = link.source_config("limits", &[("timeout", t)]);
+        }
+        relay = relay.link(link);
+    }
+    App::new("echoes")
+        .with(relay)
+        .with(Component::wasm("echo", "echo"))
+        .manifest()
 }
 
 /// `manifest` with only `components` placed (one instance each, `echo` with 4).
@@ -584,12 +543,12 @@ fn shop(port: u16) -> Manifest {
 async fn the_shop_on_one_host_calls_business_in_process() {
     let nats = NatsServer::start().unwrap();
     let one = host(&nats, &[]).await;
-    let port = support::free_port();
+    let port = free_port().unwrap();
     let manifest = shop(port);
     one.apply(placed(&manifest, &["auth", "business"]))
         .await
         .unwrap();
-    let resp = support::client()
+    let resp = client()
         .get(format!(
             "http://127.0.0.1:{port}/order?customer=alice&items=apple:2,pear:1&coupon=TENOFF"
         ))
@@ -602,7 +561,7 @@ async fn the_shop_on_one_host_calls_business_in_process() {
         resp.text().await.unwrap(),
         "order 5595653295556370804 for alice: apple x2 = 100, pear x1 = 75; total 158 cents (discount 10%)\n"
     );
-    let (status, body) = support::get(port, "/catalogue").await;
+    let (status, body) = get(port, "/catalogue").await;
     assert_eq!(status, 200);
     assert!(body.starts_with("apple 50\n"), "{body}");
     let calls = one.calls();
@@ -624,36 +583,15 @@ async fn a_link_passing_resources_is_refused_at_apply() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("maker.wasm");
     std::fs::write(&path, wasm).unwrap();
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: things
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: maker
-      type: component
-      properties:
-        image: file://{maker}
-      traits:
-        - type: link
-          properties:
-            target: echo
-            namespace: example
-            package: res
-            interfaces: [things]
-    - name: echo
-      type: component
-      properties:
-        image: file://{echo}
-"#,
-        maker = path.display(),
-        echo = component("echo").display()
-    );
-    let manifest = parse(&yaml).unwrap();
+    let maker = Component::image("maker", &format!("file://{}", path.display())).link(Link::to(
+        "echo",
+        "example:res",
+        &["things"],
+    ));
+    let manifest = App::new("things")
+        .with(maker)
+        .with(Component::wasm("echo", "echo"))
+        .manifest();
     let nats = NatsServer::start().unwrap();
     let one = host(&nats, &[]).await;
     let err = one

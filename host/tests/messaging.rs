@@ -2,73 +2,27 @@
 //! lattice's NATS is handled by a component, which answers through its consumer
 //! link; each app's subscriptions reach only its own components.
 
-mod support;
-
-use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::parse;
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
+use lattice_testing::host::{host, quick_limits};
+use lattice_testing::manifest::{placed, App, Component, Link};
 use lattice_testing::nats::NatsServer;
 use std::time::{Duration, Instant};
 
 fn app(name: &str, subscriptions: &str) -> WorkloadSpec {
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: {name}
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: echo
-      type: component
-      properties:
-        image: file://{echo}
-      traits:
-        - type: link
-          properties:
-            target: messaging
-            namespace: wasmcloud
-            package: messaging
-            interfaces: [consumer]
-    - name: messaging
-      type: capability
-      properties:
-        image: builtin://messaging-nats
-      traits:
-        - type: link
-          properties:
-            target: echo
-            namespace: wasmcloud
-            package: messaging
-            interfaces: [handler]
-            source:
-              config:
-                - name: subscribe
-                  properties:
-                    subscriptions: "{subscriptions}"
-"#,
-        echo = component("msg-echo").display(),
-    );
-    WorkloadSpec {
-        manifest: parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}")),
-        placements: [("echo".to_string(), 4)].into(),
-    }
+    let consumer = Link::to("messaging", "wasmcloud:messaging", &["consumer"]);
+    let handler = Link::to("echo", "wasmcloud:messaging", &["handler"])
+        .source_config("subscribe", &[("subscriptions", subscriptions)]);
+    let manifest = App::new(name)
+        .with(Component::wasm("echo", "msg-echo").link(consumer))
+        .with(Component::capability("messaging", "builtin://messaging-nats").link(handler))
+        .manifest();
+    placed(manifest, &["echo"], 4)
 }
 
 #[tokio::test]
 async fn messages_are_handled_and_answered_per_app() {
     let nats = NatsServer::start().unwrap();
-    let host = Host::new(
-        HostConfig {
-            limits: support::quick_limits(),
-            ..HostConfig::default()
-        },
-        Some(nats.connect().await.unwrap()),
-    )
-    .unwrap();
+    let host = host(quick_limits(), Some(nats.connect().await.unwrap()));
     host.apply(app("shop", "orders.>")).await.unwrap();
     host.apply(app("billing", "invoices.>, refunds.*"))
         .await

@@ -4,93 +4,33 @@
 //! restarted with growing delays and finally given up, its stderr in the host's
 //! log; removing the app stops the service and frees its network.
 
-mod support;
-
-use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::{parse, Manifest};
-use lattice_protocol::messages::{ServiceReport, ServiceState, WorkloadSpec};
-use lattice_testing::components::component;
+use lattice_host::Host;
+use lattice_protocol::manifest::Manifest;
+use lattice_protocol::messages::{ServiceReport, ServiceState};
+use lattice_testing::host::{eventually, get, host, quick_limits};
+use lattice_testing::manifest::{placed, App, Component, Link};
+use lattice_testing::nats::free_port;
 use std::time::{Duration, Instant};
-use support::{free_port, get, quick_limits};
 
 /// App `app`: the `net-client` HTTP component on `http` port, plus `service`
-/// (its YAML body under `- name: svc`) when given.
-fn app(app: &str, http: u16, service: Option<&str>) -> Manifest {
-    let client = component("net-client");
-    let service = service
-        .map(|body| format!("    - name: svc\n      type: service\n{body}"))
-        .unwrap_or_default();
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: {app}
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: client
-      type: component
-      properties:
-        image: file://{client}
-    - name: httpserver
-      type: capability
-      properties:
-        image: builtin://http-server
-      traits:
-        - type: link
-          properties:
-            target: client
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: listen
-                  properties:
-                    address: 127.0.0.1:{http}
-{service}"#,
-        client = client.display()
-    );
-    parse(&yaml).unwrap_or_else(|e| panic!("test manifest is invalid: {e}\n{yaml}"))
+/// (named `svc`) when given.
+fn app(app: &str, http: u16, service: Option<Component>) -> Manifest {
+    let mut app = App::new(app)
+        .with(Component::wasm("client", "net-client"))
+        .http_server("client", http);
+    if let Some(service) = service {
+        app = app.with(service);
+    }
+    app.manifest()
 }
 
-/// A service body running `wasm` with `config` (`key: value` lines) and `restart`
-/// (YAML lines under `restart:`).
-fn service(wasm: &str, config: &[(&str, &str)], restart: &str) -> String {
-    let mut body = format!(
-        "      properties:\n        image: file://{}\n",
-        component(wasm).display()
-    );
+/// Service `svc` running `wasm` with `config` and `restart` (its restart policy).
+fn service(wasm: &str, config: &[(&str, &str)], restart: &[(&str, &str)]) -> Component {
+    let mut svc = Component::service("svc", wasm).restart(restart);
     if !config.is_empty() {
-        body.push_str("        config:\n          - name: svc\n            properties:\n");
-        for (k, v) in config {
-            body.push_str(&format!("              {k}: \"{v}\"\n"));
-        }
+        svc = svc.config("svc", config);
     }
-    if !restart.is_empty() {
-        body.push_str("        restart:\n");
-        for line in restart.lines() {
-            body.push_str(&format!("          {}\n", line.trim()));
-        }
-    }
-    body
-}
-
-fn placed(manifest: Manifest, components: &[&str]) -> WorkloadSpec {
-    WorkloadSpec {
-        manifest,
-        placements: components.iter().map(|c| (c.to_string(), 4)).collect(),
-    }
-}
-
-fn host() -> Host {
-    let config = HostConfig {
-        limits: quick_limits(),
-        ..HostConfig::default()
-    };
-    Host::new(config, None).unwrap()
+    svc
 }
 
 fn service_report(host: &Host, app: &str) -> Option<ServiceReport> {
@@ -99,18 +39,6 @@ fn service_report(host: &Host, app: &str) -> Option<ServiceReport> {
         .into_iter()
         .find(|w| w.app == app)?
         .service
-}
-
-/// Poll `check` every 10 ms for up to 10 s.
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// GET until the service answers (it starts beside the workload, not before it).
@@ -127,18 +55,22 @@ async fn get_when_up(port: u16, path: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn a_component_reaches_its_workloads_service_and_nothing_else() {
-    let host = host();
-    let (a, b, c) = (free_port(), free_port(), free_port());
+    let host = host(quick_limits(), None);
+    let (a, b, c) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
     // App one: echo service on 8080. App two: cache service on 8080. App three: none.
-    let echo = service("tcp-echo-service", &[("port", "8080")], "");
-    let cache = service("cache-service", &[("port", "8080")], "");
-    host.apply(placed(app("one", a, Some(&echo)), &["client"]))
+    let echo = service("tcp-echo-service", &[("port", "8080")], &[]);
+    let cache = service("cache-service", &[("port", "8080")], &[]);
+    host.apply(placed(app("one", a, Some(echo)), &["client"], 4))
         .await
         .unwrap();
-    host.apply(placed(app("two", b, Some(&cache)), &["client"]))
+    host.apply(placed(app("two", b, Some(cache)), &["client"], 4))
         .await
         .unwrap();
-    host.apply(placed(app("three", c, None), &["client"]))
+    host.apply(placed(app("three", c, None), &["client"], 4))
         .await
         .unwrap();
 
@@ -188,71 +120,23 @@ async fn a_component_reaches_its_workloads_service_and_nothing_else() {
 
 #[tokio::test]
 async fn the_cron_service_calls_its_component_every_interval() {
-    let host = host();
-    let port = free_port();
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: cron
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: job
-      type: component
-      properties:
-        image: file://{job}
-      traits:
-        - type: link
-          properties:
-            target: kv
-            namespace: wasi
-            package: keyvalue
-            interfaces: [store, atomics]
-    - name: ticker
-      type: service
-      properties:
-        image: file://{ticker}
-        config:
-          - name: every
-            properties:
-              interval_ms: 100
-      traits:
-        - type: link
-          properties:
-            target: job
-            namespace: example
-            package: cron
-            interfaces: [job]
-    - name: kv
-      type: capability
-      properties:
-        image: builtin://keyvalue-memory
-    - name: httpserver
-      type: capability
-      properties:
-        image: builtin://http-server
-      traits:
-        - type: link
-          properties:
-            target: job
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: listen
-                  properties:
-                    address: 127.0.0.1:{port}
-"#,
-        job = component("cron-job").display(),
-        ticker = component("cron-service").display(),
-    );
-    host.apply(placed(parse(&yaml).unwrap(), &["job"]))
-        .await
-        .unwrap();
+    let host = host(quick_limits(), None);
+    let port = free_port().unwrap();
+    let job = Component::wasm("job", "cron-job").link(Link::to(
+        "kv",
+        "wasi:keyvalue",
+        &["store", "atomics"],
+    ));
+    let ticker = Component::service("ticker", "cron-service")
+        .config("every", &[("interval_ms", "100")])
+        .link(Link::to("job", "example:cron", &["job"]));
+    let manifest = App::new("cron")
+        .with(job)
+        .with(ticker)
+        .with(Component::capability("kv", "builtin://keyvalue-memory"))
+        .http_server("job", port)
+        .manifest();
+    host.apply(placed(manifest, &["job"], 4)).await.unwrap();
     let count = |body: &str| -> (u64, u64) {
         let mut parts = body.split_whitespace().map(|p| p.parse::<u64>().unwrap());
         (parts.next().unwrap(), parts.next().unwrap())
@@ -278,15 +162,20 @@ spec:
 
 #[tokio::test]
 async fn a_crashing_service_is_restarted_with_growing_delays_then_given_up() {
-    let host = host();
+    let host = host(quick_limits(), None);
     let crashy = service(
         "crashy-service",
         &[("crash_after_ms", "20"), ("mode", "panic")],
-        "max_restarts: 3\nbackoff: 100ms\nmax_backoff: 400ms",
+        &[
+            ("max_restarts", "3"),
+            ("backoff", "100ms"),
+            ("max_backoff", "400ms"),
+        ],
     );
     host.apply(placed(
-        app("crashy", free_port(), Some(&crashy)),
+        app("crashy", free_port().unwrap(), Some(crashy)),
         &["client"],
+        4,
     ))
     .await
     .unwrap();
@@ -318,11 +207,11 @@ async fn a_crashing_service_is_restarted_with_growing_delays_then_given_up() {
 
 #[tokio::test]
 async fn removing_the_app_stops_the_service_and_frees_its_network() {
-    let host = host();
-    let port = free_port();
-    let echo = service("tcp-echo-service", &[("port", "7070")], "");
-    let manifest = app("gone", port, Some(&echo));
-    host.apply(placed(manifest.clone(), &["client"]))
+    let host = host(quick_limits(), None);
+    let port = free_port().unwrap();
+    let echo = service("tcp-echo-service", &[("port", "7070")], &[]);
+    let manifest = app("gone", port, Some(echo));
+    host.apply(placed(manifest.clone(), &["client"], 4))
         .await
         .unwrap();
     assert_eq!(
@@ -337,7 +226,7 @@ async fn removing_the_app_stops_the_service_and_frees_its_network() {
     })
     .await;
     // Deployed again, the service binds 7070 again.
-    host.apply(placed(manifest, &["client"])).await.unwrap();
+    host.apply(placed(manifest, &["client"], 4)).await.unwrap();
     assert_eq!(
         get_when_up(port, "/echo?port=7070&msg=two").await,
         (200, "two".to_string())
@@ -348,29 +237,38 @@ async fn removing_the_app_stops_the_service_and_frees_its_network() {
 async fn a_service_cannot_starve_the_host_or_outgrow_its_memory() {
     // One thread runs everything here: only the service's yielding every epoch
     // tick lets the other app answer at all.
-    let host = host();
+    let host = host(quick_limits(), None);
     let spin = service(
         "crashy-service",
         &[("crash_after_ms", "0"), ("mode", "spin")],
-        "",
+        &[],
     );
     let hog = service(
         "crashy-service",
         &[("crash_after_ms", "0"), ("mode", "hog")],
-        "max_restarts: 1000\nbackoff: 50ms\nmax_backoff: 50ms",
+        &[
+            ("max_restarts", "1000"),
+            ("backoff", "50ms"),
+            ("max_backoff", "50ms"),
+        ],
     );
-    let port = free_port();
-    let echo = service("tcp-echo-service", &[("port", "7070")], "");
+    let port = free_port().unwrap();
+    let echo = service("tcp-echo-service", &[("port", "7070")], &[]);
     host.apply(placed(
-        app("spinner", free_port(), Some(&spin)),
+        app("spinner", free_port().unwrap(), Some(spin)),
         &["client"],
+        4,
     ))
     .await
     .unwrap();
-    host.apply(placed(app("hog", free_port(), Some(&hog)), &["client"]))
-        .await
-        .unwrap();
-    host.apply(placed(app("echo", port, Some(&echo)), &["client"]))
+    host.apply(placed(
+        app("hog", free_port().unwrap(), Some(hog)),
+        &["client"],
+        4,
+    ))
+    .await
+    .unwrap();
+    host.apply(placed(app("echo", port, Some(echo)), &["client"], 4))
         .await
         .unwrap();
     for i in 0..10 {
@@ -431,15 +329,16 @@ impl std::io::Write for Writer {
 #[tokio::test]
 async fn a_services_stderr_reaches_the_host_log_with_its_app_and_component() {
     let log = captured_log();
-    let host = host();
+    let host = host(quick_limits(), None);
     let crashy = service(
         "crashy-service",
         &[("crash_after_ms", "20"), ("mode", "exit")],
-        "max_restarts: 1\nbackoff: 100ms",
+        &[("max_restarts", "1"), ("backoff", "100ms")],
     );
     host.apply(placed(
-        app("chatty", free_port(), Some(&crashy)),
+        app("chatty", free_port().unwrap(), Some(crashy)),
         &["client"],
+        4,
     ))
     .await
     .unwrap();

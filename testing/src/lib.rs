@@ -10,12 +10,19 @@
 //!   over NATS directly.
 //! - [`postgres`]: a real PostgreSQL (a fresh cluster, trust authentication) on a
 //!   random port, for provider tests, stopped on drop.
+//! - [`manifest`]: test manifests built from parts (header, components, links)
+//!   instead of YAML written out in every test.
+//! - `host` (feature `host`, so crates that do not need a host do not compile
+//!   wasmtime): the in-process host harness, a real `lattice_host::Host` set up for
+//!   tests and the HTTP helpers that talk to it.
 //!
 //! Architecture invariant: only tests depend on this crate; it never fakes NATS, it
 //! starts the real server.
 
 pub mod components;
-pub mod imports;
+#[cfg(feature = "host")]
+pub mod host;
+pub mod manifest;
 pub mod nats;
 pub mod postgres;
 pub mod process;

@@ -2,10 +2,8 @@
 //! in-process hosts on one nats-server; the gateway runs on the edge host, the
 //! `hello` component on the core host only.
 
-use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::parse;
-use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
+use lattice_testing::host::provider_host;
+use lattice_testing::manifest::{placed, App, Component, Link};
 use lattice_testing::nats::{free_port, NatsServer};
 use std::time::{Duration, Instant};
 
@@ -14,77 +12,25 @@ const GATEWAY: &str = env!("CARGO_BIN_EXE_http-gateway");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_a_component_placed_on_another_host() {
     let nats = NatsServer::start().unwrap();
-    let host = |_: &str| async {
-        let config = HostConfig {
-            provider_nats_url: Some(nats.url()),
-            ..HostConfig::default()
-        };
-        Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
-    };
-    let (edge, core) = (host("edge").await, host("core").await);
+    let (edge, core) = (provider_host(&nats).await, provider_host(&nats).await);
     let port = free_port().unwrap();
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: site
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: hello
-      type: component
-      properties:
-        image: file://{hello}
-    - name: features
-      type: component
-      properties:
-        image: file://{features}
-    - name: gateway
-      type: capability
-      properties:
-        image: file://{GATEWAY}
-        config:
-          - name: listen
-            properties:
-              address: 127.0.0.1:{port}
-      traits:
-        - type: link
-          properties:
-            target: hello
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-        - type: link
-          properties:
-            target: features
-            name: features
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: route
-                  properties:
-                    path_prefix: /config
-"#,
-        hello = component("hello").display(),
-        features = component("features").display(),
-    );
-    let manifest = parse(&yaml).unwrap();
-    core.apply(WorkloadSpec {
-        manifest: manifest.clone(),
-        placements: [("hello".to_string(), 4), ("features".to_string(), 4)].into(),
-    })
-    .await
-    .unwrap();
-    edge.apply(WorkloadSpec {
-        manifest,
-        placements: [("gateway".to_string(), 1)].into(),
-    })
-    .await
-    .unwrap();
+    let features = Link::to("features", "wasi:http", &["incoming-handler"])
+        .named("features")
+        .source_config("route", &[("path_prefix", "/config")]);
+    let manifest = App::new("site")
+        .with(Component::wasm("hello", "hello"))
+        .with(Component::wasm("features", "features"))
+        .with(
+            Component::capability("gateway", &format!("file://{GATEWAY}"))
+                .config("listen", &[("address", &format!("127.0.0.1:{port}"))])
+                .link(Link::to("hello", "wasi:http", &["incoming-handler"]))
+                .link(features),
+        )
+        .manifest();
+    core.apply(placed(manifest.clone(), &["hello", "features"], 4))
+        .await
+        .unwrap();
+    edge.apply(placed(manifest, &["gateway"], 1)).await.unwrap();
 
     let client = reqwest::Client::new();
     let get = |path: &'static str| {

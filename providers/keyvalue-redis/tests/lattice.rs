@@ -5,10 +5,11 @@
 //! with decentralized auth, the provider connecting with the user its host minted
 //! for it.
 
-use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::{parse, Manifest};
-use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
+use lattice_protocol::manifest::Manifest;
+use lattice_testing::host::{
+    get, get_ok, provider_host, provider_host_with, HostConfig, ProviderSigner,
+};
+use lattice_testing::manifest::{placed, App, Component, Link};
 use lattice_testing::nats::{free_port, NatsServer};
 use lattice_testing::redis::RedisServer;
 use std::time::{Duration, Instant};
@@ -18,98 +19,15 @@ const PROVIDER: &str = env!("CARGO_BIN_EXE_keyvalue-redis");
 /// The counter on HTTP `port` with its keyvalue link to capability `kv` whose
 /// image is `image`, and `url` as the link's target config when given.
 fn counter(app: &str, port: u16, image: &str, url: Option<&str>) -> Manifest {
-    let target = match url {
-        Some(url) => format!(
-            "target:\n              name: kv\n              config:\n                - name: redis\n                  properties:\n                    url: {url}"
-        ),
-        None => "target: kv".to_owned(),
-    };
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: {app}
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: counter
-      type: component
-      properties:
-        image: file://{counter}
-      traits:
-        - type: link
-          properties:
-            {target}
-            namespace: wasi
-            package: keyvalue
-            interfaces: [atomics, store]
-    - name: kv
-      type: capability
-      properties:
-        image: {image}
-    - name: httpserver
-      type: capability
-      properties:
-        image: builtin://http-server
-      traits:
-        - type: link
-          properties:
-            target: counter
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: listen
-                  properties:
-                    address: 127.0.0.1:{port}
-"#,
-        counter = component("counter").display(),
-    );
-    parse(&yaml).unwrap_or_else(|e| panic!("test manifest is invalid: {e}\n{yaml}"))
-}
-
-fn placed(manifest: Manifest, names: &[&str]) -> WorkloadSpec {
-    WorkloadSpec {
-        manifest,
-        placements: names.iter().map(|n| (n.to_string(), 4)).collect(),
+    let mut link = Link::to("kv", "wasi:keyvalue", &["atomics", "store"]);
+    if let Some(url) = url {
+        link = link.target_config("redis", &[("url", url)]);
     }
-}
-
-async fn get(port: u16, path: &str) -> (u16, String) {
-    let resp = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .timeout(Duration::from_secs(20))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    (resp.status().as_u16(), resp.text().await.unwrap())
-}
-
-/// GET until it answers 200 (a provider takes a moment to start).
-async fn get_ok(port: u16, path: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (status, body) = get(port, path).await;
-        if status == 200 {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} kept failing: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn host(nats: &NatsServer) -> Host {
-    let config = HostConfig {
-        provider_nats_url: Some(nats.url()),
-        ..HostConfig::default()
-    };
-    Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
+    App::new(app)
+        .with(Component::wasm("counter", "counter").link(link))
+        .with(Component::capability("kv", image))
+        .http_server("counter", port)
+        .manifest()
 }
 
 /// The value of `key` in Redis, read over its own protocol.
@@ -141,7 +59,7 @@ fn pids_running(path: &str) -> Vec<i32> {
 async fn the_counter_runs_unchanged_on_three_keyvalue_backends() {
     let nats = NatsServer::start().unwrap();
     let redis = RedisServer::start().unwrap();
-    let host = host(&nats).await;
+    let host = provider_host(&nats).await;
     let provider = format!("file://{PROVIDER}");
     let url = redis.url();
     for (app, image, url, names) in [
@@ -160,7 +78,7 @@ async fn the_counter_runs_unchanged_on_three_keyvalue_backends() {
         ),
     ] {
         let port = free_port().unwrap();
-        host.apply(placed(counter(app, port, image, url), names))
+        host.apply(placed(counter(app, port, image, url), names, 4))
             .await
             .unwrap_or_else(|e| panic!("{app}: {e}"));
         assert_eq!(get_ok(port, "/hits").await, "hits -> 1\n", "{app}");
@@ -174,7 +92,7 @@ async fn the_counter_runs_unchanged_on_three_keyvalue_backends() {
 async fn a_killed_provider_is_restarted_and_a_missing_one_is_a_clear_error() {
     let nats = NatsServer::start().unwrap();
     let redis = RedisServer::start().unwrap();
-    let host = host(&nats).await;
+    let host = provider_host(&nats).await;
     let port = free_port().unwrap();
     // A copy of the provider at a path of this test's own, so killing it by path
     // touches no other test's provider.
@@ -184,7 +102,7 @@ async fn a_killed_provider_is_restarted_and_a_missing_one_is_a_clear_error() {
     let own = own.to_str().unwrap().to_owned();
     let provider = format!("file://{own}");
     let manifest = counter("killed", port, &provider, Some(&redis.url()));
-    host.apply(placed(manifest.clone(), &["counter", "kv"]))
+    host.apply(placed(manifest.clone(), &["counter", "kv"], 4))
         .await
         .unwrap();
     assert_eq!(get_ok(port, "/k").await, "k -> 1\n");
@@ -206,6 +124,7 @@ async fn a_killed_provider_is_restarted_and_a_missing_one_is_a_clear_error() {
     host.apply(placed(
         counter("orphan", other, &provider, None),
         &["counter"],
+        4,
     ))
     .await
     .unwrap();
@@ -231,19 +150,18 @@ async fn on_a_nats_with_auth_the_provider_serves_with_its_own_minted_user() {
     let auth = nats.auth().unwrap();
     let redis = RedisServer::start().unwrap();
     let seed = auth.signing_key().seed().unwrap();
+    let signer = ProviderSigner::new(&seed, Some(auth.account())).unwrap();
     let config = HostConfig {
-        provider_nats_url: Some(nats.url()),
-        provider_signer: Some(
-            lattice_host::provider::ProviderSigner::new(&seed, Some(auth.account())).unwrap(),
-        ),
+        provider_signer: Some(signer),
         ..HostConfig::default()
     };
-    let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+    let host = provider_host_with(&nats, config).await;
     let port = free_port().unwrap();
     let provider = format!("file://{PROVIDER}");
     host.apply(placed(
         counter("authed", port, &provider, Some(&redis.url())),
         &["counter", "kv"],
+        4,
     ))
     .await
     .unwrap();
@@ -252,18 +170,12 @@ async fn on_a_nats_with_auth_the_provider_serves_with_its_own_minted_user() {
 
     // Without a signer the same provider cannot even connect: its host reports
     // it crashing, and the call fails clearly instead of hanging.
-    let bare = Host::new(
-        HostConfig {
-            provider_nats_url: Some(nats.url()),
-            ..HostConfig::default()
-        },
-        Some(nats.connect().await.unwrap()),
-    )
-    .unwrap();
+    let bare = provider_host(&nats).await;
     let other = free_port().unwrap();
     bare.apply(placed(
         counter("unauthed", other, &provider, Some(&redis.url())),
         &["counter", "kv"],
+        4,
     ))
     .await
     .unwrap();

@@ -3,67 +3,29 @@
 //! to the requester; each app's provider delivers only what its own links
 //! subscribe.
 
-use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::parse;
+use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
+use lattice_testing::host::provider_host;
+use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::NatsServer;
 use std::time::{Duration, Instant};
 
 const PROVIDER: &str = env!("CARGO_BIN_EXE_messaging-nats");
 
-fn manifest(app: &str, subscriptions: &str) -> lattice_protocol::manifest::Manifest {
-    let yaml = format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: {app}
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: echo
-      type: component
-      properties:
-        image: file://{echo}
-      traits:
-        - type: link
-          properties:
-            target: nats
-            namespace: wasmcloud
-            package: messaging
-            interfaces: [consumer]
-    - name: nats
-      type: capability
-      properties:
-        image: file://{PROVIDER}
-      traits:
-        - type: link
-          properties:
-            target: echo
-            namespace: wasmcloud
-            package: messaging
-            interfaces: [handler]
-            source:
-              config:
-                - name: subscribe
-                  properties:
-                    subscriptions: "{subscriptions}"
-"#,
-        echo = component("msg-echo").display(),
-    );
-    parse(&yaml).unwrap_or_else(|e| panic!("test manifest is invalid: {e}\n{yaml}"))
+fn manifest(app: &str, subscriptions: &str) -> Manifest {
+    let consumer = Link::to("nats", "wasmcloud:messaging", &["consumer"]);
+    let handler = Link::to("echo", "wasmcloud:messaging", &["handler"])
+        .source_config("subscribe", &[("subscriptions", subscriptions)]);
+    App::new(app)
+        .with(Component::wasm("echo", "msg-echo").link(consumer))
+        .with(Component::capability("nats", &format!("file://{PROVIDER}")).link(handler))
+        .manifest()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_message_is_handled_and_answered() {
     let nats = NatsServer::start().unwrap();
-    let config = HostConfig {
-        provider_nats_url: Some(nats.url()),
-        ..HostConfig::default()
-    };
-    let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+    let host = provider_host(&nats).await;
     for (app, subjects) in [("shop", "orders.>"), ("billing", "invoices.>")] {
         host.apply(WorkloadSpec {
             manifest: manifest(app, subjects),

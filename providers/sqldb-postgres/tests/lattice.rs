@@ -7,13 +7,12 @@
 
 mod common;
 
-use lattice_host::{Host, HostConfig};
 use lattice_protocol::manifest::parse;
-use lattice_protocol::messages::WorkloadSpec;
 use lattice_testing::components::sample_manifest;
+use lattice_testing::host::{get_ok, provider_host, send, Host};
+use lattice_testing::manifest::placed;
 use lattice_testing::nats::{free_port, NatsServer};
 use lattice_testing::postgres::PostgresServer;
-use std::time::{Duration, Instant};
 
 const PROVIDER: &str = env!("CARGO_BIN_EXE_sqldb-postgres");
 /// Where the sample manifests expect the release build of the provider.
@@ -32,55 +31,16 @@ fn sample(file: &str, from_port: u16, port: u16, replace: &[(&str, String)]) -> 
     yaml
 }
 
-async fn host(nats: &NatsServer) -> Host {
-    let config = HostConfig {
-        provider_nats_url: Some(nats.url()),
-        ..HostConfig::default()
-    };
-    Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
-}
-
 async fn apply(host: &Host, yaml: &str, names: &[&str]) {
     let manifest = parse(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    host.apply(WorkloadSpec {
-        manifest,
-        placements: names.iter().map(|n| (n.to_string(), 4)).collect(),
-    })
-    .await
-    .unwrap();
-}
-
-async fn send(method: reqwest::Method, port: u16, path: &str) -> (u16, String) {
-    let resp = reqwest::Client::new()
-        .request(method, format!("http://127.0.0.1:{port}{path}"))
-        .timeout(Duration::from_secs(20))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-    (resp.status().as_u16(), resp.text().await.unwrap())
-}
-
-/// GET until it answers 200 (a provider takes a moment to start).
-async fn get_ok(port: u16, path: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (status, body) = send(reqwest::Method::GET, port, path).await;
-        if status == 200 {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} kept failing: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    host.apply(placed(manifest, names, 4)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_writes_and_reads_postgres_through_the_provider() {
     let nats = NatsServer::start().unwrap();
     let pg = PostgresServer::start().unwrap();
-    let host = host(&nats).await;
+    let host = provider_host(&nats).await;
     let port = free_port().unwrap();
     let yaml = sample(
         "notes-postgres.yaml",
@@ -150,7 +110,7 @@ async fn a_component_writes_and_reads_postgres_through_the_provider() {
 async fn the_unchanged_counter_counts_in_postgres() {
     let nats = NatsServer::start().unwrap();
     let pg = PostgresServer::start().unwrap();
-    let host = host(&nats).await;
+    let host = provider_host(&nats).await;
     let port = free_port().unwrap();
     let url = "postgres://postgres@127.0.0.1:5432/postgres";
     let yaml = sample("counter-postgres.yaml", 8088, port, &[(url, pg.url())]);
