@@ -1,6 +1,6 @@
 //! The controller's error type.
 
-use crate::store::StoreError;
+use crate::runtime::store::StoreError;
 
 /// Why the controller could not start or keep running.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,6 @@ pub enum ControllerError {
     Subscribe {
         subject: String,
         #[source]
-        source: async_nats::SubscribeError,
+        source: lattice_bus::BoxError,
     },
 }

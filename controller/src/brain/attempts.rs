@@ -1,7 +1,7 @@
 //! What the controller has told hosts and how they answered, so the reconcile loop is
 //! idempotent: a command in flight or acknowledged is not sent again until the host's
 //! heartbeat should reflect it, and a refused command is retried with exponential
-//! backoff. Pure bookkeeping; the runtime records, [`crate::reconcile`] reads.
+//! backoff. Pure bookkeeping; the runtime records, `reconcile` reads.
 
 use lattice_protocol::messages::HostCommand;
 use std::collections::BTreeMap;

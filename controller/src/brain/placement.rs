@@ -1,7 +1,7 @@
 //! Where the instances of one component go: wadm's spread arithmetic plus a stable,
-//! deterministic choice of hosts inside each spread. Pure; used by [`crate::reconcile`].
+//! deterministic choice of hosts inside each spread. Pure; used by `reconcile.rs`.
 
-use crate::reconcile::ObservedHost;
+use super::model::{short_host_id, ObservedHost};
 use lattice_protocol::manifest::{Scaler, Spread};
 use std::collections::BTreeMap;
 
@@ -14,6 +14,15 @@ pub struct ComponentPlacement {
     pub desired: u32,
     /// Why part of the component could not be placed; empty when all of it was.
     pub problems: Vec<Problem>,
+}
+
+/// The placement of one deployed app.
+#[derive(Debug, Default)]
+pub(crate) struct AppPlacement {
+    /// Per placeable component, in document order.
+    pub components: Vec<(String, ComponentPlacement)>,
+    /// Host id -> component -> instances.
+    pub per_host: BTreeMap<String, BTreeMap<String, u32>>,
 }
 
 /// Why (part of) a component could not be placed.
@@ -234,7 +243,7 @@ fn no_eligible(
         .iter()
         .take(SHOWN)
         .map(|h| {
-            let id = crate::short_host_id(&h.id);
+            let id = short_host_id(&h.id);
             if h.draining {
                 return format!("{id}: draining");
             }

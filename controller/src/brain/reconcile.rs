@@ -1,85 +1,22 @@
-//! The controller's brain: `reconcile(desired, observed, ctx) -> Plan`.
+//! The controller's decision: `reconcile(desired, observed, ctx) -> Plan`.
 //!
 //! A pure function: no IO, no tokio, no clock of its own. It places every deployed
-//! app's components on the observed hosts ([`crate::placement`]), compares each host's
+//! app's components on the observed hosts (`placement.rs`), compares each host's
 //! reported workloads with that placement, and answers the [`HostCommand`]s to send
-//! plus an [`AppStatus`] per app. The runtime may call it as often as it likes: what
-//! was already sent and not yet reflected in a heartbeat is held back through
-//! [`Attempts`].
+//! plus an `AppStatus` per app (`status.rs`). The runtime may call it as often as it
+//! likes: what was already sent and not yet reflected in a heartbeat is held back
+//! through [`Attempts`].
 //!
 //! Architecture invariant: everything the controller decides is decided here, so it
 //! can be tested with tables of cases and no NATS.
 
-use crate::attempts::{Attempts, Decision};
-use crate::placement::{self, ComponentPlacement};
-use crate::status;
+use super::attempts::{Attempts, Decision};
+pub use super::model::{Context, DesiredApp, ObservedHost, Plan, PlannedCommand};
+use super::placement::{self, AppPlacement};
+use super::status::{self, HostFailures};
 use lattice_protocol::manifest::{Component, ComponentKind, Image, Manifest};
-use lattice_protocol::messages::{AppStatus, HostCommand, HostInfo, WorkloadReport, WorkloadSpec};
+use lattice_protocol::messages::{HostCommand, WorkloadReport, WorkloadSpec};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
-
-/// One stored app as the controller wants it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredApp {
-    pub name: String,
-    /// The newest stored version (for status).
-    pub latest_version: String,
-    /// The manifest of the deployed version; `None` when stored but undeployed.
-    pub deployed: Option<Manifest>,
-}
-
-/// One live host as last reported.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedHost {
-    pub id: String,
-    pub labels: BTreeMap<String, String>,
-    /// Draining hosts get no work.
-    pub draining: bool,
-    pub workloads: Vec<WorkloadReport>,
-}
-
-impl From<HostInfo> for ObservedHost {
-    fn from(info: HostInfo) -> Self {
-        Self {
-            id: info.host_id,
-            labels: info.labels,
-            draining: info.draining,
-            workloads: info.workloads,
-        }
-    }
-}
-
-impl ObservedHost {
-    /// What this host reports for `app`.
-    pub fn workload(&self, app: &str) -> Option<&WorkloadReport> {
-        self.workloads.iter().find(|w| w.app == app)
-    }
-}
-
-/// What else reconcile needs to know: what was sent before, and the time.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    pub attempts: &'a Attempts,
-    pub now: Instant,
-    /// How long an acknowledged command may go unreflected in heartbeats before it
-    /// is sent again.
-    pub resend_after: Duration,
-}
-
-/// A command for one host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedCommand {
-    pub host_id: String,
-    pub command: HostCommand,
-}
-
-/// The output of one reconcile.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
-    pub commands: Vec<PlannedCommand>,
-    /// Status of every stored app, by name.
-    pub statuses: BTreeMap<String, AppStatus>,
-}
 
 /// Whether the controller places this component: a Wasm component or a provider
 /// (a capability run as a process), with a scaler. Builtin capabilities are
@@ -90,18 +27,6 @@ pub fn placeable(c: &Component) -> bool {
         && !matches!(c.image, Image::Builtin(_))
         && c.scaler.is_some()
 }
-
-/// The placement of one deployed app.
-#[derive(Debug, Default)]
-pub(crate) struct AppPlacement {
-    /// Per placeable component, in document order.
-    pub components: Vec<(String, ComponentPlacement)>,
-    /// Host id -> component -> instances.
-    pub per_host: BTreeMap<String, BTreeMap<String, u32>>,
-}
-
-/// A command a host keeps refusing, keyed by (host, app): the sentence for status.
-pub(crate) type HostFailures = BTreeMap<(String, String), String>;
 
 /// What hosts report, by app: (host, its report of that app). Built once per
 /// reconcile so no step scans every host for every app.

@@ -1,9 +1,10 @@
 //! Table tests for [`reconcile`](super::reconcile): commands and statuses.
 
 use super::*;
-use crate::attempts::Backoff;
+use crate::brain::attempts::Backoff;
 use lattice_protocol::manifest::{Builtin, Scaler, Spread};
 use lattice_protocol::messages::{AppState, ComponentReport};
+use std::time::{Duration, Instant};
 
 const S: Duration = Duration::from_secs(1);
 

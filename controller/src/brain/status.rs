@@ -1,16 +1,18 @@
 //! App and component status: states and one sentence a person can act on. Pure; called
-//! by [`crate::reconcile`].
+//! by `reconcile.rs`.
 
-use crate::attempts::{Attempt, Phase};
-use crate::placement::Problem;
-use crate::reconcile::{AppPlacement, DesiredApp, HostFailures, ObservedHost};
-use crate::short_host_id;
+use super::attempts::{Attempt, Phase};
+use super::model::{short_host_id, DesiredApp, ObservedHost};
+use super::placement::{AppPlacement, Problem};
 use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::{
     AppState, AppStatus, ComponentStatus, HostCommand, ServiceReport, ServiceState, WorkloadReport,
 };
 use std::collections::BTreeMap;
 use std::time::Instant;
+
+/// A command a host keeps refusing, keyed by (host, app): the sentence for status.
+pub(crate) type HostFailures = BTreeMap<(String, String), String>;
 
 /// The sentence for a command a host did not carry out.
 pub(crate) fn failure_sentence(

@@ -1,6 +1,6 @@
 //! The API task: answers `lattice.L.api.<op>` (queue group shared by every
 //! controller) and `lattice.L.ctl.controller.<id>.<op>` (this controller only). See
-//! `runtime.rs`.
+//! `mod.rs`.
 //!
 //! A follower forwards what it receives on the queue group to the leader's own
 //! subject, so every answer (status above all: only the leader knows which commands
@@ -8,10 +8,13 @@
 //! answer, the follower answers itself: writes are compare-and-set in KV, so any
 //! controller may make them.
 
-use crate::election::View;
-use crate::state::Msg;
-use crate::store::{AppRecord, RecordError, Store};
+use super::election::View;
+use super::events::{chain, publish_event, PUBLISH_DEADLINE};
+use super::msg::Msg;
+use super::store::Store;
+use crate::brain::record::{AppRecord, RecordError};
 use futures::StreamExt;
+use lattice_bus::{Bus, SharedBus, Subscription};
 use lattice_protocol::messages::{
     ApiReply, AppRequest, AppStatus, DeployRequest, Event, ListRequest, VersionInfo,
 };
@@ -37,7 +40,7 @@ const CONCURRENT_REQUESTS: usize = 64;
 const OPS: &str = "deploy, undeploy, delete, list, status, history";
 
 pub(crate) struct Api {
-    client: async_nats::Client,
+    bus: SharedBus,
     subjects: Subjects,
     /// This controller's id.
     id: String,
@@ -49,11 +52,7 @@ pub(crate) struct Api {
 /// Answer API requests until both subscriptions end, at most
 /// [`CONCURRENT_REQUESTS`] at a time. `queue` is the shared API, `direct` this
 /// controller's own subject.
-pub(crate) async fn serve(
-    mut queue: async_nats::Subscriber,
-    mut direct: async_nats::Subscriber,
-    api: Api,
-) {
+pub(crate) async fn serve(mut queue: Subscription, mut direct: Subscription, api: Api) {
     let api = Arc::new(api);
     let slots = Arc::new(Semaphore::new(CONCURRENT_REQUESTS));
     let queue_prefix = api.subjects.api("");
@@ -88,10 +87,12 @@ pub(crate) async fn serve(
                 .answer(&op, msg.payload, forwarded)
                 .instrument(span)
                 .await;
-            let publishing = api.client.publish(reply, answer);
-            match tokio::time::timeout(crate::PUBLISH_DEADLINE, publishing).await {
+            let publishing = api.bus.publish(reply, None, answer);
+            match tokio::time::timeout(PUBLISH_DEADLINE, publishing).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not answer an API request"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %chain(&e), "could not answer an API request")
+                }
                 Err(_) => {
                     tracing::warn!("could not answer an API request: NATS is not taking messages")
                 }
@@ -120,7 +121,7 @@ fn now_ms() -> u64 {
 
 impl Api {
     pub(crate) fn new(
-        client: async_nats::Client,
+        bus: SharedBus,
         subjects: Subjects,
         id: String,
         store: Store,
@@ -128,7 +129,7 @@ impl Api {
         election: watch::Receiver<View>,
     ) -> Self {
         Self {
-            client,
+            bus,
             subjects,
             id,
             store,
@@ -147,11 +148,11 @@ impl Api {
                 view.holder.clone().filter(|h| !leads && *h != self.id)
             };
             if let Some(leader) = leader {
-                let request = async_nats::Request::new()
-                    .payload(payload.clone())
-                    .timeout(Some(FORWARD_DEADLINE));
                 let subject = self.subjects.controller_api(&leader, op);
-                match self.client.send_request(subject, request).await {
+                let forwarding = self
+                    .bus
+                    .request(subject, None, payload.clone(), FORWARD_DEADLINE);
+                match forwarding.await {
                     Ok(reply) => return reply.payload,
                     Err(e) => tracing::debug!(
                         leader = %leader,
@@ -323,7 +324,7 @@ impl Api {
     }
 
     async fn publish(&self, event: Event) {
-        crate::publish_event(&self.client, &self.subjects, &event).await;
+        publish_event(&*self.bus, &self.subjects, &event).await;
     }
 }
 

@@ -2,8 +2,9 @@
 //! [`CONCURRENT_SENDS`] in flight, every answer (or failure, as a sentence) reported
 //! back to the state task as [`Msg::CommandDone`].
 
-use crate::attempts::command_app;
-use crate::state::Msg;
+use super::msg::Msg;
+use crate::brain::attempts::command_app;
+use lattice_bus::{Bus, RequestError, SharedBus};
 use lattice_protocol::messages::{CommandReply, HostCommand};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
@@ -15,7 +16,7 @@ use tokio::sync::{mpsc, Semaphore};
 const CONCURRENT_SENDS: usize = 256;
 
 pub(crate) struct Sender {
-    client: async_nats::Client,
+    bus: SharedBus,
     subjects: Subjects,
     timeout: Duration,
     slots: Arc<Semaphore>,
@@ -24,13 +25,13 @@ pub(crate) struct Sender {
 
 impl Sender {
     pub(crate) fn new(
-        client: async_nats::Client,
+        bus: SharedBus,
         subjects: Subjects,
         timeout: Duration,
         done: mpsc::Sender<Msg>,
     ) -> Self {
         Self {
-            client,
+            bus,
             subjects,
             timeout,
             slots: Arc::new(Semaphore::new(CONCURRENT_SENDS)),
@@ -41,7 +42,7 @@ impl Sender {
     /// Send `command` (the attempt numbered `seq`) to `host_id` in the background.
     pub(crate) fn send(&self, host_id: String, command: HostCommand, seq: u64) {
         tracing::info!(host = %host_id, command = describe(&command), "sending host command");
-        let client = self.client.clone();
+        let bus = self.bus.clone();
         let subject = self.subjects.host_command(&host_id);
         let timeout = self.timeout;
         let done = self.done.clone();
@@ -49,7 +50,7 @@ impl Sender {
         tokio::spawn(async move {
             let app = command_app(&command).to_string();
             let result = match slots.acquire_owned().await {
-                Ok(_slot) => send_command(&client, subject, &command, timeout).await,
+                Ok(_slot) => send_command(&*bus, subject, &command, timeout).await,
                 Err(_) => return,
             };
             let _ = done
@@ -77,25 +78,22 @@ fn describe(command: &HostCommand) -> String {
 
 /// Send one command and turn every way it can go wrong into a sentence.
 async fn send_command(
-    client: &async_nats::Client,
+    bus: &dyn Bus,
     subject: String,
     command: &HostCommand,
     timeout: Duration,
 ) -> Result<(), String> {
-    let request = async_nats::Request::new()
-        .payload(encode(command).into())
-        .timeout(Some(timeout));
-    let msg = client
-        .send_request(subject, request)
+    let msg = bus
+        .request(subject, None, encode(command).into(), timeout)
         .await
-        .map_err(|e| match e.kind() {
-            async_nats::RequestErrorKind::TimedOut => {
+        .map_err(|e| match e {
+            RequestError::TimedOut { .. } => {
                 format!("did not answer within {}s", timeout.as_secs_f64())
             }
-            async_nats::RequestErrorKind::NoResponders => {
+            RequestError::NoResponders { .. } => {
                 "is not listening for commands (no responders)".to_string()
             }
-            _ => format!("could not be reached: {e}"),
+            RequestError::Other { source, .. } => format!("could not be reached: {source}"),
         })?;
     match decode::<CommandReply>(&msg.payload) {
         Ok(reply) if reply.ok => Ok(()),

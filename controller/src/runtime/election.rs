@@ -2,8 +2,8 @@
 //! and tells the other tasks who leads (see `lease.rs` for the protocol and why it
 //! is safe).
 
-use crate::lease::{Elector, Leadership, LeaseRecord, Seen, Write, Written, LEASE_KEY};
-use async_nats::jetstream::kv;
+use crate::brain::lease::{Elector, Leadership, LeaseRecord, Seen, Write, Written, LEASE_KEY};
+use lattice_bus::{Kv, KvError, Operation, SharedKv};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -33,7 +33,7 @@ fn now() -> Instant {
 /// Leaders renew every `renew`; followers read twice as often so a dead leader is
 /// noticed within half a renewal of its lease running out.
 pub(crate) async fn run(
-    kv: kv::Store,
+    kv: SharedKv,
     mut elector: Elector,
     renew: Duration,
     view: watch::Sender<View>,
@@ -44,7 +44,7 @@ pub(crate) async fn run(
         let started = now();
         let was_leading = elector.leadership(started).is_some();
         let seen = if elector.needs_read() {
-            match tokio::time::timeout(renew, read(&kv)).await {
+            match tokio::time::timeout(renew, read(&*kv)).await {
                 Ok(Ok(seen)) => Some(seen),
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot read the controller lease");
@@ -60,7 +60,7 @@ pub(crate) async fn run(
         };
         if !elector.needs_read() || seen.is_some() {
             if let Some(write) = elector.step(started, seen) {
-                let result = match tokio::time::timeout(renew, self::write(&kv, &write)).await {
+                let result = match tokio::time::timeout(renew, self::write(&*kv, &write)).await {
                     Ok(result) => result,
                     Err(_) => Written::Failed,
                 };
@@ -99,7 +99,7 @@ pub(crate) async fn run(
     // A polite stop: nobody has to wait for the lease to run out.
     view.send_replace(View::default());
     if let Some(revision) = elector.release() {
-        let deleting = kv.delete_expect_revision(LEASE_KEY, Some(revision));
+        let deleting = kv.delete(LEASE_KEY, Some(revision));
         match tokio::time::timeout(renew, deleting).await {
             Ok(Ok(())) => tracing::info!(controller = elector.id(), "released the lease"),
             Ok(Err(e)) => tracing::warn!(error = %e, "could not release the lease"),
@@ -110,9 +110,9 @@ pub(crate) async fn run(
 }
 
 /// Read the lease key.
-pub(crate) async fn read(kv: &kv::Store) -> Result<Seen, kv::EntryError> {
+pub(crate) async fn read(kv: &dyn Kv) -> Result<Seen, KvError> {
     Ok(match kv.entry(LEASE_KEY).await? {
-        Some(e) if e.operation == kv::Operation::Put => Seen::Held {
+        Some(e) if e.operation == Operation::Put => Seen::Held {
             revision: e.revision,
             record: serde_json::from_slice::<LeaseRecord>(&e.value).ok(),
         },
@@ -120,26 +120,20 @@ pub(crate) async fn read(kv: &kv::Store) -> Result<Seen, kv::EntryError> {
     })
 }
 
-async fn write(kv: &kv::Store, write: &Write) -> Written {
+async fn write(kv: &dyn Kv, write: &Write) -> Written {
     let bytes: bytes::Bytes = serde_json::to_vec(write.record())
         .expect("lease records always serialize")
         .into();
-    match write {
-        Write::Create(_) => match kv.create(LEASE_KEY, bytes).await {
-            Ok(revision) => Written::Ok(revision),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Written::Conflict,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not create the controller lease");
-                Written::Failed
-            }
-        },
-        Write::Update { revision, .. } => match kv.update(LEASE_KEY, bytes, *revision).await {
-            Ok(revision) => Written::Ok(revision),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Written::Conflict,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not renew the controller lease");
-                Written::Failed
-            }
-        },
+    let (written, doing) = match write {
+        Write::Create(_) => (kv.create(LEASE_KEY, bytes).await, "create"),
+        Write::Update { revision, .. } => (kv.update(LEASE_KEY, bytes, *revision).await, "renew"),
+    };
+    match written {
+        Ok(revision) => Written::Ok(revision),
+        Err(KvError::Conflict { .. }) => Written::Conflict,
+        Err(e) => {
+            tracing::warn!(error = %super::events::chain(&e), "could not {doing} the controller lease");
+            Written::Failed
+        }
     }
 }

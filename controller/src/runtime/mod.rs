@@ -1,4 +1,6 @@
-//! The [`Controller`]: the thin NATS runtime around [`crate::reconcile`].
+//! The IO around the brain: the [`Controller`] and its tasks, speaking NATS through
+//! the `lattice_bus` seam (so the state task can be unit-tested on the in-memory
+//! fake) and keeping app records and the lease in JetStream KV.
 //!
 //! Four tasks:
 //! - the *state task* (`state.rs`) owns every piece of mutable state (apps, hosts,
@@ -9,24 +11,41 @@
 //!   it writes app records to KV, then hands the new record to the state task and
 //!   answers with the status the state task computes; a follower forwards requests
 //!   to the leader first;
-//! - the *election task* (`election.rs`, protocol in `lease.rs`) holds or watches the
+//! - the *election task* (`election.rs`, protocol in `brain/lease.rs`) holds or watches the
 //!   lease in KV that makes exactly one controller of the lattice the one that acts;
 //! - the *watch task* passes app record changes in KV (whoever wrote them) to the
 //!   state task.
 //!
-//! They talk over bounded channels and a `watch` of the election; no lock is shared
-//! and every wait has a deadline.
+//! They talk over bounded channels ([`msg::Msg`] into the state task) and a `watch`
+//! of the election; no lock is shared and every wait has a deadline. `store.rs` keeps
+//! app records in KV, `commands.rs` sends host commands for the state task,
+//! `events.rs` publishes events.
+//!
+//! Architecture invariant: files here import the brain and leaves (`msg.rs`,
+//! `events.rs`, `election.rs`' `View`), never each other in a circle; only this
+//! `mod.rs` wires them.
 
+mod api;
+mod commands;
+mod election;
+mod events;
+mod msg;
+mod state;
+pub mod store;
+
+use self::election::View;
+use self::msg::Msg;
+use self::state::State;
+use self::store::{Store, StoreChange, StoreError};
+use crate::brain::lease::Elector;
 use crate::client::ping_hosts;
-use crate::election::View;
+pub use crate::config::ControllerConfig;
 use crate::error::ControllerError;
-use crate::lease::Elector;
-use crate::state::Msg;
-use crate::state::State;
-use crate::store::{Store, StoreChange, StoreError};
 use futures::StreamExt;
+use lattice_bus::{Bus, BusError, SharedBus, Subscription};
 use lattice_protocol::subjects::{valid_lattice_name, Subjects, CONTROLLER_QUEUE};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -35,58 +54,6 @@ use tokio::task::JoinHandle;
 pub(crate) const STATE_CHANNEL: usize = 256;
 /// How long opening the KV bucket may take.
 const STORE_DEADLINE: Duration = Duration::from_secs(10);
-
-/// Timing of the controller. The defaults suit a real lattice; tests shorten them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControllerConfig {
-    /// How often the reconcile loop runs even when nothing changed.
-    pub tick: Duration,
-    /// Deadline for a host to answer a command.
-    pub command_timeout: Duration,
-    /// The hosts' heartbeat interval.
-    pub host_heartbeat_interval: Duration,
-    /// A host is lost after this many heartbeat intervals without a beat.
-    pub missed_beats: u32,
-    /// How long to collect answers to the start-up host ping.
-    pub ping_gather: Duration,
-    /// First wait after a host refuses a command; doubles per failure ...
-    pub backoff_base: Duration,
-    /// ... up to this.
-    pub backoff_max: Duration,
-    /// An acknowledged command that the host's heartbeat does not reflect after this
-    /// long is sent again.
-    pub resend_after: Duration,
-    /// How long the leader's lease lasts without renewal: a dead leader is replaced
-    /// after about this long (plus half a renewal).
-    pub lease_ttl: Duration,
-    /// How often the leader renews its lease; followers look twice as often.
-    pub lease_renew: Duration,
-}
-
-impl Default for ControllerConfig {
-    fn default() -> Self {
-        Self {
-            tick: Duration::from_millis(500),
-            command_timeout: Duration::from_secs(5),
-            host_heartbeat_interval: Duration::from_secs(1),
-            missed_beats: 3,
-            ping_gather: Duration::from_millis(300),
-            backoff_base: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(30),
-            resend_after: Duration::from_secs(10),
-            lease_ttl: Duration::from_secs(3),
-            lease_renew: Duration::from_secs(1),
-        }
-    }
-}
-
-impl ControllerConfig {
-    /// How long a host may stay silent before it is lost.
-    pub fn host_timeout(&self) -> Duration {
-        self.host_heartbeat_interval
-            .saturating_mul(self.missed_beats.max(1))
-    }
-}
 
 /// The controller of one lattice. Build it with [`Controller::new`], then [`run`] it.
 /// Run several on one lattice for high availability: one leads (acts), the others
@@ -138,28 +105,11 @@ impl Controller {
         let changes = within(store.changes()).await?;
         let apps = within(store.load_all()).await?;
 
-        let subscribe_err =
-            |subject: String| move |source| ControllerError::Subscribe { subject, source };
-        let api_subject = subjects.api_all();
-        let api_sub = client
-            .queue_subscribe(api_subject.clone(), CONTROLLER_QUEUE.to_string())
-            .await
-            .map_err(subscribe_err(api_subject))?;
-        let direct_subject = subjects.controller_api(&id, ">");
-        let direct_sub = client
-            .subscribe(direct_subject.clone())
-            .await
-            .map_err(subscribe_err(direct_subject))?;
-        let beat_subject = subjects.event("host_heartbeat");
-        let beats = client
-            .subscribe(beat_subject.clone())
-            .await
-            .map_err(subscribe_err(beat_subject))?;
-        let stop_subject = subjects.event("host_stopped");
-        let stops = client
-            .subscribe(stop_subject.clone())
-            .await
-            .map_err(subscribe_err(stop_subject))?;
+        let bus: SharedBus = Arc::new(client.clone());
+        let api_sub = subscribe(&*bus, subjects.api_all(), Some(CONTROLLER_QUEUE)).await?;
+        let direct_sub = subscribe(&*bus, subjects.controller_api(&id, ">"), None).await?;
+        let beats = subscribe(&*bus, subjects.event("host_heartbeat"), None).await?;
+        let stops = subscribe(&*bus, subjects.event("host_stopped"), None).await?;
 
         let hosts = match ping_hosts(&client, &lattice, config.ping_gather).await {
             Ok(hosts) => hosts,
@@ -180,7 +130,7 @@ impl Controller {
         let (view_tx, view) = watch::channel(View::default());
         let (release_tx, release) = oneshot::channel::<()>();
         // Dropping `run` (an aborted task) stops every task it started.
-        let mut election = AbortOnDrop(tokio::spawn(crate::election::run(
+        let mut election = AbortOnDrop(tokio::spawn(election::run(
             store.kv().clone(),
             Elector::new(id.clone(), config.lease_ttl),
             config.lease_renew,
@@ -194,11 +144,11 @@ impl Controller {
             store.clone(),
             tx.clone(),
         )));
-        let _api = AbortOnDrop(tokio::spawn(crate::api::serve(
+        let _api = AbortOnDrop(tokio::spawn(api::serve(
             api_sub,
             direct_sub,
-            crate::api::Api::new(
-                client.clone(),
+            api::Api::new(
+                bus.clone(),
                 subjects.clone(),
                 id,
                 store,
@@ -207,7 +157,7 @@ impl Controller {
             ),
         )));
         let lease_renew = config.lease_renew;
-        let state = State::new(client, lattice, subjects, config, apps, hosts, view, tx);
+        let state = State::new(bus, lattice, subjects, config, apps, hosts, view, tx);
         state.run(rx, beats, stops, shutdown).await;
         // The state task sends nothing any more: hand the lease over.
         let _ = release_tx.send(());
@@ -223,6 +173,25 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Subscribe to `subject`, as a member of `queue` if given.
+async fn subscribe(
+    bus: &dyn Bus,
+    subject: String,
+    queue: Option<&str>,
+) -> Result<Subscription, ControllerError> {
+    let subscribing = match queue {
+        Some(queue) => bus.queue_subscribe(subject.clone(), queue.to_string()),
+        None => bus.subscribe(subject.clone()),
+    };
+    subscribing.await.map_err(|e| ControllerError::Subscribe {
+        subject,
+        source: match e {
+            BusError::Subscribe { source, .. } => source,
+            other => Box::new(other),
+        },
+    })
 }
 
 /// Run one step of opening the store, with a deadline.

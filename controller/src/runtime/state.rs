@@ -1,59 +1,26 @@
-//! The state task: the one owner of apps, hosts and attempts. See `runtime.rs`.
+//! The state task: the one owner of apps, hosts and attempts. See `mod.rs`.
 
-use crate::attempts::{Attempts, Backoff};
-use crate::commands::Sender;
-use crate::election::View;
-use crate::reconcile::{reconcile, Context, DesiredApp, ObservedHost, PlannedCommand};
-use crate::runtime::ControllerConfig;
-use crate::store::AppRecord;
+use super::commands::Sender;
+use super::election::View;
+use super::events::publish_event;
+use super::msg::Msg;
+use crate::brain::attempts::{Attempts, Backoff};
+use crate::brain::model::{Context, DesiredApp, ObservedHost, PlannedCommand};
+use crate::brain::reconcile::reconcile;
+use crate::brain::record::AppRecord;
+use crate::config::ControllerConfig;
 use futures::{FutureExt, StreamExt};
+use lattice_bus::{SharedBus, Subscription};
 use lattice_protocol::decode;
-use lattice_protocol::messages::{AppState, AppStatus, Event, HostInfo, VersionInfo};
+use lattice_protocol::messages::{AppState, AppStatus, Event, HostInfo};
 use lattice_protocol::subjects::Subjects;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// What other tasks tell or ask the state task.
-pub(crate) enum Msg {
-    /// This controller wrote an app record to KV: adopt it, reconcile, answer the
-    /// app's status.
-    Upsert {
-        name: String,
-        record: AppRecord,
-        revision: u64,
-        reply: oneshot::Sender<AppStatus>,
-    },
-    /// An app record changed in KV (`None`: deleted), seen by this controller's API or
-    /// through the KV watch (writes of other controllers too).
-    Stored {
-        name: String,
-        record: Option<AppRecord>,
-        revision: u64,
-    },
-    Status {
-        name: String,
-        reply: oneshot::Sender<Option<AppStatus>>,
-    },
-    List {
-        reply: oneshot::Sender<Vec<AppStatus>>,
-    },
-    History {
-        name: String,
-        reply: oneshot::Sender<Option<Vec<VersionInfo>>>,
-    },
-    /// A host answered (or did not answer) command `seq`.
-    CommandDone {
-        host: String,
-        app: String,
-        seq: u64,
-        result: Result<(), String>,
-    },
-}
-
 pub(crate) struct State {
-    client: async_nats::Client,
+    bus: SharedBus,
     lattice: String,
     subjects: Subjects,
     config: ControllerConfig,
@@ -108,7 +75,7 @@ fn now() -> Instant {
 impl State {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        client: async_nats::Client,
+        bus: SharedBus,
         lattice: String,
         subjects: Subjects,
         config: ControllerConfig,
@@ -119,9 +86,9 @@ impl State {
     ) -> Self {
         let revisions = apps.iter().map(|(n, (_, rev))| (n.clone(), *rev)).collect();
         let apps = apps.into_iter().map(|(n, (r, _))| (n, r)).collect();
-        let sender = Sender::new(client.clone(), subjects.clone(), config.command_timeout, tx);
+        let sender = Sender::new(bus.clone(), subjects.clone(), config.command_timeout, tx);
         let mut state = Self {
-            client,
+            bus,
             lattice,
             subjects,
             config,
@@ -147,8 +114,8 @@ impl State {
     pub(crate) async fn run(
         mut self,
         mut rx: mpsc::Receiver<Msg>,
-        mut beats: async_nats::Subscriber,
-        mut stops: async_nats::Subscriber,
+        mut beats: Subscription,
+        mut stops: Subscription,
         shutdown: impl Future<Output = ()>,
     ) {
         let mut tick = tokio::time::interval(self.config.tick);
@@ -483,7 +450,7 @@ impl State {
     }
 
     async fn publish(&self, event: Event) {
-        crate::publish_event(&self.client, &self.subjects, &event).await;
+        publish_event(&*self.bus, &self.subjects, &event).await;
     }
 }
 
@@ -497,3 +464,7 @@ fn comparable(h: &ObservedHost) -> ObservedHost {
     }
     h
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,211 @@
+//! An app's record: every stored version of its manifest and which one is deployed,
+//! with the rules for changing it. Pure data; `runtime/store.rs` keeps it in KV as
+//! JSON, one key per app.
+
+use lattice_protocol::manifest::Manifest;
+use lattice_protocol::messages::VersionInfo;
+use serde::{Deserialize, Serialize};
+
+/// How many versions one app keeps; the oldest undeployed ones go first.
+pub const MAX_VERSIONS: usize = 32;
+/// One stored version of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredVersion {
+    pub version: String,
+    pub manifest: Manifest,
+    pub stored_at_ms: u64,
+}
+
+/// Everything the controller keeps about one app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// Stored versions, oldest first (insertion order, as wadm).
+    pub versions: Vec<StoredVersion>,
+    /// The version that is the desired state, if any.
+    #[serde(default)]
+    pub deployed: Option<String>,
+}
+
+/// Why a change to an app record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error(
+        "app '{app}' already has a version {version} with different content; \
+         give the changed manifest a new version"
+    )]
+    VersionConflict { app: String, version: String },
+    #[error(
+        "app '{app}' has no version {version}; `lattice app history {app}` lists the stored ones"
+    )]
+    NoSuchVersion { app: String, version: String },
+    #[error("app '{app}' not found; `lattice app list` shows the stored apps")]
+    NoSuchApp { app: String },
+    #[error("a manifest needs a version (metadata.annotations.version)")]
+    MissingVersion,
+}
+
+impl AppRecord {
+    /// The newest stored version.
+    pub fn latest(&self) -> Option<&StoredVersion> {
+        self.versions.last()
+    }
+
+    pub fn version(&self, version: &str) -> Option<&StoredVersion> {
+        self.versions.iter().find(|v| v.version == version)
+    }
+
+    /// The manifest of the deployed version.
+    pub fn deployed_manifest(&self) -> Option<&Manifest> {
+        self.deployed
+            .as_deref()
+            .and_then(|v| self.version(v))
+            .map(|v| &v.manifest)
+    }
+
+    /// Store `manifest` as a new version. Storing a version again with identical
+    /// content changes nothing; with different content it is refused.
+    pub fn store(&mut self, manifest: Manifest, now_ms: u64) -> Result<(), RecordError> {
+        if manifest.version.is_empty() {
+            return Err(RecordError::MissingVersion);
+        }
+        if let Some(existing) = self.version(&manifest.version) {
+            if existing.manifest == manifest {
+                return Ok(());
+            }
+            return Err(RecordError::VersionConflict {
+                app: manifest.name,
+                version: manifest.version,
+            });
+        }
+        self.versions.push(StoredVersion {
+            version: manifest.version.clone(),
+            manifest,
+            stored_at_ms: now_ms,
+        });
+        while self.versions.len() > MAX_VERSIONS {
+            let deployed = self.deployed.clone();
+            match self
+                .versions
+                .iter()
+                .position(|v| Some(&v.version) != deployed.as_ref())
+            {
+                Some(i) => {
+                    self.versions.remove(i);
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Make `version` (the newest when `None`) the desired state; returns it.
+    pub fn deploy(&mut self, app: &str, version: Option<&str>) -> Result<String, RecordError> {
+        let found = match version {
+            Some(v) => self.version(v),
+            None => self.latest(),
+        };
+        let Some(found) = found else {
+            return Err(RecordError::NoSuchVersion {
+                app: app.to_string(),
+                version: version.unwrap_or("(latest)").to_string(),
+            });
+        };
+        let v = found.version.clone();
+        self.deployed = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Stored versions for `history`, oldest first.
+    pub fn history(&self) -> Vec<VersionInfo> {
+        self.versions
+            .iter()
+            .map(|v| VersionInfo {
+                version: v.version.clone(),
+                stored_at_ms: v.stored_at_ms,
+                deployed: self.deployed.as_deref() == Some(v.version.as_str()),
+            })
+            .collect()
+    }
+}
+
+/// Whether `name` can be an app name (and so a KV key token).
+pub fn valid_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(version: &str, description: &str) -> Manifest {
+        Manifest {
+            name: "shop".into(),
+            version: version.into(),
+            description: Some(description.into()),
+            components: vec![],
+        }
+    }
+
+    #[test]
+    fn versions_are_appended_idempotent_and_never_overwritten() {
+        let mut r = AppRecord::default();
+        r.store(manifest("1", "a"), 10).unwrap();
+        r.store(manifest("2", "b"), 20).unwrap();
+        r.store(manifest("1", "a"), 30).unwrap();
+        assert_eq!(r.versions.len(), 2);
+        assert_eq!(r.versions[0].stored_at_ms, 10);
+        let err = r.store(manifest("1", "changed"), 40).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app 'shop' already has a version 1 with different content; give the changed \
+             manifest a new version"
+        );
+        assert_eq!(r.latest().unwrap().version, "2");
+    }
+
+    #[test]
+    fn deploy_latest_or_named_version_and_history() {
+        let mut r = AppRecord::default();
+        r.store(manifest("1", "a"), 10).unwrap();
+        r.store(manifest("2", "b"), 20).unwrap();
+        assert_eq!(r.deploy("shop", None).unwrap(), "2");
+        assert_eq!(r.deploy("shop", Some("1")).unwrap(), "1");
+        assert_eq!(
+            r.deployed_manifest().unwrap().description.as_deref(),
+            Some("a")
+        );
+        let h = r.history();
+        assert!(h[0].deployed && !h[1].deployed);
+        let err = r.deploy("shop", Some("9")).unwrap_err();
+        assert!(
+            err.to_string().contains("lattice app history shop"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn history_is_bounded_but_keeps_the_deployed_version() {
+        let mut r = AppRecord::default();
+        r.store(manifest("0", "x"), 0).unwrap();
+        r.deploy("shop", Some("0")).unwrap();
+        for i in 1..=MAX_VERSIONS + 5 {
+            r.store(manifest(&i.to_string(), "x"), i as u64).unwrap();
+        }
+        assert_eq!(r.versions.len(), MAX_VERSIONS);
+        assert_eq!(r.versions[0].version, "0");
+        assert_eq!(r.latest().unwrap().version, (MAX_VERSIONS + 5).to_string());
+    }
+
+    #[test]
+    fn app_names() {
+        assert!(valid_app_name("shop-1_a"));
+        assert!(!valid_app_name(""));
+        assert!(!valid_app_name("a.b"));
+        assert!(!valid_app_name("a b"));
+        assert!(!valid_app_name(&"x".repeat(64)));
+    }
+}

@@ -1,0 +1,43 @@
+//! [`Msg`]: what the other tasks tell or ask the state task. A leaf shared by the
+//! state task and the tasks that talk to it.
+
+use crate::brain::record::AppRecord;
+use lattice_protocol::messages::{AppStatus, VersionInfo};
+use tokio::sync::oneshot;
+
+/// What other tasks tell or ask the state task.
+pub(crate) enum Msg {
+    /// This controller wrote an app record to KV: adopt it, reconcile, answer the
+    /// app's status.
+    Upsert {
+        name: String,
+        record: AppRecord,
+        revision: u64,
+        reply: oneshot::Sender<AppStatus>,
+    },
+    /// An app record changed in KV (`None`: deleted), seen by this controller's API or
+    /// through the KV watch (writes of other controllers too).
+    Stored {
+        name: String,
+        record: Option<AppRecord>,
+        revision: u64,
+    },
+    Status {
+        name: String,
+        reply: oneshot::Sender<Option<AppStatus>>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<AppStatus>>,
+    },
+    History {
+        name: String,
+        reply: oneshot::Sender<Option<Vec<VersionInfo>>>,
+    },
+    /// A host answered (or did not answer) command `seq`.
+    CommandDone {
+        host: String,
+        app: String,
+        seq: u64,
+        result: Result<(), String>,
+    },
+}
