@@ -3,13 +3,18 @@
 //!
 //! Three tasks share the [`Host`] handle: commands (one at a time, in order),
 //! pings, and the heartbeat ticker, so a slow compilation never delays a beat.
+//! They talk to NATS through the [`Bus`] seam, so they are unit-tested on the
+//! in-memory fake (below) and integration-tested on a real server.
 
 use crate::host::Host;
 use futures::StreamExt;
+use lattice_bus::{Bus, SharedBus};
 use lattice_protocol::messages::{CommandReply, Event, HostCommand, HostInfo};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Join the lattice and serve until `shutdown` resolves, then drain: stop taking
 /// work, remove every workload and tell the lattice the host is leaving.
@@ -18,11 +23,20 @@ pub async fn run(
     client: async_nats::Client,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    serve(host, Arc::new(client), shutdown).await
+}
+
+/// [`run`] on any [`Bus`].
+pub async fn serve(
+    host: Host,
+    client: SharedBus,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let subjects = Subjects::new(&host.config().lattice);
     let mut commands = client.subscribe(subjects.host_command(host.id())).await?;
     let mut pings = client.subscribe(subjects.hosts_ping()).await?;
     publish(
-        &client,
+        &*client,
         &subjects,
         &Event::HostStarted {
             host_id: host.id().to_string(),
@@ -38,7 +52,7 @@ pub async fn run(
             let mut tick = tokio::time::interval(host.config().heartbeat_interval);
             loop {
                 tick.tick().await;
-                heartbeat(&client, &subjects, host.info()).await;
+                heartbeat(&*client, &subjects, host.info()).await;
             }
         })
     };
@@ -47,18 +61,20 @@ pub async fn run(
         tokio::spawn(async move {
             while let Some(msg) = pings.next().await {
                 if let Some(reply) = msg.reply {
-                    let _ = client.publish(reply, encode(&host.info()).into()).await;
+                    let _ = client
+                        .publish(reply, None, encode(&host.info()).into())
+                        .await;
                 }
             }
         })
     };
     let serve = async {
         while let Some(msg) = commands.next().await {
-            let reply = handle_command(&host, &client, &subjects, &msg.payload).await;
+            let reply = handle_command(&host, &*client, &subjects, &msg.payload).await;
             if let Some(to) = msg.reply {
-                let _ = client.publish(to, encode(&reply).into()).await;
+                let _ = client.publish(to, None, encode(&reply).into()).await;
             }
-            heartbeat(&client, &subjects, host.info()).await;
+            heartbeat(&*client, &subjects, host.info()).await;
         }
     };
     tokio::select! {
@@ -69,7 +85,7 @@ pub async fn run(
     // invocations finish, then leave.
     host.set_draining();
     beat.abort();
-    heartbeat(&client, &subjects, host.info()).await;
+    heartbeat(&*client, &subjects, host.info()).await;
     let left = host.drain(host.config().drain_timeout).await;
     if left > 0 {
         tracing::warn!(
@@ -79,7 +95,7 @@ pub async fn run(
     }
     ping.abort();
     publish(
-        &client,
+        &*client,
         &subjects,
         &Event::HostStopped {
             host_id: host.id().to_string(),
@@ -87,14 +103,14 @@ pub async fn run(
     )
     .await;
     // Deadline on the flush so an unreachable server cannot hold up shutdown.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
     tracing::info!(host_id = %host.id(), "host left the lattice");
     Ok(())
 }
 
 async fn handle_command(
     host: &Host,
-    client: &async_nats::Client,
+    client: &dyn Bus,
     subjects: &Subjects,
     payload: &[u8],
 ) -> CommandReply {
@@ -186,15 +202,19 @@ async fn handle_command(
     }
 }
 
-async fn heartbeat(client: &async_nats::Client, subjects: &Subjects, info: HostInfo) {
+async fn heartbeat(client: &dyn Bus, subjects: &Subjects, info: HostInfo) {
     publish(client, subjects, &Event::HostHeartbeat(info)).await;
 }
 
-async fn publish(client: &async_nats::Client, subjects: &Subjects, event: &Event) {
+async fn publish(client: &dyn Bus, subjects: &Subjects, event: &Event) {
     if let Err(e) = client
-        .publish(subjects.event(event.kind()), encode(event).into())
+        .publish(subjects.event(event.kind()), None, encode(event).into())
         .await
     {
         tracing::warn!(error = %e, kind = event.kind(), "could not publish event");
     }
 }
+
+#[cfg(test)]
+#[path = "agent_tests.rs"]
+mod tests;

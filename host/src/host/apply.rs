@@ -201,16 +201,6 @@ fn scaled(before: &BTreeMap<String, u32>, after: &BTreeMap<String, u32>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-use crate::capability::AppStart;
-use crate::env::ComponentEnv;
-use crate::limiter::Limiter;
-use crate::links::funcs::Exports;
-use crate::links::{imports, targets};
-use crate::provider::{self, Provider, ProviderContext, ProviderSpec};
-use crate::service::Service;
-use lattice_protocol::manifest::{ComponentKind, Image, Manifest};
-use lattice_protocol::messages::WorkloadSpec;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
     #[test]
     fn scaled_lists_changes_and_stops() {
