@@ -8,7 +8,7 @@ use lattice_protocol::manifest::Builtin;
 use serde_json::Value;
 
 /// Bad cases the schema cannot catch: YAML that does not load, and checks across
-/// components or across fields.
+/// components or across fields, and budgets.
 const PARSER_ONLY: &[&str] = &[
     "bad-yaml-syntax",
     "bad-yaml-duplicate-key",
@@ -22,6 +22,10 @@ const PARSER_ONLY: &[&str] = &[
     "bad-keyvalue-namespace",
     "bad-blobstore-package",
     "bad-link-timeout",
+    // Budgets (`manifest::Limits`) are settable, so the schema does not fix them.
+    "bad-budget-components",
+    "bad-budget-entries",
+    "bad-budget-names",
 ];
 
 fn schema() -> Value {

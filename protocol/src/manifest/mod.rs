@@ -1,10 +1,13 @@
 //! Application manifests: wadm-style OAM YAML (`core.oam.dev/v1beta1`, `Application`).
 //!
 //! [`parse`] turns YAML text into a validated [`Manifest`] or a list of every problem
-//! found, each with its path in the document.
+//! found, each with its path in the document; [`parse_with_limits`] does the same
+//! within budgets other than the default [`Limits`].
 
+mod limits;
 mod model;
 mod parse;
 
+pub use limits::Limits;
 pub use model::*;
-pub use parse::{parse, ManifestError, Problem};
+pub use parse::{parse, parse_with_limits, ManifestError, Problem};

@@ -7,17 +7,21 @@
 //! run reports all of them. Fields this parser does not know are ignored, as wadm
 //! manifests carry some (`labels`, `secrets`, ...).
 //!
-//! - [`walk`]: paths and typed reads that record problems.
+//! - [`walk`]: paths and typed reads that record problems, and the [`Limits`] in force.
+//! - [`draft`]: what is known of a component and its links while reading (data only).
+//! - [`config`]: `config` fields.
 //! - [`component`]: one entry of `spec.components` (image, config).
 //! - [`traits`]: scaler and link traits of one component.
 //! - [`links`]: checks across components (link targets, ambiguous links).
 
 mod component;
+mod config;
+mod draft;
 mod links;
 mod traits;
 mod walk;
 
-use super::Manifest;
+use super::{Limits, Manifest};
 use std::fmt;
 use walk::{Node, Obj, Path, Walker};
 
@@ -44,6 +48,7 @@ impl fmt::Display for Problem {
 /// Every problem found in a manifest, in document order. Displays one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestError {
+    /// The problems, in document order.
     pub problems: Vec<Problem>,
 }
 
@@ -61,18 +66,36 @@ impl fmt::Display for ManifestError {
 
 impl std::error::Error for ManifestError {}
 
-/// Parse and validate a manifest.
+/// Parse and validate a manifest within the default [`Limits`].
 ///
 /// Relative `file://` paths stay relative: the caller resolves them against the
 /// manifest's folder.
 pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    parse_with_limits(text, &Limits::default())
+}
+
+/// Parse and validate a manifest within `limits`.
+pub fn parse_with_limits(text: &str, limits: &Limits) -> Result<Manifest, ManifestError> {
+    let max = limits.max_document_bytes;
+    if text.len() > max {
+        let message = format!(
+            "the manifest is {} bytes, over the limit of {max} bytes",
+            text.len()
+        );
+        return Err(ManifestError {
+            problems: vec![Problem {
+                path: Path::default().to_string(),
+                message,
+            }],
+        });
+    }
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| ManifestError {
         problems: vec![Problem {
             path: Path::default().to_string(),
             message: syntax_message(&e),
         }],
     })?;
-    let mut w = Walker::default();
+    let mut w = Walker::new(*limits);
     let manifest = manifest(&mut w, &Node::root(&doc));
     let mut problems = w.finish();
     match manifest {
@@ -242,6 +265,29 @@ spec:
             err.to_string(),
             "metadata.annotations.version: must not be empty: give the app's version, e.g. v0.1.0\n\
              spec.components[0].traits[1].properties.target.name: no component named 'kvredis'"
+        );
+    }
+
+    #[test]
+    fn budgets_refuse_big_documents_and_values() {
+        let limits = crate::manifest::Limits {
+            max_document_bytes: COUNTER.len() - 1,
+            ..Default::default()
+        };
+        let err = parse_with_limits(COUNTER, &limits).unwrap_err();
+        assert_eq!(err.problems[0].path, "(document)");
+        assert!(err.problems[0].message.contains("over the limit"), "{err}");
+        let big = COUNTER.replace(
+            "image: \"file:///w/counter.wasm\"}",
+            &format!(
+                "image: \"file:///w/counter.wasm\", config: {{k: {}}}}}",
+                "v".repeat(65 * 1024)
+            ),
+        );
+        let err = parse(&big).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.components[0].properties.config.k: is 66560 bytes long, over the limit of 65536 bytes"
         );
     }
 

@@ -1,56 +1,25 @@
 //! One entry of `spec.components`: name, type, image and config. Traits are read by
 //! [`super::traits`].
 
-use super::links::{self, LinkDraft};
+use super::config::config;
+use super::draft::Draft;
+use super::links;
 use super::traits;
-use super::walk::{self, Node, Obj, Path, Walker};
+use super::walk::{self, Node, Path, Walker};
 use crate::manifest::{
     parse_timeout, Builtin, Component, ComponentKind, Config, Image, Restart, Scaler,
 };
 use std::collections::BTreeMap;
-
-/// A component as far as it could be read; turned into a [`Component`] only when the
-/// whole manifest is free of problems.
-#[derive(Debug)]
-pub(super) struct Draft {
-    pub path: Path,
-    /// The name as written, even if it breaks the naming rule, so that links to it
-    /// still resolve.
-    pub name: Option<String>,
-    pub kind: Option<ComponentKind>,
-    pub image: Option<Image>,
-    pub config: Config,
-    pub scaler: Option<Scaler>,
-    pub links: Vec<LinkDraft>,
-    pub restart: Option<Restart>,
-}
-
-impl Draft {
-    pub fn builtin(&self) -> Option<Builtin> {
-        match self.image {
-            Some(Image::Builtin(b)) => Some(b),
-            _ => None,
-        }
-    }
-
-    fn build(self) -> Option<Component> {
-        Some(Component {
-            name: self.name?,
-            kind: self.kind?,
-            image: self.image?,
-            config: self.config,
-            scaler: self.scaler,
-            links: self.links.into_iter().map(|l| l.link).collect(),
-            restart: self.restart,
-        })
-    }
-}
 
 /// `spec.components`: every component, then the checks across them.
 pub(super) fn all(w: &mut Walker, node: &Node<'_>) -> Option<Vec<Component>> {
     let items = w.list(node)?;
     if items.is_empty() {
         w.problem(&node.path, "must list at least one component");
+        return None;
+    }
+    let max = w.limits.max_components;
+    if !w.at_most(&node.path, items.len(), max, "components") {
         return None;
     }
     let drafts: Vec<Draft> = items.iter().filter_map(|n| component(w, n)).collect();
@@ -256,69 +225,4 @@ fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option
 fn builtin_names() -> String {
     let names: Vec<&str> = Builtin::ALL.iter().map(|b| b.name()).collect();
     names.join(", ")
-}
-
-/// Config values and where each one was set (the last place, when merged).
-#[derive(Debug, Default)]
-pub(super) struct Configs {
-    pub values: Config,
-    pub paths: BTreeMap<String, Path>,
-}
-
-/// A `config` field: a list of `{name, properties}` blocks merged in order, a single
-/// such block, or a plain map of values.
-pub(super) fn config(w: &mut Walker, node: &Node<'_>) -> Configs {
-    let mut out = Configs::default();
-    if let serde_yaml_ng::Value::Mapping(_) = node.value {
-        let Some(obj) = w.map(node) else {
-            return out;
-        };
-        match obj.get("properties") {
-            Some(props) if props.value.is_mapping() => config_block(w, &obj, &mut out),
-            _ => config_values(w, &obj, &mut out),
-        }
-        return out;
-    }
-    for item in w.list(node).unwrap_or_default() {
-        if let Some(block) = w.map(&item) {
-            config_block(w, &block, &mut out);
-        }
-    }
-    out
-}
-
-/// `{name, properties}`.
-fn config_block(w: &mut Walker, block: &Obj<'_>, out: &mut Configs) {
-    w.required_str(block, "name");
-    match block.get("properties") {
-        Some(n) => {
-            if let Some(values) = w.map(&n) {
-                config_values(w, &values, out);
-            }
-        }
-        None => w.problem(
-            &block.path.key("properties"),
-            "is required: references to config stored elsewhere are not supported yet",
-        ),
-    }
-}
-
-fn config_values(w: &mut Walker, values: &Obj<'_>, out: &mut Configs) {
-    for (key, value) in values.map {
-        let key_node = Node {
-            value: key,
-            path: values.path.clone(),
-        };
-        let Some(key) = w.scalar(&key_node) else {
-            continue;
-        };
-        let node = Node {
-            value,
-            path: values.path.key(&key),
-        };
-        if let Some(value) = w.scalar(&node) {
-            out.values.insert(key.clone(), value);
-            out.paths.insert(key, node.path);
-        }
-    }
 }

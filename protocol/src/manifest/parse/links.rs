@@ -1,20 +1,10 @@
 //! Checks across components: every link names another component of the app, no two
 //! links of one source are ambiguous, and links touching builtins fit them.
 
-use super::component::Draft;
+use super::draft::{Draft, LinkDraft};
 use super::walk::{Path, Walker};
-use crate::manifest::{Builtin, ComponentKind, Image, Link};
+use crate::manifest::{Builtin, ComponentKind, Image};
 use std::collections::BTreeMap;
-
-/// A parsed link and where it was written.
-#[derive(Debug)]
-pub(super) struct LinkDraft {
-    pub link: Link,
-    /// The link trait's `properties`.
-    pub path: Path,
-    /// Where the target's name was written: `properties.target` or `.target.name`.
-    pub target_path: Path,
-}
 
 pub(super) fn check(w: &mut Walker, drafts: &[Draft]) {
     for source in drafts {

@@ -1,15 +1,13 @@
 //! The `traits` of one component: at most one scaler (`spreadscaler`, `daemonscaler`)
 //! and any number of `link`s.
 
-use super::component::{config, Configs};
-use super::links::LinkDraft;
+use super::config::{config, Configs};
+use super::draft::LinkDraft;
 use super::walk::{self, Node, Obj, Path, Walker};
 use crate::manifest::{Builtin, Link, Scaler, Spread, DEFAULT_LINK_NAME};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-/// The most instances a scaler may ask for.
-const MAX_INSTANCES: u32 = 10_000;
 /// A spread's weight when none is given.
 const DEFAULT_WEIGHT: u32 = 100;
 
@@ -22,7 +20,13 @@ pub(super) fn all(
     let mut scaler = None;
     let mut scaler_at: Option<Path> = None;
     let mut links = Vec::new();
-    for item in w.list(node).unwrap_or_default() {
+    let items = w.list(node).unwrap_or_default();
+    // At most one scaler besides the links.
+    let max = w.limits.max_links.saturating_add(1);
+    if !w.at_most(&node.path, items.len(), max, "traits") {
+        return (None, links);
+    }
+    for item in items {
         let Some(obj) = w.map(&item) else { continue };
         let Some(kind) = w.required_str(&obj, "type") else {
             continue;
@@ -62,9 +66,10 @@ fn scaler_props(w: &mut Walker, kind: &str, props: &Obj<'_>) -> Option<Scaler> {
             w.problem(&old.path, message);
             None
         }
-        (Some(n), None) | (None, Some(n)) => w.count(&n, MAX_INSTANCES),
+        (Some(n), None) | (None, Some(n)) => w.count(&n, w.limits.max_instances),
         (None, None) => {
-            let message = format!("is required: how many instances to run, 0 to {MAX_INSTANCES}");
+            let max = w.limits.max_instances;
+            let message = format!("is required: how many instances to run, 0 to {max}");
             w.problem(&props.path.key("instances"), message);
             None
         }
@@ -83,7 +88,12 @@ fn scaler_props(w: &mut Walker, kind: &str, props: &Obj<'_>) -> Option<Scaler> {
 fn spread(w: &mut Walker, node: &Node<'_>) -> Vec<Spread> {
     let mut out = Vec::new();
     let mut first: BTreeMap<String, Path> = BTreeMap::new();
-    for item in w.list(node).unwrap_or_default() {
+    let items = w.list(node).unwrap_or_default();
+    let max = w.limits.max_spreads;
+    if !w.at_most(&node.path, items.len(), max, "spread entries") {
+        return out;
+    }
+    for item in items {
         let Some(obj) = w.map(&item) else { continue };
         let name = w.required_str(&obj, "name");
         if let Some(name) = name {
@@ -95,7 +105,7 @@ fn spread(w: &mut Walker, node: &Node<'_>) -> Vec<Spread> {
                     &path,
                     format!("duplicate spread name '{name}' (first used at {at})"),
                 );
-            } else {
+            } else if w.short_name(&path, name) {
                 first.insert(name.to_owned(), obj.path.clone());
             }
         }
@@ -104,7 +114,7 @@ fn spread(w: &mut Walker, node: &Node<'_>) -> Vec<Spread> {
             None => BTreeMap::new(),
         };
         let weight = match obj.get("weight") {
-            Some(n) => w.count(&n, u32::MAX),
+            Some(n) => w.count(&n, w.limits.max_weight),
             None => Some(DEFAULT_WEIGHT),
         };
         if let (Some(name), Some(weight)) = (name, weight) {
@@ -123,6 +133,10 @@ fn spread(w: &mut Walker, node: &Node<'_>) -> Vec<Spread> {
 fn requirements(w: &mut Walker, node: &Node<'_>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let Some(obj) = w.map(node) else { return out };
+    let max = w.limits.max_config_entries;
+    if !w.at_most(&obj.path, obj.map.len(), max, "requirements") {
+        return out;
+    }
     for (key, value) in obj.map {
         let key_node = Node {
             value: key,
@@ -135,7 +149,10 @@ fn requirements(w: &mut Walker, node: &Node<'_>) -> BTreeMap<String, String> {
             value,
             path: obj.path.key(key),
         };
-        if let Some(value) = w.scalar(&node) {
+        if !w.short_name(&node.path, key) {
+            continue;
+        }
+        if let Some(value) = w.scalar(&node).filter(|v| w.short_value(&node.path, v)) {
             out.insert(key.to_owned(), value);
         }
     }
@@ -155,6 +172,7 @@ fn link(w: &mut Walker, props: &Obj<'_>, source: Option<Builtin>) -> Option<Link
             w.problem(&props.path.key("name"), "must not be empty");
             None
         }
+        Some(name) if !w.short_name(&props.path.key("name"), name) => None,
         Some(name) => Some(name),
         None => Some(DEFAULT_LINK_NAME),
     };
@@ -219,6 +237,9 @@ fn side_config(w: &mut Walker, props: &Obj<'_>, side: &str, legacy: &str) -> Con
 /// A required WIT name: `namespace` or `package`.
 fn wit_name(w: &mut Walker, props: &Obj<'_>, key: &str) -> Option<String> {
     let name = w.required_str(props, key)?;
+    if !w.short_name(&props.path.key(key), name) {
+        return None;
+    }
     if !walk::is_wit_ident(name) {
         w.problem(&props.path.key(key), not_wit(name));
         return None;
@@ -237,6 +258,9 @@ fn interfaces(w: &mut Walker, props: &Obj<'_>) -> Option<Vec<String>> {
     let mut out = Vec::new();
     for item in &items {
         let Some(name) = w.str(item) else { continue };
+        if !w.short_name(&item.path, name) {
+            continue;
+        }
         if walk::is_wit_ident(name) {
             out.push(name.to_owned());
         } else {

@@ -2,6 +2,7 @@
 //! problem instead of failing, and the name rules shared by the rest of the parser.
 
 use super::Problem;
+use crate::manifest::Limits;
 use serde_yaml_ng::{Mapping, Value};
 use std::fmt;
 
@@ -93,9 +94,55 @@ impl<'v> Obj<'v> {
 #[derive(Debug, Default)]
 pub(super) struct Walker {
     found: Vec<(Vec<usize>, Problem)>,
+    /// The budgets in force.
+    pub limits: Limits,
 }
 
 impl Walker {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            found: Vec::new(),
+            limits,
+        }
+    }
+
+    /// Whether `text` (a name or key) fits the name budget; a problem if not.
+    pub fn short_name(&mut self, path: &Path, text: &str) -> bool {
+        let max = self.limits.max_name_bytes;
+        let ok = text.len() <= max;
+        if !ok {
+            let message = format!(
+                "is {} bytes long, over the limit of {max} bytes",
+                text.len()
+            );
+            self.problem(path, message);
+        }
+        ok
+    }
+
+    /// Whether `text` (a config or label value) fits the value budget.
+    pub fn short_value(&mut self, path: &Path, text: &str) -> bool {
+        let max = self.limits.max_value_bytes;
+        let ok = text.len() <= max;
+        if !ok {
+            let message = format!(
+                "is {} bytes long, over the limit of {max} bytes",
+                text.len()
+            );
+            self.problem(path, message);
+        }
+        ok
+    }
+
+    /// Whether a list or map of `len` entries fits `max`; a problem if not.
+    pub fn at_most(&mut self, path: &Path, len: usize, max: usize, what: &str) -> bool {
+        let ok = len <= max;
+        if !ok {
+            self.problem(path, format!("has {len} {what}, over the limit of {max}"));
+        }
+        ok
+    }
+
     pub fn problem(&mut self, path: &Path, message: impl Into<String>) {
         let problem = Problem {
             path: path.to_string(),
