@@ -11,10 +11,12 @@
 //!   [`encode_results`] / [`decode_results`]: a call's arguments or results as an
 //!   array. [`typecheck`] is [`encode`] without output.
 //! - [`rpc`]: the call envelope: subjects, headers, error kinds, signatures.
+//! - [`body`]: payloads offered in chunks, and where they may be fetched from.
 //!
 //! Decoding never panics, bounds its recursion by [`MAX_DEPTH`] and allocates no
 //! more than the input can fill.
 
+pub mod body;
 mod decode;
 mod encode;
 mod error;
@@ -22,6 +24,7 @@ mod msgpack;
 pub mod rpc;
 pub mod types;
 
+pub use body::{check_body_subject, host_inbox_prefix, BodyError, BodyOffer, BodySender};
 pub use decode::{decode, decode_args, decode_results};
 pub use encode::{encode, encode_args, encode_results, typecheck};
 pub use error::{Problem, WireError};
