@@ -4,7 +4,7 @@
 //! Two rooms, named for the invariant between them:
 //!
 //! - [`brain`]: what the controller decides, pure and table-tested.
-//!   [`reconcile`] (with [`placement`] and `status`) is a function from desired apps
+//!   [`reconcile()`] (with [`placement`] and `status`) is a function from desired apps
 //!   and observed hosts to host commands and app statuses; [`attempts`] is the
 //!   bookkeeping of commands sent, so the loop is safe to repeat; [`lease`] decides
 //!   which of several controllers acts; `record` holds an app's versions.

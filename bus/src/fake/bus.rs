@@ -93,13 +93,15 @@ impl Bus for FakeBus {
         headers: Option<HeaderMap>,
         payload: Bytes,
     ) -> BoxFuture<'_, Result<(), BusError>> {
-        self.deliver(Message {
-            subject,
-            reply: None,
-            headers,
-            payload,
-        });
-        Box::pin(async { Ok(()) })
+        Box::pin(async move {
+            self.deliver(Message {
+                subject,
+                reply: None,
+                headers,
+                payload,
+            });
+            Ok(())
+        })
     }
 
     fn request(
@@ -133,8 +135,7 @@ impl Bus for FakeBus {
     }
 
     fn subscribe(&self, subject: String) -> BoxFuture<'_, Result<Subscription, BusError>> {
-        let sub = self.add(subject, None);
-        Box::pin(async { Ok(sub) })
+        Box::pin(async move { Ok(self.add(subject, None)) })
     }
 
     fn queue_subscribe(
@@ -142,8 +143,7 @@ impl Bus for FakeBus {
         subject: String,
         queue: String,
     ) -> BoxFuture<'_, Result<Subscription, BusError>> {
-        let sub = self.add(subject, Some(queue));
-        Box::pin(async { Ok(sub) })
+        Box::pin(async move { Ok(self.add(subject, Some(queue))) })
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), BusError>> {

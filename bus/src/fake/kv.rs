@@ -75,24 +75,26 @@ impl FakeKv {
     }
 }
 
+// Each operation happens when its future is first polled, as on a real server.
 impl Kv for FakeKv {
     fn bucket(&self) -> &str {
         &self.name
     }
 
     fn entry(&self, key: &str) -> BoxFuture<'_, Result<Option<Entry>, KvError>> {
-        let found = self.bucket_mut().entries.get(key).cloned();
-        Box::pin(async move { Ok(found) })
+        let key = key.to_string();
+        Box::pin(async move { Ok(self.bucket_mut().entries.get(&key).cloned()) })
     }
 
     fn create(&self, key: &str, value: Bytes) -> BoxFuture<'_, Result<u64, KvError>> {
-        let mut bucket = self.bucket_mut();
-        let written = if bucket.has_value(key) {
-            Err(self.conflict(key, None))
-        } else {
-            Ok(bucket.write(key, value, Operation::Put))
-        };
-        Box::pin(async move { written })
+        let key = key.to_string();
+        Box::pin(async move {
+            let mut bucket = self.bucket_mut();
+            if bucket.has_value(&key) {
+                return Err(self.conflict(&key, None));
+            }
+            Ok(bucket.write(&key, value, Operation::Put))
+        })
     }
 
     fn update(
@@ -101,49 +103,52 @@ impl Kv for FakeKv {
         value: Bytes,
         revision: u64,
     ) -> BoxFuture<'_, Result<u64, KvError>> {
-        let mut bucket = self.bucket_mut();
-        let written = if bucket.last_revision(key) == Some(revision) {
-            Ok(bucket.write(key, value, Operation::Put))
-        } else {
-            Err(self.conflict(key, Some(revision)))
-        };
-        Box::pin(async move { written })
+        let key = key.to_string();
+        Box::pin(async move {
+            let mut bucket = self.bucket_mut();
+            if bucket.last_revision(&key) != Some(revision) {
+                return Err(self.conflict(&key, Some(revision)));
+            }
+            Ok(bucket.write(&key, value, Operation::Put))
+        })
     }
 
     fn put(&self, key: &str, value: Bytes) -> BoxFuture<'_, Result<u64, KvError>> {
-        let revision = self.bucket_mut().write(key, value, Operation::Put);
-        Box::pin(async move { Ok(revision) })
+        let key = key.to_string();
+        Box::pin(async move { Ok(self.bucket_mut().write(&key, value, Operation::Put)) })
     }
 
     fn delete(&self, key: &str, revision: Option<u64>) -> BoxFuture<'_, Result<(), KvError>> {
-        let mut bucket = self.bucket_mut();
-        let deleted = match revision {
-            Some(expected) if bucket.last_revision(key) != Some(expected) => {
-                Err(self.conflict(key, revision))
+        let key = key.to_string();
+        Box::pin(async move {
+            let mut bucket = self.bucket_mut();
+            if revision.is_some() && bucket.last_revision(&key) != revision {
+                return Err(self.conflict(&key, revision));
             }
-            _ => {
-                bucket.write(key, Bytes::new(), Operation::Delete);
-                Ok(())
-            }
-        };
-        Box::pin(async move { deleted })
+            bucket.write(&key, Bytes::new(), Operation::Delete);
+            Ok(())
+        })
     }
 
     fn keys(&self) -> BoxFuture<'_, Result<Vec<String>, KvError>> {
-        let keys = self
-            .bucket_mut()
-            .entries
-            .values()
-            .filter(|e| e.operation == Operation::Put)
-            .map(|e| e.key.clone())
-            .collect();
-        Box::pin(async move { Ok(keys) })
+        Box::pin(async move {
+            Ok(self
+                .bucket_mut()
+                .entries
+                .values()
+                .filter(|e| e.operation == Operation::Put)
+                .map(|e| e.key.clone())
+                .collect())
+        })
     }
 
     fn watch(&self, pattern: &str) -> BoxFuture<'_, Result<EntryStream, KvError>> {
-        let (tx, rx) = mpsc::unbounded();
-        self.bucket_mut().watchers.push((pattern.to_string(), tx));
-        Box::pin(async move { Ok(rx.boxed()) })
+        let pattern = pattern.to_string();
+        Box::pin(async move {
+            let (tx, rx) = mpsc::unbounded();
+            self.bucket_mut().watchers.push((pattern, tx));
+            Ok(rx.boxed())
+        })
     }
 }
 

@@ -16,10 +16,10 @@
 //! - the *watch task* passes app record changes in KV (whoever wrote them) to the
 //!   state task.
 //!
-//! They talk over bounded channels ([`msg::Msg`] into the state task) and a `watch`
-//! of the election; no lock is shared and every wait has a deadline. `store.rs` keeps
-//! app records in KV, `commands.rs` sends host commands for the state task,
-//! `events.rs` publishes events.
+//! They talk over bounded channels (`msg.rs`: what goes into the state task) and a
+//! `watch` of the election; no lock is shared and every wait has a deadline.
+//! `store.rs` keeps app records in KV, `commands.rs` sends host commands for the
+//! state task, `events.rs` publishes events.
 //!
 //! Architecture invariant: files here import the brain and leaves (`msg.rs`,
 //! `events.rs`, `election.rs`' `View`), never each other in a circle; only this
