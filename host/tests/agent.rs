@@ -13,7 +13,7 @@ use lattice_testing::manifest::spec;
 use lattice_testing::nats::{free_port, NatsServer};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::http_app;
+use support::{http_app, serve};
 
 async fn command(client: &async_nats::Client, host_id: &str, payload: Vec<u8>) -> CommandReply {
     let subject = Subjects::new("default").host_command(host_id);
@@ -154,16 +154,7 @@ async fn draining_lets_in_flight_requests_finish_then_says_goodbye() {
         .unwrap();
     client.flush().await.unwrap();
     let host = host(quick_limits(), Some(client.clone()));
-    let port = free_port().unwrap();
-    host.apply(spec(http_app(
-        "slow",
-        "misbehave",
-        port,
-        "keyvalue-memory",
-        2,
-    )))
-    .await
-    .unwrap();
+    let port = serve(&host, "slow", "misbehave", 2).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(agent::run(
         host.clone(),

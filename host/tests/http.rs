@@ -8,21 +8,12 @@ use lattice_testing::host::{get, host, quick_limits};
 use lattice_testing::manifest::{spec, App, Component};
 use lattice_testing::nats::{free_port, NatsServer};
 use std::time::Duration;
-use support::http_app;
+use support::{http_app, serve};
 
 #[tokio::test]
 async fn counter_counts_per_key_in_memory() {
     let host = host(quick_limits(), None);
-    let port = free_port().unwrap();
-    host.apply(spec(http_app(
-        "counter",
-        "counter",
-        port,
-        "keyvalue-memory",
-        10,
-    )))
-    .await
-    .unwrap();
+    let port = serve(&host, "counter", "counter", 10).await;
     assert_eq!(get(port, "/hello").await, (200, "hello -> 1\n".into()));
     assert_eq!(get(port, "/hello").await, (200, "hello -> 2\n".into()));
     assert_eq!(get(port, "/world").await, (200, "world -> 1\n".into()));
@@ -96,16 +87,7 @@ async fn overload_answers_503_instead_of_hanging() {
     let mut limits = quick_limits();
     limits.max_queued = 1;
     let host = host(limits, None);
-    let port = free_port().unwrap();
-    host.apply(spec(http_app(
-        "busy",
-        "misbehave",
-        port,
-        "keyvalue-memory",
-        1,
-    )))
-    .await
-    .unwrap();
+    let port = serve(&host, "busy", "misbehave", 1).await;
     // One request holds the only instance, one waits in the queue; the rest are
     // refused at once.
     let requests = (0..6).map(|_| get(port, "/sleep?ms=700"));
@@ -121,16 +103,7 @@ async fn overload_answers_503_instead_of_hanging() {
 #[tokio::test]
 async fn trapping_looping_and_greedy_guests_are_contained() {
     let host = host(quick_limits(), None);
-    let port = free_port().unwrap();
-    host.apply(spec(http_app(
-        "bad",
-        "misbehave",
-        port,
-        "keyvalue-memory",
-        2,
-    )))
-    .await
-    .unwrap();
+    let port = serve(&host, "bad", "misbehave", 2).await;
     let (status, body) = get(port, "/trap").await;
     assert_eq!(status, 500);
     assert!(
@@ -163,16 +136,7 @@ async fn abandoned_requests_free_their_slot_at_once() {
     limits.queue_timeout = Duration::from_secs(30);
     limits.execution_timeout = Duration::from_secs(30);
     let host = host(limits, None);
-    let port = free_port().unwrap();
-    host.apply(spec(http_app(
-        "slow",
-        "misbehave",
-        port,
-        "keyvalue-memory",
-        2,
-    )))
-    .await
-    .unwrap();
+    let port = serve(&host, "slow", "misbehave", 2).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(30))
         .build()
@@ -197,16 +161,7 @@ async fn abandoned_requests_free_their_slot_at_once() {
 #[tokio::test]
 async fn config_logging_bus_batch_and_outgoing_http() {
     let host = host(quick_limits(), None);
-    let port = free_port().unwrap();
-    host.apply(spec(http_app(
-        "feat",
-        "features",
-        port,
-        "keyvalue-memory",
-        4,
-    )))
-    .await
-    .unwrap();
+    let port = serve(&host, "feat", "features", 4).await;
     assert_eq!(get(port, "/config?key=greeting").await, (200, "hi".into()));
     assert_eq!(get(port, "/config?key=nope").await.0, 404);
     let (_, all) = get(port, "/config-all").await;
