@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 /// What a NATS user may publish and subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Permissions {
+    /// Subjects it may publish to.
     pub publish: Vec<String>,
+    /// Subjects (and patterns) it may subscribe to.
     pub subscribe: Vec<String>,
     /// May publish one reply to the reply subject of each request it receives.
     pub allow_responses: bool,

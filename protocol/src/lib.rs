@@ -16,6 +16,8 @@
 //! Architecture invariant: this crate has no tokio, no NATS client and no wasmtime;
 //! every type here can be built and checked in a unit test.
 
+#![warn(missing_docs)]
+
 pub mod creds;
 pub mod manifest;
 pub mod messages;

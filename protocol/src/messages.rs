@@ -14,18 +14,28 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// Why a message could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// The bytes are not JSON (or not an object).
     #[error("message is not a JSON object: {source}")]
     NotJson {
+        /// The JSON error.
         #[source]
         source: serde_json::Error,
     },
+    /// The object has no `v` field.
     #[error("message carries no protocol version field \"v\"")]
     MissingVersion,
+    /// The object speaks another protocol version.
     #[error("message speaks protocol version {got}; this peer speaks version {PROTOCOL_VERSION}")]
-    UnsupportedVersion { got: u64 },
+    UnsupportedVersion {
+        /// The version the message carries.
+        got: u64,
+    },
+    /// The message does not have the fields of its type.
     #[error("malformed {what}: {source}")]
     Malformed {
+        /// The message type, e.g. `HostCommand`.
         what: &'static str,
+        /// The JSON error.
         #[source]
         source: serde_json::Error,
     },
@@ -76,6 +86,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 pub struct HostInfo {
     /// The host's public nkey (starts with `N`).
     pub host_id: String,
+    /// The lattice the host belongs to.
     pub lattice: String,
     /// User labels plus `hostcore.os`, `hostcore.arch`, `hostcore.hostname`.
     pub labels: BTreeMap<String, String>,
@@ -110,8 +121,11 @@ pub struct CallCounts {
 /// The part of one app a host runs, as the host sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkloadReport {
+    /// The app's name.
     pub app: String,
+    /// The app version this host runs.
     pub version: String,
+    /// The app's Wasm components on this host.
     pub components: Vec<ComponentReport>,
     /// The app's service on this host, if the app has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,7 +139,9 @@ pub struct WorkloadReport {
 /// How a workload's service is doing on one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceReport {
+    /// The service component's name.
     pub name: String,
+    /// How it is doing.
     pub state: ServiceState,
     /// Restarts since the workload started.
     pub restarts: u32,
@@ -141,6 +157,7 @@ pub struct ServiceReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceState {
+    /// Running as it should.
     Running,
     /// Crashed; waiting out its backoff before the next start.
     Restarting,
@@ -153,6 +170,7 @@ pub enum ServiceState {
 /// One component of a workload on a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentReport {
+    /// The component's name.
     pub name: String,
     /// Maximum concurrent invocations on this host.
     pub instances: u32,
@@ -166,14 +184,22 @@ pub struct ComponentReport {
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum HostCommand {
     /// Run exactly this part of an app (replacing what ran for it before).
-    Apply { workload: WorkloadSpec },
+    Apply {
+        /// The manifest and this host's placements.
+        workload: WorkloadSpec,
+    },
     /// Stop everything of an app.
-    Remove { app: String },
+    Remove {
+        /// The app to remove.
+        app: String,
+    },
     /// Change the host's labels at run time: set these, then drop those in `unset`.
     /// `hostcore.*` labels are the host's own and cannot be changed.
     SetLabels {
+        /// Labels to set (key -> value).
         #[serde(default)]
         set: BTreeMap<String, String>,
+        /// Label keys to remove.
         #[serde(default)]
         unset: Vec<String>,
     },
@@ -192,12 +218,15 @@ pub struct WorkloadSpec {
 /// A host's answer to a [`HostCommand`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandReply {
+    /// Whether the command was carried out.
     pub ok: bool,
+    /// Why not, when `ok` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl CommandReply {
+    /// Success.
     pub fn ok() -> Self {
         Self {
             ok: true,
@@ -205,6 +234,7 @@ impl CommandReply {
         }
     }
 
+    /// Failure, with the message for people.
     pub fn error(message: impl Into<String>) -> Self {
         Self {
             ok: false,
@@ -232,6 +262,7 @@ pub struct DeployRequest {
 /// `lattice.L.api.{undeploy,delete,status,history}`: an operation on one app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRequest {
+    /// The app's name.
     pub name: String,
 }
 
@@ -242,9 +273,12 @@ pub struct ListRequest {}
 /// The controller's answer to any API request: `data` when `ok`, else `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiReply<T> {
+    /// Whether the request succeeded.
     pub ok: bool,
+    /// The answer, when `ok`.
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
+    /// Why not, when not `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -254,6 +288,7 @@ fn none<T>() -> Option<T> {
 }
 
 impl<T> ApiReply<T> {
+    /// Success with data.
     pub fn ok(data: T) -> Self {
         Self {
             ok: true,
@@ -262,6 +297,7 @@ impl<T> ApiReply<T> {
         }
     }
 
+    /// Failure, with the message for people.
     pub fn error(message: impl Into<String>) -> Self {
         Self {
             ok: false,
@@ -311,15 +347,18 @@ impl std::fmt::Display for AppState {
 /// Status of one app: the answer to `status`, and one row of `list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppStatus {
+    /// The app's name.
     pub name: String,
     /// The version that is the desired state, if deployed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_version: Option<String>,
     /// The newest stored version.
     pub latest_version: String,
+    /// The app's state.
     pub state: AppState,
     /// One sentence a person can act on.
     pub message: String,
+    /// Each component's status.
     #[serde(default)]
     pub components: Vec<ComponentStatus>,
 }
@@ -327,21 +366,26 @@ pub struct AppStatus {
 /// Status of one component of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentStatus {
+    /// The component's name.
     pub name: String,
+    /// Its state.
     pub state: AppState,
     /// Instances the manifest asks for in total.
     pub desired: u32,
     /// Instances running, per host id.
     pub running: BTreeMap<String, u32>,
+    /// One sentence a person can act on.
     pub message: String,
 }
 
 /// One stored version of an app, for `history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionInfo {
+    /// The version as in the manifest.
     pub version: String,
     /// Milliseconds since the Unix epoch when it was stored.
     pub stored_at_ms: u64,
+    /// Whether it is the deployed version.
     pub deployed: bool,
 }
 
@@ -351,51 +395,85 @@ pub struct VersionInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
+    /// A host's heartbeat: everything it says about itself.
     HostHeartbeat(HostInfo),
+    /// A host joined the lattice.
     HostStarted {
+        /// The host's id.
         host_id: String,
+        /// Its labels.
         labels: BTreeMap<String, String>,
     },
+    /// A host stopped politely (after draining).
     HostStopped {
+        /// The host's id.
         host_id: String,
     },
+    /// A host missed its heartbeats (published by the controller).
     HostLost {
+        /// The host's id.
         host_id: String,
     },
+    /// A host applied a workload.
     WorkloadApplied {
+        /// The host's id.
         host_id: String,
+        /// The app.
         app: String,
+        /// The app's version.
         version: String,
     },
+    /// A host removed an app's workload.
     WorkloadRemoved {
+        /// The host's id.
         host_id: String,
+        /// The app.
         app: String,
     },
+    /// A host failed to apply a workload.
     WorkloadFailed {
+        /// The host's id.
         host_id: String,
+        /// The app.
         app: String,
+        /// Why.
         error: String,
     },
     /// A component's instances on one host changed (0: it stopped there).
     ComponentScaled {
+        /// The host's id.
         host_id: String,
+        /// The app.
         app: String,
+        /// The app's version.
         version: String,
+        /// The component.
         component: String,
+        /// Its instances on that host now.
         instances: u32,
     },
+    /// An app version became the desired state.
     AppDeployed {
+        /// The app.
         app: String,
+        /// The version.
         version: String,
     },
+    /// An app was undeployed.
     AppUndeployed {
+        /// The app.
         app: String,
     },
+    /// An app was deleted with its versions.
     AppDeleted {
+        /// The app.
         app: String,
     },
+    /// An app cannot reach its desired state.
     AppFailed {
+        /// The app.
         app: String,
+        /// Why, in a sentence a person can act on.
         reason: String,
     },
 }

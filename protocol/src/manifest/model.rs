@@ -25,8 +25,11 @@ pub struct Manifest {
 /// One entry of `spec.components`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Component {
+    /// `name`: DNS-label-like, unique in the app.
     pub name: String,
+    /// `type`: component, capability or service.
     pub kind: ComponentKind,
+    /// `properties.image`.
     pub image: Image,
     /// `properties.config`, merged in order.
     #[serde(default)]
@@ -49,8 +52,11 @@ pub struct Component {
 /// than `max_backoff_ms` ends the row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Restart {
+    /// Crashes in a row after which the service stays down.
     pub max_restarts: u32,
+    /// The wait after the first crash, in milliseconds.
     pub backoff_ms: u64,
+    /// The longest wait between restarts, in milliseconds.
     pub max_backoff_ms: u64,
 }
 
@@ -165,13 +171,17 @@ impl Builtin {
 pub enum Scaler {
     /// `spreadscaler`: `instances` split across `spread` entries by weight.
     Spreadscaler {
+        /// Instances in all, split across the spread.
         instances: u32,
+        /// Where they go; none: anywhere.
         #[serde(default)]
         spread: Vec<Spread>,
     },
     /// `daemonscaler`: `instances` on every eligible host.
     Daemonscaler {
+        /// Instances on every eligible host.
         instances: u32,
+        /// Which hosts are eligible; none: every host.
         #[serde(default)]
         spread: Vec<Spread>,
     },
@@ -198,6 +208,7 @@ impl Scaler {
 /// One entry of a scaler's `spread`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spread {
+    /// A name unique in the scaler.
     pub name: String,
     /// Labels a host must carry, all of them, to be eligible.
     #[serde(default)]
@@ -212,8 +223,11 @@ pub struct Spread {
 pub struct Link {
     /// The manifest component the link points at.
     pub target: String,
+    /// `example` in `example:shop/orders`.
     pub namespace: String,
+    /// `shop` in `example:shop/orders`.
     pub package: String,
+    /// The interfaces the link carries, e.g. `[store, atomics]`.
     pub interfaces: Vec<String>,
     /// The link name; `default` unless given.
     pub name: String,

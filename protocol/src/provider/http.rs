@@ -19,9 +19,13 @@
 
 use crate::wire::{WitType, WitValue};
 
+/// The gateway interface's WIT namespace.
 pub const NAMESPACE: &str = "lattice";
+/// The gateway interface's WIT package.
 pub const PACKAGE: &str = "http";
+/// The gateway interface's name.
 pub const INTERFACE: &str = "gateway";
+/// The gateway's one function.
 pub const FUNCTION: &str = "handle";
 /// `namespace:package/interface` of the gateway interface.
 pub const KEY: &str = "lattice:http/gateway";
@@ -76,7 +80,9 @@ pub struct Message {
     pub path_with_query: String,
     /// Responses: the status; requests: 0.
     pub status: u16,
+    /// Header names and values, in order.
     pub headers: Vec<(String, Vec<u8>)>,
+    /// The whole body.
     pub body: Vec<u8>,
 }
 

@@ -26,7 +26,9 @@
 
 use crate::wire::WitType;
 
+/// The provider-facing interfaces' WIT namespace.
 pub const NAMESPACE: &str = "wrpc";
+/// The provider-facing interfaces' WIT package.
 pub const PACKAGE: &str = "keyvalue";
 /// What components link (`namespace:package`): a link carrying `wasi:keyvalue/I`
 /// to a provider allows the host's calls to `wrpc:keyvalue/I`.
@@ -54,14 +56,23 @@ fn ok_or_error(ok: Option<WitType>) -> Vec<WitType> {
 /// One function of the provider-facing keyvalue interfaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvFunction {
+    /// `store.get`.
     Get,
+    /// `store.set`.
     Set,
+    /// `store.delete`.
     Delete,
+    /// `store.exists`.
     Exists,
+    /// `store.list-keys`.
     ListKeys,
+    /// `atomics.increment`.
     Increment,
+    /// `batch.get-many`.
     GetMany,
+    /// `batch.set-many`.
     SetMany,
+    /// `batch.delete-many`.
     DeleteMany,
 }
 

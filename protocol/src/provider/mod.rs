@@ -25,7 +25,10 @@ pub enum ProviderMessage {
     /// The first line: everything the provider needs to start.
     Init(ProviderInit),
     /// The app's links to and from the provider changed; this is the whole new set.
-    Links { links: Vec<ProviderLink> },
+    Links {
+        /// The whole new set of links.
+        links: Vec<ProviderLink>,
+    },
     /// Stop: finish what is in flight and exit; the host kills it after a grace
     /// period.
     Shutdown,
@@ -34,18 +37,21 @@ pub enum ProviderMessage {
 /// What a provider is told when it starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderInit {
+    /// The lattice name.
     pub lattice: String,
     /// The NATS server to use, with the provider's own credentials when the host
     /// has them (never the host's).
     pub nats_url: String,
     /// The app and the manifest component name of this provider.
     pub app: String,
+    /// The provider's component name in the manifest.
     pub name: String,
     /// The host that started it.
     pub host_id: String,
     /// The provider component's `config`.
     #[serde(default)]
     pub config: Config,
+    /// The app's links to and from the provider.
     #[serde(default)]
     pub links: Vec<ProviderLink>,
     /// The provider's own NATS user when the lattice's NATS uses decentralized
@@ -79,8 +85,11 @@ pub struct ProviderLink {
     pub to_provider: bool,
     /// The link name (`default` unless named).
     pub name: String,
+    /// `example` in `example:shop/orders`.
     pub namespace: String,
+    /// `shop` in `example:shop/orders`.
     pub package: String,
+    /// The interfaces the link carries.
     pub interfaces: Vec<String>,
     /// The link's config for the provider's side: `target` config when the
     /// component calls the provider, `source` config when the provider calls it.

@@ -21,6 +21,7 @@ impl WireError {
         &self.path
     }
 
+    /// What is wrong there.
     pub fn problem(&self) -> &Problem {
         &self.problem
     }
@@ -73,63 +74,141 @@ impl fmt::Display for Segment<'_> {
 pub enum Problem {
     /// The value (encoding) or the bytes (decoding) are of another kind than the type.
     #[error("expected {expected}, found {found}")]
-    Mismatch { expected: String, found: String },
+    Mismatch {
+        /// What the type asks for, e.g. `string`.
+        expected: String,
+        /// What was there, e.g. `integer`.
+        found: String,
+    },
     /// A record, tuple or argument list of the wrong length.
     #[error("expected {expected} {what}, found {found}")]
     Count {
+        /// What is counted, e.g. `fields`.
         what: &'static str,
+        /// How many the type has.
         expected: usize,
+        /// How many there were.
         found: usize,
     },
+    /// The bytes end inside a value.
     #[error("the input ends early: at least {missing} more byte(s) needed")]
-    Truncated { missing: usize },
+    Truncated {
+        /// How many more bytes were needed at least.
+        missing: usize,
+    },
+    /// Bytes after the end of the value.
     #[error("{count} byte(s) follow the end of the value")]
-    TrailingBytes { count: usize },
-    #[error("{value} is out of range for {ty}")]
-    OutOfRange { value: i128, ty: &'static str },
-    #[error("float64 {value} is not exactly representable as f32")]
-    InexactF32 { value: f64 },
-    #[error("the string is not valid UTF-8 (from byte {valid_up_to} on)")]
-    InvalidUtf8 { valid_up_to: usize },
-    #[error("a char is exactly one Unicode scalar value; found {count}")]
-    NotOneChar { count: usize },
-    #[error("case index {index} is out of range: the {kind} has {count} cases")]
-    CaseIndex {
-        index: i128,
-        kind: &'static str,
+    TrailingBytes {
+        /// How many.
         count: usize,
     },
+    /// An integer the type cannot hold.
+    #[error("{value} is out of range for {ty}")]
+    OutOfRange {
+        /// The integer.
+        value: i128,
+        /// The WIT type, e.g. `u8`.
+        ty: &'static str,
+    },
+    /// A float 64 sent for an `f32` that does not fit exactly.
+    #[error("float64 {value} is not exactly representable as f32")]
+    InexactF32 {
+        /// The value sent.
+        value: f64,
+    },
+    /// A string that is not UTF-8.
+    #[error("the string is not valid UTF-8 (from byte {valid_up_to} on)")]
+    InvalidUtf8 {
+        /// How many leading bytes are valid.
+        valid_up_to: usize,
+    },
+    /// A `char` that is not exactly one Unicode scalar value.
+    #[error("a char is exactly one Unicode scalar value; found {count}")]
+    NotOneChar {
+        /// How many scalar values there were.
+        count: usize,
+    },
+    /// A variant, enum or result case the type does not have.
+    #[error("case index {index} is out of range: the {kind} has {count} cases")]
+    CaseIndex {
+        /// The index sent.
+        index: i128,
+        /// `variant`, `enum` or `result`.
+        kind: &'static str,
+        /// How many cases the type has.
+        count: usize,
+    },
+    /// A case, field or flag name the type does not have (encoding).
     #[error("unknown {what} `{name}`; the type has {known}")]
     UnknownName {
+        /// `case`, `flag`, ...
         what: &'static str,
+        /// The name given.
         name: String,
+        /// The names the type has (the first few).
         known: String,
     },
+    /// A record field out of declaration order (encoding).
     #[error("field {index} is named `{found}`, but the record's field {index} is `{expected}`")]
     FieldName {
+        /// The field's position.
         index: usize,
+        /// The type's field at that position.
         expected: String,
+        /// The value's field at that position.
         found: String,
     },
+    /// A flag set twice in a value (encoding).
     #[error("flag `{name}` is given twice")]
-    DuplicateFlag { name: String },
+    DuplicateFlag {
+        /// The flag.
+        name: String,
+    },
+    /// A flag bit past the type's flags.
     #[error("flag bit {bit} is set, but the flags type has only {count} flags")]
-    UnknownFlagBit { bit: u64, count: usize },
+    UnknownFlagBit {
+        /// The bit.
+        bit: u64,
+        /// How many flags the type has.
+        count: usize,
+    },
+    /// A case with a payload sent without one, or the reverse.
     #[error("case `{case}` {}", if *expects_payload {
         "carries a payload, but the value has none"
     } else {
         "carries no payload, but the value has one"
     })]
-    Payload { case: String, expects_payload: bool },
+    Payload {
+        /// The case's name.
+        case: String,
+        /// Whether the type's case carries a payload.
+        expects_payload: bool,
+    },
+    /// A resource handle, which cannot cross hosts.
     #[error(
         "resource `{name}` of `{interface}`: resource handles cannot cross hosts; pass \
          the data instead of the handle, or keep caller and callee on one host"
     )]
-    Resource { interface: String, name: String },
+    Resource {
+        /// The resource's interface.
+        interface: String,
+        /// The resource's name.
+        name: String,
+    },
+    /// Nested deeper than [`MAX_DEPTH`](super::MAX_DEPTH).
     #[error("the value nests deeper than {max} levels")]
-    TooDeep { max: usize },
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// A string, list or binary longer than MessagePack can say.
     #[error("a {what} of {len} is too long for MessagePack (at most 4294967295)")]
-    TooLong { what: &'static str, len: usize },
+    TooLong {
+        /// `string`, `list`, ...
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
 }
 
 /// `names` for a message: `cases a, b, c` (the first few, then a count).

@@ -12,7 +12,9 @@ use std::fmt::Write as _;
 /// Where a call goes: a function of an interface exported by one component of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CallTarget {
+    /// The target's app.
     pub app: String,
+    /// The target component's name in the manifest.
     pub component: String,
     /// `example` in `example:shop/orders`.
     pub namespace: String,
@@ -186,7 +188,9 @@ pub mod headers {
 pub struct CallHeader {
     /// The calling host's public nkey.
     pub host: String,
+    /// The caller's app.
     pub app: String,
+    /// The calling component's name in the manifest.
     pub component: String,
     /// The name of the link the call travels (`default` unless named).
     pub link: String,
@@ -197,6 +201,7 @@ pub struct CallHeader {
 }
 
 impl CallHeader {
+    /// The header value.
     pub fn encode(&self) -> String {
         let timeout = self.timeout_ms.to_string();
         [
@@ -301,6 +306,7 @@ pub enum CallErrorKind {
 }
 
 impl CallErrorKind {
+    /// Every kind, for tables and tests.
     pub const ALL: [CallErrorKind; 10] = [
         CallErrorKind::Refused,
         CallErrorKind::Signature,
@@ -314,6 +320,7 @@ impl CallErrorKind {
         CallErrorKind::TooLarge,
     ];
 
+    /// The kind as the `lattice-error` header says it.
     pub fn as_str(self) -> &'static str {
         match self {
             CallErrorKind::Refused => "refused",
@@ -329,6 +336,7 @@ impl CallErrorKind {
         }
     }
 
+    /// Read a `lattice-error` header value.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }

@@ -12,30 +12,49 @@ use std::fmt;
 /// case and flag names in declaration order, and that order fixes the wire encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum WitType {
+    /// `bool`.
     Bool,
+    /// `s8`.
     S8,
+    /// `s16`.
     S16,
+    /// `s32`.
     S32,
+    /// `s64`.
     S64,
+    /// `u8`.
     U8,
+    /// `u16`.
     U16,
+    /// `u32`.
     U32,
+    /// `u64`.
     U64,
+    /// `f32`.
     F32,
+    /// `f64`.
     F64,
+    /// `char`.
     Char,
+    /// `string`.
     String,
+    /// `list<T>`.
     List(Box<WitType>),
     /// Fields `(name, type)` in declaration order.
     Record(Vec<(String, WitType)>),
+    /// `tuple<T1, ...>`.
     Tuple(Vec<WitType>),
     /// Cases `(name, payload type)` in declaration order.
     Variant(Vec<(String, Option<WitType>)>),
     /// Case names in declaration order.
     Enum(Vec<String>),
+    /// `option<T>`.
     Option(Box<WitType>),
+    /// `result<T, E>`; either side may be absent.
     Result {
+        /// The `ok` payload type, if any.
         ok: Option<Box<WitType>>,
+        /// The `err` payload type, if any.
         err: Option<Box<WitType>>,
     },
     /// Flag names in declaration order.
@@ -44,20 +63,25 @@ pub enum WitType {
     /// (`namespace:package/interface`). Handles are only meaningful inside one
     /// instance, so they never cross hosts: encoding or decoding one is refused.
     Resource {
+        /// The resource's interface (`namespace:package/interface`).
         interface: String,
+        /// The resource's name.
         name: String,
     },
 }
 
 impl WitType {
+    /// `list<element>`.
     pub fn list(element: WitType) -> Self {
         WitType::List(Box::new(element))
     }
 
+    /// `option<some>`.
     pub fn option(some: WitType) -> Self {
         WitType::Option(Box::new(some))
     }
 
+    /// `result<ok, err>`.
     pub fn result(ok: Option<WitType>, err: Option<WitType>) -> Self {
         WitType::Result {
             ok: ok.map(Box::new),
@@ -65,18 +89,22 @@ impl WitType {
         }
     }
 
+    /// `record { fields }`, in declaration order.
     pub fn record<'a>(fields: impl IntoIterator<Item = (&'a str, WitType)>) -> Self {
         WitType::Record(fields.into_iter().map(|(n, t)| (n.to_owned(), t)).collect())
     }
 
+    /// `variant { cases }`, in declaration order.
     pub fn variant<'a>(cases: impl IntoIterator<Item = (&'a str, Option<WitType>)>) -> Self {
         WitType::Variant(cases.into_iter().map(|(n, t)| (n.to_owned(), t)).collect())
     }
 
+    /// `enum { names }`, in declaration order.
     pub fn enumeration<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
         WitType::Enum(names.into_iter().map(str::to_owned).collect())
     }
 
+    /// `flags { names }`, in declaration order.
     pub fn flags<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
         WitType::Flags(names.into_iter().map(str::to_owned).collect())
     }
@@ -201,28 +229,45 @@ fn comma_separated<T>(
 /// floats by their bits, which is what "the same value arrived" means.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WitValue {
+    /// A `bool`.
     Bool(bool),
+    /// An `s8`.
     S8(i8),
+    /// A `u8`.
     U8(u8),
+    /// An `s16`.
     S16(i16),
+    /// A `u16`.
     U16(u16),
+    /// An `s32`.
     S32(i32),
+    /// A `u32`.
     U32(u32),
+    /// An `s64`.
     S64(i64),
+    /// A `u64`.
     U64(u64),
+    /// An `f32`.
     Float32(f32),
+    /// An `f64`.
     Float64(f64),
+    /// A `char`.
     Char(char),
+    /// A `string`.
     String(String),
+    /// A `list` (`list<u8>` too).
     List(Vec<WitValue>),
     /// Fields `(name, value)` in the type's declaration order.
     Record(Vec<(String, WitValue)>),
+    /// A `tuple`.
     Tuple(Vec<WitValue>),
     /// The case name and its payload.
     Variant(String, Option<Box<WitValue>>),
     /// The case name.
     Enum(String),
+    /// An `option`.
     Option(Option<Box<WitValue>>),
+    /// A `result`: `Ok`/`Err` with the payload, if the type has one.
     Result(Result<Option<Box<WitValue>>, Option<Box<WitValue>>>),
     /// The names of the flags that are set. The encoder takes them in any order; the
     /// decoder returns them in declaration order.
