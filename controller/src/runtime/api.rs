@@ -333,3 +333,7 @@ fn existing(name: &str, current: Option<AppRecord>) -> Result<AppRecord, RecordE
         app: name.to_string(),
     })
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;

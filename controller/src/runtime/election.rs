@@ -137,3 +137,58 @@ async fn write(kv: &dyn Kv, write: &Write) -> Written {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lattice_bus::fake::FakeKv;
+    use std::sync::Arc;
+    use tokio::sync::oneshot;
+
+    const TTL: Duration = Duration::from_secs(3);
+    const RENEW: Duration = Duration::from_secs(1);
+
+    /// One controller's election on `kv`: what it sees, and how to stop it.
+    fn elect(kv: &SharedKv, id: &str) -> (watch::Receiver<View>, oneshot::Sender<()>) {
+        let (view_tx, view) = watch::channel(View::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(run(
+            kv.clone(),
+            Elector::new(id, TTL),
+            RENEW,
+            view_tx,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        (view, stop)
+    }
+
+    fn leads(view: &watch::Receiver<View>) -> bool {
+        view.borrow().leads(now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_of_two_leads_and_the_other_takes_over_when_it_stops() {
+        let kv: SharedKv = Arc::new(FakeKv::new("lattice_t_state"));
+        let (a, stop_a) = elect(&kv, "a");
+        let (b, stop_b) = elect(&kv, "b");
+        tokio::time::sleep(TTL * 3).await;
+        assert!(leads(&a) != leads(&b), "exactly one leads: {a:?} {b:?}");
+        let (leader, follower, stop_leader, leader_id) = if leads(&a) {
+            (a, b, stop_a, "a")
+        } else {
+            (b, a, stop_b, "b")
+        };
+        assert_eq!(follower.borrow().holder.as_deref(), Some(leader_id));
+
+        // A polite stop releases the lease: the follower leads within a look.
+        stop_leader.send(()).unwrap();
+        tokio::time::sleep(RENEW).await;
+        assert!(!leads(&leader));
+        assert!(leads(&follower), "{follower:?}");
+        let entry = kv.entry(LEASE_KEY).await.unwrap().unwrap();
+        let lease: LeaseRecord = serde_json::from_slice(&entry.value).unwrap();
+        assert_ne!(lease.holder, leader_id);
+    }
+}

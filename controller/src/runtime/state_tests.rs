@@ -150,16 +150,7 @@ impl Host {
             loop {
                 tokio::select! {
                     _ = beat.tick() => {
-                        let info = HostInfo {
-                            host_id: id.clone(),
-                            lattice: LATTICE.into(),
-                            labels: BTreeMap::new(),
-                            version: "test".into(),
-                            started_at_ms: 0,
-                            draining: false,
-                            workloads: workloads.lock().unwrap().clone(),
-                            calls: Default::default(),
-                        };
+                        let info = host_info(&id, workloads.lock().unwrap().clone());
                         let beat = encode(&Event::HostHeartbeat(info));
                         let subject = subjects.event("host_heartbeat");
                         bus.publish(subject, None, beat.into()).await.unwrap();
@@ -216,6 +207,21 @@ impl Host {
     fn kill(&self) {
         self.task.abort();
     }
+}
+
+/// What host `id` reports: its workloads; every other field as the protocol
+/// defaults it (built from JSON, so a field the protocol adds needs no change here).
+fn host_info(id: &str, workloads: Vec<WorkloadReport>) -> HostInfo {
+    let minimal = serde_json::json!({
+        "host_id": id,
+        "lattice": LATTICE,
+        "labels": {},
+        "version": "test",
+        "started_at_ms": 0,
+    });
+    let mut info: HostInfo = serde_json::from_value(minimal).expect("a minimal host report");
+    info.workloads = workloads;
+    info
 }
 
 /// `api`'s instances in an apply of app `shop`.

@@ -159,15 +159,21 @@ impl FakeHost {
             let id = id.to_string();
             let lattice = lattice.to_string();
             let (workloads, labels) = (workloads.clone(), labels.clone());
-            move || HostInfo {
-                calls: Default::default(),
-                host_id: id.clone(),
-                lattice: lattice.clone(),
-                labels: labels.lock().unwrap().clone(),
-                version: "test".into(),
-                started_at_ms: 0,
-                draining: false,
-                workloads: workloads.lock().unwrap().clone(),
+            move || {
+                // Built from JSON so a field the protocol adds (with a default) needs
+                // no change here.
+                let minimal = serde_json::json!({
+                    "host_id": id,
+                    "lattice": lattice,
+                    "labels": {},
+                    "version": "test",
+                    "started_at_ms": 0,
+                });
+                let mut info: HostInfo =
+                    serde_json::from_value(minimal).expect("a minimal host report");
+                info.labels = labels.lock().unwrap().clone();
+                info.workloads = workloads.lock().unwrap().clone();
+                info
             }
         };
         let task = {
