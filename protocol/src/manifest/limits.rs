@@ -26,6 +26,11 @@
 pub struct Limits {
     /// The whole text, in bytes (default 1 MiB).
     pub max_document_bytes: usize,
+    /// `[` and `{` characters in the whole text, wherever they are (default
+    /// 4096). The YAML reader's work grows with the square of how deeply flow
+    /// collections nest, so 100,000 `[` would take it minutes; counting them
+    /// bounds that, and no quoting can hide one.
+    pub max_brackets: usize,
     /// Entries of `spec.components` (default 256).
     pub max_components: usize,
     /// A scaler's `instances` (default 10,000).
@@ -50,6 +55,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_document_bytes: 1024 * 1024,
+            max_brackets: 4096,
             max_components: 256,
             max_instances: 10_000,
             max_spreads: 64,

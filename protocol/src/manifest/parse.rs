@@ -76,12 +76,7 @@ pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
 
 /// Parse and validate a manifest within `limits`.
 pub fn parse_with_limits(text: &str, limits: &Limits) -> Result<Manifest, ManifestError> {
-    let max = limits.max_document_bytes;
-    if text.len() > max {
-        let message = format!(
-            "the manifest is {} bytes, over the limit of {max} bytes",
-            text.len()
-        );
+    if let Some(message) = over_budget(text, limits) {
         return Err(ManifestError {
             problems: vec![Problem {
                 path: Path::default().to_string(),
@@ -111,6 +106,26 @@ pub fn parse_with_limits(text: &str, limits: &Limits) -> Result<Manifest, Manife
             Err(ManifestError { problems })
         }
     }
+}
+
+/// Budgets checked on the raw text, before the YAML reader sees it.
+fn over_budget(text: &str, limits: &Limits) -> Option<String> {
+    let max = limits.max_document_bytes;
+    if text.len() > max {
+        let len = text.len();
+        return Some(format!(
+            "the manifest is {len} bytes, over the limit of {max} bytes"
+        ));
+    }
+    let max = limits.max_brackets;
+    let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    if brackets > max {
+        return Some(format!(
+            "the manifest has {brackets} '[' and '{{', over the limit of {max}: \
+             write deeply nested lists and maps in block style, one item per line"
+        ));
+    }
+    None
 }
 
 fn syntax_message(e: &serde_yaml_ng::Error) -> String {
