@@ -19,9 +19,8 @@
 
 use futures::StreamExt;
 use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::parse;
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
+use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::NatsServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,36 +31,14 @@ const SIZES: [usize; 3] = [16, 1024, 64 * 1024];
 const IN_FLIGHT: [usize; 2] = [1, 64];
 
 fn manifest() -> lattice_protocol::manifest::Manifest {
-    parse(&format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: echoes
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: relay
-      type: component
-      properties:
-        image: file://{relay}
-      traits:
-        - type: link
-          properties:
-            target: echo
-            namespace: lattice
-            package: echo
-            interfaces: [values]
-    - name: echo
-      type: component
-      properties:
-        image: file://{echo}
-"#,
-        relay = component("echo-relay").display(),
-        echo = component("echo").display(),
-    ))
-    .expect("bench manifest is valid")
+    App::new("echoes")
+        .with(Component::wasm("relay", "echo-relay").link(Link::to(
+            "echo",
+            "lattice:echo",
+            &["values"],
+        )))
+        .with(Component::wasm("echo", "echo"))
+        .manifest()
 }
 
 fn spec(components: &[&str]) -> WorkloadSpec {

@@ -7,9 +7,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use lattice_host::workload::ComponentRuntime;
 use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::parse;
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
+use lattice_testing::manifest::{App, Component};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,25 +16,9 @@ use tokio::runtime::Runtime;
 
 /// A host with `pooling` as asked, running the `hello` component (no listener).
 fn hello_host(rt: &Runtime, pooling: bool) -> (Host, Arc<ComponentRuntime>) {
-    let wasm = component("hello");
-    let manifest = parse(&format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: bench
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: hello
-      type: component
-      properties:
-        image: file://{}
-"#,
-        wasm.display()
-    ))
-    .expect("bench manifest is valid");
+    let manifest = App::new("bench")
+        .with(Component::wasm("hello", "hello"))
+        .manifest();
     let config = HostConfig {
         pooling,
         ..HostConfig::default()

@@ -17,9 +17,8 @@
 //! 2000 rounds per sample; 15 samples).
 
 use lattice_host::{Host, HostConfig};
-use lattice_protocol::manifest::parse;
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_testing::components::component;
+use lattice_testing::manifest::{App, Component};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -29,33 +28,10 @@ const SIZE: usize = 1024;
 const SAMPLES: usize = 15;
 
 fn manifest() -> lattice_protocol::manifest::Manifest {
-    parse(&format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: bench
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: client
-      type: component
-      properties:
-        image: file://{client}
-    - name: echo
-      type: service
-      properties:
-        image: file://{echo}
-        config:
-          - name: net
-            properties:
-              port: 7070
-"#,
-        client = component("net-bench").display(),
-        echo = component("tcp-echo-service").display(),
-    ))
-    .expect("bench manifest is valid")
+    App::new("bench")
+        .with(Component::wasm("client", "net-bench"))
+        .with(Component::service("echo", "tcp-echo-service").config("net", &[("port", "7070")]))
+        .manifest()
 }
 
 /// One sample of the virtual path: nanoseconds per round.
