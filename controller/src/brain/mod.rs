@@ -12,9 +12,9 @@
 //!   lease key's revisions.
 //! - `record.rs`: an app's stored versions and the rules for changing them.
 //!
-//! Architecture invariant: the brain does no IO. No file here imports tokio's IO,
-//! `async_nats`, `lattice_bus` or `crate::runtime`; `runtime/` feeds it and applies
-//! what it answers.
+//! Architecture invariant: the brain does no IO. No file here imports tokio,
+//! `async_nats`, `lattice_bus` or `crate::runtime` (`tests/brain_does_no_io.rs`
+//! checks it); `runtime/` feeds it and applies what it answers.
 
 pub mod attempts;
 pub mod lease;
