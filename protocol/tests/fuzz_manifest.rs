@@ -1,11 +1,11 @@
 //! Bounded fuzzing of the manifest parser on stable Rust: random text and
 //! structured mutations of the sample manifests never panic, finish quickly, and
-//! whatever parses survives a JSON round trip.
+//! whatever parses survives a JSON round trip and revalidates to itself.
 
 #[allow(dead_code)] // only the cases are needed here
 mod common;
 
-use lattice_protocol::manifest::{parse, Manifest};
+use lattice_protocol::manifest::{parse, revalidate, Limits, Manifest};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -21,6 +21,8 @@ fn bounded_parse(text: &str) -> Option<Manifest> {
     if let Ok(m) = &result {
         let json = serde_json::to_string(m).unwrap();
         assert_eq!(&serde_json::from_str::<Manifest>(&json).unwrap(), m);
+        // The same manifest sent as JSON passes the same checks.
+        assert_eq!(revalidate(m, &Limits::default()).as_ref(), Ok(m));
     }
     result.ok()
 }

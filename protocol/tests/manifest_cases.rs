@@ -7,7 +7,7 @@
 
 mod common;
 
-use lattice_protocol::manifest::{parse, Manifest};
+use lattice_protocol::manifest::{parse, revalidate, Limits, Manifest};
 use std::fs;
 
 /// The parser's result as expected-file extension and text.
@@ -71,4 +71,42 @@ fn expected_json_reads_back_as_manifest() {
         let manifest: Manifest = serde_json::from_str(&json).unwrap();
         assert_eq!(parse(&case.text()).unwrap(), manifest, "{}", case.name);
     }
+}
+
+/// A manifest that arrives as JSON (straight to the API, or in a host command) is
+/// checked by the same parser: every good case revalidates to itself.
+#[test]
+fn good_models_revalidate_to_themselves() {
+    for case in common::cases().iter().filter(|c| c.is_good()) {
+        let manifest = parse(&case.text()).unwrap();
+        assert_eq!(
+            revalidate(&manifest, &Limits::default()),
+            Ok(manifest),
+            "{}",
+            case.name
+        );
+    }
+}
+
+/// `instances: 4294967295` sent as JSON is refused at its path, as in YAML.
+#[test]
+fn json_models_are_held_to_the_budgets() {
+    let case = common::cases()
+        .into_iter()
+        .find(|c| c.name == "good-daemonscaler-spread")
+        .unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(case.expect_path("json")).unwrap()).unwrap();
+    json["components"][0]["scaler"]["instances"] = 4_294_967_295u64.into();
+    json["components"][0]["links"] = serde_json::json!([{
+        "target": "nowhere", "namespace": "wasi", "package": "keyvalue",
+        "interfaces": ["store"], "name": "default"
+    }]);
+    let manifest: Manifest = serde_json::from_value(json).unwrap();
+    let err = revalidate(&manifest, &Limits::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "spec.components[0].traits[0].properties.instances: expected a whole number from 0 to 10000, found the number 4294967295\n\
+         spec.components[0].traits[1].properties.target.name: no component named 'nowhere'"
+    );
 }

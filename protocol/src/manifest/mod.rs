@@ -2,12 +2,15 @@
 //!
 //! [`parse`] turns YAML text into a validated [`Manifest`] or a list of every problem
 //! found, each with its path in the document; [`parse_with_limits`] does the same
-//! within budgets other than the default [`Limits`].
+//! within budgets other than the default [`Limits`]; [`revalidate`] checks a
+//! manifest that arrived as JSON (the model) with the same parser and budgets.
 
 mod limits;
 mod model;
+mod oam;
 mod parse;
 
 pub use limits::Limits;
 pub use model::*;
+pub use oam::{revalidate, to_oam};
 pub use parse::{parse, parse_with_limits, ManifestError, Problem};

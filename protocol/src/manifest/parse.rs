@@ -90,8 +90,16 @@ pub fn parse_with_limits(text: &str, limits: &Limits) -> Result<Manifest, Manife
             message: syntax_message(&e),
         }],
     })?;
+    parse_value(&doc, limits)
+}
+
+/// Validate a manifest document already read as YAML values.
+pub(crate) fn parse_value(
+    doc: &serde_yaml_ng::Value,
+    limits: &Limits,
+) -> Result<Manifest, ManifestError> {
     let mut w = Walker::new(*limits);
-    let manifest = manifest(&mut w, &Node::root(&doc));
+    let manifest = manifest(&mut w, &Node::root(doc));
     let mut problems = w.finish();
     match manifest {
         Some(m) if problems.is_empty() => Ok(m),
@@ -108,7 +116,6 @@ pub fn parse_with_limits(text: &str, limits: &Limits) -> Result<Manifest, Manife
     }
 }
 
-/// Budgets checked on the raw text, before the YAML reader sees it.
 fn over_budget(text: &str, limits: &Limits) -> Option<String> {
     let max = limits.max_document_bytes;
     if text.len() > max {
