@@ -20,6 +20,7 @@ mod command;
 mod frame;
 mod guest;
 pub mod keys;
+mod refusal;
 mod replay;
 mod report;
 mod verifier;
@@ -31,7 +32,8 @@ pub use keys::{
     check_host_key, check_join_key, check_lattice_key, new_host_key, new_lattice_key, KeyError,
     Nonce,
 };
+pub use refusal::{Refusal, ReportRefusal};
 pub use report::{
-    sign_report, ReportPolicy, ReportRefusal, SignedReport, VerifiedReport, REPORT_KIND,
+    read_event_unverified, sign_report, ReportPolicy, SignedReport, VerifiedReport, REPORT_KIND,
 };
-pub use verifier::{CommandVerifier, Refusal, Verified, VerifierConfig};
+pub use verifier::{CommandVerifier, Verified, VerifierConfig};

@@ -15,6 +15,7 @@ use super::admission::{Admission, Admitted, JoinToken};
 use super::command::{check_field, SignError};
 use super::frame::{self, Fields, FrameError};
 use super::keys::{self, KeyError};
+use super::ReportRefusal;
 use nkeys::{KeyPair, KeyPairType};
 
 /// The kind line of a report envelope (protocol version 1).
@@ -125,6 +126,23 @@ impl SignedReport {
     pub fn host(&self) -> &str {
         &self.host
     }
+
+    /// Its content (an [`Event`](crate::messages::Event)'s JSON), not verified.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// The event in `bytes` as an observer reads it: a host's signed report or a
+/// controller's plain event, **without checking the signature**. For tools and
+/// tests that only show events; a controller checks reports with a
+/// [`ReportPolicy`] before it acts on them.
+pub fn read_event_unverified(bytes: &[u8]) -> Result<crate::messages::Event, String> {
+    match SignedReport::decode(bytes) {
+        Ok(report) => crate::decode(report.body()).map_err(|e| e.to_string()),
+        Err(ReportRefusal::Unsigned) => crate::decode(bytes).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn refusal(e: FrameError) -> ReportRefusal {
@@ -132,80 +150,6 @@ fn refusal(e: FrameError) -> ReportRefusal {
         FrameError::Unsigned => ReportRefusal::Unsigned,
         FrameError::Malformed(problem) => ReportRefusal::Malformed { problem },
     }
-}
-
-/// Why a controller ignores a report.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReportRefusal {
-    /// No signature (e.g. a plain JSON heartbeat).
-    #[error("the report is not signed: hosts sign their reports with their own key")]
-    Unsigned,
-    /// Not in the protocol's form.
-    #[error("the signed report is malformed: {problem}")]
-    Malformed {
-        /// What is wrong.
-        problem: String,
-    },
-    /// Signed by something that is not a host key, or not the host it names.
-    #[error("the report names host {host} but is signed by {key}: a host signs with its own key, which is its id")]
-    NotTheHostsKey {
-        /// The host the report names.
-        host: String,
-        /// The signer's key.
-        key: String,
-    },
-    /// The signature does not match.
-    #[error("the report's signature does not match its content for host {host}: it was altered or forged")]
-    BadSignature {
-        /// The host the report names.
-        host: String,
-    },
-    /// From another lattice.
-    #[error("the report of host {host} is for lattice '{found}', not '{expected}'")]
-    WrongLattice {
-        /// The host.
-        host: String,
-        /// This controller's lattice.
-        expected: String,
-        /// The lattice in the report.
-        found: String,
-    },
-    /// Issued too long ago.
-    #[error("the report of host {host} was issued at {issued_ms} ms, more than {max_age_ms} ms before now ({now_ms} ms): stale or replayed")]
-    TooOld {
-        /// The host.
-        host: String,
-        /// When it was issued.
-        issued_ms: u64,
-        /// This controller's clock.
-        now_ms: u64,
-        /// The allowed age.
-        max_age_ms: u64,
-    },
-    /// Issued in the future beyond the allowed skew.
-    #[error("the report of host {host} was issued {ahead_ms} ms ahead of this controller's clock (at most {max_skew_ms} ms allowed): check the clocks")]
-    FromFuture {
-        /// The host.
-        host: String,
-        /// How far ahead.
-        ahead_ms: u64,
-        /// The allowed skew.
-        max_skew_ms: u64,
-    },
-    /// Validly signed, but the admission policy does not admit the host.
-    #[error("host {host} is not admitted to this lattice: list it with `--admit {host}` or start it with a join token the controller accepts")]
-    NotAdmitted {
-        /// The host.
-        host: String,
-    },
-    /// The join proof for an accepted token does not verify.
-    #[error("host {host} presents a join proof for token {token} that does not verify: it was copied from another host or made with another token")]
-    BadJoinProof {
-        /// The host.
-        host: String,
-        /// The token's public key.
-        token: String,
-    },
 }
 
 /// A report that passed every check.

@@ -4,6 +4,7 @@
 
 use super::keys::{self, KeyError, Nonce};
 use super::replay::ReplayCache;
+use super::Refusal;
 use super::SignedCommand;
 use nkeys::KeyPair;
 use std::collections::BTreeSet;
@@ -26,103 +27,6 @@ impl Default for VerifierConfig {
             max_age_ms: 30_000,
             max_skew_ms: 5_000,
             replay_capacity: 4096,
-        }
-    }
-}
-
-/// Why a host refuses a command. `Display` is the sentence for the log;
-/// [`Refusal::kind`] the label for a counter.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// No signature at all (e.g. a plain JSON command).
-    #[error("the command is not signed: this host obeys only commands signed by a lattice key it trusts")]
-    Unsigned,
-    /// A signature line or header not in the protocol's form.
-    #[error("the signed command is malformed: {problem}")]
-    Malformed {
-        /// What is wrong.
-        problem: String,
-    },
-    /// Signed by a key this host does not trust.
-    #[error("the command is signed by {key}, which this host does not trust (trust a lattice key with `lattice host --trust KEY`)")]
-    UnknownKey {
-        /// The signer's public key.
-        key: String,
-    },
-    /// The signature does not match the bytes and the key.
-    #[error("the command's signature does not match its content for key {key}: it was altered or forged")]
-    BadSignature {
-        /// The signer's public key.
-        key: String,
-    },
-    /// Meant for another lattice.
-    #[error("the command is for lattice '{found}', and this host is in lattice '{expected}'")]
-    WrongLattice {
-        /// This host's lattice.
-        expected: String,
-        /// The lattice the command names.
-        found: String,
-    },
-    /// Meant for another host.
-    #[error("the command is for host {found}, not this host ({expected})")]
-    WrongHost {
-        /// This host's id.
-        expected: String,
-        /// The host the command names.
-        found: String,
-    },
-    /// Issued too long ago (or not after the oldest command this host remembers).
-    #[error("the command was issued at {issued_ms} ms and this host accepts only commands issued from {oldest_ms} ms on (it is now {now_ms} ms): too old, or replayed")]
-    TooOld {
-        /// When the command says it was issued.
-        issued_ms: u64,
-        /// The oldest issue time accepted now.
-        oldest_ms: u64,
-        /// This host's clock.
-        now_ms: u64,
-    },
-    /// Issued further in the future than the allowed clock skew.
-    #[error("the command was issued at {issued_ms} ms, {ahead_ms} ms ahead of this host's clock (at most {max_skew_ms} ms allowed): check the clocks of controller and host")]
-    FromFuture {
-        /// When the command says it was issued.
-        issued_ms: u64,
-        /// How far ahead of the host's clock that is.
-        ahead_ms: u64,
-        /// The allowed skew.
-        max_skew_ms: u64,
-    },
-    /// Obeyed once already.
-    #[error("the command with nonce {nonce} was obeyed already: a replay")]
-    Replayed {
-        /// The repeated nonce.
-        nonce: Nonce,
-    },
-    /// From a controller whose lease ended: a newer term was obeyed.
-    #[error("the command comes from lease term {term}, and this host already obeyed term {highest}: its sender is no longer the leader")]
-    StaleTerm {
-        /// The command's term.
-        term: u64,
-        /// The highest term this host obeyed.
-        highest: u64,
-    },
-}
-
-impl Refusal {
-    /// A short label for metrics: `unsigned`, `malformed`, `unknown-key`,
-    /// `bad-signature`, `wrong-lattice`, `wrong-host`, `too-old`, `from-future`,
-    /// `replayed`, `stale-term`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Refusal::Unsigned => "unsigned",
-            Refusal::Malformed { .. } => "malformed",
-            Refusal::UnknownKey { .. } => "unknown-key",
-            Refusal::BadSignature { .. } => "bad-signature",
-            Refusal::WrongLattice { .. } => "wrong-lattice",
-            Refusal::WrongHost { .. } => "wrong-host",
-            Refusal::TooOld { .. } => "too-old",
-            Refusal::FromFuture { .. } => "from-future",
-            Refusal::Replayed { .. } => "replayed",
-            Refusal::StaleTerm { .. } => "stale-term",
         }
     }
 }
