@@ -21,6 +21,7 @@ fn hello_host(rt: &Runtime, pooling: bool) -> (Host, Arc<ComponentRuntime>) {
         .manifest();
     let config = HostConfig {
         pooling,
+        allow_file_load: true,
         ..HostConfig::default()
     };
     let host = rt.block_on(async {

@@ -5,12 +5,18 @@
 //! pings, and the heartbeat ticker, so a slow compilation never delays a beat.
 //! They talk to NATS through the [`Bus`] seam, so they are unit-tested on the
 //! in-memory fake (below) and integration-tested on a real server.
+//!
+//! Architecture invariant: a command is obeyed only if a [`CommandVerifier`]
+//! accepts it (signed by a trusted lattice key, for this lattice and host, fresh,
+//! not replayed, not from a stale lease term); everything the host reports is
+//! signed with its own key.
 
-use crate::host::Host;
+use crate::host::{now_ms, Host};
 use futures::StreamExt;
 use lattice_bus::{Bus, SharedBus};
-use lattice_protocol::messages::{CommandReply, Event, HostCommand, HostInfo};
+use lattice_protocol::messages::{CommandReply, Event, HostCommand};
 use lattice_protocol::subjects::Subjects;
+use lattice_protocol::trust::CommandVerifier;
 use lattice_protocol::{decode, encode};
 use std::future::Future;
 use std::sync::Arc;
@@ -33,9 +39,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let subjects = Subjects::new(&host.config().lattice);
+    let config = host.config();
+    let mut verifier =
+        CommandVerifier::new(&config.lattice, host.id(), &config.trust, config.commands)
+            .map_err(|e| anyhow::anyhow!("cannot trust that key: {e}"))?;
+    if config.trust.is_empty() {
+        tracing::warn!("this host trusts no lattice key (--trust), so it will obey no command");
+    }
     let mut commands = client.subscribe(subjects.host_command(host.id())).await?;
     let mut pings = client.subscribe(subjects.hosts_ping()).await?;
     publish(
+        &host,
         &*client,
         &subjects,
         &Event::HostStarted {
@@ -52,7 +66,7 @@ pub async fn serve(
             let mut tick = tokio::time::interval(host.config().heartbeat_interval);
             loop {
                 tick.tick().await;
-                heartbeat(&*client, &subjects, host.info()).await;
+                heartbeat(&host, &*client, &subjects).await;
             }
         })
     };
@@ -70,11 +84,21 @@ pub async fn serve(
     };
     let serve = async {
         while let Some(msg) = commands.next().await {
-            let reply = handle_command(&host, &*client, &subjects, &msg.payload).await;
+            let reply = match verifier.verify_bytes(&msg.payload, now_ms()) {
+                Ok(command) => handle_command(&host, &*client, &subjects, &command.body).await,
+                Err(refusal) => {
+                    host.count_refused_command();
+                    tracing::warn!(kind = refusal.kind(), "command refused: {refusal}");
+                    CommandReply::error(format!(
+                        "host {} refused the command: {refusal}",
+                        host.id()
+                    ))
+                }
+            };
             if let Some(to) = msg.reply {
                 let _ = client.publish(to, None, encode(&reply).into()).await;
             }
-            heartbeat(&*client, &subjects, host.info()).await;
+            heartbeat(&host, &*client, &subjects).await;
         }
     };
     tokio::select! {
@@ -85,7 +109,7 @@ pub async fn serve(
     // invocations finish, then leave.
     host.set_draining();
     beat.abort();
-    heartbeat(&*client, &subjects, host.info()).await;
+    heartbeat(&host, &*client, &subjects).await;
     let left = host.drain(host.config().drain_timeout).await;
     if left > 0 {
         tracing::warn!(
@@ -95,6 +119,7 @@ pub async fn serve(
     }
     ping.abort();
     publish(
+        &host,
         &*client,
         &subjects,
         &Event::HostStopped {
@@ -135,9 +160,10 @@ async fn handle_command(
                             component,
                             instances,
                         };
-                        publish(client, subjects, &event).await;
+                        publish(host, client, subjects, &event).await;
                     }
                     publish(
+                        host,
                         client,
                         subjects,
                         &Event::WorkloadApplied {
@@ -152,6 +178,7 @@ async fn handle_command(
                 Err(error) => {
                     tracing::warn!(%app, %error, "workload refused");
                     publish(
+                        host,
                         client,
                         subjects,
                         &Event::WorkloadFailed {
@@ -182,9 +209,9 @@ async fn handle_command(
                         component,
                         instances: 0,
                     };
-                    publish(client, subjects, &event).await;
+                    publish(host, client, subjects, &event).await;
                 }
-                publish(client, subjects, &Event::WorkloadRemoved { host_id, app }).await;
+                publish(host, client, subjects, &Event::WorkloadRemoved { host_id, app }).await;
             }
             CommandReply::ok()
         }
@@ -202,13 +229,21 @@ async fn handle_command(
     }
 }
 
-async fn heartbeat(client: &dyn Bus, subjects: &Subjects, info: HostInfo) {
-    publish(client, subjects, &Event::HostHeartbeat(info)).await;
+async fn heartbeat(host: &Host, client: &dyn Bus, subjects: &Subjects) {
+    publish(host, client, subjects, &Event::HostHeartbeat(host.info())).await;
 }
 
-async fn publish(client: &dyn Bus, subjects: &Subjects, event: &Event) {
+/// Publish `event` signed with the host's key.
+async fn publish(host: &Host, client: &dyn Bus, subjects: &Subjects, event: &Event) {
+    let signed = match host.sign_report(&encode(event)) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::warn!(error = %e, kind = event.kind(), "could not sign event");
+            return;
+        }
+    };
     if let Err(e) = client
-        .publish(subjects.event(event.kind()), None, encode(event).into())
+        .publish(subjects.event(event.kind()), None, signed.into())
         .await
     {
         tracing::warn!(error = %e, kind = event.kind(), "could not publish event");

@@ -33,6 +33,19 @@ pub struct HostConfig {
     pub provider_signer: Option<crate::provider::signer::ProviderSigner>,
     /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).
     pub blobstore_dir: Option<PathBuf>,
+    /// Public lattice signing keys (`C…`) whose signed commands this host obeys.
+    /// With none, the host obeys no command at all.
+    pub trust: Vec<String>,
+    /// How old a command may be, and how many recent ones are remembered.
+    pub commands: lattice_protocol::trust::VerifierConfig,
+    /// Whether `file://` images (components and provider executables) may run:
+    /// on for a dev lattice on one machine, off for a host of a cluster.
+    pub allow_file_load: bool,
+    /// When set, provider executables run only from inside this folder.
+    pub provider_dir: Option<PathBuf>,
+    /// The seed (`SV…`) of a join token: its proof goes with every report, for a
+    /// controller that admits hosts by token.
+    pub join_token: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -50,6 +63,11 @@ impl Default for HostConfig {
             provider_nats_url: None,
             provider_signer: None,
             blobstore_dir: None,
+            trust: Vec::new(),
+            commands: lattice_protocol::trust::VerifierConfig::default(),
+            allow_file_load: false,
+            provider_dir: None,
+            join_token: None,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The host's NATS side against a real nats-server: commands, labels, bad input,
-//! and draining on shutdown.
+//! The host's NATS side against a real nats-server: signed commands (and forged
+//! ones refused), labels, bad input, signed reports, and draining on shutdown.
 
 mod support;
 
@@ -7,13 +7,58 @@ use futures::StreamExt;
 use lattice_host::agent;
 use lattice_protocol::messages::{CommandReply, Event, HostCommand, HostInfo};
 use lattice_protocol::subjects::Subjects;
+use lattice_protocol::trust::{read_event_unverified, ReportPolicy};
 use lattice_protocol::{decode, encode};
+use lattice_host::{Host, HostConfig};
 use lattice_testing::host::{get, host, quick_limits};
 use lattice_testing::manifest::spec;
 use lattice_testing::nats::{free_port, NatsServer};
+use lattice_testing::trust::{now_ms, LatticeKey};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use support::{http_app, serve};
+
+/// An in-process host on `client` that trusts `key`.
+fn trusting(key: &LatticeKey, client: &async_nats::Client) -> Host {
+    let config = HostConfig {
+        limits: quick_limits(),
+        trust: vec![key.public_key()],
+        allow_file_load: true,
+        ..HostConfig::default()
+    };
+    Host::new(config, Some(client.clone())).unwrap()
+}
+
+/// Start `host`'s agent; send on the returned channel to stop it.
+async fn start_agent(
+    host: &Host,
+    nats: &NatsServer,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(agent::run(
+        host.clone(),
+        nats.connect().await.unwrap(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = nats.connect().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while tokio::time::timeout(
+            Duration::from_millis(200),
+            client.request(Subjects::new("default").hosts_ping(), "{\"v\":1}".into()),
+        )
+        .await
+        .map_or(true, |r| r.is_err())
+        {}
+    })
+    .await
+    .expect("the agent answers pings");
+    (stop, task)
+}
 
 async fn command(client: &async_nats::Client, host_id: &str, payload: Vec<u8>) -> CommandReply {
     let subject = Subjects::new("default").host_command(host_id);
@@ -32,7 +77,7 @@ async fn next_scaled(sub: &mut async_nats::Subscriber) -> (String, u32) {
         .await
         .unwrap()
         .unwrap();
-    match decode::<Event>(&msg.payload).unwrap() {
+    match read_event_unverified(&msg.payload).unwrap() {
         Event::ComponentScaled {
             component,
             instances,
@@ -51,34 +96,14 @@ async fn ping(client: &async_nats::Client) -> HostInfo {
 }
 
 #[tokio::test]
-async fn commands_labels_and_bad_input() {
+async fn signed_commands_labels_and_bad_input() {
     let nats = NatsServer::start().unwrap();
     let client = nats.connect().await.unwrap();
-    let host = host(quick_limits(), Some(client.clone()));
+    let key = LatticeKey::new("default");
+    let host = trusting(&key, &client);
     let id = host.id().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(agent::run(
-        host.clone(),
-        nats.connect().await.unwrap(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    // The host answers pings once subscribed.
-    let info = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if let Ok(Ok(r)) = tokio::time::timeout(
-                Duration::from_millis(200),
-                client.request(Subjects::new("default").hosts_ping(), "{\"v\":1}".into()),
-            )
-            .await
-            {
-                break decode::<HostInfo>(&r.payload).unwrap();
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let (stop, task) = start_agent(&host, &nats).await;
+    let info = ping(&client).await;
     assert_eq!(info.host_id, id);
     assert!(info.labels.contains_key("hostcore.arch"));
 
@@ -93,7 +118,7 @@ async fn commands_labels_and_bad_input() {
         workload: spec(http_app("web", "hello", port, "keyvalue-memory", 2)),
     };
     assert_eq!(
-        command(&client, &id, encode(&apply)).await,
+        command(&client, &id, key.sign(&id, 1, &apply)).await,
         CommandReply::ok()
     );
     assert_eq!(get(port, "/").await.0, 200);
@@ -106,7 +131,7 @@ async fn commands_labels_and_bad_input() {
         unset: vec![],
     };
     assert_eq!(
-        command(&client, &id, encode(&set)).await,
+        command(&client, &id, key.sign(&id, 1, &set)).await,
         CommandReply::ok()
     );
     assert_eq!(
@@ -117,29 +142,108 @@ async fn commands_labels_and_bad_input() {
         set: BTreeMap::from([("hostcore.os".to_string(), "plan9".to_string())]),
         unset: vec![],
     };
-    let reply = command(&client, &id, encode(&bad)).await;
+    let reply = command(&client, &id, key.sign(&id, 1, &bad)).await;
     assert!(reply.error.unwrap().contains("hostcore.os"));
 
-    // Garbage and other protocol versions are answered, not ignored.
-    let reply = command(&client, &id, b"not json".to_vec()).await;
+    // Signed garbage and other protocol versions are answered, not ignored.
+    let reply = command(&client, &id, key.sign_at(&id, 1, now_ms(), b"not json")).await;
     assert!(reply.error.unwrap().contains("cannot read the command"));
-    let reply = command(
-        &client,
-        &id,
-        br#"{"v":9,"command":"remove","app":"web"}"#.to_vec(),
-    )
-    .await;
+    let v9 = br#"{"v":9,"command":"remove","app":"web"}"#;
+    let reply = command(&client, &id, key.sign_at(&id, 1, now_ms(), v9)).await;
     assert!(reply.error.unwrap().contains("protocol version 9"));
 
     let remove = HostCommand::Remove { app: "web".into() };
     assert_eq!(
-        command(&client, &id, encode(&remove)).await,
+        command(&client, &id, key.sign(&id, 1, &remove)).await,
         CommandReply::ok()
     );
     assert!(reqwest::get(format!("http://127.0.0.1:{port}/"))
         .await
         .is_err());
 
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// Attack: anyone on the lattice's NATS sends a host an `apply`. Unsigned, signed
+/// by a key the host does not trust, for another host, too old, replayed, or from
+/// a lease term lower than one it obeyed: each is refused, starts nothing, and is
+/// counted.
+#[tokio::test]
+async fn forged_applies_start_nothing() {
+    let nats = NatsServer::start().unwrap();
+    let client = nats.connect().await.unwrap();
+    let key = LatticeKey::new("default");
+    let host = trusting(&key, &client);
+    let id = host.id().to_string();
+    let (stop, task) = start_agent(&host, &nats).await;
+    let port = free_port().unwrap();
+    let apply = HostCommand::Apply {
+        workload: spec(http_app("evil", "hello", port, "keyvalue-memory", 1)),
+    };
+    let body = encode(&apply);
+    let refused = |reply: CommandReply, why: &str| {
+        let error = reply.error.expect("refused");
+        assert!(error.contains(why), "expected '{why}' in: {error}");
+    };
+
+    refused(command(&client, &id, body.clone()).await, "not signed");
+    let stranger = LatticeKey::new("default");
+    refused(
+        command(&client, &id, stranger.sign(&id, 1, &apply)).await,
+        "does not trust",
+    );
+    let other_host = lattice_protocol::trust::new_host_key().public_key();
+    refused(
+        command(&client, &id, key.sign(&other_host, 1, &apply)).await,
+        "for host",
+    );
+    let old = key.sign_at(&id, 1, now_ms() - 10 * 60_000, &body);
+    refused(command(&client, &id, old).await, "old");
+    refused(
+        command(&client, &id, key.in_lattice("other").sign(&id, 1, &apply)).await,
+        "lattice 'other'",
+    );
+    assert!(host.apps().is_empty(), "nothing ran");
+    assert!(reqwest::get(format!("http://127.0.0.1:{port}/")).await.is_err());
+
+    // A term-5 command is obeyed; the same bytes again are a replay, and a term-4
+    // command (a deposed leader's) is stale.
+    let remove = HostCommand::Remove { app: "none".into() };
+    let obeyed = key.sign(&id, 5, &remove);
+    assert_eq!(command(&client, &id, obeyed.clone()).await, CommandReply::ok());
+    refused(command(&client, &id, obeyed).await, "replay");
+    refused(command(&client, &id, key.sign(&id, 4, &apply)).await, "term");
+    assert!(host.apps().is_empty(), "nothing ran");
+
+    let info = ping(&client).await;
+    assert_eq!(info.refused_commands, 7);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// Everything the host reports is signed by its own key.
+#[tokio::test]
+async fn reports_are_signed_by_the_host() {
+    let nats = NatsServer::start().unwrap();
+    let client = nats.connect().await.unwrap();
+    let mut beats = client
+        .subscribe(Subjects::new("default").event("host_heartbeat"))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let key = LatticeKey::new("default");
+    let host = trusting(&key, &client);
+    let (stop, task) = start_agent(&host, &nats).await;
+    let msg = tokio::time::timeout(Duration::from_secs(5), beats.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let policy = ReportPolicy::new("default", lattice_protocol::trust::Admission::any_host());
+    let report = policy.check(&msg.payload, now_ms()).expect("a valid signed report");
+    assert_eq!(report.host, host.id());
+    assert!(matches!(decode::<Event>(&report.body).unwrap(), Event::HostHeartbeat(_)));
+    assert!(decode::<Event>(&msg.payload).is_err(), "not plain JSON");
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
@@ -180,7 +284,7 @@ async fn draining_lets_in_flight_requests_finish_then_says_goodbye() {
         .await
         .unwrap()
         .unwrap();
-    let event: Event = decode(&msg.payload).unwrap();
+    let event: Event = read_event_unverified(&msg.payload).unwrap();
     assert_eq!(
         event,
         Event::HostStopped {

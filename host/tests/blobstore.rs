@@ -37,6 +37,7 @@ async fn host(nats: &NatsServer, dir: &Path) -> Host {
         HostConfig {
             limits: quick_limits(),
             blobstore_dir: Some(dir.to_path_buf()),
+            allow_file_load: true,
             ..HostConfig::default()
         },
         Some(nats.connect().await.unwrap()),

@@ -59,6 +59,7 @@ async fn host(nats: &NatsServer, labels: &[(&str, &str)]) -> Host {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
+        allow_file_load: true,
         ..HostConfig::default()
     };
     Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
@@ -305,6 +306,7 @@ async fn calls_over_the_size_limit_fail_clearly() {
         .unwrap();
     let mut config = HostConfig {
         limits: quick_limits(),
+        allow_file_load: true,
         ..HostConfig::default()
     };
     config.links.max_call_bytes = 100 * 1024;

@@ -103,6 +103,10 @@ pub struct HostInfo {
     /// Linked calls since the host started, by where they went.
     #[serde(default)]
     pub calls: CallCounts,
+    /// Commands the host refused since it started (unsigned, signed by a key it
+    /// does not trust, for another host, too old, replayed, or of a stale term).
+    #[serde(default)]
+    pub refused_commands: u64,
 }
 
 /// Linked calls (component to component) a host has routed, by where they went.

@@ -24,13 +24,14 @@ pub fn quick_limits() -> Limits {
 pub fn host(limits: Limits, nats: Option<async_nats::Client>) -> Host {
     let config = HostConfig {
         limits,
+        allow_file_load: true,
         ..HostConfig::default()
     };
     Host::new(config, nats).expect("the host starts")
 }
 
 /// A host on `nats` that starts providers on it too (`provider_nats_url`), with
-/// default limits: as `lattice host` runs beside a nats-server.
+/// default limits, loading `file://` images: as `lattice up` runs its host.
 pub async fn provider_host(nats: &NatsServer) -> Host {
     provider_host_with(nats, HostConfig::default()).await
 }
@@ -39,6 +40,7 @@ pub async fn provider_host(nats: &NatsServer) -> Host {
 pub async fn provider_host_with(nats: &NatsServer, config: HostConfig) -> Host {
     let config = HostConfig {
         provider_nats_url: Some(nats.url()),
+        allow_file_load: true,
         ..config
     };
     let client = nats.connect().await.expect("the host connects to NATS");

@@ -28,3 +28,4 @@ pub mod postgres;
 pub mod process;
 pub mod provider;
 pub mod redis;
+pub mod trust;

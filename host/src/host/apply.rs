@@ -36,27 +36,33 @@ impl Host {
             Some(w) => (Arc::new(Loopback::default()), None, w.providers.clone()),
             None => (Arc::new(Loopback::default()), None, BTreeMap::new()),
         };
+        self.check_images(&manifest, &spec.placements)?;
+        // Compile and link every component first: that has no effect outside this
+        // call, so a component that does not compile leaves nothing behind.
         let mut components = BTreeMap::new();
-        let mut providers = BTreeMap::new();
         for (name, &instances) in &spec.placements {
-            if instances == 0 {
-                continue;
-            }
-            if let Some(provider) = ProviderSpec::of(&manifest, name) {
-                let links = provider::links_of(&manifest, name);
-                let process = match running_providers.get(name) {
-                    // Same executable and config: keep the process, tell it the links.
-                    Some((_, p)) if p.spec == provider => {
-                        p.set_links(links);
-                        p.clone()
-                    }
-                    _ => Arc::new(Provider::start(self.provider_context()?, provider, links)?),
-                };
-                providers.insert(name.clone(), (instances, process));
+            if instances == 0 || ProviderSpec::of(&manifest, name).is_some() {
                 continue;
             }
             let rt = self.prepare(&manifest, name, instances, &loopback).await?;
             components.insert(name.clone(), Arc::new(rt));
+        }
+        // Then start processes; a later failure drops (and so stops) the new ones.
+        let mut providers = BTreeMap::new();
+        for (name, &instances) in &spec.placements {
+            let Some(provider) = ProviderSpec::of(&manifest, name).filter(|_| instances > 0) else {
+                continue;
+            };
+            let links = provider::links_of(&manifest, name);
+            let process = match running_providers.get(name) {
+                // Same executable and config: keep the process, tell it the links.
+                Some((_, p)) if p.spec == provider => {
+                    p.set_links(links);
+                    p.clone()
+                }
+                _ => Arc::new(Provider::start(self.provider_context()?, provider, links)?),
+            };
+            providers.insert(name.clone(), (instances, process));
         }
         let service = match (manifest.service(), running_service) {
             (Some(_), _) if components.is_empty() => None,
@@ -100,6 +106,52 @@ impl Host {
         self.workloads().insert(app.clone(), workload);
         tracing::info!(%app, "workload applied");
         Ok(scaled(&before, &after))
+    }
+
+    /// Refuse, before anything starts, images this host may not run: `file://`
+    /// ones unless it loads files, and provider executables outside its provider
+    /// folder.
+    fn check_images(
+        &self,
+        manifest: &Manifest,
+        placements: &BTreeMap<String, u32>,
+    ) -> Result<(), String> {
+        let config = &self.inner.config;
+        let app = &manifest.name;
+        for name in placements.keys() {
+            let Some(component) = manifest.component(name) else {
+                continue;
+            };
+            let Image::File(path) = &component.image else {
+                continue;
+            };
+            if !config.allow_file_load {
+                return Err(format!(
+                    "component '{name}' of app '{app}' has the file image '{path}', and host {} does not load files (start it with --allow-file-load, as `lattice up` does)",
+                    self.id()
+                ));
+            }
+            let Some(dir) = config.provider_dir.as_ref() else {
+                continue;
+            };
+            let Some(provider) = ProviderSpec::of(manifest, name) else {
+                continue;
+            };
+            let inside = provider
+                .executable
+                .canonicalize()
+                .ok()
+                .zip(dir.canonicalize().ok())
+                .is_some_and(|(exe, dir)| exe.starts_with(dir));
+            if !inside {
+                return Err(format!(
+                    "provider '{name}' of app '{app}': {} is not inside this host's provider folder {} (--provider-dir)",
+                    provider.executable.display(),
+                    dir.display()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// What providers started here are given: where NATS is.

@@ -21,7 +21,8 @@ use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::wire::CallErrorKind;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use lattice_protocol::trust::{sign_report, JoinToken};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime::component::Linker;
@@ -35,6 +36,12 @@ pub struct Host {
 
 struct Inner {
     id: String,
+    /// The host's identity: it signs every report.
+    key: nkeys::KeyPair,
+    /// The join token whose proof goes with every report, if any.
+    join: Option<JoinToken>,
+    /// Commands refused (unsigned, forged, stale, replayed) since the start.
+    refused: AtomicU64,
     config: HostConfig,
     labels: Arc<Mutex<BTreeMap<String, String>>>,
     engine: Engine,
@@ -70,6 +77,19 @@ impl Host {
                 .map_err(|e| anyhow::anyhow!("the host key seed is not a valid nkey seed: {e}"))?,
             None => nkeys::KeyPair::new_server(),
         };
+        if key.key_pair_type() != nkeys::KeyPairType::Server {
+            anyhow::bail!(
+                "the host key must be a server nkey (a seed starting with SN), not a {:?} key",
+                key.key_pair_type()
+            );
+        }
+        let join = match &config.join_token {
+            Some(seed) => Some(
+                JoinToken::from_seed(seed)
+                    .map_err(|e| anyhow::anyhow!("the join token is not valid: {e}"))?,
+            ),
+            None => None,
+        };
         let labels = Arc::new(Mutex::new(labels));
         let router = Arc::new(Router::new(
             key.public_key(),
@@ -94,6 +114,9 @@ impl Host {
         Ok(Self {
             inner: Arc::new(Inner {
                 id: key.public_key(),
+                key,
+                join,
+                refused: AtomicU64::new(0),
                 labels,
                 router,
                 services: ServiceThreads::default(),
@@ -108,6 +131,30 @@ impl Host {
                 config,
             }),
         })
+    }
+
+    /// `body` (an event's JSON) signed with the host's key, with its join proof:
+    /// the bytes to publish.
+    pub fn sign_report(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+        let config = &self.inner.config;
+        sign_report(
+            &self.inner.key,
+            &config.lattice,
+            now_ms(),
+            body,
+            self.inner.join.as_ref(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Count a refused command.
+    pub fn count_refused_command(&self) {
+        self.inner.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Commands refused since the host started.
+    pub fn refused_commands(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
     }
 
     /// The host's public nkey.
@@ -249,6 +296,7 @@ impl Host {
             draining: self.inner.draining.load(Ordering::SeqCst),
             workloads,
             calls: self.inner.router.counters().snapshot(),
+            refused_commands: self.refused_commands(),
         }
     }
 

@@ -153,6 +153,7 @@ async fn on_a_nats_with_auth_the_provider_serves_with_its_own_minted_user() {
     let signer = ProviderSigner::new(&seed, Some(auth.account())).unwrap();
     let config = HostConfig {
         provider_signer: Some(signer),
+        allow_file_load: true,
         ..HostConfig::default()
     };
     let host = provider_host_with(&nats, config).await;
