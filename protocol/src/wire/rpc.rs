@@ -182,8 +182,11 @@ pub mod headers {
 }
 
 /// The `lattice-call` header of a request: six space-separated tokens, each
-/// [`escape_token`]-escaped: `<caller host key> <caller app> <caller component>
-/// <link name> <signature fingerprint> <timeout ms>`.
+/// [`escape_token`]-escaped:
+///
+/// ```text
+/// <caller host key> <caller app> <caller component> <link name> <signature fingerprint> <timeout ms>
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallHeader {
     /// The calling host's public nkey.

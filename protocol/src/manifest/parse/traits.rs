@@ -22,8 +22,13 @@ pub(super) fn all(
     let mut links = Vec::new();
     let items = w.list(node).unwrap_or_default();
     // At most one scaler besides the links.
-    let max = w.limits.max_links.saturating_add(1);
-    if !w.at_most(&node.path, items.len(), max, "traits") {
+    let max_links = w.limits.max_links;
+    if items.len() > max_links.saturating_add(1) {
+        let message = format!(
+            "has {} traits, over the limit of {max_links} links and one scaler",
+            items.len()
+        );
+        w.problem(&node.path, message);
         return (None, links);
     }
     for item in items {
