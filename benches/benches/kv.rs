@@ -17,6 +17,8 @@
 //! The providers are found beside the bench in the target folder
 //! ([`lattice_benches::executable`]); `sqldb-postgres` is skipped when not built.
 
+#![allow(clippy::unwrap_used)] // a benchmark: an unwrap that fails is a failed run
+
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_testing::host::{provider_host, Host};
 use lattice_testing::manifest::{App, Component, Link};

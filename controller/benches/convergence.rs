@@ -13,6 +13,8 @@
 //! `-- quick` runs the small cases only; `-- reconcile` only times the pure reconcile
 //! (for a profiler).
 
+#![allow(clippy::unwrap_used)] // a benchmark: an unwrap that fails is a failed run
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

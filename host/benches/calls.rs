@@ -17,6 +17,8 @@
 //! the rows whose label contains one of the words (for profiling); `RAW_HEADERS=1`
 //! gives the raw requests seven headers, to see what headers cost.
 
+#![allow(clippy::unwrap_used)] // a benchmark: an unwrap that fails is a failed run
+
 use futures::StreamExt;
 use lattice_host::{Host, HostConfig};
 use lattice_protocol::messages::WorkloadSpec;

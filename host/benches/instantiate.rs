@@ -4,6 +4,8 @@
 //! Run: `cargo bench -p lattice-host --bench instantiate`
 //! (figures and their meaning: `docs/benchmarks.md`).
 
+#![allow(clippy::unwrap_used)] // a benchmark: an unwrap that fails is a failed run
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use lattice_host::workload::ComponentRuntime;
 use lattice_host::{Host, HostConfig};

@@ -16,6 +16,8 @@
 //! Run: `cargo bench -p lattice-host --bench loopback` (`LOOPBACK_ROUNDS`, default
 //! 2000 rounds per sample; 15 samples).
 
+#![allow(clippy::unwrap_used)] // a benchmark: an unwrap that fails is a failed run
+
 use lattice_host::{Host, HostConfig};
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_testing::manifest::{App, Component};

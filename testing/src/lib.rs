@@ -19,9 +19,13 @@
 //! Architecture invariant: only tests depend on this crate; it never fakes NATS, it
 //! starts the real server.
 
+// Test support: an unwrap that fails here is a failed test, as in the tests.
+#![allow(clippy::unwrap_used)]
+
 pub mod components;
 #[cfg(feature = "host")]
 pub mod host;
+pub mod imports;
 pub mod manifest;
 pub mod nats;
 pub mod postgres;
