@@ -39,6 +39,9 @@ pub struct HostServices {
     pub subjects: Subjects,
     /// The lattice's NATS (`None`: a host without NATS, as in some tests).
     pub nats: Option<async_nats::Client>,
+    /// The connection `builtin://messaging-nats` publishes and subscribes guests'
+    /// messages on (`None`: `nats`, the host's own).
+    pub messaging_nats: Option<async_nats::Client>,
     /// Routes calls to capability providers and linked components.
     pub router: Arc<Router>,
     /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).
@@ -76,7 +79,10 @@ pub trait Capability: Send + Sync {
     /// Start what the app needs from this capability on this host. Called after
     /// every component is prepared, in registry order; when one fails, the guards
     /// of the others are dropped and the apply changes nothing.
-    fn start<'a>(&'a self, _app: &'a AppStart<'a>) -> BoxFuture<'a, Result<Option<AppGuard>, String>> {
+    fn start<'a>(
+        &'a self,
+        _app: &'a AppStart<'a>,
+    ) -> BoxFuture<'a, Result<Option<AppGuard>, String>> {
         Box::pin(async { Ok(None) })
     }
 

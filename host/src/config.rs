@@ -46,6 +46,10 @@ pub struct HostConfig {
     /// The seed (`SV…`) of a join token: its proof goes with every report, for a
     /// controller that admits hosts by token.
     pub join_token: Option<String>,
+    /// The connection `builtin://messaging-nats` uses for guests' messages, e.g. a
+    /// user of another NATS account, so guests' traffic never shares the lattice's
+    /// (`None`: the host's own connection).
+    pub messaging_nats: Option<async_nats::Client>,
 }
 
 impl Default for HostConfig {
@@ -68,6 +72,7 @@ impl Default for HostConfig {
             allow_file_load: false,
             provider_dir: None,
             join_token: None,
+            messaging_nats: None,
         }
     }
 }

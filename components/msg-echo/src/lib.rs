@@ -3,6 +3,11 @@
 //! `consumer` import its link routes to a messaging provider, with the body
 //! `echo: <body>`. Messages without a reply subject are answered on
 //! `<subject>.echoed`. For the messaging provider's tests.
+//!
+//! Two bodies are commands instead, for the host's attack tests: `!publish SUBJECT
+//! [REPLY_TO]` publishes `attack` to SUBJECT (asking for replies on REPLY_TO), and
+//! `!request SUBJECT` sends `attack` as a request (1 s timeout); the answer is `ok`,
+//! `ok: <reply body>` or `error: <what the host said>`.
 
 mod bindings {
     #![allow(missing_docs, clippy::all)]
@@ -29,8 +34,10 @@ bindings::export!(MsgEcho with_types_in bindings);
 
 impl Guest for MsgEcho {
     fn handle_message(msg: BrokerMessage) -> Result<(), String> {
-        let mut body = b"echo: ".to_vec();
-        body.extend_from_slice(&msg.body);
+        let body = match std::str::from_utf8(&msg.body) {
+            Ok(text) if text.starts_with('!') => command(text).into_bytes(),
+            _ => [b"echo: ".as_slice(), &msg.body].concat(),
+        };
         let subject = msg
             .reply_to
             .unwrap_or_else(|| format!("{}.echoed", msg.subject));
@@ -40,4 +47,23 @@ impl Guest for MsgEcho {
             reply_to: None,
         })
     }
+}
+
+/// Run a `!publish` or `!request` command; what happened, in a line.
+fn command(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let sent = match words.as_slice() {
+        ["!publish", subject] | ["!publish", subject, _] => {
+            consumer::publish(&types::BrokerMessage {
+                subject: (*subject).to_owned(),
+                body: b"attack".to_vec(),
+                reply_to: words.get(2).map(|r| (*r).to_owned()),
+            })
+            .map(|()| "ok".to_owned())
+        }
+        ["!request", subject] => consumer::request(subject, b"attack", 1000)
+            .map(|reply| format!("ok: {}", String::from_utf8_lossy(&reply.body))),
+        _ => Err(format!("unknown command '{text}'")),
+    };
+    sent.unwrap_or_else(|e| format!("error: {e}"))
 }

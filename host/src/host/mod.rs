@@ -19,9 +19,9 @@ use crate::workload::Workload;
 mod apply;
 use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport};
 use lattice_protocol::subjects::Subjects;
+use lattice_protocol::trust::{sign_report, JoinToken};
 use lattice_protocol::wire::CallErrorKind;
 use std::collections::BTreeMap;
-use lattice_protocol::trust::{sign_report, JoinToken};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -102,6 +102,7 @@ impl Host {
             host_id: key.public_key(),
             subjects,
             nats,
+            messaging_nats: config.messaging_nats.clone(),
             router: router.clone(),
             blobstore_dir: config.blobstore_dir.clone(),
         });

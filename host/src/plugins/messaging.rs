@@ -1,16 +1,25 @@
-//! `builtin://messaging-nats`: `wasmcloud:messaging@0.2.0` on the lattice's own NATS.
+//! `builtin://messaging-nats`: `wasmcloud:messaging@0.2.0` on the lattice's NATS,
+//! or on the connection the host was given for guests' messages
+//! (`HostConfig::messaging_nats`, e.g. a user in another NATS account).
 //!
-//! - `consumer` (a component's link to the builtin): `publish` and `request` on the
-//!   subject as given.
+//! - `consumer` (a component's link to the builtin): `publish` and `request`.
 //! - `handler` (a link from the builtin to a component, with `subscriptions` in its
 //!   source config, comma-separated, wildcards allowed): every host running the
 //!   component subscribes those subjects in one queue group per app and component,
 //!   so each message is handled once, by a fresh instance on one of them.
 //!
+//! Guests never drive the host's connection: every subject a guest names (publish,
+//! request, reply-to) and every subscription a manifest asks for is checked with
+//! `trust::guest_subject_allowed`, which refuses the lattice's own subjects
+//! (`lattice.>`), NATS's (`$JS.>`, `$KV.>`, `$SYS.>`, ...) and inboxes. The one
+//! inbox a guest may publish to is the reply subject of a message this host is
+//! handing it right now ([`Replies`]). A link's `allowed_prefix` (the consumer
+//! link's target config, the handler link's source config) narrows it further.
+//! A subscription refused is an apply refused; a publish refused is an error
+//! naming the subject and the rule.
+//!
 //! Isolation: an app's subscriptions only ever invoke that app's components, and a
-//! component can only publish through a link of its own app. Subjects themselves
-//! are the lattice NATS's, shared (use the `messaging-nats` provider to reach
-//! another NATS).
+//! component can only publish through a link of its own app.
 
 use crate::capability::{AppGuard, AppStart, Capability, HostServices};
 use crate::component::{invoke, ComponentRuntime};
@@ -20,9 +29,10 @@ use crate::telemetry::trace::TraceContext;
 use bindings::wasmcloud::messaging::{consumer, types::BrokerMessage};
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use lattice_protocol::manifest::{Builtin, Image, Manifest};
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use lattice_protocol::manifest::{Builtin, Image, Link, Manifest};
+use lattice_protocol::trust::{guest_subject_allowed, SubjectUse};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, Val};
 
@@ -34,7 +44,10 @@ mod bindings {
     });
 }
 
-/// The capability: the lattice's NATS connection.
+/// The key of a link's config that narrows its subjects to one prefix.
+pub const ALLOWED_PREFIX: &str = "allowed_prefix";
+
+/// The capability: the NATS connection guests' messages travel on.
 pub struct Messaging {
     nats: Option<async_nats::Client>,
 }
@@ -42,15 +55,107 @@ pub struct Messaging {
 impl Messaging {
     pub fn new(host: &HostServices) -> Self {
         Self {
-            nats: host.nats.clone(),
+            nats: host.messaging_nats.clone().or_else(|| host.nats.clone()),
         }
     }
 }
 
-/// A component's `wasmcloud:messaging` links to the builtin, by name.
+/// A component's `wasmcloud:messaging` links to the builtin.
 struct ConsumerLinks {
-    names: BTreeSet<String>,
+    /// Link name -> the prefix its config allows (`None`: any guest subject).
+    prefixes: BTreeMap<String, Option<String>>,
     nats: Option<async_nats::Client>,
+    /// Reply subjects of the messages being handed to this component now.
+    replies: Arc<Replies>,
+}
+
+/// The reply subjects of messages this host is handing a component right now: the
+/// handler may answer on them, inbox or not (`SubjectUse::Reply`).
+#[derive(Default)]
+struct Replies(Mutex<HashMap<String, usize>>);
+
+impl Replies {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Vouch for `subject` until the returned value is dropped.
+    fn hold(self: &Arc<Self>, subject: String) -> ReplyHold {
+        *self.map().entry(subject.clone()).or_default() += 1;
+        ReplyHold {
+            replies: self.clone(),
+            subject,
+        }
+    }
+
+    fn contains(&self, subject: &str) -> bool {
+        self.map().contains_key(subject)
+    }
+}
+
+struct ReplyHold {
+    replies: Arc<Replies>,
+    subject: String,
+}
+
+impl Drop for ReplyHold {
+    fn drop(&mut self) {
+        let mut map = self.replies.map();
+        if let Some(n) = map.get_mut(&self.subject) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.subject);
+            }
+        }
+    }
+}
+
+/// The `allowed_prefix` of a link's config, checked: a literal subject a guest
+/// could use.
+fn allowed_prefix(config: &BTreeMap<String, String>, what: &str) -> Result<Option<String>, String> {
+    let Some(prefix) = config.get(ALLOWED_PREFIX) else {
+        return Ok(None);
+    };
+    let prefix = prefix.trim();
+    let literal = prefix.strip_suffix(".>").unwrap_or(prefix);
+    guest_subject_allowed(literal, SubjectUse::Publish, Some(prefix))
+        .map_err(|e| format!("{what}: {ALLOWED_PREFIX} '{prefix}' cannot be used: {e}"))?;
+    Ok(Some(prefix.to_owned()))
+}
+
+/// The subjects a link from the builtin to a component subscribes, each one a
+/// subject guests may subscribe to, and the link's allowed prefix.
+fn subscriptions(app: &str, link: &Link) -> Result<Vec<String>, String> {
+    let what = format!(
+        "app '{app}': the link from builtin://messaging-nats to '{}'",
+        link.target
+    );
+    let prefix = allowed_prefix(&link.source_config, &what)?;
+    let subjects: Vec<String> = link
+        .source_config
+        .get("subscriptions")
+        .map(|s| {
+            s.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    for subject in &subjects {
+        guest_subject_allowed(subject, SubjectUse::Subscribe, prefix.as_deref())
+            .map_err(|e| format!("{what} cannot subscribe to '{subject}': {e}"))?;
+    }
+    Ok(subjects)
+}
+
+/// The links from the builtin to `component`.
+fn handler_links<'m>(manifest: &'m Manifest, component: &'m str) -> impl Iterator<Item = &'m Link> {
+    manifest
+        .links()
+        .filter(move |(source, link)| {
+            link.target == component && source.image == Image::Builtin(Builtin::MessagingNats)
+        })
+        .map(|(_, link)| link)
 }
 
 impl Capability for Messaging {
@@ -62,27 +167,42 @@ impl Capability for Messaging {
         consumer::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
     }
 
+    /// Read the component's consumer links, and refuse subscriptions to subjects
+    /// guests may not use before anything starts.
     fn configure(
         &self,
         manifest: &Manifest,
         component: &str,
         settings: &mut Settings,
     ) -> Result<(), String> {
-        let names: BTreeSet<String> = manifest
+        for link in handler_links(manifest, component) {
+            subscriptions(&manifest.name, link)?;
+        }
+        let mut prefixes = BTreeMap::new();
+        for link in manifest
             .component(component)
             .into_iter()
             .flat_map(|c| &c.links)
-            .filter(|l| {
-                manifest
-                    .component(&l.target)
-                    .is_some_and(|t| t.image == Image::Builtin(Builtin::MessagingNats))
-            })
-            .map(|l| l.name.clone())
-            .collect();
-        if !names.is_empty() {
+        {
+            let to_builtin = manifest
+                .component(&link.target)
+                .is_some_and(|t| t.image == Image::Builtin(Builtin::MessagingNats));
+            if to_builtin {
+                let what = format!(
+                    "app '{}': the link '{}' from '{component}' to builtin://messaging-nats",
+                    manifest.name, link.name
+                );
+                prefixes.insert(
+                    link.name.clone(),
+                    allowed_prefix(&link.target_config, &what)?,
+                );
+            }
+        }
+        if !prefixes.is_empty() {
             settings.insert(ConsumerLinks {
-                names,
+                prefixes,
                 nats: self.nats.clone(),
+                replies: Arc::default(),
             });
         }
         Ok(())
@@ -90,53 +210,71 @@ impl Capability for Messaging {
 
     /// Subscribe, for every link from the builtin to a component placed here, the
     /// subjects in its `subscriptions`.
-    fn start<'a>(&'a self, app: &'a AppStart<'a>) -> BoxFuture<'a, Result<Option<AppGuard>, String>> {
+    fn start<'a>(
+        &'a self,
+        app: &'a AppStart<'a>,
+    ) -> BoxFuture<'a, Result<Option<AppGuard>, String>> {
         Box::pin(async move {
             let mut out = Vec::new();
-            for (source, link) in app.manifest.links() {
-                let Some(rt) = app.placed.get(&link.target) else {
-                    continue;
-                };
-                if source.image != Image::Builtin(Builtin::MessagingNats) {
-                    continue;
+            for (name, rt) in app.placed {
+                for link in handler_links(app.manifest, name) {
+                    let subjects = subscriptions(&app.manifest.name, link)?;
+                    if subjects.is_empty() {
+                        continue;
+                    }
+                    let Some(nats) = &self.nats else {
+                        return Err(
+                            "this host has no NATS connection for builtin://messaging-nats".into(),
+                        );
+                    };
+                    out.push(deliver(nats, rt.clone(), &subjects).await?);
                 }
-                let subjects: Vec<String> = link
-                    .source_config
-                    .get("subscriptions")
-                    .map(|s| {
-                        s.split(',')
-                            .map(|s| s.trim().to_owned())
-                            .filter(|s| !s.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if subjects.is_empty() {
-                    continue;
-                }
-                let Some(nats) = &self.nats else {
-                    return Err("this host has no NATS connection for builtin://messaging-nats".into());
-                };
-                out.push(deliver(nats, rt.clone(), &subjects).await?);
             }
             Ok((!out.is_empty()).then(|| Box::new(out) as AppGuard))
         })
     }
 }
 
+/// What a guest's publish or request goes through: the connection, and the check
+/// of each subject it names.
+struct Sender {
+    nats: async_nats::Client,
+    prefix: Option<String>,
+    replies: Arc<Replies>,
+}
+
+impl Sender {
+    /// Whether the guest may use `subject` for `kind`; a publish to the reply
+    /// subject of a message it is handling counts as a reply.
+    fn check(&self, subject: &str, kind: SubjectUse) -> Result<(), String> {
+        let kind = match kind {
+            SubjectUse::Publish if self.replies.contains(subject) => SubjectUse::Reply,
+            other => other,
+        };
+        guest_subject_allowed(subject, kind, self.prefix.as_deref()).map_err(|e| e.to_string())
+    }
+}
+
 impl Ctx {
-    /// The lattice NATS, if this component's consumer link goes to the builtin.
-    fn messaging_nats(&self) -> Result<async_nats::Client, String> {
+    /// The connection and rules of this component's consumer link in force, if it
+    /// goes to the builtin.
+    fn messaging(&self) -> Result<Sender, String> {
         let name = self.link_name("wasmcloud", "messaging", "consumer");
         let links = self.env.settings.get::<ConsumerLinks>();
-        if !links.is_some_and(|l| l.names.contains(name)) {
+        let Some((links, prefix)) = links.and_then(|l| Some((l, l.prefixes.get(name)?))) else {
             return Err(format!(
                 "component '{}' of app '{}' has no wasmcloud:messaging link named '{name}': add a link trait to builtin://messaging-nats or a messaging provider",
                 self.env.component, self.env.app
             ));
-        }
-        links
-            .and_then(|l| l.nats.clone())
-            .ok_or_else(|| "this host has no NATS connection for builtin://messaging-nats".into())
+        };
+        let nats = links.nats.clone().ok_or_else(|| {
+            "this host has no NATS connection for builtin://messaging-nats".to_owned()
+        })?;
+        Ok(Sender {
+            nats,
+            prefix: prefix.clone(),
+            replies: links.replies.clone(),
+        })
     }
 }
 
@@ -147,10 +285,15 @@ impl consumer::Host for Ctx {
         body: Vec<u8>,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<BrokerMessage, String>> {
-        let nats = match self.messaging_nats() {
-            Ok(n) => n,
+        let sender = match self.messaging() {
+            Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = sender.check(&subject, SubjectUse::Publish) {
+            return Ok(Err(e));
+        }
+        // The reply comes back on an inbox of the connection's own making.
+        let nats = sender.nats;
         let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
         let reply = tokio::time::timeout(timeout, nats.request(subject.clone(), body.into())).await;
         Ok(match reply {
@@ -165,10 +308,21 @@ impl consumer::Host for Ctx {
     }
 
     async fn publish(&mut self, msg: BrokerMessage) -> wasmtime::Result<Result<(), String>> {
-        let nats = match self.messaging_nats() {
-            Ok(n) => n,
+        let sender = match self.messaging() {
+            Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
+        let checked = sender
+            .check(&msg.subject, SubjectUse::Publish)
+            .and_then(|()| {
+                msg.reply_to
+                    .as_deref()
+                    .map_or(Ok(()), |r| sender.check(r, SubjectUse::ReplyTo))
+            });
+        if let Err(e) = checked {
+            return Ok(Err(e));
+        }
+        let nats = sender.nats;
         let sent = match msg.reply_to {
             Some(reply) => {
                 nats.publish_with_reply(msg.subject.clone(), reply, msg.body.into())
@@ -213,6 +367,11 @@ async fn deliver(
             )
         })?
         .clone();
+    let replies = rt
+        .env
+        .settings
+        .get::<ConsumerLinks>()
+        .map(|l| l.replies.clone());
     let queue = format!("{app}.{component}");
     let mut streams = Vec::new();
     for subject in subjects {
@@ -233,8 +392,14 @@ async fn deliver(
                 break;
             };
             let (rt, export) = (rt.clone(), export.clone());
+            // The handler may answer on the message's reply subject while it runs.
+            let hold = replies
+                .as_ref()
+                .zip(msg.reply.as_ref())
+                .map(|(r, subject)| r.hold(subject.to_string()));
             tokio::spawn(async move {
                 let _permit = permit;
+                let _hold = hold;
                 let value = Val::Record(vec![
                     ("subject".into(), Val::String(msg.subject.to_string())),
                     (
@@ -246,8 +411,7 @@ async fn deliver(
                         Val::Option(msg.reply.map(|r| Box::new(Val::String(r.to_string())))),
                     ),
                 ]);
-                let result =
-                    invoke(&rt, &export, &[value], TraceContext::new()).await;
+                let result = invoke(&rt, &export, &[value], TraceContext::new()).await;
                 let failed = match &result {
                     Err(f) => Some(f.to_string()),
                     Ok(v) => match v.first() {
