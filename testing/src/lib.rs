@@ -10,6 +10,8 @@
 //!   over NATS directly.
 //! - [`postgres`]: a real PostgreSQL (a fresh cluster, trust authentication) on a
 //!   random port, for provider tests, stopped on drop.
+//! - [`keyvalue`]: a keyvalue provider called as a host calls it for one
+//!   component, and the WIT values of those calls.
 //! - [`manifest`]: test manifests built from parts (header, components, links)
 //!   instead of YAML written out in every test.
 //! - `host` (feature `host`, so crates that do not need a host do not compile
@@ -26,6 +28,7 @@ pub mod components;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod imports;
+pub mod keyvalue;
 pub mod manifest;
 pub mod nats;
 pub mod postgres;

@@ -4,6 +4,7 @@
 use lattice_protocol::provider::keyvalue::KvFunction;
 use lattice_protocol::provider::ProviderLink;
 use lattice_protocol::wire::WitValue;
+use lattice_testing::keyvalue::{bytes, list, none, pair, s, some, Keyvalue};
 use lattice_testing::nats::NatsServer;
 use lattice_testing::provider::{ProviderProcess, ProviderSetup};
 use lattice_testing::redis::RedisServer;
@@ -30,69 +31,6 @@ fn link(component: &str, url: Option<&str>) -> ProviderLink {
     }
 }
 
-struct Provider(ProviderProcess);
-
-impl Provider {
-    async fn start(nats: &NatsServer, config_url: &str, links: Vec<ProviderLink>) -> Self {
-        Self(ProviderProcess::start(nats, setup(config_url, links)).await)
-    }
-
-    /// Call `function` as `component`; the reply's error kind and message, or its
-    /// one result.
-    async fn try_call(
-        &self,
-        component: &str,
-        function: KvFunction,
-        args: &[WitValue],
-    ) -> Result<WitValue, (String, String)> {
-        let interface = format!("wrpc:keyvalue/{}", function.interface());
-        let (params, results) = (function.params(), function.results());
-        let timeout = Duration::from_secs(5);
-        self.0
-            .call(
-                component,
-                &interface,
-                function.name(),
-                &params,
-                &results,
-                args,
-                timeout,
-            )
-            .await
-    }
-
-    /// The `ok` payload of a call by `counter`.
-    async fn ok(&self, function: KvFunction, args: &[WitValue]) -> Option<WitValue> {
-        match self.try_call("counter", function, args).await {
-            Ok(WitValue::Result(Ok(value))) => value.map(|v| *v),
-            other => panic!("{function:?} {args:?}: {other:?}"),
-        }
-    }
-
-    /// The `err(other(message))` message of a call.
-    async fn other_error(
-        &self,
-        component: &str,
-        function: KvFunction,
-        args: &[WitValue],
-    ) -> String {
-        match self.try_call(component, function, args).await {
-            Ok(WitValue::Result(Err(Some(error)))) => match *error {
-                WitValue::Variant(case, Some(message)) if case == "other" => match *message {
-                    WitValue::String(message) => message,
-                    other => panic!("{other:?}"),
-                },
-                other => panic!("{other:?}"),
-            },
-            other => panic!("{function:?} {args:?}: expected err(other), got {other:?}"),
-        }
-    }
-
-    async fn shutdown(self) {
-        self.0.shutdown().await;
-    }
-}
-
 fn setup(config_url: &str, links: Vec<ProviderLink>) -> ProviderSetup<'static> {
     ProviderSetup {
         executable: env!("CARGO_BIN_EXE_keyvalue-redis"),
@@ -107,55 +45,11 @@ async fn spawn(nats: &NatsServer, config_url: &str, links: Vec<ProviderLink>) ->
     lattice_testing::provider::spawn(nats, setup(config_url, links)).await
 }
 
-fn s(text: &str) -> WitValue {
-    WitValue::String(text.into())
-}
-
-fn bytes(b: &[u8]) -> WitValue {
-    WitValue::List(b.iter().copied().map(WitValue::U8).collect())
-}
-
-fn some(v: WitValue) -> WitValue {
-    WitValue::Option(Some(Box::new(v)))
-}
-
-fn none() -> WitValue {
-    WitValue::Option(None)
-}
-
-fn list(items: Vec<WitValue>) -> WitValue {
-    WitValue::List(items)
-}
-
-fn pair(key: &str, value: &[u8]) -> WitValue {
-    WitValue::Tuple(vec![s(key), bytes(value)])
-}
-
-/// Every key of `bucket`, by following list-keys' cursor.
-async fn all_keys(p: &Provider, bucket: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut cursor = none();
-    for _ in 0..1_000 {
-        let Some(WitValue::Record(fields)) = p.ok(KvFunction::ListKeys, &[s(bucket), cursor]).await
-        else {
-            panic!("list-keys answered no record")
-        };
-        let [(_, WitValue::List(found)), (_, next)] = &fields[..] else {
-            panic!("{fields:?}")
-        };
-        keys.extend(found.iter().map(|k| match k {
-            WitValue::String(k) => k.clone(),
-            other => panic!("{other:?}"),
-        }));
-        match next {
-            WitValue::Option(None) => {
-                keys.sort();
-                return keys;
-            }
-            next => cursor = next.clone(),
-        }
-    }
-    panic!("list-keys never finished")
+/// Every key of `bucket`, sorted (Redis lists them in no order).
+async fn all_keys(p: &Keyvalue<'_>, bucket: &str) -> Vec<String> {
+    let mut keys = p.keys(bucket).await;
+    keys.sort();
+    keys
 }
 
 #[tokio::test]
@@ -164,7 +58,8 @@ async fn every_function_works_on_redis() {
     let nats = NatsServer::builder().jetstream(false).start().unwrap();
     // The link's url wins over the provider's (which points nowhere).
     let links = vec![link("counter", Some(&redis.url())), link("lost", None)];
-    let p = Provider::start(&nats, NO_REDIS, links).await;
+    let provider = ProviderProcess::start(&nats, setup(NO_REDIS, links)).await;
+    let p = Keyvalue::new(&provider, "counter");
     use KvFunction::*;
 
     // store
@@ -214,19 +109,11 @@ async fn every_function_works_on_redis() {
     );
     assert_eq!(p.ok(Get, &[s("c"), s("n")]).await, Some(some(bytes(b"7"))));
     let e = p
-        .other_error(
-            "counter",
-            Increment,
-            &[s("default"), s("a"), WitValue::U64(1)],
-        )
+        .other_error(Increment, &[s("default"), s("a"), WitValue::U64(1)])
         .await;
     assert!(e.contains("not an integer"), "{e}");
     let e = p
-        .other_error(
-            "counter",
-            Increment,
-            &[s("c"), s("n"), WitValue::U64(u64::MAX)],
-        )
+        .other_error(Increment, &[s("c"), s("n"), WitValue::U64(u64::MAX)])
         .await;
     assert!(
         e.contains("cannot increment 'c:n' by 18446744073709551615"),
@@ -279,18 +166,20 @@ async fn every_function_works_on_redis() {
 
     // A link without a url uses the provider's, where no Redis runs: the error is
     // the function's err(other).
-    let e = p.other_error("lost", Get, &[s("default"), s("a")]).await;
+    let e = Keyvalue::new(&provider, "lost")
+        .other_error(Get, &[s("default"), s("a")])
+        .await;
     assert!(e.starts_with("redis at redis://127.0.0.1:1: "), "{e}");
 
     // An unlinked component is refused before any Redis command.
-    let (kind, message) = p
-        .try_call("stranger", Get, &[s("default"), s("a")])
+    let (kind, message) = Keyvalue::new(&provider, "stranger")
+        .call(Get, &[s("default"), s("a")])
         .await
         .unwrap_err();
     assert_eq!(kind, "refused");
     assert!(message.contains("component 'stranger'"), "{message}");
 
-    p.shutdown().await;
+    provider.shutdown().await;
 }
 
 #[tokio::test]

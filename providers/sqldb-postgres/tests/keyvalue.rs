@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{link, s, Provider};
+use common::{link, Provider};
 use lattice_protocol::provider::keyvalue::KvFunction;
 use lattice_protocol::wire::WitValue;
+use lattice_testing::keyvalue::{bytes, list, none, pair, s, some, Keyvalue};
 use lattice_testing::nats::NatsServer;
 use lattice_testing::postgres::PostgresServer;
 
@@ -20,159 +21,75 @@ fn kv_link(component: &str, url: &str) -> lattice_protocol::provider::ProviderLi
     )
 }
 
-async fn call(p: &Provider, f: KvFunction, args: &[WitValue]) -> WitValue {
-    let interface = format!("wrpc:keyvalue/{}", f.interface());
-    p.call(
-        "counter",
-        &interface,
-        f.name(),
-        &f.params(),
-        &f.results(),
-        args,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{f:?}: {e:?}"))
-}
-
-/// The `ok` payload.
-async fn ok(p: &Provider, f: KvFunction, args: &[WitValue]) -> Option<WitValue> {
-    match call(p, f, args).await {
-        WitValue::Result(Ok(value)) => value.map(|v| *v),
-        other => panic!("{f:?} {args:?}: {other:?}"),
-    }
-}
-
-/// The `err(other(message))` message.
-async fn other_error(p: &Provider, f: KvFunction, args: &[WitValue]) -> String {
-    match common::err_of(call(p, f, args).await) {
-        WitValue::Variant(case, Some(m)) if case == "other" => match *m {
-            WitValue::String(m) => m,
-            other => panic!("{other:?}"),
-        },
-        other => panic!("{other:?}"),
-    }
-}
-
-fn bytes(b: &[u8]) -> WitValue {
-    WitValue::List(b.iter().copied().map(WitValue::U8).collect())
-}
-
-fn some(v: WitValue) -> WitValue {
-    WitValue::Option(Some(Box::new(v)))
-}
-
-fn none() -> WitValue {
-    WitValue::Option(None)
-}
-
-fn list(items: Vec<WitValue>) -> WitValue {
-    WitValue::List(items)
-}
-
-fn pair(key: &str, value: &[u8]) -> WitValue {
-    WitValue::Tuple(vec![s(key), bytes(value)])
-}
-
-/// Every key of `bucket`, following list-keys' cursor.
-async fn all_keys(p: &Provider, bucket: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut cursor = none();
-    for _ in 0..100 {
-        let Some(WitValue::Record(fields)) =
-            ok(p, KvFunction::ListKeys, &[s(bucket), cursor]).await
-        else {
-            panic!("list-keys answered no record")
-        };
-        let [(_, WitValue::List(found)), (_, next)] = &fields[..] else {
-            panic!("{fields:?}")
-        };
-        keys.extend(found.iter().map(|k| match k {
-            WitValue::String(k) => k.clone(),
-            other => panic!("{other:?}"),
-        }));
-        match next {
-            WitValue::Option(None) => return keys,
-            next => cursor = next.clone(),
-        }
-    }
-    panic!("list-keys never finished")
-}
-
 #[tokio::test]
 async fn every_keyvalue_function_works_on_postgres() {
     let pg = PostgresServer::start().unwrap();
     let nats = NatsServer::builder().jetstream(false).start().unwrap();
-    let p = Provider::start(&nats, &[], vec![kv_link("counter", &pg.url())]).await;
+    let provider = Provider::start(&nats, &[], vec![kv_link("counter", &pg.url())]).await;
+    let p = Keyvalue::new(provider.process(), "counter");
     use KvFunction::*;
 
     // store
-    assert_eq!(ok(&p, Get, &[s("default"), s("a")]).await, Some(none()));
+    assert_eq!(p.ok(Get, &[s("default"), s("a")]).await, Some(none()));
     assert_eq!(
-        ok(&p, Exists, &[s("default"), s("a")]).await,
+        p.ok(Exists, &[s("default"), s("a")]).await,
         Some(WitValue::Bool(false))
     );
     assert_eq!(
-        ok(&p, Set, &[s("default"), s("a"), bytes(&[1, 2, 3])]).await,
+        p.ok(Set, &[s("default"), s("a"), bytes(&[1, 2, 3])]).await,
         None
     );
     assert_eq!(
-        ok(&p, Get, &[s(""), s("a")]).await,
+        p.ok(Get, &[s(""), s("a")]).await,
         Some(some(bytes(&[1, 2, 3])))
     );
     assert_eq!(
-        ok(&p, Exists, &[s("default"), s("a")]).await,
+        p.ok(Exists, &[s("default"), s("a")]).await,
         Some(WitValue::Bool(true))
     );
-    ok(&p, Set, &[s("default"), s("a"), bytes(b"new")]).await;
+    p.ok(Set, &[s("default"), s("a"), bytes(b"new")]).await;
     assert_eq!(
-        ok(&p, Get, &[s("default"), s("a")]).await,
+        p.ok(Get, &[s("default"), s("a")]).await,
         Some(some(bytes(b"new")))
     );
     // Buckets are separate.
-    ok(&p, Set, &[s("users"), s("a"), bytes(b"ana")]).await;
+    p.ok(Set, &[s("users"), s("a"), bytes(b"ana")]).await;
     assert_eq!(
-        ok(&p, Get, &[s("users"), s("a")]).await,
+        p.ok(Get, &[s("users"), s("a")]).await,
         Some(some(bytes(b"ana")))
     );
-    assert_eq!(ok(&p, Delete, &[s("users"), s("a")]).await, None);
-    assert_eq!(ok(&p, Get, &[s("users"), s("a")]).await, Some(none()));
+    assert_eq!(p.ok(Delete, &[s("users"), s("a")]).await, None);
+    assert_eq!(p.ok(Get, &[s("users"), s("a")]).await, Some(none()));
     assert_eq!(
-        ok(&p, Get, &[s("default"), s("a")]).await,
+        p.ok(Get, &[s("default"), s("a")]).await,
         Some(some(bytes(b"new")))
     );
-    assert_eq!(ok(&p, Delete, &[s("users"), s("never")]).await, None);
+    assert_eq!(p.ok(Delete, &[s("users"), s("never")]).await, None);
 
     // atomics
     let inc = |key: &'static str, n: u64| [s("c"), s(key), WitValue::U64(n)];
-    assert_eq!(
-        ok(&p, Increment, &inc("n", 5)).await,
-        Some(WitValue::U64(5))
-    );
-    assert_eq!(
-        ok(&p, Increment, &inc("n", 2)).await,
-        Some(WitValue::U64(7))
-    );
-    assert_eq!(
-        ok(&p, Get, &[s("c"), s("n")]).await,
-        Some(some(bytes(b"7")))
-    );
-    let e = other_error(&p, Increment, &[s("default"), s("a"), WitValue::U64(1)]).await;
+    assert_eq!(p.ok(Increment, &inc("n", 5)).await, Some(WitValue::U64(5)));
+    assert_eq!(p.ok(Increment, &inc("n", 2)).await, Some(WitValue::U64(7)));
+    assert_eq!(p.ok(Get, &[s("c"), s("n")]).await, Some(some(bytes(b"7"))));
+    let e = p
+        .other_error(Increment, &[s("default"), s("a"), WitValue::U64(1)])
+        .await;
     assert!(
         e.contains("cannot increment 'a' by 1: its value is not an integer"),
         "{e}"
     );
     assert_eq!(
-        ok(&p, Increment, &inc("big", u64::MAX)).await,
+        p.ok(Increment, &inc("big", u64::MAX)).await,
         Some(WitValue::U64(u64::MAX))
     );
-    let e = other_error(&p, Increment, &inc("big", 1)).await;
+    let e = p.other_error(Increment, &inc("big", 1)).await;
     assert!(e.contains("the sum is over 18446744073709551615"), "{e}");
     // Increments at once are all counted.
     let args = inc("many", 1);
-    let many = (0..20).map(|_| ok(&p, Increment, &args));
+    let many = (0..20).map(|_| p.ok(Increment, &args));
     futures::future::join_all(many).await;
     assert_eq!(
-        ok(&p, Get, &[s("c"), s("many")]).await,
+        p.ok(Get, &[s("c"), s("many")]).await,
         Some(some(bytes(b"20")))
     );
 
@@ -183,10 +100,10 @@ async fn every_keyvalue_function_works_on_postgres() {
         pair("z", b"3"),
         pair("x", b"4"),
     ]);
-    assert_eq!(ok(&p, SetMany, &[s("b"), kvs]).await, None);
+    assert_eq!(p.ok(SetMany, &[s("b"), kvs]).await, None);
     let asked = list(vec![s("x"), s("missing"), s("z")]);
     assert_eq!(
-        ok(&p, GetMany, &[s("b"), asked]).await,
+        p.ok(GetMany, &[s("b"), asked]).await,
         Some(list(vec![
             some(pair("x", b"4")),
             none(),
@@ -194,29 +111,31 @@ async fn every_keyvalue_function_works_on_postgres() {
         ]))
     );
     assert_eq!(
-        ok(&p, DeleteMany, &[s("b"), list(vec![s("x"), s("y")])]).await,
+        p.ok(DeleteMany, &[s("b"), list(vec![s("x"), s("y")])])
+            .await,
         None
     );
     assert_eq!(
-        ok(&p, GetMany, &[s("b"), list(vec![s("x"), s("y"), s("z")])]).await,
+        p.ok(GetMany, &[s("b"), list(vec![s("x"), s("y"), s("z")])])
+            .await,
         Some(list(vec![none(), none(), some(pair("z", b"3"))]))
     );
     assert_eq!(
-        ok(&p, GetMany, &[s("b"), list(vec![])]).await,
+        p.ok(GetMany, &[s("b"), list(vec![])]).await,
         Some(list(vec![]))
     );
-    assert_eq!(ok(&p, SetMany, &[s("b"), list(vec![])]).await, None);
-    assert_eq!(ok(&p, DeleteMany, &[s("b"), list(vec![])]).await, None);
+    assert_eq!(p.ok(SetMany, &[s("b"), list(vec![])]).await, None);
+    assert_eq!(p.ok(DeleteMany, &[s("b"), list(vec![])]).await, None);
 
     // list-keys pages through a bucket in key order and sees only that bucket.
     let many: Vec<String> = (0..2_500).map(|i| format!("k{i:04}")).collect();
     for chunk in many.chunks(500) {
         let kvs = list(chunk.iter().map(|k| pair(k, b"v")).collect());
-        ok(&p, SetMany, &[s("many"), kvs]).await;
+        p.ok(SetMany, &[s("many"), kvs]).await;
     }
-    assert_eq!(all_keys(&p, "many").await, many);
-    assert_eq!(all_keys(&p, "c").await, vec!["big", "many", "n"]);
-    assert_eq!(all_keys(&p, "nothing").await, Vec::<String>::new());
+    assert_eq!(p.keys("many").await, many);
+    assert_eq!(p.keys("c").await, vec!["big", "many", "n"]);
+    assert_eq!(p.keys("nothing").await, Vec::<String>::new());
 
     // It is all in the table, under the caller's app.
     let db = common::connect(&pg.url()).await;
@@ -242,18 +161,10 @@ async fn every_keyvalue_function_works_on_postgres() {
     let mut db = db;
     let tx = db.transaction().await.unwrap();
     tx.batch_execute("LOCK TABLE lattice_kv").await.unwrap();
-    let f = Set;
     let started = std::time::Instant::now();
     let result = p
-        .call_with_timeout(
-            "counter",
-            "wrpc:keyvalue/store",
-            f.name(),
-            &f.params(),
-            &f.results(),
-            &[s("c"), s("n"), bytes(b"9")],
-            std::time::Duration::from_secs(2),
-        )
+        .timeout(std::time::Duration::from_secs(2))
+        .call(Set, &[s("c"), s("n"), bytes(b"9")])
         .await
         .unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
@@ -267,17 +178,14 @@ async fn every_keyvalue_function_works_on_postgres() {
         other => panic!("{other:?}"),
     }
     tx.rollback().await.unwrap();
-    assert_eq!(
-        ok(&p, Get, &[s("c"), s("n")]).await,
-        Some(some(bytes(b"7")))
-    );
-    p.shutdown().await;
+    assert_eq!(p.ok(Get, &[s("c"), s("n")]).await, Some(some(bytes(b"7"))));
+    provider.shutdown().await;
 }
 
 #[tokio::test]
 async fn no_database_is_the_functions_error_and_a_bad_config_stops_it() {
     let nats = NatsServer::builder().jetstream(false).start().unwrap();
-    let p = Provider::start(
+    let provider = Provider::start(
         &nats,
         &[],
         vec![kv_link(
@@ -286,12 +194,15 @@ async fn no_database_is_the_functions_error_and_a_bad_config_stops_it() {
         )],
     )
     .await;
-    let e = other_error(&p, KvFunction::Get, &[s("default"), s("a")]).await;
+    let p = Keyvalue::new(provider.process(), "counter");
+    let e = p
+        .other_error(KvFunction::Get, &[s("default"), s("a")])
+        .await;
     assert!(
         e.starts_with("cannot connect to postgres://postgres@127.0.0.1:1/postgres: "),
         "{e}"
     );
-    p.shutdown().await;
+    provider.shutdown().await;
 
     let child = common::spawn(
         &nats,

@@ -62,6 +62,12 @@ impl Provider {
         Self(ProviderProcess::start(nats, setup(config, links)).await)
     }
 
+    /// The process itself, for callers that speak one interface
+    /// (`lattice_testing::keyvalue`).
+    pub fn process(&self) -> &ProviderProcess {
+        &self.0
+    }
+
     /// Call `interface.function` (`interface` as `namespace:package/name`) as
     /// `component` with the caller's `timeout`: the one result, or the reply's
     /// error kind and message.
