@@ -1,16 +1,22 @@
 //! `builtin://http-client`: `wasi:http/outgoing-handler`, allowed only to the hosts
 //! listed in the config of the component's link to the builtin (`allowed_hosts`,
-//! comma separated: `example.com`, `127.0.0.1:8080`, or `*`). A component with no
-//! such link may not make outgoing requests at all. The interface itself is
+//! comma separated: `example.com`, `api.example.com:8443`, `127.0.0.1:8080`,
+//! `10.0.0.0/8`, or `*`). A component with no such link may not make outgoing
+//! requests at all. Loopback, link-local, private, unspecified and multicast
+//! addresses are reachable only through an entry naming the IP or its range, even
+//! by a name that resolves to them ([`allow`]). The interface itself is
 //! wasmtime-wasi-http's (linked by `plugins::wasi`); each invocation's
-//! [`policy::OutgoingPolicy`] decides.
+//! [`policy::OutgoingPolicy`] decides, and [`send`] connects to the checked address.
 
+pub mod allow;
 pub mod policy;
+pub mod send;
 
 use crate::capability::Capability;
 use crate::env::Settings;
+use allow::AllowList;
 use lattice_protocol::manifest::{Builtin, Image, Manifest};
-use policy::{parse_allowed_hosts, AllowedHosts};
+use policy::AllowedHosts;
 use std::sync::Arc;
 
 /// The capability.
@@ -27,15 +33,19 @@ impl Capability for HttpClient {
         component: &str,
         settings: &mut Settings,
     ) -> Result<(), String> {
-        let links = manifest.component(component).into_iter().flat_map(|c| &c.links);
+        let links = manifest
+            .component(component)
+            .into_iter()
+            .flat_map(|c| &c.links);
         for link in links {
             let target = manifest.component(&link.target).map(|t| &t.image);
             if target == Some(&Image::Builtin(Builtin::HttpClient)) {
-                let hosts = link
-                    .target_config
-                    .get("allowed_hosts")
-                    .map(|v| parse_allowed_hosts(v))
-                    .unwrap_or_default();
+                let hosts = match link.target_config.get("allowed_hosts") {
+                    Some(value) => AllowList::parse(value).map_err(|e| {
+                        format!("the http-client link of component '{component}': {e}")
+                    })?,
+                    None => AllowList::default(),
+                };
                 settings.insert(AllowedHosts(Arc::new(hosts)));
             }
         }

@@ -1,61 +1,31 @@
 //! The outgoing-request policy of one invocation: wasmtime-wasi-http's hooks,
-//! checking each request against the component's allow-list.
+//! checking each request's host name against the component's allow-list, then
+//! every address the name resolves to, and connecting only to a checked address
+//! ([`super::send`]).
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
+use super::allow::AllowList;
+use super::send::{self, Resolved};
 use std::future::Future;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// A component's allow-list: its `builtin://http-client` link's `allowed_hosts`.
-pub struct AllowedHosts(pub Arc<Vec<String>>);
+pub struct AllowedHosts(pub Arc<AllowList>);
 
 /// The outgoing-request policy of one invocation.
 pub struct OutgoingPolicy {
-    allowed: Option<Arc<Vec<String>>>,
+    allowed: Option<Arc<AllowList>>,
 }
 
 impl OutgoingPolicy {
     /// `allowed`: the link's allow-list, or `None` when the component has no
     /// http-client link.
-    pub fn new(allowed: Option<Arc<Vec<String>>>) -> Self {
+    pub fn new(allowed: Option<Arc<AllowList>>) -> Self {
         Self { allowed }
     }
-
-    /// Whether a request to `host` (with optional `port`) may go out.
-    pub fn allows(&self, host: &str, port: Option<u16>) -> bool {
-        let Some(list) = &self.allowed else {
-            return false;
-        };
-        list.iter().any(|entry| {
-            entry == "*"
-                || entry.eq_ignore_ascii_case(host)
-                || port.is_some_and(|p| entry.eq_ignore_ascii_case(&format!("{host}:{p}")))
-        })
-    }
 }
 
-/// Parse the `allowed_hosts` config value.
-pub fn parse_allowed_hosts(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-type Sent = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), Error>> + Send>,
-                ),
-                Error,
-            >,
-        > + Send,
->;
+type Sent = Box<dyn Future<Output = Result<send::Sent, Error>> + Send>;
 
 impl WasiHttpHooks for OutgoingPolicy {
     fn send_request(
@@ -64,39 +34,24 @@ impl WasiHttpHooks for OutgoingPolicy {
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Sent {
-        let host = request.uri().host().unwrap_or_default().to_string();
-        let port = request.uri().port_u16();
-        if !self.allows(&host, port) {
-            tracing::warn!(%host, "outgoing HTTP request denied: host not in the allow-list");
-            return Box::new(async { Err(Error::HttpRequestDenied) });
-        }
         drop(fut);
+        let allowed = self.allowed.clone();
         Box::new(async move {
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let res =
-                res.map(|b| BodyExt::boxed_unsync(b.map_frame(|f: hyper::body::Frame<Bytes>| f)));
-            Ok((res, Box::new(io) as Box<dyn Future<Output = _> + Send>))
+            let uri = request.uri();
+            let host = uri.host().unwrap_or_default().to_string();
+            let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let Some(allowed) = allowed.filter(|a| a.allows_name(&host, port)) else {
+                tracing::warn!(%host, port, rule = "host not in allowed_hosts", "outgoing HTTP request denied");
+                return Err(Error::HttpRequestDenied);
+            };
+            match send::resolve(&allowed, &host, port).await? {
+                Resolved::Allowed(addrs) => send::send(request, options, &host, addrs).await,
+                Resolved::Refused(refused) => {
+                    tracing::warn!(%host, addr = %refused.addr, rule = %refused.rule, "outgoing HTTP request denied: {refused}");
+                    Err(Error::DestinationIpProhibited)
+                }
+            }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allow_list() {
-        let none = OutgoingPolicy::new(None);
-        assert!(!none.allows("example.com", None));
-        let list = OutgoingPolicy::new(Some(Arc::new(parse_allowed_hosts(
-            "example.com, 127.0.0.1:8080",
-        ))));
-        assert!(list.allows("example.com", Some(443)));
-        assert!(list.allows("EXAMPLE.com", None));
-        assert!(list.allows("127.0.0.1", Some(8080)));
-        assert!(!list.allows("127.0.0.1", Some(9090)));
-        assert!(!list.allows("evil.com", None));
-        let all = OutgoingPolicy::new(Some(Arc::new(vec!["*".into()])));
-        assert!(all.allows("anything", None));
     }
 }
