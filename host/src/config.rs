@@ -119,3 +119,32 @@ pub fn automatic_labels() -> BTreeMap<String, String> {
         ("hostcore.hostname".to_string(), hostname),
     ])
 }
+
+/// Bounds of each `builtin://http-server` listener. These are the defaults; an
+/// http-server link may override each in its source config, beside `address`
+/// (`header_read_timeout: 5s`, `max_connections: 256`, `max_body_bytes: 1048576`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpServerLimits {
+    /// How long a client may take to send a request's headers (the request line
+    /// included) before its connection is closed; also bounds an idle keep-alive
+    /// connection waiting for its next request.
+    pub header_read_timeout: Duration,
+    /// Open connections per listener. Over the cap, a new connection is accepted
+    /// and closed at once, so the client fails fast instead of queuing unseen.
+    pub max_connections: usize,
+    /// The largest request body, in bytes. A request declaring more in its
+    /// `Content-Length` is answered 413 without invoking the component; a streamed
+    /// (chunked) body is cut when it passes the limit: the guest's read fails and,
+    /// unless the guest had already answered, the answer is 413.
+    pub max_body_bytes: u64,
+}
+
+impl Default for HttpServerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_body_bytes: 16 << 20,
+        }
+    }
+}

@@ -13,6 +13,7 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::task::AbortHandle;
@@ -22,12 +23,40 @@ use wasmtime_wasi_http::WasiHttpView;
 /// The body type the listener answers with.
 pub type ResponseBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 
-/// Serve `req` with a new instance of `rt`'s component.
+/// Serve `req` with a new instance of `rt`'s component, refusing a body of more
+/// than `max_body_bytes` with 413: at once when its `Content-Length` says so
+/// (the component is not invoked), else when the streamed body passes the limit
+/// before the guest answered (the guest's read fails and its answer is dropped).
 pub async fn handle(
     rt: Arc<ComponentRuntime>,
     req: hyper::Request<Incoming>,
+    max_body_bytes: u64,
 ) -> Result<hyper::Response<ResponseBody>, Infallible> {
-    Ok(match run(&rt, req).await {
+    let too_large = |size: String| {
+        text(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body ({size}) is over this listener's limit of {max_body_bytes} bytes (max_body_bytes)"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(declared) = declared.filter(|d| *d > max_body_bytes) {
+        return Ok(too_large(format!("{declared} bytes")));
+    }
+    let tripped = Arc::new(AtomicBool::new(false));
+    let req = req.map(|body| LimitedBody {
+        body,
+        left: max_body_bytes,
+        tripped: tripped.clone(),
+    });
+    let result = run(&rt, req).await;
+    if tripped.load(Ordering::Relaxed) {
+        return Ok(too_large("streamed".to_string()));
+    }
+    Ok(match result {
         Ok(resp) => resp,
         Err((status, message)) => {
             if status.is_server_error() && status != http::StatusCode::SERVICE_UNAVAILABLE {
@@ -165,6 +194,49 @@ impl Body for GuardedBody {
             self.guard.finished = true;
         }
         polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request body that fails once more than `left` bytes went through.
+struct LimitedBody {
+    body: Incoming,
+    left: u64,
+    tripped: Arc<AtomicBool>,
+}
+
+impl Body for LimitedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        let Poll::Ready(Some(Ok(frame))) = polled else {
+            return polled.map(|f| f.map(|r| r.map_err(Into::into)));
+        };
+        let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+        match self.left.checked_sub(len) {
+            Some(left) => {
+                self.left = left;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            None => {
+                self.tripped.store(true, Ordering::Relaxed);
+                Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpRequestBodySize(
+                    None,
+                ))))
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {

@@ -4,17 +4,26 @@
 //! Each address is owned by one app. A second app asking for a taken address is
 //! refused with a message naming both apps. An app that re-applies keeps its
 //! listener and only swaps the target, so upgrades never drop the socket.
+//!
+//! Each listener is bounded ([`HttpServerLimits`]): a header-read timeout, a cap
+//! on open connections (over it, a new connection is closed at once) and a body
+//! limit (413). The link's source config may override each default, beside
+//! `address`: `header_read_timeout` (`250ms`, `5s`, `2m`), `max_connections`,
+//! `max_body_bytes`. A listener keeps the bounds it was bound with until the app
+//! asks for another address.
 
 use crate::capability::{AppGuard, AppStart, Capability};
 use crate::component::{http, ComponentRuntime};
+use crate::config::HttpServerLimits;
 use futures::future::BoxFuture;
-use lattice_protocol::manifest::{Builtin, Image, Manifest};
-use std::collections::BTreeMap;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use lattice_protocol::manifest::{parse_timeout, Builtin, Image, Link, Manifest};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 type Target = Arc<RwLock<Arc<ComponentRuntime>>>;
@@ -35,9 +44,18 @@ impl Drop for Listener {
 #[derive(Default)]
 pub struct HttpServer {
     listeners: Mutex<HashMap<SocketAddr, Listener>>,
+    defaults: HttpServerLimits,
 }
 
 impl HttpServer {
+    /// A host's listeners, bounded by `defaults` unless a link says otherwise.
+    pub fn new(defaults: HttpServerLimits) -> Self {
+        Self {
+            listeners: Mutex::default(),
+            defaults,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<SocketAddr, Listener>> {
         self.listeners.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -48,12 +66,14 @@ impl HttpServer {
     }
 
     /// Route `addr` to `target` for `app`: swap the target of the app's existing
-    /// listener, or bind a new one. Must be called from within a tokio runtime.
+    /// listener, or bind a new one bounded by `limits`. Must be called from within
+    /// a tokio runtime.
     pub fn bind(
         &self,
         app: &str,
         addr: SocketAddr,
         target: Arc<ComponentRuntime>,
+        limits: HttpServerLimits,
     ) -> Result<(), String> {
         let mut listeners = self.lock();
         if let Some(existing) = listeners.get(&addr) {
@@ -71,8 +91,8 @@ impl HttpServer {
             .and_then(tokio::net::TcpListener::from_std)
             .map_err(|e| format!("app '{app}' cannot listen on {addr}: {e}"))?;
         let target: Target = Arc::new(RwLock::new(target));
-        let task = tokio::spawn(accept_loop(socket, target.clone()));
-        tracing::info!(%app, %addr, "http-server listening");
+        let task = tokio::spawn(accept_loop(socket, target.clone(), limits));
+        tracing::info!(%app, %addr, ?limits, "http-server listening");
         listeners.insert(
             addr,
             Listener {
@@ -100,11 +120,14 @@ impl Capability for HttpServer {
     /// app's listeners on addresses it no longer asks for. All or nothing: every
     /// address is checked before any is bound. (It cannot be undone by a guard, as
     /// a re-applied app keeps its sockets: the registry starts it last.)
-    fn start<'a>(&'a self, app: &'a AppStart<'a>) -> BoxFuture<'a, Result<Option<AppGuard>, String>> {
+    fn start<'a>(
+        &'a self,
+        app: &'a AppStart<'a>,
+    ) -> BoxFuture<'a, Result<Option<AppGuard>, String>> {
         Box::pin(async move {
             let name = &app.manifest.name;
-            let routes = http_routes(app.manifest, app.placed)?;
-            for (addr, _) in &routes {
+            let routes = http_routes(app.manifest, app.placed, self.defaults)?;
+            for (addr, _, _) in &routes {
                 if let Some(owner) = self.owner(addr).filter(|o| o != name) {
                     return Err(format!(
                         "address {addr} is already used by app '{owner}'; app '{name}' cannot listen there (pick another `address` in its http-server link)"
@@ -118,11 +141,12 @@ impl Capability for HttpServer {
                 .map(|(a, _)| *a)
                 .collect();
             let mut bound = Vec::new();
-            for (addr, rt) in routes {
-                if let Err(e) = self.bind(name, addr, rt) {
+            for (addr, rt, limits) in routes {
+                if let Err(e) = self.bind(name, addr, rt, limits) {
                     // Close what this apply opened; keep what the app had.
                     let opened: Vec<_> = bound.iter().filter(|a| !before.contains(a)).collect();
-                    self.lock().retain(|a, l| &l.app != name || !opened.contains(&a));
+                    self.lock()
+                        .retain(|a, l| &l.app != name || !opened.contains(&a));
                     return Err(e);
                 }
                 bound.push(addr);
@@ -141,13 +165,16 @@ impl Capability for HttpServer {
     }
 }
 
+type Route = (SocketAddr, Arc<ComponentRuntime>, HttpServerLimits);
+
 /// The HTTP listeners `manifest` asks for on this host: every link from a
 /// `builtin://http-server` capability to a component placed here.
 fn http_routes(
     manifest: &Manifest,
     placed: &BTreeMap<String, Arc<ComponentRuntime>>,
-) -> Result<Vec<(SocketAddr, Arc<ComponentRuntime>)>, String> {
-    let mut routes: Vec<(SocketAddr, Arc<ComponentRuntime>)> = Vec::new();
+    defaults: HttpServerLimits,
+) -> Result<Vec<Route>, String> {
+    let mut routes: Vec<Route> = Vec::new();
     for (source, link) in manifest.links() {
         if source.image != Image::Builtin(Builtin::HttpServer) {
             continue;
@@ -170,20 +197,58 @@ fn http_routes(
                 link.target, manifest.name
             ));
         }
-        if routes.iter().any(|(a, _)| *a == addr) {
+        let limits = link_limits(link, defaults)
+            .map_err(|e| format!("the http-server link to '{}': {e}", link.target))?;
+        if routes.iter().any(|(a, _, _)| *a == addr) {
             return Err(format!(
                 "app '{}' asks for address {addr} twice",
                 manifest.name
             ));
         }
-        routes.push((addr, rt.clone()));
+        routes.push((addr, rt.clone(), limits));
     }
     Ok(routes)
 }
 
-async fn accept_loop(socket: tokio::net::TcpListener, target: Target) {
+/// The link's overrides of the listener's bounds.
+fn link_limits(link: &Link, defaults: HttpServerLimits) -> Result<HttpServerLimits, String> {
+    let config = &link.source_config;
+    let number = |key: &str| -> Result<Option<u64>, String> {
+        config
+            .get(key)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("`{key}: {v}` is not a number above zero"))
+            })
+            .transpose()
+    };
+    let mut limits = defaults;
+    if let Some(t) = config.get("header_read_timeout") {
+        limits.header_read_timeout =
+            parse_timeout(t).map_err(|e| format!("`header_read_timeout`: {e}"))?;
+    }
+    if let Some(n) = number("max_connections")? {
+        limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = number("max_body_bytes")? {
+        limits.max_body_bytes = n;
+    }
+    Ok(limits)
+}
+
+async fn accept_loop(socket: tokio::net::TcpListener, target: Target, limits: HttpServerLimits) {
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builder = http1::Builder::new();
+    builder
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let builder = Arc::new(builder);
     loop {
-        let (stream, _peer) = match socket.accept().await {
+        let (stream, peer) = match socket.accept().await {
             Ok(conn) => conn,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -192,15 +257,22 @@ async fn accept_loop(socket: tokio::net::TcpListener, target: Target) {
                 continue;
             }
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, max_connections = limits.max_connections, "http connection closed: the listener is at its connection cap");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let target = target.clone();
+        let builder = builder.clone();
+        let max_body = limits.max_body_bytes;
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let rt = target.read().unwrap_or_else(|p| p.into_inner()).clone();
-                http::handle(rt, req)
+                http::handle(rt, req, max_body)
             });
-            if let Err(e) = http1::Builder::new()
-                .keep_alive(true)
+            if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
