@@ -52,14 +52,16 @@ async fn bed(hosts: usize, controllers: usize) -> Bed {
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
     let mut started = Vec::new();
-    for i in 0..hosts {
-        let id = format!("NSIM{i:04}");
-        started.push(FakeHost::start_with(&url, LATTICE, &id, &[("sim", "yes")], BEAT).await);
+    for _ in 0..hosts {
+        started.push(FakeHost::start_with(&url, LATTICE, &[("sim", "yes")], BEAT).await);
     }
     let mut running = Vec::new();
     for _ in 0..controllers {
-        running
-            .push(RunningController::start_with(&url, LATTICE, ControllerConfig::default()).await);
+        let config = ControllerConfig {
+            signing_key: Some(support::lattice_seed().to_string()),
+            ..ControllerConfig::default()
+        };
+        running.push(RunningController::start_with(&url, LATTICE, config).await);
         // The first one leads: let it take the lease before the next starts.
         wait_for(|| async { lease_holder(&url).await.is_some() }).await;
     }

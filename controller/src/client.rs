@@ -7,7 +7,7 @@ use lattice_protocol::messages::{
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode, CodecError};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -45,6 +45,20 @@ pub enum ApiError {
         #[source]
         source: async_nats::Error,
     },
+}
+
+/// `lattice.L.api.set_host_labels`: change one host's labels through the leader,
+/// which signs the `set_labels` command. Answered with the host's full id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetHostLabelsRequest {
+    /// The host's id, or a prefix of it that matches exactly one live host.
+    pub host: String,
+    /// Labels to set (key -> value).
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// Label keys to remove.
+    #[serde(default)]
+    pub unset: Vec<String>,
 }
 
 /// A typed client of one lattice's controller API. Cheap to clone.
@@ -121,6 +135,30 @@ impl ApiClient {
         self.call("history", &app(name)).await
     }
 
+    /// The live hosts as the controller knows them: the last heartbeat of each
+    /// host whose signed reports it admits, sorted by id. Unlike [`ping_hosts`],
+    /// a forged answer cannot add a host here.
+    pub async fn hosts(&self) -> Result<Vec<HostInfo>, ApiError> {
+        self.call("hosts", &ListRequest {}).await
+    }
+
+    /// Change the labels of the host whose id is or starts with `host` (exactly
+    /// one live host must match): the leading controller signs a `set_labels`
+    /// command and relays the host's answer. Returns the host's full id.
+    pub async fn set_host_labels(
+        &self,
+        host: &str,
+        set: BTreeMap<String, String>,
+        unset: Vec<String>,
+    ) -> Result<String, ApiError> {
+        let req = SetHostLabelsRequest {
+            host: host.to_string(),
+            set,
+            unset,
+        };
+        self.call("set_host_labels", &req).await
+    }
+
     async fn call<Req: Serialize, T: DeserializeOwned>(
         &self,
         op: &str,
@@ -161,6 +199,9 @@ fn app(name: &str) -> AppRequest {
 
 /// Ask every host of `lattice` for its [`HostInfo`] and collect the answers that
 /// arrive within `gather`. Hosts are sorted by id; unreadable answers are skipped.
+///
+/// Answers to pings are not signed: anyone on the lattice's NATS can answer as any
+/// host. Use [`ApiClient::hosts`] for the hosts the controller admits.
 pub async fn ping_hosts(
     client: &async_nats::Client,
     lattice: &str,

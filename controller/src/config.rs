@@ -1,19 +1,25 @@
-//! [`ControllerConfig`]: the controller's timings. A leaf: plain data.
+//! [`ControllerConfig`]: the controller's timings and trust. A leaf: plain data.
 
+use lattice_protocol::trust::Admission;
 use std::time::Duration;
 
-/// Timing of the controller. The defaults suit a real lattice; tests shorten them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Timing and trust of the controller. The defaults suit a real lattice (tests
+/// shorten the timings), except `signing_key`, which has no default: a controller
+/// refuses to start without one.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ControllerConfig {
     /// How often the reconcile loop runs even when nothing changed.
     pub tick: Duration,
     /// Deadline for a host to answer a command.
     pub command_timeout: Duration,
-    /// The hosts' heartbeat interval.
+    /// The hosts' heartbeat interval. A controller that starts sends no host
+    /// command before one interval has passed, so every live host has reported.
     pub host_heartbeat_interval: Duration,
     /// A host is lost after this many heartbeat intervals without a beat.
     pub missed_beats: u32,
-    /// How long to collect answers to the start-up host ping.
+    /// Unused since hosts sign their reports and answers to pings are not signed:
+    /// a starting controller learns hosts from their heartbeats. Kept so configs
+    /// that set it still build.
     pub ping_gather: Duration,
     /// First wait after a host refuses a command; doubles per failure ...
     pub backoff_base: Duration,
@@ -27,6 +33,12 @@ pub struct ControllerConfig {
     pub lease_ttl: Duration,
     /// How often the leader renews its lease; followers look twice as often.
     pub lease_renew: Duration,
+    /// The lattice signing key's seed (`SC…`, made by `lattice keys new lattice
+    /// --out FILE`): every host command is signed with it. Required.
+    pub signing_key: Option<String>,
+    /// Which hosts' signed reports this controller acts on (default: any host whose
+    /// report is validly signed by its own key).
+    pub admission: Admission,
 }
 
 impl Default for ControllerConfig {
@@ -42,6 +54,8 @@ impl Default for ControllerConfig {
             resend_after: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(3),
             lease_renew: Duration::from_secs(1),
+            signing_key: None,
+            admission: Admission::any_host(),
         }
     }
 }
@@ -51,5 +65,27 @@ impl ControllerConfig {
     pub fn host_timeout(&self) -> Duration {
         self.host_heartbeat_interval
             .saturating_mul(self.missed_beats.max(1))
+    }
+}
+
+/// Never prints the signing key's seed.
+impl std::fmt::Debug for ControllerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerConfig")
+            .field("tick", &self.tick)
+            .field("command_timeout", &self.command_timeout)
+            .field("host_heartbeat_interval", &self.host_heartbeat_interval)
+            .field("missed_beats", &self.missed_beats)
+            .field("backoff_base", &self.backoff_base)
+            .field("backoff_max", &self.backoff_max)
+            .field("resend_after", &self.resend_after)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("lease_renew", &self.lease_renew)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "(a seed, not shown)"),
+            )
+            .field("admission", &self.admission)
+            .finish()
     }
 }

@@ -5,6 +5,15 @@ use crate::runtime::store::StoreError;
 /// Why the controller could not start or keep running.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
+    #[error(
+        "the controller has no lattice signing key: hosts obey only signed commands. Make \
+         one with `lattice keys new lattice --out FILE` and pass it with \
+         `lattice controller --signing-key FILE` (or its seed in LATTICE_SIGNING_KEY); \
+         start hosts with `--trust` and its public key (`lattice keys public FILE`)"
+    )]
+    NoSigningKey,
+    #[error("the controller's signing key is not a lattice signing key (a seed starting with SC, made by `lattice keys new lattice --out FILE`): {problem}")]
+    BadSigningKey { problem: String },
     #[error("'{lattice}' is not a valid lattice name: use 1 to 64 letters, digits, '-' or '_'")]
     InvalidLattice { lattice: String },
     #[error(

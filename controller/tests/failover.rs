@@ -11,7 +11,7 @@ use support::*;
 
 /// The lease as stored in KV.
 async fn lease(url: &str) -> Option<LeaseRecord> {
-    let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.ok()?);
     let kv = js
         .get_key_value(Subjects::new(LATTICE).state_bucket())
         .await
@@ -41,7 +41,7 @@ fn applies(host: &FakeHost) -> usize {
 async fn only_the_leader_sends_commands() {
     let nats = lattice_testing::nats::NatsServer::start().unwrap();
     let url = nats.url();
-    let host = FakeHost::start(&url, "NHOST1", &[]).await;
+    let host = FakeHost::start(&url, &[]).await;
     let one = RunningController::start(&url).await;
     leader_is(&url, &one.id).await;
     let _two = RunningController::start(&url).await;
@@ -65,9 +65,9 @@ async fn the_follower_finishes_a_deploy_when_the_leader_dies_mid_way() {
     let nats = lattice_testing::nats::NatsServer::start().unwrap();
     let url = nats.url();
     let hosts = [
-        FakeHost::start(&url, "NHOST1", &[]).await,
-        FakeHost::start(&url, "NHOST2", &[]).await,
-        FakeHost::start(&url, "NHOST3", &[]).await,
+        FakeHost::start(&url, &[]).await,
+        FakeHost::start(&url, &[]).await,
+        FakeHost::start(&url, &[]).await,
     ];
     let mut a = RunningController::start(&url).await;
     leader_is(&url, &a.id).await;
@@ -115,7 +115,7 @@ async fn the_follower_finishes_a_deploy_when_the_leader_dies_mid_way() {
 async fn the_api_keeps_answering_while_the_leader_is_dead() {
     let nats = lattice_testing::nats::NatsServer::start().unwrap();
     let url = nats.url();
-    let host = FakeHost::start(&url, "NHOST1", &[]).await;
+    let host = FakeHost::start(&url, &[]).await;
     let mut a = RunningController::start(&url).await;
     leader_is(&url, &a.id).await;
     let b = RunningController::start(&url).await;
@@ -136,7 +136,7 @@ async fn the_api_keeps_answering_while_the_leader_is_dead() {
 async fn a_politely_stopped_leader_hands_over_at_once() {
     let nats = lattice_testing::nats::NatsServer::start().unwrap();
     let url = nats.url();
-    let host = FakeHost::start(&url, "NHOST1", &[]).await;
+    let host = FakeHost::start(&url, &[]).await;
     let a = RunningController::start(&url).await;
     leader_is(&url, &a.id).await;
     let b = RunningController::start(&url).await;

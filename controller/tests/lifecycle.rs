@@ -15,7 +15,7 @@ use support::*;
 async fn deploy_reaches_the_host_and_becomes_deployed() {
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
-    let host = FakeHost::start(&url, "NHOST1", &[]).await;
+    let host = FakeHost::start(&url, &[]).await;
     let _controller = RunningController::start(&url).await;
     let api = api(&url).await;
     let events = nats.connect().await.unwrap();
@@ -38,7 +38,7 @@ async fn deploy_reaches_the_host_and_becomes_deployed() {
         "{}",
         status.message
     );
-    assert_eq!(status.components[0].running.get("NHOST1"), Some(&2));
+    assert_eq!(status.components[0].running.get(&host.id), Some(&2));
     let w = host.workload("shop").unwrap();
     assert_eq!(w.version, "1.0");
     assert_eq!(w.components[0].instances, 2);
@@ -65,7 +65,7 @@ async fn deploy_reaches_the_host_and_becomes_deployed() {
 async fn undeploy_removes_and_delete_forgets() {
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
-    let host = FakeHost::start(&url, "NHOST1", &[]).await;
+    let host = FakeHost::start(&url, &[]).await;
     let _controller = RunningController::start(&url).await;
     let api = api(&url).await;
 
@@ -100,7 +100,7 @@ async fn undeploy_removes_and_delete_forgets() {
 async fn rollback_to_an_older_version() {
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
-    let host = FakeHost::start(&url, "NHOST1", &[]).await;
+    let host = FakeHost::start(&url, &[]).await;
     let _controller = RunningController::start(&url).await;
     let api = api(&url).await;
 
@@ -137,8 +137,8 @@ async fn rollback_to_an_older_version() {
 async fn two_apps_on_two_hosts() {
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
-    let a = FakeHost::start(&url, "NHOSTA", &[]).await;
-    let b = FakeHost::start(&url, "NHOSTB", &[]).await;
+    let a = FakeHost::start(&url, &[]).await;
+    let b = FakeHost::start(&url, &[]).await;
     let _controller = RunningController::start(&url).await;
     let api = api(&url).await;
 
@@ -152,8 +152,8 @@ async fn two_apps_on_two_hosts() {
     assert_eq!(names, ["one", "two"]);
     // "two" spreads evenly over both hosts.
     let two = &list[1];
-    assert_eq!(two.components[0].running.get("NHOSTA"), Some(&2));
-    assert_eq!(two.components[0].running.get("NHOSTB"), Some(&2));
+    assert_eq!(two.components[0].running.get(&a.id), Some(&2));
+    assert_eq!(two.components[0].running.get(&b.id), Some(&2));
     assert!(a.workload("two").is_some() && b.workload("two").is_some());
 }
 
@@ -161,7 +161,7 @@ async fn two_apps_on_two_hosts() {
 async fn same_version_with_different_content_is_refused() {
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
-    let _host = FakeHost::start(&url, "NHOST1", &[]).await;
+    let _host = FakeHost::start(&url, &[]).await;
     let _controller = RunningController::start(&url).await;
     let api = api(&url).await;
 

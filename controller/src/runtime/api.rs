@@ -7,16 +7,28 @@
 //! hosts refused) comes from the controller that acts. When the leader does not
 //! answer, the follower answers itself: writes are compare-and-set in KV, so any
 //! controller may make them.
+//!
+//! Every manifest is checked again here with the CLI's parser and budgets
+//! (`manifest::revalidate`), so a request sent straight to the API cannot store
+//! what `lattice app deploy` would refuse. `set_host_labels` is answered by the
+//! leader alone: it signs a `set_labels` command under its lease term and answers
+//! with the host's reply.
 
+use super::commands::{leads_in, send_command};
 use super::election::View;
 use super::events::{chain, publish_event, PUBLISH_DEADLINE};
 use super::msg::Msg;
+use super::signer::Signer;
 use super::store::Store;
+use crate::brain::model::short_host_id;
 use crate::brain::record::{AppRecord, RecordError};
+use crate::client::SetHostLabelsRequest;
 use futures::StreamExt;
 use lattice_bus::{Bus, SharedBus, Subscription};
+use lattice_protocol::manifest::{revalidate, Limits};
 use lattice_protocol::messages::{
-    ApiReply, AppRequest, AppStatus, DeployRequest, Event, ListRequest, VersionInfo,
+    ApiReply, AppRequest, AppStatus, DeployRequest, Event, HostCommand, HostInfo, ListRequest,
+    VersionInfo,
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
@@ -37,7 +49,7 @@ const FORWARD_DEADLINE: Duration = Duration::from_millis(1500);
 const CONCURRENT_REQUESTS: usize = 64;
 
 /// The operations this controller answers, for error messages.
-const OPS: &str = "deploy, undeploy, delete, list, status, history";
+const OPS: &str = "deploy, undeploy, delete, list, status, history, hosts, set_host_labels";
 
 pub(crate) struct Api {
     bus: SharedBus,
@@ -47,6 +59,9 @@ pub(crate) struct Api {
     store: Store,
     tx: mpsc::Sender<Msg>,
     election: watch::Receiver<View>,
+    signer: Signer,
+    /// How long a host may take to answer a command.
+    command_timeout: Duration,
 }
 
 /// Answer API requests until both subscriptions end, at most
@@ -120,6 +135,7 @@ fn now_ms() -> u64 {
 }
 
 impl Api {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         bus: SharedBus,
         subjects: Subjects,
@@ -127,6 +143,8 @@ impl Api {
         store: Store,
         tx: mpsc::Sender<Msg>,
         election: watch::Receiver<View>,
+        signer: Signer,
+        command_timeout: Duration,
     ) -> Self {
         Self {
             bus,
@@ -135,6 +153,8 @@ impl Api {
             store,
             tx,
             election,
+            signer,
+            command_timeout,
         }
     }
 
@@ -173,6 +193,8 @@ impl Api {
             "list" => answer(self.list(payload).await),
             "status" => answer(self.status(payload).await),
             "history" => answer(self.history(payload).await),
+            "hosts" => answer(self.hosts(payload).await),
+            "set_host_labels" => answer(self.set_host_labels(payload).await),
             _ => answer::<()>(Err(format!(
                 "unknown API operation '{op}'; this controller answers {OPS}"
             ))),
@@ -183,6 +205,10 @@ impl Api {
         let req: DeployRequest = request("deploy", payload)?;
         let (name, (record, revision)) = match (req.manifest, req.name) {
             (Some(manifest), name) => {
+                // The CLI's parser and budgets, whoever sent it: what would be
+                // refused from YAML is refused here, with the same messages.
+                let manifest = revalidate(&manifest, &Limits::default())
+                    .map_err(|e| format!("the manifest is not valid:\n{e}"))?;
                 if let Some(name) = name.filter(|n| *n != manifest.name) {
                     return Err(format!(
                         "the deploy request names app '{name}' but its manifest is app '{}'",
@@ -282,6 +308,63 @@ impl Api {
         self.ask(|reply| Msg::History { name, reply })
             .await?
             .ok_or_else(|| RecordError::NoSuchApp { app }.to_string())
+    }
+
+    async fn hosts(&self, payload: &[u8]) -> Result<Vec<HostInfo>, String> {
+        let ListRequest {} = request("hosts", payload)?;
+        self.ask(|reply| Msg::Hosts { query: None, reply }).await
+    }
+
+    /// Sign a `set_labels` command for the one host whose id starts with
+    /// `req.host` and answer with its reply. Only the leader sends it.
+    async fn set_host_labels(&self, payload: &[u8]) -> Result<String, String> {
+        let SetHostLabelsRequest { host, set, unset } = request("set_host_labels", payload)?;
+        if host.is_empty() {
+            return Err("set_host_labels needs a host id or a prefix of one".to_string());
+        }
+        let term = {
+            let view = self.election.borrow();
+            view.leadership
+                .filter(|_| view.leads(tokio::time::Instant::now().into_std()))
+                .map(|l| l.term)
+        };
+        let Some(term) = term else {
+            return Err(
+                "this controller does not lead the lattice and the leader did not \
+                        answer; try again in a few seconds"
+                    .to_string(),
+            );
+        };
+        let query = Some(host.clone());
+        let found = self.ask(|reply| Msg::Hosts { query, reply }).await?;
+        let id = match found.as_slice() {
+            [one] => one.host_id.clone(),
+            [] => {
+                return Err(format!(
+                    "no host of this lattice has an id starting with '{host}' (see `lattice get hosts`)"
+                ))
+            }
+            many => {
+                return Err(format!(
+                    "'{host}' matches {} hosts; give more of the id",
+                    many.len()
+                ))
+            }
+        };
+        if !leads_in(&self.election, term) {
+            return Err("this controller lost the lead before sending; try again".to_string());
+        }
+        let command = HostCommand::SetLabels { set, unset };
+        let signed = self
+            .signer
+            .sign(&id, term, &command)
+            .map_err(|e| format!("cannot sign the command for host {id}: {e}"))?;
+        let subject = self.subjects.host_command(&id);
+        send_command(&*self.bus, subject, signed, self.command_timeout)
+            .await
+            .map_err(|e| format!("host {}: {e}", short_host_id(&id)))?;
+        tracing::info!(host = %id, "host labels changed");
+        Ok(id)
     }
 
     async fn upsert(

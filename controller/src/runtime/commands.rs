@@ -1,16 +1,20 @@
-//! Sending host commands: each from a short-lived task, at most
-//! [`CONCURRENT_SENDS`] in flight, every answer (or failure, as a sentence) reported
-//! back to the state task as [`Msg::CommandDone`].
+//! Sending host commands: each signed with the lattice signing key under this
+//! controller's lease term, from a short-lived task, at most [`CONCURRENT_SENDS`]
+//! in flight, every answer (or failure, as a sentence) reported back to the state
+//! task as [`Msg::CommandDone`]. A command is sent only while its term's lease is
+//! still held: one that waited for a slot past the lease is dropped.
 
+use super::election::View;
 use super::msg::Msg;
+use super::signer::Signer;
 use crate::brain::attempts::command_app;
 use lattice_bus::{Bus, RequestError, SharedBus};
+use lattice_protocol::decode;
 use lattice_protocol::messages::{CommandReply, HostCommand};
 use lattice_protocol::subjects::Subjects;
-use lattice_protocol::{decode, encode};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 /// Host commands in flight at once.
 const CONCURRENT_SENDS: usize = 256;
@@ -18,6 +22,8 @@ const CONCURRENT_SENDS: usize = 256;
 pub(crate) struct Sender {
     bus: SharedBus,
     subjects: Subjects,
+    signer: Signer,
+    election: watch::Receiver<View>,
     timeout: Duration,
     slots: Arc<Semaphore>,
     done: mpsc::Sender<Msg>,
@@ -27,30 +33,46 @@ impl Sender {
     pub(crate) fn new(
         bus: SharedBus,
         subjects: Subjects,
+        signer: Signer,
+        election: watch::Receiver<View>,
         timeout: Duration,
         done: mpsc::Sender<Msg>,
     ) -> Self {
         Self {
             bus,
             subjects,
+            signer,
+            election,
             timeout,
             slots: Arc::new(Semaphore::new(CONCURRENT_SENDS)),
             done,
         }
     }
 
-    /// Send `command` (the attempt numbered `seq`) to `host_id` in the background.
-    pub(crate) fn send(&self, host_id: String, command: HostCommand, seq: u64) {
-        tracing::info!(host = %host_id, command = describe(&command), "sending host command");
+    /// Send `command` (the attempt numbered `seq`) to `host_id` in the background,
+    /// signed under lease `term`.
+    pub(crate) fn send(&self, host_id: String, command: HostCommand, seq: u64, term: u64) {
+        tracing::info!(host = %host_id, command = describe(&command), term, "sending host command");
         let bus = self.bus.clone();
         let subject = self.subjects.host_command(&host_id);
         let timeout = self.timeout;
         let done = self.done.clone();
         let slots = self.slots.clone();
+        let signer = self.signer.clone();
+        let election = self.election.clone();
         tokio::spawn(async move {
             let app = command_app(&command).to_string();
             let result = match slots.acquire_owned().await {
-                Ok(_slot) => send_command(&*bus, subject, &command, timeout).await,
+                Ok(_slot) => {
+                    if !leads_in(&election, term) {
+                        tracing::info!(host = %host_id, term, "lease lost before sending; command dropped");
+                        return;
+                    }
+                    match signer.sign(&host_id, term, &command) {
+                        Ok(bytes) => send_command(&*bus, subject, bytes, timeout).await,
+                        Err(e) => Err(format!("could not be signed: {e}")),
+                    }
+                }
                 Err(_) => return,
             };
             let _ = done
@@ -76,15 +98,22 @@ fn describe(command: &HostCommand) -> String {
     }
 }
 
-/// Send one command and turn every way it can go wrong into a sentence.
-async fn send_command(
+/// Whether this controller still holds the lease of `term`.
+pub(crate) fn leads_in(election: &watch::Receiver<View>, term: u64) -> bool {
+    let view = election.borrow();
+    view.leads(tokio::time::Instant::now().into_std())
+        && view.leadership.is_some_and(|l| l.term == term)
+}
+
+/// Send one signed command and turn every way it can go wrong into a sentence.
+pub(crate) async fn send_command(
     bus: &dyn Bus,
     subject: String,
-    command: &HostCommand,
+    signed: Vec<u8>,
     timeout: Duration,
 ) -> Result<(), String> {
     let msg = bus
-        .request(subject, None, encode(command).into(), timeout)
+        .request(subject, None, signed.into(), timeout)
         .await
         .map_err(|e| match e {
             RequestError::TimedOut { .. } => {

@@ -4,9 +4,11 @@
 //!
 //! Four tasks:
 //! - the *state task* (`state.rs`) owns every piece of mutable state (apps, hosts,
-//!   attempts). It observes heartbeats, runs reconcile on a tick and after every batch
-//!   of changes, and — only while this controller leads — sends host commands from
-//!   short-lived tasks that report back over a channel;
+//!   attempts). It observes heartbeats (only reports signed by the host they name
+//!   and admitted: `reports.rs`), runs reconcile on a tick and after every batch
+//!   of changes, and — only while this controller leads — sends host commands,
+//!   signed under its lease term (`signer.rs`), from short-lived tasks that report
+//!   back over a channel;
 //! - the *API task* (`api.rs`) answers `lattice.L.api.>` (a few requests at a time):
 //!   it writes app records to KV, then hands the new record to the state task and
 //!   answers with the status the state task computes; a follower forwards requests
@@ -19,7 +21,8 @@
 //! They talk over bounded channels (`msg.rs`: what goes into the state task) and a
 //! `watch` of the election; no lock is shared and every wait has a deadline.
 //! `store.rs` keeps app records in KV, `commands.rs` sends host commands for the
-//! state task, `events.rs` publishes events.
+//! state task, `events.rs` publishes events, `signer.rs` signs host commands and
+//! `reports.rs` checks host reports.
 //!
 //! Architecture invariant: files here import the brain and leaves (`msg.rs`,
 //! `events.rs`, `election.rs`' `View`), never each other in a circle; only this
@@ -30,15 +33,17 @@ mod commands;
 mod election;
 mod events;
 mod msg;
+mod reports;
+mod signer;
 mod state;
 pub mod store;
 
 use self::election::View;
 use self::msg::Msg;
+use self::signer::Signer;
 use self::state::State;
 use self::store::{Store, StoreChange, StoreError};
 use crate::brain::lease::Elector;
-use crate::client::ping_hosts;
 pub use crate::config::ControllerConfig;
 use crate::error::ControllerError;
 use futures::StreamExt;
@@ -87,7 +92,8 @@ impl Controller {
     }
 
     /// Serve the API and reconcile until `shutdown` completes. Fails only when it
-    /// cannot start (bad lattice name, no JetStream, subscriptions refused).
+    /// cannot start (no lattice signing key or not one, bad lattice name, no
+    /// JetStream, subscriptions refused).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ControllerError> {
         let Controller {
             client,
@@ -98,6 +104,7 @@ impl Controller {
         if !valid_lattice_name(&lattice) {
             return Err(ControllerError::InvalidLattice { lattice });
         }
+        let signer = Signer::from_seed(config.signing_key.as_deref(), &lattice)?;
         let subjects = Subjects::new(&lattice);
         let js = async_nats::jetstream::new(client.clone());
         let store = within(Store::open(&js, &subjects.state_bucket())).await?;
@@ -111,18 +118,14 @@ impl Controller {
         let beats = subscribe(&*bus, subjects.event("host_heartbeat"), None).await?;
         let stops = subscribe(&*bus, subjects.event("host_stopped"), None).await?;
 
-        let hosts = match ping_hosts(&client, &lattice, config.ping_gather).await {
-            Ok(hosts) => hosts,
-            Err(e) => {
-                tracing::warn!(error = %e, "start-up host ping failed; waiting for heartbeats");
-                Vec::new()
-            }
-        };
+        // Hosts are learnt from their signed heartbeats alone (answers to pings are
+        // not signed), within one heartbeat interval.
         tracing::info!(
             lattice = %lattice,
             controller = %id,
             apps = apps.len(),
-            hosts = hosts.len(),
+            signing_key = %signer.public_key(),
+            admission = ?config.admission,
             "controller started"
         );
 
@@ -154,10 +157,12 @@ impl Controller {
                 store,
                 tx.clone(),
                 view.clone(),
+                signer.clone(),
+                config.command_timeout,
             ),
         )));
         let lease_renew = config.lease_renew;
-        let state = State::new(bus, lattice, subjects, config, apps, hosts, view, tx);
+        let state = State::new(bus, lattice, subjects, config, apps, signer, view, tx);
         state.run(rx, beats, stops, shutdown).await;
         // The state task sends nothing any more: hand the lease over.
         let _ = release_tx.send(());

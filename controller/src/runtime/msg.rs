@@ -2,7 +2,7 @@
 //! state task and the tasks that talk to it.
 
 use crate::brain::record::AppRecord;
-use lattice_protocol::messages::{AppStatus, VersionInfo};
+use lattice_protocol::messages::{AppStatus, HostInfo, VersionInfo};
 use tokio::sync::oneshot;
 
 /// What other tasks tell or ask the state task.
@@ -28,6 +28,12 @@ pub(crate) enum Msg {
     },
     List {
         reply: oneshot::Sender<Vec<AppStatus>>,
+    },
+    /// The live hosts' last verified reports, sorted by id: all of them, or those
+    /// whose id starts with `query`.
+    Hosts {
+        query: Option<String>,
+        reply: oneshot::Sender<Vec<HostInfo>>,
     },
     History {
         name: String,

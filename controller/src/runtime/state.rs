@@ -4,6 +4,8 @@ use super::commands::Sender;
 use super::election::View;
 use super::events::publish_event;
 use super::msg::Msg;
+use super::reports::Reports;
+use super::signer::{now_ms, Signer};
 use crate::brain::attempts::{Attempts, Backoff};
 use crate::brain::model::{Context, DesiredApp, ObservedHost, PlannedCommand};
 use crate::brain::reconcile::reconcile;
@@ -11,9 +13,9 @@ use crate::brain::record::AppRecord;
 use crate::config::ControllerConfig;
 use futures::{FutureExt, StreamExt};
 use lattice_bus::{SharedBus, Subscription};
-use lattice_protocol::decode;
 use lattice_protocol::messages::{AppState, AppStatus, Event, HostInfo};
 use lattice_protocol::subjects::Subjects;
+use lattice_protocol::trust::ReportPolicy;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -30,6 +32,13 @@ pub(crate) struct State {
     revisions: BTreeMap<String, u64>,
     /// Live hosts, sorted by id.
     hosts: Vec<ObservedHost>,
+    /// The last verified report of each live host (the API's host list).
+    infos: BTreeMap<String, HostInfo>,
+    /// Checks every host report; only what it passes is observed.
+    reports: Reports,
+    /// No host command before this: a starting controller first hears every
+    /// live host's heartbeat.
+    quiet_until: Instant,
     last_seen: BTreeMap<String, Instant>,
     attempts: Attempts,
     /// Last state and deployed version per app, to publish events on transitions.
@@ -64,6 +73,11 @@ enum Waiting {
     },
 }
 
+/// Whether `id` may be the host meant by `query`: its id or a prefix of it.
+fn host_matches(id: &str, query: &str) -> bool {
+    !query.is_empty() && id.starts_with(query)
+}
+
 /// Messages, heartbeats and stops handled at most between two reconciles, so a burst
 /// (a deploy of many apps, every host answering) costs one reconcile, not one each.
 const BATCH: usize = 1024;
@@ -80,14 +94,23 @@ impl State {
         subjects: Subjects,
         config: ControllerConfig,
         apps: BTreeMap<String, (AppRecord, u64)>,
-        hosts: Vec<HostInfo>,
+        signer: Signer,
         election: watch::Receiver<View>,
         tx: mpsc::Sender<Msg>,
     ) -> Self {
         let revisions = apps.iter().map(|(n, (_, rev))| (n.clone(), *rev)).collect();
         let apps = apps.into_iter().map(|(n, (r, _))| (n, r)).collect();
-        let sender = Sender::new(bus.clone(), subjects.clone(), config.command_timeout, tx);
-        let mut state = Self {
+        let sender = Sender::new(
+            bus.clone(),
+            subjects.clone(),
+            signer,
+            election.clone(),
+            config.command_timeout,
+            tx,
+        );
+        let reports = Reports::new(ReportPolicy::new(&lattice, config.admission.clone()));
+        let quiet_until = now() + config.host_heartbeat_interval;
+        Self {
             bus,
             lattice,
             subjects,
@@ -95,6 +118,9 @@ impl State {
             apps,
             revisions,
             hosts: Vec::new(),
+            infos: BTreeMap::new(),
+            reports,
+            quiet_until,
             last_seen: BTreeMap::new(),
             attempts: Attempts::default(),
             last_states: BTreeMap::new(),
@@ -104,11 +130,7 @@ impl State {
             election,
             leading: false,
             sender,
-        };
-        for info in hosts {
-            state.observe(info);
         }
-        state
     }
 
     pub(crate) async fn run(
@@ -204,6 +226,15 @@ impl State {
             }
             Msg::Status { name, reply } => self.waiting.push(Waiting::Status { name, reply }),
             Msg::List { reply } => self.waiting.push(Waiting::List { reply }),
+            Msg::Hosts { query, reply } => {
+                let hosts = self
+                    .infos
+                    .values()
+                    .filter(|h| query.as_deref().is_none_or(|q| host_matches(&h.host_id, q)))
+                    .cloned()
+                    .collect();
+                let _ = reply.send(hosts);
+            }
             Msg::History { name, reply } => {
                 let _ = reply.send(self.apps.get(&name).map(AppRecord::history));
             }
@@ -284,6 +315,7 @@ impl State {
         if !info.lattice.is_empty() && info.lattice != self.lattice {
             return false;
         }
+        self.infos.insert(info.host_id.clone(), info.clone());
         let host = ObservedHost::from(info);
         self.last_seen.insert(host.id.clone(), now());
         match self.hosts.binary_search_by(|h| h.id.cmp(&host.id)) {
@@ -300,17 +332,11 @@ impl State {
         }
     }
 
+    /// A heartbeat: observed only when it is a report signed by the host it names
+    /// and admitted (`reports.rs`); a forged one never makes a host appear.
     fn heartbeat(&mut self, payload: &[u8]) {
-        // Hosts publish `Event::HostHeartbeat`; a bare `HostInfo` is accepted too.
-        let info = match decode::<Event>(payload) {
-            Ok(Event::HostHeartbeat(info)) => info,
-            _ => match decode::<HostInfo>(payload) {
-                Ok(info) => info,
-                Err(e) => {
-                    tracing::warn!(error = %e, "skipping an unreadable heartbeat");
-                    return;
-                }
-            },
+        let Some(Event::HostHeartbeat(info)) = self.reports.check(payload, now_ms(), now()) else {
+            return;
         };
         if self.observe(info) {
             self.dirty = true;
@@ -318,7 +344,7 @@ impl State {
     }
 
     fn host_stopped(&mut self, payload: &[u8]) {
-        if let Ok(Event::HostStopped { host_id }) = decode::<Event>(payload) {
+        if let Some(Event::HostStopped { host_id }) = self.reports.check(payload, now_ms(), now()) {
             if self.forget_host(&host_id) {
                 tracing::info!(host = %host_id, "host stopped");
                 self.dirty = true;
@@ -328,15 +354,17 @@ impl State {
 
     fn forget_host(&mut self, id: &str) -> bool {
         self.last_seen.remove(id);
+        self.infos.remove(id);
         self.attempts.forget_host(id);
         let before = self.hosts.len();
         self.hosts.retain(|h| h.id != id);
         self.hosts.len() != before
     }
 
-    /// Whether this controller leads at `now`; logs changes and starts a leadership
-    /// with a clean slate (what it sent in an earlier term says nothing now).
-    fn leads(&mut self, now: Instant) -> bool {
+    /// The lease term this controller leads in at `now`, if it does; logs changes
+    /// and starts a leadership with a clean slate (what it sent in an earlier term
+    /// says nothing now).
+    fn leads(&mut self, now: Instant) -> Option<u64> {
         let view = self.election.borrow().clone();
         let leads = view.leads(now);
         if leads && !self.leading {
@@ -350,7 +378,7 @@ impl State {
             tracing::warn!(lattice = %self.lattice, "no longer acting: another controller leads");
         }
         self.leading = leads;
-        leads
+        view.leadership.filter(|_| leads).map(|l| l.term)
     }
 
     /// Forget hosts silent for longer than the configured number of beats. Every
@@ -367,7 +395,7 @@ impl State {
         if lost.is_empty() {
             return;
         }
-        let leads = self.leads(now);
+        let leads = self.leads(now).is_some();
         for host_id in lost {
             tracing::warn!(host = %host_id, silent_for = ?limit, "host lost");
             self.forget_host(&host_id);
@@ -391,7 +419,10 @@ impl State {
             })
             .collect();
         let now = now();
-        let leads = self.leads(now);
+        // Act only while leading, and not before every live host had a chance to
+        // report (a starting controller learns hosts from heartbeats alone).
+        let term = self.leads(now).filter(|_| now >= self.quiet_until);
+        let leads = term.is_some();
         let plan = {
             let _span =
                 tracing::debug_span!("reconcile", apps = desired.len(), hosts = self.hosts.len())
@@ -407,9 +438,9 @@ impl State {
             )
         };
         self.dirty = false;
-        if leads {
+        if let Some(term) = term {
             for cmd in plan.commands {
-                self.send(cmd, now);
+                self.send(cmd, now, term);
             }
             self.attempts.prune(now, self.config.resend_after);
         }
@@ -417,10 +448,10 @@ impl State {
         self.statuses = plan.statuses;
     }
 
-    fn send(&mut self, planned: PlannedCommand, now: Instant) {
+    fn send(&mut self, planned: PlannedCommand, now: Instant, term: u64) {
         let PlannedCommand { host_id, command } = planned;
         let seq = self.attempts.sent(&host_id, command.clone(), now);
-        self.sender.send(host_id, command, seq);
+        self.sender.send(host_id, command, seq, term);
     }
 
     /// Remember each app's state; publish the changes when leading.

@@ -1,14 +1,20 @@
 //! Unit tests of the state task on the in-memory bus, with tokio's paused clock:
-//! simulated hosts heartbeat and answer commands on a [`FakeBus`]; the test talks to
-//! the state task as the API task does.
+//! simulated hosts heartbeat (signed with their own keys) and answer commands (after
+//! checking them with a [`CommandVerifier`]) on a [`FakeBus`]; the test talks to the
+//! state task as the API task does. The forgeries an attacker on the bus could send
+//! are tested here too.
 
 use super::*;
 use crate::brain::lease::Leadership;
 use lattice_bus::fake::FakeBus;
 use lattice_bus::Bus;
-use lattice_protocol::encode;
 use lattice_protocol::manifest::{Component, ComponentKind, Image, Manifest, Scaler};
 use lattice_protocol::messages::{CommandReply, ComponentReport, HostCommand, WorkloadReport};
+use lattice_protocol::trust::{
+    new_host_key, new_lattice_key, sign_report, CommandVerifier, VerifierConfig,
+};
+use lattice_protocol::{decode, encode};
+use nkeys::KeyPair;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
@@ -51,17 +57,35 @@ fn manifest(instances: u32) -> Manifest {
     }
 }
 
-/// A state task of a controller that leads, on its own fake bus.
+/// A state task of a controller, on its own fake bus.
 struct Controller {
     bus: FakeBus,
     subjects: Subjects,
     tx: mpsc::Sender<Msg>,
-    _election: watch::Sender<View>,
+    election: watch::Sender<View>,
+    /// The lattice signing key's public key: what hosts trust.
+    trusted: String,
     task: JoinHandle<()>,
 }
 
+/// A view of the election in which this controller leads under `term`.
+fn leading(term: u64) -> View {
+    View {
+        leadership: Some(Leadership {
+            term,
+            until: now() + Duration::from_secs(24 * 3600),
+        }),
+        holder: Some("me".into()),
+    }
+}
+
 impl Controller {
+    /// A controller that leads under term 1.
     async fn start() -> Self {
+        Self::start_with(leading(1)).await
+    }
+
+    async fn start_with(view: View) -> Self {
         let bus = FakeBus::new();
         let subjects = Subjects::new(LATTICE);
         let beats = bus
@@ -69,22 +93,17 @@ impl Controller {
             .await
             .unwrap();
         let stops = bus.subscribe(subjects.event("host_stopped")).await.unwrap();
-        let leads = View {
-            leadership: Some(Leadership {
-                term: 1,
-                until: now() + Duration::from_secs(24 * 3600),
-            }),
-            holder: Some("me".into()),
-        };
-        let (election, view) = watch::channel(leads);
+        let (election, view) = watch::channel(view);
         let (tx, rx) = mpsc::channel(16);
+        let key = new_lattice_key();
+        let signer = Signer::from_seed(Some(&key.seed().unwrap()), LATTICE).unwrap();
         let state = State::new(
             Arc::new(bus.clone()),
             LATTICE.into(),
             subjects.clone(),
             config(),
             BTreeMap::new(),
-            Vec::new(),
+            signer,
             view,
             tx.clone(),
         );
@@ -93,7 +112,8 @@ impl Controller {
             bus,
             subjects,
             tx,
-            _election: election,
+            election,
+            trusted: key.public_key(),
             task,
         }
     }
@@ -120,6 +140,30 @@ impl Controller {
         self.tx.send(Msg::Status { name, reply }).await.unwrap();
         status.await.unwrap().unwrap()
     }
+
+    /// The ids of the hosts the state task knows.
+    async fn hosts(&self) -> Vec<String> {
+        let (reply, hosts) = oneshot::channel();
+        let query = None;
+        self.tx.send(Msg::Hosts { query, reply }).await.unwrap();
+        let hosts = hosts.await.unwrap();
+        hosts.into_iter().map(|h| h.host_id).collect()
+    }
+
+    /// Publish `payload` as a heartbeat, as anyone on the bus can.
+    async fn publish_beat(&self, payload: Vec<u8>) {
+        let subject = self.subjects.event("host_heartbeat");
+        self.bus
+            .publish(subject, None, payload.into())
+            .await
+            .unwrap();
+    }
+}
+
+/// A signed heartbeat of host `id`'s workloads, signed with `key`.
+fn signed_beat(key: &KeyPair, id: &str, workloads: Vec<WorkloadReport>) -> Vec<u8> {
+    let body = encode(&Event::HostHeartbeat(host_info(id, workloads)));
+    sign_report(key, LATTICE, now_ms(), &body, None).unwrap()
 }
 
 impl Drop for Controller {
@@ -132,31 +176,41 @@ impl Drop for Controller {
 type Received = (tokio::time::Instant, HostCommand);
 
 /// A simulated host on the fake bus: heartbeats every [`BEAT`] with what it runs,
-/// refuses the first `refusals` applies, carries out the rest.
+/// signed with its own key; obeys only commands its [`CommandVerifier`] (trusting
+/// the controller's key) accepts, refuses the first `refusals` applies, carries
+/// out the rest.
 struct Host {
+    id: String,
     commands: mpsc::UnboundedReceiver<Received>,
     task: JoinHandle<()>,
 }
 
 impl Host {
-    async fn start(c: &Controller, id: &str, refusals: usize) -> Self {
-        let (bus, subjects, id) = (c.bus.clone(), c.subjects.clone(), id.to_string());
+    async fn start(c: &Controller, refusals: usize) -> Self {
+        let key = new_host_key();
+        let id = key.public_key();
+        let (bus, subjects) = (c.bus.clone(), c.subjects.clone());
+        let mut verifier =
+            CommandVerifier::new(LATTICE, &id, [&c.trusted], VerifierConfig::default()).unwrap();
         let mut inbox = bus.subscribe(subjects.host_command(&id)).await.unwrap();
         let (seen, commands) = mpsc::unbounded_channel();
         let workloads = Arc::new(Mutex::new(Vec::<WorkloadReport>::new()));
+        let host_id = id.clone();
         let task = tokio::spawn(async move {
             let mut refusals = refusals;
             let mut beat = tokio::time::interval(BEAT);
             loop {
                 tokio::select! {
                     _ = beat.tick() => {
-                        let info = host_info(&id, workloads.lock().unwrap().clone());
-                        let beat = encode(&Event::HostHeartbeat(info));
+                        let beat = signed_beat(&key, &id, workloads.lock().unwrap().clone());
                         let subject = subjects.event("host_heartbeat");
                         bus.publish(subject, None, beat.into()).await.unwrap();
                     }
                     Some(msg) = inbox.next() => {
-                        let command: HostCommand = decode(&msg.payload).unwrap();
+                        let verified = verifier
+                            .verify_bytes(&msg.payload, now_ms())
+                            .expect("the controller's commands verify");
+                        let command: HostCommand = decode(&verified.body).unwrap();
                         let _ = seen.send((tokio::time::Instant::now(), command.clone()));
                         let reply = match command {
                             HostCommand::Apply { .. } if refusals > 0 => {
@@ -192,7 +246,11 @@ impl Host {
                 }
             }
         });
-        Self { commands, task }
+        Self {
+            id: host_id,
+            commands,
+            task,
+        }
     }
 
     /// The next command this host receives.
@@ -237,7 +295,7 @@ fn applied(command: &HostCommand) -> u32 {
 #[tokio::test(start_paused = true)]
 async fn a_deployed_app_is_applied_to_a_host_that_beats() {
     let controller = Controller::start().await;
-    let mut host = Host::start(&controller, "host-a", 0).await;
+    let mut host = Host::start(&controller, 0).await;
     // Let the first heartbeat arrive.
     tokio::time::sleep(BEAT / 2).await;
 
@@ -260,8 +318,8 @@ async fn a_host_that_stops_beating_is_dropped_and_its_work_moves() {
         .subscribe(controller.subjects.event("host_lost"))
         .await
         .unwrap();
-    let mut a = Host::start(&controller, "host-a", 0).await;
-    let mut b = Host::start(&controller, "host-b", 0).await;
+    let mut a = Host::start(&controller, 0).await;
+    let mut b = Host::start(&controller, 0).await;
     tokio::time::sleep(BEAT / 2).await;
 
     controller.deploy(manifest(2), 1).await;
@@ -283,7 +341,7 @@ async fn a_host_that_stops_beating_is_dropped_and_its_work_moves() {
         .unwrap()
         .unwrap();
     match decode::<Event>(&lost.payload).unwrap() {
-        Event::HostLost { host_id } => assert_eq!(host_id, "host-a"),
+        Event::HostLost { host_id } => assert_eq!(host_id, a.id),
         other => panic!("expected host_lost, got {other:?}"),
     }
 }
@@ -291,7 +349,7 @@ async fn a_host_that_stops_beating_is_dropped_and_its_work_moves() {
 #[tokio::test(start_paused = true)]
 async fn a_refused_command_is_retried_with_growing_backoff() {
     let controller = Controller::start().await;
-    let mut host = Host::start(&controller, "host-a", 2).await;
+    let mut host = Host::start(&controller, 2).await;
     tokio::time::sleep(BEAT / 2).await;
 
     controller.deploy(manifest(1), 1).await;
@@ -318,4 +376,135 @@ async fn a_refused_command_is_retried_with_growing_backoff() {
 
     tokio::time::sleep(BEAT * 2).await;
     assert_eq!(controller.status().await.state, AppState::Deployed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn forged_heartbeats_never_make_a_host_appear_or_receive_work() {
+    let controller = Controller::start().await;
+    let mut bus_commands = controller
+        .bus
+        .subscribe(controller.subjects.host_command("*"))
+        .await
+        .unwrap();
+    controller.deploy(manifest(2), 1).await;
+    let victim = new_host_key();
+    let attacker = new_host_key();
+    let victim_id = victim.public_key();
+    for _ in 0..5 {
+        // Unsigned, as before hosts signed their reports.
+        let plain = encode(&Event::HostHeartbeat(host_info(&victim_id, vec![])));
+        controller.publish_beat(plain).await;
+        // Signed by the attacker's own key, naming the victim: in the envelope...
+        let mut other = signed_beat(&attacker, &victim_id, vec![]);
+        controller.publish_beat(other.clone()).await;
+        // ... and with the envelope claiming the victim but signed by the attacker.
+        let text = String::from_utf8(other.clone()).unwrap();
+        other = text
+            .replace(&attacker.public_key(), &victim_id)
+            .into_bytes();
+        controller.publish_beat(other).await;
+        tokio::time::sleep(BEAT).await;
+    }
+    assert!(controller.hosts().await.is_empty());
+    assert_eq!(controller.status().await.state, AppState::Waiting);
+    assert!(
+        bus_commands.next().now_or_never().is_none(),
+        "no work for forgeries"
+    );
+
+    // The victim's own signed beat is heard, and it gets the work.
+    controller
+        .publish_beat(signed_beat(&victim, &victim_id, vec![]))
+        .await;
+    tokio::time::sleep(BEAT / 2).await;
+    assert_eq!(controller.hosts().await, std::slice::from_ref(&victim_id));
+    let command = tokio::time::timeout(DEADLINE, bus_commands.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        command.subject,
+        controller.subjects.host_command(&victim_id)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_are_envelopes_signed_under_the_leaders_term() {
+    let controller = Controller::start_with(leading(7)).await;
+    let mut host = Host::start(&controller, 0).await;
+    let mut raw = controller
+        .bus
+        .subscribe(controller.subjects.host_command(&host.id))
+        .await
+        .unwrap();
+    tokio::time::sleep(BEAT / 2).await;
+    controller.deploy(manifest(1), 1).await;
+    assert_eq!(applied(&host.next_command().await.1), 1);
+    let sent = raw.next().await.unwrap();
+    // Not the plain command: a host that checks signatures is needed to read it.
+    assert!(decode::<HostCommand>(&sent.payload).is_err());
+    assert!(sent.payload.starts_with(b"lattice-sig C"));
+    let mut verifier = CommandVerifier::new(
+        LATTICE,
+        &host.id,
+        [&controller.trusted],
+        VerifierConfig::default(),
+    )
+    .unwrap();
+    let verified = verifier.verify_bytes(&sent.payload, now_ms()).unwrap();
+    assert_eq!(verified.term, 7);
+    // A host trusting another key refuses it.
+    let mut stranger = CommandVerifier::new(
+        LATTICE,
+        &host.id,
+        [new_lattice_key().public_key()],
+        VerifierConfig::default(),
+    )
+    .unwrap();
+    assert!(stranger.verify_bytes(&sent.payload, now_ms()).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_or_a_leader_whose_lease_ran_out_sends_nothing() {
+    let follower = View {
+        leadership: None,
+        holder: Some("someone-else".into()),
+    };
+    let controller = Controller::start_with(follower).await;
+    let mut all = controller
+        .bus
+        .subscribe(controller.subjects.host_command("*"))
+        .await
+        .unwrap();
+    let _host = Host::start(&controller, 0).await;
+    tokio::time::sleep(BEAT / 2).await;
+    controller.deploy(manifest(2), 1).await;
+    tokio::time::sleep(BEAT * 5).await;
+    assert!(
+        all.next().now_or_never().is_none(),
+        "a follower sends nothing"
+    );
+
+    // A lease that already ran out is no lease.
+    let expired = View {
+        leadership: Some(Leadership {
+            term: 3,
+            until: now(),
+        }),
+        holder: Some("me".into()),
+    };
+    controller.election.send_replace(expired);
+    tokio::time::sleep(BEAT * 5).await;
+    assert!(
+        all.next().now_or_never().is_none(),
+        "an expired leader sends nothing"
+    );
+
+    // Leading again: it acts.
+    controller.election.send_replace(leading(4));
+    let sent = tokio::time::timeout(DEADLINE, all.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sent.payload.starts_with(b"lattice-sig "));
 }

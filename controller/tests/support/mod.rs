@@ -1,8 +1,11 @@
 //! Test support for the controller's integration tests: simulated hosts that speak the
-//! host protocol over their own NATS connection, a fast controller, and polling with
-//! deadlines.
+//! host protocol over their own NATS connection (each with its own host key: its
+//! heartbeats are signed, and it obeys only commands a [`CommandVerifier`] trusting
+//! the test lattice key accepts), a fast controller signing with that key, and
+//! polling with deadlines.
 
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // test support: an unwrap that fails is a failed test
 
 use futures::StreamExt;
 use lattice_controller::{ApiClient, Controller, ControllerConfig};
@@ -12,11 +15,15 @@ use lattice_protocol::messages::{
     WorkloadReport,
 };
 use lattice_protocol::subjects::Subjects;
+use lattice_protocol::trust::{
+    new_host_key, new_lattice_key, sign_report, CommandVerifier, VerifierConfig,
+};
 use lattice_protocol::{decode, encode};
+use nkeys::KeyPair;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -24,7 +31,26 @@ pub const LATTICE: &str = "test";
 pub const BEAT: Duration = Duration::from_millis(200);
 pub const DEADLINE: Duration = Duration::from_secs(15);
 
-/// Controller timings for tests: everything short.
+/// The seed of the lattice signing key every controller of this test process
+/// signs with (made once per process).
+pub fn lattice_seed() -> &'static str {
+    static SEED: OnceLock<String> = OnceLock::new();
+    SEED.get_or_init(|| new_lattice_key().seed().unwrap())
+}
+
+/// The public key simulated hosts trust.
+pub fn lattice_public_key() -> String {
+    KeyPair::from_seed(lattice_seed()).unwrap().public_key()
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Controller timings for tests: everything short; signing with [`lattice_seed`].
 pub fn fast_config() -> ControllerConfig {
     ControllerConfig {
         tick: Duration::from_millis(100),
@@ -37,6 +63,8 @@ pub fn fast_config() -> ControllerConfig {
         resend_after: Duration::from_secs(3),
         lease_ttl: Duration::from_millis(600),
         lease_renew: Duration::from_millis(200),
+        signing_key: Some(lattice_seed().to_string()),
+        ..ControllerConfig::default()
     }
 }
 
@@ -117,30 +145,42 @@ pub async fn api(url: &str) -> ApiClient {
     ApiClient::new(async_nats::connect(url).await.unwrap(), LATTICE)
 }
 
-/// A simulated host: answers pings, heartbeats every [`BEAT`], applies commands into
-/// the workloads it reports, or refuses them with `fail_with`.
+/// A simulated host with a fresh host key (its id): answers pings, heartbeats every
+/// [`BEAT`] (signed), applies the commands its verifier accepts into the workloads
+/// it reports, or refuses them with `fail_with`; commands that do not verify are
+/// refused and kept in [`FakeHost::refused`].
 pub struct FakeHost {
     pub id: String,
     labels: Arc<Mutex<BTreeMap<String, String>>>,
     workloads: Arc<Mutex<Vec<WorkloadReport>>>,
     commands: Arc<Mutex<Vec<HostCommand>>>,
+    refused: Arc<Mutex<Vec<String>>>,
     fail_with: Arc<Mutex<Option<String>>>,
     task: JoinHandle<()>,
 }
 
 impl FakeHost {
-    pub async fn start(url: &str, id: &str, labels: &[(&str, &str)]) -> Self {
-        Self::start_with(url, LATTICE, id, labels, BEAT).await
+    pub async fn start(url: &str, labels: &[(&str, &str)]) -> Self {
+        Self::start_with(url, LATTICE, labels, BEAT).await
     }
 
     /// A host of `lattice` heartbeating every `beat`.
     pub async fn start_with(
         url: &str,
         lattice: &str,
-        id: &str,
         labels: &[(&str, &str)],
         beat: Duration,
     ) -> Self {
+        let key = new_host_key();
+        let id = key.public_key();
+        let id = id.as_str();
+        let mut verifier = CommandVerifier::new(
+            lattice,
+            id,
+            [lattice_public_key()],
+            VerifierConfig::default(),
+        )
+        .unwrap();
         let client = async_nats::connect(url).await.unwrap();
         let subjects = Subjects::new(lattice);
         let mut commands_sub = client.subscribe(subjects.host_command(id)).await.unwrap();
@@ -148,6 +188,7 @@ impl FakeHost {
         client.flush().await.unwrap();
         let workloads = Arc::new(Mutex::new(Vec::new()));
         let commands = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(Mutex::new(Vec::new()));
         let fail_with = Arc::new(Mutex::new(None::<String>));
         let labels: Arc<Mutex<BTreeMap<String, String>>> = Arc::new(Mutex::new(
             labels
@@ -176,20 +217,28 @@ impl FakeHost {
                 info
             }
         };
+        let beat_of = {
+            let lattice = lattice.to_string();
+            move |info: HostInfo| {
+                let body = encode(&Event::HostHeartbeat(info));
+                sign_report(&key, &lattice, now_ms(), &body, None).unwrap()
+            }
+        };
         let task = {
-            let (workloads, commands, fail_with, labels) = (
+            let (workloads, commands, fail_with, labels, refused) = (
                 workloads.clone(),
                 commands.clone(),
                 fail_with.clone(),
                 labels.clone(),
+                refused.clone(),
             );
+            let event = subjects.event("host_heartbeat");
             tokio::spawn(async move {
                 let mut beat = tokio::time::interval(beat);
                 loop {
                     tokio::select! {
                         _ = beat.tick() => {
-                            let e = Event::HostHeartbeat(info());
-                            client.publish(subjects.event(e.kind()), encode(&e).into()).await.unwrap();
+                            client.publish(event.clone(), beat_of(info()).into()).await.unwrap();
                         }
                         Some(ping) = pings.next() => {
                             if let Some(reply) = ping.reply {
@@ -197,7 +246,17 @@ impl FakeHost {
                             }
                         }
                         Some(msg) = commands_sub.next() => {
-                            let cmd: HostCommand = decode(&msg.payload).unwrap();
+                            let cmd: HostCommand = match verifier.verify_bytes(&msg.payload, now_ms()) {
+                                Ok(verified) => decode(&verified.body).unwrap(),
+                                Err(refusal) => {
+                                    refused.lock().unwrap().push(refusal.to_string());
+                                    if let Some(r) = msg.reply {
+                                        let reply = CommandReply::error(format!("refused: {refusal}"));
+                                        client.publish(r, encode(&reply).into()).await.unwrap();
+                                    }
+                                    continue;
+                                }
+                            };
                             commands.lock().unwrap().push(cmd.clone());
                             let failure = fail_with.lock().unwrap().clone();
                             let reply = match (cmd, failure) {
@@ -240,8 +299,7 @@ impl FakeHost {
                                 client.publish(r, encode(&reply).into()).await.unwrap();
                             }
                             // Like a real host: a heartbeat right after every command.
-                            let e = Event::HostHeartbeat(info());
-                            client.publish(subjects.event(e.kind()), encode(&e).into()).await.unwrap();
+                            client.publish(event.clone(), beat_of(info()).into()).await.unwrap();
                         }
                     }
                 }
@@ -252,9 +310,15 @@ impl FakeHost {
             labels,
             workloads,
             commands,
+            refused,
             fail_with,
             task,
         }
+    }
+
+    /// Why each command this host refused was refused.
+    pub fn refused(&self) -> Vec<String> {
+        self.refused.lock().unwrap().clone()
     }
 
     /// What the host reports for `app`.
@@ -302,7 +366,7 @@ pub fn component(name: &str, instances: u32) -> Component {
     Component {
         name: name.to_string(),
         kind: ComponentKind::Component,
-        image: Image::File(format!("file:///components/{name}.wasm")),
+        image: Image::File(format!("/components/{name}.wasm")),
         config: Default::default(),
         scaler: Some(Scaler::Spreadscaler {
             instances,
