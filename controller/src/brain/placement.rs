@@ -1,5 +1,10 @@
 //! Where the instances of one component go: wadm's spread arithmetic plus a stable,
 //! deterministic choice of hosts inside each spread. Pure; used by `reconcile.rs`.
+//!
+//! Its cost depends on the number of spreads and hosts, never on the number of
+//! instances: `instances: 4294967295` places as fast as `1` (the API refuses more
+//! than the manifest budget anyway, but a record stored before that must not stall
+//! every reconcile), and every sum saturates instead of overflowing.
 
 use super::model::{short_host_id, ObservedHost};
 use lattice_protocol::manifest::{Scaler, Spread};
@@ -179,10 +184,11 @@ pub fn place(
             for &i in &active {
                 if spreads.iter().any(|s| matches(hosts[i], &s.requirements)) {
                     out.per_host.insert(hosts[i].id.clone(), *instances);
-                    load[i] += *instances;
+                    load[i] = load[i].saturating_add(*instances);
                 }
             }
-            out.desired = instances * out.per_host.len() as u32;
+            let hosts_used = u32::try_from(out.per_host.len()).unwrap_or(u32::MAX);
+            out.desired = instances.saturating_mul(hosts_used);
             if out.per_host.is_empty() {
                 let mut requirements = BTreeMap::new();
                 for s in spreads {
@@ -198,9 +204,15 @@ pub fn place(
     out
 }
 
-/// Deal `share` instances over `eligible` one at a time. Each goes to the host with the
-/// fewest instances dealt so far in this spread; ties prefer a host that already ran
-/// more than it has been dealt (stability), then the least loaded, then the lowest id.
+/// Deal `share` instances over `eligible` as if one at a time: each to the host with
+/// the fewest instances dealt so far in this spread; ties prefer a host that already
+/// ran more than it has been dealt (stability), then the least loaded, then the
+/// lowest id.
+///
+/// Dealing one at a time gives every host one instance per round, so it is computed
+/// in one step: `share / n` each, and the remainder to the first hosts in the order
+/// of the last, partial round. Cost O(n log n) whatever `share` is
+/// (`distribute_one_at_a_time` in the tests is the definition it is checked against).
 fn distribute(
     share: u32,
     hosts: &[&ObservedHost],
@@ -209,26 +221,27 @@ fn distribute(
     load: &mut [u32],
     per_host: &mut BTreeMap<String, u32>,
 ) {
-    // Look every host up once; dealing is then plain arithmetic (this runs for every
-    // component of every app on every reconcile).
-    let running: Vec<u32> = eligible
-        .iter()
-        .map(|i| current.get(&hosts[*i].id).copied().unwrap_or(0))
-        .collect();
-    let mut dealt = vec![0u32; eligible.len()];
-    for _ in 0..share {
-        let pick = (0..eligible.len())
-            .min_by_key(|&e| {
-                let keeps_existing = dealt[e] < running[e];
-                // `hosts` is sorted by id: the index breaks ties by id.
-                (dealt[e], !keeps_existing, load[eligible[e]], eligible[e])
-            })
-            .expect("eligible is not empty");
-        dealt[pick] += 1;
-        load[eligible[pick]] += 1;
-    }
-    for (e, n) in dealt.into_iter().enumerate().filter(|(_, n)| *n > 0) {
-        *per_host.entry(hosts[eligible[e]].id.clone()).or_default() += n;
+    let n = u32::try_from(eligible.len()).expect("fewer hosts than u32::MAX");
+    let (rounds, remainder) = (share / n, share % n);
+    // In the partial round every host has been dealt `rounds`: order them as the
+    // one-at-a-time rule would (load grows by the same `rounds` for each, so the
+    // load before dealing orders them the same way).
+    let mut order: Vec<usize> = (0..eligible.len()).collect();
+    order.sort_by_key(|&e| {
+        let running = current.get(&hosts[eligible[e]].id).copied().unwrap_or(0);
+        let keeps_existing = rounds < running;
+        // `hosts` is sorted by id: the index breaks ties by id.
+        (!keeps_existing, load[eligible[e]], eligible[e])
+    });
+    for (rank, &e) in order.iter().enumerate() {
+        let dealt = rounds + u32::from((rank as u32) < remainder);
+        if dealt == 0 {
+            continue;
+        }
+        let i = eligible[e];
+        load[i] = load[i].saturating_add(dealt);
+        let n = per_host.entry(hosts[i].id.clone()).or_default();
+        *n = n.saturating_add(dealt);
     }
 }
 
@@ -436,6 +449,97 @@ mod tests {
         // No hosts at all: waiting, not a label problem.
         let p = run(&scaler, &[], &[]);
         assert_eq!(p.problems, [Problem::NoHosts]);
+    }
+
+    /// The definition `distribute` computes in one step: deal one instance at a
+    /// time.
+    fn distribute_one_at_a_time(
+        share: u32,
+        hosts: &[&ObservedHost],
+        eligible: &[usize],
+        current: &BTreeMap<String, u32>,
+        load: &mut [u32],
+        per_host: &mut BTreeMap<String, u32>,
+    ) {
+        let running: Vec<u32> = eligible
+            .iter()
+            .map(|i| current.get(&hosts[*i].id).copied().unwrap_or(0))
+            .collect();
+        let mut dealt = vec![0u32; eligible.len()];
+        for _ in 0..share {
+            let pick = (0..eligible.len())
+                .min_by_key(|&e| {
+                    let keeps_existing = dealt[e] < running[e];
+                    (dealt[e], !keeps_existing, load[eligible[e]], eligible[e])
+                })
+                .unwrap();
+            dealt[pick] += 1;
+            load[eligible[pick]] += 1;
+        }
+        for (e, n) in dealt.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+            *per_host.entry(hosts[eligible[e]].id.clone()).or_default() += n;
+        }
+    }
+
+    #[test]
+    fn dealing_in_one_step_equals_dealing_one_at_a_time() {
+        let hosts: Vec<ObservedHost> = (0..5).map(|i| host(&format!("H{i}"), &[])).collect();
+        let refs: Vec<&ObservedHost> = hosts.iter().collect();
+        // A small deterministic generator: many shapes of loads and current runs.
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = |m: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed % m
+        };
+        for _ in 0..2000 {
+            let eligible: Vec<usize> = (0..5).filter(|_| next(3) > 0).collect();
+            if eligible.is_empty() {
+                continue;
+            }
+            let share = next(20);
+            let current: BTreeMap<String, u32> =
+                (0..5).map(|i| (format!("H{i}"), next(6))).collect();
+            let load: Vec<u32> = (0..5).map(|_| next(4)).collect();
+            let (mut load_a, mut load_b) = (load.clone(), load.clone());
+            let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+            distribute(share, &refs, &eligible, &current, &mut load_a, &mut a);
+            distribute_one_at_a_time(share, &refs, &eligible, &current, &mut load_b, &mut b);
+            assert_eq!(
+                a, b,
+                "share {share} over {eligible:?}, current {current:?}, load {load:?}"
+            );
+            assert_eq!(load_a, load_b);
+        }
+    }
+
+    #[test]
+    fn huge_numbers_place_at_once_without_overflow() {
+        let hosts = [host("A", &[]), host("B", &[]), host("C", &[])];
+        let started = std::time::Instant::now();
+        let p = run(
+            &Scaler::Spreadscaler {
+                instances: u32::MAX,
+                spread: vec![],
+            },
+            &hosts,
+            &[("A", u32::MAX)],
+        );
+        assert_eq!(
+            p.per_host.values().map(|n| u64::from(*n)).sum::<u64>(),
+            u64::from(u32::MAX)
+        );
+        let p = run(
+            &Scaler::Daemonscaler {
+                instances: u32::MAX,
+                spread: vec![],
+            },
+            &hosts,
+            &[],
+        );
+        assert_eq!(p.desired, u32::MAX);
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
     }
 
     #[test]

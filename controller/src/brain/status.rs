@@ -73,7 +73,7 @@ pub(crate) fn deployed(
                 (c.instances > 0).then(|| (h.id.clone(), c.instances))
             })
             .collect();
-        let total: u32 = running.values().sum();
+        let total = saturating_sum(running.values().copied());
         let host_failure = cp
             .per_host
             .keys()
@@ -135,7 +135,7 @@ pub(crate) fn deployed(
                 format!(
                     "{} {}/{} running",
                     c.name,
-                    c.running.values().sum::<u32>(),
+                    saturating_sum(c.running.values().copied()),
                     c.desired
                 )
             })
@@ -155,8 +155,8 @@ pub(crate) fn deployed(
     } else {
         let instances: u32 = components
             .iter()
-            .map(|c| c.running.values().sum::<u32>())
-            .sum();
+            .map(|c| saturating_sum(c.running.values().copied()))
+            .fold(0u32, u32::saturating_add);
         let hosts_used = placement.per_host.len();
         (
             AppState::Deployed,
@@ -195,7 +195,7 @@ fn service_status(
         .map(|(h, _)| (h.to_string(), 1))
         .collect();
     let desired = u32::try_from(placement.per_host.len()).unwrap_or(u32::MAX);
-    let restarts: u32 = reports.iter().map(|(_, r)| r.restarts).sum();
+    let restarts = saturating_sum(reports.iter().map(|(_, r)| r.restarts));
     let last_error = reports
         .iter()
         .filter_map(|(h, r)| Some((*h, r.last_error.as_deref()?)))
@@ -274,4 +274,9 @@ pub(crate) fn undeployed(
         message,
         components: Vec::new(),
     }
+}
+
+/// A sum of what hosts report that cannot overflow, whatever they report.
+fn saturating_sum(values: impl Iterator<Item = u32>) -> u32 {
+    values.fold(0, u32::saturating_add)
 }
