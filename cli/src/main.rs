@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod app;
 mod get;
+mod keys;
 mod nats_server;
 mod output;
 mod run;
@@ -55,6 +56,10 @@ enum Command {
     /// List hosts and what they run.
     #[command(subcommand)]
     Get(get::GetCommand),
+    /// Make and read the keys a lattice runs on (lattice signing key, host keys,
+    /// join tokens).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -105,6 +110,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let client = connect(&nats).await?;
             app::run(cmd, client, &cli.lattice, cli.output).await
         }
+        Command::Keys(cmd) => keys::run(cmd),
         Command::Get(cmd) => {
             let client = connect(&nats).await?;
             get::run(cmd, client, &cli.lattice, cli.output).await

@@ -67,6 +67,32 @@ pub struct HostOptions {
     /// own.
     #[arg(long)]
     provider_account: Option<String>,
+    /// A lattice signing key (public, `C...`) whose signed commands this host
+    /// obeys; repeat for more. A host trusting none obeys no command. (`lattice
+    /// up` trusts its own.)
+    #[arg(long = "trust", env = "LATTICE_TRUST", value_delimiter = ',')]
+    trust: Vec<String>,
+    /// Run `file://` images (components and provider executables from this
+    /// machine's disk). Off by default: a cluster's hosts run what the lattice
+    /// ships them. (`lattice up` turns it on.)
+    #[arg(long)]
+    allow_file_load: bool,
+    /// Run provider executables only from inside this folder.
+    #[arg(long)]
+    provider_dir: Option<PathBuf>,
+    /// A join token's seed file (`SV...`, from `lattice keys new join`): its proof
+    /// goes with every report, for controllers that admit hosts by token.
+    #[arg(long, env = "LATTICE_JOIN_TOKEN_FILE")]
+    join_token: Option<PathBuf>,
+    /// A NATS URL for built-in messaging (`builtin://messaging-nats`): guests'
+    /// messages go over a connection of their own, e.g. into another account;
+    /// default: the host's own connection (guests are kept off the lattice's and
+    /// NATS's subjects either way).
+    #[arg(long)]
+    messaging_nats_url: Option<String>,
+    /// The `.creds` file for `--messaging-nats-url`.
+    #[arg(long, requires = "messaging_nats_url")]
+    messaging_nats_creds: Option<PathBuf>,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -82,6 +108,28 @@ fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
 }
 
 impl HostOptions {
+    /// The connection built-in messaging uses, when it has one of its own.
+    async fn messaging_nats(&self) -> anyhow::Result<Option<async_nats::Client>> {
+        let Some(url) = &self.messaging_nats_url else {
+            return Ok(None);
+        };
+        let creds = match &self.messaging_nats_creds {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read --messaging-nats-creds {}", path.display())
+            })?),
+            None => None,
+        };
+        let nats = crate::Nats {
+            url: url.clone(),
+            creds,
+        };
+        Ok(Some(
+            crate::connect(&nats)
+                .await
+                .context("built-in messaging's NATS")?,
+        ))
+    }
+
     fn config(
         &self,
         lattice: &str,
@@ -137,6 +185,14 @@ impl HostOptions {
             ),
             provider_signer,
             blobstore_dir,
+            trust: self.trust.clone(),
+            allow_file_load: self.allow_file_load,
+            provider_dir: self.provider_dir.clone(),
+            join_token: match &self.join_token {
+                Some(path) => Some(crate::keys::read_seed(path)?),
+                None => None,
+            },
+            ..HostConfig::default()
         })
     }
 }
@@ -181,11 +237,54 @@ pub struct ControllerArgs {
     /// controllers run.
     #[arg(long, default_value_t = 3.0)]
     lease_ttl: f64,
+    /// The lattice signing key's seed file (`SC...`, from `lattice keys new
+    /// lattice`): the controller signs every host command with it. Or the seed
+    /// itself in LATTICE_SIGNING_KEY.
+    #[arg(long, env = "LATTICE_SIGNING_KEY_FILE")]
+    signing_key: Option<PathBuf>,
+    /// Admit only this host key (`N...`) to the lattice; repeat for more. Without
+    /// --admit, --admit-file and --join-key, any host with a valid signature is
+    /// admitted.
+    #[arg(long = "admit")]
+    admit: Vec<String>,
+    /// A file of host keys to admit, one per line (`#` comments allowed).
+    #[arg(long)]
+    admit_file: Option<PathBuf>,
+    /// Admit hosts that hold the join token with this public key (`V...`).
+    #[arg(long)]
+    join_key: Option<String>,
 }
 
 impl ControllerArgs {
     fn config(&self) -> anyhow::Result<lattice_controller::ControllerConfig> {
         let lease_ttl = seconds("lease-ttl", self.lease_ttl)?;
+        let signing_key = match (&self.signing_key, std::env::var("LATTICE_SIGNING_KEY")) {
+            (Some(path), _) => Some(crate::keys::read_seed(path)?),
+            (None, Ok(seed)) if !seed.trim().is_empty() => Some(seed.trim().to_owned()),
+            _ => None,
+        };
+        let mut admitted = self.admit.clone();
+        if let Some(path) = &self.admit_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --admit-file {}", path.display()))?;
+            admitted.extend(
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim())
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        let mut admission = if admitted.is_empty() && self.join_key.is_none() {
+            lattice_protocol::trust::Admission::any_host()
+        } else {
+            lattice_protocol::trust::Admission::listed(&admitted)
+                .map_err(|e| anyhow::anyhow!("--admit: {e}"))?
+        };
+        if let Some(key) = &self.join_key {
+            admission = admission
+                .with_join_key(key)
+                .map_err(|e| anyhow::anyhow!("--join-key: {e}"))?;
+        }
         Ok(lattice_controller::ControllerConfig {
             host_heartbeat_interval: seconds(
                 "host-heartbeat-interval",
@@ -195,6 +294,8 @@ impl ControllerArgs {
             tick: seconds("tick", self.tick)?,
             lease_ttl,
             lease_renew: lease_ttl / 3,
+            signing_key,
+            admission,
             ..Default::default()
         })
     }
@@ -245,7 +346,8 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
     {
         return set_labels(client, lattice, &host, labels.into_iter().collect(), unset).await;
     }
-    let config = args.host.config(lattice, nats, None, None)?;
+    let mut config = args.host.config(lattice, nats, None, None)?;
+    config.messaging_nats = args.host.messaging_nats().await?;
     let host = Host::new(config, Some(client.clone()))?;
     eprintln!(
         "host {} joined lattice '{lattice}' at {}",
@@ -326,18 +428,32 @@ async fn run_up(
 ) -> anyhow::Result<()> {
     let url = nats.url.as_str();
     let client = crate::connect(nats).await?;
-    let seed = host_key_seed(state_dir)?;
-    let host = Host::new(
-        options.config(lattice, nats, Some(state_dir), Some(seed))?,
-        Some(client.clone()),
+    let seed = crate::keys::load_or_create(&state_dir.join("host.nk"), nkeys::KeyPair::new_server)?;
+    // The dev lattice's own signing key: its controller signs, its host trusts it.
+    let lattice_seed = crate::keys::load_or_create(
+        &state_dir.join("lattice.nk"),
+        lattice_protocol::trust::new_lattice_key,
     )?;
+    let lattice_key = nkeys::KeyPair::from_seed(&lattice_seed).with_context(|| {
+        format!(
+            "{} is not a lattice key",
+            state_dir.join("lattice.nk").display()
+        )
+    })?;
+    let mut host_config = options.config(lattice, nats, Some(state_dir), Some(seed))?;
+    host_config.trust.push(lattice_key.public_key());
+    host_config.allow_file_load = true;
+    host_config.messaging_nats = options.messaging_nats().await?;
+    let host = Host::new(host_config, Some(client.clone()))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    // The controller must expect the heartbeats its own host sends.
+    // The controller must expect the heartbeats its own host sends, and signs
+    // with the key the host trusts.
     let config = lattice_controller::ControllerConfig {
         host_heartbeat_interval: host.config().heartbeat_interval,
+        signing_key: Some(lattice_seed),
         ..Default::default()
     };
     let mut controller = tokio::spawn({
@@ -383,23 +499,8 @@ async fn run_up(
     result
 }
 
-/// The dev host's identity, kept in the state dir so it stays the same across
-/// restarts of `lattice up`.
-fn host_key_seed(state_dir: &std::path::Path) -> anyhow::Result<String> {
-    let path = state_dir.join("host.nk");
-    if let Ok(seed) = std::fs::read_to_string(&path) {
-        return Ok(seed.trim().to_string());
-    }
-    let seed = nkeys::KeyPair::new_server()
-        .seed()
-        .map_err(|e| anyhow::anyhow!("cannot make a host key: {e}"))?;
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
-    std::fs::write(&path, &seed).with_context(|| format!("writing {}", path.display()))?;
-    Ok(seed)
-}
-
-/// `lattice host label`: find the host by id prefix and send it `set_labels`.
+/// `lattice host label`: the controller finds the host by id prefix and sends it a
+/// signed `set_labels` (hosts obey only the lattice's controllers).
 async fn set_labels(
     client: async_nats::Client,
     lattice: &str,
@@ -407,35 +508,14 @@ async fn set_labels(
     set: BTreeMap<String, String>,
     unset: Vec<String>,
 ) -> anyhow::Result<()> {
-    use lattice_protocol::messages::{CommandReply, HostCommand};
-    let hosts =
-        lattice_controller::ping_hosts(&client, lattice, Duration::from_millis(500)).await?;
-    let matching: Vec<_> = hosts
-        .iter()
-        .filter(|h| h.host_id.starts_with(prefix))
-        .collect();
-    let host = match matching.as_slice() {
-        [one] => *one,
-        [] => anyhow::bail!("no host on lattice '{lattice}' has an id starting with '{prefix}' (see `lattice get hosts`)"),
-        many => anyhow::bail!("'{prefix}' matches {} hosts; give more of the id", many.len()),
-    };
-    let subject = lattice_protocol::subjects::Subjects::new(lattice).host_command(&host.host_id);
-    let command = HostCommand::SetLabels { set, unset };
-    let reply = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.request(subject, lattice_protocol::encode(&command).into()),
-    )
-    .await
-    .context("the host did not answer within 5 s")??;
-    let reply: CommandReply = lattice_protocol::decode(&reply.payload)?;
-    match reply.error {
-        None => {
-            outln!(
-                "labels of host {} changed",
-                lattice_controller::short_host_id(&host.host_id)
-            );
-            Ok(())
-        }
-        Some(e) => anyhow::bail!("host refused: {e}"),
-    }
+    let api = lattice_controller::ApiClient::new(client, lattice);
+    let host = api
+        .set_host_labels(prefix, set, unset)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    outln!(
+        "labels of host {} changed",
+        lattice_controller::short_host_id(&host)
+    );
+    Ok(())
 }

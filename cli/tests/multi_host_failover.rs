@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 /// Start `lattice controller` and wait until it logged its id.
 async fn start_controller(lattice: &TestLattice, name: &str) -> (Process, String) {
     let mut cmd = lattice.command(&["controller"]);
-    cmd.env("NO_COLOR", "1");
+    cmd.env("NO_COLOR", "1")
+        .env("LATTICE_SIGNING_KEY", lattice.key.seed());
     let process = Process::spawn(name, cmd).unwrap();
     let id = eventually(&format!("{name} to start"), || async {
         let log = process.log();

@@ -211,7 +211,13 @@ async fn handle_command(
                     };
                     publish(host, client, subjects, &event).await;
                 }
-                publish(host, client, subjects, &Event::WorkloadRemoved { host_id, app }).await;
+                publish(
+                    host,
+                    client,
+                    subjects,
+                    &Event::WorkloadRemoved { host_id, app },
+                )
+                .await;
             }
             CommandReply::ok()
         }

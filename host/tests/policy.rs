@@ -135,3 +135,32 @@ async fn a_component_that_does_not_compile_starts_no_provider() {
     .await
     .expect("the provider starts once the apply is valid");
 }
+
+/// Attack: a command carrying a manifest no parser would accept (sent as the JSON
+/// model, never through the YAML parser) is refused by the host itself.
+#[tokio::test]
+async fn the_host_validates_what_it_is_told_to_apply() {
+    let host = host(HostConfig {
+        limits: quick_limits(),
+        allow_file_load: true,
+        ..HostConfig::default()
+    });
+    let port = free_port().unwrap();
+    let app = App::new("huge")
+        .with(Component::wasm("web", "hello"))
+        .http_server("web", port)
+        .manifest();
+    let mut huge = spec(app.clone());
+    huge.placements.insert("web".into(), u32::MAX);
+    let error = host.apply(huge).await.unwrap_err();
+    assert!(error.contains("budget"), "{error}");
+    let mut bad = spec(app);
+    bad.manifest.components[0].scaler =
+        Some(lattice_protocol::manifest::Scaler::Spreadscaler {
+            instances: u32::MAX,
+            spread: vec![],
+        });
+    let error = host.apply(bad).await.unwrap_err();
+    assert!(error.contains("instances"), "{error}");
+    assert!(host.apps().is_empty());
+}

@@ -7,12 +7,13 @@
 
 use futures::StreamExt;
 use lattice_controller::{ApiClient, Controller, ControllerConfig};
-use lattice_protocol::decode;
 use lattice_protocol::messages::{AppStatus, Event, HostInfo};
 use lattice_protocol::subjects::Subjects;
+use lattice_protocol::trust::read_event_unverified;
 use lattice_testing::components::component;
 use lattice_testing::nats::NatsServer;
 use lattice_testing::process::Process;
+use lattice_testing::trust::LatticeKey;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub fn fast_controller() -> ControllerConfig {
         resend_after: Duration::from_secs(5),
         lease_ttl: Duration::from_millis(900),
         lease_renew: Duration::from_millis(300),
+        ..ControllerConfig::default()
     }
 }
 
@@ -54,6 +56,8 @@ pub struct TestLattice {
     beats: async_nats::Subscriber,
     latest: BTreeMap<String, HostInfo>,
     controller: Option<tokio::task::JoinHandle<()>>,
+    /// The lattice's signing key: its controller signs with it, its hosts trust it.
+    pub key: LatticeKey,
 }
 
 impl TestLattice {
@@ -77,6 +81,7 @@ impl TestLattice {
             beats,
             latest: BTreeMap::new(),
             controller: None,
+            key: LatticeKey::new(name),
         }
     }
 
@@ -107,6 +112,9 @@ impl TestLattice {
             "2".into(),
             "--label".into(),
             format!("name={name}"),
+            "--trust".into(),
+            self.key.public_key(),
+            "--allow-file-load".into(),
         ];
         for (k, v) in labels {
             args.extend(["--label".to_string(), format!("{k}={v}")]);
@@ -129,6 +137,10 @@ impl TestLattice {
 
     /// Run a controller in this process.
     pub async fn start_controller_with(&mut self, config: ControllerConfig) {
+        let config = ControllerConfig {
+            signing_key: Some(self.key.seed()),
+            ..config
+        };
         let client = self.nats.connect().await.unwrap();
         let controller = Controller::new(client, &self.name, config);
         self.controller = Some(tokio::spawn(async move {
@@ -198,7 +210,7 @@ impl TestLattice {
             }
             match tokio::time::timeout_at(deadline, self.beats.next()).await {
                 Ok(Some(msg)) => {
-                    if let Ok(Event::HostHeartbeat(info)) = decode::<Event>(&msg.payload) {
+                    if let Ok(Event::HostHeartbeat(info)) = read_event_unverified(&msg.payload) {
                         if let Some(name) = info.labels.get("name").cloned() {
                             self.latest.insert(name, info);
                         }

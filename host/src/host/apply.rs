@@ -10,7 +10,7 @@ use crate::links::funcs::Exports;
 use crate::links::{imports, targets};
 use crate::provider::{self, Provider, ProviderContext, ProviderSpec};
 use crate::service::Service;
-use lattice_protocol::manifest::{ComponentKind, Image, Manifest};
+use lattice_protocol::manifest::{revalidate, ComponentKind, Image, Manifest};
 use lattice_protocol::messages::WorkloadSpec;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -25,8 +25,24 @@ impl Host {
                 self.id()
             ));
         }
-        let manifest = spec.manifest;
+        // Validated here too: a host applies only what the parser accepts, with
+        // the same budgets as the CLI and the controller.
+        let limits = lattice_protocol::manifest::Limits::default();
+        let manifest = revalidate(&spec.manifest, &limits).map_err(|e| {
+            format!(
+                "host {} refuses app '{}': its manifest is not valid: {e}",
+                self.id(),
+                spec.manifest.name
+            )
+        })?;
         let app = manifest.name.clone();
+        if let Some((name, n)) = spec.placements.iter().find(|(_, n)| **n > limits.max_instances) {
+            return Err(format!(
+                "host {} refuses app '{app}': {n} instances of '{name}' is over the budget of {}",
+                self.id(),
+                limits.max_instances
+            ));
+        }
         // The same version keeps its loopback network and its running service; a
         // new version starts both afresh.
         let (loopback, running_service, running_providers) = match self.workloads().get(&app) {
