@@ -2,7 +2,7 @@
 # Builds the guest components in components/ (their own cargo workspace) for
 # wasm32-wasip2 and prints the paths of the resulting .wasm files.
 #
-# Usage: scripts/build-components.sh
+# Usage: scripts/build-components.sh [PACKAGE...]   (default: every component)
 # Env:   COMPONENTS_TARGET_DIR  cargo target dir (default: components/target)
 #        CARGO_BUILD_JOBS       as for cargo, to keep the build lean on small machines
 set -euo pipefail
@@ -19,6 +19,12 @@ components=(counter hello misbehave features shop-business shop-auth echo echo-r
     tcp-echo-service cache-service net-client cron-service cron-job crashy-service net-bench kv-bench
     msg-echo pg-notes blob-files)
 
+packages=()
+if [[ $# -gt 0 ]]; then
+    components=("$@")
+    for name in "${components[@]}"; do packages+=(-p "$name"); done
+fi
+
 echo "build-components: building ${components[*]} for $target (release) into $target_dir" >&2
 
 if ! rustup target list --installed | grep -qx "$target"; then
@@ -26,7 +32,7 @@ if ! rustup target list --installed | grep -qx "$target"; then
     rustup target add "$target"
 fi
 
-cargo build --release --locked \
+cargo build --release --locked "${packages[@]}" \
     --target "$target" \
     --manifest-path "$repo_root/components/Cargo.toml" \
     --target-dir "$target_dir"

