@@ -30,8 +30,10 @@ fn app(name: &str, port: u16, allowed_hosts: &str) -> lattice_protocol::manifest
 
 /// A plain HTTP server on 127.0.0.1 that answers `ok` and counts connections.
 async fn victim() -> (u16, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a listener on 127.0.0.1");
+    let port = listener.local_addr().expect("its address").port();
     let seen = Arc::new(AtomicUsize::new(0));
     let count = seen.clone();
     tokio::spawn(async move {
