@@ -1,24 +1,38 @@
-//! NATS credentials for capability providers: user JWTs in NATS's decentralized
-//! auth format (`ed25519-nkey` JWS, claims version 2), signed with an account
-//! signing key the host holds, and the `.creds` text a client connects with.
+//! NATS credentials: user JWTs in NATS's decentralized auth format
+//! (`ed25519-nkey` JWS, claims version 2), account and operator JWTs, the
+//! `.creds` text a client connects with, and what each role's user may do
+//! ([`roles`]).
 //!
 //! A host that is given an account signing key mints one fresh user for every
 //! provider process it starts ([`provider_permissions`] says what that user may
 //! do: serve its own subjects, answer requests, call its own app's components),
 //! so a provider never holds the host's credentials and cannot see or send host
-//! traffic. Operator and account JWTs are here too, for test servers and for
-//! setting up a lattice's NATS (`deploy/`).
+//! traffic. With a *scoped* signing key ([`ScopedKey`], which `lattice nats-auth
+//! init` makes) the server itself applies the provider template to every user the
+//! key signs ([`provider_user_jwt`]), so a host holding that key cannot mint a
+//! broader user.
+
+pub mod roles;
+pub mod setup;
+
+pub use roles::{role_inbox_prefix, Role};
+pub use setup::{AuthSeeds, LatticeAuth};
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-/// What a NATS user may publish and subscribe to.
+/// What a NATS user may publish and subscribe to. NATS applies a deny over an
+/// allow.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Permissions {
     /// Subjects it may publish to.
     pub publish: Vec<String>,
+    /// Subjects it may not publish to, even if `publish` allows them.
+    pub publish_deny: Vec<String>,
     /// Subjects (and patterns) it may subscribe to.
     pub subscribe: Vec<String>,
+    /// Subjects it may not subscribe to, even if `subscribe` allows them.
+    pub subscribe_deny: Vec<String>,
     /// May publish one reply to the reply subject of each request it receives.
     pub allow_responses: bool,
 }
@@ -39,17 +53,117 @@ pub fn provider_inbox_prefix(lattice: &str, app: &str, name: &str) -> String {
 /// and receive the replies to those calls.
 pub fn provider_permissions(lattice: &str, app: &str, name: &str) -> Permissions {
     let t = crate::wire::rpc::escape_token;
-    let inbox = provider_inbox_prefix(lattice, app, name);
-    let (app, name) = (t(app), t(name));
+    provider_permissions_of_tokens(lattice, &t(app), &t(name))
+}
+
+/// [`provider_permissions`] of app and name already escaped (or template
+/// placeholders).
+fn provider_permissions_of_tokens(lattice: &str, app: &str, name: &str) -> Permissions {
     Permissions {
         publish: vec![format!("lattice.{lattice}.rpc.{app}.>")],
         subscribe: vec![
             format!("lattice.{lattice}.rpc.{app}.{name}.>"),
             format!("lattice.{lattice}.prov.{app}.{name}.>"),
-            format!("{inbox}.>"),
+            format!("_INBOX_{lattice}.{app}.{name}.>"),
         ],
         allow_responses: true,
+        ..Permissions::default()
     }
+}
+
+/// The inbox prefix a connection with this user JWT should use: the first
+/// subscribe grant of the form `_INBOX….>` (every role's set lists its own
+/// first); `None` when it has none (e.g. a user allowed everything).
+pub fn inbox_prefix_of(user_jwt: &str) -> Option<String> {
+    let claims = claims(user_jwt)?;
+    claims["nats"]["sub"]["allow"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|s| s.starts_with("_INBOX") && s.ends_with(".>"))
+        .map(|s| s.trim_end_matches(".>").to_string())
+}
+
+/// A scoped signing key of an account: a user it signs gets `template`'s
+/// permissions, and NATS refuses a user it signs that asks for any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedKey {
+    /// The signing key's public key (`A…`).
+    pub key: String,
+    /// A name for the scope (e.g. `provider`).
+    pub role: String,
+    /// The permissions every user signed by the key gets; may use NATS template
+    /// placeholders such as `{{tag(app)}}`.
+    pub template: Permissions,
+}
+
+/// A user JWT for provider `name` of `app` on `lattice`, signed by `signer` for
+/// `account`. When `scoped`, `signer` is the account's scoped provider key
+/// ([`roles::provider_template`]): the JWT carries only the tags naming app and
+/// provider and the server applies the template; else it carries
+/// [`provider_permissions`] itself.
+pub fn provider_user_jwt(
+    lattice: &str,
+    app: &str,
+    name: &str,
+    user: &str,
+    account: &str,
+    signer: &nkeys::KeyPair,
+    scoped: bool,
+) -> Result<String, CredsError> {
+    let display = format!("provider {app}/{name}");
+    if scoped {
+        scoped_user_jwt(
+            &display,
+            user,
+            account,
+            &roles::provider_tags(app, name),
+            signer,
+        )
+    } else {
+        let permissions = provider_permissions(lattice, app, name);
+        user_jwt(&display, user, account, &permissions, signer)
+    }
+}
+
+/// A user JWT for a scoped signing key: no permissions or limits of its own
+/// (NATS refuses a scoped user that has any), only `tags` for the key's template.
+pub fn scoped_user_jwt(
+    name: &str,
+    user: &str,
+    account: &str,
+    tags: &[String],
+    signer: &nkeys::KeyPair,
+) -> Result<String, CredsError> {
+    let nats = json!({
+        "issuer_account": account,
+        "tags": tags,
+        "type": "user", "version": 2,
+    });
+    encode(name, user, nats, signer)
+}
+
+/// The `nats` permission fields of a user JWT or a scope template.
+fn permission_claims(permissions: &Permissions) -> Value {
+    let list = |allow: &[String], deny: &[String]| {
+        let mut v = Map::new();
+        if !allow.is_empty() {
+            v.insert("allow".into(), json!(allow));
+        }
+        if !deny.is_empty() {
+            v.insert("deny".into(), json!(deny));
+        }
+        Value::Object(v)
+    };
+    let mut nats = json!({
+        "pub": list(&permissions.publish, &permissions.publish_deny),
+        "sub": list(&permissions.subscribe, &permissions.subscribe_deny),
+        "subs": -1, "data": -1, "payload": -1,
+    });
+    if permissions.allow_responses {
+        nats["resp"] = json!({"max": 1, "ttl": 0});
+    }
+    nats
 }
 
 /// A user JWT for `user` (a public user nkey) of account `account`, signed by
@@ -61,15 +175,9 @@ pub fn user_jwt(
     permissions: &Permissions,
     signer: &nkeys::KeyPair,
 ) -> Result<String, CredsError> {
-    let mut nats = json!({
-        "pub": {"allow": permissions.publish},
-        "sub": {"allow": permissions.subscribe},
-        "subs": -1, "data": -1, "payload": -1,
-        "type": "user", "version": 2,
-    });
-    if permissions.allow_responses {
-        nats["resp"] = json!({"max": 1, "ttl": 0});
-    }
+    let mut nats = permission_claims(permissions);
+    nats["type"] = json!("user");
+    nats["version"] = json!(2);
     if signer.public_key() != account {
         nats["issuer_account"] = json!(account);
     }
@@ -86,6 +194,29 @@ pub fn account_jwt(
     jetstream: bool,
     operator: &nkeys::KeyPair,
 ) -> Result<String, CredsError> {
+    account_jwt_scoped(name, account, signing_keys, &[], jetstream, operator)
+}
+
+/// [`account_jwt`] that also trusts `scoped` signing keys, each limited to its
+/// template.
+pub fn account_jwt_scoped(
+    name: &str,
+    account: &str,
+    signing_keys: &[String],
+    scoped: &[ScopedKey],
+    jetstream: bool,
+    operator: &nkeys::KeyPair,
+) -> Result<String, CredsError> {
+    let mut keys: Vec<Value> = signing_keys.iter().map(|k| json!(k)).collect();
+    keys.extend(scoped.iter().map(|s| {
+        json!({
+            "kind": "user_scope",
+            "key": s.key,
+            "role": s.role,
+            "template": permission_claims(&s.template),
+            "description": "",
+        })
+    }));
     let storage = if jetstream { -1 } else { 0 };
     let nats = json!({
         "limits": {
@@ -94,7 +225,7 @@ pub fn account_jwt(
             "mem_storage": storage, "disk_storage": storage,
             "streams": storage, "consumer": storage,
         },
-        "signing_keys": signing_keys,
+        "signing_keys": keys,
         "default_permissions": {"pub": {}, "sub": {}},
         "type": "account", "version": 2,
     });

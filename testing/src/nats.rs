@@ -107,13 +107,13 @@ pub struct NatsServer {
     auth: Option<NatsAuth>,
 }
 
-/// The keys of an operator-mode test server.
+/// The keys of an operator-mode test server: lattice `default`'s auth as
+/// `lattice nats-auth init` makes it ([`lattice_protocol::creds::LatticeAuth`]),
+/// plus an unscoped signing key and a user allowed everything (as a host given
+/// full rights).
 #[derive(Debug)]
 pub struct NatsAuth {
-    operator_jwt: String,
-    account: nkeys::KeyPair,
-    account_jwt: String,
-    system: (String, String),
+    lattice: lattice_protocol::creds::LatticeAuth,
     signing: nkeys::KeyPair,
     host_creds: String,
 }
@@ -121,39 +121,24 @@ pub struct NatsAuth {
 impl NatsAuth {
     fn new() -> anyhow::Result<Self> {
         use lattice_protocol::creds;
-        let operator = nkeys::KeyPair::new_operator();
-        let account = nkeys::KeyPair::new_account();
+        let lattice = creds::LatticeAuth::generate("default");
         let signing = nkeys::KeyPair::new_account();
-        let operator_jwt = creds::operator_jwt("test-operator", &operator)?;
-        let account_jwt = creds::account_jwt(
-            "lattice",
-            &account.public_key(),
-            &[signing.public_key()],
-            true,
-            &operator,
-        )?;
-        // JetStream needs a system account in operator mode.
-        let system = nkeys::KeyPair::new_account();
-        let system_jwt = creds::account_jwt("SYS", &system.public_key(), &[], false, &operator)?;
         let host = nkeys::KeyPair::new_user();
         let everything = creds::Permissions {
             publish: vec![">".into()],
             subscribe: vec![">".into()],
-            allow_responses: false,
+            ..Default::default()
         };
         let host_jwt = creds::user_jwt(
             "host",
             &host.public_key(),
-            &account.public_key(),
+            &lattice.account(),
             &everything,
             &signing,
         )?;
         let host_creds = creds::creds_file(&host_jwt, &host.seed()?);
         Ok(Self {
-            operator_jwt,
-            account,
-            account_jwt,
-            system: (system.public_key(), system_jwt),
+            lattice,
             signing,
             host_creds,
         })
@@ -166,12 +151,19 @@ impl NatsAuth {
 
     /// The account's public key.
     pub fn account(&self) -> String {
-        self.account.public_key()
+        self.lattice.account()
     }
 
-    /// The account signing key (what `lattice host --provider-signing-key` takes).
+    /// An unscoped account signing key (what `lattice host --provider-signing-key`
+    /// takes): users it signs get the permissions their JWT carries.
     pub fn signing_key(&self) -> &nkeys::KeyPair {
         &self.signing
+    }
+
+    /// Lattice `default`'s operator, account and scoped provider key, for
+    /// minting role users ([`LatticeAuth::role_creds`](lattice_protocol::creds::LatticeAuth::role_creds)).
+    pub fn lattice(&self) -> &lattice_protocol::creds::LatticeAuth {
+        &self.lattice
     }
 }
 
@@ -262,16 +254,11 @@ impl NatsServer {
             port = self.port
         );
         if let Some(auth) = &self.auth {
-            conf.push_str(&format!(
-                "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\n\
-                 resolver_preload: {{\n  {}: \"{}\"\n  {}: \"{}\"\n}}\n",
-                auth.operator_jwt,
-                auth.system.0,
-                auth.account.public_key(),
-                auth.account_jwt,
-                auth.system.0,
-                auth.system.1,
-            ));
+            conf.push_str(
+                &auth
+                    .lattice
+                    .server_config_trusting(&[auth.signing.public_key()])?,
+            );
         }
         if let Some(max) = options.max_payload {
             conf.push_str(&format!("max_payload: {max}\n"));
