@@ -20,7 +20,7 @@ fn info(id: &str) -> HostInfo {
         "host_id": id, "lattice": LATTICE, "labels": {"zone": "forged"},
         "version": "x", "started_at_ms": 0,
     }))
-    .unwrap()
+    .expect("a minimal host report")
 }
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn a_forged_heartbeat_receives_no_work_and_is_not_listed() {
         .into_iter()
         .map(|h| h.host_id)
         .collect();
-    assert_eq!(listed, [host.id.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&host.id));
 }
 
 #[tokio::test]
@@ -173,7 +173,7 @@ async fn a_validly_signed_host_that_is_not_admitted_gets_no_work() {
         .into_iter()
         .map(|h| h.host_id)
         .collect();
-    assert_eq!(listed, [admitted.id.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&admitted.id));
 }
 
 #[tokio::test]
