@@ -6,13 +6,19 @@
 //! message that would have carried the payload; chunk `i` is the reply to a
 //! request on `<subject>` with header `lattice-chunk: i`. An offer lives until every
 //! chunk was fetched once, or its deadline.
+//!
+//! A receiver sends its chunk requests with its own credentials, so it fetches only
+//! from the inbox of the peer that offers the body (`wire::check_body_subject`):
+//! this host offers under its own prefix (`_INBOX_<L>.host.<id>.`), and refuses,
+//! before sending a single request, an offer anywhere else than the prefix of the
+//! peer the protocol says made it ([`BodySender`]).
 
 use super::CallFailure;
 use async_nats::HeaderMap;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::CallErrorKind;
+use lattice_protocol::wire::{check_body_subject, BodyOffer, BodySender, CallErrorKind};
 use std::time::Instant;
 
 /// Room left in each message for headers.
@@ -59,13 +65,19 @@ fn unavailable(e: impl std::fmt::Display) -> CallFailure {
     )
 }
 
-/// Offer `body` until `deadline`.
+/// Offer `body` until `deadline`, on a fresh subject under `inbox_prefix` (this
+/// host's, `wire::host_inbox_prefix`), where receivers look for it.
 pub async fn offer(
     nats: &async_nats::Client,
+    inbox_prefix: &str,
     body: Bytes,
     deadline: Instant,
 ) -> Result<Offer, CallFailure> {
-    let subject = nats.new_inbox();
+    // The connection's own inbox prefix may be another one (`_INBOX.`): only its
+    // unique last token is used.
+    let inbox = nats.new_inbox();
+    let unique = inbox.rsplit('.').next().unwrap_or(&inbox);
+    let subject = format!("{inbox_prefix}.{unique}");
     let mut requests = nats.subscribe(subject.clone()).await.map_err(unavailable)?;
     let chunk = inline_limit(nats);
     let total = body.len();
@@ -110,36 +122,35 @@ pub async fn offer(
     Ok(Offer { header, task })
 }
 
-/// Pull the payload an offer header points at, refusing more than `limit` bytes.
+/// Pull the payload an offer header points at, refusing more than `limit` bytes
+/// and any subject outside the inbox of `from` in `lattice`.
 pub async fn fetch(
     nats: &async_nats::Client,
+    lattice: &str,
+    from: BodySender<'_>,
     offer: &str,
     limit: usize,
     deadline: Instant,
 ) -> Result<Bytes, CallFailure> {
-    let bad = || {
+    let offer = BodyOffer::parse(offer)
+        .map_err(|e| CallFailure::new(CallErrorKind::BadArguments, e.to_string()))?;
+    check_body_subject(lattice, &offer.subject, from)
+        .map_err(|e| CallFailure::new(CallErrorKind::Refused, e.to_string()))?;
+    let too_large = || {
         CallFailure::new(
-            CallErrorKind::BadArguments,
-            format!("malformed {} header '{offer}'", headers::BODY),
+            CallErrorKind::TooLarge,
+            format!("the payload is {} bytes, over this host's limit of {limit} bytes per call (--max-call-bytes)", offer.total),
         )
     };
-    let mut parts = offer.split(' ');
-    let (Some(subject), Some(total), Some(chunk), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    let total: usize = total.parse().map_err(|_| bad())?;
-    let chunk: usize = chunk.parse().map_err(|_| bad())?;
-    if chunk == 0 {
-        return Err(bad());
-    }
-    if total > limit {
-        return Err(CallFailure::new(
-            CallErrorKind::TooLarge,
-            format!("the payload is {total} bytes, over this host's limit of {limit} bytes per call (--max-call-bytes)"),
-        ));
-    }
+    let total = usize::try_from(offer.total)
+        .ok()
+        .filter(|t| *t <= limit)
+        .ok_or_else(too_large)?;
+    // At most `total`, so it fits.
+    let chunk = usize::try_from(offer.chunk)
+        .unwrap_or(usize::MAX)
+        .min(total.max(1));
+    let subject = offer.subject.as_str();
     let count = total.div_ceil(chunk);
     let request = |i: usize| {
         let nats = nats.clone();

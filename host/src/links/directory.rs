@@ -56,6 +56,9 @@ struct AppRoutes {
     /// `(caller, link name, interface key, target)` for every deployed link
     /// between two Wasm components.
     allowed: HashSet<(String, String, String, String)>,
+    /// The app's capability providers (separate processes): their bodies come
+    /// from their own inbox prefix, not a host's.
+    providers: HashSet<String>,
 }
 
 /// One per host.
@@ -116,6 +119,12 @@ impl Directory {
                 .map(|(n, rt)| (n.clone(), Arc::downgrade(rt)))
                 .collect(),
             allowed,
+            providers: manifest
+                .components
+                .iter()
+                .filter(|c| c.is_provider())
+                .map(|c| c.name.clone())
+                .collect(),
         };
         self.apps_mut().insert(manifest.name.clone(), routes);
         targets
@@ -134,6 +143,20 @@ impl Directory {
     pub fn local(&self, app: &str, component: &str) -> Option<Arc<ComponentRuntime>> {
         let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
         apps.get(app)?.components.get(component)?.upgrade()
+    }
+
+    /// Whether `component` of `app` (an app with a workload here) is a capability
+    /// provider.
+    pub fn is_provider(&self, app: &str, component: &str) -> bool {
+        let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
+        apps.get(app)
+            .is_some_and(|r| r.providers.contains(component))
+    }
+
+    /// The inbox prefix of this host's connection: its replies and the bodies it
+    /// offers live under it.
+    pub fn inbox_prefix(&self) -> String {
+        lattice_protocol::wire::host_inbox_prefix(&self.lattice, &self.host_id)
     }
 
     /// Whether a deployed link of `app` lets `caller` call interface `key` of
@@ -173,4 +196,3 @@ fn allowed_links(manifest: &Manifest) -> HashSet<(String, String, String, String
     }
     allowed
 }
-

@@ -3,15 +3,15 @@
 
 use super::chunks;
 use super::directory::Directory;
-use super::funcs::ImportedFunc;
-use crate::telemetry::trace::TraceContext;
-use super::types::{from_wire, to_wire, Signature};
 use super::failure::CallFailure;
+use super::funcs::ImportedFunc;
+use super::types::{from_wire, to_wire, Signature};
 use crate::env::{ComponentEnv, LinkTarget};
+use crate::telemetry::trace::TraceContext;
 use async_nats::{HeaderMap, RequestErrorKind};
 use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{
-    self, locality_subject, CallErrorKind, CallHeader, CallTarget, WitType, WitValue,
+    self, locality_subject, BodySender, CallErrorKind, CallHeader, CallTarget, WitType, WitValue,
 };
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
@@ -141,7 +141,7 @@ pub async fn call_wire(
     // Over the server's max payload: offer the arguments in chunks, kept up until
     // the call ends.
     let (body, _offer) = if payload.len() > chunks::inline_limit(nats) {
-        let offer = chunks::offer(nats, payload.into(), deadline).await?;
+        let offer = chunks::offer(nats, &router.inbox_prefix(), payload.into(), deadline).await?;
         h.insert(headers::BODY, offer.header().as_str());
         (bytes::Bytes::new(), Some(offer))
     } else {
@@ -156,7 +156,20 @@ pub async fn call_wire(
         return Err(CallFailure::new(kind, text));
     }
     let payload = match reply_headers.get(headers::BODY) {
-        Some(offer) => chunks::fetch(nats, offer.as_str(), limit, deadline).await?,
+        Some(offer) => {
+            // The reply came to our own inbox, from whoever serves the target: a
+            // provider answers from its prefix, a component from its host's.
+            let t = &call.target;
+            let from = if router.is_provider(&t.app, &t.component) {
+                BodySender::Provider {
+                    app: &t.app,
+                    name: &t.component,
+                }
+            } else {
+                BodySender::AnyHost
+            };
+            chunks::fetch(nats, &router.lattice, from, offer.as_str(), limit, deadline).await?
+        }
         None => reply.payload,
     };
     wire::decode_results(call.results, &payload).map_err(|e| {

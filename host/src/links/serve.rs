@@ -7,21 +7,21 @@
 //! link name, interface) and the signature fingerprint before its arguments are
 //! decoded.
 
-use super::directory::Directory;
-use super::funcs::mismatch;
-use crate::telemetry::trace::TraceContext;
-use super::types::{from_wire, to_wire};
 use super::chunks;
+use super::directory::Directory;
 use super::failure::CallFailure;
+use super::funcs::mismatch;
+use super::types::{from_wire, to_wire};
 use crate::component::http::forward;
 use crate::component::invoke;
+use crate::telemetry::trace::TraceContext;
 use async_nats::{HeaderMap, Message};
 use futures::StreamExt;
 use lattice_protocol::provider::http;
 use lattice_protocol::wire::rpc::{
     headers, locality_component_wildcard, rpc_component_wildcard, RPC_QUEUE,
 };
-use lattice_protocol::wire::{self, CallErrorKind, CallHeader, CallTarget, WitValue};
+use lattice_protocol::wire::{self, BodySender, CallErrorKind, CallHeader, CallTarget, WitValue};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -279,7 +279,19 @@ async fn answer(
     let deadline = Instant::now() + timeout;
     let limit = router.settings.max_call_bytes;
     let payload = match h.get(headers::BODY) {
-        Some(offer) => chunks::fetch(nats, offer.as_str(), limit, deadline).await?,
+        Some(offer) => {
+            // Arguments come from the caller's inbox: its provider process's, or
+            // its host's (the one the call header names).
+            let from = if router.is_provider(app, &caller.component) {
+                BodySender::Provider {
+                    app,
+                    name: &caller.component,
+                }
+            } else {
+                BodySender::Host(&caller.host)
+            };
+            chunks::fetch(nats, &router.lattice, from, offer.as_str(), limit, deadline).await?
+        }
         None => msg.payload.clone(),
     };
     let args = wire::decode_args(params_types, &payload).map_err(|e| {
@@ -339,7 +351,7 @@ async fn answer(
         ));
     }
     if encoded.len() > chunks::inline_limit(nats) {
-        let offer = chunks::offer(nats, encoded.into(), deadline).await?;
+        let offer = chunks::offer(nats, &router.inbox_prefix(), encoded.into(), deadline).await?;
         return Ok((bytes::Bytes::new(), Some(offer)));
     }
     Ok((encoded.into(), None))
