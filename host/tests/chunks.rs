@@ -7,6 +7,7 @@
 //! `echo`, and a fake `echo` answering a host's call with an offer of its results.
 //! Each attack has a control: the same fake, offering under an inbox prefix the
 //! protocol allows, is fetched from.
+#![allow(clippy::unwrap_used)] // tests: an unwrap that fails is a failed test
 
 use bytes::Bytes;
 use futures::StreamExt;

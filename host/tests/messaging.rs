@@ -5,6 +5,7 @@
 //! subjects (attacked with `msg-echo`'s `!publish` and `!request` commands), an
 //! `allowed_prefix` narrows an app further, and guests' messages can travel on a
 //! connection of their own.
+#![allow(clippy::unwrap_used)] // tests: an unwrap that fails is a failed test
 
 use futures::StreamExt;
 use lattice_protocol::messages::WorkloadSpec;
