@@ -13,6 +13,7 @@ macro_rules! outln {
 mod app;
 mod get;
 mod keys;
+mod nats_auth;
 mod nats_server;
 mod output;
 mod run;
@@ -28,7 +29,10 @@ struct Cli {
     #[arg(long, global = true, env = "LATTICE_NATS_URL")]
     nats_url: Option<String>,
     /// NATS credentials file (`.creds`: a user JWT and its seed) to connect with,
-    /// for a NATS with decentralized auth.
+    /// for a NATS with decentralized auth (`lattice nats-auth`). Without it and
+    /// without --nats-url, `app` and `get` use the credentials `lattice up` wrote
+    /// in the default state dir (~/.local/state/lattice/cli.creds) when that file
+    /// exists; for `lattice up --state-dir DIR`, pass `--nats-creds DIR/cli.creds`.
     #[arg(long, global = true, env = "LATTICE_NATS_CREDS")]
     nats_creds: Option<std::path::PathBuf>,
     /// Lattice name: many lattices can share one NATS without seeing each other.
@@ -60,6 +64,10 @@ enum Command {
     /// join tokens).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Make a lattice's NATS operator, account and users, each role allowed only
+    /// what it needs (host, controller, CLI, built-in messaging, providers).
+    #[command(subcommand)]
+    NatsAuth(nats_auth::NatsAuthCommand),
 }
 
 const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -85,7 +93,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let creds = match &cli.nats_creds {
+    // The operator's commands on the default URL find `lattice up`'s CLI creds.
+    let dev_creds = match (&cli.nats_url, &cli.command) {
+        (None, Command::App(_) | Command::Get(_)) => nats_auth::dev_cli_creds(),
+        _ => None,
+    };
+    let creds = match cli.nats_creds.as_ref().or(dev_creds.as_ref()) {
         Some(path) => Some(
             std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("cannot read --nats-creds {}: {e}", path.display()))?,
@@ -111,6 +124,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             app::run(cmd, client, &cli.lattice, cli.output).await
         }
         Command::Keys(cmd) => keys::run(cmd),
+        Command::NatsAuth(cmd) => nats_auth::run(cmd, &cli.lattice),
         Command::Get(cmd) => {
             let client = connect(&nats).await?;
             get::run(cmd, client, &cli.lattice, cli.output).await
@@ -133,6 +147,14 @@ pub async fn connect(nats: &Nats) -> anyhow::Result<async_nats::Client> {
         Some(creds) => async_nats::ConnectOptions::with_credentials(creds)
             .map_err(|e| anyhow::anyhow!("the --nats-creds file is not NATS credentials: {e}"))?,
         None => async_nats::ConnectOptions::new(),
+    };
+    // A role's credentials allow replies under its own inbox prefix only.
+    let inbox = nats.creds.as_deref().and_then(|creds| {
+        lattice_protocol::creds::inbox_prefix_of(lattice_protocol::creds::creds_jwt(creds)?)
+    });
+    let options = match inbox {
+        Some(prefix) => options.custom_inbox_prefix(prefix),
+        None => options,
     };
     let connecting = options
         .connection_timeout(std::time::Duration::from_secs(5))

@@ -38,9 +38,22 @@ pub struct NatsServer {
 impl NatsServer {
     /// Start nats-server with JetStream, storing under `store_dir`, listening on
     /// 127.0.0.1:`port`, and wait (up to 15 s) until it accepts connections.
-    pub async fn start(binary: &Path, port: u16, store_dir: &Path) -> anyhow::Result<Self> {
+    /// With `auth_config` (a config of `lattice nats-auth`'s making: operator,
+    /// accounts) it runs in operator mode: clients need credentials.
+    pub async fn start(
+        binary: &Path,
+        port: u16,
+        store_dir: &Path,
+        auth_config: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(store_dir)
             .with_context(|| format!("creating the JetStream directory {}", store_dir.display()))?;
+        // The lattice's state on disk is its owner's only.
+        std::fs::set_permissions(
+            store_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .with_context(|| format!("making {} private", store_dir.display()))?;
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             bail!(
                 "port {port} is already taken (another nats-server or `lattice up`?): \
@@ -48,7 +61,11 @@ impl NatsServer {
             );
         }
         let log = store_dir.join("nats-server.log");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(config) = auth_config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(store_dir)
             .arg("-l")

@@ -388,7 +388,7 @@ fn default_state_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// `join`: an existing NATS to use instead of starting one.
-pub async fn up(args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> anyhow::Result<()> {
+pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> anyhow::Result<()> {
     let state_dir = match args.state_dir {
         Some(dir) => dir,
         None => default_state_dir()?,
@@ -398,15 +398,29 @@ pub async fn up(args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> anyho
         None => {
             let binary = nats_server::find_binary(args.nats_server_bin.as_deref())?;
             let jetstream = state_dir.join("jetstream");
+            // Operator mode with keys of its own in the state dir: nobody without
+            // them (another user of this machine) can reach the dev lattice.
+            let auth = crate::nats_auth::dev_auth(&state_dir, lattice)?;
             eprintln!(
-                "starting nats-server on 127.0.0.1:{} (JetStream in {})",
+                "starting nats-server on 127.0.0.1:{} (JetStream in {}; credentials only: the CLI's are {})",
                 args.nats_port,
-                jetstream.display()
+                jetstream.display(),
+                state_dir.join(crate::nats_auth::DEV_CLI_CREDS).display()
             );
-            let server = NatsServer::start(&binary, args.nats_port, &jetstream).await?;
+            let server = NatsServer::start(
+                &binary,
+                args.nats_port,
+                &jetstream,
+                Some(&auth.server_config),
+            )
+            .await?;
+            // Its host mints each provider a user of its own with the account key.
+            args.host
+                .provider_signing_key
+                .get_or_insert(auth.provider_signing_key);
             let nats = crate::Nats {
                 url: server.url.clone(),
-                creds: None,
+                creds: Some(auth.creds),
             };
             (Some(server), nats)
         }

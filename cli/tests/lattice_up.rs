@@ -12,6 +12,8 @@ const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
 struct Up {
     child: Child,
     nats_port: u16,
+    /// The CLI's credentials `lattice up` wrote in its state dir.
+    creds: PathBuf,
 }
 
 impl Up {
@@ -28,6 +30,7 @@ impl Up {
         Self {
             child: cmd.spawn().expect("lattice up starts"),
             nats_port,
+            creds: state.join("cli.creds"),
         }
     }
 
@@ -38,6 +41,8 @@ impl Up {
                 "--nats-url",
                 &format!("nats://127.0.0.1:{}", self.nats_port),
             ])
+            .arg("--nats-creds")
+            .arg(&self.creds)
             .env("LATTICE_LOG", "warn")
             .output()
             .unwrap()
@@ -151,6 +156,8 @@ fn counter_survives_a_restart_of_the_whole_lattice() {
     let mut listing = Command::new(LATTICE)
         .args(["app", "list", "--nats-url"])
         .arg(format!("nats://127.0.0.1:{nats_port}"))
+        .arg("--nats-creds")
+        .arg(&up.creds)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -186,6 +193,20 @@ fn bad_deploys_say_what_is_wrong() {
         assert!(Instant::now() < deadline, "the controller never answered");
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // Its NATS takes only credentials: without the state dir's, nothing.
+    let anonymous = Command::new(LATTICE)
+        .args(["app", "list", "--nats-url"])
+        .arg(format!("nats://127.0.0.1:{nats_port}"))
+        .env("LATTICE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success(), "{}", text(&anonymous));
+    assert!(
+        text(&anonymous).contains("authorization violation"),
+        "{}",
+        text(&anonymous)
+    );
 
     // An invalid manifest: every problem, with its path, and nothing stored.
     let bad = state.path().join("bad.yaml");

@@ -32,12 +32,16 @@ async fn connect(server: &NatsServer, creds: &str) -> Result<async_nats::Client,
 }
 
 async fn role(server: &NatsServer, role: Role<'_>) -> async_nats::Client {
-    let creds = lattice(server).role_creds(role).unwrap();
-    connect(server, &creds).await.unwrap()
+    let creds = lattice(server)
+        .role_creds(role)
+        .expect("minting a role's user");
+    connect(server, &creds)
+        .await
+        .expect("a role's user connects")
 }
 
 fn lattice(server: &NatsServer) -> &LatticeAuth {
-    server.auth().unwrap().lattice()
+    server.auth().expect("an operator-mode server").lattice()
 }
 
 /// A JetStream context that gives up quickly (a denied API request is dropped by
@@ -83,7 +87,9 @@ async fn state_bucket(controller: &async_nats::Client) -> jetstream::kv::Store {
         })
         .await
         .expect("the controller creates its state bucket");
-    kv.put("app.shop", "v1".into()).await.unwrap();
+    kv.put("app.shop", "v1".into())
+        .await
+        .expect("the controller writes its state");
     kv
 }
 
@@ -382,7 +388,7 @@ fn scoped_user(
     let auth = lattice(server);
     let user = nkeys::KeyPair::new_user();
     let jwt = jwt(&user.public_key(), &auth.account(), auth.provider_key());
-    creds::creds_file(&jwt, &user.seed().unwrap())
+    creds::creds_file(&jwt, &user.seed().expect("a user seed"))
 }
 
 #[tokio::test]
