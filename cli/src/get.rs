@@ -3,7 +3,7 @@
 use crate::output::{human_duration, now_ms, print_json, print_table, Output};
 use anyhow::bail;
 use clap::Subcommand;
-use lattice_controller::{ping_hosts, short_host_id};
+use lattice_controller::{ping_hosts, short_host_id, ApiClient, ApiError};
 use lattice_protocol::messages::HostInfo;
 use std::time::Duration;
 
@@ -14,7 +14,9 @@ const GATHER: Duration = Duration::from_millis(500);
 pub enum GetCommand {
     /// The hosts of the lattice: id, labels, uptime, workloads, and linked calls
     /// since start (L: in-process, R: sent over NATS, S: served for other hosts,
-    /// F: failed).
+    /// F: failed). As the controller admitted them, from their signed heartbeats;
+    /// with no controller running, the hosts that answer a ping, marked
+    /// unverified.
     Hosts,
     /// What each host runs: per app, its components with instances and in-flight
     /// invocations, and the state of its providers and service (restarts, last
@@ -25,13 +27,32 @@ pub enum GetCommand {
     },
 }
 
+/// The hosts the controller admitted; without a controller, whoever answers a
+/// ping (anyone on NATS could), said so on stderr.
+async fn admitted_hosts(
+    client: async_nats::Client,
+    lattice: &str,
+) -> anyhow::Result<Vec<HostInfo>> {
+    let api = ApiClient::new(client.clone(), lattice);
+    match api.hosts().await {
+        Ok(hosts) => Ok(hosts),
+        Err(ApiError::NoController { .. }) => {
+            eprintln!(
+                "note: no controller answers on lattice '{lattice}'; listing the hosts that answer a ping, unverified"
+            );
+            Ok(ping_hosts(&client, lattice, GATHER).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn run(
     cmd: GetCommand,
     client: async_nats::Client,
     lattice: &str,
     output: Output,
 ) -> anyhow::Result<()> {
-    let hosts = ping_hosts(&client, lattice, GATHER).await?;
+    let hosts = admitted_hosts(client, lattice).await?;
     match cmd {
         GetCommand::Hosts => {
             if output == Output::Json {

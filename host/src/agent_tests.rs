@@ -9,6 +9,7 @@ use lattice_protocol::manifest::parse;
 use lattice_protocol::messages::{CommandReply, Event, HostCommand, HostInfo, WorkloadSpec};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
+use lattice_testing::trust::{now_ms, LatticeKey};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 struct Running {
     host: Host,
+    key: LatticeKey,
     bus: SharedBus,
     subjects: Subjects,
     events: Subscription,
@@ -25,7 +27,9 @@ struct Running {
 }
 
 async fn start() -> Running {
+    let key = LatticeKey::new("unit");
     let config = HostConfig {
+        trust: vec![key.public_key()],
         lattice: "unit".into(),
         pooling: false,
         heartbeat_interval: Duration::from_secs(3600),
@@ -47,6 +51,7 @@ async fn start() -> Running {
     );
     Running {
         host,
+        key,
         bus,
         subjects,
         events,
@@ -60,12 +65,18 @@ async fn next_event(events: &mut Subscription) -> Event {
         .await
         .expect("an event in time")
         .expect("the subscription is open");
-    decode(&msg.payload).unwrap()
+    lattice_protocol::trust::read_event_unverified(&msg.payload).unwrap()
 }
 
-async fn command(r: &Running, payload: Vec<u8>) -> CommandReply {
+/// `body` signed by the lattice key the host trusts, sent as a command.
+async fn command(r: &Running, body: Vec<u8>) -> CommandReply {
     let subject = r.subjects.host_command(r.host.id());
-    let reply = r.bus.request(subject, None, payload.into(), WAIT).await.unwrap();
+    let signed = r.key.sign_at(r.host.id(), 1, now_ms(), &body);
+    let reply = r
+        .bus
+        .request(subject, None, signed.into(), WAIT)
+        .await
+        .unwrap();
     decode(&reply.payload).unwrap()
 }
 
@@ -80,6 +91,21 @@ async fn answers_pings_with_what_it_is() {
     let info: HostInfo = decode(&reply.payload).unwrap();
     assert_eq!(info.host_id, r.host.id());
     assert_eq!(info.lattice, "unit");
+}
+
+#[tokio::test]
+async fn an_unsigned_command_is_refused_and_counted() {
+    let r = start().await;
+    let subject = r.subjects.host_command(r.host.id());
+    let payload = encode(&HostCommand::Remove { app: "x".into() });
+    let reply = r
+        .bus
+        .request(subject, None, payload.into(), WAIT)
+        .await
+        .unwrap();
+    let reply: CommandReply = decode(&reply.payload).unwrap();
+    assert!(reply.error.unwrap().contains("not signed"));
+    assert_eq!(r.host.refused_commands(), 1);
 }
 
 #[tokio::test]
