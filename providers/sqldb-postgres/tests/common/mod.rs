@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use lattice_protocol::provider::ProviderLink;
-use lattice_protocol::wire::{WitType, WitValue};
+use lattice_protocol::wire::WitValue;
 use lattice_testing::nats::NatsServer;
 use lattice_testing::provider::{ProviderProcess, ProviderSetup};
 use std::time::Duration;
@@ -68,43 +68,6 @@ impl Provider {
         &self.0
     }
 
-    /// Call `interface.function` (`interface` as `namespace:package/name`) as
-    /// `component` with the caller's `timeout`: the one result, or the reply's
-    /// error kind and message.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn call_with_timeout(
-        &self,
-        component: &str,
-        interface: &str,
-        function: &str,
-        params: &[WitType],
-        results: &[WitType],
-        args: &[WitValue],
-        timeout: Duration,
-    ) -> Result<WitValue, (String, String)> {
-        self.0
-            .call(
-                component, interface, function, params, results, args, timeout,
-            )
-            .await
-    }
-
-    pub async fn call(
-        &self,
-        component: &str,
-        interface: &str,
-        function: &str,
-        params: &[WitType],
-        results: &[WitType],
-        args: &[WitValue],
-    ) -> Result<WitValue, (String, String)> {
-        let timeout = Duration::from_secs(10);
-        self.call_with_timeout(
-            component, interface, function, params, results, args, timeout,
-        )
-        .await
-    }
-
     /// Call one of the four `wasmcloud:postgres` functions as `component`.
     pub async fn sql(
         &self,
@@ -117,16 +80,17 @@ impl Provider {
             .into_iter()
             .find(|f| f.name == function)
             .unwrap();
-        self.call_with_timeout(
-            component,
-            f.interface,
-            function,
-            &f.params,
-            &f.results,
-            args,
-            timeout,
-        )
-        .await
+        self.0
+            .call(
+                component,
+                f.interface,
+                function,
+                &f.params,
+                &f.results,
+                args,
+                timeout,
+            )
+            .await
     }
 
     pub async fn shutdown(self) {
