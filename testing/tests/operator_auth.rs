@@ -1,6 +1,7 @@
 //! The credentials `lattice_protocol::creds` mints, against a real nats-server in
 //! operator mode: the host's user works (JetStream too), and a provider's user
 //! can serve its own subjects and call its app's components, and nothing else.
+#![allow(clippy::unwrap_used)] // tests: an unwrap that fails is a failed test
 
 use futures::StreamExt;
 use lattice_protocol::creds;

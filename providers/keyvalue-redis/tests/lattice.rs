@@ -4,6 +4,7 @@
 //! link to a provider that runs nowhere answered with a clear error; on a NATS
 //! with decentralized auth, the provider connecting with the user its host minted
 //! for it.
+#![allow(clippy::unwrap_used)] // tests: an unwrap that fails is a failed test
 
 use lattice_protocol::manifest::Manifest;
 use lattice_testing::host::{

@@ -4,6 +4,7 @@
 //! link keys), and the unchanged `counter` counting in PostgreSQL through
 //! `wasi:keyvalue` (`manifests/counter-postgres.yaml`: only the `kv` capability
 //! differs from `counter-redis.yaml`).
+#![allow(clippy::unwrap_used)] // tests: an unwrap that fails is a failed test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The real `sqldb-postgres` binary run as a host runs it (init on stdin, calls
 //! over NATS), for the tests that call it directly.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // test support: an unwrap that fails is a failed test
 
 use lattice_protocol::provider::ProviderLink;
 use lattice_protocol::wire::WitValue;
