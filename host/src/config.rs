@@ -126,8 +126,7 @@ pub fn automatic_labels() -> BTreeMap<String, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpServerLimits {
     /// How long a client may take to send a request's headers (the request line
-    /// included) before its connection is closed; also bounds an idle keep-alive
-    /// connection waiting for its next request.
+    /// included) before its connection is closed (hyper's `header_read_timeout`).
     pub header_read_timeout: Duration,
     /// Open connections per listener. Over the cap, a new connection is accepted
     /// and closed at once, so the client fails fast instead of queuing unseen.
