@@ -67,6 +67,16 @@ pub struct HostOptions {
     /// own.
     #[arg(long)]
     provider_account: Option<String>,
+    /// `--provider-signing-key` is a scoped signing key of the account (as
+    /// `lattice nats-auth init` writes `provider.nk`): the server gives the users
+    /// it signs a provider's permissions and nothing more.
+    #[arg(long)]
+    provider_signing_key_scoped: bool,
+    /// The host's identity: an nkey seed file (`SN...`), created on first use, so
+    /// the host keeps its id (and its id-bound NATS credentials) across restarts.
+    /// Default: a new identity each start.
+    #[arg(long, env = "LATTICE_HOST_KEY_FILE")]
+    key: Option<PathBuf>,
     /// A lattice signing key (public, `C...`) whose signed commands this host
     /// obeys; repeat for more. A host trusting none obeys no command. (`lattice
     /// up` trusts its own.)
@@ -90,6 +100,19 @@ pub struct HostOptions {
     /// NATS's subjects either way).
     #[arg(long)]
     messaging_nats_url: Option<String>,
+    /// Seconds a client of the built-in HTTP server may take to send a request's
+    /// headers before its connection is closed (a link's `header_read_timeout`
+    /// overrides it).
+    #[arg(long, default_value_t = 10.0)]
+    http_header_timeout: f64,
+    /// Open connections per HTTP listener; more are closed at once (a link's
+    /// `max_connections` overrides it).
+    #[arg(long, default_value_t = 1024)]
+    http_max_connections: usize,
+    /// The largest HTTP request body in MiB; larger ones are answered 413 (a
+    /// link's `max_body_bytes` overrides it).
+    #[arg(long, default_value_t = 16)]
+    http_max_body_mb: u64,
     /// The `.creds` file for `--messaging-nats-url`.
     #[arg(long, requires = "messaging_nats_url")]
     messaging_nats_creds: Option<PathBuf>,
@@ -154,7 +177,8 @@ impl HostOptions {
                 });
                 Some(
                     lattice_host::provider::ProviderSigner::new(&seed, account)
-                        .map_err(anyhow::Error::msg)?,
+                        .map_err(anyhow::Error::msg)?
+                        .scoped(self.provider_signing_key_scoped),
                 )
             }
             None => None,
@@ -185,6 +209,11 @@ impl HostOptions {
             ),
             provider_signer,
             blobstore_dir,
+            http_server: lattice_host::config::HttpServerLimits {
+                header_read_timeout: seconds("http-header-timeout", self.http_header_timeout)?,
+                max_connections: self.http_max_connections.max(1),
+                max_body_bytes: self.http_max_body_mb.saturating_mul(1 << 20),
+            },
             trust: self.trust.clone(),
             allow_file_load: self.allow_file_load,
             provider_dir: self.provider_dir.clone(),
@@ -321,18 +350,27 @@ pub struct UpArgs {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+///
+/// The handlers are installed when this is called, not when it is first polled,
+/// so a signal that arrives while start-up is still under way is not lost (nor
+/// does it kill the process with the default action).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let recv = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
             }
-            Err(_) => std::future::pending().await,
+        };
+        tokio::select! {
+            () = recv(interrupt) => {}
+            () = recv(terminate) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
 
@@ -346,7 +384,14 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
     {
         return set_labels(client, lattice, &host, labels.into_iter().collect(), unset).await;
     }
-    let mut config = args.host.config(lattice, nats, None, None)?;
+    let key_seed = match &args.host.key {
+        Some(path) => Some(crate::keys::load_or_create(
+            path,
+            nkeys::KeyPair::new_server,
+        )?),
+        None => None,
+    };
+    let mut config = args.host.config(lattice, nats, None, key_seed)?;
     config.messaging_nats = args.host.messaging_nats().await?;
     let host = Host::new(config, Some(client.clone()))?;
     eprintln!(
@@ -389,6 +434,7 @@ fn default_state_dir() -> anyhow::Result<PathBuf> {
 
 /// `join`: an existing NATS to use instead of starting one.
 pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let state_dir = match args.state_dir {
         Some(dir) => dir,
         None => default_state_dir()?,
@@ -425,7 +471,7 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
             (Some(server), nats)
         }
     };
-    let result = run_up(&args.host, &args.apps, &nats, lattice, &state_dir).await;
+    let result = run_up(&args.host, &args.apps, &nats, lattice, &state_dir, shutdown).await;
     if let Some(server) = server {
         server.stop().await;
         eprintln!("nats-server stopped");
@@ -439,6 +485,7 @@ async fn run_up(
     nats: &crate::Nats,
     lattice: &str,
     state_dir: &std::path::Path,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let url = nats.url.as_str();
     let client = crate::connect(nats).await?;
@@ -485,10 +532,18 @@ async fn run_up(
         host.id()
     );
     let work = async {
-        for path in apps {
-            crate::app::deploy_file(client.clone(), lattice, path).await?;
+        tokio::pin!(shutdown);
+        let deploy = async {
+            for path in apps {
+                crate::app::deploy_file(client.clone(), lattice, path).await?;
+            }
+            anyhow::Ok(())
+        };
+        tokio::select! {
+            deployed = deploy => deployed?,
+            () = &mut shutdown => return anyhow::Ok(()),
         }
-        shutdown_signal().await;
+        shutdown.await;
         anyhow::Ok(())
     };
     let mut controller_ended = false;

@@ -42,6 +42,8 @@ pub struct HostServices {
     /// The connection `builtin://messaging-nats` publishes and subscribes guests'
     /// messages on (`None`: `nats`, the host's own).
     pub messaging_nats: Option<async_nats::Client>,
+    /// Default bounds of the HTTP server's listeners.
+    pub http_server: crate::config::HttpServerLimits,
     /// Routes calls to capability providers and linked components.
     pub router: Arc<Router>,
     /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).

@@ -33,6 +33,8 @@ pub struct HostConfig {
     pub provider_signer: Option<crate::provider::signer::ProviderSigner>,
     /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).
     pub blobstore_dir: Option<PathBuf>,
+    /// Bounds of the built-in HTTP server's listeners (a link may override them).
+    pub http_server: HttpServerLimits,
     /// Public lattice signing keys (`C…`) whose signed commands this host obeys.
     /// With none, the host obeys no command at all.
     pub trust: Vec<String>,
@@ -67,6 +69,7 @@ impl Default for HostConfig {
             provider_nats_url: None,
             provider_signer: None,
             blobstore_dir: None,
+            http_server: HttpServerLimits::default(),
             trust: Vec::new(),
             commands: lattice_protocol::trust::VerifierConfig::default(),
             allow_file_load: false,

@@ -103,6 +103,7 @@ impl Host {
             subjects,
             nats,
             messaging_nats: config.messaging_nats.clone(),
+            http_server: config.http_server,
             router: router.clone(),
             blobstore_dir: config.blobstore_dir.clone(),
         });

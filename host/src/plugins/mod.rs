@@ -31,6 +31,6 @@ pub fn builtins(host: &HostServices) -> Vec<Arc<dyn Capability>> {
         Arc::new(http_client::HttpClient),
         Arc::new(messaging::Messaging::new(host)),
         // Last: its binding cannot be undone by a guard (see its `start`).
-        Arc::new(http_server::HttpServer::default()),
+        Arc::new(http_server::HttpServer::new(host.http_server)),
     ]
 }

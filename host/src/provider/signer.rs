@@ -8,6 +8,10 @@ use std::sync::Arc;
 pub struct ProviderSigner {
     key: Arc<nkeys::KeyPair>,
     account: String,
+    /// The key is a scoped signing key of the account: the server applies its
+    /// template (a provider's permissions) to every user it signs, so the users
+    /// carry only their tags, and a host holding the key can mint nothing broader.
+    scoped: bool,
 }
 
 impl std::fmt::Debug for ProviderSigner {
@@ -15,6 +19,7 @@ impl std::fmt::Debug for ProviderSigner {
         f.debug_struct("ProviderSigner")
             .field("signing_key", &self.key.public_key())
             .field("account", &self.account)
+            .field("scoped", &self.scoped)
             .finish()
     }
 }
@@ -40,19 +45,27 @@ impl ProviderSigner {
         Ok(Self {
             key: Arc::new(key),
             account,
+            scoped: false,
         })
+    }
+
+    /// The key is a scoped signing key (see `lattice nats-auth init`).
+    pub fn scoped(mut self, scoped: bool) -> Self {
+        self.scoped = scoped;
+        self
     }
 
     /// `.creds` for a new user that may act as provider `name` of `app` only.
     pub fn mint(&self, lattice: &str, app: &str, name: &str) -> Result<String, String> {
         let user = nkeys::KeyPair::new_user();
-        let permissions = creds::provider_permissions(lattice, app, name);
-        let jwt = creds::user_jwt(
-            &format!("provider {app}/{name}"),
+        let jwt = creds::provider_user_jwt(
+            lattice,
+            app,
+            name,
             &user.public_key(),
             &self.account,
-            &permissions,
             &self.key,
+            self.scoped,
         )
         .map_err(|e| e.to_string())?;
         let seed = user.seed().map_err(|e| e.to_string())?;
