@@ -23,7 +23,12 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 lattice="$target_dir/debug/lattice"
 
 state_args=()
-[[ -n "${LATTICE_STATE_DIR:-}" ]] && state_args=(--state-dir "$LATTICE_STATE_DIR")
+cli_args=()
+if [[ -n "${LATTICE_STATE_DIR:-}" ]]; then
+    state_args=(--state-dir "$LATTICE_STATE_DIR")
+    # The dev NATS takes only the credentials lattice up keeps in its state dir.
+    cli_args=(--nats-creds "$LATTICE_STATE_DIR/cli.creds")
+fi
 
 say "starting: lattice up --app manifests/counter.yaml"
 "$lattice" up "${state_args[@]}" --app manifests/counter.yaml &
@@ -43,7 +48,7 @@ for path in /hello /hello /world; do
     printf '  $ curl http://127.0.0.1:8080%s\n  %s' "$path" "$(curl -fsS "http://127.0.0.1:8080$path")"
     echo
 done
-"$lattice" app list
+"$lattice" app list "${cli_args[@]}"
 if [[ "${DEMO_EXIT:-0}" == 1 ]]; then exit 0; fi
 say "the lattice keeps running; try \`$lattice app status counter\` or \`$lattice get hosts\` in another terminal. Ctrl-C stops it."
 wait $up_pid

@@ -1,6 +1,8 @@
 //! `lattice up` end to end, as a user runs it: the real binary, a real nats-server
 //! it starts itself, the counter component, HTTP, and a restart of everything.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_testing::components::{component, repo_root};
 use lattice_testing::nats::{find_binary, free_port};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! lattice with three `lattice host`s; the leader is SIGKILLed right after accepting
 //! a deploy, and the other finishes it (default timings: 3 s lease).
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod multi_host_support;
 
 use lattice_controller::lease::{LeaseRecord, LEASE_KEY};

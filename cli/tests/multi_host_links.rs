@@ -3,6 +3,8 @@
 //! `tier=core` host computed; killing the core host turns orders into clear
 //! errors, and once the controller re-places `business` they are answered again.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod multi_host_support;
 
 use lattice_testing::components::sample_manifest;

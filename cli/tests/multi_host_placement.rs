@@ -2,6 +2,8 @@
 //! computed, requirements are respected, a daemonscaler runs on every eligible host,
 //! two apps coexist, and a spread no host can satisfy fails with its reason.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod multi_host_support;
 
 use lattice_protocol::messages::AppState;

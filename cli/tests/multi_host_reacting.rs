@@ -2,6 +2,8 @@
 //! killed with SIGKILL has its work re-placed, a new host picks up work, a label
 //! changed at run time moves work, and an older version can be rolled back to.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod multi_host_support;
 
 use lattice_protocol::messages::AppState;

@@ -3,6 +3,8 @@
 //! Each test fails without the defence it attacks (docs/security.md, "Controller:
 //! host admission" and "Controller: server-side validation").
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod support;
 
 use futures::StreamExt;

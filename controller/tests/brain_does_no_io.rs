@@ -2,6 +2,8 @@
 //! or module, nor the runtime; `runtime/` feeds the brain and applies what it answers.
 //! Tests (`*_tests.rs`, `#[cfg(test)]` modules) may read the clock.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use std::path::Path;
 
 /// What a file of the brain must not name, with why.

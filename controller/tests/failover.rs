@@ -1,6 +1,8 @@
 //! Several controllers on one lattice, against a real nats-server with simulated
 //! hosts: exactly one acts, and when it dies mid-deploy another finishes the job.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod support;
 
 use lattice_controller::lease::{LeaseRecord, LEASE_KEY};

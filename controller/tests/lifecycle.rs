@@ -1,6 +1,8 @@
 //! App lifecycle against a real nats-server with simulated hosts: deploy, undeploy,
 //! delete, rollback, several apps, refused versions and API errors.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod support;
 
 use futures::StreamExt;

@@ -1,6 +1,8 @@
 //! The controller under trouble, against a real nats-server with simulated hosts:
 //! its own restart, a lost host, a host that refuses work.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod support;
 
 use futures::StreamExt;

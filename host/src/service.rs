@@ -108,7 +108,6 @@ impl Service {
     }
 }
 
-
 async fn supervise(
     rt: Arc<ComponentRuntime>,
     command: CommandPre<crate::ctx::Ctx>,

@@ -1,15 +1,17 @@
 //! The host's NATS side against a real nats-server: signed commands (and forged
 //! ones refused), labels, bad input, signed reports, and draining on shutdown.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod support;
 
 use futures::StreamExt;
 use lattice_host::agent;
+use lattice_host::{Host, HostConfig};
 use lattice_protocol::messages::{CommandReply, Event, HostCommand, HostInfo};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::trust::{read_event_unverified, ReportPolicy};
 use lattice_protocol::{decode, encode};
-use lattice_host::{Host, HostConfig};
 use lattice_testing::host::{get, host, quick_limits};
 use lattice_testing::manifest::spec;
 use lattice_testing::nats::{free_port, NatsServer};
@@ -205,15 +207,23 @@ async fn forged_applies_start_nothing() {
         "lattice 'other'",
     );
     assert!(host.apps().is_empty(), "nothing ran");
-    assert!(reqwest::get(format!("http://127.0.0.1:{port}/")).await.is_err());
+    assert!(reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .is_err());
 
     // A term-5 command is obeyed; the same bytes again are a replay, and a term-4
     // command (a deposed leader's) is stale.
     let remove = HostCommand::Remove { app: "none".into() };
     let obeyed = key.sign(&id, 5, &remove);
-    assert_eq!(command(&client, &id, obeyed.clone()).await, CommandReply::ok());
+    assert_eq!(
+        command(&client, &id, obeyed.clone()).await,
+        CommandReply::ok()
+    );
     refused(command(&client, &id, obeyed).await, "replay");
-    refused(command(&client, &id, key.sign(&id, 4, &apply)).await, "term");
+    refused(
+        command(&client, &id, key.sign(&id, 4, &apply)).await,
+        "term",
+    );
     assert!(host.apps().is_empty(), "nothing ran");
 
     let info = ping(&client).await;
@@ -240,9 +250,14 @@ async fn reports_are_signed_by_the_host() {
         .unwrap()
         .unwrap();
     let policy = ReportPolicy::new("default", lattice_protocol::trust::Admission::any_host());
-    let report = policy.check(&msg.payload, now_ms()).expect("a valid signed report");
+    let report = policy
+        .check(&msg.payload, now_ms())
+        .expect("a valid signed report");
     assert_eq!(report.host, host.id());
-    assert!(matches!(decode::<Event>(&report.body).unwrap(), Event::HostHeartbeat(_)));
+    assert!(matches!(
+        decode::<Event>(&report.body).unwrap(),
+        Event::HostHeartbeat(_)
+    ));
     assert!(decode::<Event>(&msg.payload).is_err(), "not plain JSON");
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();

@@ -4,6 +4,8 @@
 //! the same container names never see each other's objects; the NATS store is one
 //! store for every host of the lattice, the filesystem one outlives its host.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_host::{Host, HostConfig};
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_testing::host::quick_limits;

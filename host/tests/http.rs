@@ -1,6 +1,8 @@
 //! The host serving HTTP through real components: counter, isolation, limits,
 //! containment of misbehaving guests, and the other built-in capabilities.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod support;
 
 use futures::future::join_all;

@@ -2,6 +2,8 @@
 //! slowly, connections held open, bodies over the limit. Real host, real listener;
 //! each bound set low in the http-server link's source config.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_host::{Host, HostConfig};
 use lattice_testing::host::{client, get, host, quick_limits};
 use lattice_testing::manifest::{spec, App, Component, Link};

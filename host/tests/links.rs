@@ -6,6 +6,8 @@
 //! `echo-relay` component forwards each call of `lattice:echo/values` to its link,
 //! the `echo` component answers it.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_host::links::types::to_wire;
 use lattice_host::links::CallFailure;
 use lattice_host::{Host, HostConfig};

@@ -3,6 +3,8 @@
 //! loopback. Real host, real listeners on 127.0.0.1; the `features` guest fetches
 //! the URL in its query (`/fetch?url=U`).
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_testing::host::{get, host, quick_limits};
 use lattice_testing::manifest::{spec, App, Component, Link};
 use lattice_testing::nats::free_port;

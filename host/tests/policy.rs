@@ -2,6 +2,8 @@
 //! executables only from its provider folder, and a refused apply leaves nothing
 //! behind (no provider process started for an app whose component fails).
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_host::{Host, HostConfig};
 use lattice_testing::host::{provider_host_with, quick_limits};
 use lattice_testing::manifest::{spec, App, Component};
@@ -155,11 +157,10 @@ async fn the_host_validates_what_it_is_told_to_apply() {
     let error = host.apply(huge).await.unwrap_err();
     assert!(error.contains("budget"), "{error}");
     let mut bad = spec(app);
-    bad.manifest.components[0].scaler =
-        Some(lattice_protocol::manifest::Scaler::Spreadscaler {
-            instances: u32::MAX,
-            spread: vec![],
-        });
+    bad.manifest.components[0].scaler = Some(lattice_protocol::manifest::Scaler::Spreadscaler {
+        instances: u32::MAX,
+        spread: vec![],
+    });
     let error = host.apply(bad).await.unwrap_err();
     assert!(error.contains("instances"), "{error}");
     assert!(host.apps().is_empty());

@@ -4,6 +4,8 @@
 //! restarted with growing delays and finally given up, its stderr in the host's
 //! log; removing the app stops the service and frees its network.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_host::Host;
 use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::{ServiceReport, ServiceState};

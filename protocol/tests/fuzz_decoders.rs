@@ -3,6 +3,8 @@
 //! chunk headers. Random input and mutations of valid input never panic and
 //! finish quickly; what is accepted reads back the same.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::decode;
 use lattice_protocol::messages::{
     ApiReply, AppStatus, DeployRequest, Event, HostCommand, HostInfo,

@@ -2,6 +2,8 @@
 //! structured mutations of the sample manifests never panic, finish quickly, and
 //! whatever parses survives a JSON round trip and revalidates to itself.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 #[allow(dead_code)] // only the cases are needed here
 mod common;
 

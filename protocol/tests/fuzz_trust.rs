@@ -2,6 +2,8 @@
 //! bytes never panic, and no mutation of a validly signed command or report is
 //! ever accepted.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::trust::{
     guest_subject_allowed, sign_report, Admission, CommandEnvelope, CommandVerifier, JoinToken,
     Nonce, ReportPolicy, SignedCommand, SignedReport, SubjectUse, VerifierConfig,

@@ -5,6 +5,8 @@
 //! `UPDATE_EXPECT=1 cargo test -p lattice-protocol --test manifest_cases` rewrites the
 //! expected files from the parser's output; review the diff before keeping it.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod common;
 
 use lattice_protocol::manifest::{parse, revalidate, Limits, Manifest};

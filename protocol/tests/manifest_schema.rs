@@ -2,6 +2,8 @@
 //! schema, every manifest the parser accepts validates against it, and every case the
 //! parser rejects fails it too, except the checks only the parser can make.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod common;
 
 use lattice_protocol::manifest::Builtin;

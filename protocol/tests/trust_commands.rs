@@ -1,5 +1,7 @@
 //! Signed, fenced host commands: one table row per refusal, and acceptance.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::trust::{
     new_host_key, new_lattice_key, CommandEnvelope, CommandVerifier, Nonce, Refusal, VerifierConfig,
 };

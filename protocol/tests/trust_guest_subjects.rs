@@ -1,5 +1,7 @@
 //! Which subjects a guest may use through built-in messaging, as a table.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::trust::{guest_subject_allowed, SubjectRefusal, SubjectUse};
 use SubjectUse::{Publish, Reply, ReplyTo, Subscribe};
 

@@ -1,5 +1,7 @@
 //! Signed host reports and the controller's admission policy, as a table.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::trust::{
     sign_report, Admission, Admitted, JoinToken, ReportPolicy, ReportRefusal,
 };

@@ -2,6 +2,8 @@
 //! values of them round-trip; random and damaged bytes never panic the decoder, and
 //! whatever it accepts is a well-typed value.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::wire::{
     decode, decode_args, encode, encode_args, typecheck, WitType, WitValue,
 };

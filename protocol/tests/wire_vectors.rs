@@ -2,6 +2,8 @@
 //! table: each value encodes to exactly these bytes and decodes back. Keep the two in
 //! step; another implementation can use the same table as its conformance test.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::wire::{
     decode, decode_args, encode, encode_args, rpc_subject, signature, signature_fingerprint,
     CallTarget, WitType as T, WitValue as V,

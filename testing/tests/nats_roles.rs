@@ -5,6 +5,8 @@
 //! cannot reach the lattice's or JetStream's subjects; a user signed with the
 //! scoped provider key gets provider permissions whatever it asks for.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use async_nats::jetstream;
 use futures::StreamExt;
 use lattice_protocol::creds::{self, LatticeAuth, Role};

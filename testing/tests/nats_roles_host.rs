@@ -3,6 +3,8 @@
 //! its signed heartbeats reach a controller's user, and it answers the CLI's
 //! ping. (`nats_roles.rs` attacks the sets; this checks the host's own code runs
 //! within its set.)
+
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 #![cfg(feature = "host")]
 
 use futures::StreamExt;

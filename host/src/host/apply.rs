@@ -36,7 +36,11 @@ impl Host {
             )
         })?;
         let app = manifest.name.clone();
-        if let Some((name, n)) = spec.placements.iter().find(|(_, n)| **n > limits.max_instances) {
+        if let Some((name, n)) = spec
+            .placements
+            .iter()
+            .find(|(_, n)| **n > limits.max_instances)
+        {
             return Err(format!(
                 "host {} refuses app '{app}': {n} instances of '{name}' is over the budget of {}",
                 self.id(),

@@ -97,7 +97,6 @@ impl Exports {
     }
 }
 
-
 /// The failure when caller and callee were built against different signatures.
 pub fn mismatch(call: &str, caller: &str, export: &ExportedFunc) -> CallFailure {
     CallFailure::new(

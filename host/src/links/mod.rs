@@ -77,7 +77,6 @@ impl InterfaceName {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

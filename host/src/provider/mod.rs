@@ -12,13 +12,13 @@
 use crate::backoff::backoff;
 
 pub mod signer;
-pub use signer::ProviderSigner;
 use lattice_protocol::creds;
 use lattice_protocol::manifest::{Config, Manifest, Restart};
 use lattice_protocol::messages::{ServiceReport, ServiceState};
 use lattice_protocol::provider::{
     health_subject, NatsCredentials, ProviderInit, ProviderLink, ProviderMessage,
 };
+pub use signer::ProviderSigner;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -121,7 +121,6 @@ pub struct ProviderContext {
     /// Mints each provider process its own NATS user (`None`: a NATS without auth).
     pub signer: Option<ProviderSigner>,
 }
-
 
 impl Provider {
     /// Start `spec` with `links`. Refused when the executable does not exist.

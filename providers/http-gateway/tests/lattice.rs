@@ -2,6 +2,8 @@
 //! in-process hosts on one nats-server; the gateway runs on the edge host, the
 //! `hello` component on the core host only.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_testing::host::provider_host;
 use lattice_testing::manifest::{placed, App, Component, Link};
 use lattice_testing::nats::{free_port, NatsServer};

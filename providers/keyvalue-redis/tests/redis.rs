@@ -1,6 +1,8 @@
 //! The real `keyvalue-redis` binary against a real redis-server and nats-server,
 //! called over NATS exactly as a host calls it.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::provider::keyvalue::KvFunction;
 use lattice_protocol::provider::ProviderLink;
 use lattice_protocol::wire::WitValue;

@@ -3,6 +3,8 @@
 //! to the requester; each app's provider delivers only what its own links
 //! subscribe.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_testing::host::provider_host;

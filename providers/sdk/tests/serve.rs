@@ -1,6 +1,8 @@
 //! A provider run in-process against a real nats-server, called with raw NATS
 //! requests exactly as a host calls it.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 use async_nats::HeaderMap;
 use lattice_protocol::provider::health_subject;
 use lattice_protocol::wire::rpc::headers;

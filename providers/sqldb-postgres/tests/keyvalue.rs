@@ -2,6 +2,8 @@
 //! `sqldb-postgres` binary, called over NATS as a host calls it, checked in the
 //! database too.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod common;
 
 use common::{link, Provider};

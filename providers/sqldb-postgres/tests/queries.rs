@@ -2,6 +2,8 @@
 //! called over NATS exactly as a host calls it: the functions' own errors,
 //! deadlines, prepared-statement tokens and the pool's bound.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod common;
 
 use common::sql::{list, query, start, value, ymd, T};

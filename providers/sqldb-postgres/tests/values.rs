@@ -2,6 +2,8 @@
 //! `pg-value` parameter as PostgreSQL prints it (its encoding alone), and back as
 //! the typed `pg-value` of its column.
 
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
 mod common;
 
 use common::sql::{

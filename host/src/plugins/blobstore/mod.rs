@@ -67,7 +67,11 @@ impl Capability for Blobstore {
         settings: &mut Settings,
     ) -> Result<(), String> {
         let mut links = BTreeMap::new();
-        for link in manifest.component(component).into_iter().flat_map(|c| &c.links) {
+        for link in manifest
+            .component(component)
+            .into_iter()
+            .flat_map(|c| &c.links)
+        {
             if let Some(Image::Builtin(b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats))) =
                 manifest.component(&link.target).map(|t| &t.image)
             {

@@ -74,7 +74,11 @@ impl Capability for Keyvalue {
         settings: &mut Settings,
     ) -> Result<(), String> {
         let mut links = BTreeMap::new();
-        for link in manifest.component(component).into_iter().flat_map(|c| &c.links) {
+        for link in manifest
+            .component(component)
+            .into_iter()
+            .flat_map(|c| &c.links)
+        {
             let backend = match manifest.component(&link.target).map(|t| &t.image) {
                 _ if manifest.is_provider(&link.target) => {
                     if link.namespace != "wasi" || link.package != "keyvalue" {

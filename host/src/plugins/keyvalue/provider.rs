@@ -5,8 +5,8 @@
 
 use super::KvError;
 use crate::links::remote::WireCall;
-use crate::telemetry::trace::TraceContext;
 use crate::links::router::Router;
+use crate::telemetry::trace::TraceContext;
 use lattice_protocol::provider::keyvalue::{KvFunction, NAMESPACE, PACKAGE};
 use lattice_protocol::wire::{CallTarget, WitValue};
 use std::sync::Arc;
