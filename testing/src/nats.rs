@@ -300,7 +300,11 @@ impl NatsServer {
                     "nats-server exited with {status} before accepting connections:\n{output}"
                 )));
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            // Our own server must say it is ready: a TCP connect alone could reach
+            // another test's server that took the same free port first (ours then
+            // exits with "address already in use" a moment later).
+            let ready = read_from(&self.log, log_len).contains("Server is ready");
+            if ready && TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
                 self.child = Some(child);
                 return Ok(());
             }
