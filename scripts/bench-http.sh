@@ -30,6 +30,8 @@
 #        WASMTIME_TUNED 1 to also run `wasmtime serve` with its pooling allocator
 #                       resetting memory through PAGEMAP_SCAN (docs/benchmarks.md)
 #        KEEP_LOGS      1 to keep the temporary folder with server logs and wrk output
+#        SKIP_WASMTIME  1 to measure lattice alone (no `wasmtime serve` rows, no
+#                       wasmtime binary needed), e.g. to compare two lattice builds
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,6 +51,7 @@ LATTICE_ARGS="${LATTICE_ARGS:-}"
 WASMTIME="${WASMTIME:-$repo/.tools/wasmtime/bin/wasmtime}"
 WASMTIME_TUNED="${WASMTIME_TUNED:-0}"
 KEEP_LOGS="${KEEP_LOGS:-0}"
+SKIP_WASMTIME="${SKIP_WASMTIME:-0}"
 wasm_dir="${COMPONENTS_TARGET_DIR:-$repo/components/target}/wasm32-wasip2/release"
 tuned_flags="pooling-allocator=y,pooling-pagemap-scan=auto,pooling-memory-keep-resident=4194304,pooling-table-keep-resident=65536"
 
@@ -223,7 +226,7 @@ done
 if [[ -n "$SERVER_CPUS$LOAD_CPUS" ]]; then
     command -v taskset >/dev/null || die "taskset is required (or set SERVER_CPUS= LOAD_CPUS=)"
 fi
-[[ -x "$WASMTIME" ]] || die "no wasmtime at $WASMTIME: cargo install wasmtime-cli --version 48.0.8 --locked --root $repo/.tools/wasmtime (or set WASMTIME)"
+[[ "$SKIP_WASMTIME" == 1 || -x "$WASMTIME" ]] || die "no wasmtime at $WASMTIME: cargo install wasmtime-cli --version 48.0.8 --locked --root $repo/.tools/wasmtime (or set WASMTIME)"
 
 if [[ "$SKIP_BUILD" != 1 ]]; then
     log "building lattice (release) and the guest components"
@@ -272,6 +275,7 @@ for round in $(seq 1 "$ROUNDS"); do
     bench "$round" "lattice counter (NATS KV)" "http://127.0.0.1:$counter_port/" "$work/counter.lua"
     stop_server
 
+    [[ "$SKIP_WASMTIME" == 1 ]] && continue
     log "round $round/$ROUNDS: $("$WASMTIME" --version) serve on $wasmtime_port"
     # -Scli: hello needs only wasi:http/proxy; the flag matches the peer baseline.
     start_server wasmtime "$WASMTIME" serve -Scli --addr "127.0.0.1:$wasmtime_port" "$wasm_dir/hello.wasm"

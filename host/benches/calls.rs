@@ -51,7 +51,11 @@ fn spec(components: &[&str]) -> WorkloadSpec {
 }
 
 async fn host(nats: &NatsServer) -> Host {
-    Host::new(HostConfig::default(), Some(nats.connect().await.unwrap())).unwrap()
+    let config = HostConfig {
+        allow_file_load: true,
+        ..HostConfig::default()
+    };
+    Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
 }
 
 /// Latencies of every call made by `in_flight` concurrent loops over `secs`.

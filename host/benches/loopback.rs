@@ -132,7 +132,11 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
-    let host = Host::new(HostConfig::default(), None).unwrap();
+    let config = HostConfig {
+        allow_file_load: true,
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, None).unwrap();
     host.apply(WorkloadSpec {
         manifest: manifest(),
         placements: [("client".to_string(), 4)].into(),
