@@ -197,8 +197,8 @@ pub fn dev_auth(state_dir: &Path, lattice: &str) -> anyhow::Result<DevAuth> {
 /// if there are any: what the CLI connects with to the default URL when given no
 /// `--nats-creds`.
 pub fn dev_cli_creds() -> Option<PathBuf> {
-    let state = dirs::state_dir().or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))?;
-    Some(state.join("lattice").join(DEV_CLI_CREDS)).filter(|p| p.is_file())
+    let state = crate::run::default_state_dir().ok()?;
+    Some(state.join(DEV_CLI_CREDS)).filter(|p| p.is_file())
 }
 
 #[cfg(test)]

@@ -425,7 +425,7 @@ async fn run_controller(
 }
 
 /// `~/.local/state/lattice` (or the platform's state directory).
-fn default_state_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn default_state_dir() -> anyhow::Result<PathBuf> {
     Ok(dirs::state_dir()
         .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
         .context("cannot find a state directory: pass --state-dir")?
