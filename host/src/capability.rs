@@ -29,6 +29,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::component::Linker;
 
+/// The links of component `component` of `manifest`, each with its target's image
+/// (`None` when the target is not in the manifest): what a capability's
+/// `configure` reads to find the links that are its own.
+pub fn links_of<'a>(
+    manifest: &'a Manifest,
+    component: &str,
+) -> impl Iterator<
+    Item = (
+        &'a lattice_protocol::manifest::Link,
+        Option<&'a lattice_protocol::manifest::Image>,
+    ),
+> + 'a {
+    manifest
+        .component(component)
+        .into_iter()
+        .flat_map(|c| &c.links)
+        .map(move |link| (link, manifest.component(&link.target).map(|t| &t.image)))
+}
+
 /// What a capability started for one app on this host; dropping it stops that.
 pub type AppGuard = Box<dyn Any + Send + Sync>;
 

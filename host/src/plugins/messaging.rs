@@ -21,7 +21,7 @@
 //! Isolation: an app's subscriptions only ever invoke that app's components, and a
 //! component can only publish through a link of its own app.
 
-use crate::capability::{AppGuard, AppStart, Capability, HostServices};
+use crate::capability::{links_of, AppGuard, AppStart, Capability, HostServices};
 use crate::component::{invoke, ComponentRuntime};
 use crate::ctx::Ctx;
 use crate::env::Settings;
@@ -179,14 +179,8 @@ impl Capability for Messaging {
             subscriptions(&manifest.name, link)?;
         }
         let mut prefixes = BTreeMap::new();
-        for link in manifest
-            .component(component)
-            .into_iter()
-            .flat_map(|c| &c.links)
-        {
-            let to_builtin = manifest
-                .component(&link.target)
-                .is_some_and(|t| t.image == Image::Builtin(Builtin::MessagingNats));
+        for (link, image) in links_of(manifest, component) {
+            let to_builtin = image == Some(&Image::Builtin(Builtin::MessagingNats));
             if to_builtin {
                 let what = format!(
                     "app '{}': the link '{}' from '{component}' to builtin://messaging-nats",

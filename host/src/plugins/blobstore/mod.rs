@@ -17,7 +17,7 @@ mod fs;
 mod host_impl;
 mod nats;
 
-use crate::capability::{Capability, HostServices};
+use crate::capability::{links_of, Capability, HostServices};
 use crate::ctx::Ctx;
 use crate::env::Settings;
 use bytes::Bytes;
@@ -67,13 +67,8 @@ impl Capability for Blobstore {
         settings: &mut Settings,
     ) -> Result<(), String> {
         let mut links = BTreeMap::new();
-        for link in manifest
-            .component(component)
-            .into_iter()
-            .flat_map(|c| &c.links)
-        {
-            if let Some(Image::Builtin(b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats))) =
-                manifest.component(&link.target).map(|t| &t.image)
+        for (link, image) in links_of(manifest, component) {
+            if let Some(Image::Builtin(b @ (Builtin::BlobstoreFs | Builtin::BlobstoreNats))) = image
             {
                 links.insert(link.name.clone(), *b);
             }

@@ -12,7 +12,7 @@ pub mod allow;
 pub mod policy;
 pub mod send;
 
-use crate::capability::Capability;
+use crate::capability::{links_of, Capability};
 use crate::env::Settings;
 use allow::AllowList;
 use lattice_protocol::manifest::{Builtin, Image, Manifest};
@@ -33,13 +33,8 @@ impl Capability for HttpClient {
         component: &str,
         settings: &mut Settings,
     ) -> Result<(), String> {
-        let links = manifest
-            .component(component)
-            .into_iter()
-            .flat_map(|c| &c.links);
-        for link in links {
-            let target = manifest.component(&link.target).map(|t| &t.image);
-            if target == Some(&Image::Builtin(Builtin::HttpClient)) {
+        for (link, image) in links_of(manifest, component) {
+            if image == Some(&Image::Builtin(Builtin::HttpClient)) {
                 let hosts = match link.target_config.get("allowed_hosts") {
                     Some(value) => AllowList::parse(value).map_err(|e| {
                         format!("the http-client link of component '{component}': {e}")

@@ -14,7 +14,7 @@ mod memory;
 mod nats;
 pub mod provider;
 
-use crate::capability::{Capability, HostServices};
+use crate::capability::{links_of, Capability, HostServices};
 use crate::ctx::Ctx;
 use crate::env::Settings;
 use crate::links::Router;
@@ -74,12 +74,8 @@ impl Capability for Keyvalue {
         settings: &mut Settings,
     ) -> Result<(), String> {
         let mut links = BTreeMap::new();
-        for link in manifest
-            .component(component)
-            .into_iter()
-            .flat_map(|c| &c.links)
-        {
-            let backend = match manifest.component(&link.target).map(|t| &t.image) {
+        for (link, image) in links_of(manifest, component) {
+            let backend = match image {
                 _ if manifest.is_provider(&link.target) => {
                     if link.namespace != "wasi" || link.package != "keyvalue" {
                         continue;
