@@ -9,7 +9,8 @@
 //! Architecture invariant: a command is obeyed only if a [`CommandVerifier`]
 //! accepts it (signed by a trusted lattice key, for this lattice and host, fresh,
 //! not replayed, not from a stale lease term); everything the host reports is
-//! signed with its own key.
+//! signed with its own key. With a state dir, the verifier's fence is restored
+//! at start and saved before each command is obeyed ([`crate::fence`]).
 
 use crate::host::{now_ms, Host};
 use futures::StreamExt;
@@ -43,6 +44,22 @@ pub async fn serve(
     let mut verifier =
         CommandVerifier::new(&config.lattice, host.id(), &config.trust, config.commands)
             .map_err(|e| anyhow::anyhow!("cannot trust that key: {e}"))?;
+    let fence = match &config.state_dir {
+        Some(dir) => {
+            let file = crate::fence::FenceFile::new(dir, &config.lattice, host.id());
+            verifier.restore(file.load()?);
+            // Written once at start, so a state dir the host cannot write stops it
+            // here rather than at its first command.
+            file.store(verifier.fence())?;
+            tracing::info!(
+                path = %file.path().display(),
+                highest_term = verifier.fence().highest_term,
+                "command fence restored"
+            );
+            Some(file)
+        }
+        None => None,
+    };
     if config.trust.is_empty() {
         tracing::warn!("this host trusts no lattice key (--trust), so it will obey no command");
     }
@@ -84,7 +101,15 @@ pub async fn serve(
     };
     let serve = async {
         while let Some(msg) = commands.next().await {
-            let reply = match verifier.verify_bytes(&msg.payload, now_ms()) {
+            let verified = verifier.verify_bytes(&msg.payload, now_ms());
+            // The fence reaches the disk before the command is obeyed: a crash in
+            // between must not forget a term the host acted on.
+            if let (Ok(_), Some(file)) = (&verified, &fence) {
+                if let Err(e) = file.store(verifier.fence()) {
+                    tracing::error!("{e}; obeying the command all the same");
+                }
+            }
+            let reply = match verified {
                 Ok(command) => handle_command(&host, &*client, &subjects, &command.body).await,
                 Err(refusal) => {
                     host.count_refused_command();

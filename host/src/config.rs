@@ -17,6 +17,12 @@ pub struct HostConfig {
     pub heartbeat_interval: Duration,
     /// Where compiled components are cached on disk; `None` keeps them in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Where the host keeps what must outlive a restart: its command fence (the
+    /// highest lease term and latest command it obeyed, `command-fence-<id>.json`,
+    /// see [`crate::fence`]). `None`: kept in memory only, so after a restart the
+    /// host relies on the commands' age bound alone. Useful only with a kept
+    /// identity (`key_seed`).
+    pub state_dir: Option<PathBuf>,
     /// Use the pooling allocator when the machine can reserve it.
     pub pooling: bool,
     /// The nkey seed of the host's identity; a fresh key when `None`.
@@ -62,6 +68,7 @@ impl Default for HostConfig {
             limits: Limits::default(),
             heartbeat_interval: Duration::from_secs(1),
             cache_dir: None,
+            state_dir: None,
             pooling: true,
             key_seed: None,
             drain_timeout: Duration::from_secs(30),

@@ -27,6 +27,7 @@ pub mod config;
 pub mod ctx;
 pub mod engine;
 pub mod env;
+pub mod fence;
 mod host;
 pub mod limiter;
 pub mod links;

@@ -357,3 +357,68 @@ async fn lattices_sharing_one_nats_do_not_see_each_other() {
         let _ = stop.send(());
     }
 }
+
+/// Attack: a deposed leader's late command reaches a host that restarted since it
+/// obeyed the new leader. The host kept its fence in its state dir: the stale term
+/// is refused after the restart, and so is a replay of the command it obeyed
+/// before (whose nonce the restart forgot). With `state_dir: None` both would be
+/// obeyed (fresh, unseen nonces, and a new verifier's highest term is 0).
+#[tokio::test]
+async fn a_restarted_host_keeps_its_lease_term_fence() {
+    let nats = NatsServer::start().unwrap();
+    let client = nats.connect().await.unwrap();
+    let key = LatticeKey::new("default");
+    let state = tempfile::tempdir().unwrap();
+    let seed = lattice_protocol::trust::new_host_key().seed().unwrap();
+    let start = || {
+        let config = HostConfig {
+            limits: quick_limits(),
+            trust: vec![key.public_key()],
+            key_seed: Some(seed.clone()),
+            state_dir: Some(state.path().to_path_buf()),
+            ..HostConfig::default()
+        };
+        Host::new(config, Some(client.clone())).unwrap()
+    };
+    let refused = |reply: CommandReply, why: &str| {
+        let error = reply.error.expect("refused");
+        assert!(error.contains(why), "expected '{why}' in: {error}");
+    };
+    let remove = HostCommand::Remove { app: "none".into() };
+
+    let host = start();
+    let id = host.id().to_string();
+    let (stop, task) = start_agent(&host, &nats).await;
+    // The new leader (term 8) commands it.
+    let obeyed = key.sign(&id, 8, &remove);
+    assert_eq!(
+        command(&client, &id, obeyed.clone()).await,
+        CommandReply::ok()
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    drop(host);
+
+    // Restarted: same identity, same state dir.
+    let host = start();
+    assert_eq!(host.id(), id);
+    let (stop, task) = start_agent(&host, &nats).await;
+    // The deposed leader (term 7), with a fresh time and a new nonce.
+    refused(
+        command(&client, &id, key.sign(&id, 7, &remove)).await,
+        "term 7",
+    );
+    // The command obeyed before the restart, sent again.
+    refused(command(&client, &id, obeyed).await, "old");
+    // The leader's next command is obeyed.
+    assert_eq!(
+        command(&client, &id, key.sign(&id, 8, &remove)).await,
+        CommandReply::ok()
+    );
+    assert_eq!(ping(&client).await.refused_commands, 2);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    let saved =
+        std::fs::read_to_string(state.path().join(format!("command-fence-{id}.json"))).unwrap();
+    assert!(saved.contains("\"highest_term\":8"), "{saved}");
+}

@@ -244,3 +244,49 @@ fn untrusted_key_types_are_refused_up_front() {
     let ok = [new_lattice_key().public_key()];
     assert!(CommandVerifier::new("default", &w.host, ok, VerifierConfig::default()).is_ok());
 }
+
+/// A restarted host seeded with the fence it saved: a lower term is stale, and
+/// the commands it obeyed (whose nonces the restart forgot) are not obeyed again;
+/// without the seed both would be accepted.
+#[test]
+fn a_restored_fence_outlives_the_replay_cache() {
+    let w = world();
+    let mut before = verifier(&w);
+    let obeyed = signed(&w, |e| e.term = 7);
+    before.verify_bytes(&obeyed, NOW).unwrap();
+    let fence = before.fence();
+    assert_eq!((fence.highest_term, fence.last_issued_ms), (7, NOW - 1_000));
+
+    let stale = signed(&w, |e| {
+        e.term = 6;
+        e.issued_ms = NOW + 1_000;
+        e.nonce = Nonce([2; 16]);
+    });
+    // Without the fence, a fresh verifier obeys both.
+    assert!(verifier(&w).verify_bytes(&stale, NOW + 2_000).is_ok());
+    assert!(verifier(&w).verify_bytes(&obeyed, NOW + 2_000).is_ok());
+
+    let mut after = verifier(&w);
+    after.restore(fence);
+    assert!(matches!(
+        after.verify_bytes(&stale, NOW + 2_000),
+        Err(Refusal::StaleTerm {
+            term: 6,
+            highest: 7
+        })
+    ));
+    assert!(matches!(
+        after.verify_bytes(&obeyed, NOW + 2_000),
+        Err(Refusal::TooOld { .. })
+    ));
+    // The new leader's next command is obeyed, and the fence only moves up.
+    let next = signed(&w, |e| {
+        e.term = 7;
+        e.issued_ms = NOW + 1_500;
+        e.nonce = Nonce([3; 16]);
+    });
+    assert!(after.verify_bytes(&next, NOW + 2_000).is_ok());
+    after.restore(Default::default());
+    assert_eq!(after.fence().highest_term, 7);
+    assert_eq!(after.fence().last_issued_ms, NOW + 1_500);
+}

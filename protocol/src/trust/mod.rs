@@ -36,4 +36,4 @@ pub use refusal::{Refusal, ReportRefusal};
 pub use report::{
     read_event_unverified, sign_report, ReportPolicy, SignedReport, VerifiedReport, REPORT_KIND,
 };
-pub use verifier::{CommandVerifier, Verified, VerifierConfig};
+pub use verifier::{CommandVerifier, Fence, Verified, VerifierConfig};

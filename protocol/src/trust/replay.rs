@@ -45,6 +45,13 @@ impl ReplayCache {
         }
     }
 
+    /// Refuse everything issued at or before `issued_ms` from now on (what a
+    /// restarted host knows of the commands it obeyed before).
+    pub fn raise_floor(&mut self, issued_ms: u64) {
+        let floor = (issued_ms, Nonce([0xff; 16]));
+        self.floor = Some(self.floor.map_or(floor, |f| f.max(floor)));
+    }
+
     pub fn contains(&self, issued_ms: u64, nonce: Nonce) -> bool {
         self.seen.contains(&(issued_ms, nonce))
     }

@@ -46,6 +46,19 @@ pub struct Verified {
     pub body: Vec<u8>,
 }
 
+/// What a host must keep across a restart so its fence still holds: the highest
+/// lease term it obeyed, and the issue time of the latest command it obeyed
+/// (nothing issued at or before it is obeyed again, which covers the replay
+/// cache a restart empties). See [`CommandVerifier::fence`] and
+/// [`CommandVerifier::restore`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fence {
+    /// The highest lease term obeyed.
+    pub highest_term: u64,
+    /// The latest issue time (ms since the Unix epoch) of an obeyed command.
+    pub last_issued_ms: u64,
+}
+
 /// The state a host keeps to verify commands. See
 /// [`CommandEnvelope::sign`](super::CommandEnvelope::sign) for an example.
 #[derive(Debug, Clone)]
@@ -56,6 +69,7 @@ pub struct CommandVerifier {
     config: VerifierConfig,
     seen: ReplayCache,
     highest_term: u64,
+    last_issued_ms: u64,
 }
 
 impl CommandVerifier {
@@ -74,6 +88,7 @@ impl CommandVerifier {
             config,
             seen: ReplayCache::new(config.replay_capacity),
             highest_term: 0,
+            last_issued_ms: 0,
         };
         for key in trusted {
             keys::check_lattice_key(key.as_ref())?;
@@ -85,6 +100,27 @@ impl CommandVerifier {
     /// The highest lease term obeyed so far (0 before any command).
     pub fn highest_term(&self) -> u64 {
         self.highest_term
+    }
+
+    /// What must outlive a restart: save it after each accepted command, before
+    /// obeying it, and [`restore`](Self::restore) it when the host starts again.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            highest_term: self.highest_term,
+            last_issued_ms: self.last_issued_ms,
+        }
+    }
+
+    /// Seed a fresh verifier with what the host obeyed before a restart: commands
+    /// from a lower term than `fence.highest_term`, and every command issued at or
+    /// before `fence.last_issued_ms` (replays included, whose nonces the restart
+    /// forgot), are refused. Only raises what the verifier holds, never lowers it.
+    pub fn restore(&mut self, fence: Fence) {
+        self.highest_term = self.highest_term.max(fence.highest_term);
+        if fence.last_issued_ms > 0 {
+            self.seen.raise_floor(fence.last_issued_ms);
+        }
+        self.last_issued_ms = self.last_issued_ms.max(fence.last_issued_ms);
     }
 
     /// [`SignedCommand::decode`] then [`CommandVerifier::verify`].
@@ -161,6 +197,7 @@ impl CommandVerifier {
         }
         self.seen.insert(e.issued_ms, e.nonce);
         self.highest_term = e.term;
+        self.last_issued_ms = self.last_issued_ms.max(e.issued_ms);
         Ok(Verified {
             signer,
             term: e.term,
