@@ -144,7 +144,8 @@ pub struct DevAuth {
     /// Credentials of `lattice up`'s own connection (host and controller in one
     /// process), allowed everything in the lattice's account.
     pub creds: String,
-    /// The account key the dev host mints its providers' users with.
+    /// The account's scoped provider key (`provider.nk`) the dev host mints its
+    /// providers' users with.
     pub provider_signing_key: PathBuf,
 }
 
@@ -189,7 +190,7 @@ pub fn dev_auth(state_dir: &Path, lattice: &str) -> anyhow::Result<DevAuth> {
     Ok(DevAuth {
         server_config: config,
         creds,
-        provider_signing_key: dir.join(SEED_FILES[1]),
+        provider_signing_key: dir.join(SEED_FILES[3]),
     })
 }
 

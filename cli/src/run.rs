@@ -233,6 +233,13 @@ pub struct HostArgs {
     action: Option<HostAction>,
     #[command(flatten)]
     host: HostOptions,
+    /// Where the host keeps what must outlive a restart: its command fence (the
+    /// highest lease term it obeyed, so a deposed controller's late commands stay
+    /// refused). Default: the user's state dir (~/.local/state/lattice) when
+    /// --key keeps the host's identity; none otherwise (a new identity has
+    /// nothing to keep).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -392,6 +399,11 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
         None => None,
     };
     let mut config = args.host.config(lattice, nats, None, key_seed)?;
+    config.state_dir = match (args.state_dir, &args.host.key) {
+        (Some(dir), _) => Some(dir),
+        (None, Some(_)) => Some(default_state_dir()?),
+        (None, None) => None,
+    };
     config.messaging_nats = args.host.messaging_nats().await?;
     let host = Host::new(config, Some(client.clone()))?;
     eprintln!(
@@ -460,10 +472,13 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
                 Some(&auth.server_config),
             )
             .await?;
-            // Its host mints each provider a user of its own with the account key.
-            args.host
-                .provider_signing_key
-                .get_or_insert(auth.provider_signing_key);
+            // Its host mints each provider a user of its own with the account's
+            // scoped provider key: the server gives them a provider's permissions
+            // and nothing more.
+            if args.host.provider_signing_key.is_none() {
+                args.host.provider_signing_key = Some(auth.provider_signing_key);
+                args.host.provider_signing_key_scoped = true;
+            }
             let nats = crate::Nats {
                 url: server.url.clone(),
                 creds: Some(auth.creds),
@@ -504,6 +519,7 @@ async fn run_up(
     let mut host_config = options.config(lattice, nats, Some(state_dir), Some(seed))?;
     host_config.trust.push(lattice_key.public_key());
     host_config.allow_file_load = true;
+    host_config.state_dir = Some(state_dir.to_path_buf());
     host_config.messaging_nats = options.messaging_nats().await?;
     let host = Host::new(host_config, Some(client.clone()))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

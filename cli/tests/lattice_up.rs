@@ -307,3 +307,104 @@ fn the_service_examples_answer() {
     assert!(text.contains("running on 1/1 host(s)"), "{text}");
     up.stop();
 }
+
+/// `lattice up`'s host mints each provider's NATS user with the account's scoped
+/// provider key (`nats-auth/provider.nk`), not the account key: the user JWT
+/// carries only its tags (app, provider) and the server gives it a provider's
+/// permissions, so its connection is refused a subject outside its role. A probe
+/// provider (a shell script) hands the test the `init` line the host wrote it.
+#[test]
+fn lattice_up_mints_providers_as_scoped_users() {
+    use lattice_protocol::creds;
+    use std::os::unix::fs::PermissionsExt;
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("init.json");
+    let probe = dir.path().join("probe-provider");
+    std::fs::write(
+        &probe,
+        format!(
+            "#!/bin/sh\nhead -n 1 > '{0}.tmp' && mv '{0}.tmp' '{0}'\nexec sleep 60\n",
+            init.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let manifest = dir.path().join("probe.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: probe\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: prov\n      type: capability\n      properties:\n        image: file://{}\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n",
+            probe.display()
+        ),
+    )
+    .unwrap();
+    let nats_port = free_port().unwrap();
+    let up = Up::start(state.path(), nats_port, &[&manifest]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !init.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the probe provider never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let line: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&init).unwrap()).unwrap();
+    let user_creds = line["nats_credentials"].as_str().unwrap().to_owned();
+    let inbox = line["inbox_prefix"].as_str().unwrap().to_owned();
+    let jwt = creds::creds_jwt(&user_creds).unwrap();
+    let claims = creds::claims(jwt).unwrap();
+
+    // Signed by the scoped provider key, asking for no permissions of its own.
+    let seed = std::fs::read_to_string(state.path().join("nats-auth/provider.nk")).unwrap();
+    let scoped = nkeys::KeyPair::from_seed(seed.trim()).unwrap().public_key();
+    assert_eq!(claims["iss"].as_str(), Some(scoped.as_str()), "{claims}");
+    assert!(claims["nats"]["pub"]["allow"].is_null(), "{claims}");
+    let tags = claims["nats"]["tags"].to_string();
+    assert!(
+        tags.contains("app:probe") && tags.contains("provider:prov"),
+        "{tags}"
+    );
+
+    // Its connection: refused a subject outside its role, allowed its own.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (tx, mut errors) = tokio::sync::mpsc::unbounded_channel();
+        let client = async_nats::ConnectOptions::with_credentials(&user_creds)
+            .unwrap()
+            .custom_inbox_prefix(inbox)
+            .event_callback(move |event| {
+                let tx = tx.clone();
+                async move {
+                    if let async_nats::Event::ServerError(e) = event {
+                        let _ = tx.send(e.to_string());
+                    }
+                }
+            })
+            .connect(format!("nats://127.0.0.1:{nats_port}"))
+            .await
+            .unwrap();
+        let _own = client
+            .subscribe("lattice.default.rpc.probe.prov.>")
+            .await
+            .unwrap();
+        let _foreign = client.subscribe("lattice.default.ctl.>").await.unwrap();
+        client.flush().await.unwrap();
+        let error = tokio::time::timeout(Duration::from_secs(5), errors.recv())
+            .await
+            .expect("the server refuses the foreign subscription")
+            .unwrap();
+        assert!(
+            error.contains("Permissions Violation") && error.contains("lattice.default.ctl.>"),
+            "{error}"
+        );
+        // Nothing about its own subscription.
+        let more = tokio::time::timeout(Duration::from_millis(300), errors.recv()).await;
+        assert!(more.is_err(), "{more:?}");
+    });
+    up.stop();
+}
