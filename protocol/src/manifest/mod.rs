@@ -9,8 +9,10 @@ mod limits;
 mod model;
 mod oam;
 mod parse;
+mod reference;
 
 pub use limits::Limits;
 pub use model::*;
 pub use oam::{revalidate, to_oam};
 pub use parse::{parse, parse_with_limits, ManifestError, Problem};
+pub use reference::{check_digest, OciReference};

@@ -71,9 +71,10 @@ impl Default for Restart {
 }
 
 impl Component {
-    /// A capability run as a separate process from a `file://` executable.
+    /// A capability run as a separate process (an executable from a file, the
+    /// artifact store or a registry, not a builtin).
     pub fn is_provider(&self) -> bool {
-        self.kind == ComponentKind::Capability && matches!(self.image, Image::File(_))
+        self.kind == ComponentKind::Capability && !matches!(self.image, Image::Builtin(_))
     }
 }
 
@@ -101,6 +102,32 @@ pub enum Image {
     File(String),
     /// `builtin://NAME`: a capability compiled into the host.
     Builtin(Builtin),
+    /// An OCI artifact, as written minus any `oci://`: `registry/repository:tag`,
+    /// `registry/repository@sha256:<hex>`, or both. The controller pins a tag to
+    /// its digest when it stores a version, so every host runs the same bytes.
+    Oci(String),
+    /// `artifact://sha256:<hex>`: bytes in the lattice's own artifact store,
+    /// fetched over NATS by digest (the CLI uploads `file://` images on deploy).
+    Artifact(String),
+}
+
+impl Image {
+    /// The image as written in a manifest (`file://…`, `builtin://…`, the OCI
+    /// reference, `artifact://sha256:…`).
+    pub fn to_uri(&self) -> String {
+        match self {
+            Image::File(path) => format!("file://{path}"),
+            Image::Builtin(b) => format!("builtin://{}", b.name()),
+            Image::Oci(reference) => reference.clone(),
+            Image::Artifact(digest) => format!("artifact://{digest}"),
+        }
+    }
+
+    /// Whether the image is code the host loads (a Wasm component or a provider
+    /// executable), not a builtin.
+    pub fn is_code(&self) -> bool {
+        !matches!(self, Image::Builtin(_))
+    }
 }
 
 /// The capabilities compiled into every host.

@@ -4,7 +4,7 @@
 //! [`Limits`] a YAML manifest goes through, with the same path-located messages.
 
 use super::parse::{parse_value, ManifestError};
-use super::{Component, Config, Image, Limits, Link, Manifest, Scaler};
+use super::{Component, Config, Limits, Link, Manifest, Scaler};
 use serde_yaml_ng::{Mapping, Value};
 
 /// The manifest as the OAM document it stands for (`apiVersion`, `kind`,
@@ -69,10 +69,7 @@ fn config(values: &Config) -> Value {
 }
 
 fn component(c: &Component) -> Value {
-    let image = match &c.image {
-        Image::File(path) => format!("file://{path}"),
-        Image::Builtin(b) => format!("builtin://{}", b.name()),
-    };
+    let image = c.image.to_uri();
     let kind = serde_yaml_ng::to_value(c.kind).unwrap_or(Value::Null);
     let mut properties = map([("image", s(&image))]);
     if !c.config.is_empty() {

@@ -7,7 +7,8 @@ use super::links;
 use super::traits;
 use super::walk::{self, Node, Path, Walker};
 use crate::manifest::{
-    parse_timeout, Builtin, Component, ComponentKind, Config, Image, Restart, Scaler,
+    check_digest, parse_timeout, Builtin, Component, ComponentKind, Config, Image, OciReference,
+    Restart, Scaler,
 };
 use std::collections::BTreeMap;
 
@@ -111,7 +112,7 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
     }
     // A provider (a capability run as a process) without a scaler runs once.
     if draft.kind == Some(ComponentKind::Capability)
-        && matches!(draft.image, Some(Image::File(_)))
+        && draft.image.as_ref().is_some_and(Image::is_code)
         && draft.scaler.is_none()
     {
         draft.scaler = Some(Scaler::Spreadscaler {
@@ -171,7 +172,8 @@ fn kind(w: &mut Walker, path: &Path, text: &str) -> Option<ComponentKind> {
     None
 }
 
-/// `properties.image`: `file://PATH` for a component, `builtin://NAME` for a capability.
+/// `properties.image`: `file://PATH`, `builtin://NAME` (capabilities only), an OCI
+/// reference (`[oci://]registry/name:tag` or `@sha256:…`) or `artifact://sha256:…`.
 fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option<Image> {
     let text = w.str(node)?;
     let path = &node.path;
@@ -212,14 +214,44 @@ fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option
         }
         return Some(Image::Builtin(builtin));
     }
-    w.problem(
-        path,
-        format!(
-            "'{text}' is not supported: OCI images are not supported yet; \
-             use file://PATH.wasm for a component or builtin://NAME for a capability"
-        ),
-    );
-    None
+    if let Some(digest) = text.strip_prefix("artifact://") {
+        return match check_digest(digest) {
+            Ok(()) => Some(Image::Artifact(digest.to_owned())),
+            Err(e) => {
+                w.problem(
+                    path,
+                    format!("{e} (an artifact:// image names the store's digest)"),
+                );
+                None
+            }
+        };
+    }
+    if let Some((scheme, _)) = text.split_once("://").filter(|(s, _)| *s != "oci") {
+        w.problem(
+            path,
+            format!(
+                "unknown image scheme '{scheme}://': expected an OCI reference \
+                 (registry/name:tag), file://PATH, builtin://NAME or artifact://sha256:DIGEST"
+            ),
+        );
+        return None;
+    }
+    let reference = match OciReference::parse(text) {
+        Ok(r) => r,
+        Err(e) => {
+            w.problem(path, e);
+            return None;
+        }
+    };
+    if reference.tag.is_none() && reference.digest.is_none() && text.ends_with(".wasm") {
+        w.problem(
+            path,
+            format!("'{text}' looks like a file: write file://{text}"),
+        );
+        return None;
+    }
+    let bare = text.strip_prefix("oci://").unwrap_or(text);
+    Some(Image::Oci(bare.to_owned()))
 }
 
 fn builtin_names() -> String {

@@ -40,9 +40,10 @@ fn target(w: &mut Walker, drafts: &[Draft], source: &Draft, draft: &LinkDraft) {
         );
         w.problem(&draft.target_path, message);
     }
-    if let (Some(Image::File(_)), Some(timeout)) =
-        (&target.image, draft.link.source_config.get("timeout"))
-    {
+    if let (Some(true), Some(timeout)) = (
+        target.image.as_ref().map(Image::is_code),
+        draft.link.source_config.get("timeout"),
+    ) {
         if let Err(e) = crate::manifest::parse_timeout(timeout) {
             w.problem(&draft.path, format!("source config: {e}"));
         }

@@ -1,0 +1,8 @@
+//! Where the code a host runs comes from, always checked against a SHA-256 digest:
+//! the lattice's own artifact store (a JetStream object store), OCI registries, and
+//! the host's on-disk cache. No wasmtime here: the host compiles what this crate
+//! hands it.
+
+pub mod digest;
+
+pub use digest::Digest;
