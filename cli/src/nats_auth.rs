@@ -149,8 +149,8 @@ pub struct DevAuth {
     pub provider_signing_key: PathBuf,
 }
 
-/// The dev lattice's auth in `state_dir`, made on first use; the server config
-/// and `cli.creds` are written again from the kept seeds when missing.
+/// The dev lattice's auth in `state_dir`, made on first use; the server config is
+/// written again from the kept seeds at every start, `cli.creds` when missing.
 pub fn dev_auth(state_dir: &Path, lattice: &str) -> anyhow::Result<DevAuth> {
     let dir = state_dir.join(DEV_AUTH_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -170,11 +170,16 @@ pub fn dev_auth(state_dir: &Path, lattice: &str) -> anyhow::Result<DevAuth> {
             auth.lattice()
         );
     }
+    // Written again at every start from the kept seeds, so the account's
+    // permission templates follow this version's role sets.
     let config = dir.join(SERVER_CONFIG);
-    if !config.exists() {
-        let text = auth.server_config().map_err(anyhow::Error::msg)?;
-        write_new(&config, text.trim_end())?;
-    }
+    let fresh = dir.join(format!("{SERVER_CONFIG}.new"));
+    let _ = std::fs::remove_file(&fresh);
+    write_new(
+        &fresh,
+        auth.server_config().map_err(anyhow::Error::msg)?.trim_end(),
+    )?;
+    std::fs::rename(&fresh, &config).with_context(|| format!("replacing {}", config.display()))?;
     let cli = state_dir.join(DEV_CLI_CREDS);
     if !cli.exists() {
         write_new(&cli, &creds(&auth, Role::Cli)?)?;

@@ -60,9 +60,12 @@ pub fn provider_permissions(lattice: &str, app: &str, name: &str) -> Permissions
 /// placeholders).
 fn provider_permissions_of_tokens(lattice: &str, app: &str, name: &str) -> Permissions {
     Permissions {
-        publish: vec![format!("lattice.{lattice}.rpc.{app}.>")],
+        // Calls to its app's components, on subjects naming it as the caller
+        // (`wire::provider_call_subject`): it cannot speak for anyone else.
+        publish: vec![format!("lattice.{lattice}.rpcp.{app}.{name}.>")],
         subscribe: vec![
             format!("lattice.{lattice}.rpc.{app}.{name}.>"),
+            format!("lattice.{lattice}.rpcp.{app}.*.{name}.>"),
             format!("lattice.{lattice}.prov.{app}.{name}.>"),
             format!("_INBOX_{lattice}.{app}.{name}.>"),
         ],
@@ -337,7 +340,10 @@ mod tests {
             c["nats"]["sub"]["allow"][0],
             "lattice.default.rpc.shop.kv.>"
         );
-        assert_eq!(c["nats"]["pub"]["allow"][0], "lattice.default.rpc.shop.>");
+        assert_eq!(
+            c["nats"]["pub"]["allow"][0],
+            "lattice.default.rpcp.shop.kv.>"
+        );
         assert_eq!(account_of(&jwt), Some(account.public_key()));
 
         use base64::Engine;

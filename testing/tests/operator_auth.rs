@@ -79,9 +79,10 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
     let reply = request(&host, "lattice.default.rpc.shop.kv.wrpc.keyvalue.store.get").await;
     assert_eq!(&reply.payload[..], b"value");
 
-    // It calls components of its own app and gets their replies.
+    // It calls components of its own app, on subjects naming it, and gets their
+    // replies.
     let mut component = host
-        .subscribe("lattice.default.rpc.shop.web.lattice.http.gateway.handle")
+        .subscribe("lattice.default.rpcp.shop.*.web.lattice.http.gateway.handle")
         .await
         .unwrap();
     host.flush().await.unwrap();
@@ -95,7 +96,7 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
     });
     let reply = request(
         &provider,
-        "lattice.default.rpc.shop.web.lattice.http.gateway.handle",
+        "lattice.default.rpcp.shop.kv.web.lattice.http.gateway.handle",
     )
     .await;
     assert_eq!(&reply.payload[..], b"page");
@@ -114,7 +115,7 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
     // A round trip after the subscriptions: the server has handled them.
     request(
         &provider,
-        "lattice.default.rpc.shop.web.lattice.http.gateway.handle",
+        "lattice.default.rpcp.shop.kv.web.lattice.http.gateway.handle",
     )
     .await;
     for subject in [
@@ -140,7 +141,27 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
         .subscribe("lattice.default.rpc.billing.>")
         .await
         .unwrap();
+    // Nor call as a host (a component's call) or as another provider.
+    let mut as_host = host.subscribe("lattice.default.rpc.shop.>").await.unwrap();
+    let mut as_other = host
+        .subscribe("lattice.default.rpcp.shop.other.>")
+        .await
+        .unwrap();
     host.flush().await.unwrap();
+    provider
+        .publish(
+            "lattice.default.rpc.shop.web.lattice.http.gateway.handle",
+            "forged".into(),
+        )
+        .await
+        .unwrap();
+    provider
+        .publish(
+            "lattice.default.rpcp.shop.other.web.lattice.http.gateway.handle",
+            "forged".into(),
+        )
+        .await
+        .unwrap();
     provider
         .publish("lattice.default.host.abc.cmd", "forged".into())
         .await
@@ -150,7 +171,7 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
         .await
         .unwrap();
     provider.flush().await.unwrap();
-    for sub in [&mut host_side, &mut other_app] {
+    for sub in [&mut host_side, &mut other_app, &mut as_host, &mut as_other] {
         let got = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
         assert!(!matches!(got, Ok(Some(_))), "a forged message got through");
     }

@@ -3,7 +3,10 @@
 //!
 //! One subscription per such component on the lattice-wide subject and one per
 //! locality label the host has, all in queue group `rpc`, so each call reaches one
-//! instance. Each call is checked against the deployed links (caller app, component,
+//! instance, plus one for calls from the app's providers
+//! (`lattice.<L>.rpcp.<app>.*.<component>.>`, each provider's subject naming it).
+//! Each call's `lattice-call` header is checked against its subject
+//! (`wire::check_caller`), then against the deployed links (caller app, component,
 //! link name, interface) and the signature fingerprint before its arguments are
 //! decoded.
 
@@ -21,7 +24,7 @@ use lattice_protocol::provider::http;
 use lattice_protocol::wire::rpc::{
     headers, locality_component_wildcard, rpc_component_wildcard, RPC_QUEUE,
 };
-use lattice_protocol::wire::{self, BodySender, CallErrorKind, CallHeader, CallTarget, WitValue};
+use lattice_protocol::wire::{self, BodySender, CallErrorKind, CallHeader, WitValue};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +58,11 @@ impl Serving {
         app: &str,
         component: &str,
     ) -> Result<Self, String> {
-        let mut subjects = vec![rpc_component_wildcard(&router.lattice, app, component)];
+        let mut subjects = vec![
+            rpc_component_wildcard(&router.lattice, app, component),
+            // Calls from the app's providers, each on a subject naming it.
+            wire::provider_call_wildcard(&router.lattice, app, component),
+        ];
         for (key, value) in router.locality() {
             subjects.push(locality_component_wildcard(
                 &router.lattice,
@@ -215,9 +222,8 @@ async fn answer(
     trace: TraceContext,
 ) -> Result<(bytes::Bytes, Option<chunks::Offer>), CallFailure> {
     let refused = |why: String| CallFailure::new(CallErrorKind::Refused, why);
-    let target = CallTarget::parse_subject(&msg.subject)
-        .map(|(_, t)| t)
-        .filter(|t| t.app == app && t.component == component)
+    let route = wire::parse_call_subject(&msg.subject)
+        .filter(|r| r.target.app == app && r.target.component == component)
         .ok_or_else(|| {
             refused(format!(
                 "'{}' is not a call subject of '{component}'",
@@ -227,6 +233,10 @@ async fn answer(
     let caller = caller
         .as_ref()
         .map_err(|e| refused(format!("the call does not say who makes it: {e}")))?;
+    // The header must agree with the subject, which NATS vouches for: a provider
+    // speaks only for itself, and only on its own subject.
+    wire::check_caller(&route, caller, |c| router.is_provider(app, c)).map_err(refused)?;
+    let target = route.target;
     let (caller_app, link) = (&caller.app, &caller.link);
     let key = format!(
         "{}:{}/{}",

@@ -106,6 +106,8 @@ pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
             s.hosts_ping(),
             format!("{l}.rpc.>"),
             format!("{l}.rpcl.>"),
+            // Providers' calls to components it runs (it may not publish there).
+            format!("{l}.rpcp.>"),
             format!("{inbox}.>"),
         ],
         subscribe_deny: Vec::new(),
@@ -252,6 +254,9 @@ mod tests {
             (h, SUB, "lattice.prod.rpc.shop.web.a.b.c.f", true),
             (h, PUB, "lattice.prod.rpc.shop.web.a.b.c.f", true),
             (h, PUB, "lattice.prod.rpcl.zone.a.shop.web.a.b.c.f", true),
+            // Providers' calls reach it; it cannot make one as a provider.
+            (h, SUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", true),
+            (h, PUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", false),
             (h, PUB, "lattice.prod.prov.shop.kv.NHOSTA.health", true),
             (h, SUB, "_INBOX_prod.host.NHOSTA.x", true),
             (h, SUB, "_INBOX_prod.host.NHOSTB.x", false),
@@ -352,6 +357,28 @@ mod tests {
                 Some(&format!("{}.>", role_inbox_prefix("l", role))),
                 "{role:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_provider_calls_only_under_its_own_name() {
+        let p = super::super::provider_permissions("prod", "shop", "kv");
+        #[rustfmt::skip]
+        let table: &[(bool, &str, bool)] = &[
+            (PUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", true),
+            // As another provider, as a host (a component's call), another app.
+            (PUB, "lattice.prod.rpcp.shop.gw.web.a.b.c.f", false),
+            (PUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
+            (PUB, "lattice.prod.rpcl.zone.a.shop.web.a.b.c.f", false),
+            (PUB, "lattice.prod.rpcp.billing.kv.web.a.b.c.f", false),
+            // Calls to it, from hosts and from its app's other providers.
+            (SUB, "lattice.prod.rpc.shop.kv.a.b.c.f", true),
+            (SUB, "lattice.prod.rpcp.shop.gw.kv.a.b.c.f", true),
+            (SUB, "lattice.prod.rpcp.shop.gw.web.a.b.c.f", false),
+            (SUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
+        ];
+        for (publish, subject, expected) in table {
+            assert_eq!(may(&p, *publish, subject), *expected, "{subject}");
         }
     }
 

@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(scope["key"], auth.provider_key().public_key());
         assert_eq!(
             scope["template"]["pub"]["allow"][0],
-            "lattice.dev.rpc.{{tag(app)}}.>"
+            "lattice.dev.rpcp.{{tag(app)}}.{{tag(provider)}}.>"
         );
         let config = auth.server_config().unwrap();
         assert!(config.contains(&auth.account()), "{config}");

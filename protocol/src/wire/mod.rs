@@ -29,8 +29,9 @@ pub use decode::{decode, decode_args, decode_results};
 pub use encode::{encode, encode_args, encode_results, typecheck};
 pub use error::{Problem, WireError};
 pub use rpc::{
-    locality_subject, rpc_subject, signature, signature_fingerprint, CallErrorKind, CallHeader,
-    CallTarget,
+    check_caller, locality_subject, parse_call_subject, provider_call_subject,
+    provider_call_wildcard, rpc_subject, signature, signature_fingerprint, CallErrorKind,
+    CallHeader, CallRoute, CallTarget,
 };
 pub use types::{WitType, WitValue};
 

@@ -39,14 +39,20 @@ impl CallTarget {
         s
     }
 
-    /// Read a subject made by [`CallTarget::subject`] or [`locality_subject`]:
-    /// `(lattice, target)`, or `None`
-    /// for anything else (wrong shape, or a token that is not canonically escaped).
+    /// Read a subject made by [`CallTarget::subject`], [`locality_subject`] or
+    /// [`provider_call_subject`]: `(lattice, target)`, or `None` for anything else
+    /// (wrong shape, or a token that is not canonically escaped). Callees use
+    /// [`parse_call_subject`], which also says which provider the subject names.
     pub fn parse_subject(subject: &str) -> Option<(&str, CallTarget)> {
+        parse_call_subject(subject).map(|r| (r.lattice, r.target))
+    }
+
+    fn parse_route(subject: &str) -> Option<CallRoute<'_>> {
         let mut tokens = subject.split('.');
         let (Some("lattice"), Some(lattice)) = (tokens.next(), tokens.next()) else {
             return None;
         };
+        let mut provider = None;
         match tokens.next()? {
             "rpc" => {}
             // Locality subjects: the key and value come before the target.
@@ -54,20 +60,17 @@ impl CallTarget {
                 unescape_token(tokens.next()?)?;
                 unescape_token(tokens.next()?)?;
             }
+            // A provider's calls: its app, then its name, then the target's
+            // component (the app is the target's too, checked below).
+            "rpcp" => {
+                let app = tokens.next()?;
+                provider = Some(unescape_token(tokens.next()?)?);
+                // The app is the target's too; the provider's name is not a part.
+                return finish(lattice, std::iter::once(app).chain(tokens), provider);
+            }
             _ => return None,
         }
-        let mut parts = tokens.map(unescape_token);
-        let mut next = || parts.next().flatten();
-        let target = CallTarget {
-            app: next()?,
-            component: next()?,
-            namespace: next()?,
-            package: next()?,
-            interface: next()?,
-            function: next()?,
-        };
-        // Exactly six parts: a seventh token, valid or not, is refused.
-        parts.next().is_none().then_some((lattice, target))
+        finish(lattice, tokens, provider)
     }
 
     fn parts(&self) -> [&str; 6] {
@@ -79,6 +82,105 @@ impl CallTarget {
             &self.interface,
             &self.function,
         ]
+    }
+}
+
+/// The six target parts after the subject's prefix; exactly six.
+fn finish<'a>(
+    lattice: &'a str,
+    tokens: impl Iterator<Item = &'a str>,
+    provider: Option<String>,
+) -> Option<CallRoute<'a>> {
+    let mut parts = tokens.map(unescape_token);
+    let mut next = || parts.next().flatten();
+    let target = CallTarget {
+        app: next()?,
+        component: next()?,
+        namespace: next()?,
+        package: next()?,
+        interface: next()?,
+        function: next()?,
+    };
+    // Exactly six parts: a seventh token, valid or not, is refused.
+    parts.next().is_none().then_some(CallRoute {
+        lattice,
+        target,
+        provider,
+    })
+}
+
+/// A call subject, read by [`parse_call_subject`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRoute<'a> {
+    /// The lattice.
+    pub lattice: &'a str,
+    /// The function called.
+    pub target: CallTarget,
+    /// On a [`provider_call_subject`]: the calling provider, as the subject names
+    /// it. A provider's NATS user may publish calls only under its own name, so
+    /// NATS vouches for this where the lattice runs with credentials.
+    pub provider: Option<String>,
+}
+
+/// Read any call subject ([`CallTarget::subject`], [`locality_subject`],
+/// [`provider_call_subject`]); `None` for anything else.
+pub fn parse_call_subject(subject: &str) -> Option<CallRoute<'_>> {
+    CallTarget::parse_route(subject)
+}
+
+/// The subject a provider's call to a component of its app travels on:
+/// `lattice.<L>.rpcp.<app>.<provider>.<component>.<ns>.<pkg>.<iface>.<fn>`. A
+/// provider's user may publish only `lattice.<L>.rpcp.<app>.<provider>.>`
+/// ([`provider_permissions`](crate::creds::provider_permissions)), so the caller
+/// token is its own name, whatever its `lattice-call` header says.
+pub fn provider_call_subject(lattice: &str, provider: &str, target: &CallTarget) -> String {
+    let mut s = format!(
+        "lattice.{lattice}.rpcp.{}.{}",
+        escape_token(&target.app),
+        escape_token(provider)
+    );
+    for part in &target.parts()[1..] {
+        s.push('.');
+        s.push_str(&escape_token(part));
+    }
+    s
+}
+
+/// What one serving component subscribes to (in queue group [`RPC_QUEUE`]) for
+/// calls from its app's providers: `lattice.<L>.rpcp.<app>.*.<component>.>`.
+pub fn provider_call_wildcard(lattice: &str, app: &str, component: &str) -> String {
+    format!(
+        "lattice.{lattice}.rpcp.{}.*.{}.>",
+        escape_token(app),
+        escape_token(component)
+    )
+}
+
+/// Whether the `lattice-call` header of a call agrees with what NATS vouches for
+/// about its sender; the error says why not. `route` is the subject the call came
+/// on, `is_provider` says whether a component of the target's app is a provider.
+///
+/// - On a provider's subject ([`provider_call_subject`]) the header must name that
+///   provider: a provider cannot speak for another provider or for a component.
+/// - On the other call subjects, which providers may not publish to, the header
+///   must not name one of the app's providers: providers call on their own
+///   subjects only, so a call naming one anywhere else is forged.
+pub fn check_caller(
+    route: &CallRoute<'_>,
+    header: &CallHeader,
+    is_provider: impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    match &route.provider {
+        Some(provider) if header.component != *provider => Err(format!(
+            "the call came on provider '{provider}'s subject but says it is from '{}'",
+            header.component
+        )),
+        Some(_) => Ok(()),
+        None if is_provider(&header.component) => Err(format!(
+            "the call says it is from provider '{}' but did not come on that provider's subject (lattice.<L>.rpcp.<app>.<provider>.…)",
+            header.component
+        )),
+        None => Ok(()),
     }
 }
 
@@ -412,6 +514,49 @@ mod tests {
             locality_component_wildcard("default", "zone", "eu.1", "shop", "business"),
             "lattice.default.rpcl.zone.eu_2e1.shop.business.>"
         );
+    }
+
+    #[test]
+    fn a_providers_call_subject_names_the_provider_and_checks_the_header() {
+        let t = target("place-order");
+        let s = provider_call_subject("default", "gate.way", &t);
+        assert_eq!(
+            s,
+            "lattice.default.rpcp.shop.gate_2eway.business.example.shop.orders.place-order"
+        );
+        let route = parse_call_subject(&s).unwrap();
+        assert_eq!(route.target, t);
+        assert_eq!(route.provider.as_deref(), Some("gate.way"));
+        assert_eq!(
+            provider_call_wildcard("default", "shop", "business"),
+            "lattice.default.rpcp.shop.*.business.>"
+        );
+        assert_eq!(
+            parse_call_subject("lattice.l.rpcp.shop.gw.a.b.c.d"),
+            None,
+            "five parts after the provider"
+        );
+        let header = |component: &str| CallHeader {
+            host: "NH".into(),
+            app: "shop".into(),
+            component: component.into(),
+            link: "default".into(),
+            signature: "f".into(),
+            timeout_ms: 1,
+        };
+        let providers = |c: &str| c == "gate.way" || c == "kv";
+        assert_eq!(check_caller(&route, &header("gate.way"), providers), Ok(()));
+        // A provider speaking for another provider or for a component.
+        let err = check_caller(&route, &header("kv"), providers).unwrap_err();
+        assert!(err.contains("'gate.way's subject"), "{err}");
+        assert!(check_caller(&route, &header("auth"), providers).is_err());
+        // On a host's subject: components, never a provider.
+        let plain_subject = rpc_subject("default", &t);
+        let plain = parse_call_subject(&plain_subject).unwrap();
+        assert_eq!(plain.provider, None);
+        assert_eq!(check_caller(&plain, &header("auth"), providers), Ok(()));
+        let err = check_caller(&plain, &header("kv"), providers).unwrap_err();
+        assert!(err.contains("provider 'kv'"), "{err}");
     }
 
     #[test]

@@ -132,9 +132,8 @@ impl Routes {
     ) -> Result<Admitted, Failure> {
         let provider = &self.provider;
         let refused = |why: String| Failure::new(CallErrorKind::Refused, why);
-        let target = CallTarget::parse_subject(req.subject)
-            .map(|(_, t)| t)
-            .filter(|t| t.app == self.app && t.component == *provider)
+        let route = wire::parse_call_subject(req.subject)
+            .filter(|r| r.target.app == self.app && r.target.component == *provider)
             .ok_or_else(|| {
                 refused(format!(
                     "'{}' is not a call subject of provider '{provider}'",
@@ -146,6 +145,11 @@ impl Routes {
             .ok_or_else(|| format!("it has no {} header", headers::CALL))
             .and_then(CallHeader::parse)
             .map_err(|e| refused(format!("the call does not say who makes it: {e}")))?;
+        // On another provider's subject the header must name that provider. (A
+        // provider does not know which of its app's components are providers, so
+        // a header naming one on a host's subject is left to the links below.)
+        wire::check_caller(&route, &caller, |_| false).map_err(refused)?;
+        let target = route.target;
         let interface = format!(
             "{}:{}/{}",
             target.namespace, target.package, target.interface

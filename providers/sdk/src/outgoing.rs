@@ -1,6 +1,8 @@
 //! Calls from a provider to a component of its app (message delivery, HTTP
-//! forwarding), made like any linked call: the component's host checks that a
-//! link from this provider allows it.
+//! forwarding), made like any linked call but on a subject naming the provider
+//! (`wire::provider_call_subject`, the only call subjects its NATS user may
+//! publish to): the component's host checks that the header agrees with the
+//! subject and that a link from this provider allows the call.
 
 use lattice_protocol::provider::{ProviderInit, ProviderLink};
 use lattice_protocol::wire::{
@@ -96,7 +98,10 @@ impl ComponentCaller {
             .timeout(Some(timeout));
         let reply = self
             .nats
-            .send_request(target.subject(&self.lattice), request)
+            .send_request(
+                wire::provider_call_subject(&self.lattice, &self.name, &target),
+                request,
+            )
             .await
             .map_err(|e| match e.kind() {
                 async_nats::RequestErrorKind::NoResponders => fail(

@@ -45,10 +45,16 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
         reason: e.to_string(),
     };
     let rpc_subject = rpc_component_wildcard(&init.lattice, &init.app, &init.name);
-    let mut calls = nats
+    let mut from_hosts = nats
         .queue_subscribe(rpc_subject.clone(), RPC_QUEUE.to_owned())
         .await
         .map_err(|e| subscribe_failed(&rpc_subject, &e))?;
+    // Calls from the app's other providers, each on a subject naming it.
+    let provider_subject = wire::provider_call_wildcard(&init.lattice, &init.app, &init.name);
+    let mut from_providers = nats
+        .queue_subscribe(provider_subject.clone(), RPC_QUEUE.to_owned())
+        .await
+        .map_err(|e| subscribe_failed(&provider_subject, &e))?;
     let health = health_subject(&init.lattice, &init.app, &init.name, &init.host_id);
     let mut checks = nats
         .subscribe(health.clone())
@@ -73,7 +79,7 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
 
     loop {
         tokio::select! {
-            msg = calls.next() => {
+            msg = next_call(&mut from_hosts, &mut from_providers) => {
                 let Some(msg) = msg else { return Err(ProviderError::Closed) };
                 match slots.clone().try_acquire_owned() {
                     Ok(slot) => {
@@ -130,10 +136,12 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
     // answered `unavailable`, so their callers try another instance.
     let until = tokio::time::Instant::now() + STOP_GRACE;
     drop(checks);
-    if calls.drain().await.is_ok() {
-        while let Ok(Some(msg)) = tokio::time::timeout_at(until, calls.next()).await {
-            let message = format!("provider '{}' is stopping", init.name);
-            refuse(&server, &msg, CallErrorKind::Unavailable, message).await;
+    for calls in [&mut from_hosts, &mut from_providers] {
+        if calls.drain().await.is_ok() {
+            while let Ok(Some(msg)) = tokio::time::timeout_at(until, calls.next()).await {
+                let message = format!("provider '{}' is stopping", init.name);
+                refuse(&server, &msg, CallErrorKind::Unavailable, message).await;
+            }
         }
     }
     let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
@@ -149,6 +157,18 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
     let _ = nats.flush().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The next call from either subscription (`None` when one ends). Both `next`s
+/// are cancel-safe, so nothing is lost when the other branch wins.
+async fn next_call(
+    a: &mut async_nats::Subscriber,
+    b: &mut async_nats::Subscriber,
+) -> Option<Message> {
+    tokio::select! {
+        msg = a.next() => msg,
+        msg = b.next() => msg,
+    }
 }
 
 /// Serve one call and reply.
