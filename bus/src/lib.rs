@@ -7,7 +7,11 @@
 //! - [`Kv`]: one JetStream KV bucket: read an entry with its revision, create,
 //!   compare-and-set update, put, delete, list keys, watch.
 //!
-//! Both are implemented for the real thing (`async_nats::Client` and
+//! - [`connect`]: the one way a lattice process opens its NATS connection
+//!   (credentials, inbox prefix, TLS files, deadline), with errors that name the
+//!   file or the missing flag.
+//!
+//! Both traits are implemented for the real thing (`async_nats::Client` and
 //! `async_nats::jetstream::kv::Store`, in `nats.rs`) and by the in-memory [`fake`],
 //! which is always compiled so other crates' unit tests can use it. Integration tests
 //! stay on a real `nats-server`.
@@ -35,11 +39,13 @@
 //! use tokio's clock, so a paused clock (`#[tokio::test(start_paused = true)]`) makes
 //! time-dependent tests instant.
 
+pub mod connect;
 mod error;
 pub mod fake;
 mod nats;
 
 pub use async_nats::HeaderMap;
+pub use connect::{connect, ConnectError, ConnectSettings};
 pub use error::{BoxError, BusError, KvError, RequestError};
 
 use bytes::Bytes;

@@ -35,6 +35,18 @@ struct Cli {
     /// exists; for `lattice up --state-dir DIR`, pass `--nats-creds DIR/cli.creds`.
     #[arg(long, global = true, env = "LATTICE_NATS_CREDS")]
     nats_creds: Option<std::path::PathBuf>,
+    /// A CA certificate file (PEM) to trust for NATS's TLS certificate, instead
+    /// of the system's roots. Given (or with a `tls://` URL), TLS is required. A
+    /// host hands it to the providers it starts.
+    #[arg(long, global = true, env = "LATTICE_NATS_TLS_CA")]
+    nats_tls_ca: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) to present to NATS, for a server that verifies
+    /// clients (`tls { verify: true }`); needs --nats-tls-key.
+    #[arg(long, global = true, env = "LATTICE_NATS_TLS_CERT")]
+    nats_tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --nats-tls-cert.
+    #[arg(long, global = true, env = "LATTICE_NATS_TLS_KEY")]
+    nats_tls_key: Option<std::path::PathBuf>,
     /// Lattice name: many lattices can share one NATS without seeing each other.
     #[arg(long, global = true, env = "LATTICE", default_value = "default")]
     lattice: String,
@@ -111,6 +123,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| DEFAULT_NATS_URL.to_string()),
         creds,
+        tls: lattice_protocol::nats_tls::NatsTls {
+            ca_file: cli.nats_tls_ca.clone(),
+            cert_file: cli.nats_tls_cert.clone(),
+            key_file: cli.nats_tls_key.clone(),
+        },
     };
     match cli.command {
         Command::Up(args) => {
@@ -138,35 +155,32 @@ pub struct Nats {
     pub url: String,
     /// `.creds` text (from `--nats-creds`).
     pub creds: Option<String>,
+    /// CA and client certificate files (`--nats-tls-*`).
+    pub tls: lattice_protocol::nats_tls::NatsTls,
 }
 
 /// Connect to NATS with a deadline and an error that says what to do.
 pub async fn connect(nats: &Nats) -> anyhow::Result<async_nats::Client> {
-    let url = nats.url.as_str();
-    let options = match &nats.creds {
-        Some(creds) => async_nats::ConnectOptions::with_credentials(creds)
-            .map_err(|e| anyhow::anyhow!("the --nats-creds file is not NATS credentials: {e}"))?,
-        None => async_nats::ConnectOptions::new(),
+    let settings = lattice_bus::ConnectSettings {
+        creds: nats.creds.clone(),
+        tls: nats.tls.clone(),
+        ..lattice_bus::ConnectSettings::new(nats.url.as_str(), "lattice")
     };
-    // A role's credentials allow replies under its own inbox prefix only.
-    let inbox = nats.creds.as_deref().and_then(|creds| {
-        lattice_protocol::creds::inbox_prefix_of(lattice_protocol::creds::creds_jwt(creds)?)
-    });
-    let options = match inbox {
-        Some(prefix) => options.custom_inbox_prefix(prefix),
-        None => options,
-    };
-    let connecting = options
-        .connection_timeout(std::time::Duration::from_secs(5))
-        .name("lattice")
-        .connect(url);
-    match tokio::time::timeout(std::time::Duration::from_secs(6), connecting).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => anyhow::bail!(
-            "cannot connect to NATS at {url}: {e}. Is `lattice up` running? (or pass --nats-url)"
-        ),
-        Err(_) => anyhow::bail!("connecting to NATS at {url} timed out after 6 s"),
+    match lattice_bus::connect(&settings).await {
+        Ok(client) => Ok(client),
+        Err(lattice_bus::ConnectError::Credentials { reason }) => {
+            anyhow::bail!("the --nats-creds file is not NATS credentials: {reason}")
+        }
+        // Without a TLS hint, most likely nothing listens there.
+        Err(e @ lattice_bus::ConnectError::Failed { .. }) if !has_hint(&e) => {
+            anyhow::bail!("{e}. Is `lattice up` running? (or pass --nats-url)")
+        }
+        Err(e) => Err(e.into()),
     }
+}
+
+fn has_hint(e: &lattice_bus::ConnectError) -> bool {
+    matches!(e, lattice_bus::ConnectError::Failed { hint, .. } if !hint.is_empty())
 }
 
 fn init_tracing() {

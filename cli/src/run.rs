@@ -116,6 +116,30 @@ pub struct HostOptions {
     /// The `.creds` file for `--messaging-nats-url`.
     #[arg(long, requires = "messaging_nats_url")]
     messaging_nats_creds: Option<PathBuf>,
+    /// The CA file (PEM) built-in messaging's connection trusts; default:
+    /// --nats-tls-ca. Given (or with a `tls://` URL), TLS is required.
+    #[arg(
+        long,
+        env = "LATTICE_MESSAGING_NATS_TLS_CA",
+        requires = "messaging_nats_url"
+    )]
+    messaging_nats_tls_ca: Option<PathBuf>,
+    /// The client certificate (PEM) of built-in messaging's connection; default:
+    /// --nats-tls-cert.
+    #[arg(
+        long,
+        env = "LATTICE_MESSAGING_NATS_TLS_CERT",
+        requires = "messaging_nats_url"
+    )]
+    messaging_nats_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --messaging-nats-tls-cert; default:
+    /// --nats-tls-key.
+    #[arg(
+        long,
+        env = "LATTICE_MESSAGING_NATS_TLS_KEY",
+        requires = "messaging_nats_url"
+    )]
+    messaging_nats_tls_key: Option<PathBuf>,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -131,8 +155,12 @@ fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
 }
 
 impl HostOptions {
-    /// The connection built-in messaging uses, when it has one of its own.
-    async fn messaging_nats(&self) -> anyhow::Result<Option<async_nats::Client>> {
+    /// The connection built-in messaging uses, when it has one of its own: its own
+    /// TLS files, each defaulting to the lattice connection's (`lattice`).
+    async fn messaging_nats(
+        &self,
+        lattice: &crate::Nats,
+    ) -> anyhow::Result<Option<async_nats::Client>> {
         let Some(url) = &self.messaging_nats_url else {
             return Ok(None);
         };
@@ -142,9 +170,15 @@ impl HostOptions {
             })?),
             None => None,
         };
+        let or = |own: &Option<PathBuf>, lattice: &Option<PathBuf>| own.clone().or(lattice.clone());
         let nats = crate::Nats {
             url: url.clone(),
             creds,
+            tls: lattice_protocol::nats_tls::NatsTls {
+                ca_file: or(&self.messaging_nats_tls_ca, &lattice.tls.ca_file),
+                cert_file: or(&self.messaging_nats_tls_cert, &lattice.tls.cert_file),
+                key_file: or(&self.messaging_nats_tls_key, &lattice.tls.key_file),
+            },
         };
         Ok(Some(
             crate::connect(&nats)
@@ -207,6 +241,10 @@ impl HostOptions {
                     .clone()
                     .unwrap_or_else(|| nats.url.clone()),
             ),
+            // The host's own TLS files, absolute: a provider runs in another process.
+            provider_nats_tls: nats
+                .tls
+                .absolute(&std::env::current_dir().context("cannot read the current directory")?),
             provider_signer,
             blobstore_dir,
             http_server: lattice_host::config::HttpServerLimits {
@@ -404,7 +442,7 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
         (None, Some(_)) => Some(default_state_dir()?),
         (None, None) => None,
     };
-    config.messaging_nats = args.host.messaging_nats().await?;
+    config.messaging_nats = args.host.messaging_nats(nats).await?;
     let host = Host::new(config, Some(client.clone()))?;
     eprintln!(
         "host {} joined lattice '{lattice}' at {}",
@@ -482,6 +520,7 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
             let nats = crate::Nats {
                 url: server.url.clone(),
                 creds: Some(auth.creds),
+                tls: Default::default(),
             };
             (Some(server), nats)
         }
@@ -520,7 +559,7 @@ async fn run_up(
     host_config.trust.push(lattice_key.public_key());
     host_config.allow_file_load = true;
     host_config.state_dir = Some(state_dir.to_path_buf());
-    host_config.messaging_nats = options.messaging_nats().await?;
+    host_config.messaging_nats = options.messaging_nats(nats).await?;
     let host = Host::new(host_config, Some(client.clone()))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

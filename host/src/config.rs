@@ -34,6 +34,10 @@ pub struct HostConfig {
     /// The NATS URL handed to capability providers this host starts (`None`: the
     /// host cannot run providers).
     pub provider_nats_url: Option<String>,
+    /// TLS files handed to those providers with the URL (the CA to trust, the
+    /// client certificate and key): the host's own `--nats-tls-*` files. Paths on
+    /// this machine; absolute, since a provider may run in another directory.
+    pub provider_nats_tls: lattice_protocol::nats_tls::NatsTls,
     /// Mints each provider its own NATS user; `None` when the lattice's NATS has
     /// no auth (providers then connect without credentials).
     pub provider_signer: Option<crate::provider::signer::ProviderSigner>,
@@ -74,6 +78,7 @@ impl Default for HostConfig {
             drain_timeout: Duration::from_secs(30),
             links: crate::links::settings::LinkSettings::default(),
             provider_nats_url: None,
+            provider_nats_tls: lattice_protocol::nats_tls::NatsTls::default(),
             provider_signer: None,
             blobstore_dir: None,
             http_server: HttpServerLimits::default(),

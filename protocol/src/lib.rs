@@ -10,6 +10,8 @@
 //! - [`provider`]: what hosts and capability providers (separate processes) tell
 //!   each other, and the provider-facing forms of resourceful interfaces.
 //! - [`creds`]: NATS user JWTs and `.creds` for providers' own credentials.
+//! - [`nats_tls`]: the CA and client certificate files a process connects to NATS
+//!   with.
 //! - [`trust`]: signed, fenced host commands, signed host reports, host admission
 //!   and the subjects guests may use.
 //!
@@ -21,6 +23,7 @@
 pub mod creds;
 pub mod manifest;
 pub mod messages;
+pub mod nats_tls;
 pub mod provider;
 pub mod subjects;
 pub mod trust;

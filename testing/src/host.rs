@@ -40,6 +40,8 @@ pub async fn provider_host(nats: &NatsServer) -> Host {
 pub async fn provider_host_with(nats: &NatsServer, config: HostConfig) -> Host {
     let config = HostConfig {
         provider_nats_url: Some(nats.url()),
+        // On a TLS server, providers get the test CA and client certificate.
+        provider_nats_tls: nats.tls().map(|pki| pki.nats_tls()).unwrap_or_default(),
         allow_file_load: true,
         ..config
     };

@@ -12,6 +12,8 @@
 //!   random port, for provider tests, stopped on drop.
 //! - [`keyvalue`]: a keyvalue provider called as a host calls it for one
 //!   component, and the WIT values of those calls.
+//! - [`tls`]: a throwaway CA with server and client certificates (rcgen), for
+//!   TLS to NATS ([`nats::NatsServerBuilder::tls`]) and HTTPS.
 //! - [`manifest`]: test manifests built from parts (header, components, links)
 //!   instead of YAML written out in every test.
 //! - `host` (feature `host`, so crates that do not need a host do not compile
@@ -35,4 +37,5 @@ pub mod postgres;
 pub mod process;
 pub mod provider;
 pub mod redis;
+pub mod tls;
 pub mod trust;

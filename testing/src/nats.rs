@@ -27,6 +27,7 @@ pub struct NatsServerBuilder {
     jetstream: bool,
     max_payload: Option<u32>,
     auth: bool,
+    tls: bool,
 }
 
 impl Default for NatsServerBuilder {
@@ -35,6 +36,7 @@ impl Default for NatsServerBuilder {
             jetstream: true,
             max_payload: None,
             auth: false,
+            tls: false,
         }
     }
 }
@@ -60,6 +62,16 @@ impl NatsServerBuilder {
         self
     }
 
+    /// Require TLS from every client, with certificates of a throwaway CA
+    /// ([`NatsServer::tls`]): `tls { cert_file, key_file, ca_file, verify: true }`,
+    /// so clients must also present a certificate that CA signed.
+    /// [`NatsServer::connect`] does both; [`NatsServer::url`] stays `nats://` (the
+    /// server's INFO asks the client to upgrade).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Start the server and wait until it accepts connections.
     pub fn start(self) -> anyhow::Result<NatsServer> {
         let bin = find_binary()?;
@@ -75,6 +87,7 @@ impl NatsServerBuilder {
             log: dir.path().join("nats.log"),
             dir,
             auth: self.auth.then(NatsAuth::new).transpose()?,
+            tls: self.tls.then(crate::tls::TestPki::new).transpose()?,
         };
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
@@ -105,6 +118,7 @@ pub struct NatsServer {
     log: PathBuf,
     dir: tempfile::TempDir,
     auth: Option<NatsAuth>,
+    tls: Option<crate::tls::TestPki>,
 }
 
 /// The keys of an operator-mode test server: lattice `default`'s auth as
@@ -209,14 +223,25 @@ impl NatsServer {
         self.auth.as_ref()
     }
 
-    /// Connect a client to this server (with the host credentials in operator mode).
+    /// The CA and certificates of a TLS server.
+    pub fn tls(&self) -> Option<&crate::tls::TestPki> {
+        self.tls.as_ref()
+    }
+
+    /// How a lattice role connects to this server: its URL, the host credentials
+    /// in operator mode, the CA and client certificate of a TLS server.
+    pub fn connect_settings(&self) -> lattice_bus::ConnectSettings {
+        lattice_bus::ConnectSettings {
+            creds: self.auth.as_ref().map(|a| a.host_creds.clone()),
+            tls: self.tls.as_ref().map(|t| t.nats_tls()).unwrap_or_default(),
+            ..lattice_bus::ConnectSettings::new(self.url(), "lattice-test")
+        }
+    }
+
+    /// Connect a client to this server (with the host credentials in operator mode,
+    /// and the test CA and client certificate on a TLS server).
     pub async fn connect(&self) -> anyhow::Result<async_nats::Client> {
-        let options = match &self.auth {
-            Some(auth) => async_nats::ConnectOptions::with_credentials(&auth.host_creds)?,
-            None => async_nats::ConnectOptions::new(),
-        };
-        options
-            .connect(self.url())
+        lattice_bus::connect(&self.connect_settings())
             .await
             .with_context(|| format!("connecting to the test nats-server at {}", self.url()))
     }
@@ -259,6 +284,14 @@ impl NatsServer {
                     .lattice
                     .server_config_trusting(&[auth.signing.public_key()])?,
             );
+        }
+        if let Some(pki) = &self.tls {
+            conf.push_str(&format!(
+                "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n  timeout: 2\n}}\n",
+                pki.server.cert.display(),
+                pki.server.key.display(),
+                pki.ca_file().display()
+            ));
         }
         if let Some(max) = options.max_payload {
             conf.push_str(&format!("max_payload: {max}\n"));

@@ -145,6 +145,7 @@ pub async fn spawn(nats: &NatsServer, setup: ProviderSetup<'_>) -> Child {
         links: setup.links,
         nats_credentials: None,
         inbox_prefix: None,
+        nats_tls: nats.tls().map(|pki| pki.nats_tls()),
     });
     let mut child = Command::new(setup.executable)
         .env("LATTICE_LOG", "info")

@@ -189,6 +189,7 @@ impl Host {
             lattice: self.inner.config.lattice.clone(),
             host_id: self.id().to_string(),
             nats_url,
+            nats_tls: self.inner.config.provider_nats_tls.clone(),
             nats,
             signer: self.inner.config.provider_signer.clone(),
         })

@@ -117,6 +117,8 @@ pub struct ProviderContext {
     pub host_id: String,
     /// The NATS URL providers connect to.
     pub nats_url: String,
+    /// The TLS files providers connect with (none: no TLS settings).
+    pub nats_tls: lattice_protocol::nats_tls::NatsTls,
     pub nats: async_nats::Client,
     /// Mints each provider process its own NATS user (`None`: a NATS without auth).
     pub signer: Option<ProviderSigner>,
@@ -267,6 +269,7 @@ async fn run_once(
         links: links.borrow_and_update().clone(),
         nats_credentials,
         inbox_prefix,
+        nats_tls: (!ctx.nats_tls.is_empty()).then(|| ctx.nats_tls.clone()),
     });
     write_line(&mut stdin, &init).await?;
     tracing::info!(app = %spec.app, provider = %spec.name, pid = child.id(), "provider started");

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 /// One line on a provider's stdin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "message", rename_all = "snake_case")]
+// One `Init` per process: its size does not matter, boxing it would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum ProviderMessage {
     /// The first line: everything the provider needs to start.
     Init(ProviderInit),
@@ -62,6 +64,12 @@ pub struct ProviderInit {
     /// replies only below it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbox_prefix: Option<String>,
+    /// TLS to NATS: the CA file to trust and the client certificate and key to
+    /// present, as paths on the host's machine (the host's own `--nats-tls-*`
+    /// files, made absolute). Absent: no TLS settings (a `tls://` URL still
+    /// requires TLS, trusting the system's roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_tls: Option<crate::nats_tls::NatsTls>,
 }
 
 /// `.creds` text (a user JWT and its seed); never printed by `Debug`.
@@ -134,6 +142,10 @@ mod tests {
             }],
             nats_credentials: Some(NatsCredentials("-----BEGIN NATS USER JWT-----".into())),
             inbox_prefix: Some("_INBOX_default.counter.redis".into()),
+            nats_tls: Some(crate::nats_tls::NatsTls {
+                ca_file: Some("/etc/lattice/ca.pem".into()),
+                ..Default::default()
+            }),
         });
         assert!(
             !format!("{init:?}").contains("BEGIN"),

@@ -73,3 +73,42 @@ async fn a_published_message_is_handled_and_answered() {
     assert_eq!(&msg.payload[..], b"echo: paid");
     assert_eq!(msg.subject.as_str(), "invoices.1.echoed");
 }
+
+/// On a NATS that requires TLS and verifies clients, the provider connects with the
+/// CA and client certificate its host hands it in `init` (`nats_tls`): without
+/// them it could not connect, and nothing would answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_started_by_a_host_connects_over_tls() {
+    let nats = NatsServer::builder().tls().start().unwrap();
+    let host = provider_host(&nats).await;
+    host.apply(WorkloadSpec {
+        manifest: manifest("shop", "orders.>"),
+        placements: [("echo".to_string(), 2), ("nats".to_string(), 1)].into(),
+    })
+    .await
+    .unwrap();
+    let client = nats.connect().await.unwrap();
+    assert!(client.server_info().tls_required);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let reply = loop {
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request("orders.new", "one pear".into()),
+        )
+        .await
+        {
+            Ok(Ok(reply)) => break reply,
+            other => assert!(
+                Instant::now() < deadline,
+                "no reply: {other:?}; provider: {:?}",
+                host.info()
+                    .workloads
+                    .iter()
+                    .map(|w| &w.providers)
+                    .collect::<Vec<_>>()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(&reply.payload[..], b"echo: one pear");
+}

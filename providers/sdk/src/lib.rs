@@ -128,38 +128,32 @@ impl Provider {
     }
 
     async fn start(init: ProviderInit, control: input::Lines) -> Result<Self, ProviderError> {
-        // Its own NATS user, when the host minted one (never the host's).
-        let mut options = match &init.nats_credentials {
-            Some(creds) => async_nats::ConnectOptions::with_credentials(&creds.0).map_err(|e| {
-                ProviderError::Connect {
-                    url: redact_url(&init.nats_url),
-                    reason: format!("its NATS credentials are unreadable: {e}"),
+        // Its own NATS user, when the host minted one (never the host's), and the
+        // TLS files its host connects with.
+        let settings = lattice_bus::ConnectSettings {
+            creds: init.nats_credentials.as_ref().map(|c| c.0.clone()),
+            inbox_prefix: init.inbox_prefix.clone(),
+            tls: init.nats_tls.clone().unwrap_or_default(),
+            timeout: CONNECT_TIMEOUT,
+            ..lattice_bus::ConnectSettings::new(
+                init.nats_url.as_str(),
+                format!("provider {}/{}", init.app, init.name),
+            )
+        };
+        let nats = lattice_bus::connect(&settings).await.map_err(|e| {
+            let reason = match e {
+                // The URL is said once, redacted, by `Connect`.
+                lattice_bus::ConnectError::Failed { reason, hint, .. } => format!("{reason}{hint}"),
+                lattice_bus::ConnectError::TimedOut { after, .. } => {
+                    format!("no answer within {after:?}")
                 }
-            })?,
-            None => async_nats::ConnectOptions::new(),
-        };
-        if let Some(prefix) = &init.inbox_prefix {
-            options = options.custom_inbox_prefix(prefix);
-        }
-        let connecting = options
-            .name(format!("provider {}/{}", init.app, init.name))
-            .connection_timeout(CONNECT_TIMEOUT)
-            .connect(init.nats_url.as_str());
-        let nats = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Ok(Ok(nats)) => nats,
-            Ok(Err(e)) => {
-                return Err(ProviderError::Connect {
-                    url: redact_url(&init.nats_url),
-                    reason: e.to_string(),
-                })
+                other => other.to_string(),
+            };
+            ProviderError::Connect {
+                url: redact_url(&init.nats_url),
+                reason,
             }
-            Err(_) => {
-                return Err(ProviderError::Connect {
-                    url: redact_url(&init.nats_url),
-                    reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
-                })
-            }
-        };
+        })?;
         let (links, _) = tokio::sync::watch::channel(links::link_set(init.links.clone()));
         Ok(Self {
             init,

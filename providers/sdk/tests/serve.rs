@@ -54,6 +54,7 @@ impl Running {
             links,
             nats_credentials: None,
             inbox_prefix: None,
+            nats_tls: None,
         };
         let (control, input) = tokio::io::duplex(64 * 1024);
         let mut provider = Provider::new(init, input).await.unwrap();
