@@ -11,6 +11,16 @@
 //! `address`: `header_read_timeout` (`250ms`, `5s`, `2m`), `max_connections`,
 //! `max_body_bytes`. A listener keeps the bounds it was bound with until the app
 //! asks for another address.
+//!
+//! HTTPS: a link whose source config names `tls_cert_file` and `tls_priv_key_file`
+//! (PEM, as wasmCloud's http-server takes them) gets a listener that speaks only
+//! TLS ([`tls`]). The bounds hold for TLS connections too: the connection cap
+//! counts them from the TCP accept, and the handshake must finish within the
+//! header-read timeout (then the headers get their own). A re-apply swaps the
+//! certificate with the target, so a new certificate takes effect without
+//! dropping the socket.
+
+mod tls;
 
 use crate::capability::{AppGuard, AppStart, Capability};
 use crate::component::{http, ComponentRuntime};
@@ -23,14 +33,19 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 type Target = Arc<RwLock<Arc<ComponentRuntime>>>;
+/// The listener's TLS, `None` for plain HTTP; swapped on re-apply.
+type Tls = Arc<RwLock<Option<TlsAcceptor>>>;
 
 struct Listener {
     app: String,
     target: Target,
+    tls: Tls,
     task: JoinHandle<()>,
 }
 
@@ -65,15 +80,16 @@ impl HttpServer {
         self.lock().get(addr).map(|l| l.app.clone())
     }
 
-    /// Route `addr` to `target` for `app`: swap the target of the app's existing
-    /// listener, or bind a new one bounded by `limits`. Must be called from within
-    /// a tokio runtime.
+    /// Route `addr` to `target` for `app`, over TLS when `tls` is given: swap the
+    /// target and TLS of the app's existing listener, or bind a new one bounded by
+    /// `limits`. Must be called from within a tokio runtime.
     pub fn bind(
         &self,
         app: &str,
         addr: SocketAddr,
         target: Arc<ComponentRuntime>,
         limits: HttpServerLimits,
+        tls: Option<TlsAcceptor>,
     ) -> Result<(), String> {
         let mut listeners = self.lock();
         if let Some(existing) = listeners.get(&addr) {
@@ -84,20 +100,24 @@ impl HttpServer {
                 ));
             }
             *existing.target.write().unwrap_or_else(|p| p.into_inner()) = target;
+            *existing.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
             return Ok(());
         }
         let socket = std::net::TcpListener::bind(addr)
             .and_then(|s| s.set_nonblocking(true).map(|()| s))
             .and_then(tokio::net::TcpListener::from_std)
             .map_err(|e| format!("app '{app}' cannot listen on {addr}: {e}"))?;
+        let https = tls.is_some();
         let target: Target = Arc::new(RwLock::new(target));
-        let task = tokio::spawn(accept_loop(socket, target.clone(), limits));
-        tracing::info!(%app, %addr, ?limits, "http-server listening");
+        let tls: Tls = Arc::new(RwLock::new(tls));
+        let task = tokio::spawn(accept_loop(socket, target.clone(), tls.clone(), limits));
+        tracing::info!(%app, %addr, ?limits, https, "http-server listening");
         listeners.insert(
             addr,
             Listener {
                 app: app.to_string(),
                 target,
+                tls,
                 task,
             },
         );
@@ -127,7 +147,7 @@ impl Capability for HttpServer {
         Box::pin(async move {
             let name = &app.manifest.name;
             let routes = http_routes(app.manifest, app.placed, self.defaults)?;
-            for (addr, _, _) in &routes {
+            for Route { addr, .. } in &routes {
                 if let Some(owner) = self.owner(addr).filter(|o| o != name) {
                     return Err(format!(
                         "address {addr} is already used by app '{owner}'; app '{name}' cannot listen there (pick another `address` in its http-server link)"
@@ -141,8 +161,14 @@ impl Capability for HttpServer {
                 .map(|(a, _)| *a)
                 .collect();
             let mut bound = Vec::new();
-            for (addr, rt, limits) in routes {
-                if let Err(e) = self.bind(name, addr, rt, limits) {
+            for Route {
+                addr,
+                target,
+                limits,
+                tls,
+            } in routes
+            {
+                if let Err(e) = self.bind(name, addr, target, limits, tls) {
                     // Close what this apply opened; keep what the app had.
                     let opened: Vec<_> = bound.iter().filter(|a| !before.contains(a)).collect();
                     self.lock()
@@ -165,7 +191,13 @@ impl Capability for HttpServer {
     }
 }
 
-type Route = (SocketAddr, Arc<ComponentRuntime>, HttpServerLimits);
+/// One listener an app asks for.
+struct Route {
+    addr: SocketAddr,
+    target: Arc<ComponentRuntime>,
+    limits: HttpServerLimits,
+    tls: Option<TlsAcceptor>,
+}
 
 /// The HTTP listeners `manifest` asks for on this host: every link from a
 /// `builtin://http-server` capability to a component placed here.
@@ -199,13 +231,24 @@ fn http_routes(
         }
         let limits = link_limits(link, defaults)
             .map_err(|e| format!("the http-server link to '{}': {e}", link.target))?;
-        if routes.iter().any(|(a, _, _)| *a == addr) {
+        let tls = tls::acceptor(&link.source_config).map_err(|e| {
+            format!(
+                "the http-server link from '{}' to '{}' of app '{}': {e}",
+                source.name, link.target, manifest.name
+            )
+        })?;
+        if routes.iter().any(|r| r.addr == addr) {
             return Err(format!(
                 "app '{}' asks for address {addr} twice",
                 manifest.name
             ));
         }
-        routes.push((addr, rt.clone(), limits));
+        routes.push(Route {
+            addr,
+            target: rt.clone(),
+            limits,
+            tls,
+        });
     }
     Ok(routes)
 }
@@ -239,7 +282,12 @@ fn link_limits(link: &Link, defaults: HttpServerLimits) -> Result<HttpServerLimi
     Ok(limits)
 }
 
-async fn accept_loop(socket: tokio::net::TcpListener, target: Target, limits: HttpServerLimits) {
+async fn accept_loop(
+    socket: tokio::net::TcpListener,
+    target: Target,
+    tls: Tls,
+    limits: HttpServerLimits,
+) {
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = http1::Builder::new();
     builder
@@ -265,19 +313,38 @@ async fn accept_loop(socket: tokio::net::TcpListener, target: Target, limits: Ht
         let _ = stream.set_nodelay(true);
         let target = target.clone();
         let builder = builder.clone();
-        let max_body = limits.max_body_bytes;
+        let tls = tls.read().unwrap_or_else(|p| p.into_inner()).clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |req| {
-                let rt = target.read().unwrap_or_else(|p| p.into_inner()).clone();
-                http::handle(rt, req, max_body)
-            });
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "http connection ended with an error");
+            let Some(acceptor) = tls else {
+                return serve(&builder, stream, target, limits.max_body_bytes).await;
+            };
+            // The handshake has the header-read deadline: a client that opens a
+            // connection and never finishes it holds a slot no longer than one
+            // that never sends its headers.
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve(&builder, stream, target, limits.max_body_bytes).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "https handshake failed"),
+                Err(_) => {
+                    tracing::debug!(%peer, timeout = ?limits.header_read_timeout, "https connection closed: no handshake within the header-read timeout")
+                }
             }
         });
+    }
+}
+
+/// Serve HTTP/1.1 on one connection (plain or TLS) until it ends.
+async fn serve(
+    builder: &http1::Builder,
+    io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    target: Target,
+    max_body: u64,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let rt = target.read().unwrap_or_else(|p| p.into_inner()).clone();
+        http::handle(rt, req, max_body)
+    });
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(error = %e, "http connection ended with an error");
     }
 }
