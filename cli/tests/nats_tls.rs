@@ -1,7 +1,8 @@
 //! A lattice whose NATS requires TLS and verifies clients (`tls { ..., verify:
 //! true }`, a CA made in the test): `lattice host` and `lattice controller`
 //! processes and the CLI connect with `--nats-tls-ca/-cert/-key` (the controller
-//! through the LATTICE_NATS_TLS_* variables), an app deployed through the
+//! through the LATTICE_NATS_TLS_* variables; the host's built-in messaging opens
+//! its own connection with the same files), an app deployed through the
 //! controller answers over HTTP; the CLI without the CA, or without a client
 //! certificate, is refused with an error saying which flag to pass.
 
@@ -46,7 +47,9 @@ async fn a_host_and_controller_over_tls_serve_a_deployed_app() {
     let mut host = lattice(&server, &all);
     host.args(["host", "--heartbeat-interval", "0.2", "--no-pooling"])
         .args(["--drain-timeout", "1", "--allow-file-load", "--trust"])
-        .arg(key.public_key());
+        .arg(key.public_key())
+        // Built-in messaging's own connection, on the host's TLS files.
+        .args(["--messaging-nats-url", &server.url()]);
     let mut host = Process::spawn("host", host).unwrap();
     // The controller takes its TLS files from the environment.
     let mut controller = lattice(&server, &[]);
