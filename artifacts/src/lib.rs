@@ -3,6 +3,11 @@
 //! the host's on-disk cache. No wasmtime here: the host compiles what this crate
 //! hands it.
 
+pub mod cache;
 pub mod digest;
+pub mod fetch;
+pub mod store;
 
 pub use digest::Digest;
+pub use fetch::{FetchConfig, FetchError, Fetcher};
+pub use store::{ArtifactKind, ArtifactMeta, ArtifactStore, NewArtifact, StoreConfig, StoreError};

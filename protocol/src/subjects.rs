@@ -67,6 +67,12 @@ impl Subjects {
         format!("lattice_{}_state", self.prefix_name())
     }
 
+    /// The JetStream object store holding the lattice's artifacts (components and
+    /// provider executables), one object per artifact named by its SHA-256 hex.
+    pub fn artifact_bucket(&self) -> String {
+        format!("lattice_{}_artifacts", self.prefix_name())
+    }
+
     /// The JetStream KV bucket behind `builtin://keyvalue-nats` for one app and one
     /// bucket identifier the component opened. Keyed per app so apps never share data.
     pub fn app_kv_bucket(&self, app: &str, identifier: &str) -> String {
@@ -139,6 +145,7 @@ mod tests {
         assert_ne!(a.api("deploy"), b.api("deploy"));
         assert_eq!(a.event("host_heartbeat"), "lattice.a.evt.host_heartbeat");
         assert_eq!(a.state_bucket(), "lattice_a_state");
+        assert_eq!(a.artifact_bucket(), "lattice_a_artifacts");
     }
 
     #[test]

@@ -145,12 +145,17 @@ pub fn controller_permissions(lattice: &str) -> Permissions {
 }
 
 /// The operator's CLI: requests to the controller API and the hosts' ping, and
-/// their replies. Not: events (it cannot pose as a host), host commands.
+/// their replies; the lattice's artifact store (`app deploy` uploads into it,
+/// `artifact push|list|rm`). Not: events (it cannot pose as a host), host
+/// commands, other buckets.
 pub fn cli_permissions(lattice: &str) -> Permissions {
     let s = Subjects::new(lattice);
     let inbox = role_inbox_prefix(lattice, Role::Cli);
+    let artifacts = s.artifact_bucket();
+    let mut publish = vec![s.api_all(), s.hosts_ping(), format!("$O.{artifacts}.>")];
+    publish.extend(stream_api(&format!("OBJ_{artifacts}")));
     Permissions {
-        publish: vec![s.api_all(), s.hosts_ping()],
+        publish,
         publish_deny: Vec::new(),
         subscribe: vec![format!("{inbox}.>")],
         subscribe_deny: Vec::new(),
@@ -299,8 +304,13 @@ mod tests {
             (Role::Controller, PUB, &format!("$JS.API.STREAM.DELETE.{app_kv}"), false),
             (Role::Controller, PUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
             (Role::Controller, SUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
-            // The CLI: API requests and pings, nothing else.
+            // The CLI: API requests, pings and the artifact store, nothing else.
             (Role::Cli, PUB, "lattice.prod.api.deploy", true),
+            (Role::Cli, PUB, "$O.lattice_prod_artifacts.C.n", true),
+            (Role::Cli, PUB, "$JS.API.STREAM.CREATE.OBJ_lattice_prod_artifacts", true),
+            (Role::Cli, PUB, "$JS.API.CONSUMER.CREATE.OBJ_lattice_prod_artifacts.c.f", true),
+            (Role::Cli, PUB, "$O.lattice_prod_blob_shop_c.C.n", false),
+            (Role::Cli, PUB, "$JS.API.STREAM.DELETE.OBJ_lattice_prod_blob_shop_c", false),
             (Role::Cli, PUB, "lattice.prod.ctl.hosts.ping", true),
             (Role::Cli, SUB, "_INBOX_prod_cli.x", true),
             (Role::Cli, PUB, "lattice.prod.evt.host_heartbeat", false),

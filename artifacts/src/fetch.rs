@@ -1,0 +1,418 @@
+//! [`Fetcher`]: turns a manifest [`Image`] into bytes a host may run, every byte
+//! checked against a digest on the way: a component's bytes, or the path of a
+//! provider executable kept (mode 0755) in the host's on-disk cache.
+//!
+//! - `file://`: read from this machine, only when the host allows file images;
+//! - `artifact://sha256:…`: the on-disk cache, else the lattice's artifact store
+//!   (then kept in the cache);
+//! - an OCI reference: the OCI module ([`Fetcher::pull_oci`]).
+//!
+//! Every fetch has a deadline, at most [`FetchConfig::max_concurrent`] run at once,
+//! and two workloads asking for the same digest at once fetch it once (the second
+//! waits for the first and then finds it in the cache).
+
+use crate::cache::{CacheError, DiskCache};
+use crate::digest::Digest;
+use crate::store::{ArtifactKind, ArtifactStore, StoreConfig, StoreError};
+use async_nats::jetstream;
+use lattice_protocol::manifest::Image;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the host fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchConfig {
+    /// Whether `file://` images may be read (a dev lattice on one machine).
+    pub allow_file_load: bool,
+    /// How long one fetch may take, waiting for a slot included (default 120 s).
+    pub deadline: Duration,
+    /// Fetches running at once (default 4); more wait for a slot.
+    pub max_concurrent: usize,
+    /// The store's bounds (the largest artifact fetched).
+    pub store: StoreConfig,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            allow_file_load: false,
+            deadline: Duration::from_secs(120),
+            max_concurrent: 4,
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// Why an image could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("file images are not loaded on this host (start it with --allow-file-load, as `lattice up` does; or deploy with `lattice app deploy`, which uploads files to the artifact store)")]
+    FileNotAllowed,
+    #[error("cannot read {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} is {size} bytes, over the limit of {max} bytes")]
+    TooLarge { what: String, size: u64, max: u64 },
+    #[error("'{image}' does not name a digest: {reason}")]
+    BadDigest { image: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("this host has no NATS connection, so it cannot fetch from the artifact store")]
+    NoNats,
+    #[error("fetching {image} took longer than {}s", after.as_secs_f64())]
+    TimedOut { image: String, after: Duration },
+    #[error("artifact {digest} is a {actual:?}, not a {wanted:?}")]
+    WrongKind {
+        digest: String,
+        actual: ArtifactKind,
+        wanted: ArtifactKind,
+    },
+    #[error(
+        "provider artifact {digest} was built for {os}/{arch}; this host is {here_os}/{here_arch}"
+    )]
+    WrongPlatform {
+        digest: String,
+        os: String,
+        arch: String,
+        here_os: &'static str,
+        here_arch: &'static str,
+    },
+    #[error("OCI pulls are not wired into the fetcher yet: cannot fetch '{reference}'")]
+    OciNotWired { reference: String },
+    #[error("{image} is not fetched: the host has it (builtin:// capabilities are compiled in)")]
+    NotFetched { image: String },
+    #[error("fetch task failed: {0}")]
+    Task(String),
+}
+
+/// A component's bytes and their digest.
+#[derive(Debug, Clone)]
+pub struct ComponentBytes {
+    pub digest: Digest,
+    pub bytes: Vec<u8>,
+}
+
+/// What the fetcher has done since it started, for tests and `info` logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchStats {
+    /// Artifacts fetched from the lattice's store.
+    pub store_fetches: u64,
+    /// Artifacts found in the on-disk cache.
+    pub cache_hits: u64,
+    /// `file://` images read.
+    pub file_reads: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    store_fetches: AtomicU64,
+    cache_hits: AtomicU64,
+    file_reads: AtomicU64,
+}
+
+/// Fetches images for one host. Cheap to clone.
+#[derive(Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    lattice: String,
+    js: Option<jetstream::Context>,
+    /// Opened on first use: the bucket exists once something was uploaded.
+    store: tokio::sync::Mutex<Option<ArtifactStore>>,
+    cache: DiskCache,
+    /// A private cache folder when the host has none, removed with the fetcher.
+    _own_dir: Option<tempfile::TempDir>,
+    config: FetchConfig,
+    slots: tokio::sync::Semaphore,
+    /// One lock per digest being fetched, so concurrent askers fetch it once.
+    fetching: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("lattice", &self.inner.lattice)
+            .field("cache", &self.inner.cache)
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Fetcher {
+    /// A fetcher for `lattice`, fetching over `nats` (none: files only), keeping
+    /// artifacts under `cache_dir` (none: a private temporary folder).
+    pub fn new(
+        lattice: &str,
+        nats: Option<async_nats::Client>,
+        cache_dir: Option<PathBuf>,
+        config: FetchConfig,
+    ) -> std::io::Result<Self> {
+        let (dir, own) = match cache_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let tmp = tempfile::Builder::new()
+                    .prefix("lattice-artifacts-")
+                    .tempdir()?;
+                (tmp.path().to_path_buf(), Some(tmp))
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                lattice: lattice.to_string(),
+                js: nats.map(jetstream::new),
+                store: tokio::sync::Mutex::new(None),
+                cache: DiskCache::new(dir),
+                _own_dir: own,
+                config,
+                slots: tokio::sync::Semaphore::new(config.max_concurrent.max(1)),
+                fetching: Mutex::default(),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// What this fetcher has done so far.
+    pub fn stats(&self) -> FetchStats {
+        let c = &self.inner.counters;
+        FetchStats {
+            store_fetches: c.store_fetches.load(Ordering::Relaxed),
+            cache_hits: c.cache_hits.load(Ordering::Relaxed),
+            file_reads: c.file_reads.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The digest an image names, when it names one (`artifact://`, or an OCI
+    /// reference pinned `@sha256:…`): the host may find it compiled already.
+    pub fn digest_of(image: &Image) -> Option<Digest> {
+        match image {
+            Image::Artifact(d) => d.parse().ok(),
+            Image::Oci(r) => r.rsplit_once('@').and_then(|(_, d)| d.parse().ok()),
+            _ => None,
+        }
+    }
+
+    /// The bytes of a component image, checked against their digest.
+    pub async fn component(&self, image: &Image) -> Result<ComponentBytes, FetchError> {
+        let uri = image.to_uri();
+        self.within(&uri, async {
+            match image {
+                Image::File(path) => {
+                    let bytes = self.read_file(path).await?;
+                    Ok(ComponentBytes {
+                        digest: Digest::of(&bytes),
+                        bytes,
+                    })
+                }
+                Image::Artifact(d) => {
+                    let digest = parse_digest(image, d)?;
+                    let bytes = self.by_digest(digest, ArtifactKind::Component).await?;
+                    Ok(ComponentBytes { digest, bytes })
+                }
+                Image::Oci(reference) => self.pull_oci(reference).await,
+                #[allow(unreachable_patterns)] // images other helpers may add
+                other => Err(FetchError::NotFetched {
+                    image: other.to_uri(),
+                }),
+            }
+        })
+        .await
+    }
+
+    /// The path of a provider executable image: a `file://` path as it is (the
+    /// host checks where it may run from), else a checked copy in the cache.
+    pub async fn executable(&self, image: &Image) -> Result<PathBuf, FetchError> {
+        let uri = image.to_uri();
+        self.within(&uri, async {
+            match image {
+                Image::File(path) => {
+                    if !self.inner.config.allow_file_load {
+                        return Err(FetchError::FileNotAllowed);
+                    }
+                    Ok(PathBuf::from(path.strip_prefix("file://").unwrap_or(path)))
+                }
+                Image::Artifact(d) => {
+                    let digest = parse_digest(image, d)?;
+                    self.by_digest(digest, ArtifactKind::Provider).await?;
+                    Ok(self.inner.cache.path(&digest))
+                }
+                Image::Oci(reference) => {
+                    let pulled = self.pull_oci(reference).await?;
+                    let cache = self.inner.cache.clone();
+                    blocking(move || cache.put(&pulled.digest, &pulled.bytes, true)).await
+                }
+                #[allow(unreachable_patterns)] // images other helpers may add
+                other => Err(FetchError::NotFetched {
+                    image: other.to_uri(),
+                }),
+            }
+        })
+        .await
+    }
+
+    /// The OCI branch: one call into the OCI module, which checks the digest of
+    /// what it pulls.
+    async fn pull_oci(&self, reference: &str) -> Result<ComponentBytes, FetchError> {
+        Err(FetchError::OciNotWired {
+            reference: reference.to_string(),
+        })
+    }
+
+    async fn within<T>(
+        &self,
+        image: &str,
+        fetch: impl std::future::Future<Output = Result<T, FetchError>>,
+    ) -> Result<T, FetchError> {
+        let after = self.inner.config.deadline;
+        tokio::time::timeout(after, fetch)
+            .await
+            .map_err(|_| FetchError::TimedOut {
+                image: image.to_string(),
+                after,
+            })?
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+        if !self.inner.config.allow_file_load {
+            return Err(FetchError::FileNotAllowed);
+        }
+        let path = path.strip_prefix("file://").unwrap_or(path);
+        let file_err = |source| FetchError::File {
+            path: path.to_string(),
+            source,
+        };
+        let size = tokio::fs::metadata(path).await.map_err(file_err)?.len();
+        let max = self.inner.config.store.max_artifact_bytes;
+        if size > max {
+            return Err(FetchError::TooLarge {
+                what: path.to_string(),
+                size,
+                max,
+            });
+        }
+        let bytes = tokio::fs::read(path).await.map_err(file_err)?;
+        self.inner
+            .counters
+            .file_reads
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    /// The bytes of `digest` from the cache, else from the store (then cached).
+    async fn by_digest(&self, digest: Digest, kind: ArtifactKind) -> Result<Vec<u8>, FetchError> {
+        let one = {
+            let mut fetching = lock(&self.inner.fetching);
+            fetching.entry(digest).or_default().clone()
+        };
+        let result = {
+            let _one_at_a_time = one.lock().await;
+            self.cached_or_fetched(digest, kind).await
+        };
+        // The last one out forgets the digest's lock (the map stays bounded by
+        // the fetches in progress).
+        let mut fetching = lock(&self.inner.fetching);
+        if Arc::strong_count(&one) == 2 {
+            fetching.remove(&digest);
+        }
+        result
+    }
+
+    async fn cached_or_fetched(
+        &self,
+        digest: Digest,
+        kind: ArtifactKind,
+    ) -> Result<Vec<u8>, FetchError> {
+        let cache = self.inner.cache.clone();
+        if let Some(bytes) = blocking(move || cache.get(&digest)).await? {
+            self.inner
+                .counters
+                .cache_hits
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%digest, "artifact found in the cache");
+            return Ok(bytes);
+        }
+        let _slot = self
+            .inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| FetchError::Task(e.to_string()))?;
+        let store = self.store().await?;
+        let (meta, bytes) = store.get(&digest).await?;
+        if meta.kind != kind {
+            return Err(FetchError::WrongKind {
+                digest: digest.to_string(),
+                actual: meta.kind,
+                wanted: kind,
+            });
+        }
+        if kind == ArtifactKind::Provider {
+            let (here_os, here_arch) = (std::env::consts::OS, std::env::consts::ARCH);
+            let os = meta.os.clone().unwrap_or_default();
+            let arch = meta.arch.clone().unwrap_or_default();
+            if os != here_os || arch != here_arch {
+                return Err(FetchError::WrongPlatform {
+                    digest: digest.to_string(),
+                    os,
+                    arch,
+                    here_os,
+                    here_arch,
+                });
+            }
+        }
+        self.inner
+            .counters
+            .store_fetches
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%digest, size = bytes.len(), name = %meta.name, "artifact fetched from the lattice's store");
+        let cache = self.inner.cache.clone();
+        let executable = kind == ArtifactKind::Provider;
+        blocking(move || {
+            cache.put(&digest, &bytes, executable)?;
+            Ok(bytes)
+        })
+        .await
+    }
+
+    async fn store(&self) -> Result<ArtifactStore, FetchError> {
+        let mut slot = self.inner.store.lock().await;
+        if let Some(store) = slot.as_ref() {
+            return Ok(store.clone());
+        }
+        let js = self.inner.js.clone().ok_or(FetchError::NoNats)?;
+        let store = ArtifactStore::open(js, &self.inner.lattice, self.inner.config.store).await?;
+        *slot = Some(store.clone());
+        Ok(store)
+    }
+}
+
+fn parse_digest(image: &Image, digest: &str) -> Result<Digest, FetchError> {
+    digest.parse().map_err(|reason| FetchError::BadDigest {
+        image: image.to_uri(),
+        reason,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Single inserts and removals: a poisoned map is still consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CacheError> + Send + 'static,
+) -> Result<T, FetchError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| FetchError::Task(e.to_string()))?
+        .map_err(FetchError::from)
+}
