@@ -24,6 +24,8 @@ const PARSER_ONLY: &[&str] = &[
     "bad-keyvalue-namespace",
     "bad-blobstore-package",
     "bad-link-timeout",
+    // The config keys each capability reads depend on the image at the other end.
+    "bad-wasmcloud-keys",
     // Budgets (`manifest::Limits`) are settable, so the schema does not fix them.
     "bad-budget-components",
     "bad-budget-entries",

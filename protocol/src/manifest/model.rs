@@ -13,7 +13,10 @@ pub type Config = BTreeMap<String, String>;
 pub struct Manifest {
     /// `metadata.name`: DNS-label-like, `[a-z0-9-]`, at most 63 characters.
     pub name: String,
-    /// `metadata.annotations.version`.
+    /// `metadata.annotations.version`. Empty when the manifest gives none: the
+    /// controller then assigns one (a ULID, as wadm does) when it stores the
+    /// manifest, so every stored manifest, and every manifest a host is given, has one.
+    #[serde(default)]
     pub version: String,
     /// `metadata.annotations.description`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,6 +112,10 @@ pub enum Image {
     /// `artifact://sha256:<hex>`: bytes in the lattice's own artifact store,
     /// fetched over NATS by digest (the CLI uploads `file://` images on deploy).
     Artifact(String),
+    /// `bundled://NAME`: a provider executable shipped with lattice (found in the
+    /// host's `--provider-dir`, or next to the `lattice` binary). wasmCloud's
+    /// `ghcr.io/wasmcloud/keyvalue-redis` and `sqldb-postgres` images read as these.
+    Bundled(Bundled),
 }
 
 impl Image {
@@ -120,6 +127,7 @@ impl Image {
             Image::Builtin(b) => format!("builtin://{}", b.name()),
             Image::Oci(reference) => reference.clone(),
             Image::Artifact(digest) => format!("artifact://{digest}"),
+            Image::Bundled(b) => format!("bundled://{}", b.name()),
         }
     }
 
@@ -187,6 +195,35 @@ impl Builtin {
     }
 
     /// Parse the name after `builtin://`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// The provider executables shipped with lattice (built from `providers/`), run as
+/// processes like any provider but named rather than given as a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bundled {
+    /// `wasi:keyvalue` on Redis; link config `url` (`providers/keyvalue-redis`).
+    KeyvalueRedis,
+    /// `wasmcloud:postgres` on PostgreSQL (`providers/sqldb-postgres`).
+    SqldbPostgres,
+}
+
+impl Bundled {
+    /// Every bundled provider, for error messages and the schema.
+    pub const ALL: [Bundled; 2] = [Bundled::KeyvalueRedis, Bundled::SqldbPostgres];
+
+    /// The name after `bundled://`, which is also the executable's file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bundled::KeyvalueRedis => "keyvalue-redis",
+            Bundled::SqldbPostgres => "sqldb-postgres",
+        }
+    }
+
+    /// Parse the name after `bundled://`.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|b| b.name() == name)
     }

@@ -10,7 +10,11 @@ use serde_yaml_ng::{Mapping, Value};
 /// The manifest as the OAM document it stands for (`apiVersion`, `kind`,
 /// `metadata`, `spec.components` with their traits).
 pub fn to_oam(manifest: &Manifest) -> Value {
-    let mut annotations = map([("version", s(&manifest.version))]);
+    let mut annotations = Mapping::new();
+    // No version yet (the controller assigns one when it stores the manifest).
+    if !manifest.version.is_empty() {
+        annotations.insert(s("version"), s(&manifest.version));
+    }
     if let Some(description) = &manifest.description {
         annotations.insert(s("description"), s(description));
     }

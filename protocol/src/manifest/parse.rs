@@ -4,8 +4,13 @@
 //! The text is read into a `serde_yaml_ng::Value` and walked by hand, so each problem
 //! carries its path in the document (`spec.components[1].traits[0].properties.target`)
 //! and no bare serde message reaches the user. Walking goes on after a problem: one
-//! run reports all of them. Fields this parser does not know are ignored, as wadm
-//! manifests carry some (`labels`, `secrets`, ...).
+//! run reports all of them. A field this parser does not know is refused with its
+//! name (wadm's fields lattice does not support, such as `secrets` or `policies`,
+//! with the reason), never ignored; only `metadata.labels` and annotations other
+//! than `version` and `description` are accepted as information, as wadm does.
+//!
+//! - [`wasmcloud`]: wasmCloud's first-party capability images read as lattice's.
+//! - [`keys`]: the config keys each builtin and bundled provider reads.
 //!
 //! - [`walk`]: paths and typed reads that record problems, and the [`Limits`] in force.
 //! - [`draft`]: what is known of a component and its links while reading (data only).
@@ -17,9 +22,11 @@
 mod component;
 mod config;
 mod draft;
+mod keys;
 mod links;
 mod traits;
 mod walk;
+mod wasmcloud;
 
 use super::{Limits, Manifest};
 use std::fmt;
@@ -156,6 +163,7 @@ fn manifest(w: &mut Walker, root: &Node<'_>) -> Option<Manifest> {
         return None;
     }
     let doc = w.map(root)?;
+    w.only(&doc, &["apiVersion", "kind", "metadata", "spec"], &[]);
     exact(w, &doc, "apiVersion", API_VERSION);
     exact(w, &doc, "kind", KIND);
     let metadata = w.required(&doc, "metadata").and_then(|n| w.map(&n));
@@ -164,12 +172,17 @@ fn manifest(w: &mut Walker, root: &Node<'_>) -> Option<Manifest> {
         None => (None, None, None),
     };
     let spec = w.required(&doc, "spec").and_then(|n| w.map(&n));
+    if let Some(spec) = &spec {
+        let policies = "policies only configure secret backends, and lattice has no \
+                        secrets: give the values in `config`";
+        w.only(spec, &["components"], &[("policies", policies)]);
+    }
     let components = spec
         .and_then(|s| w.required(&s, "components"))
         .and_then(|n| component::all(w, &n));
     Some(Manifest {
         name: name?,
-        version: version?,
+        version: version.unwrap_or_default(),
         description,
         components: components?,
     })
@@ -190,9 +203,18 @@ fn exact(w: &mut Walker, doc: &Obj<'_>, key: &str, expected: &str) {
     }
 }
 
+/// The `name`, the `version` (`Some("")` when not given: the controller assigns
+/// one) and the `description` of `metadata`; `None` for one with a problem.
 type MetadataFields = (Option<String>, Option<String>, Option<String>);
 
+/// The wadm annotation that makes an app shared.
+const SHARED: &str = "experimental.wasmcloud.dev/shared";
+
 fn metadata_fields(w: &mut Walker, meta: &Obj<'_>) -> MetadataFields {
+    w.only(meta, &["name", "annotations", "labels"], &[]);
+    if let Some(labels) = meta.get("labels").and_then(|n| w.map(&n)) {
+        string_map(w, &labels);
+    }
     let name = w.required_str(meta, "name").filter(|name| {
         let ok = walk::is_dns_label(name);
         if !ok {
@@ -213,7 +235,25 @@ fn metadata_fields(w: &mut Walker, meta: &Obj<'_>) -> MetadataFields {
     let Some(annotations) = annotations else {
         return (name.map(str::to_owned), None, None);
     };
-    let version = w.required_str(&annotations, "version").filter(|version| {
+    string_map(w, &annotations);
+    if annotations.has(SHARED) {
+        w.problem(
+            &annotations.path.key(SHARED),
+            format!(
+                "`{SHARED}` is not supported: lattice has no shared applications; \
+                     give each app its own copy of the components it uses"
+            ),
+        );
+    }
+    let Some(version) = annotations.get("version") else {
+        let description = w.optional_str(&annotations, "description");
+        return (
+            name.map(str::to_owned),
+            Some(String::new()),
+            description.map(str::to_owned),
+        );
+    };
+    let version = w.str(&version).filter(|version| {
         let ok = walk::is_version(version);
         let path = annotations.path.key("version");
         if version.is_empty() {
@@ -238,6 +278,36 @@ fn metadata_fields(w: &mut Walker, meta: &Obj<'_>) -> MetadataFields {
         version.map(str::to_owned),
         description.map(str::to_owned),
     )
+}
+
+/// A map of strings to strings (`labels`, `annotations`): informational, checked
+/// for shape and budgets only.
+fn string_map(w: &mut Walker, obj: &Obj<'_>) {
+    let max = w.limits.max_config_entries;
+    if !w.at_most(&obj.path, obj.map.len(), max, "entries") {
+        return;
+    }
+    for (key, value) in obj.map {
+        let key_node = Node {
+            value: key,
+            path: obj.path.clone(),
+        };
+        let Some(key) = w.str(&key_node) else {
+            continue;
+        };
+        if matches!(key, "version" | "description") {
+            continue; // read, with their own messages, by the caller
+        }
+        let node = Node {
+            value,
+            path: obj.path.key(key),
+        };
+        if w.short_name(&node.path, key) {
+            if let Some(v) = w.scalar(&node) {
+                w.short_value(&node.path, &v);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

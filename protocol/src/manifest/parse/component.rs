@@ -1,13 +1,12 @@
 //! One entry of `spec.components`: name, type, image and config. Traits are read by
 //! [`super::traits`].
 
-use super::config::config;
+use super::config::{config, Configs};
 use super::draft::Draft;
-use super::links;
-use super::traits;
 use super::walk::{self, Node, Path, Walker};
+use super::{keys, links, traits, wasmcloud};
 use crate::manifest::{
-    check_digest, parse_timeout, Builtin, Component, ComponentKind, Config, Image, OciReference,
+    check_digest, parse_timeout, Builtin, Bundled, Component, ComponentKind, Image, OciReference,
     Restart, Scaler,
 };
 use std::collections::BTreeMap;
@@ -71,6 +70,7 @@ fn unique_names(w: &mut Walker, drafts: &[Draft]) {
 
 fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
     let obj = w.map(node)?;
+    w.only(&obj, &["name", "type", "properties", "traits"], &[]);
     let name = w.required_str(&obj, "name");
     if let Some(name) = name.filter(|n| !walk::is_dns_label(n)) {
         let rule = walk::DNS_LABEL_RULE;
@@ -81,14 +81,23 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
         .required_str(&obj, "type")
         .and_then(|t| kind(w, &obj.path.key("type"), t));
     let properties = w.required(&obj, "properties").and_then(|n| w.map(&n));
+    if let Some(p) = &properties {
+        w.only(p, &["image", "config", "restart"], UNSUPPORTED_PROPERTIES);
+    }
     let image = properties
         .as_ref()
         .and_then(|p| w.required(p, "image"))
         .and_then(|n| image(w, &n, kind));
     let config = match properties.as_ref().and_then(|p| p.get("config")) {
-        Some(n) => config(w, &n).values,
-        None => Config::new(),
+        Some(n) => config(w, &n),
+        None => Configs::default(),
     };
+    if kind == Some(ComponentKind::Capability) {
+        if let Some(image) = &image {
+            keys::capability_config(w, image, &config);
+        }
+    }
+    let config = config.values;
     let restart = match properties.as_ref().and_then(|p| p.get("restart")) {
         Some(n) if kind == Some(ComponentKind::Service) => restart(w, &n),
         Some(n) => {
@@ -132,6 +141,7 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
 /// `properties.restart` of a service: `max_restarts`, `backoff`, `max_backoff`.
 fn restart(w: &mut Walker, node: &Node<'_>) -> Option<Restart> {
     let obj = w.map(node)?;
+    w.only(&obj, &["max_restarts", "backoff", "max_backoff"], &[]);
     let mut policy = Restart::default();
     if let Some(n) = obj.get("max_restarts") {
         if let Some(max) = w.count(&n, 1_000_000) {
@@ -155,15 +165,28 @@ fn restart(w: &mut Walker, node: &Node<'_>) -> Option<Restart> {
     Some(policy)
 }
 
+/// wadm's component properties lattice does not support, and why.
+const UNSUPPORTED_PROPERTIES: &[(&str, &str)] = &[
+    (
+        "id",
+        "lattice names a component by its app and `name`; remove `id`",
+    ),
+    (
+        "secrets",
+        "lattice has no secrets store yet; give the values in `config`",
+    ),
+    (
+        "application",
+        "lattice has no shared applications; give the component an `image` in this app",
+    ),
+];
+
 fn kind(w: &mut Walker, path: &Path, text: &str) -> Option<ComponentKind> {
     match text {
-        "component" => return Some(ComponentKind::Component),
+        // `actor` is wadm's old name of `component`, still accepted by wadm.
+        "component" | "actor" => return Some(ComponentKind::Component),
         "capability" => return Some(ComponentKind::Capability),
         "service" => return Some(ComponentKind::Service),
-        "actor" => w.problem(
-            path,
-            "unknown type 'actor': expected component or capability ('actor' is the old name of 'component')",
-        ),
         other => w.problem(
             path,
             format!("unknown type '{other}': expected component, capability or service"),
@@ -214,6 +237,37 @@ fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option
         }
         return Some(Image::Builtin(builtin));
     }
+    if let Some(name) = text.strip_prefix("bundled://") {
+        let Some(bundled) = Bundled::from_name(name) else {
+            let known: Vec<&str> = Bundled::ALL.iter().map(|b| b.name()).collect();
+            let known = known.join(", ");
+            w.problem(
+                path,
+                format!("unknown bundled provider '{name}': expected one of {known}"),
+            );
+            return None;
+        };
+        if kind != Some(ComponentKind::Capability) {
+            let message = "bundled:// images are capability providers: set `type: capability`";
+            w.problem(path, message);
+        }
+        return Some(Image::Bundled(bundled));
+    }
+    if let Some(name) = text.strip_prefix(wasmcloud::BUILTIN_SCHEME) {
+        return match wasmcloud::builtin(name) {
+            Ok(builtin) if kind == Some(ComponentKind::Capability) => Some(Image::Builtin(builtin)),
+            Ok(_) => {
+                let message =
+                    "wasmcloud+builtin:// images are capabilities: set `type: capability`";
+                w.problem(path, message);
+                None
+            }
+            Err(e) => {
+                w.problem(path, e);
+                None
+            }
+        };
+    }
     if let Some(digest) = text.strip_prefix("artifact://") {
         return match check_digest(digest) {
             Ok(()) => Some(Image::Artifact(digest.to_owned())),
@@ -249,6 +303,16 @@ fn image(w: &mut Walker, node: &Node<'_>, kind: Option<ComponentKind>) -> Option
             format!("'{text}' looks like a file: write file://{text}"),
         );
         return None;
+    }
+    if kind == Some(ComponentKind::Capability) {
+        match wasmcloud::capability(&reference, text) {
+            Some(Ok(image)) => return Some(image),
+            Some(Err(e)) => {
+                w.problem(path, e);
+                return None;
+            }
+            None => {}
+        }
     }
     let bare = text.strip_prefix("oci://").unwrap_or(text);
     Some(Image::Oci(bare.to_owned()))

@@ -46,6 +46,7 @@ pub(super) fn config(w: &mut Walker, node: &Node<'_>) -> Configs {
 
 /// `{name, properties}`.
 fn config_block(w: &mut Walker, block: &Obj<'_>, out: &mut Configs) {
+    w.only(block, &["name", "properties"], &[]);
     w.required_str(block, "name");
     match block.get("properties") {
         Some(n) => {

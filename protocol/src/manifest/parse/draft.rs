@@ -4,6 +4,7 @@
 
 use super::walk::Path;
 use crate::manifest::{Builtin, Component, ComponentKind, Config, Image, Link, Restart, Scaler};
+use std::collections::BTreeMap;
 
 /// A component as far as it could be read; turned into a [`Component`] only when the
 /// whole manifest is free of problems.
@@ -50,4 +51,8 @@ pub(super) struct LinkDraft {
     pub path: Path,
     /// Where the target's name was written: `properties.target` or `.target.name`.
     pub target_path: Path,
+    /// Where each key of the source config was set.
+    pub source_paths: BTreeMap<String, Path>,
+    /// Where each key of the target config was set.
+    pub target_paths: BTreeMap<String, Path>,
 }

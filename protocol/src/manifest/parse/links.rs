@@ -48,6 +48,7 @@ fn target(w: &mut Walker, drafts: &[Draft], source: &Draft, draft: &LinkDraft) {
             w.problem(&draft.path, format!("source config: {e}"));
         }
     }
+    super::keys::link(w, source, target, draft);
     if let Some(Image::Builtin(builtin)) = target.image {
         let link = &draft.link;
         let found = format!("{}:{}", link.namespace, link.package);

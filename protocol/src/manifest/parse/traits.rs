@@ -8,6 +8,9 @@ use crate::manifest::{Builtin, Link, Scaler, Spread, DEFAULT_LINK_NAME};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+/// Why a link's `secrets` are refused.
+const NO_SECRETS: &str = "lattice has no secrets store yet; give the values in `config`";
+
 /// A spread's weight when none is given.
 const DEFAULT_WEIGHT: u32 = 100;
 
@@ -33,6 +36,7 @@ pub(super) fn all(
     }
     for item in items {
         let Some(obj) = w.map(&item) else { continue };
+        w.only(&obj, &["type", "properties"], &[]);
         let Some(kind) = w.required_str(&obj, "type") else {
             continue;
         };
@@ -65,6 +69,7 @@ pub(super) fn all(
 }
 
 fn scaler_props(w: &mut Walker, kind: &str, props: &Obj<'_>) -> Option<Scaler> {
+    w.only(props, &["instances", "replicas", "spread"], &[]);
     let instances = match (props.get("instances"), props.get("replicas")) {
         (Some(_), Some(old)) => {
             let message = "`replicas` is the old name of `instances`: give only `instances`";
@@ -100,6 +105,7 @@ fn spread(w: &mut Walker, node: &Node<'_>) -> Vec<Spread> {
     }
     for item in items {
         let Some(obj) = w.map(&item) else { continue };
+        w.only(&obj, &["name", "requirements", "weight"], &[]);
         let name = w.required_str(&obj, "name");
         if let Some(name) = name {
             let path = obj.path.key("name");
@@ -166,6 +172,17 @@ fn requirements(w: &mut Walker, node: &Node<'_>) -> BTreeMap<String, String> {
 
 /// A `link` trait's properties, both the current and the legacy (wadm < 0.13) forms.
 fn link(w: &mut Walker, props: &Obj<'_>, source: Option<Builtin>) -> Option<LinkDraft> {
+    let known = [
+        "target",
+        "source",
+        "namespace",
+        "package",
+        "interfaces",
+        "name",
+        "source_config",
+        "target_config",
+    ];
+    w.only(props, &known, &[]);
     let target = target(w, props);
     let target_config = side_config(w, props, "target", "target_config");
     let source_config = side_config(w, props, "source", "source_config");
@@ -197,6 +214,8 @@ fn link(w: &mut Walker, props: &Obj<'_>, source: Option<Builtin>) -> Option<Link
         },
         path: props.path.clone(),
         target_path,
+        source_paths: source_config.paths,
+        target_paths: target_config.paths,
     })
 }
 
@@ -205,6 +224,7 @@ fn target(w: &mut Walker, props: &Obj<'_>) -> Option<(String, Path)> {
     let node = w.required(props, "target")?;
     if let serde_yaml_ng::Value::Mapping(_) = node.value {
         let obj = w.map(&node)?;
+        w.only(&obj, &["name", "config"], &[("secrets", NO_SECRETS)]);
         let name = w.required_str(&obj, "name")?;
         return Some((name.to_owned(), obj.path.key("name")));
     }
@@ -220,7 +240,13 @@ fn target(w: &mut Walker, props: &Obj<'_>) -> Option<(String, Path)> {
 /// The config of one side of a link: `SIDE.config`, or the legacy `LEGACY` list.
 fn side_config(w: &mut Walker, props: &Obj<'_>, side: &str, legacy: &str) -> Configs {
     let current = match props.get(side) {
-        Some(node) if node.value.is_mapping() => w.map(&node).and_then(|o| o.get("config")),
+        Some(node) if node.value.is_mapping() => {
+            let obj = w.map(&node);
+            if let Some(obj) = obj.as_ref().filter(|_| side == "source") {
+                w.only(obj, &["config"], &[("secrets", NO_SECRETS)]);
+            }
+            obj.and_then(|o| o.get("config"))
+        }
         // Records "expected a map"; a non-map `target` is the legacy name, read by `target`.
         Some(node) if side == "source" => w.map(&node).and(None),
         _ => None,

@@ -159,6 +159,33 @@ impl Walker {
         self.found.into_iter().map(|(_, p)| p).collect()
     }
 
+    /// Refuse every field of `obj` that is not in `known`: one problem per field,
+    /// naming it, with the reason from `refused` for the wadm fields lattice knows
+    /// of but does not support.
+    pub fn only(&mut self, obj: &Obj<'_>, known: &[&str], refused: &[(&str, &str)]) {
+        for key in obj.map.keys() {
+            let Value::String(key) = key else {
+                let found = describe(key);
+                self.problem(
+                    &obj.path,
+                    format!("has a field named {found}: field names are strings"),
+                );
+                continue;
+            };
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let path = obj.path.key(key);
+            match refused.iter().find(|(name, _)| name == key) {
+                Some((_, why)) => self.problem(&path, format!("`{key}` is not supported: {why}")),
+                None => {
+                    let known = known.join(", ");
+                    self.problem(&path, format!("unknown field `{key}`: expected {known}"));
+                }
+            }
+        }
+    }
+
     /// The field `key` of `obj`, or a "required" problem.
     pub fn required<'v>(&mut self, obj: &Obj<'v>, key: &str) -> Option<Node<'v>> {
         let node = obj.get(key);
