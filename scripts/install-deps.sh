@@ -8,6 +8,8 @@
 #   - PostgreSQL's server binaries (Debian's `postgresql`), with which the
 #     PostgreSQL provider's tests create and start throwaway clusters of their own on
 #     free ports; the `main` cluster Debian may start on 5432 is never used.
+#   - the OCI distribution registry (Debian's `docker-registry`) and htpasswd
+#     (`apache2-utils`), which the registry tests start on free ports of their own.
 # Nothing is downloaded from anywhere but the package registries.
 #
 # LATTICE_DEPS=demo installs only what a dev lattice needs (the target and
@@ -92,3 +94,13 @@ if [[ -z "$(_pg_bin_dir)" ]]; then
     _say "postgresql: tests start their own clusters on free ports; Debian's own (if it started one on 5432) is not used"
 fi
 _say "postgresql: $(_pg_bin_dir) ($("$(_pg_bin_dir)/postgres" --version))"
+
+# The OCI registry tests start Debian's distribution registry on free ports of their
+# own (never the package's service on 5000), with htpasswd (apache2-utils) for the
+# ones that need a login.
+if [[ ! -x /usr/bin/docker-registry ]] || ! command -v htpasswd >/dev/null; then
+    _apt_install docker-registry apache2-utils
+    # The package starts a system registry on :5000; the tests do not use it.
+    _as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+_say "docker-registry: /usr/bin/docker-registry ($(/usr/bin/docker-registry --version 2>/dev/null | head -n1))"

@@ -4,7 +4,9 @@
 //! hands it.
 
 pub mod cache;
+pub mod credentials;
 pub mod digest;
+pub mod oci;
 pub mod fetch;
 pub mod store;
 

@@ -16,6 +16,7 @@ mod keys;
 mod nats_auth;
 mod nats_server;
 mod output;
+mod push;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -80,6 +81,9 @@ enum Command {
     /// what it needs (host, controller, CLI, built-in messaging, providers).
     #[command(subcommand)]
     NatsAuth(nats_auth::NatsAuthCommand),
+    /// Push a Wasm component (or a provider executable, --provider) to an OCI
+    /// registry, as `wash push` does; prints its digest.
+    Push(push::PushArgs),
 }
 
 const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -142,6 +146,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => keys::run(cmd),
         Command::NatsAuth(cmd) => nats_auth::run(cmd, &cli.lattice),
+        Command::Push(args) => push::run(args).await,
         Command::Get(cmd) => {
             let client = connect(&nats).await?;
             get::run(cmd, client, &cli.lattice, cli.output).await

@@ -90,6 +90,9 @@ pub struct HostOptions {
     /// Run provider executables only from inside this folder.
     #[arg(long)]
     provider_dir: Option<PathBuf>,
+    /// OCI registries: plain-HTTP opt-in, logins, deadlines, size bound.
+    #[command(flatten)]
+    registry: crate::push::RegistryArgs,
     /// A join token's seed file (`SV...`, from `lattice keys new join`): its proof
     /// goes with every report, for controllers that admit hosts by token.
     #[arg(long, env = "LATTICE_JOIN_TOKEN_FILE")]
@@ -327,6 +330,10 @@ pub struct ControllerArgs {
     /// Admit hosts that hold the join token with this public key (`V...`).
     #[arg(long)]
     join_key: Option<String>,
+    /// OCI registries the controller resolves image tags against (it pins every
+    /// deployed tag to its digest): plain-HTTP opt-in, logins, deadlines.
+    #[command(flatten)]
+    registry: crate::push::RegistryArgs,
 }
 
 impl ControllerArgs {
@@ -370,6 +377,7 @@ impl ControllerArgs {
             lease_renew: lease_ttl / 3,
             signing_key,
             admission,
+            registry: self.registry.settings()?,
             ..Default::default()
         })
     }
@@ -570,6 +578,8 @@ async fn run_up(
     let config = lattice_controller::ControllerConfig {
         host_heartbeat_interval: host.config().heartbeat_interval,
         signing_key: Some(lattice_seed),
+        // The controller pins tags against the registries the host pulls from.
+        registry: options.registry.settings()?,
         ..Default::default()
     };
     let mut controller = tokio::spawn({

@@ -39,6 +39,9 @@ pub struct ControllerConfig {
     /// Which hosts' signed reports this controller acts on (default: any host whose
     /// report is validly signed by its own key).
     pub admission: Admission,
+    /// How the controller reaches OCI registries to pin a deployed version's
+    /// image tags to digests (insecure registries, credentials, deadlines).
+    pub registry: lattice_artifacts::oci::RegistrySettings,
 }
 
 impl Default for ControllerConfig {
@@ -56,6 +59,7 @@ impl Default for ControllerConfig {
             lease_renew: Duration::from_secs(1),
             signing_key: None,
             admission: Admission::any_host(),
+            registry: lattice_artifacts::oci::RegistrySettings::default(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl std::fmt::Debug for ControllerConfig {
                 &self.signing_key.as_ref().map(|_| "(a seed, not shown)"),
             )
             .field("admission", &self.admission)
+            .field("registry", &self.registry)
             .finish()
     }
 }

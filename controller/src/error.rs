@@ -25,6 +25,8 @@ pub enum ControllerError {
     },
     #[error("opening the controller's state in JetStream timed out after {secs}s (is JetStream enabled on the NATS server?)")]
     StoreTimeout { secs: u64 },
+    #[error("the controller's OCI registry client: {0}")]
+    Registry(#[from] lattice_artifacts::oci::OciError),
     #[error("subscribing to {subject}")]
     Subscribe {
         subject: String,

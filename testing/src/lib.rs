@@ -12,6 +12,8 @@
 //!   random port, for provider tests, stopped on drop.
 //! - [`keyvalue`]: a keyvalue provider called as a host calls it for one
 //!   component, and the WIT values of those calls.
+//! - [`registry`]: a real OCI registry (Debian's `docker-registry`) on a random
+//!   port, plain HTTP, optionally with htpasswd auth, killed on drop.
 //! - [`tls`]: a throwaway CA with server and client certificates (rcgen), for
 //!   TLS to NATS ([`nats::NatsServerBuilder::tls`]) and HTTPS.
 //! - [`manifest`]: test manifests built from parts (header, components, links)
@@ -37,5 +39,6 @@ pub mod postgres;
 pub mod process;
 pub mod provider;
 pub mod redis;
+pub mod registry;
 pub mod tls;
 pub mod trust;

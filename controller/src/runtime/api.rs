@@ -25,7 +25,8 @@ use crate::brain::record::{AppRecord, RecordError};
 use crate::client::SetHostLabelsRequest;
 use futures::StreamExt;
 use lattice_bus::{Bus, SharedBus, Subscription};
-use lattice_protocol::manifest::{revalidate, Limits};
+use lattice_artifacts::oci::Registry;
+use lattice_protocol::manifest::{revalidate, Image, Limits, Manifest};
 use lattice_protocol::messages::{
     ApiReply, AppRequest, AppStatus, DeployRequest, Event, HostCommand, HostInfo, ListRequest,
     VersionInfo,
@@ -45,6 +46,8 @@ const STATE_DEADLINE: Duration = Duration::from_secs(4);
 /// answers in milliseconds and a dead one at once (no responders); this bounds the
 /// wait on a leader that hangs.
 const FORWARD_DEADLINE: Duration = Duration::from_millis(1500);
+/// How long pinning one image's tag may take (inside the CLI's 5 s deadline).
+const PIN_DEADLINE: Duration = Duration::from_secs(3);
 /// Requests answered at the same time; more wait for a slot.
 const CONCURRENT_REQUESTS: usize = 64;
 
@@ -62,6 +65,8 @@ pub(crate) struct Api {
     signer: Signer,
     /// How long a host may take to answer a command.
     command_timeout: Duration,
+    /// Pins OCI image tags to digests when a version is stored.
+    registry: Option<Registry>,
 }
 
 /// Answer API requests until both subscriptions end, at most
@@ -155,7 +160,50 @@ impl Api {
             election,
             signer,
             command_timeout,
+            registry: None,
         }
+    }
+
+    /// Pin the OCI images of deployed manifests with `registry`.
+    pub(crate) fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// `manifest` with every OCI image pinned to the digest its tag names now
+    /// (`name:tag@sha256:…`), so every host runs the same bytes even if the tag
+    /// moves mid-rollout. An image that cannot be resolved refuses the deploy,
+    /// naming the component, the image and why.
+    async fn pin_images(&self, mut manifest: Manifest) -> Result<Manifest, String> {
+        let Some(registry) = &self.registry else {
+            return Ok(manifest);
+        };
+        for component in &mut manifest.components {
+            let Image::Oci(reference) = &component.image else {
+                continue;
+            };
+            match tokio::time::timeout(PIN_DEADLINE, registry.pin(reference)).await {
+                Ok(Ok(pinned)) => {
+                    tracing::info!(app = %manifest.name, component = %component.name, image = %reference, %pinned, "pinned");
+                    component.image = Image::Oci(pinned);
+                }
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "component '{}' of app '{}': image '{reference}' cannot be resolved to a digest: {e}",
+                        component.name, manifest.name
+                    ))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "component '{}' of app '{}': image '{reference}' cannot be resolved to a digest: its registry did not answer within {}s",
+                        component.name,
+                        manifest.name,
+                        PIN_DEADLINE.as_secs_f64()
+                    ))
+                }
+            }
+        }
+        Ok(manifest)
     }
 
     /// The answer to one request: the leader's when this controller is a follower
@@ -209,6 +257,7 @@ impl Api {
                 // refused from YAML is refused here, with the same messages.
                 let manifest = revalidate(&manifest, &Limits::default())
                     .map_err(|e| format!("the manifest is not valid:\n{e}"))?;
+                let manifest = self.pin_images(manifest).await?;
                 if let Some(name) = name.filter(|n| *n != manifest.name) {
                     return Err(format!(
                         "the deploy request names app '{name}' but its manifest is app '{}'",

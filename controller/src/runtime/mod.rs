@@ -105,6 +105,7 @@ impl Controller {
             return Err(ControllerError::InvalidLattice { lattice });
         }
         let signer = Signer::from_seed(config.signing_key.as_deref(), &lattice)?;
+        let registry = lattice_artifacts::oci::Registry::new(config.registry.clone())?;
         let subjects = Subjects::new(&lattice);
         let js = async_nats::jetstream::new(client.clone());
         let store = within(Store::open(&js, &subjects.state_bucket())).await?;
@@ -159,7 +160,8 @@ impl Controller {
                 view.clone(),
                 signer.clone(),
                 config.command_timeout,
-            ),
+            )
+            .with_registry(registry),
         )));
         let lease_renew = config.lease_renew;
         let state = State::new(bus, lattice, subjects, config, apps, signer, view, tx);
