@@ -6,8 +6,8 @@
 pub mod cache;
 pub mod credentials;
 pub mod digest;
-pub mod oci;
 pub mod fetch;
+pub mod oci;
 pub mod store;
 
 pub use digest::Digest;
