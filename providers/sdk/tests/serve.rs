@@ -378,3 +378,53 @@ async fn the_end_of_stdin_stops_the_provider() {
     drop(p.control.take());
     p.stopped().await;
 }
+
+/// Calls from another provider of the app arrive on that provider's own subject
+/// (`lattice.<L>.rpcp.<app>.<caller>.<this provider>.…`): served when the header
+/// names the provider the subject names and a link allows it, refused when the
+/// header claims anyone else.
+#[tokio::test]
+async fn a_providers_call_is_served_only_as_the_provider_its_subject_names() {
+    let p = Running::start(vec![link("cart"), link("relay")], 16).await;
+    let (params, results) = types("greet");
+    let target = CallTarget {
+        app: APP.into(),
+        component: NAME.into(),
+        namespace: "example".into(),
+        package: "greet".into(),
+        interface: "hello".into(),
+        function: "greet".into(),
+    };
+    let call = |subject_caller: &str, claimed: &str| {
+        let subject = wire::provider_call_subject("default", subject_caller, &target);
+        let caller = CallHeader {
+            host: "NCALLER".into(),
+            app: APP.into(),
+            component: claimed.into(),
+            link: "default".into(),
+            signature: wire::signature_fingerprint(&params, &results),
+            timeout_ms: 5_000,
+        };
+        let mut h = HeaderMap::new();
+        h.insert(headers::CALL, caller.encode().as_str());
+        let payload = wire::encode_args(&params, &[string("ana")]).unwrap();
+        let nats = p.nats.clone();
+        async move {
+            let msg = nats
+                .request_with_headers(subject, h, payload.into())
+                .await
+                .unwrap();
+            let error = msg.headers.as_ref().and_then(|h| h.get(headers::ERROR));
+            (
+                error.map(|v| v.as_str().to_owned()),
+                String::from_utf8_lossy(&msg.payload).into_owned(),
+            )
+        }
+    };
+    let (error, _) = call("relay", "relay").await;
+    assert_eq!(error, None, "the relay provider's own call is served");
+    // `relay` claiming to be `cart`, which has a link too.
+    let (error, text) = call("relay", "cart").await;
+    assert_eq!(error.as_deref(), Some("refused"), "{text}");
+    assert!(text.contains("says it is from 'cart'"), "{text}");
+}
