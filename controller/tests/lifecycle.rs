@@ -238,3 +238,49 @@ async fn no_controller_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A manifest without a version annotation is accepted, as wadm accepts it: the
+/// controller gives it a ULID when it stores it, which `history`, the status and the
+/// host's workload all show; the same manifest again keeps that version, a changed
+/// one gets a later one.
+#[tokio::test]
+async fn a_manifest_without_a_version_is_given_one() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let host = FakeHost::start(&url, &[]).await;
+    let _controller = RunningController::start(&url).await;
+    let api = api(&url).await;
+
+    let status = api
+        .deploy(manifest("shop", "", &[("api", 1)]))
+        .await
+        .unwrap();
+    let first = status.deployed_version.clone().unwrap();
+    assert_eq!(first.len(), 26, "a ULID: {first}");
+    assert!(first.chars().all(|c| c.is_ascii_alphanumeric()), "{first}");
+    assert_eq!(status.latest_version, first);
+    host_runs(&host, "shop", Some(&first)).await;
+    assert_eq!(host.workload("shop").unwrap().version, first);
+
+    // Deployed again as it is: the same version.
+    let again = api
+        .deploy(manifest("shop", "", &[("api", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(again.deployed_version.as_deref(), Some(first.as_str()));
+    // Changed: a new version, after the first.
+    let changed = api
+        .deploy(manifest("shop", "", &[("api", 2)]))
+        .await
+        .unwrap();
+    let second = changed.deployed_version.unwrap();
+    assert!(second > first, "{second} sorts after {first}");
+    host_runs(&host, "shop", Some(&second)).await;
+
+    let history = api.history("shop").await.unwrap();
+    let summary: Vec<(&str, bool)> = history
+        .iter()
+        .map(|v| (v.version.as_str(), v.deployed))
+        .collect();
+    assert_eq!(summary, [(first.as_str(), false), (second.as_str(), true)]);
+}

@@ -2,7 +2,7 @@
 //! with the rules for changing it. Pure data; `runtime/store.rs` keeps it in KV as
 //! JSON, one key per app.
 
-use lattice_protocol::manifest::Manifest;
+use lattice_protocol::manifest::{assigned_version, Manifest};
 use lattice_protocol::messages::VersionInfo;
 use serde::{Deserialize, Serialize};
 
@@ -40,8 +40,6 @@ pub enum RecordError {
     NoSuchVersion { app: String, version: String },
     #[error("app '{app}' not found; `lattice app list` shows the stored apps")]
     NoSuchApp { app: String },
-    #[error("a manifest needs a version (metadata.annotations.version)")]
-    MissingVersion,
 }
 
 impl AppRecord {
@@ -62,23 +60,35 @@ impl AppRecord {
             .map(|v| &v.manifest)
     }
 
-    /// Store `manifest` as a new version. Storing a version again with identical
-    /// content changes nothing; with different content it is refused.
-    pub fn store(&mut self, manifest: Manifest, now_ms: u64) -> Result<(), RecordError> {
+    /// Store `manifest` as a new version; returns its version. Storing a version
+    /// again with identical content changes nothing; with different content it is
+    /// refused. A manifest without a version is given one, as wadm does: a ULID
+    /// ([`assigned_version`]); if the newest stored version has the same content
+    /// (the same file deployed again), that version is reused instead.
+    pub fn store(&mut self, mut manifest: Manifest, now_ms: u64) -> Result<String, RecordError> {
         if manifest.version.is_empty() {
-            return Err(RecordError::MissingVersion);
+            let same = self.latest().filter(|v| {
+                let mut unversioned = v.manifest.clone();
+                unversioned.version.clear();
+                unversioned == manifest
+            });
+            manifest.version = match same {
+                Some(v) => v.version.clone(),
+                None => assigned_version(&manifest, now_ms),
+            };
         }
         if let Some(existing) = self.version(&manifest.version) {
             if existing.manifest == manifest {
-                return Ok(());
+                return Ok(manifest.version);
             }
             return Err(RecordError::VersionConflict {
                 app: manifest.name,
                 version: manifest.version,
             });
         }
+        let version = manifest.version.clone();
         self.versions.push(StoredVersion {
-            version: manifest.version.clone(),
+            version: version.clone(),
             manifest,
             stored_at_ms: now_ms,
         });
@@ -95,7 +105,7 @@ impl AppRecord {
                 None => break,
             }
         }
-        Ok(())
+        Ok(version)
     }
 
     /// Make `version` (the newest when `None`) the desired state; returns it.
@@ -165,6 +175,29 @@ mod tests {
              manifest a new version"
         );
         assert_eq!(r.latest().unwrap().version, "2");
+    }
+
+    #[test]
+    fn a_manifest_without_a_version_is_given_a_ulid_reused_for_the_same_content() {
+        let mut r = AppRecord::default();
+        let now = 1_700_000_000_000;
+        let v1 = r.store(manifest("", "a"), now).unwrap();
+        assert_eq!(v1.len(), 26, "{v1}");
+        assert!(v1.starts_with("01HF"), "a ULID of its store time: {v1}");
+        assert_eq!(
+            r.versions[0].manifest.version, v1,
+            "stored with its version"
+        );
+        // The same file again: the same version, nothing new stored.
+        assert_eq!(r.store(manifest("", "a"), now + 5).unwrap(), v1);
+        assert_eq!(r.versions.len(), 1);
+        // Changed content: a new, later version, as wadm gives each put.
+        let v2 = r.store(manifest("", "b"), now + 10).unwrap();
+        assert!(v2 > v1, "{v2} sorts after {v1}");
+        assert_eq!(r.deploy("shop", None).unwrap(), v2);
+        // Back to the first content: newer than v2, not v1 again.
+        let v3 = r.store(manifest("", "a"), now + 20).unwrap();
+        assert!(v3 > v2 && r.versions.len() == 3);
     }
 
     #[test]

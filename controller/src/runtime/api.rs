@@ -270,8 +270,9 @@ impl Api {
                     .store
                     .update(&name, |current| {
                         let mut record = current.unwrap_or_default();
-                        record.store(manifest.clone(), now)?;
-                        record.deploy(&manifest.name, Some(&manifest.version))?;
+                        // A manifest without a version gets one here (a ULID).
+                        let version = record.store(manifest.clone(), now)?;
+                        record.deploy(&manifest.name, Some(&version))?;
                         Ok(record)
                     })
                     .await

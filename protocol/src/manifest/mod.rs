@@ -10,9 +10,11 @@ mod model;
 mod oam;
 mod parse;
 mod reference;
+mod version;
 
 pub use limits::Limits;
 pub use model::*;
 pub use oam::{revalidate, to_oam};
 pub use parse::{parse, parse_with_limits, ManifestError, Problem};
 pub use reference::{check_digest, OciReference};
+pub use version::assigned_version;
