@@ -48,6 +48,14 @@ pub enum NatsAuthCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write DIR/nats-auth.conf again from the seeds `init` kept there (replacing
+    /// the old one), e.g. after an upgrade changed a role's permission template;
+    /// reload the nats-servers afterwards. Users already minted stay valid.
+    Config {
+        /// The folder `nats-auth init` wrote.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 pub fn run(cmd: NatsAuthCommand, lattice: &str) -> anyhow::Result<()> {
@@ -76,6 +84,16 @@ pub fn run(cmd: NatsAuthCommand, lattice: &str) -> anyhow::Result<()> {
             outln!(
                 "next: lattice nats-auth host --dir {} --key <host id> --out host.creds",
                 out.display()
+            );
+            Ok(())
+        }
+        NatsAuthCommand::Config { dir } => {
+            let auth = read_auth(&dir)?;
+            let config = write_server_config(&dir, &auth)?;
+            outln!(
+                "lattice '{}': server config written to {}",
+                auth.lattice(),
+                config.display()
             );
             Ok(())
         }
@@ -115,6 +133,20 @@ fn write_auth(dir: &Path, auth: &LatticeAuth) -> anyhow::Result<()> {
     write_new(&dir.join(LATTICE_FILE), auth.lattice())?;
     let config = auth.server_config().map_err(anyhow::Error::msg)?;
     write_new(&dir.join(SERVER_CONFIG), config.trim_end())
+}
+
+/// Replace `dir`'s server config with one made from `auth` now (written beside
+/// it, readable by its owner only, then renamed over it); its path.
+fn write_server_config(dir: &Path, auth: &LatticeAuth) -> anyhow::Result<PathBuf> {
+    let config = dir.join(SERVER_CONFIG);
+    let fresh = dir.join(format!("{SERVER_CONFIG}.new"));
+    let _ = std::fs::remove_file(&fresh);
+    write_new(
+        &fresh,
+        auth.server_config().map_err(anyhow::Error::msg)?.trim_end(),
+    )?;
+    std::fs::rename(&fresh, &config).with_context(|| format!("replacing {}", config.display()))?;
+    Ok(config)
 }
 
 /// The auth `init` wrote to `dir`.
@@ -172,14 +204,7 @@ pub fn dev_auth(state_dir: &Path, lattice: &str) -> anyhow::Result<DevAuth> {
     }
     // Written again at every start from the kept seeds, so the account's
     // permission templates follow this version's role sets.
-    let config = dir.join(SERVER_CONFIG);
-    let fresh = dir.join(format!("{SERVER_CONFIG}.new"));
-    let _ = std::fs::remove_file(&fresh);
-    write_new(
-        &fresh,
-        auth.server_config().map_err(anyhow::Error::msg)?.trim_end(),
-    )?;
-    std::fs::rename(&fresh, &config).with_context(|| format!("replacing {}", config.display()))?;
+    let config = write_server_config(&dir, &auth)?;
     let cli = state_dir.join(DEV_CLI_CREDS);
     if !cli.exists() {
         write_new(&cli, &creds(&auth, Role::Cli)?)?;

@@ -75,6 +75,12 @@ fn a_lattice_runs_on_nats_auth_files_each_role_with_its_own_creds() {
     ok(lattice(&["nats-auth", "init", "--out", &p(&auth)])
         .output()
         .unwrap());
+    // The server config made again from the kept seeds (what an upgrade that
+    // changes a role's template asks for) is the one the lattice runs on.
+    let written = ok(lattice(&["nats-auth", "config", "--dir", &p(&auth)])
+        .output()
+        .unwrap());
+    assert!(written.contains("server config written to"), "{written}");
     let public = |kind: &str, file: &str| {
         let out = lattice(&["keys", "new", kind, "--out", &p(&d(file))])
             .output()
