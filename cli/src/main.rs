@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod app;
+mod dev_tls;
 mod get;
 mod keys;
 mod nats_auth;

@@ -400,6 +400,13 @@ pub struct UpArgs {
     /// Deploy this manifest once the lattice is up; repeat for more.
     #[arg(long = "app")]
     apps: Vec<PathBuf>,
+    /// Run the nats-server with TLS, requiring client certificates: a CA, a
+    /// server and a client certificate are made once in the state dir (`tls/`);
+    /// the host, controller and providers use the client certificate, and so must
+    /// the CLI (`--nats-tls-ca DIR/tls/ca.pem --nats-tls-cert DIR/tls/client.pem
+    /// --nats-tls-key DIR/tls/client-key.pem`).
+    #[arg(long)]
+    tls: bool,
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -498,6 +505,9 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
         None => default_state_dir()?,
     };
     let (server, nats) = match join {
+        Some(_) if args.tls => anyhow::bail!(
+            "--tls makes `lattice up` start its nats-server with TLS; to join a server with --nats-url, pass its --nats-tls-ca (and --nats-tls-cert/--nats-tls-key) instead"
+        ),
         Some(nats) => (None, nats),
         None => {
             let binary = nats_server::find_binary(args.nats_server_bin.as_deref())?;
@@ -511,13 +521,25 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
                 jetstream.display(),
                 state_dir.join(crate::nats_auth::DEV_CLI_CREDS).display()
             );
-            let server = NatsServer::start(
-                &binary,
-                args.nats_port,
-                &jetstream,
-                Some(&auth.server_config),
-            )
-            .await?;
+            let tls = args
+                .tls
+                .then(|| crate::dev_tls::dev_tls(&state_dir))
+                .transpose()?;
+            let config = match &tls {
+                Some(tls) => tls.server_config_file(&auth.server_config)?,
+                None => auth.server_config.clone(),
+            };
+            let server = NatsServer::start(&binary, args.nats_port, &jetstream, Some(&config))
+                .await?;
+            if let Some(tls) = tls.as_ref().map(|t| t.client()) {
+                let path = |p: Option<PathBuf>| p.unwrap_or_default().display().to_string();
+                eprintln!(
+                    "nats-server requires TLS and a client certificate: the CLI needs --nats-tls-ca {} --nats-tls-cert {} --nats-tls-key {}",
+                    path(tls.ca_file),
+                    path(tls.cert_file),
+                    path(tls.key_file)
+                );
+            }
             // Its host mints each provider a user of its own with the account's
             // scoped provider key: the server gives them a provider's permissions
             // and nothing more.
@@ -528,7 +550,7 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
             let nats = crate::Nats {
                 url: server.url.clone(),
                 creds: Some(auth.creds),
-                tls: Default::default(),
+                tls: tls.map(|t| t.client()).unwrap_or_default(),
             };
             (Some(server), nats)
         }
