@@ -85,8 +85,8 @@ pub enum FetchError {
         here_os: &'static str,
         here_arch: &'static str,
     },
-    #[error("OCI pulls are not wired into the fetcher yet: cannot fetch '{reference}'")]
-    OciNotWired { reference: String },
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
     #[error("{image} is not fetched: the host has it (builtin:// capabilities are compiled in)")]
     NotFetched { image: String },
     #[error("fetch task failed: {0}")]
@@ -109,6 +109,9 @@ pub struct FetchStats {
     pub cache_hits: u64,
     /// `file://` images read.
     pub file_reads: u64,
+    /// Artifacts pulled from OCI registries (a pinned image found in the cache
+    /// counts as a cache hit instead).
+    pub oci_pulls: u64,
 }
 
 #[derive(Default)]
@@ -116,6 +119,7 @@ struct Counters {
     store_fetches: AtomicU64,
     cache_hits: AtomicU64,
     file_reads: AtomicU64,
+    oci_pulls: AtomicU64,
 }
 
 /// Fetches images for one host. Cheap to clone.
@@ -125,6 +129,8 @@ pub struct Fetcher {
 }
 
 struct Inner {
+    /// The OCI registry client (`set_registry`; else HTTPS-only and anonymous).
+    registry: std::sync::OnceLock<crate::oci::Registry>,
     lattice: String,
     js: Option<jetstream::Context>,
     /// Opened on first use: the bucket exists once something was uploaded.
@@ -178,6 +184,7 @@ impl Fetcher {
                 slots: tokio::sync::Semaphore::new(config.max_concurrent.max(1)),
                 fetching: Mutex::default(),
                 counters: Counters::default(),
+                registry: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -189,6 +196,7 @@ impl Fetcher {
             store_fetches: c.store_fetches.load(Ordering::Relaxed),
             cache_hits: c.cache_hits.load(Ordering::Relaxed),
             file_reads: c.file_reads.load(Ordering::Relaxed),
+            oci_pulls: c.oci_pulls.load(Ordering::Relaxed),
         }
     }
 
@@ -219,7 +227,9 @@ impl Fetcher {
                     let bytes = self.by_digest(digest, ArtifactKind::Component).await?;
                     Ok(ComponentBytes { digest, bytes })
                 }
-                Image::Oci(reference) => self.pull_oci(reference).await,
+                Image::Oci(reference) => {
+                    self.pull_oci(reference, crate::oci::Kind::Component).await
+                }
                 #[allow(unreachable_patterns)] // images other helpers may add
                 other => Err(FetchError::NotFetched {
                     image: other.to_uri(),
@@ -247,9 +257,12 @@ impl Fetcher {
                     Ok(self.inner.cache.path(&digest))
                 }
                 Image::Oci(reference) => {
-                    let pulled = self.pull_oci(reference).await?;
-                    let cache = self.inner.cache.clone();
-                    blocking(move || cache.put(&pulled.digest, &pulled.bytes, true)).await
+                    let platform = crate::oci::Platform::current();
+                    let pulled = self
+                        .pull_oci(reference, crate::oci::Kind::Provider(platform))
+                        .await?;
+                    // pull_oci kept it, mode 0755, under the digest just checked.
+                    Ok(self.inner.cache.path(&pulled.digest))
                 }
                 #[allow(unreachable_patterns)] // images other helpers may add
                 other => Err(FetchError::NotFetched {
@@ -260,11 +273,96 @@ impl Fetcher {
         .await
     }
 
-    /// The OCI branch: one call into the OCI module, which checks the digest of
-    /// what it pulls.
-    async fn pull_oci(&self, reference: &str) -> Result<ComponentBytes, FetchError> {
-        Err(FetchError::OciNotWired {
-            reference: reference.to_string(),
+    /// Use `registry` (the host's insecure-registry, credential and size
+    /// settings) for OCI pulls. Set once, before the first pull.
+    pub fn set_registry(&self, registry: crate::oci::Registry) {
+        let _ = self.inner.registry.set(registry);
+    }
+
+    /// The OCI branch: a pinned reference (`name[:tag]@sha256:…`, as the
+    /// controller stores it; an unpinned one is refused) is looked up in the
+    /// cache through its manifest digest, else pulled (the OCI module checks the
+    /// manifest against the pinned digest and the layer against the manifest) and
+    /// kept in the cache under the layer's digest.
+    async fn pull_oci(
+        &self,
+        reference: &str,
+        kind: crate::oci::Kind,
+    ) -> Result<ComponentBytes, FetchError> {
+        use crate::oci::{Kind, OciError, Registry, RegistrySettings};
+        let Some(manifest) = reference
+            .rsplit_once('@')
+            .and_then(|(_, d)| d.parse::<Digest>().ok())
+        else {
+            return Err(OciError::Unpinned(reference.to_string()).into());
+        };
+        // manifest digest (+ platform) -> layer digest, next to the cache's files.
+        let alias = {
+            let platform = match &kind {
+                Kind::Component => String::new(),
+                Kind::Provider(p) => format!("-{}-{}", p.os, p.architecture),
+            };
+            let sha = self.inner.cache.path(&manifest);
+            let root = sha.parent().and_then(|p| p.parent()).map(PathBuf::from);
+            root.unwrap_or_default()
+                .join("oci")
+                .join(format!("{}{platform}", manifest.hex()))
+        };
+        let executable = matches!(kind, Kind::Provider(_));
+        let (cache, known) = (self.inner.cache.clone(), alias.clone());
+        let cached = blocking(move || {
+            let layer = std::fs::read_to_string(&known)
+                .ok()
+                .and_then(|t| t.trim().parse::<Digest>().ok());
+            match layer {
+                Some(layer) => Ok(cache.get(&layer)?.map(|bytes| (layer, bytes))),
+                None => Ok::<_, CacheError>(None),
+            }
+        })
+        .await?;
+        if let Some((digest, bytes)) = cached {
+            self.inner
+                .counters
+                .cache_hits
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(ComponentBytes { digest, bytes });
+        }
+        let registry = match self.inner.registry.get() {
+            Some(r) => r.clone(),
+            None => {
+                let r = Registry::new(RegistrySettings::default())?;
+                self.inner.registry.get_or_init(|| r).clone()
+            }
+        };
+        let _slot = self
+            .inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| FetchError::Task(e.to_string()))?;
+        let pulled = registry.pull(reference, &kind).await?;
+        self.inner
+            .counters
+            .oci_pulls
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%reference, layer = %pulled.layer, bytes = pulled.bytes.len(), "pulled from the registry");
+        let cache = self.inner.cache.clone();
+        let layer = pulled.layer;
+        let bytes = blocking(move || {
+            cache.put(&layer, &pulled.bytes, executable)?;
+            if let Some(dir) = alias.parent() {
+                let _ = std::fs::create_dir_all(dir);
+                let tmp = alias.with_extension("tmp");
+                if std::fs::write(&tmp, layer.to_string()).is_ok() {
+                    let _ = std::fs::rename(&tmp, &alias);
+                }
+            }
+            Ok::<_, CacheError>(pulled.bytes)
+        })
+        .await?;
+        Ok(ComponentBytes {
+            digest: layer,
+            bytes,
         })
     }
 

@@ -292,6 +292,11 @@ impl Registry {
                 unauthorized(format!("401 for {url}"))
             }
             OciDistributionError::AuthenticationFailure(reason) => unauthorized(reason),
+            OciDistributionError::ServerError {
+                code: code @ (401 | 403),
+                url,
+                ..
+            } => unauthorized(format!("{code} for {url}")),
             OciDistributionError::RegistryError { envelope, .. }
                 if envelope.errors.iter().any(|e| {
                     let code = format!("{:?}", e.code).to_ascii_lowercase();
