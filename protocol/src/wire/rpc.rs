@@ -52,25 +52,23 @@ impl CallTarget {
         let (Some("lattice"), Some(lattice)) = (tokens.next(), tokens.next()) else {
             return None;
         };
-        let mut provider = None;
         match tokens.next()? {
-            "rpc" => {}
+            "rpc" => finish(lattice, tokens, None),
             // Locality subjects: the key and value come before the target.
             "rpcl" => {
                 unescape_token(tokens.next()?)?;
                 unescape_token(tokens.next()?)?;
+                finish(lattice, tokens, None)
             }
-            // A provider's calls: its app, then its name, then the target's
-            // component (the app is the target's too, checked below).
+            // A provider's calls: the app (the target's too), the provider's
+            // name, then the target's component and the rest.
             "rpcp" => {
                 let app = tokens.next()?;
-                provider = Some(unescape_token(tokens.next()?)?);
-                // The app is the target's too; the provider's name is not a part.
-                return finish(lattice, std::iter::once(app).chain(tokens), provider);
+                let provider = unescape_token(tokens.next()?)?;
+                finish(lattice, std::iter::once(app).chain(tokens), Some(provider))
             }
-            _ => return None,
+            _ => None,
         }
-        finish(lattice, tokens, provider)
     }
 
     fn parts(&self) -> [&str; 6] {
