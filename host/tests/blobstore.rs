@@ -231,3 +231,38 @@ async fn the_nats_blobstore_is_shared_by_the_hosts_and_the_filesystem_one_outliv
     again.apply(app("local", "fs", port)).await.unwrap();
     assert_eq!(get(port, "docs/kept").await, ok("on disk"));
 }
+
+/// wasmCloud's habits with blobstore resources, which its host accepts: `finish`
+/// while the output stream of `write-body` is still alive (its own blobstore example
+/// does this; a child stream made it trap with "resource has children"), and
+/// dropping a written value, stream alive, without `finish` (no trap, nothing
+/// stored, as the WIT says of an unfinished value).
+async fn wasmcloud_resource_habits(backend: &str) {
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(&nats, dir.path()).await;
+    let port = free_port().unwrap();
+    host.apply(app("habits", backend, port)).await.unwrap();
+
+    assert_eq!(
+        put(port, "docs/hi.txt?style=wasmcloud", b"hello from wasmCloud").await,
+        (201, "stored 20 bytes\n".into())
+    );
+    assert_eq!(get(port, "docs/hi.txt").await, ok("hello from wasmCloud"));
+    assert_eq!(
+        put(port, "docs/gone.txt?style=abandon", b"never stored").await,
+        (201, "abandoned\n".into())
+    );
+    assert_eq!(get(port, "docs/gone.txt").await.0, 404);
+    assert_eq!(get(port, "docs").await, ok("hi.txt\n"));
+}
+
+#[tokio::test]
+async fn the_filesystem_blobstore_accepts_wasmclouds_resource_habits() {
+    wasmcloud_resource_habits("fs").await;
+}
+
+#[tokio::test]
+async fn the_nats_blobstore_accepts_wasmclouds_resource_habits() {
+    wasmcloud_resource_habits("nats").await;
+}

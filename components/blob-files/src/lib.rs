@@ -5,6 +5,8 @@
 //! | request | answer |
 //! |---------|--------|
 //! | `PUT /<container>/<object>` with a body | creates the container if needed, stores the body: `201 stored <n> bytes\n` |
+//! | `PUT ...?style=wasmcloud` | the same, written as wasmCloud's blobstore example writes: `finish` while the body's output stream is still alive |
+//! | `PUT ...?style=abandon` | writes the body, then drops the value (stream still alive) without `finish`: `201 abandoned\n`, nothing stored |
 //! | `GET /<container>/<object>` | `200` with the object's bytes; `?start=S&end=E` reads bytes `S..=E` |
 //! | `GET /<container>/<object>?info` | `200 <container>/<object> <size> bytes\n` |
 //! | `GET /<container>` | `200`, the object names sorted, one per line |
@@ -68,7 +70,14 @@ fn route(request: &IncomingRequest) -> Result<Reply, Reply> {
                 false => blobstore::create_container(container),
             }
             .map_err(Reply::error)?;
-            write(&c, object, &body)?;
+            match query.get("style") {
+                Some("wasmcloud") => write_wasmcloud_style(&c, object, &body)?,
+                Some("abandon") => {
+                    abandon(&c, object, &body)?;
+                    return Ok(Reply::new(201, "abandoned\n"));
+                }
+                _ => write(&c, object, &body)?,
+            }
             Ok(Reply::new(201, format!("stored {} bytes\n", body.len())))
         }
         (Method::Get, [container, object]) => {
@@ -176,6 +185,41 @@ fn write(container: &Container, object: &str, body: &[u8]) -> Result<(), Reply> 
     }
     drop(stream);
     OutgoingValue::finish(value).map_err(Reply::error)
+}
+
+/// Store `body` as wasmCloud's own blobstore example does: `write-body`, then
+/// `write-data`, write, and `finish` while the output stream is still alive (it is
+/// dropped only after).
+fn write_wasmcloud_style(container: &Container, object: &str, body: &[u8]) -> Result<(), Reply> {
+    let value = OutgoingValue::new_outgoing_value();
+    let stream = value
+        .outgoing_value_write_body()
+        .map_err(|()| Reply::error("the value's body was already taken"))?;
+    container.write_data(object, &value).map_err(Reply::error)?;
+    for chunk in body.chunks(4096) {
+        stream
+            .blocking_write_and_flush(chunk)
+            .map_err(|e| Reply::error(format!("writing the value: {e:?}")))?;
+    }
+    OutgoingValue::finish(value).map_err(Reply::error)?;
+    drop(stream);
+    Ok(())
+}
+
+/// Write `body` for `object`, then drop the value while its stream is alive, never
+/// calling `finish`.
+fn abandon(container: &Container, object: &str, body: &[u8]) -> Result<(), Reply> {
+    let value = OutgoingValue::new_outgoing_value();
+    let stream = value
+        .outgoing_value_write_body()
+        .map_err(|()| Reply::error("the value's body was already taken"))?;
+    container.write_data(object, &value).map_err(Reply::error)?;
+    stream
+        .blocking_write_and_flush(body)
+        .map_err(|e| Reply::error(format!("writing the value: {e:?}")))?;
+    drop(value);
+    drop(stream);
+    Ok(())
 }
 
 fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Reply> {

@@ -4,6 +4,13 @@
 //! Writing follows wasmCloud's semantics: `write-data` names where an
 //! `outgoing-value` goes (it may come before or after the body is written), and
 //! `finish` stores the body there. A value dropped without `finish` stores nothing.
+//!
+//! Resources are as independent as wasmCloud's host makes them: the output stream
+//! of `write-body` is not a child of its value, so `finish` (and dropping the
+//! value) while the stream is still alive works, as wasmCloud's own blobstore
+//! example does it; bytes written to the stream after `finish` go nowhere. The
+//! input stream of `consume-async` and the values and name streams of a container
+//! outlive the resources they came from.
 
 use super::bindings::wasi::blobstore::{blobstore, container, types};
 use super::{BlobError, BlobLinks, Container, IncomingValue, ObjectNames, OutgoingValue, Store};
@@ -258,7 +265,8 @@ impl types::HostOutgoingValue for Ctx {
         }
         value.body_taken = true;
         let stream: OutputStream = Box::new(value.body.clone());
-        Ok(Ok(self.table.push_child(stream, &this)?))
+        // Not a child of the value: guests finish the value with the stream alive.
+        Ok(Ok(self.table.push(stream)?))
     }
 
     async fn finish(&mut self, this: Resource<OutgoingValue>) -> BlobResult<()> {
