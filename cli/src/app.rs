@@ -32,6 +32,12 @@ pub enum AppCommand {
         /// How long to wait for the app to be deployed, e.g. 60s, 2m.
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         timeout: Duration,
+        /// Keep `file://` images as they are instead of uploading them into the
+        /// lattice's artifact store (hosts then read the files themselves, which
+        /// only hosts started with --allow-file-load do). Without this flag each
+        /// file is uploaded once and named `artifact://sha256:…` in the version.
+        #[arg(long)]
+        no_upload: bool,
     },
     /// Every stored app with its deployed and latest version and its state.
     List,
@@ -82,16 +88,23 @@ pub async fn run(
     lattice: &str,
     output: Output,
 ) -> anyhow::Result<()> {
-    let api = ApiClient::new(client, lattice);
+    let api = ApiClient::new(client.clone(), lattice);
     match cmd {
         AppCommand::Deploy {
             target,
             version,
             no_wait,
             timeout,
+            no_upload,
         } => {
             let status = match deploy_target(&target, version.is_some())? {
-                DeployTarget::File(path) => api.deploy(load_manifest(&path)?).await?,
+                DeployTarget::File(path) => {
+                    let mut manifest = load_manifest(&path)?;
+                    if !no_upload {
+                        crate::artifact::upload_images(&mut manifest, &client, lattice).await?;
+                    }
+                    api.deploy(manifest).await?
+                }
                 DeployTarget::Stored(name) => api.deploy_version(&name, version.as_deref()).await?,
             };
             if no_wait {

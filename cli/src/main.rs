@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod app;
+mod artifact;
 mod dev_tls;
 mod get;
 mod keys;
@@ -71,6 +72,11 @@ enum Command {
     /// Deploy and inspect applications.
     #[command(subcommand)]
     App(app::AppCommand),
+    /// The lattice's own artifact store: components and provider executables by
+    /// SHA-256 digest, which hosts fetch over NATS (`app deploy` uploads
+    /// `file://` images there).
+    #[command(subcommand)]
+    Artifact(artifact::ArtifactCommand),
     /// List hosts and what they run.
     #[command(subcommand)]
     Get(get::GetCommand),
@@ -112,7 +118,9 @@ async fn main() -> std::process::ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     // The operator's commands on the default URL find `lattice up`'s CLI creds.
     let dev_creds = match (&cli.nats_url, &cli.command) {
-        (None, Command::App(_) | Command::Get(_)) => nats_auth::dev_cli_creds(),
+        (None, Command::App(_) | Command::Get(_) | Command::Artifact(_)) => {
+            nats_auth::dev_cli_creds()
+        }
         _ => None,
     };
     let creds = match cli.nats_creds.as_ref().or(dev_creds.as_ref()) {
@@ -144,6 +152,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::App(cmd) => {
             let client = connect(&nats).await?;
             app::run(cmd, client, &cli.lattice, cli.output).await
+        }
+        Command::Artifact(cmd) => {
+            let client = connect(&nats).await?;
+            artifact::run(cmd, client, &cli.lattice, cli.output).await
         }
         Command::Keys(cmd) => keys::run(cmd),
         Command::NatsAuth(cmd) => nats_auth::run(cmd, &cli.lattice),

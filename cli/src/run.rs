@@ -281,6 +281,11 @@ pub struct HostArgs {
     /// nothing to keep).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Where the host keeps artifacts it fetched (`DIR/artifacts/sha256/<hex>`,
+    /// each checked against its digest), so a restart fetches nothing it has.
+    /// Default: `cache` in --state-dir when there is one, else a temporary folder.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -457,6 +462,9 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
         (None, Some(_)) => Some(default_state_dir()?),
         (None, None) => None,
     };
+    config.cache_dir = args
+        .cache_dir
+        .or_else(|| config.state_dir.as_ref().map(|d| d.join("cache")));
     config.messaging_nats = args.host.messaging_nats(nats).await?;
     let host = Host::new(config, Some(client.clone()))?;
     eprintln!(

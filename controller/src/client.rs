@@ -61,6 +61,18 @@ pub struct SetHostLabelsRequest {
     pub unset: Vec<String>,
 }
 
+/// `lattice.L.api.artifacts_in_use` answers one of these for every `artifact://`
+/// image of every stored version of every app (what `lattice artifact rm` must
+/// not remove).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactUse {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    pub app: String,
+    pub version: String,
+    pub component: String,
+}
+
 /// A typed client of one lattice's controller API. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -128,6 +140,11 @@ impl ApiClient {
 
     pub async fn status(&self, name: &str) -> Result<AppStatus, ApiError> {
         self.call("status", &app(name)).await
+    }
+
+    /// Every artifact a stored version of an app names (see [`ArtifactUse`]).
+    pub async fn artifacts_in_use(&self) -> Result<Vec<ArtifactUse>, ApiError> {
+        self.call("artifacts_in_use", &ListRequest {}).await
     }
 
     /// Stored versions, oldest first.

@@ -30,7 +30,7 @@ pub mod runtime;
 pub use brain::model::{short_host_id, Context, DesiredApp, ObservedHost, Plan, PlannedCommand};
 pub use brain::reconcile::reconcile;
 pub use brain::{attempts, lease, placement, reconcile};
-pub use client::{ping_hosts, ApiClient, ApiError, SetHostLabelsRequest};
+pub use client::{ping_hosts, ApiClient, ApiError, ArtifactUse, SetHostLabelsRequest};
 pub use config::ControllerConfig;
 pub use error::ControllerError;
 pub use runtime::{store, Controller};

@@ -8,6 +8,7 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -35,6 +36,8 @@ pub fn digest(bytes: &[u8]) -> String {
 pub struct ComponentCache {
     engine: Engine,
     compiled: Arc<Mutex<HashMap<String, Component>>>,
+    /// Components compiled (not found by digest) since the host started.
+    compiles: Arc<AtomicU64>,
 }
 
 impl ComponentCache {
@@ -42,7 +45,19 @@ impl ComponentCache {
         Self {
             engine,
             compiled: Arc::default(),
+            compiles: Arc::default(),
         }
+    }
+
+    /// The compiled component with this digest (lowercase hex), if this host
+    /// compiled it before: no fetch and no compilation needed.
+    pub fn get(&self, digest: &str) -> Option<Component> {
+        self.lock().get(digest).cloned()
+    }
+
+    /// How many components this host compiled (cache misses) since it started.
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(Ordering::Relaxed)
     }
 
     /// Load and compile the component at `path`, or return the cached one with the
@@ -86,6 +101,7 @@ impl ComponentCache {
             .await
             .map_err(|e| invalid(format!("compilation task failed: {e}")))?
             .map_err(|e| invalid(format!("{e:#}")))?;
+        self.compiles.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(digest.clone(), component.clone());
         Ok((digest, component))
     }

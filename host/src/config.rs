@@ -15,8 +15,13 @@ pub struct HostConfig {
     pub limits: Limits,
     /// How often the host publishes its heartbeat.
     pub heartbeat_interval: Duration,
-    /// Where compiled components are cached on disk; `None` keeps them in memory only.
+    /// Where the host keeps fetched artifacts (`<dir>/artifacts/sha256/<hex>`), so
+    /// a restart fetches nothing it has; `None`: a temporary folder for the
+    /// process's life.
     pub cache_dir: Option<PathBuf>,
+    /// Fetching images: deadline, concurrency, the largest artifact
+    /// (`allow_file_load` below decides `file://`).
+    pub artifacts: lattice_artifacts::FetchConfig,
     /// Where the host keeps what must outlive a restart: its command fence (the
     /// highest lease term and latest command it obeyed, `command-fence-<id>.json`,
     /// see [`crate::fence`]). `None`: kept in memory only, so after a restart the
@@ -72,6 +77,7 @@ impl Default for HostConfig {
             limits: Limits::default(),
             heartbeat_interval: Duration::from_secs(1),
             cache_dir: None,
+            artifacts: lattice_artifacts::FetchConfig::default(),
             state_dir: None,
             pooling: true,
             key_seed: None,

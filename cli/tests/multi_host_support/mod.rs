@@ -102,6 +102,33 @@ impl TestLattice {
 
     /// Start `lattice host` heartbeating every `beat_secs`.
     pub fn start_host_beating(&mut self, name: &str, labels: &[(&str, &str)], beat_secs: f64) {
+        let cmd = self.host_command(name, labels, beat_secs, &["--allow-file-load"]);
+        let process = Process::spawn(&format!("host {name}"), cmd).unwrap();
+        self.hosts.insert(name.to_string(), process);
+    }
+
+    /// Start `lattice host` as a host of a cluster runs: no `--allow-file-load`,
+    /// `extra` arguments (e.g. `--state-dir`), in the working folder `cwd`.
+    pub fn start_cluster_host(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        extra: &[&str],
+        cwd: &std::path::Path,
+    ) {
+        let mut cmd = self.host_command(name, labels, BEAT_SECS, extra);
+        cmd.current_dir(cwd);
+        let process = Process::spawn(&format!("host {name}"), cmd).unwrap();
+        self.hosts.insert(name.to_string(), process);
+    }
+
+    fn host_command(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        beat_secs: f64,
+        extra: &[&str],
+    ) -> Command {
         let beat = beat_secs.to_string();
         let mut args = vec![
             "host".to_string(),
@@ -114,14 +141,13 @@ impl TestLattice {
             format!("name={name}"),
             "--trust".into(),
             self.key.public_key(),
-            "--allow-file-load".into(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         for (k, v) in labels {
             args.extend(["--label".to_string(), format!("{k}={v}")]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let process = Process::spawn(&format!("host {name}"), self.command(&args)).unwrap();
-        self.hosts.insert(name.to_string(), process);
+        self.command(&args)
     }
 
     /// SIGKILL the host `name`.

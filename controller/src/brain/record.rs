@@ -125,6 +125,21 @@ impl AppRecord {
         Ok(v)
     }
 
+    /// Every `artifact://` image of every stored version: (version, component,
+    /// digest). An artifact any of them names must stay in the store, since
+    /// any stored version can be deployed again.
+    pub fn artifacts(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for v in &self.versions {
+            for c in &v.manifest.components {
+                if let lattice_protocol::manifest::Image::Artifact(digest) = &c.image {
+                    out.push((v.version.clone(), c.name.clone(), digest.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// Stored versions for `history`, oldest first.
     pub fn history(&self) -> Vec<VersionInfo> {
         self.versions

@@ -24,8 +24,8 @@ use crate::brain::model::short_host_id;
 use crate::brain::record::{AppRecord, RecordError};
 use crate::client::SetHostLabelsRequest;
 use futures::StreamExt;
-use lattice_bus::{Bus, SharedBus, Subscription};
 use lattice_artifacts::oci::Registry;
+use lattice_bus::{Bus, SharedBus, Subscription};
 use lattice_protocol::manifest::{revalidate, Image, Limits, Manifest};
 use lattice_protocol::messages::{
     ApiReply, AppRequest, AppStatus, DeployRequest, Event, HostCommand, HostInfo, ListRequest,
@@ -52,7 +52,8 @@ const PIN_DEADLINE: Duration = Duration::from_secs(3);
 const CONCURRENT_REQUESTS: usize = 64;
 
 /// The operations this controller answers, for error messages.
-const OPS: &str = "deploy, undeploy, delete, list, status, history, hosts, set_host_labels";
+const OPS: &str =
+    "deploy, undeploy, delete, list, status, history, hosts, set_host_labels, artifacts_in_use";
 
 pub(crate) struct Api {
     bus: SharedBus,
@@ -243,6 +244,7 @@ impl Api {
             "history" => answer(self.history(payload).await),
             "hosts" => answer(self.hosts(payload).await),
             "set_host_labels" => answer(self.set_host_labels(payload).await),
+            "artifacts_in_use" => answer(self.artifacts_in_use(payload).await),
             _ => answer::<()>(Err(format!(
                 "unknown API operation '{op}'; this controller answers {OPS}"
             ))),
@@ -337,6 +339,28 @@ impl Api {
         .await?;
         self.publish(Event::AppDeleted { app: name }).await;
         Ok(record.history())
+    }
+
+    /// Every artifact a stored version names, read from KV (not the state
+    /// task's view), so a version stored a moment ago counts.
+    async fn artifacts_in_use(
+        &self,
+        payload: &[u8],
+    ) -> Result<Vec<crate::client::ArtifactUse>, String> {
+        let ListRequest {} = request("artifacts_in_use", payload)?;
+        let records = self.store.load_all().await.map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for (app, (record, _)) in records {
+            for (version, component, digest) in record.artifacts() {
+                out.push(crate::client::ArtifactUse {
+                    digest,
+                    app: app.clone(),
+                    version,
+                    component,
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn list(&self, payload: &[u8]) -> Result<Vec<AppStatus>, String> {

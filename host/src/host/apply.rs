@@ -57,20 +57,28 @@ impl Host {
             None => (Arc::new(Loopback::default()), None, BTreeMap::new()),
         };
         self.check_images(&manifest, &spec.placements)?;
-        // Compile and link every component first: that has no effect outside this
-        // call, so a component that does not compile leaves nothing behind.
+        // Fetch (checked by digest) and compile every image first, then link:
+        // none of it has an effect outside this call, so an image that cannot be
+        // fetched or a component that does not compile leaves nothing behind.
+        let ready = self.fetch_images(&manifest, &spec.placements).await?;
         let mut components = BTreeMap::new();
         for (name, &instances) in &spec.placements {
-            if instances == 0 || ProviderSpec::of(&manifest, name).is_some() {
+            if instances == 0 || manifest.is_provider(name) {
                 continue;
             }
-            let rt = self.prepare(&manifest, name, instances, &loopback).await?;
+            let rt = self
+                .prepare(&manifest, name, instances, &loopback, &ready)
+                .await?;
             components.insert(name.clone(), Arc::new(rt));
         }
         // Then start processes; a later failure drops (and so stops) the new ones.
         let mut providers = BTreeMap::new();
         for (name, &instances) in &spec.placements {
-            let Some(provider) = ProviderSpec::of(&manifest, name).filter(|_| instances > 0) else {
+            let Some(Ready::Executable(executable)) = ready.get(name).filter(|_| instances > 0)
+            else {
+                continue;
+            };
+            let Some(provider) = ProviderSpec::of(&manifest, name, executable.clone()) else {
                 continue;
             };
             let links = provider::links_of(&manifest, name);
@@ -88,7 +96,9 @@ impl Host {
             (Some(_), _) if components.is_empty() => None,
             (Some(_), Some(running)) => Some(running),
             (Some(svc), None) => {
-                let rt = self.prepare(&manifest, &svc.name, 1, &loopback).await?;
+                let rt = self
+                    .prepare(&manifest, &svc.name, 1, &loopback, &ready)
+                    .await?;
                 let policy = svc.restart.unwrap_or_default();
                 let service = Service::start(&self.inner.services, Arc::new(rt), policy)?;
                 Some(Arc::new(service))
@@ -154,11 +164,11 @@ impl Host {
             let Some(dir) = config.provider_dir.as_ref() else {
                 continue;
             };
-            let Some(provider) = ProviderSpec::of(manifest, name) else {
+            if !manifest.is_provider(name) {
                 continue;
-            };
-            let inside = provider
-                .executable
+            }
+            let executable = std::path::Path::new(path.strip_prefix("file://").unwrap_or(path));
+            let inside = executable
                 .canonicalize()
                 .ok()
                 .zip(dir.canonicalize().ok())
@@ -166,7 +176,7 @@ impl Host {
             if !inside {
                 return Err(format!(
                     "provider '{name}' of app '{app}': {} is not inside this host's provider folder {} (--provider-dir)",
-                    provider.executable.display(),
+                    executable.display(),
                     dir.display()
                 ));
             }
@@ -195,12 +205,67 @@ impl Host {
         })
     }
 
+    /// Fetch every image the placements and the service need, each checked
+    /// against its digest, and compile the components (a digest compiled before
+    /// is neither fetched nor compiled again). All or nothing: the first failure
+    /// is the answer, naming the component, its image and why.
+    async fn fetch_images(
+        &self,
+        manifest: &Manifest,
+        placements: &BTreeMap<String, u32>,
+    ) -> Result<BTreeMap<String, Ready>, String> {
+        let app = &manifest.name;
+        let service = manifest.service().map(|s| s.name.as_str());
+        let needed = placements
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(name, _)| name.as_str())
+            .chain(service)
+            .collect::<std::collections::BTreeSet<_>>();
+        let fetches = needed.into_iter().filter_map(|name| {
+            let component = manifest.component(name)?;
+            component.image.is_code().then_some((name, component))
+        });
+        let fetches = fetches.map(|(name, component)| async move {
+            let image = &component.image;
+            let failed = |e: &dyn std::fmt::Display| {
+                format!(
+                    "component '{name}' of app '{app}': cannot fetch its image {} on host {}: {e}",
+                    image.to_uri(),
+                    self.id()
+                )
+            };
+            let fetcher = &self.inner.fetcher;
+            if component.is_provider() {
+                let exe = fetcher.executable(image).await.map_err(|e| failed(&e))?;
+                return Ok::<_, String>((name.to_string(), Ready::Executable(exe)));
+            }
+            let known = lattice_artifacts::Fetcher::digest_of(image)
+                .and_then(|d| self.inner.cache.get(&d.hex()).map(|c| (d.hex(), c)));
+            let (digest, compiled) = match known {
+                Some(found) => found,
+                None => {
+                    let fetched = fetcher.component(image).await.map_err(|e| failed(&e))?;
+                    self.inner
+                        .cache
+                        .load_bytes(&image.to_uri(), fetched.bytes)
+                        .await
+                        .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?
+                }
+            };
+            Ok((name.to_string(), Ready::Component(digest, compiled)))
+        });
+        let ready = futures::future::try_join_all(fetches).await?;
+        Ok(ready.into_iter().collect())
+    }
+
     async fn prepare(
         &self,
         manifest: &Manifest,
         name: &str,
         instances: u32,
         loopback: &Arc<Loopback>,
+        ready: &BTreeMap<String, Ready>,
     ) -> Result<ComponentRuntime, String> {
         let app = &manifest.name;
         let component = manifest
@@ -211,18 +276,13 @@ impl Host {
                 "component '{name}' of app '{app}' is a capability and cannot be placed as a component"
             ));
         }
-        let Image::File(path) = &component.image else {
+        let Some(Ready::Component(digest, compiled)) = ready.get(name) else {
             return Err(format!(
-                "component '{name}' of app '{app}' is a builtin capability and cannot be placed as a component"
+                "component '{name}' of app '{app}' has no Wasm component image to run ({})",
+                component.image.to_uri()
             ));
         };
-        let path = path.strip_prefix("file://").unwrap_or(path);
-        let (digest, compiled) = self
-            .inner
-            .cache
-            .load_file(path)
-            .await
-            .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?;
+        let (digest, compiled) = (digest.clone(), compiled.clone());
         let mut env = ComponentEnv::new(app, name);
         env.config = component.config.clone();
         env.links = targets::of(manifest, name, &self.inner.config.links)?;
@@ -256,6 +316,13 @@ impl Host {
             digest,
         })
     }
+}
+
+/// An image fetched and ready to run: a compiled component (by digest) or a
+/// provider executable's path.
+enum Ready {
+    Component(String, wasmtime::component::Component),
+    Executable(std::path::PathBuf),
 }
 
 /// Components whose instance count differs between `before` and `after`.

@@ -47,6 +47,8 @@ struct Inner {
     engine: Engine,
     pooling: bool,
     cache: ComponentCache,
+    /// Where component and provider bytes come from, checked by digest.
+    fetcher: lattice_artifacts::Fetcher,
     linker: Linker<Ctx>,
     capabilities: Vec<Arc<dyn Capability>>,
     router: Arc<Router>,
@@ -101,12 +103,22 @@ impl Host {
         let capabilities = plugins::builtins(&HostServices {
             host_id: key.public_key(),
             subjects,
-            nats,
+            nats: nats.clone(),
             messaging_nats: config.messaging_nats.clone(),
             http_server: config.http_server,
             router: router.clone(),
             blobstore_dir: config.blobstore_dir.clone(),
         });
+        let fetcher = lattice_artifacts::Fetcher::new(
+            &config.lattice,
+            nats.clone(),
+            config.cache_dir.as_ref().map(|d| d.join("artifacts")),
+            lattice_artifacts::FetchConfig {
+                allow_file_load: config.allow_file_load,
+                ..config.artifacts
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("cannot make the host's artifact cache folder: {e}"))?;
         let mut linker = Linker::new(&engine);
         for capability in &capabilities {
             capability.add_to_linker(&mut linker).map_err(|e| {
@@ -123,6 +135,7 @@ impl Host {
                 router,
                 services: ServiceThreads::default(),
                 cache: ComponentCache::new(engine.clone()),
+                fetcher,
                 engine,
                 pooling,
                 linker,
@@ -133,6 +146,13 @@ impl Host {
                 config,
             }),
         })
+    }
+
+    /// What this host fetched since it started (from the artifact store, its
+    /// disk cache, files), and how many components it compiled: a second start
+    /// of the same digest adds to neither.
+    pub fn artifact_stats(&self) -> (lattice_artifacts::fetch::FetchStats, u64) {
+        (self.inner.fetcher.stats(), self.inner.cache.compiles())
     }
 
     /// `body` (an event's JSON) signed with the host's key, with its join proof:

@@ -5,7 +5,7 @@
 
 use super::settings::LinkSettings;
 use crate::component::ComponentRuntime;
-use lattice_protocol::manifest::{Image, Manifest};
+use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::CallCounts;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,8 +181,8 @@ fn allowed_links(manifest: &Manifest) -> HashSet<(String, String, String, String
     for (source, link) in manifest.links() {
         let target_is_wasm = manifest
             .component(&link.target)
-            .is_some_and(|t| matches!(t.image, Image::File(_)));
-        if !matches!(source.image, Image::File(_)) || !target_is_wasm {
+            .is_some_and(|t| t.image.is_code());
+        if !source.image.is_code() || !target_is_wasm {
             continue;
         }
         for interface in &link.interfaces {

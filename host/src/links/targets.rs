@@ -20,7 +20,7 @@ pub fn of(manifest: &Manifest, name: &str, settings: &LinkSettings) -> Result<Ta
         let provider_kv = manifest.is_provider(&link.target)
             && link.namespace == "wasi"
             && link.package == "keyvalue";
-        if provider_kv || !matches!(image, Some(Image::File(_))) {
+        if provider_kv || !image.is_some_and(Image::is_code) {
             continue;
         }
         let timeout = match link.source_config.get("timeout") {

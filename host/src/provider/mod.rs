@@ -1,5 +1,6 @@
 //! Capability providers this host runs: one process per provider of each app placed
-//! here, started from the provider's `file://` executable, told who it is on stdin
+//! here, started from the provider's executable (a `file://` path, or an artifact
+//! checked against its digest and kept mode 0755 in the host's cache), told who it is on stdin
 //! (`lattice_protocol::provider::ProviderMessage`), health-checked over NATS,
 //! restarted with backoff when it exits or stops answering, and stopped cleanly.
 //!
@@ -52,16 +53,15 @@ pub struct ProviderSpec {
 }
 
 impl ProviderSpec {
-    /// The spec of provider `name` of `manifest`, if it is one.
-    pub fn of(manifest: &Manifest, name: &str) -> Option<Self> {
+    /// The spec of provider `name` of `manifest`, if it is one, run from
+    /// `executable`: its image as the host fetched it (a `file://` path, or the
+    /// checked copy of an artifact in the host's cache).
+    pub fn of(manifest: &Manifest, name: &str, executable: PathBuf) -> Option<Self> {
         let c = manifest.component(name).filter(|c| c.is_provider())?;
-        let lattice_protocol::manifest::Image::File(path) = &c.image else {
-            return None;
-        };
         Some(Self {
             app: manifest.name.clone(),
             name: name.to_owned(),
-            executable: PathBuf::from(path.strip_prefix("file://").unwrap_or(path)),
+            executable,
             config: c.config.clone(),
         })
     }

@@ -1,0 +1,198 @@
+//! Hosts running `artifact://` images from the lattice's artifact store on a real
+//! nats-server: every byte checked against its digest before anything starts, a
+//! digest fetched and compiled once per host (and not fetched again after a
+//! restart with the same cache folder), tampered or oversized artifacts refused.
+
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
+use async_nats::jetstream;
+use lattice_artifacts::{ArtifactStore, Digest, FetchConfig, NewArtifact, StoreConfig};
+use lattice_host::{Host, HostConfig};
+use lattice_protocol::messages::WorkloadSpec;
+use lattice_testing::components::component;
+use lattice_testing::host::{get, quick_limits};
+use lattice_testing::manifest::{spec, App, Component};
+use lattice_testing::nats::{free_port, NatsServer};
+use std::path::Path;
+
+const LATTICE: &str = "arts";
+
+async fn upload(nats: &NatsServer, file: &Path) -> Digest {
+    let js = jetstream::new(nats.connect().await.unwrap());
+    let store = ArtifactStore::open_or_create(js, LATTICE, StoreConfig::default())
+        .await
+        .unwrap();
+    let bytes = std::fs::read(file).unwrap();
+    let meta = store
+        .put(&bytes, NewArtifact::component("hello.wasm"))
+        .await
+        .unwrap();
+    meta.digest.parse().unwrap()
+}
+
+/// A cluster host: no file images, artifacts cached under `cache`.
+async fn cluster_host(nats: &NatsServer, cache: &Path, fetch: FetchConfig) -> Host {
+    let config = HostConfig {
+        lattice: LATTICE.into(),
+        limits: quick_limits(),
+        cache_dir: Some(cache.to_path_buf()),
+        artifacts: fetch,
+        allow_file_load: false,
+        ..HostConfig::default()
+    };
+    Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
+}
+
+fn app(name: &str, version: &str, digest: &Digest, port: u16) -> WorkloadSpec {
+    spec(
+        App::new(name)
+            .version(version)
+            .with(Component::image("web", &format!("artifact://{digest}")))
+            .http_server("web", port)
+            .manifest(),
+    )
+}
+
+#[tokio::test]
+async fn a_digest_is_fetched_and_compiled_once_per_host() {
+    let nats = NatsServer::start().unwrap();
+    let digest = upload(&nats, &component("hello")).await;
+    let cache = tempfile::tempdir().unwrap();
+    let host = cluster_host(&nats, cache.path(), FetchConfig::default()).await;
+
+    let port = free_port().unwrap();
+    host.apply(app("one", "v1", &digest, port)).await.unwrap();
+    assert_eq!(get(port, "/").await.0, 200);
+    let (fetched, compiles) = host.artifact_stats();
+    assert_eq!((fetched.store_fetches, compiles), (1, 1), "{fetched:?}");
+    // Kept on disk under its digest, checked.
+    let kept = cache.path().join("artifacts/sha256").join(digest.hex());
+    assert_eq!(Digest::of(&std::fs::read(&kept).unwrap()), digest);
+
+    // A new version and another app with the same digest: nothing fetched,
+    // nothing read from disk, nothing compiled.
+    host.apply(app("one", "v2", &digest, port)).await.unwrap();
+    let other = free_port().unwrap();
+    host.apply(app("two", "v1", &digest, other)).await.unwrap();
+    assert_eq!(get(other, "/").await.0, 200);
+    assert_eq!(host.artifact_stats(), (fetched, 1));
+
+    // A restarted host with the same cache folder reads the disk, not NATS.
+    drop(host);
+    let again = cluster_host(&nats, cache.path(), FetchConfig::default()).await;
+    let port = free_port().unwrap();
+    again.apply(app("one", "v2", &digest, port)).await.unwrap();
+    assert_eq!(get(port, "/").await.0, 200);
+    let (fetched, _) = again.artifact_stats();
+    assert_eq!((fetched.store_fetches, fetched.cache_hits), (0, 1));
+}
+
+#[tokio::test]
+async fn workloads_asking_for_one_digest_at_once_fetch_it_once() {
+    let nats = NatsServer::start().unwrap();
+    let digest = upload(&nats, &component("hello")).await;
+    let cache = tempfile::tempdir().unwrap();
+    let host = cluster_host(&nats, cache.path(), FetchConfig::default()).await;
+    let apps: Vec<WorkloadSpec> = (0..4)
+        .map(|i| app(&format!("app-{i}"), "v1", &digest, free_port().unwrap()))
+        .collect();
+    let applied = futures::future::join_all(apps.into_iter().map(|a| host.apply(a))).await;
+    assert!(applied.iter().all(Result::is_ok), "{applied:?}");
+    let (fetched, _) = host.artifact_stats();
+    assert_eq!(fetched.store_fetches, 1, "{fetched:?}");
+}
+
+/// Someone with write access to the bucket puts other bytes (a valid component
+/// too: without the check it would run) under the digest's name. The host
+/// refuses with a digest mismatch naming both digests, and nothing starts.
+#[tokio::test]
+async fn a_tampered_artifact_is_refused_and_nothing_starts() {
+    let nats = NatsServer::start().unwrap();
+    let digest = upload(&nats, &component("hello")).await;
+    let js = jetstream::new(nats.connect().await.unwrap());
+    let raw = js
+        .get_object_store(format!("lattice_{LATTICE}_artifacts"))
+        .await
+        .unwrap();
+    let info = raw.info(digest.hex()).await.unwrap();
+    let evil = std::fs::read(component("counter")).unwrap();
+    let object = jetstream::object_store::ObjectMetadata {
+        name: digest.hex(),
+        metadata: info.metadata.clone(),
+        ..Default::default()
+    };
+    raw.put(object, &mut evil.as_slice()).await.unwrap();
+
+    let cache = tempfile::tempdir().unwrap();
+    let host = cluster_host(&nats, cache.path(), FetchConfig::default()).await;
+    let port = free_port().unwrap();
+    let err = host
+        .apply(app("shop", "v1", &digest, port))
+        .await
+        .unwrap_err();
+    assert!(err.contains("digest mismatch"), "{err}");
+    assert!(
+        err.contains(&digest.to_string()),
+        "names the expected digest: {err}"
+    );
+    assert!(
+        err.contains(&Digest::of(&evil).to_string()),
+        "names the digest of what came back: {err}"
+    );
+    assert!(err.contains("component 'web' of app 'shop'"), "{err}");
+    assert!(host.apps().is_empty(), "nothing applied");
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/"))
+            .await
+            .is_err(),
+        "nothing listens"
+    );
+    // Nothing was kept in the cache either.
+    assert!(!cache
+        .path()
+        .join("artifacts/sha256")
+        .join(digest.hex())
+        .exists());
+    let (fetched, compiles) = host.artifact_stats();
+    assert_eq!((fetched.store_fetches, compiles), (0, 0));
+}
+
+#[tokio::test]
+async fn an_artifact_over_the_hosts_bound_is_refused() {
+    let nats = NatsServer::start().unwrap();
+    let digest = upload(&nats, &component("hello")).await;
+    let cache = tempfile::tempdir().unwrap();
+    let small = FetchConfig {
+        store: StoreConfig {
+            max_artifact_bytes: 1000,
+            ..StoreConfig::default()
+        },
+        ..FetchConfig::default()
+    };
+    let host = cluster_host(&nats, cache.path(), small).await;
+    let err = host
+        .apply(app("big", "v1", &digest, free_port().unwrap()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("over the artifact store's limit of 1000 bytes"),
+        "{err}"
+    );
+    assert!(host.apps().is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_artifact_names_the_component_and_the_image() {
+    let nats = NatsServer::start().unwrap();
+    upload(&nats, &component("hello")).await;
+    let cache = tempfile::tempdir().unwrap();
+    let host = cluster_host(&nats, cache.path(), FetchConfig::default()).await;
+    let absent = Digest::of(b"never uploaded");
+    let err = host
+        .apply(app("gone", "v1", &absent, free_port().unwrap()))
+        .await
+        .unwrap_err();
+    assert!(err.contains("component 'web' of app 'gone'"), "{err}");
+    assert!(err.contains(&format!("artifact://{absent}")), "{err}");
+    assert!(err.contains("is not in the artifact store"), "{err}");
+}
