@@ -196,3 +196,93 @@ async fn a_missing_artifact_names_the_component_and_the_image() {
     assert!(err.contains(&format!("artifact://{absent}")), "{err}");
     assert!(err.contains("is not in the artifact store"), "{err}");
 }
+
+async fn put(nats: &NatsServer, bytes: &[u8], new: NewArtifact) -> Digest {
+    let js = jetstream::new(nats.connect().await.unwrap());
+    let store = ArtifactStore::open_or_create(js, LATTICE, StoreConfig::default())
+        .await
+        .unwrap();
+    store.put(bytes, new).await.unwrap().digest.parse().unwrap()
+}
+
+/// An app with provider `aprov` from `provider` and component `web` from `hello`.
+fn provider_app(provider: &Digest, hello: &Digest) -> WorkloadSpec {
+    let manifest = App::new("prov")
+        .with(Component::capability(
+            "aprov",
+            &format!("artifact://{provider}"),
+        ))
+        .with(Component::image("web", &format!("artifact://{hello}")))
+        .manifest();
+    let mut spec = spec(manifest);
+    spec.placements.insert("aprov".into(), 1);
+    spec
+}
+
+/// A provider executable uploaded for this platform runs from the host's cache,
+/// mode 0755, after its digest checked out; one named as a component, or built
+/// for another platform, is refused before anything starts.
+#[tokio::test]
+async fn provider_executables_run_from_the_checked_cache_copy() {
+    let nats = NatsServer::start().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let marker = scratch.path().join("started");
+    let script = format!(
+        "#!/bin/sh\necho \"$0\" > '{}'\nexec sleep 30\n",
+        marker.display()
+    );
+    let provider = put(
+        &nats,
+        script.as_bytes(),
+        NewArtifact::local_provider("probe"),
+    )
+    .await;
+    let hello = upload(&nats, &component("hello")).await;
+    let cache = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        lattice: LATTICE.into(),
+        limits: quick_limits(),
+        cache_dir: Some(cache.path().to_path_buf()),
+        provider_nats_url: Some(nats.url()),
+        allow_file_load: false,
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+
+    // A component's digest named as a provider: refused, nothing starts.
+    let err = host.apply(provider_app(&hello, &hello)).await.unwrap_err();
+    assert!(err.contains("component 'aprov' of app 'prov'"), "{err}");
+    assert!(err.contains("is a Component, not a Provider"), "{err}");
+    // A provider built for another platform: refused.
+    let elsewhere = NewArtifact {
+        os: Some("plan9".into()),
+        ..NewArtifact::local_provider("probe-plan9")
+    };
+    let foreign = put(&nats, b"#!/bin/sh\nexit 1\n", elsewhere).await;
+    let err = host
+        .apply(provider_app(&foreign, &hello))
+        .await
+        .unwrap_err();
+    assert!(err.contains("was built for plan9/"), "{err}");
+    assert!(host.apps().is_empty());
+    assert!(!marker.exists());
+
+    host.apply(provider_app(&provider, &hello)).await.unwrap();
+    let kept = cache.path().join("artifacts/sha256").join(provider.hex());
+    let ran_from = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&marker) {
+                if !text.is_empty() {
+                    return text;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the provider starts");
+    assert_eq!(ran_from.trim(), kept.display().to_string());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+}
