@@ -12,6 +12,7 @@
 
 use crate::backoff::backoff;
 
+pub mod bundled;
 pub mod signer;
 use lattice_protocol::creds;
 use lattice_protocol::manifest::{Config, Manifest, Restart};
