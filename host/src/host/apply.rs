@@ -236,6 +236,12 @@ impl Host {
                 )
             };
             let fetcher = &self.inner.fetcher;
+            if let Image::Bundled(bundled) = image {
+                let dir = self.inner.config.provider_dir.as_deref();
+                let exe = crate::provider::bundled::locate(*bundled, dir)
+                    .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?;
+                return Ok((name.to_string(), Ready::Executable(exe)));
+            }
             if component.is_provider() {
                 let exe = fetcher.executable(image).await.map_err(|e| failed(&e))?;
                 return Ok::<_, String>((name.to_string(), Ready::Executable(exe)));
