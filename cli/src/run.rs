@@ -87,7 +87,10 @@ pub struct HostOptions {
     /// ships them. (`lattice up` turns it on.)
     #[arg(long)]
     allow_file_load: bool,
-    /// Run provider executables only from inside this folder.
+    /// Run provider executables only from inside this folder. Bundled providers
+    /// (`bundled://keyvalue-redis`, `sqldb-postgres`, and wasmCloud's
+    /// ghcr.io/wasmcloud images that read as them) are looked up here by name;
+    /// without this flag, next to the lattice binary.
     #[arg(long)]
     provider_dir: Option<PathBuf>,
     /// OCI registries: plain-HTTP opt-in, logins, deadlines, size bound.
