@@ -40,3 +40,31 @@ impl Bucket {
         Ok(next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn concurrent_increments_are_atomic() {
+        let bucket = Bucket::default();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let bucket = bucket.clone();
+                std::thread::spawn(move || {
+                    (0..500)
+                        .map(|_| bucket.increment("hot", 1).unwrap())
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let values: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let distinct: BTreeSet<u64> = values.iter().copied().collect();
+        assert_eq!(distinct, (1..=4000).collect::<BTreeSet<u64>>());
+        assert_eq!(bucket.get("hot").unwrap(), b"4000");
+    }
+}

@@ -7,8 +7,12 @@
 //! per `(app, capability, identifier)`, so two memory capabilities of one app are
 //! two stores. NATS: one JetStream bucket per app and identifier, shared by every
 //! link of the app to JetStream (it is one real store).
+//!
+//! Increments on JetStream are compare-and-sets; [`coalesce`] lets concurrent
+//! increments of one key on a host share one, so a hot counter stays fast.
 
 mod bindings;
+pub mod coalesce;
 mod host_impl;
 mod memory;
 mod nats;

@@ -4,6 +4,7 @@
 //! Keys the JetStream key syntax allows are stored as they are; any other key is
 //! stored as `_x_<hex>` so every string a guest uses is a valid, distinct key.
 
+use super::coalesce::{CasStore, Coalescer, Limits};
 use super::{parse_counter, KvError};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
@@ -12,8 +13,6 @@ use lattice_protocol::subjects::Subjects;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Compare-and-set attempts for one increment before giving up.
-const CAS_ATTEMPTS: usize = 100;
 const ENCODED: &str = "_x_";
 
 #[derive(Clone)]
@@ -21,11 +20,14 @@ pub struct Backend {
     js: jetstream::Context,
     subjects: Subjects,
     stores: Arc<Mutex<HashMap<String, Arc<kv::Store>>>>,
+    coalescer: Coalescer,
 }
 
 #[derive(Clone)]
 pub struct Bucket {
+    name: Arc<str>,
     store: Arc<kv::Store>,
+    coalescer: Coalescer,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> KvError {
@@ -38,6 +40,7 @@ impl Backend {
             js,
             subjects,
             stores: Arc::default(),
+            coalescer: Coalescer::new(Limits::default()),
         }
     }
 
@@ -50,7 +53,7 @@ impl Backend {
             .get(&name)
             .cloned();
         if let Some(store) = cached {
-            return Ok(Bucket { store });
+            return Ok(self.bucket(&name, store));
         }
         let store = Arc::new(match self.js.get_key_value(&name).await {
             Ok(store) => store,
@@ -68,8 +71,16 @@ impl Backend {
         self.stores
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name, store.clone());
-        Ok(Bucket { store })
+            .insert(name.clone(), store.clone());
+        Ok(self.bucket(&name, store))
+    }
+
+    fn bucket(&self, name: &str, store: Arc<kv::Store>) -> Bucket {
+        Bucket {
+            name: Arc::from(name),
+            store,
+            coalescer: self.coalescer.clone(),
+        }
     }
 }
 
@@ -104,54 +115,53 @@ impl Bucket {
         Ok(keys.iter().map(|k| decode_key(k)).collect())
     }
 
-    /// Atomic increment with compare-and-set on the key's revision.
+    /// Atomic increment: a compare-and-set on the key's revision, through the
+    /// host's [`Coalescer`] so concurrent increments of one key share one write.
     pub async fn increment(&self, key: &str, delta: u64) -> Result<u64, KvError> {
-        let key = encode_key(key);
-        for _ in 0..CAS_ATTEMPTS {
-            let entry = self
-                .store
-                .entry(key.clone())
-                .await
-                .map_err(|e| err("increment", e))?;
-            let live = entry.as_ref().filter(|e| e.operation == kv::Operation::Put);
-            let next = match live {
-                Some(e) => parse_counter(&decode_key(&key), &e.value)?.wrapping_add(delta),
-                None => delta,
-            };
-            let value = Bytes::from(next.to_string());
-            let written = match &entry {
-                Some(e) => self
-                    .store
-                    .update(&key, value, e.revision)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            e.kind() == kv::UpdateErrorKind::WrongLastRevision,
-                            e.to_string(),
-                        )
-                    }),
-                None => self
-                    .store
-                    .create(&key, value)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            e.kind() == kv::CreateErrorKind::AlreadyExists,
-                            e.to_string(),
-                        )
-                    }),
-            };
-            match written {
-                Ok(()) => return Ok(next),
-                Err((true, _)) => continue,
-                Err((false, e)) => return Err(err("increment", e)),
+        let counter = Counter(self.store.clone());
+        self.coalescer
+            .increment(counter, &self.name, &encode_key(key), delta)
+            .await
+            .map_err(|e| KvError(e.0.replace(&encode_key(key), key)))
+    }
+}
+
+/// A bucket as the coalescer sees it: counters under compare-and-set.
+#[derive(Clone)]
+struct Counter(Arc<kv::Store>);
+
+impl CasStore for Counter {
+    async fn read(&self, key: &str) -> Result<(u64, Option<u64>), KvError> {
+        let entry = self.0.entry(key).await.map_err(|e| err("increment", e))?;
+        Ok(match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                (parse_counter(&decode_key(key), &e.value)?, Some(e.revision))
             }
+            // Deleted or purged: counting starts again, on the tombstone's revision.
+            Some(e) => (0, Some(e.revision)),
+            None => (0, None),
+        })
+    }
+
+    async fn write(
+        &self,
+        key: &str,
+        value: u64,
+        revision: Option<u64>,
+    ) -> Result<Option<u64>, KvError> {
+        let value = Bytes::from(value.to_string());
+        match revision {
+            Some(revision) => match self.0.update(key, value, revision).await {
+                Ok(written) => Ok(Some(written)),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+                Err(e) => Err(err("increment", e)),
+            },
+            None => match self.0.create(key, value).await {
+                Ok(written) => Ok(Some(written)),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(err("increment", e)),
+            },
         }
-        Err(KvError(format!(
-            "increment of '{key}' lost {CAS_ATTEMPTS} compare-and-set races in a row; try again"
-        )))
     }
 }
 
