@@ -7,7 +7,7 @@
 use super::config::Configs;
 use super::draft::{Draft, LinkDraft};
 use super::walk::{Path, Walker};
-use crate::manifest::{Builtin, Bundled, Image};
+use crate::manifest::{Builtin, Bundled, ComponentKind, Image};
 use std::collections::BTreeMap;
 
 /// What one side of a capability reads, and wasmCloud's keys it refuses.
@@ -138,6 +138,11 @@ const BLOBSTORE_LINK: Keys = Keys {
         ("tls_ca_file", OWN_NATS),
     ],
 };
+const WASM_LINK: Keys = Keys {
+    what: "a link between Wasm components (its source config)",
+    reads: &["timeout"],
+    refused: &[],
+};
 const NOTHING: Keys = Keys {
     what: "this builtin",
     reads: &[],
@@ -201,6 +206,33 @@ pub(super) fn link(w: &mut Walker, source: &Draft, target: &Draft, draft: &LinkD
         };
         check(w, keys, source_config.0, source_config.1, "source config");
         unread(w, target_config, b.name(), "target");
+    }
+    let is_wasm = |d: &Draft| {
+        matches!(
+            d.kind,
+            Some(ComponentKind::Component | ComponentKind::Service)
+        )
+    };
+    if is_wasm(source) && is_wasm(target) {
+        // A call between Wasm components: the calling host reads `timeout`.
+        check(
+            w,
+            &WASM_LINK,
+            source_config.0,
+            source_config.1,
+            "source config",
+        );
+        let name = target.name.as_deref().unwrap_or("the target");
+        for key in target_config.0.keys() {
+            w.problem(
+                &target_config.1[key],
+                format!(
+                    "`{key}` is not read: nothing reads the target config of a link to \
+                     the Wasm component '{name}'; give it `config` of its own"
+                ),
+            );
+        }
+        return;
     }
     let keys = match &target.image {
         Some(Image::Builtin(b)) => {
