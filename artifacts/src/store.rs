@@ -30,6 +30,10 @@ pub struct StoreConfig {
     /// The bucket's size limit, set when the bucket is created (default 1 GiB).
     /// A bucket that exists keeps the limit it was created with.
     pub max_store_bytes: u64,
+    /// JetStream replicas of the bucket, set when it is created (default 1; 3 on a
+    /// three-node cluster). The controller creates the bucket at start with the
+    /// lattice's `--replicas`.
+    pub replicas: usize,
 }
 
 impl Default for StoreConfig {
@@ -37,6 +41,7 @@ impl Default for StoreConfig {
         Self {
             max_artifact_bytes: 64 << 20,
             max_store_bytes: 1 << 30,
+            replicas: 1,
         }
     }
 }
@@ -189,6 +194,7 @@ impl ArtifactStore {
                 bucket: bucket.clone(),
                 description: Some(format!("lattice '{lattice}': artifacts by SHA-256 digest")),
                 max_bytes: i64::try_from(config.max_store_bytes).unwrap_or(i64::MAX),
+                num_replicas: config.replicas.max(1),
                 ..Default::default()
             })
             .await;

@@ -130,6 +130,7 @@ async fn a_full_store_says_so() {
     let config = StoreConfig {
         max_artifact_bytes: 1 << 20,
         max_store_bytes: 200_000,
+        ..StoreConfig::default()
     };
     let store = store(&server, "full", config).await;
     store

@@ -79,8 +79,9 @@ pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, C
     let url = settings.url.as_str();
     let connecting = options
         .name(settings.name.as_str())
+        .event_callback(log_event)
         .connection_timeout(settings.timeout)
-        .connect(url);
+        .connect(servers(url));
     let grace = settings.timeout + Duration::from_secs(1);
     match tokio::time::timeout(grace, connecting).await {
         Ok(Ok(client)) => Ok(client),
@@ -96,6 +97,34 @@ pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, C
             url: url.to_string(),
             after: grace,
         }),
+    }
+}
+
+/// The servers of a URL list (`nats://a:4222,nats://b:4222`): the client picks one
+/// and moves to another when it is lost.
+fn servers(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+/// Log what happens to the connection: a lost server, the reconnect (after which
+/// async-nats subscribes again by itself), a slow consumer. Reconnecting never
+/// ends: async-nats retries without limit, with a delay that grows to 4 s.
+async fn log_event(event: async_nats::Event) {
+    use async_nats::Event;
+    match event {
+        Event::Connected => tracing::info!(target: "lattice::nats", "connected to NATS"),
+        Event::Disconnected => {
+            tracing::warn!(target: "lattice::nats", "disconnected from NATS; reconnecting")
+        }
+        Event::LameDuckMode => tracing::warn!(
+            target: "lattice::nats",
+            "the NATS server is shutting down (lame duck mode); reconnecting elsewhere soon"
+        ),
+        Event::Closed => tracing::warn!(target: "lattice::nats", "the NATS connection is closed"),
+        other => tracing::warn!(target: "lattice::nats", "NATS: {other}"),
     }
 }
 
@@ -232,6 +261,15 @@ mod tests {
         let e = options(&settings).err().unwrap().to_string();
         assert!(e.contains("no PEM `CERTIFICATE` block"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_url_list_is_several_servers() {
+        assert_eq!(
+            servers("nats://a:1, nats://b:2,"),
+            ["nats://a:1", "nats://b:2"]
+        );
+        assert_eq!(servers("nats://a:1"), ["nats://a:1"]);
     }
 
     #[test]

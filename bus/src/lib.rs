@@ -159,6 +159,11 @@ pub trait Kv: Send + Sync + 'static {
     /// Every change from now on to the keys matching `pattern` (`*` and `>`
     /// wildcards), deletes included.
     fn watch(&self, pattern: &str) -> BoxFuture<'_, Result<EntryStream, KvError>>;
+
+    /// The last entry of every key matching `pattern` (delete markers included),
+    /// then every change from then on: what a watcher that lost its watch reads to
+    /// catch up with everything it missed.
+    fn watch_with_history(&self, pattern: &str) -> BoxFuture<'_, Result<EntryStream, KvError>>;
 }
 
 impl<B: Bus + ?Sized> Bus for Arc<B> {
@@ -223,5 +228,8 @@ impl<K: Kv + ?Sized> Kv for Arc<K> {
     }
     fn watch(&self, pattern: &str) -> BoxFuture<'_, Result<EntryStream, KvError>> {
         (**self).watch(pattern)
+    }
+    fn watch_with_history(&self, pattern: &str) -> BoxFuture<'_, Result<EntryStream, KvError>> {
+        (**self).watch_with_history(pattern)
     }
 }

@@ -213,19 +213,34 @@ impl Kv for kv::Store {
             let watch = kv::Store::watch(self, &pattern)
                 .await
                 .map_err(|e| other(self, "watching", pattern.clone(), e))?;
-            let bucket = self.name.clone();
-            Ok(watch
-                .map(move |e| {
-                    e.map(entry).map_err(|e| KvError::Other {
-                        bucket: bucket.clone(),
-                        doing: "watching",
-                        key: pattern.clone(),
-                        source: e.into(),
-                    })
-                })
-                .boxed())
+            Ok(entries(self, watch, pattern))
         })
     }
+
+    fn watch_with_history(&self, pattern: &str) -> BoxFuture<'_, Result<EntryStream, KvError>> {
+        let pattern = pattern.to_string();
+        Box::pin(async move {
+            let watch = kv::Store::watch_with_history(self, &pattern)
+                .await
+                .map_err(|e| other(self, "watching", pattern.clone(), e))?;
+            Ok(entries(self, watch, pattern))
+        })
+    }
+}
+
+/// A watch's entries as the [`Kv`] seam gives them.
+fn entries(store: &kv::Store, watch: kv::Watch, pattern: String) -> EntryStream {
+    let bucket = store.name.clone();
+    watch
+        .map(move |e| {
+            e.map(entry).map_err(|e| KvError::Other {
+                bucket: bucket.clone(),
+                doing: "watching",
+                key: pattern.clone(),
+                source: e.into(),
+            })
+        })
+        .boxed()
 }
 
 fn conflict(store: &kv::Store, key: String, expected: Option<u64>) -> KvError {

@@ -342,6 +342,35 @@ pub struct ControllerArgs {
     /// deployed tag to its digest): plain-HTTP opt-in, logins, deadlines.
     #[command(flatten)]
     registry: crate::push::RegistryArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+/// Replicas and size limits of the lattice's JetStream buckets.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// JetStream replicas of the lattice's state bucket and artifact store: 1 on a
+    /// single nats-server, 3 on a three-node cluster (which then survives losing a
+    /// node). Buckets are created with it; the controller refuses to start on a
+    /// bucket with fewer.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    replicas: u8,
+    /// Size limit of the state bucket in MiB, set when it is created.
+    #[arg(long, default_value_t = 64)]
+    state_max_mib: u64,
+    /// Size limit of the artifact store in MiB, set when it is created.
+    #[arg(long, default_value_t = 1024)]
+    artifacts_max_mib: u64,
+}
+
+impl StorageArgs {
+    fn config(&self) -> lattice_controller::StorageConfig {
+        lattice_controller::StorageConfig {
+            replicas: usize::from(self.replicas),
+            state_max_bytes: self.state_max_mib.saturating_mul(1 << 20),
+            artifacts_max_bytes: self.artifacts_max_mib.saturating_mul(1 << 20),
+        }
+    }
 }
 
 impl ControllerArgs {
@@ -386,6 +415,7 @@ impl ControllerArgs {
             signing_key,
             admission,
             registry: self.registry.settings()?,
+            storage: self.storage.config(),
             ..Default::default()
         })
     }
@@ -415,6 +445,8 @@ pub struct UpArgs {
     /// --nats-tls-key DIR/tls/client-key.pem`).
     #[arg(long)]
     tls: bool,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -566,7 +598,11 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
             (Some(server), nats)
         }
     };
-    let result = run_up(&args.host, &args.apps, &nats, lattice, &state_dir, shutdown).await;
+    let storage = args.storage.config();
+    let result = run_up(
+        &args.host, &args.apps, &nats, lattice, &state_dir, storage, shutdown,
+    )
+    .await;
     if let Some(server) = server {
         server.stop().await;
         eprintln!("nats-server stopped");
@@ -580,6 +616,7 @@ async fn run_up(
     nats: &crate::Nats,
     lattice: &str,
     state_dir: &std::path::Path,
+    storage: lattice_controller::StorageConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let url = nats.url.as_str();
@@ -613,6 +650,7 @@ async fn run_up(
         signing_key: Some(lattice_seed),
         // The controller pins tags against the registries the host pulls from.
         registry: options.registry.settings()?,
+        storage,
         ..Default::default()
     };
     let mut controller = tokio::spawn({

@@ -42,6 +42,34 @@ pub struct ControllerConfig {
     /// How the controller reaches OCI registries to pin a deployed version's
     /// image tags to digests (insecure registries, credentials, deadlines).
     pub registry: lattice_artifacts::oci::RegistrySettings,
+    /// The lattice's JetStream storage: replicas and size limits of the state bucket
+    /// and the artifact store, which the controller creates at start.
+    pub storage: StorageConfig,
+}
+
+/// Replicas and size limits of the lattice's buckets. The controller creates the
+/// state bucket and the artifact store with them, and refuses to start when a
+/// bucket that exists has fewer replicas than `replicas`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// JetStream replicas of each bucket: 1 on a single server, 3 on a three-node
+    /// cluster (which then survives losing one node).
+    pub replicas: usize,
+    /// Size limit of the state bucket (app records and the lease), set when it is
+    /// created.
+    pub state_max_bytes: u64,
+    /// Size limit of the artifact store, set when it is created.
+    pub artifacts_max_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            state_max_bytes: 64 << 20,
+            artifacts_max_bytes: lattice_artifacts::store::StoreConfig::default().max_store_bytes,
+        }
+    }
 }
 
 impl Default for ControllerConfig {
@@ -60,6 +88,7 @@ impl Default for ControllerConfig {
             signing_key: None,
             admission: Admission::any_host(),
             registry: lattice_artifacts::oci::RegistrySettings::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -91,6 +120,7 @@ impl std::fmt::Debug for ControllerConfig {
             )
             .field("admission", &self.admission)
             .field("registry", &self.registry)
+            .field("storage", &self.storage)
             .finish()
     }
 }

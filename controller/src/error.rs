@@ -25,6 +25,21 @@ pub enum ControllerError {
     },
     #[error("opening the controller's state in JetStream timed out after {secs}s (is JetStream enabled on the NATS server?)")]
     StoreTimeout { secs: u64 },
+    #[error(
+        "bucket {bucket} (JetStream stream {stream}) has {actual} replica(s) but this \
+         controller is configured for {wanted} (--replicas {wanted}): losing one NATS node \
+         could lose what it holds. \
+         Raise it on a cluster of at least {wanted} JetStream servers with `nats stream edit \
+         {stream} --replicas {wanted}`, or start the controller with --replicas {actual}"
+    )]
+    TooFewReplicas {
+        bucket: String,
+        stream: String,
+        actual: usize,
+        wanted: usize,
+    },
+    #[error("opening the lattice's artifact store {bucket}: {message}")]
+    ArtifactStore { bucket: String, message: String },
     #[error("the controller's OCI registry client: {0}")]
     Registry(#[from] lattice_artifacts::oci::OciError),
     #[error("subscribing to {subject}")]

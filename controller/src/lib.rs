@@ -31,6 +31,6 @@ pub use brain::model::{short_host_id, Context, DesiredApp, ObservedHost, Plan, P
 pub use brain::reconcile::reconcile;
 pub use brain::{attempts, lease, placement, reconcile};
 pub use client::{ping_hosts, ApiClient, ApiError, ArtifactUse, SetHostLabelsRequest};
-pub use config::ControllerConfig;
+pub use config::{ControllerConfig, StorageConfig};
 pub use error::ControllerError;
 pub use runtime::{store, Controller};

@@ -2,6 +2,9 @@
 //!
 //! - [`components`]: guest components built from `components/` for wasm32-wasip2.
 //! - [`nats`]: a real `nats-server` (JetStream on) on a random port, cleaned up on drop.
+//! - [`nats_cluster`]: a JetStream cluster of real `nats-server`s on random
+//!   ports (routes between them, a store folder each), with node kill and restart
+//!   on the same ports and store, for durability tests.
 //! - [`process`]: child processes (`lattice host`, `lattice controller`) with a log,
 //!   SIGINT/SIGKILL, and a kill on drop.
 //! - [`redis`]: a real `redis-server` (no persistence) on a random port, for
@@ -35,6 +38,7 @@ pub mod imports;
 pub mod keyvalue;
 pub mod manifest;
 pub mod nats;
+pub mod nats_cluster;
 pub mod postgres;
 pub mod process;
 pub mod provider;

@@ -150,6 +150,25 @@ impl Kv for FakeKv {
             Ok(rx.boxed())
         })
     }
+
+    fn watch_with_history(&self, pattern: &str) -> BoxFuture<'_, Result<EntryStream, KvError>> {
+        let pattern = pattern.to_string();
+        Box::pin(async move {
+            let (tx, rx) = mpsc::unbounded();
+            let mut bucket = self.bucket_mut();
+            let mut last: Vec<&Entry> = bucket
+                .entries
+                .values()
+                .filter(|e| matches(&pattern, &e.key))
+                .collect();
+            last.sort_by_key(|e| e.revision);
+            for e in last {
+                let _ = tx.unbounded_send(Ok(e.clone()));
+            }
+            bucket.watchers.push((pattern, tx));
+            Ok(rx.boxed())
+        })
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +213,31 @@ mod tests {
         assert!(kv.keys().await.unwrap().is_empty());
         // A deleted key can be created again.
         kv.create("k", "3".into()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn watch_with_history_starts_with_the_last_entry_of_each_key() {
+        let kv = FakeKv::new("b");
+        kv.put("app.a", "1".into()).await.unwrap();
+        kv.put("app.gone", "1".into()).await.unwrap();
+        kv.put("app.a", "2".into()).await.unwrap();
+        kv.delete("app.gone", None).await.unwrap();
+        kv.put("lease", "x".into()).await.unwrap();
+        let mut watch = kv.watch_with_history("app.>").await.unwrap();
+        kv.put("app.b", "1".into()).await.unwrap();
+        let mut seen = Vec::new();
+        while let Some(Some(e)) = watch.next().now_or_never() {
+            let e = e.unwrap();
+            seen.push((e.key, e.revision, e.operation));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("app.a".to_string(), 3, Operation::Put),
+                ("app.gone".to_string(), 4, Operation::Delete),
+                ("app.b".to_string(), 6, Operation::Put),
+            ]
+        );
     }
 
     #[tokio::test]

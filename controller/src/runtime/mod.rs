@@ -108,7 +108,16 @@ impl Controller {
         let registry = lattice_artifacts::oci::Registry::new(config.registry.clone())?;
         let subjects = Subjects::new(&lattice);
         let js = async_nats::jetstream::new(client.clone());
-        let store = within(Store::open(&js, &subjects.state_bucket())).await?;
+        let storage = config.storage;
+        let store = within(Store::open(
+            &js,
+            &subjects.state_bucket(),
+            storage.replicas,
+            storage.state_max_bytes,
+        ))
+        .await?;
+        check_replicas(&js, &subjects.state_bucket(), "KV", storage.replicas).await?;
+        open_artifact_store(&js, &lattice, storage).await?;
         // Watch before loading so no change falls between the two.
         let changes = within(store.changes()).await?;
         let apps = within(store.load_all()).await?;
@@ -201,6 +210,72 @@ async fn subscribe(
     })
 }
 
+/// Refuse to run on a bucket (its stream `<kind>_<bucket>`: `KV` or `OBJ`) with
+/// fewer replicas than configured: losing one node would lose what it holds.
+async fn check_replicas(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    kind: &str,
+    wanted: usize,
+) -> Result<(), ControllerError> {
+    let stream = &format!("{kind}_{bucket}");
+    let actual = tokio::time::timeout(STORE_DEADLINE, store::replicas_of(js, stream))
+        .await
+        .map_err(|_| ControllerError::StoreTimeout {
+            secs: STORE_DEADLINE.as_secs(),
+        })?
+        .map_err(|e| ControllerError::Store {
+            source: StoreError::Kv {
+                bucket: stream.to_string(),
+                message: format!("reading the stream's settings: {e}"),
+            },
+        })?;
+    if actual < wanted {
+        return Err(ControllerError::TooFewReplicas {
+            bucket: bucket.to_string(),
+            stream: stream.to_string(),
+            actual,
+            wanted,
+        });
+    }
+    if actual > wanted {
+        tracing::info!(
+            bucket,
+            actual,
+            wanted,
+            "the bucket has more replicas than configured"
+        );
+    }
+    Ok(())
+}
+
+/// Create the lattice's artifact store with the configured replicas and size unless
+/// it exists (uploads then find it made), and check its replicas.
+async fn open_artifact_store(
+    js: &async_nats::jetstream::Context,
+    lattice: &str,
+    storage: crate::config::StorageConfig,
+) -> Result<(), ControllerError> {
+    use lattice_artifacts::store::{ArtifactStore, StoreConfig};
+    let config = StoreConfig {
+        max_store_bytes: storage.artifacts_max_bytes,
+        replicas: storage.replicas,
+        ..StoreConfig::default()
+    };
+    let opening = ArtifactStore::open_or_create(js.clone(), lattice, config);
+    let bucket = Subjects::new(lattice).artifact_bucket();
+    tokio::time::timeout(STORE_DEADLINE, opening)
+        .await
+        .map_err(|_| ControllerError::StoreTimeout {
+            secs: STORE_DEADLINE.as_secs(),
+        })?
+        .map_err(|e| ControllerError::ArtifactStore {
+            bucket: bucket.clone(),
+            message: e.to_string(),
+        })?;
+    check_replicas(js, &bucket, "OBJ", storage.replicas).await
+}
+
 /// Run one step of opening the store, with a deadline.
 async fn within<T>(
     step: impl Future<Output = Result<T, StoreError>>,
@@ -213,14 +288,18 @@ async fn within<T>(
         .map_err(|source| ControllerError::Store { source })
 }
 
-/// Pass every app record change in KV to the state task; when the watch ends (NATS
-/// trouble), start a new one after a pause. Runs until aborted.
+/// Pass every app record change in KV to the state task. When the watch ends or
+/// fails (NATS restarted, the stream's leader moved), watch again after a pause that
+/// grows while it keeps failing, from every app's current record: whatever changed
+/// while nobody watched reaches the state task (which ignores revisions it already
+/// knows). Runs until aborted or the state task is gone.
 async fn forward_changes(
     changes: impl futures::Stream<Item = Result<StoreChange, StoreError>> + Send + 'static,
     store: Store,
     tx: mpsc::Sender<Msg>,
 ) {
-    const PAUSE: Duration = Duration::from_secs(1);
+    const FIRST_PAUSE: Duration = Duration::from_millis(250);
+    const MAX_PAUSE: Duration = Duration::from_secs(5);
     let mut changes: std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>> = Box::pin(changes);
     loop {
         while let Some(change) = changes.next().await {
@@ -239,19 +318,31 @@ async fn forward_changes(
                         return; // the state task is gone
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "skipping an app record change"),
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    tracing::warn!(error = %e, "skipping an unreadable app record")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the KV watch of app records failed");
+                    break;
+                }
             }
         }
-        tracing::warn!("the KV watch of app records ended; watching again");
+        tracing::warn!(
+            "the KV watch of app records ended; watching again from the current records"
+        );
+        let mut pause = FIRST_PAUSE;
         loop {
-            tokio::time::sleep(PAUSE).await;
-            match store.changes().await {
-                Ok(c) => {
+            tokio::time::sleep(pause).await;
+            match tokio::time::timeout(STORE_DEADLINE, store.current_and_changes()).await {
+                Ok(Ok(c)) => {
+                    tracing::info!("watching app records again");
                     changes = Box::pin(c);
                     break;
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot watch app records yet"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot watch app records yet"),
+                Err(_) => tracing::warn!("watching app records timed out; trying again"),
             }
+            pause = (pause * 2).min(MAX_PAUSE);
         }
     }
 }

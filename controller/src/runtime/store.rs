@@ -39,13 +39,16 @@ pub enum StoreError {
     Contended { app: String },
 }
 
-/// Create a KV bucket (file storage, `history` values per key) unless it exists, and
-/// open it. Creates the backing stream directly because async-nats'
-/// `create_key_value` cannot read nats-server 2.9's account info.
+/// Create a KV bucket (file storage, `history` values per key, `replicas` copies,
+/// at most `max_bytes`) unless it exists, and open it. Creates the backing stream
+/// directly because async-nats' `create_key_value` cannot read nats-server 2.9's
+/// account info. A bucket that exists keeps its settings: see [`replicas_of`].
 pub async fn ensure_kv_bucket(
     js: &jetstream::Context,
     bucket: &str,
     history: i64,
+    replicas: usize,
+    max_bytes: u64,
 ) -> Result<kv::Store, async_nats::Error> {
     if let Ok(store) = js.get_key_value(bucket).await {
         return Ok(store);
@@ -54,16 +57,26 @@ pub async fn ensure_kv_bucket(
         name: format!("KV_{bucket}"),
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: history.max(1),
+        max_bytes: i64::try_from(max_bytes).unwrap_or(i64::MAX),
         storage: stream::StorageType::File,
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,
         discard: stream::DiscardPolicy::New,
-        num_replicas: 1,
+        num_replicas: replicas.max(1),
         ..Default::default()
     })
     .await?;
     Ok(js.get_key_value(bucket).await?)
+}
+
+/// How many replicas the stream `stream` (`KV_<bucket>`, `OBJ_<bucket>`) has.
+pub async fn replicas_of(
+    js: &jetstream::Context,
+    stream: &str,
+) -> Result<usize, async_nats::Error> {
+    let stream = js.get_stream(stream).await?;
+    Ok(stream.cached_info().config.num_replicas)
 }
 
 /// The app records of one lattice. Cheap to clone.
@@ -81,13 +94,30 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Open (creating if missing) the bucket.
-    pub async fn open(js: &jetstream::Context, bucket: &str) -> Result<Self, StoreError> {
-        let kv = ensure_kv_bucket(js, bucket, 1)
+    /// Open (creating if missing, with `replicas` copies and at most `max_bytes`)
+    /// the bucket.
+    pub async fn open(
+        js: &jetstream::Context,
+        bucket: &str,
+        replicas: usize,
+        max_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        let kv = ensure_kv_bucket(js, bucket, 1, replicas, max_bytes)
             .await
-            .map_err(|e| StoreError::Kv {
-                bucket: bucket.to_string(),
-                message: format!("creating or opening the bucket: {e}"),
+            .map_err(|e| {
+                // A single server cannot hold 3 replicas: say what to change.
+                let hint = if replicas > 1 {
+                    format!(
+                        " (creating it with {replicas} replicas needs a JetStream cluster of at \
+                         least {replicas} servers; on one server use --replicas 1)"
+                    )
+                } else {
+                    String::new()
+                };
+                StoreError::Kv {
+                    bucket: bucket.to_string(),
+                    message: format!("creating or opening the bucket: {e}{hint}"),
+                }
             })?;
         Ok(Self::new(Arc::new(kv)))
     }
@@ -220,12 +250,36 @@ impl Store {
         impl futures::Stream<Item = Result<StoreChange, StoreError>> + Send + use<>,
         StoreError,
     > {
+        self.watch(false).await
+    }
+
+    /// Every app's current record (or its delete marker), then every change from
+    /// then on: a watcher whose watch ended reads this to catch up with whatever
+    /// changed while it was not watching.
+    pub async fn current_and_changes(
+        &self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<StoreChange, StoreError>> + Send + use<>,
+        StoreError,
+    > {
+        self.watch(true).await
+    }
+
+    async fn watch(
+        &self,
+        history: bool,
+    ) -> Result<
+        impl futures::Stream<Item = Result<StoreChange, StoreError>> + Send + use<>,
+        StoreError,
+    > {
         let bucket = self.bucket();
-        let watch = self
-            .kv
-            .watch(&format!("{KEY_PREFIX}>"))
-            .await
-            .map_err(|e| kv_error("watching", e))?;
+        let pattern = format!("{KEY_PREFIX}>");
+        let watch = if history {
+            self.kv.watch_with_history(&pattern).await
+        } else {
+            self.kv.watch(&pattern).await
+        }
+        .map_err(|e| kv_error("watching", e))?;
         Ok(watch.map(move |entry| {
             let entry = entry.map_err(|e| kv_error("watching", e))?;
             let name = entry
