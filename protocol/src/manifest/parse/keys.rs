@@ -27,7 +27,11 @@ const NATS_CONNECTION: &[(&str, &str)] = &[
     ("tls_ca", OWN_NATS),
     ("tls_ca_file", OWN_NATS),
     ("custom_inbox_prefix", OWN_NATS),
+    ("auth_jwt", OWN_NATS),
+    ("auth_seed", OWN_NATS),
 ];
+const STORE_SETTINGS: &str =
+    "the lattice sets up the JetStream stores of its built-in capabilities";
 const CORS: &str = "the built-in HTTP server sets no CORS headers: answer them from the component";
 const ROUTING: &str = "the built-in HTTP server routes by address only (routing_mode: address): \
                        give each link its own `address`";
@@ -99,6 +103,8 @@ const KEYVALUE_LINK: Keys = Keys {
             "enable_bucket_auto_create",
             "buckets are created on first use",
         ),
+        ("auth_jwt", OWN_NATS),
+        ("auth_seed", OWN_NATS),
         ("cluster_uri", OWN_NATS),
         ("js_domain", OWN_NATS),
         ("client_jwt", OWN_NATS),
@@ -130,6 +136,13 @@ const BLOBSTORE_LINK: Keys = Keys {
             "bucket",
             "each container of each app is its own object store",
         ),
+        ("max_write_wait", STORE_SETTINGS),
+        ("max_age", STORE_SETTINGS),
+        ("storage_type", STORE_SETTINGS),
+        ("num_replicas", STORE_SETTINGS),
+        ("compression", STORE_SETTINGS),
+        ("auth_jwt", OWN_NATS),
+        ("auth_seed", OWN_NATS),
         ("cluster_uri", OWN_NATS),
         ("js_domain", OWN_NATS),
         ("client_jwt", OWN_NATS),
