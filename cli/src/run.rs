@@ -261,6 +261,7 @@ impl HostOptions {
             trust: self.trust.clone(),
             allow_file_load: self.allow_file_load,
             provider_dir: self.provider_dir.clone(),
+            registry: self.registry.settings()?,
             join_token: match &self.join_token {
                 Some(path) => Some(crate::keys::read_seed(path)?),
                 None => None,

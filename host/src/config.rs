@@ -22,6 +22,9 @@ pub struct HostConfig {
     /// Fetching images: deadline, concurrency, the largest artifact
     /// (`allow_file_load` below decides `file://`).
     pub artifacts: lattice_artifacts::FetchConfig,
+    /// OCI registries: plain HTTP only for the ones listed, logins, the largest
+    /// layer, the deadline of one operation.
+    pub registry: lattice_artifacts::oci::RegistrySettings,
     /// Where the host keeps what must outlive a restart: its command fence (the
     /// highest lease term and latest command it obeyed, `command-fence-<id>.json`,
     /// see [`crate::fence`]). `None`: kept in memory only, so after a restart the
@@ -78,6 +81,7 @@ impl Default for HostConfig {
             heartbeat_interval: Duration::from_secs(1),
             cache_dir: None,
             artifacts: lattice_artifacts::FetchConfig::default(),
+            registry: lattice_artifacts::oci::RegistrySettings::default(),
             state_dir: None,
             pooling: true,
             key_seed: None,

@@ -119,6 +119,9 @@ impl Host {
             },
         )
         .map_err(|e| anyhow::anyhow!("cannot make the host's artifact cache folder: {e}"))?;
+        fetcher.set_registry(lattice_artifacts::oci::Registry::new(
+            config.registry.clone(),
+        )?);
         let mut linker = Linker::new(&engine);
         for capability in &capabilities {
             capability.add_to_linker(&mut linker).map_err(|e| {
