@@ -9,7 +9,9 @@
 //!
 //! - [`connect`]: the one way a lattice process opens its NATS connection
 //!   (credentials, inbox prefix, TLS files, deadline), with errors that name the
-//!   file or the missing flag.
+//!   file or the missing flag; it logs every disconnect and reconnect.
+//! - [`connection`]: the connection's state and reconnect count as a `watch`, for
+//!   tasks that must act after a reconnect (watch KV again, re-announce).
 //!
 //! Both traits are implemented for the real thing (`async_nats::Client` and
 //! `async_nats::jetstream::kv::Store`, in `nats.rs`) and by the in-memory [`fake`],
@@ -40,12 +42,14 @@
 //! time-dependent tests instant.
 
 pub mod connect;
+pub mod connection;
 mod error;
 pub mod fake;
 mod nats;
 
 pub use async_nats::HeaderMap;
 pub use connect::{connect, ConnectError, ConnectSettings};
+pub use connection::{watch_connection, Connection};
 pub use error::{BoxError, BusError, KvError, RequestError};
 
 use bytes::Bytes;

@@ -14,7 +14,7 @@
 
 use crate::host::{now_ms, Host};
 use futures::StreamExt;
-use lattice_bus::{Bus, SharedBus};
+use lattice_bus::{Bus, Connection, SharedBus};
 use lattice_protocol::messages::{CommandReply, Event, HostCommand};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::trust::CommandVerifier;
@@ -22,6 +22,7 @@ use lattice_protocol::{decode, encode};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Join the lattice and serve until `shutdown` resolves, then drain: stop taking
 /// work, remove every workload and tell the lattice the host is leaving.
@@ -30,13 +31,25 @@ pub async fn run(
     client: async_nats::Client,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    serve(host, Arc::new(client), shutdown).await
+    let connection = lattice_bus::watch_connection(client.clone());
+    serve_with(host, Arc::new(client), Some(connection), shutdown).await
 }
 
 /// [`run`] on any [`Bus`].
 pub async fn serve(
     host: Host,
     client: SharedBus,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    serve_with(host, client, None, shutdown).await
+}
+
+/// [`serve`], beating at once after every reconnect `connection` shows (async-nats
+/// subscribes again by itself; the beat re-announces the host to the controllers).
+pub async fn serve_with(
+    host: Host,
+    client: SharedBus,
+    connection: Option<watch::Receiver<Connection>>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let subjects = Subjects::new(&host.config().lattice);
@@ -79,10 +92,17 @@ pub async fn serve(
 
     let beat = {
         let (host, client, subjects) = (host.clone(), client.clone(), subjects.clone());
+        let mut connection = connection;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(host.config().heartbeat_interval);
+            let mut since = connection.as_mut().map(|c| *c.borrow_and_update());
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = reconnected(&mut connection, &mut since) => {
+                        tracing::info!("reconnected to NATS: announcing this host at once");
+                    }
+                }
                 heartbeat(&host, &*client, &subjects).await;
             }
         })
@@ -257,6 +277,29 @@ async fn handle_command(
             }
             Err(e) => CommandReply::error(e),
         },
+    }
+}
+
+/// Resolve at the next reconnect after `since` (never without a connection watch).
+async fn reconnected(
+    connection: &mut Option<watch::Receiver<Connection>>,
+    since: &mut Option<Connection>,
+) {
+    let (Some(rx), Some(seen)) = (connection.as_mut(), since.as_mut()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let now = *rx.borrow_and_update();
+        if now.reconnected_since(seen) {
+            *seen = now;
+            return;
+        }
+        if now.connected {
+            *seen = now;
+        }
     }
 }
 

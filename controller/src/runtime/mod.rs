@@ -152,9 +152,15 @@ impl Controller {
                 let _ = release.await;
             },
         )));
+        let connection = lattice_bus::watch_connection(client.clone());
+        let _connection = AbortOnDrop(tokio::spawn(forward_connection(
+            connection.clone(),
+            tx.clone(),
+        )));
         let _watch = AbortOnDrop(tokio::spawn(forward_changes(
             changes,
             store.clone(),
+            connection,
             tx.clone(),
         )));
         let _api = AbortOnDrop(tokio::spawn(api::serve(
@@ -208,6 +214,20 @@ async fn subscribe(
             other => Box::new(other),
         },
     })
+}
+
+/// Tell the state task about every change of the NATS connection. Runs until
+/// aborted or the state task is gone.
+async fn forward_connection(
+    mut connection: watch::Receiver<lattice_bus::Connection>,
+    tx: mpsc::Sender<Msg>,
+) {
+    loop {
+        let now = *connection.borrow_and_update();
+        if tx.send(Msg::Connection(now)).await.is_err() || connection.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Refuse to run on a bucket (its stream `<kind>_<bucket>`: `KV` or `OBJ`) with
@@ -296,13 +316,39 @@ async fn within<T>(
 async fn forward_changes(
     changes: impl futures::Stream<Item = Result<StoreChange, StoreError>> + Send + 'static,
     store: Store,
+    mut connection: watch::Receiver<lattice_bus::Connection>,
     tx: mpsc::Sender<Msg>,
 ) {
     const FIRST_PAUSE: Duration = Duration::from_millis(250);
     const MAX_PAUSE: Duration = Duration::from_secs(5);
     let mut changes: std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>> = Box::pin(changes);
+    let mut watching_since = *connection.borrow_and_update();
+    let mut connection_open = true;
     loop {
-        while let Some(change) = changes.next().await {
+        loop {
+            // A reconnect may leave the watch's consumer gone from the server, and
+            // async-nats would notice only after missing its idle heartbeats
+            // (seconds): watch again at once instead.
+            let change = tokio::select! {
+                change = changes.next() => change,
+                changed = connection.changed(), if connection_open => {
+                    connection_open = changed.is_ok();
+                    let now = *connection.borrow_and_update();
+                    if !now.reconnected_since(&watching_since) {
+                        continue;
+                    }
+                    tracing::info!(
+                        "reconnected to NATS: watching app records again from the current records"
+                    );
+                    break;
+                }
+            };
+            let Some(change) = change else {
+                tracing::warn!(
+                    "the KV watch of app records ended; watching again from the current records"
+                );
+                break;
+            };
             match change {
                 Ok(StoreChange {
                     name,
@@ -322,14 +368,14 @@ async fn forward_changes(
                     tracing::warn!(error = %e, "skipping an unreadable app record")
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "the KV watch of app records failed");
+                    tracing::warn!(
+                        error = %e,
+                        "the KV watch of app records failed; watching again from the current records"
+                    );
                     break;
                 }
             }
         }
-        tracing::warn!(
-            "the KV watch of app records ended; watching again from the current records"
-        );
         let mut pause = FIRST_PAUSE;
         loop {
             tokio::time::sleep(pause).await;
@@ -337,6 +383,7 @@ async fn forward_changes(
                 Ok(Ok(c)) => {
                     tracing::info!("watching app records again");
                     changes = Box::pin(c);
+                    watching_since = *connection.borrow_and_update();
                     break;
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "cannot watch app records yet"),

@@ -39,6 +39,8 @@ pub(crate) enum Msg {
         name: String,
         reply: oneshot::Sender<Option<Vec<VersionInfo>>>,
     },
+    /// The NATS connection changed: lost, or back (see `lattice_bus::connection`).
+    Connection(lattice_bus::Connection),
     /// A host answered (or did not answer) command `seq`.
     CommandDone {
         host: String,

@@ -39,6 +39,11 @@ pub(crate) struct State {
     /// No host command before this: a starting controller first hears every
     /// live host's heartbeat.
     quiet_until: Instant,
+    /// Whether NATS is reachable: while it is not, the silence is this
+    /// controller's own and no host is declared lost.
+    connected: bool,
+    /// Connects seen so far (1 after the first): a higher count is a reconnect.
+    connects: u64,
     last_seen: BTreeMap<String, Instant>,
     attempts: Attempts,
     /// Last state and deployed version per app, to publish events on transitions.
@@ -121,6 +126,8 @@ impl State {
             infos: BTreeMap::new(),
             reports,
             quiet_until,
+            connected: true,
+            connects: 0,
             last_seen: BTreeMap::new(),
             attempts: Attempts::default(),
             last_states: BTreeMap::new(),
@@ -150,6 +157,7 @@ impl State {
                 .last_seen
                 .values()
                 .min()
+                .filter(|_| self.connected)
                 .map(|seen| *seen + self.config.host_timeout() + Duration::from_millis(1));
             let loss_due = async {
                 match next_loss {
@@ -224,6 +232,7 @@ impl State {
                     self.dirty = true;
                 }
             }
+            Msg::Connection(connection) => self.connection(connection),
             Msg::Status { name, reply } => self.waiting.push(Waiting::Status { name, reply }),
             Msg::List { reply } => self.waiting.push(Waiting::List { reply }),
             Msg::Hosts { query, reply } => {
@@ -381,9 +390,41 @@ impl State {
         view.leadership.filter(|_| leads).map(|l| l.term)
     }
 
+    /// NATS went away or came back. While it is away no host is lost (the silence
+    /// is ours). After a reconnect every known host gets a fresh timeout and no
+    /// command goes out for one heartbeat interval, so every live host has reported
+    /// again before reconcile acts: none is given work twice.
+    fn connection(&mut self, connection: lattice_bus::Connection) {
+        if !connection.connected {
+            if self.connected {
+                tracing::warn!("NATS is unreachable: no host is declared lost until it is back");
+            }
+            self.connected = false;
+            return;
+        }
+        let reconnected = self.connects > 0 && connection.connects > self.connects;
+        self.connects = connection.connects;
+        if !self.connected || reconnected {
+            let now = now();
+            for seen in self.last_seen.values_mut() {
+                *seen = now;
+            }
+            self.quiet_until = now + self.config.host_heartbeat_interval;
+            tracing::info!(
+                quiet_for = ?self.config.host_heartbeat_interval,
+                "NATS is back: hearing from the hosts again before commanding any"
+            );
+            self.dirty = true;
+        }
+        self.connected = true;
+    }
+
     /// Forget hosts silent for longer than the configured number of beats. Every
     /// controller forgets them; the leader tells the lattice.
     async fn check_lost(&mut self) {
+        if !self.connected {
+            return;
+        }
         let limit = self.config.host_timeout();
         let now = now();
         let lost: Vec<String> = self

@@ -508,3 +508,39 @@ async fn a_follower_or_a_leader_whose_lease_ran_out_sends_nothing() {
         .unwrap();
     assert!(sent.payload.starts_with(b"lattice-sig "));
 }
+
+#[tokio::test(start_paused = true)]
+async fn no_host_is_lost_while_nats_is_unreachable_and_each_gets_a_fresh_timeout_after() {
+    let controller = Controller::start().await;
+    let connection = |connected, connects| {
+        Msg::Connection(lattice_bus::Connection {
+            connected,
+            connects,
+        })
+    };
+    controller.tx.send(connection(true, 1)).await.unwrap();
+    let a = Host::start(&controller, 0).await;
+    let only_a = vec![a.id.clone()];
+    tokio::time::sleep(BEAT / 2).await;
+    assert_eq!(controller.hosts().await, only_a);
+
+    // NATS goes away: the controller hears nothing, and that silence is its own.
+    controller.tx.send(connection(false, 1)).await.unwrap();
+    a.kill();
+    tokio::time::sleep(BEAT * 10).await;
+    assert_eq!(
+        controller.hosts().await,
+        only_a,
+        "not lost while NATS is away"
+    );
+
+    // Back: the host has a fresh timeout, and is lost once it passes in silence.
+    controller.tx.send(connection(true, 2)).await.unwrap();
+    tokio::time::sleep(BEAT * 2).await;
+    assert_eq!(controller.hosts().await, only_a);
+    tokio::time::sleep(BEAT * 2).await;
+    assert!(
+        controller.hosts().await.is_empty(),
+        "lost after a fresh timeout"
+    );
+}
