@@ -190,6 +190,20 @@ async fn pushed_images_run_pinned_and_upgrade_from_v1_to_v2() {
         })
         .await;
 
+    // Plain HTTP only when allowed: 127.0.0.1 is not implicitly insecure.
+    let out = lattice
+        .command(&[
+            "push",
+            v1.to_str().unwrap(),
+            &format!("{host}/greet/hello:v1"),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains(&format!("--allow-insecure-registry {host}")),
+        "{said}"
+    );
     let (ok, out) = push(
         &lattice,
         &registry,
