@@ -100,6 +100,7 @@ async fn deploy(cluster: &NatsCluster, name: &str, file: &Path) {
         if ok {
             Ok(())
         } else {
+            eprintln!("deploy refused: {out}");
             Err(out)
         }
     })
@@ -184,6 +185,7 @@ async fn apps_survive_losing_the_node_that_leads_the_state_bucket() {
     let leader = info.cluster.and_then(|c| c.leader).unwrap();
     let dead = cluster.index_of(&leader).unwrap();
     cluster.kill(dead);
+    let killed = std::time::Instant::now();
     eprintln!("killed {leader}, the leader of {state}");
 
     // The record survives: the API (a controller reconnected elsewhere) lists it.
@@ -196,12 +198,19 @@ async fn apps_survive_losing_the_node_that_leads_the_state_bucket() {
         }
     })
     .await;
+    let listed = killed.elapsed();
     eventually("the first app to answer after the loss", || answers(first)).await;
 
     // A new deploy still works, and is stored with three replicas on two nodes.
     let second = free_port().unwrap();
     deploy(&cluster, name, &hello(dir.path(), "second", second)).await;
+    let accepted = killed.elapsed();
     eventually("the second app to answer", || answers(second)).await;
+    eprintln!(
+        "node loss: app list answered {listed:?} after the kill, a new deploy accepted \
+         {accepted:?} and answering {:?} after it",
+        killed.elapsed()
+    );
 
     // The dead node comes back and catches up; nothing was restarted.
     cluster.restart(dead).unwrap();
