@@ -32,18 +32,42 @@ fn now() -> Instant {
 /// Keep reading and writing the lease until `shutdown`, then release it if held.
 /// Leaders renew every `renew`; followers read twice as often so a dead leader is
 /// noticed within half a renewal of its lease running out.
+///
+/// `progress` is when the state task last went round its loop: a controller whose
+/// state task has not moved for `stall` neither renews nor takes the lease, so a
+/// stuck leader (alive, connected, but acting on nothing) is replaced like a dead one.
 pub(crate) async fn run(
     kv: SharedKv,
     mut elector: Elector,
     renew: Duration,
+    progress: Progress,
     view: watch::Sender<View>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut stalled = false;
     loop {
         let started = now();
         let was_leading = elector.leadership(started).is_some();
-        let seen = if elector.needs_read() {
+        let idle = started.saturating_duration_since(*progress.last.borrow());
+        if idle > progress.stall {
+            if !stalled {
+                tracing::error!(
+                    controller = elector.id(),
+                    idle = ?idle,
+                    "the controller's state task makes no progress: not renewing or taking the lease"
+                );
+            }
+            stalled = true;
+        } else {
+            if stalled {
+                tracing::info!(controller = elector.id(), "the state task moves again");
+            }
+            stalled = false;
+        }
+        let seen = if stalled {
+            None
+        } else if elector.needs_read() {
             match tokio::time::timeout(renew, read(&*kv)).await {
                 Ok(Ok(seen)) => Some(seen),
                 Ok(Err(e)) => {
@@ -58,7 +82,7 @@ pub(crate) async fn run(
         } else {
             None
         };
-        if !elector.needs_read() || seen.is_some() {
+        if !stalled && (!elector.needs_read() || seen.is_some()) {
             if let Some(write) = elector.step(started, seen) {
                 let result = match tokio::time::timeout(renew, self::write(&*kv, &write)).await {
                     Ok(result) => result,
@@ -109,6 +133,13 @@ pub(crate) async fn run(
     }
 }
 
+/// How the election task knows the state task is alive: when it last went round
+/// its loop, and how long it may stand still.
+pub(crate) struct Progress {
+    pub last: watch::Receiver<Instant>,
+    pub stall: Duration,
+}
+
 /// Read the lease key.
 pub(crate) async fn read(kv: &dyn Kv) -> Result<Seen, KvError> {
     Ok(match kv.entry(LEASE_KEY).await? {
@@ -152,10 +183,19 @@ mod tests {
     fn elect(kv: &SharedKv, id: &str) -> (watch::Receiver<View>, oneshot::Sender<()>) {
         let (view_tx, view) = watch::channel(View::default());
         let (stop, stopped) = oneshot::channel::<()>();
+        // A state task that keeps moving.
+        let (moved, last) = watch::channel(now());
+        tokio::spawn(async move {
+            while !moved.is_closed() {
+                moved.send_replace(now());
+                tokio::time::sleep(RENEW / 4).await;
+            }
+        });
         tokio::spawn(run(
             kv.clone(),
             Elector::new(id, TTL),
             RENEW,
+            Progress { last, stall: TTL },
             view_tx,
             async {
                 let _ = stopped.await;
@@ -190,5 +230,50 @@ mod tests {
         let entry = kv.entry(LEASE_KEY).await.unwrap().unwrap();
         let lease: LeaseRecord = serde_json::from_slice(&entry.value).unwrap();
         assert_ne!(lease.holder, leader_id);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_whose_state_task_stands_still_lets_the_lease_go() {
+        let kv: SharedKv = Arc::new(FakeKv::new("lattice_t_state"));
+        let (a, _stop_a) = elect(&kv, "a");
+        tokio::time::sleep(TTL).await;
+        assert!(leads(&a));
+
+        // Controller b is alive and connected, but its state task never moves.
+        let (view_tx, b) = watch::channel(View::default());
+        let (_moved, last) = watch::channel(now());
+        tokio::spawn(run(
+            kv.clone(),
+            Elector::new("b", TTL),
+            RENEW,
+            Progress { last, stall: TTL },
+            view_tx,
+            std::future::pending(),
+        ));
+        tokio::time::sleep(TTL * 4).await;
+        assert!(leads(&a) && !leads(&b), "a stuck controller never leads");
+
+        // Now the stuck one leads first, then stops moving: a takes over.
+        let kv: SharedKv = Arc::new(FakeKv::new("lattice_t2_state"));
+        let (view_tx, stuck) = watch::channel(View::default());
+        let (moved, last) = watch::channel(now());
+        tokio::spawn(run(
+            kv.clone(),
+            Elector::new("stuck", TTL),
+            RENEW,
+            Progress { last, stall: TTL },
+            view_tx,
+            std::future::pending(),
+        ));
+        let deadline = tokio::time::Instant::now() + TTL;
+        while tokio::time::Instant::now() < deadline {
+            moved.send_replace(now());
+            tokio::time::sleep(RENEW / 4).await;
+        }
+        assert!(leads(&stuck));
+        let (other, _stop_other) = elect(&kv, "other");
+        tokio::time::sleep(TTL * 4).await;
+        assert!(!leads(&stuck), "{stuck:?}");
+        assert!(leads(&other), "{other:?}");
     }
 }

@@ -142,11 +142,17 @@ impl Controller {
         let (tx, rx) = mpsc::channel(STATE_CHANNEL);
         let (view_tx, view) = watch::channel(View::default());
         let (release_tx, release) = oneshot::channel::<()>();
+        // The state task's turns: no turn for a lease TTL, no renewal.
+        let (progress_tx, progress) = watch::channel(std::time::Instant::now());
         // Dropping `run` (an aborted task) stops every task it started.
         let mut election = AbortOnDrop(tokio::spawn(election::run(
             store.kv().clone(),
             Elector::new(id.clone(), config.lease_ttl),
             config.lease_renew,
+            election::Progress {
+                last: progress,
+                stall: config.lease_ttl,
+            },
             view_tx,
             async {
                 let _ = release.await;
@@ -179,7 +185,8 @@ impl Controller {
             .with_registry(registry),
         )));
         let lease_renew = config.lease_renew;
-        let state = State::new(bus, lattice, subjects, config, apps, signer, view, tx);
+        let state = State::new(bus, lattice, subjects, config, apps, signer, view, tx)
+            .with_progress(progress_tx);
         state.run(rx, beats, stops, shutdown).await;
         // The state task sends nothing any more: hand the lease over.
         let _ = release_tx.send(());

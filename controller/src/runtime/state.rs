@@ -44,6 +44,9 @@ pub(crate) struct State {
     connected: bool,
     /// Connects seen so far (1 after the first): a higher count is a reconnect.
     connects: u64,
+    /// Told the time at every turn of the loop: the election renews the lease only
+    /// while this moves.
+    progress: Option<watch::Sender<Instant>>,
     last_seen: BTreeMap<String, Instant>,
     attempts: Attempts,
     /// Last state and deployed version per app, to publish events on transitions.
@@ -128,6 +131,7 @@ impl State {
             quiet_until,
             connected: true,
             connects: 0,
+            progress: None,
             last_seen: BTreeMap::new(),
             attempts: Attempts::default(),
             last_states: BTreeMap::new(),
@@ -138,6 +142,12 @@ impl State {
             leading: false,
             sender,
         }
+    }
+
+    /// Tell `progress` the time at every turn of the loop.
+    pub(crate) fn with_progress(mut self, progress: watch::Sender<Instant>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     pub(crate) async fn run(
@@ -206,6 +216,9 @@ impl State {
                 self.reconcile().await;
             }
             self.answer_waiting();
+            if let Some(progress) = &self.progress {
+                progress.send_replace(now());
+            }
         }
         tracing::info!(lattice = %self.lattice, "controller stopped");
     }
