@@ -90,11 +90,20 @@ impl RunningController {
         let task = tokio::spawn(controller.run(async {
             let _ = stopped.await;
         }));
-        // Ready once it answers the API.
-        let api = ApiClient::new(async_nats::connect(url).await.unwrap(), lattice)
-            .with_timeout(Duration::from_millis(500));
+        // Ready once it answers the API itself (on its own subject: another
+        // controller may answer the shared one while this one is still opening its
+        // buckets).
+        let asker = async_nats::connect(url).await.unwrap();
+        let subject = Subjects::new(lattice).controller_api(&id, "list");
         eventually("the controller to answer", || async {
-            api.list().await.map(|_| ()).map_err(|e| e.to_string())
+            let request = async_nats::Request::new()
+                .payload(encode(&ListRequest {}).into())
+                .timeout(Some(Duration::from_millis(500)));
+            asker
+                .send_request(subject.clone(), request)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
         .await;
         Self {
