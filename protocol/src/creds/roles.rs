@@ -116,10 +116,13 @@ pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
 }
 
 /// A controller: the API (queue group and per-controller subjects), host
-/// commands, events, and its state bucket. Not: serving calls, apps' buckets.
+/// commands, events, its state bucket, and creating and reading the settings of
+/// the artifact store (it creates the bucket with the lattice's replicas; it
+/// reads or writes no artifact). Not: serving calls, apps' buckets.
 pub fn controller_permissions(lattice: &str) -> Permissions {
     let s = Subjects::new(lattice);
     let state = s.state_bucket();
+    let artifacts = s.artifact_bucket();
     let inbox = role_inbox_prefix(lattice, Role::Controller);
     let l = format!("lattice.{lattice}");
     let mut publish = vec![
@@ -128,6 +131,8 @@ pub fn controller_permissions(lattice: &str) -> Permissions {
         format!("{l}.evt.>"),
         format!("$KV.{state}.>"),
         "$JS.API.INFO".into(),
+        format!("$JS.API.STREAM.CREATE.OBJ_{artifacts}"),
+        format!("$JS.API.STREAM.INFO.OBJ_{artifacts}"),
     ];
     publish.extend(stream_api(&format!("KV_{state}")));
     Permissions {
@@ -300,6 +305,10 @@ mod tests {
             (Role::Controller, PUB, &format!("$JS.API.STREAM.CREATE.{state}"), true),
             (Role::Controller, PUB, &format!("$JS.API.CONSUMER.CREATE.{state}.c.f"), true),
             (Role::Controller, PUB, &format!("$JS.API.DIRECT.GET.{state}.$KV.x.k"), true),
+            (Role::Controller, PUB, "$JS.API.STREAM.CREATE.OBJ_lattice_prod_artifacts", true),
+            (Role::Controller, PUB, "$JS.API.STREAM.INFO.OBJ_lattice_prod_artifacts", true),
+            (Role::Controller, PUB, "$JS.API.STREAM.DELETE.OBJ_lattice_prod_artifacts", false),
+            (Role::Controller, PUB, "$O.lattice_prod_artifacts.C.n", false),
             (Role::Controller, PUB, "$KV.lattice_prod_kv_shop_default.k", false),
             (Role::Controller, PUB, &format!("$JS.API.STREAM.DELETE.{app_kv}"), false),
             (Role::Controller, PUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
