@@ -123,7 +123,8 @@ async fn log_event(event: async_nats::Event) {
             target: "lattice::nats",
             "the NATS server is shutting down (lame duck mode); reconnecting elsewhere soon"
         ),
-        Event::Closed => tracing::warn!(target: "lattice::nats", "the NATS connection is closed"),
+        // Closed by the process itself (shutdown) or after giving up: not a fault.
+        Event::Closed => tracing::info!(target: "lattice::nats", "the NATS connection is closed"),
         other => tracing::warn!(target: "lattice::nats", "NATS: {other}"),
     }
 }
