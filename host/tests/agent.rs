@@ -422,3 +422,54 @@ async fn a_restarted_host_keeps_its_lease_term_fence() {
         std::fs::read_to_string(state.path().join(format!("command-fence-{id}.json"))).unwrap();
     assert!(saved.contains("\"highest_term\":8"), "{saved}");
 }
+
+/// After NATS restarts, the host answers pings again (async-nats subscribed again)
+/// and re-announces itself at once, long before its next heartbeat is due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_nats_restart_the_host_beats_at_once_and_answers_again() {
+    let mut nats = NatsServer::start().unwrap();
+    let key = LatticeKey::new("default");
+    let client = nats.connect().await.unwrap();
+    let config = HostConfig {
+        limits: quick_limits(),
+        trust: vec![key.public_key()],
+        heartbeat_interval: Duration::from_secs(600),
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(client.clone())).unwrap();
+    let (stop, task) = start_agent(&host, &nats).await;
+
+    // Down for a second: the host's reconnect attempts are then about a second
+    // apart, so the observer below, connected as soon as the server is back, is
+    // subscribed before the host returns.
+    nats.stop();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nats.restart().unwrap();
+    // A fresh observer (subscribed after the restart): the next beat it sees is the
+    // host's re-announcement, not the one from its start.
+    let observer = nats.connect().await.unwrap();
+    let mut beats = observer
+        .subscribe(Subjects::new("default").event("host_heartbeat"))
+        .await
+        .unwrap();
+    observer.flush().await.unwrap();
+    let beat = tokio::time::timeout(Duration::from_secs(10), beats.next())
+        .await
+        .expect("a heartbeat soon after the restart (the next one is due in 10 minutes)")
+        .unwrap();
+    match read_event_unverified(&beat.payload).unwrap() {
+        Event::HostHeartbeat(info) => assert_eq!(info.host_id, host.id()),
+        other => panic!("expected a heartbeat, got {other:?}"),
+    }
+    let pong = tokio::time::timeout(
+        Duration::from_secs(5),
+        observer.request(Subjects::new("default").hosts_ping(), "{\"v\":1}".into()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let info: HostInfo = decode(&pong.payload).unwrap();
+    assert_eq!(info.host_id, host.id());
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
