@@ -197,3 +197,29 @@ async fn on_a_nats_with_auth_the_provider_serves_with_its_own_minted_user() {
     let (status, body) = get(other, "/visits").await;
     assert_eq!(status, 500, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_batch_reaches_the_provider_as_one_get_many() {
+    let nats = NatsServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let host = provider_host(&nats).await;
+    let port = free_port().unwrap();
+    let link = Link::to("kv", "wasi:keyvalue", &["store", "atomics", "batch"])
+        .target_config("redis", &[("url", &redis.url())]);
+    let manifest = App::new("batch")
+        .with(Component::wasm("features", "features").link(link))
+        .with(Component::capability("kv", &format!("file://{PROVIDER}")))
+        .http_server("features", port)
+        .manifest();
+    host.apply(placed(manifest, &["features", "kv"], 4))
+        .await
+        .unwrap();
+    assert_eq!(get_ok(port, "/kv/set?key=a&value=1").await, "ok\n");
+    // The host sends the provider's `batch.get-many` (MGET) and reads its answer:
+    // values in request order, the absent one as none.
+    assert_eq!(
+        get_ok(port, "/kv/batch?keys=a,b,a").await,
+        "a=1,b=<none>,a=1\n"
+    );
+    assert_eq!(redis_get(&redis, "a").as_deref(), Some("1"));
+}

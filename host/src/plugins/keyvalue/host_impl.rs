@@ -123,15 +123,7 @@ impl batch::Host for Ctx {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> KvResult<Vec<Option<(String, Vec<u8>)>>> {
-        let bucket = self.bucket(&bucket)?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            match bucket.get(&key).await {
-                Ok(v) => out.push(v.map(|v| (key, v))),
-                Err(e) => return Ok(Err(other(e))),
-            }
-        }
-        Ok(Ok(out))
+        Ok(self.bucket(&bucket)?.get_many(keys).await.map_err(other))
     }
 
     async fn set_many(
@@ -139,22 +131,14 @@ impl batch::Host for Ctx {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
-        let bucket = self.bucket(&bucket)?;
-        for (key, value) in key_values {
-            if let Err(e) = bucket.set(&key, value).await {
-                return Ok(Err(other(e)));
-            }
-        }
-        Ok(Ok(()))
+        Ok(self
+            .bucket(&bucket)?
+            .set_many(key_values)
+            .await
+            .map_err(other))
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
-        let bucket = self.bucket(&bucket)?;
-        for key in keys {
-            if let Err(e) = bucket.delete(&key).await {
-                return Ok(Err(other(e)));
-            }
-        }
-        Ok(Ok(()))
+        Ok(self.bucket(&bucket)?.delete_many(keys).await.map_err(other))
     }
 }

@@ -166,6 +166,44 @@ impl Bucket {
         Ok(page(all, cursor))
     }
 
+    /// `batch.get-many`: one call for a provider, key by key otherwise.
+    pub async fn get_many(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<(String, Vec<u8>)>>, KvError> {
+        if let Bucket::Provider(b) = self {
+            return b.get_many(keys).await;
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let value = self.get(&key).await?;
+            out.push(value.map(|v| (key, v)));
+        }
+        Ok(out)
+    }
+
+    /// `batch.set-many`: one call for a provider, key by key otherwise.
+    pub async fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
+        if let Bucket::Provider(b) = self {
+            return b.set_many(pairs).await;
+        }
+        for (key, value) in pairs {
+            self.set(&key, value).await?;
+        }
+        Ok(())
+    }
+
+    /// `batch.delete-many`: one call for a provider, key by key otherwise.
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), KvError> {
+        if let Bucket::Provider(b) = self {
+            return b.delete_many(keys).await;
+        }
+        for key in keys {
+            self.delete(&key).await?;
+        }
+        Ok(())
+    }
+
     pub async fn increment(&self, key: &str, delta: u64) -> Result<u64, KvError> {
         match self {
             Bucket::Memory(b) => b.increment(key, delta),

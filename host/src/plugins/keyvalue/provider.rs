@@ -132,6 +132,75 @@ impl Bucket {
     }
 }
 
+impl Bucket {
+    /// `batch.get-many` in one call: the provider answers for all keys at once.
+    pub async fn get_many(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<(String, Vec<u8>)>>, KvError> {
+        let list = WitValue::List(keys.iter().map(|k| s(k)).collect());
+        let Some(WitValue::List(items)) = self.call(KvFunction::GetMany, vec![list]).await? else {
+            return Err(KvError(
+                "the provider's get-many answer is not a list".into(),
+            ));
+        };
+        if items.len() != keys.len() {
+            return Err(KvError(format!(
+                "the provider answered get-many of {} keys with {} entries",
+                keys.len(),
+                items.len()
+            )));
+        }
+        items
+            .into_iter()
+            .map(|item| match item {
+                WitValue::Option(None) => Ok(None),
+                WitValue::Option(Some(pair)) => match *pair {
+                    WitValue::Tuple(mut pair) if pair.len() == 2 => {
+                        let value = bytes(pair.pop().unwrap_or(WitValue::Bool(false)))?;
+                        match pair.pop() {
+                            Some(WitValue::String(key)) => Ok(Some((key, value))),
+                            other => Err(KvError(format!(
+                                "the provider's get-many key is not a string: {other:?}"
+                            ))),
+                        }
+                    }
+                    other => Err(KvError(format!(
+                        "the provider's get-many entry is not a (key, value): {other:?}"
+                    ))),
+                },
+                other => Err(KvError(format!(
+                    "the provider's get-many entry is not an option: {other:?}"
+                ))),
+            })
+            .collect()
+    }
+
+    /// `batch.set-many` in one call.
+    pub async fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
+        let list = WitValue::List(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    WitValue::Tuple(vec![
+                        WitValue::String(k),
+                        WitValue::List(v.into_iter().map(WitValue::U8).collect()),
+                    ])
+                })
+                .collect(),
+        );
+        self.call(KvFunction::SetMany, vec![list]).await?;
+        Ok(())
+    }
+
+    /// `batch.delete-many` in one call.
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), KvError> {
+        let list = WitValue::List(keys.iter().map(|k| s(k)).collect());
+        self.call(KvFunction::DeleteMany, vec![list]).await?;
+        Ok(())
+    }
+}
+
 fn s(text: &str) -> WitValue {
     WitValue::String(text.to_owned())
 }
