@@ -56,6 +56,11 @@ pub struct HostOptions {
     /// --state-dir`, else ~/.local/state/lattice).
     #[arg(long)]
     blobstore_dir: Option<PathBuf>,
+    /// JetStream replicas of the app buckets this host creates
+    /// (`builtin://blobstore-nats` containers): 3 on a three-node cluster, as the
+    /// controller's --replicas (`lattice up` uses its own --replicas).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    app_bucket_replicas: u8,
     /// An account nkey seed file (`SA...`, the account's key or one of its
     /// signing keys) to mint every provider process its own NATS user with,
     /// allowed only the provider's own subjects; for a NATS with decentralized
@@ -253,6 +258,7 @@ impl HostOptions {
                 .absolute(&std::env::current_dir().context("cannot read the current directory")?),
             provider_signer,
             blobstore_dir,
+            bucket_replicas: usize::from(self.app_bucket_replicas),
             http_server: lattice_host::config::HttpServerLimits {
                 header_read_timeout: seconds("http-header-timeout", self.http_header_timeout)?,
                 max_connections: self.http_max_connections.max(1),
@@ -637,6 +643,7 @@ async fn run_up(
     let mut host_config = options.config(lattice, nats, Some(state_dir), Some(seed))?;
     host_config.trust.push(lattice_key.public_key());
     host_config.allow_file_load = true;
+    host_config.bucket_replicas = storage.replicas;
     host_config.state_dir = Some(state_dir.to_path_buf());
     host_config.messaging_nats = options.messaging_nats(nats).await?;
     let host = Host::new(host_config, Some(client.clone()))?;

@@ -67,6 +67,8 @@ pub struct HostServices {
     pub router: Arc<Router>,
     /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).
     pub blobstore_dir: Option<PathBuf>,
+    /// JetStream replicas of the app buckets this host creates.
+    pub bucket_replicas: usize,
 }
 
 /// The app being started on this host: its manifest and its Wasm components

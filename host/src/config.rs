@@ -51,6 +51,10 @@ pub struct HostConfig {
     pub provider_signer: Option<crate::provider::signer::ProviderSigner>,
     /// Where `builtin://blobstore-fs` keeps its files (`None`: not on this host).
     pub blobstore_dir: Option<PathBuf>,
+    /// JetStream replicas of the buckets this host creates for apps
+    /// (`builtin://blobstore-nats` containers): 1 on a single server, 3 on a
+    /// three-node cluster, as the lattice's `--replicas`.
+    pub bucket_replicas: usize,
     /// Bounds of the built-in HTTP server's listeners (a link may override them).
     pub http_server: HttpServerLimits,
     /// Public lattice signing keys (`C…`) whose signed commands this host obeys.
@@ -91,6 +95,7 @@ impl Default for HostConfig {
             provider_nats_tls: lattice_protocol::nats_tls::NatsTls::default(),
             provider_signer: None,
             blobstore_dir: None,
+            bucket_replicas: 1,
             http_server: HttpServerLimits::default(),
             trust: Vec::new(),
             commands: lattice_protocol::trust::VerifierConfig::default(),

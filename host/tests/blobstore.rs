@@ -266,3 +266,33 @@ async fn the_filesystem_blobstore_accepts_wasmclouds_resource_habits() {
 async fn the_nats_blobstore_accepts_wasmclouds_resource_habits() {
     wasmcloud_resource_habits("nats").await;
 }
+
+/// On a three-node cluster, a host with `bucket_replicas: 3` creates its apps'
+/// containers with three copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_containers_get_the_hosts_bucket_replicas() {
+    let cluster = lattice_testing::nats_cluster::NatsCluster::start(3).unwrap();
+    let client = cluster.connect().await.unwrap();
+    cluster.wait_jetstream(&client).await.unwrap();
+    let host = Host::new(
+        HostConfig {
+            limits: quick_limits(),
+            allow_file_load: true,
+            bucket_replicas: 3,
+            ..HostConfig::default()
+        },
+        Some(client.clone()),
+    )
+    .unwrap();
+    let port = free_port().unwrap();
+    host.apply(app("files", "nats", port)).await.unwrap();
+    assert_eq!(
+        put(port, "photos/cat.txt", b"meow").await,
+        (201, "stored 4 bytes\n".into())
+    );
+    let bucket =
+        lattice_protocol::subjects::Subjects::new("default").app_blob_bucket("files", "photos");
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream(format!("OBJ_{bucket}")).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().config.num_replicas, 3);
+}

@@ -108,6 +108,7 @@ impl Host {
             http_server: config.http_server,
             router: router.clone(),
             blobstore_dir: config.blobstore_dir.clone(),
+            bucket_replicas: config.bucket_replicas,
         });
         let fetcher = lattice_artifacts::Fetcher::new(
             &config.lattice,

@@ -40,7 +40,7 @@ impl Blobstore {
             .clone()
             .map(|c| (async_nats::jetstream::new(c), host.subjects.clone()));
         Self {
-            registry: Registry::new(host.blobstore_dir.clone(), jetstream),
+            registry: Registry::new(host.blobstore_dir.clone(), jetstream, host.bucket_replicas),
         }
     }
 }
@@ -121,14 +121,15 @@ pub struct Registry {
 
 impl Registry {
     /// `fs_root` enables `builtin://blobstore-fs`, `jetstream` enables
-    /// `builtin://blobstore-nats`.
+    /// `builtin://blobstore-nats` (containers created with `replicas` copies).
     pub fn new(
         fs_root: Option<PathBuf>,
         jetstream: Option<(async_nats::jetstream::Context, Subjects)>,
+        replicas: usize,
     ) -> Self {
         Self {
             fs_root,
-            nats: jetstream.map(|(js, subjects)| nats::Backend::new(js, subjects).into()),
+            nats: jetstream.map(|(js, subjects)| nats::Backend::new(js, subjects, replicas).into()),
         }
     }
 

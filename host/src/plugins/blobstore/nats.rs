@@ -18,11 +18,17 @@ fn err(what: &str, e: impl std::fmt::Display) -> BlobError {
 pub struct Backend {
     js: jetstream::Context,
     subjects: Subjects,
+    /// JetStream replicas of each container created.
+    replicas: usize,
 }
 
 impl Backend {
-    pub fn new(js: jetstream::Context, subjects: Subjects) -> Self {
-        Self { js, subjects }
+    pub fn new(js: jetstream::Context, subjects: Subjects, replicas: usize) -> Self {
+        Self {
+            js,
+            subjects,
+            replicas: replicas.max(1),
+        }
     }
 
     pub fn store(self: &Arc<Self>, app: &str) -> Store {
@@ -55,6 +61,7 @@ impl Store {
                 "lattice blobstore container '{name}' of app '{}'",
                 self.app
             )),
+            num_replicas: self.backend.replicas,
             ..Default::default()
         };
         self.backend
