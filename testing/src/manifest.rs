@@ -8,7 +8,7 @@
 //!
 //! let manifest = App::new("counter")
 //!     .with(Component::wasm("counter", "counter").link(Link::to("kv", "wasi:keyvalue", &["store"])))
-//!     .with(Component::capability("kv", "builtin://keyvalue-memory"))
+//!     .with(Component::capability("kv", "bundled://keyvalue-redis"))
 //!     .http_server("counter", 8080)
 //!     .manifest();
 //! let spec = lattice_testing::manifest::placed(manifest, &["counter"], 4);
@@ -345,7 +345,7 @@ mod tests {
                             .target_config("redis", &[("url", "redis://x")]),
                     ),
             )
-            .with(Component::capability("kv", "builtin://keyvalue-memory"))
+            .with(Component::capability("kv", "bundled://keyvalue-redis"))
             .http_server("web", 8080)
             .yaml();
         let expected = r#"apiVersion: core.oam.dev/v1beta1
@@ -383,7 +383,7 @@ spec:
     - name: kv
       type: capability
       properties:
-        image: builtin://keyvalue-memory
+        image: bundled://keyvalue-redis
     - name: httpserver
       type: capability
       properties:

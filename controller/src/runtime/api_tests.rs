@@ -158,7 +158,7 @@ async fn a_deploy_is_written_to_kv_then_handed_to_the_state_task() {
         reply.error.as_deref(),
         Some(
             "unknown API operation 'redeploy'; this controller answers deploy, undeploy, \
-             delete, list, status, history, hosts, set_host_labels"
+             delete, list, status, history, hosts, set_host_labels, artifacts_in_use"
         )
     );
 }
