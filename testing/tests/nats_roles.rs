@@ -306,6 +306,55 @@ async fn the_cli_drives_the_api_but_cannot_pose_as_a_host() {
     nothing_arrives(&mut calls, "the CLI reading calls").await;
 }
 
+/// The CLI uploads into the lattice's artifact store and a host reads it back;
+/// the CLI reaches no other bucket (an app's blobstore, the state bucket).
+#[tokio::test]
+async fn the_cli_uploads_artifacts_and_reaches_no_other_bucket() {
+    use jetstream::object_store;
+    let server = NatsServer::builder().operator_auth().start().unwrap();
+    let cli = role(&server, Role::Cli).await;
+    let host = role(&server, Role::Host(HOST_A)).await;
+    let config = |bucket: &str| object_store::Config {
+        bucket: bucket.to_string(),
+        ..Default::default()
+    };
+    let store = js(&cli)
+        .create_object_store(config("lattice_default_artifacts"))
+        .await
+        .expect("the CLI creates the artifact store");
+    store
+        .put("abc", &mut b"component bytes".as_slice())
+        .await
+        .expect("the CLI uploads");
+    let read = js(&host)
+        .get_object_store("lattice_default_artifacts")
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    use tokio::io::AsyncReadExt;
+    read.get("abc")
+        .await
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .await
+        .unwrap();
+    assert_eq!(bytes, b"component bytes");
+
+    assert!(
+        js(&cli)
+            .create_object_store(config("lattice_default_blob_shop_c"))
+            .await
+            .is_err(),
+        "the CLI made an app's blobstore bucket"
+    );
+    let controller = role(&server, Role::Controller).await;
+    state_bucket(&controller).await;
+    assert!(
+        js(&cli).get_key_value(STATE).await.is_err(),
+        "the CLI opened the state bucket"
+    );
+}
+
 #[tokio::test]
 async fn built_in_messaging_reaches_guests_subjects_only() {
     let server = NatsServer::builder().operator_auth().start().unwrap();
