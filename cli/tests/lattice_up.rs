@@ -214,14 +214,14 @@ fn bad_deploys_say_what_is_wrong() {
     let bad = state.path().join("bad.yaml");
     std::fs::write(
         &bad,
-        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: Bad_Name\nspec:\n  components: []\n",
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: Bad_Name\nspec:\n  components: []\n  policies: []\n",
     )
     .unwrap();
     let out = up.cli(&["app", "deploy", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let msg = text(&out);
     assert!(msg.contains("metadata.name"), "{msg}");
-    assert!(msg.contains("metadata.annotations.version"), "{msg}");
+    assert!(msg.contains("spec.policies"), "{msg}");
     assert!(msg.contains("spec.components"), "{msg}");
 
     // A file that is not a component: the app fails with the host's reason.
