@@ -57,7 +57,8 @@ pub struct HostOptions {
     #[arg(long)]
     blobstore_dir: Option<PathBuf>,
     /// JetStream replicas of the app buckets this host creates
-    /// (`builtin://blobstore-nats` containers): 3 on a three-node cluster, as the
+    /// (`builtin://blobstore-nats` containers, `builtin://keyvalue-nats`
+    /// buckets): 3 on a three-node cluster, as the
     /// controller's --replicas (`lattice up` uses its own --replicas).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
     app_bucket_replicas: u8,

@@ -78,3 +78,41 @@ async fn a_hot_key_on_three_hosts_counts_every_increment_once() {
         (200, format!("hot -> {}\n", total + 1))
     );
 }
+
+/// On a three-node cluster, a host with `bucket_replicas: 3` creates its apps'
+/// keyvalue-nats buckets with three copies, so a counter survives a node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_keyvalue_buckets_get_the_hosts_bucket_replicas() {
+    use futures::StreamExt;
+    use lattice_host::{Host, HostConfig};
+    let cluster = lattice_testing::nats_cluster::NatsCluster::start(3).unwrap();
+    let client = cluster.connect().await.unwrap();
+    cluster.wait_jetstream(&client).await.unwrap();
+    let config = HostConfig {
+        limits: limits(),
+        allow_file_load: true,
+        bucket_replicas: 3,
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(client.clone())).unwrap();
+    let port = free_port().unwrap();
+    let manifest = http_app("counted", "counter", port, "keyvalue-nats", 1);
+    host.apply(spec(manifest)).await.unwrap();
+    assert_eq!(get(port, "/k").await, (200, "k -> 1\n".into()));
+
+    let js = async_nats::jetstream::new(client);
+    let prefix = "KV_lattice_default_kv_counted_";
+    let mut names = js.stream_names();
+    let mut found = Vec::new();
+    while let Some(name) = names.next().await {
+        let name = name.unwrap();
+        if name.starts_with(prefix) {
+            let mut stream = js.get_stream(&name).await.unwrap();
+            found.push((name, stream.info().await.unwrap().config.num_replicas));
+        }
+    }
+    assert!(!found.is_empty(), "no bucket of the app was created");
+    for (name, replicas) in found {
+        assert_eq!(replicas, 3, "{name}");
+    }
+}

@@ -41,7 +41,7 @@ impl Keyvalue {
             .clone()
             .map(|c| (async_nats::jetstream::new(c), host.subjects.clone()));
         Self {
-            registry: Registry::new(jetstream),
+            registry: Registry::new(jetstream, host.bucket_replicas),
             router: host.router.clone(),
         }
     }
@@ -246,11 +246,15 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry; `jetstream` enables `builtin://keyvalue-nats`.
-    pub fn new(jetstream: Option<(async_nats::jetstream::Context, Subjects)>) -> Self {
+    /// A registry; `jetstream` enables `builtin://keyvalue-nats`, whose buckets
+    /// are created with `replicas` JetStream replicas.
+    pub fn new(
+        jetstream: Option<(async_nats::jetstream::Context, Subjects)>,
+        replicas: usize,
+    ) -> Self {
         Self {
             memory: Arc::default(),
-            nats: jetstream.map(|(js, subjects)| nats::Backend::new(js, subjects)),
+            nats: jetstream.map(|(js, subjects)| nats::Backend::new(js, subjects, replicas)),
         }
     }
 

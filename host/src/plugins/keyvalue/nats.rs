@@ -19,6 +19,8 @@ const ENCODED: &str = "_x_";
 pub struct Backend {
     js: jetstream::Context,
     subjects: Subjects,
+    /// JetStream replicas of each bucket created.
+    replicas: usize,
     stores: Arc<Mutex<HashMap<String, Arc<kv::Store>>>>,
     coalescer: Coalescer,
 }
@@ -35,10 +37,11 @@ fn err(what: &str, e: impl std::fmt::Display) -> KvError {
 }
 
 impl Backend {
-    pub fn new(js: jetstream::Context, subjects: Subjects) -> Self {
+    pub fn new(js: jetstream::Context, subjects: Subjects, replicas: usize) -> Self {
         Self {
             js,
             subjects,
+            replicas,
             stores: Arc::default(),
             coalescer: Coalescer::new(Limits::default()),
         }
@@ -63,6 +66,7 @@ impl Backend {
                     bucket: name.clone(),
                     history: 1,
                     storage: jetstream::stream::StorageType::File,
+                    num_replicas: self.replicas,
                     ..Default::default()
                 })
                 .await
