@@ -1,8 +1,9 @@
 //! Registry credentials from where users keep them, looked up per registry
 //! (`host[:port]`), first match wins:
 //!
-//! 1. `LATTICE_REGISTRY_USER` + `LATTICE_REGISTRY_PASSWORD`, for every registry,
-//!    or only for `LATTICE_REGISTRY_HOST` when that is set;
+//! 1. `LATTICE_REGISTRY_USER` + `LATTICE_REGISTRY_PASSWORD`, for the one registry
+//!    `LATTICE_REGISTRY_HOST` names (never for every registry: a manifest may
+//!    name any registry, and the login must not travel to it);
 //! 2. Docker's `config.json` (`--registry-config FILE`, else `$DOCKER_CONFIG/config.json`,
 //!    else `~/.docker/config.json`): `auths` (base64 `user:password` in `auth`, or
 //!    `username`/`password`), then `credHelpers[registry]`, then `credsStore`, both run
@@ -39,7 +40,7 @@ impl std::fmt::Debug for Login {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     /// From `LATTICE_REGISTRY_USER`/`_PASSWORD`, and the registry they are for.
-    env: Option<(Option<String>, Login)>,
+    env: Option<(String, Login)>,
     /// Explicit per-registry logins (tests, embedders).
     explicit: BTreeMap<String, Login>,
     /// The Docker config file, if any.
@@ -65,7 +66,7 @@ impl Credentials {
             var("LATTICE_REGISTRY_PASSWORD"),
         ) {
             (Some(username), Some(password)) => {
-                Some((var("LATTICE_REGISTRY_HOST"), Login { username, password }))
+                var("LATTICE_REGISTRY_HOST").map(|host| (host, Login { username, password }))
             }
             _ => None,
         };
@@ -96,7 +97,7 @@ impl Credentials {
             return Ok(Some(login.clone()));
         }
         if let Some((only, login)) = &self.env {
-            if only.as_deref().is_none_or(|h| normalize(h) == registry) {
+            if normalize(only) == registry {
                 return Ok(Some(login.clone()));
             }
         }
@@ -260,6 +261,24 @@ async fn run_helper(helper: &str, registry: &str) -> Result<Option<Login>, Strin
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn an_env_login_goes_only_to_its_registry() {
+        let login = Login {
+            username: "alice".into(),
+            password: "s3cret".into(),
+        };
+        let creds = Credentials {
+            env: Some(("Registry.Example:5000".into(), login.clone())),
+            ..Credentials::none()
+        };
+        assert_eq!(
+            creds.for_registry("registry.example:5000").await.unwrap(),
+            Some(login)
+        );
+        // A manifest naming another registry does not receive the login.
+        assert_eq!(creds.for_registry("evil.example").await.unwrap(), None);
+    }
 
     #[tokio::test]
     async fn docker_config_auths_are_found_by_registry() {

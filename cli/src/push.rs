@@ -26,7 +26,7 @@ pub struct RegistryArgs {
     /// Docker's config.json to read registry logins from (`auths`, `credHelpers`,
     /// `credsStore`) [default: $DOCKER_CONFIG/config.json, else
     /// ~/.docker/config.json]. LATTICE_REGISTRY_USER and
-    /// LATTICE_REGISTRY_PASSWORD (for LATTICE_REGISTRY_HOST only, when set) come
+    /// LATTICE_REGISTRY_PASSWORD (for the registry LATTICE_REGISTRY_HOST names) come
     /// first.
     #[arg(long, env = "LATTICE_REGISTRY_CONFIG", value_name = "FILE")]
     pub registry_config: Option<PathBuf>,

@@ -383,6 +383,7 @@ async fn a_registry_that_needs_a_login_works_with_it_and_says_unauthorized_witho
     let login = [
         ("LATTICE_REGISTRY_USER", "alice"),
         ("LATTICE_REGISTRY_PASSWORD", "s3cret"),
+        ("LATTICE_REGISTRY_HOST", host.as_str()),
     ];
 
     // Without credentials, and with wrong ones: refused, naming the registry.
@@ -394,6 +395,7 @@ async fn a_registry_that_needs_a_login_works_with_it_and_says_unauthorized_witho
     let wrong = [
         ("LATTICE_REGISTRY_USER", "alice"),
         ("LATTICE_REGISTRY_PASSWORD", "nope"),
+        ("LATTICE_REGISTRY_HOST", host.as_str()),
     ];
     let (ok, out) = push(&lattice, &registry, &component("hello"), &reference, &wrong);
     assert!(!ok && out.contains("unauthorized"), "{out}");
@@ -431,6 +433,7 @@ async fn with_the_login_the_controller_pins_and_the_host_pulls() {
     let login = [
         ("LATTICE_REGISTRY_USER", "alice"),
         ("LATTICE_REGISTRY_PASSWORD", "s3cret"),
+        ("LATTICE_REGISTRY_HOST", host.as_str()),
     ];
     let (ok, out) = push(&lattice, &registry, &component("hello"), &reference, &login);
     assert!(ok, "{out}");
