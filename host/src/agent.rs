@@ -123,15 +123,24 @@ pub async fn serve_with(
         while let Some(msg) = commands.next().await {
             let verified = verifier.verify_bytes(&msg.payload, now_ms());
             // The fence reaches the disk before the command is obeyed: a crash in
-            // between must not forget a term the host acted on.
-            if let (Ok(_), Some(file)) = (&verified, &fence) {
-                if let Err(e) = file.store(verifier.fence()) {
-                    tracing::error!("{e}; obeying the command all the same");
+            // between must not forget a term the host acted on, so a command whose
+            // fence cannot be kept is not obeyed.
+            let kept = match (&verified, &fence) {
+                (Ok(_), Some(file)) => file.store(verifier.fence()).map_err(|e| {
+                    tracing::error!("{e}; refusing the command");
+                    e
+                }),
+                _ => Ok(()),
+            };
+            let reply = match (verified, kept) {
+                (Ok(_), Err(e)) => CommandReply::error(format!(
+                    "host {} cannot keep its command fence on disk, so it obeys no command: {e}",
+                    host.id()
+                )),
+                (Ok(command), Ok(())) => {
+                    handle_command(&host, &*client, &subjects, &command.body).await
                 }
-            }
-            let reply = match verified {
-                Ok(command) => handle_command(&host, &*client, &subjects, &command.body).await,
-                Err(refusal) => {
+                (Err(refusal), _) => {
                     host.count_refused_command();
                     tracing::warn!(kind = refusal.kind(), "command refused: {refusal}");
                     CommandReply::error(format!(

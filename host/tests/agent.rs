@@ -423,6 +423,36 @@ async fn a_restarted_host_keeps_its_lease_term_fence() {
     assert!(saved.contains("\"highest_term\":8"), "{saved}");
 }
 
+/// A host that cannot write its fence obeys nothing: after a crash it would have
+/// forgotten the term it acted on.
+#[tokio::test]
+async fn a_host_that_cannot_keep_its_fence_obeys_no_command() {
+    let nats = NatsServer::start().unwrap();
+    let client = nats.connect().await.unwrap();
+    let key = LatticeKey::new("default");
+    let parent = tempfile::tempdir().unwrap();
+    let state = parent.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let config = HostConfig {
+        limits: quick_limits(),
+        trust: vec![key.public_key()],
+        state_dir: Some(state.clone()),
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(client.clone())).unwrap();
+    let id = host.id().to_string();
+    let (stop, task) = start_agent(&host, &nats).await;
+    // The state dir becomes a plain file: no fence can be written there.
+    std::fs::remove_dir_all(&state).unwrap();
+    std::fs::write(&state, b"not a folder").unwrap();
+    let remove = HostCommand::Remove { app: "none".into() };
+    let reply = command(&client, &id, key.sign(&id, 1, &remove)).await;
+    let error = reply.error.expect("refused");
+    assert!(error.contains("cannot keep its command fence"), "{error}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
 /// After NATS restarts, the host answers pings again (async-nats subscribed again)
 /// and re-announces itself at once, long before its next heartbeat is due.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
