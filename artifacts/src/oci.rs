@@ -121,7 +121,7 @@ pub enum OciError {
     #[error("'{0}' is not pinned to a digest (name@sha256:…): hosts run only pinned images, which the controller writes when it stores a version")]
     Unpinned(String),
     /// The registry wants (other) credentials.
-    #[error("registry {registry}: unauthorized ({detail}); give credentials with LATTICE_REGISTRY_USER/LATTICE_REGISTRY_PASSWORD or in Docker's config.json (--registry-config)")]
+    #[error("registry {registry}: unauthorized ({detail}); give credentials with LATTICE_REGISTRY_USER/LATTICE_REGISTRY_PASSWORD and LATTICE_REGISTRY_HOST={registry}, or in Docker's config.json (--registry-config)")]
     Unauthorized {
         /// `host[:port]`.
         registry: String,

@@ -93,6 +93,12 @@ pub struct HostOptions {
     /// ships them. (`lattice up` turns it on.)
     #[arg(long)]
     allow_file_load: bool,
+    /// Run provider executables shipped as images (`artifact://` from the
+    /// lattice's store, OCI): native code, chosen by whoever may deploy, run
+    /// after its digest checks out. Off by default; bundled providers from
+    /// --provider-dir need no opt-in. (`lattice up` turns it on.)
+    #[arg(long)]
+    allow_provider_images: bool,
     /// Run provider executables only from inside this folder. Bundled providers
     /// (`bundled://keyvalue-redis`, `sqldb-postgres`, and wasmCloud's
     /// ghcr.io/wasmcloud images that read as them) are looked up here by name;
@@ -267,6 +273,7 @@ impl HostOptions {
             },
             trust: self.trust.clone(),
             allow_file_load: self.allow_file_load,
+            allow_provider_images: self.allow_provider_images,
             provider_dir: self.provider_dir.clone(),
             registry: self.registry.settings()?,
             join_token: match &self.join_token {
@@ -644,6 +651,7 @@ async fn run_up(
     let mut host_config = options.config(lattice, nats, Some(state_dir), Some(seed))?;
     host_config.trust.push(lattice_key.public_key());
     host_config.allow_file_load = true;
+    host_config.allow_provider_images = true;
     host_config.bucket_replicas = storage.replicas;
     host_config.state_dir = Some(state_dir.to_path_buf());
     host_config.messaging_nats = options.messaging_nats(nats).await?;

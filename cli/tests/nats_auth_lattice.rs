@@ -157,6 +157,8 @@ fn a_lattice_runs_on_nats_auth_files_each_role_with_its_own_creds() {
             "--trust",
             &lattice_public,
             "--allow-file-load",
+            // The gateway is uploaded by `app deploy` and runs from the store.
+            "--allow-provider-images",
             "--heartbeat-interval",
             "0.5",
             "--provider-signing-key",

@@ -65,6 +65,10 @@ pub struct HostConfig {
     /// Whether `file://` images (components and provider executables) may run:
     /// on for a dev lattice on one machine, off for a host of a cluster.
     pub allow_file_load: bool,
+    /// Whether provider executables may come from images (`artifact://`, OCI):
+    /// native code chosen by whoever may deploy. Off unless the operator opts in
+    /// (`lattice up` does); bundled providers are always allowed.
+    pub allow_provider_images: bool,
     /// When set, provider executables run only from inside this folder.
     pub provider_dir: Option<PathBuf>,
     /// The seed (`SV…`) of a join token: its proof goes with every report, for a
@@ -100,6 +104,7 @@ impl Default for HostConfig {
             trust: Vec::new(),
             commands: lattice_protocol::trust::VerifierConfig::default(),
             allow_file_load: false,
+            allow_provider_images: false,
             provider_dir: None,
             join_token: None,
             messaging_nats: None,

@@ -245,6 +245,7 @@ async fn provider_executables_run_from_the_checked_cache_copy() {
         cache_dir: Some(cache.path().to_path_buf()),
         provider_nats_url: Some(nats.url()),
         allow_file_load: false,
+        allow_provider_images: true,
         ..HostConfig::default()
     };
     let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();

@@ -33,6 +33,7 @@ async fn host(nats: &NatsServer, cache: &Path, registry: RegistrySettings) -> Ho
         cache_dir: Some(cache.to_path_buf()),
         provider_nats_url: Some(nats.url()),
         allow_file_load: false,
+        allow_provider_images: true,
         registry,
         ..HostConfig::default()
     };

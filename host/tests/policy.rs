@@ -1,5 +1,5 @@
 //! What a host may run: `file://` images only when it loads files, provider
-//! executables only from its provider folder, and a refused apply leaves nothing
+//! executables from images only when allowed, files only from its provider folder, and a refused apply leaves nothing
 //! behind (no provider process started for an app whose component fails).
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
@@ -38,6 +38,42 @@ async fn file_images_need_allow_file_load() {
     });
     dev_host.apply(spec(app)).await.unwrap();
     assert_eq!(dev_host.apps(), ["files"]);
+}
+
+/// A provider shipped as an image is native code chosen by whoever deploys: a
+/// host runs one only when its operator allows it.
+#[tokio::test]
+async fn provider_images_need_allow_provider_images() {
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    for image in [
+        format!("artifact://{zeros}"),
+        format!("registry.example/tools/probe@{zeros}"),
+    ] {
+        let manifest = App::new("prov")
+            .with(Component::capability("aprov", &image))
+            .manifest();
+        let mut spec = spec(manifest);
+        spec.placements.insert("aprov".into(), 1);
+
+        let cluster_host = host(HostConfig {
+            limits: quick_limits(),
+            ..HostConfig::default()
+        });
+        let error = cluster_host.apply(spec.clone()).await.unwrap_err();
+        assert!(error.contains("--allow-provider-images"), "{error}");
+        assert!(error.contains("provider 'aprov'"), "{error}");
+        assert!(cluster_host.apps().is_empty());
+
+        // Allowed, the same apply gets past the gate (and fails at the fetch:
+        // this host has no store and no registry to fetch from).
+        let allowing_host = host(HostConfig {
+            limits: quick_limits(),
+            allow_provider_images: true,
+            ..HostConfig::default()
+        });
+        let error = allowing_host.apply(spec).await.unwrap_err();
+        assert!(!error.contains("--allow-provider-images"), "{error}");
+    }
 }
 
 /// An app with provider `aprov` running `executable` and a component `zbad`

@@ -139,8 +139,8 @@ impl Host {
     }
 
     /// Refuse, before anything starts, images this host may not run: `file://`
-    /// ones unless it loads files, and provider executables outside its provider
-    /// folder.
+    /// ones unless it loads files, provider executables from images unless it
+    /// allows them, and provider files outside its provider folder.
     fn check_images(
         &self,
         manifest: &Manifest,
@@ -152,6 +152,14 @@ impl Host {
             let Some(component) = manifest.component(name) else {
                 continue;
             };
+            let from_image = matches!(component.image, Image::Artifact(_) | Image::Oci(_));
+            if from_image && manifest.is_provider(name) && !config.allow_provider_images {
+                return Err(format!(
+                    "provider '{name}' of app '{app}' is the executable image '{}', and host {} runs no provider executables from images (start it with --allow-provider-images, as `lattice up` does, or use a bundled provider from --provider-dir)",
+                    component.image.to_uri(),
+                    self.id()
+                ));
+            }
             let Image::File(path) = &component.image else {
                 continue;
             };
