@@ -4,7 +4,9 @@
 //! Invariants: a file appears under its digest's name only complete and checked
 //! (written to a temporary file in the same folder, synced, then renamed); what is
 //! read back is checked again, and a file that no longer matches its name is
-//! removed and reported as absent.
+//! removed and reported as absent. Small text notes about an entry (what kind
+//! of artifact it is, which layer an OCI manifest names) live in other folders
+//! under the same root, written the same way (a unique temporary file, renamed).
 
 use crate::digest::Digest;
 use std::io::Write;
@@ -25,7 +27,7 @@ pub enum CacheError {
 }
 
 /// An on-disk cache rooted at one folder.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskCache {
     dir: PathBuf,
 }
@@ -68,6 +70,39 @@ impl DiskCache {
     /// now: an executable is run from this path right after).
     pub fn checked_path(&self, digest: &Digest) -> Result<Option<PathBuf>, CacheError> {
         Ok(self.get(digest)?.map(|_| self.path(digest)))
+    }
+
+    /// The note `name` in `folder` (e.g. `kind`, `oci`), if there is one.
+    pub fn note(&self, folder: &str, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(folder).join(name)).ok()
+    }
+
+    /// Write the note `name` in `folder`: atomically, through a temporary file
+    /// of its own (concurrent writers never share one).
+    pub fn put_note(&self, folder: &str, name: &str, text: &str) -> Result<(), CacheError> {
+        let folder = self.dir.join(folder);
+        let io = |path: &Path, doing: &'static str| {
+            let path = path.to_path_buf();
+            move |source| CacheError::Io {
+                path,
+                doing,
+                source,
+            }
+        };
+        std::fs::create_dir_all(&folder).map_err(io(&folder, "creating the folder"))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempfile_in(&folder)
+            .map_err(io(&folder, "creating a temporary file"))?;
+        tmp.write_all(text.as_bytes())
+            .map_err(io(tmp.path(), "writing a temporary file"))?;
+        let path = folder.join(name);
+        tmp.persist(&path).map_err(|e| CacheError::Io {
+            path: path.clone(),
+            doing: "renaming into place",
+            source: e.error,
+        })?;
+        Ok(())
     }
 
     /// Keep `bytes` under `digest`, checking they have it; `executable` sets mode
@@ -167,6 +202,31 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
         assert_eq!(cache.checked_path(&d).unwrap(), Some(path));
+    }
+
+    #[test]
+    fn concurrent_note_writers_each_use_their_own_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::new(dir.path());
+        assert_eq!(cache.note("oci", "abc"), None);
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let cache = &cache;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        cache
+                            .put_note("oci", "abc", &format!("writer {i}"))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert!(cache.note("oci", "abc").unwrap().starts_with("writer "));
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("oci"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("abc")]);
     }
 
     #[test]

@@ -9,7 +9,14 @@
 //!
 //! Every fetch has a deadline, at most [`FetchConfig::max_concurrent`] run at once,
 //! and two workloads asking for the same digest at once fetch it once (the second
-//! waits for the first and then finds it in the cache).
+//! waits for the first and then finds it in the cache); the same holds for one
+//! OCI image, by its manifest digest.
+//!
+//! The cache keeps, next to each artifact, a note of its kind (and a provider's
+//! platform): a cache hit is checked against the kind asked for exactly as a
+//! fetch from the store is, and an entry without a note is fetched again. A
+//! provider executable is handed out as an [`Executable`], which reads and checks
+//! the cached copy against its digest every time it is about to run.
 
 use crate::cache::{CacheError, DiskCache};
 use crate::digest::Digest;
@@ -17,7 +24,7 @@ use crate::store::{ArtifactKind, ArtifactStore, StoreConfig, StoreError};
 use async_nats::jetstream;
 use lattice_protocol::manifest::Image;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -91,6 +98,49 @@ pub enum FetchError {
     NotFetched { image: String },
     #[error("fetch task failed: {0}")]
     Task(String),
+    #[error("{path} is missing or no longer has digest {digest} (it changed on disk after it was fetched and checked); it is not run")]
+    Changed { path: String, digest: String },
+}
+
+/// A provider executable as the host runs it: a path on this machine the host
+/// checks itself (`file://`, bundled), or a copy in the cache that must still
+/// have its digest every time it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executable {
+    path: PathBuf,
+    cached: Option<(DiskCache, Digest)>,
+}
+
+impl Executable {
+    /// A file on this machine, run as it is (the host checks where it is).
+    pub fn unchecked(path: PathBuf) -> Self {
+        Self { path, cached: None }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The digest its cached copy must have (none for a file of this machine).
+    pub fn digest(&self) -> Option<&Digest> {
+        self.cached.as_ref().map(|(_, d)| d)
+    }
+
+    /// The path to run now. A cached copy is read and checked against its digest
+    /// now; one that changed is removed and refused ([`FetchError::Changed`]).
+    /// Blocking: call it from a blocking task.
+    pub fn checked_path(&self) -> Result<PathBuf, FetchError> {
+        let Some((cache, digest)) = &self.cached else {
+            return Ok(self.path.clone());
+        };
+        cache
+            .checked_path(digest)?
+            .ok_or_else(|| FetchError::Changed {
+                path: self.path.display().to_string(),
+                digest: digest.to_string(),
+            })
+    }
 }
 
 /// A component's bytes and their digest.
@@ -239,9 +289,10 @@ impl Fetcher {
         .await
     }
 
-    /// The path of a provider executable image: a `file://` path as it is (the
-    /// host checks where it may run from), else a checked copy in the cache.
-    pub async fn executable(&self, image: &Image) -> Result<PathBuf, FetchError> {
+    /// A provider executable image: a `file://` path as it is (the host checks
+    /// where it may run from), else a checked copy in the cache, with the digest
+    /// it is checked against again before every start.
+    pub async fn executable(&self, image: &Image) -> Result<Executable, FetchError> {
         let uri = image.to_uri();
         self.within(&uri, async {
             match image {
@@ -249,12 +300,13 @@ impl Fetcher {
                     if !self.inner.config.allow_file_load {
                         return Err(FetchError::FileNotAllowed);
                     }
-                    Ok(PathBuf::from(path.strip_prefix("file://").unwrap_or(path)))
+                    let path = path.strip_prefix("file://").unwrap_or(path);
+                    Ok(Executable::unchecked(PathBuf::from(path)))
                 }
                 Image::Artifact(d) => {
                     let digest = parse_digest(image, d)?;
                     self.by_digest(digest, ArtifactKind::Provider).await?;
-                    Ok(self.inner.cache.path(&digest))
+                    Ok(self.cached_executable(digest))
                 }
                 Image::Oci(reference) => {
                     let platform = crate::oci::Platform::current();
@@ -262,7 +314,7 @@ impl Fetcher {
                         .pull_oci(reference, crate::oci::Kind::Provider(platform))
                         .await?;
                     // pull_oci kept it, mode 0755, under the digest just checked.
-                    Ok(self.inner.cache.path(&pulled.digest))
+                    Ok(self.cached_executable(pulled.digest))
                 }
                 #[allow(unreachable_patterns)] // images other helpers may add
                 other => Err(FetchError::NotFetched {
@@ -271,6 +323,14 @@ impl Fetcher {
             }
         })
         .await
+    }
+
+    fn cached_executable(&self, digest: Digest) -> Executable {
+        let cache = self.inner.cache.clone();
+        Executable {
+            path: cache.path(&digest),
+            cached: Some((cache, digest)),
+        }
     }
 
     /// Use `registry` (the host's insecure-registry, credential and size
@@ -289,30 +349,36 @@ impl Fetcher {
         reference: &str,
         kind: crate::oci::Kind,
     ) -> Result<ComponentBytes, FetchError> {
-        use crate::oci::{Kind, OciError, Registry, RegistrySettings};
+        use crate::oci::OciError;
         let Some(manifest) = reference
             .rsplit_once('@')
             .and_then(|(_, d)| d.parse::<Digest>().ok())
         else {
             return Err(OciError::Unpinned(reference.to_string()).into());
         };
-        // manifest digest (+ platform) -> layer digest, next to the cache's files.
-        let alias = {
-            let platform = match &kind {
-                Kind::Component => String::new(),
-                Kind::Provider(p) => format!("-{}-{}", p.os, p.architecture),
-            };
-            let sha = self.inner.cache.path(&manifest);
-            let root = sha.parent().and_then(|p| p.parent()).map(PathBuf::from);
-            root.unwrap_or_default()
-                .join("oci")
-                .join(format!("{}{platform}", manifest.hex()))
+        // Concurrent pulls of one image pull it once (the others then find it in
+        // the cache).
+        self.one_at_a_time(manifest, self.cached_or_pulled(reference, manifest, kind))
+            .await
+    }
+
+    async fn cached_or_pulled(
+        &self,
+        reference: &str,
+        manifest: Digest,
+        kind: crate::oci::Kind,
+    ) -> Result<ComponentBytes, FetchError> {
+        use crate::oci::{Kind, Registry, RegistrySettings};
+        // manifest digest (+ platform) -> layer digest: a note in `oci/`.
+        let alias = match &kind {
+            Kind::Component => manifest.hex(),
+            Kind::Provider(p) => format!("{}-{}-{}", manifest.hex(), p.os, p.architecture),
         };
         let executable = matches!(kind, Kind::Provider(_));
         let (cache, known) = (self.inner.cache.clone(), alias.clone());
         let cached = blocking(move || {
-            let layer = std::fs::read_to_string(&known)
-                .ok()
+            let layer = cache
+                .note("oci", &known)
                 .and_then(|t| t.trim().parse::<Digest>().ok());
             match layer {
                 Some(layer) => Ok(cache.get(&layer)?.map(|bytes| (layer, bytes))),
@@ -348,15 +414,16 @@ impl Fetcher {
         tracing::info!(%reference, layer = %pulled.layer, bytes = pulled.bytes.len(), "pulled from the registry");
         let cache = self.inner.cache.clone();
         let layer = pulled.layer;
-        let bytes = blocking(move || {
-            cache.put(&layer, &pulled.bytes, executable)?;
-            if let Some(dir) = alias.parent() {
-                let _ = std::fs::create_dir_all(dir);
-                let tmp = alias.with_extension("tmp");
-                if std::fs::write(&tmp, layer.to_string()).is_ok() {
-                    let _ = std::fs::rename(&tmp, &alias);
-                }
+        let note = match &kind {
+            Kind::Component => kind_note(ArtifactKind::Component, None, None),
+            Kind::Provider(p) => {
+                kind_note(ArtifactKind::Provider, Some(&p.os), Some(&p.architecture))
             }
+        };
+        let bytes = blocking(move || {
+            cache.put_note("kind", &layer.hex(), &note)?;
+            cache.put(&layer, &pulled.bytes, executable)?;
+            cache.put_note("oci", &alias, &layer.to_string())?;
             Ok::<_, CacheError>(pulled.bytes)
         })
         .await?;
@@ -408,13 +475,23 @@ impl Fetcher {
 
     /// The bytes of `digest` from the cache, else from the store (then cached).
     async fn by_digest(&self, digest: Digest, kind: ArtifactKind) -> Result<Vec<u8>, FetchError> {
+        self.one_at_a_time(digest, self.cached_or_fetched(digest, kind))
+            .await
+    }
+
+    /// Run `fetch` while holding `digest`'s lock: one fetch of a digest at a time.
+    async fn one_at_a_time<T>(
+        &self,
+        digest: Digest,
+        fetch: impl std::future::Future<Output = Result<T, FetchError>>,
+    ) -> Result<T, FetchError> {
         let one = {
             let mut fetching = lock(&self.inner.fetching);
             fetching.entry(digest).or_default().clone()
         };
         let result = {
             let _one_at_a_time = one.lock().await;
-            self.cached_or_fetched(digest, kind).await
+            fetch.await
         };
         // The last one out forgets the digest's lock (the map stays bounded by
         // the fetches in progress).
@@ -431,7 +508,23 @@ impl Fetcher {
         kind: ArtifactKind,
     ) -> Result<Vec<u8>, FetchError> {
         let cache = self.inner.cache.clone();
-        if let Some(bytes) = blocking(move || cache.get(&digest)).await? {
+        // A hit counts only with a note of its kind (older entries have none:
+        // they are fetched again), checked as the store's metadata is below.
+        let hit = blocking(move || {
+            let Some(note) = cache.note("kind", &digest.hex()) else {
+                return Ok(None);
+            };
+            Ok(cache.get(&digest)?.map(|bytes| (note, bytes)))
+        })
+        .await?;
+        if let Some((note, bytes)) = hit {
+            let mut words = note.split_whitespace();
+            let actual = match words.next() {
+                Some("provider") => ArtifactKind::Provider,
+                _ => ArtifactKind::Component,
+            };
+            let (os, arch) = (words.next(), words.next());
+            check_kind(&digest, actual, kind, os, arch)?;
             self.inner
                 .counters
                 .cache_hits
@@ -447,27 +540,13 @@ impl Fetcher {
             .map_err(|e| FetchError::Task(e.to_string()))?;
         let store = self.store().await?;
         let (meta, bytes) = store.get(&digest).await?;
-        if meta.kind != kind {
-            return Err(FetchError::WrongKind {
-                digest: digest.to_string(),
-                actual: meta.kind,
-                wanted: kind,
-            });
-        }
-        if kind == ArtifactKind::Provider {
-            let (here_os, here_arch) = (std::env::consts::OS, std::env::consts::ARCH);
-            let os = meta.os.clone().unwrap_or_default();
-            let arch = meta.arch.clone().unwrap_or_default();
-            if os != here_os || arch != here_arch {
-                return Err(FetchError::WrongPlatform {
-                    digest: digest.to_string(),
-                    os,
-                    arch,
-                    here_os,
-                    here_arch,
-                });
-            }
-        }
+        check_kind(
+            &digest,
+            meta.kind,
+            kind,
+            meta.os.as_deref(),
+            meta.arch.as_deref(),
+        )?;
         self.inner
             .counters
             .store_fetches
@@ -475,7 +554,9 @@ impl Fetcher {
         tracing::info!(%digest, size = bytes.len(), name = %meta.name, "artifact fetched from the lattice's store");
         let cache = self.inner.cache.clone();
         let executable = kind == ArtifactKind::Provider;
+        let note = kind_note(meta.kind, meta.os.as_deref(), meta.arch.as_deref());
         blocking(move || {
+            cache.put_note("kind", &digest.hex(), &note)?;
             cache.put(&digest, &bytes, executable)?;
             Ok(bytes)
         })
@@ -492,6 +573,50 @@ impl Fetcher {
         *slot = Some(store.clone());
         Ok(store)
     }
+}
+
+/// What the cache notes about an entry: `component`, or `provider <os> <arch>`.
+fn kind_note(kind: ArtifactKind, os: Option<&str>, arch: Option<&str>) -> String {
+    match kind {
+        ArtifactKind::Component => "component".into(),
+        ArtifactKind::Provider => format!(
+            "provider {} {}",
+            os.unwrap_or("unknown"),
+            arch.unwrap_or("unknown")
+        ),
+    }
+}
+
+/// Refuse an artifact of another kind than `wanted`, or a provider built for
+/// another platform than this host's.
+fn check_kind(
+    digest: &Digest,
+    actual: ArtifactKind,
+    wanted: ArtifactKind,
+    os: Option<&str>,
+    arch: Option<&str>,
+) -> Result<(), FetchError> {
+    if actual != wanted {
+        return Err(FetchError::WrongKind {
+            digest: digest.to_string(),
+            actual,
+            wanted,
+        });
+    }
+    if wanted == ArtifactKind::Provider {
+        let (here_os, here_arch) = (std::env::consts::OS, std::env::consts::ARCH);
+        let (os, arch) = (os.unwrap_or_default(), arch.unwrap_or_default());
+        if os != here_os || arch != here_arch {
+            return Err(FetchError::WrongPlatform {
+                digest: digest.to_string(),
+                os: os.to_string(),
+                arch: arch.to_string(),
+                here_os,
+                here_arch,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parse_digest(image: &Image, digest: &str) -> Result<Digest, FetchError> {

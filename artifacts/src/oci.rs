@@ -14,8 +14,10 @@
 //!
 //! Every request has a deadline ([`RegistrySettings::timeout`]); a layer larger
 //! than [`RegistrySettings::max_layer_bytes`] is refused before and while it is
-//! read; plain HTTP is spoken only to the registries in
-//! [`RegistrySettings::insecure`].
+//! read, and no more than 1 MiB is set aside for it before its bytes arrive (the
+//! size a manifest announces is the registry's word); a manifest over 4 MiB is
+//! refused once read (oci-client reads manifests whole); plain HTTP is spoken
+//! only to the registries in [`RegistrySettings::insecure`].
 
 use crate::credentials::Credentials;
 use crate::digest::{Digest, Mismatch};
@@ -42,8 +44,17 @@ pub const PROVIDER_LAYER_MEDIA_TYPE: &str = "application/vnd.lattice.provider.ex
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// The largest manifest or config read.
+/// The largest manifest or config accepted. `oci-client` reads a manifest body
+/// whole (`pull_manifest_raw` has no streaming form), so this is checked once the
+/// body is read; until then the read is bounded by [`RegistrySettings::timeout`].
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// The most memory set aside for a layer before its bytes arrive.
+const LAYER_INITIAL_CAPACITY: u64 = 1024 * 1024;
+
+/// The capacity a layer's buffer starts with, given the size a manifest announces.
+fn layer_capacity(announced: u64) -> usize {
+    announced.min(LAYER_INITIAL_CAPACITY) as usize
+}
 
 /// What an artifact holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,6 +374,8 @@ impl Registry {
         auth: &RegistryAuth,
         expected: &Digest,
     ) -> Result<serde_json::Value, OciError> {
+        // Read whole by oci-client (no streaming form for manifests): the size
+        // limit applies after the read, which the deadline bounds.
         let (body, _) = self
             .timed(
                 reference,
@@ -497,7 +510,9 @@ impl Registry {
         let bytes = self
             .timed(&parsed, async {
                 let mut stream = self.client.pull_blob_stream(&parsed, &descriptor).await?;
-                let mut bytes = Vec::with_capacity(size as usize);
+                // The announced size is the registry's word: grow past 1 MiB only
+                // as bytes arrive (the limit is checked per chunk).
+                let mut bytes = Vec::with_capacity(layer_capacity(size));
                 while let Some(chunk) = stream.next().await {
                     match chunk {
                         Ok(chunk) => {
@@ -669,6 +684,13 @@ mod tests {
         assert_eq!(r.registry(), "localhost:5000");
         assert_eq!(r.repository(), "hello");
         assert!(parse_reference("Not A Ref").is_err());
+    }
+
+    #[test]
+    fn an_announced_layer_size_sets_aside_at_most_one_mib() {
+        assert_eq!(layer_capacity(10), 10);
+        assert_eq!(layer_capacity(200 * 1024 * 1024), 1024 * 1024);
+        assert_eq!(layer_capacity(u64::MAX), 1024 * 1024);
     }
 
     #[tokio::test]

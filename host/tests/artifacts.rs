@@ -287,3 +287,117 @@ async fn provider_executables_run_from_the_checked_cache_copy() {
     let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o755);
 }
+
+/// A host that runs provider executables from images, caching under `cache`.
+async fn provider_host(nats: &NatsServer, cache: &Path) -> Host {
+    let config = HostConfig {
+        lattice: LATTICE.into(),
+        limits: quick_limits(),
+        cache_dir: Some(cache.to_path_buf()),
+        provider_nats_url: Some(nats.url()),
+        allow_file_load: false,
+        allow_provider_images: true,
+        ..HostConfig::default()
+    };
+    Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
+}
+
+async fn wait_for_text(file: &Path) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(file) {
+                if text.ends_with('\n') {
+                    return text;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the provider starts")
+}
+
+/// A component already in the cache (it ran) named as a provider: the cache
+/// hit is checked for its kind as a fetch from the store is, and refused.
+#[tokio::test]
+async fn a_cached_component_named_as_a_provider_is_refused() {
+    let nats = NatsServer::start().unwrap();
+    let hello = upload(&nats, &component("hello")).await;
+    let cache = tempfile::tempdir().unwrap();
+    let host = provider_host(&nats, cache.path()).await;
+    let port = free_port().unwrap();
+    host.apply(app("one", "v1", &hello, port)).await.unwrap();
+    assert!(cache
+        .path()
+        .join("artifacts/sha256")
+        .join(hello.hex())
+        .exists());
+
+    let err = host.apply(provider_app(&hello, &hello)).await.unwrap_err();
+    assert!(err.contains("component 'aprov' of app 'prov'"), "{err}");
+    assert!(err.contains("is a Component, not a Provider"), "{err}");
+    assert_eq!(host.apps(), vec!["one".to_string()]);
+}
+
+/// The cached executable is changed after the provider started, and the
+/// provider process dies: the restart checks the copy against its digest again,
+/// refuses it with a clear error, and never runs the changed file.
+#[tokio::test]
+async fn a_restart_refuses_a_cached_executable_changed_on_disk() {
+    let nats = NatsServer::start().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let (marker, evil_ran) = (scratch.path().join("pid"), scratch.path().join("evil-ran"));
+    let script = format!(
+        "#!/bin/sh\necho $$ > '{}'\nexec sleep 30\n",
+        marker.display()
+    );
+    let provider = put(
+        &nats,
+        script.as_bytes(),
+        NewArtifact::local_provider("probe"),
+    )
+    .await;
+    let hello = upload(&nats, &component("hello")).await;
+    let cache = tempfile::tempdir().unwrap();
+    let host = provider_host(&nats, cache.path()).await;
+    host.apply(provider_app(&provider, &hello)).await.unwrap();
+    let pid = wait_for_text(&marker).await;
+
+    let kept = cache.path().join("artifacts/sha256").join(provider.hex());
+    let evil = format!("#!/bin/sh\ntouch '{}'\nexec sleep 30\n", evil_ran.display());
+    std::fs::write(&kept, evil).unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let info = host.info();
+            let error = info
+                .workloads
+                .iter()
+                .flat_map(|w| w.providers.iter())
+                .find_map(|p| p.last_error.clone())
+                .filter(|e| e.contains("refusing"));
+            if let Some(error) = error {
+                return error;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the restart is refused");
+    assert!(
+        refused.contains("provider 'aprov' of app 'prov'"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains(&format!("no longer has digest {provider}")),
+        "{refused}"
+    );
+    // Give a wrongly started process time to show itself.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!evil_ran.exists(), "the changed executable ran");
+}

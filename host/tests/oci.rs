@@ -188,3 +188,37 @@ async fn provider_images_run_per_platform_from_the_checked_cache() {
     assert_eq!((stats.oci_pulls, stats.cache_hits), (0, 2), "{stats:?}");
     assert!(h2.remove("prov"));
 }
+
+/// Apps asking for one OCI image at once pull it once: the others wait for the
+/// first pull and then find it in the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_image_asked_for_at_once_is_pulled_once() {
+    let nats = NatsServer::start().unwrap();
+    let oci = OciRegistry::start().unwrap();
+    let client = Registry::new(settings(&oci)).unwrap();
+    let hello = format!("{}/hello:v1", oci.host());
+    client
+        .push(
+            &hello,
+            std::fs::read(component("hello")).unwrap(),
+            &Kind::Component,
+        )
+        .await
+        .unwrap();
+    let pinned = client.pin(&hello).await.unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let h = host(&nats, cache.path(), settings(&oci)).await;
+    let apps: Vec<WorkloadSpec> = (0..4)
+        .map(|i| {
+            spec(
+                App::new(&format!("app-{i}"))
+                    .with(Component::image("web", &pinned))
+                    .manifest(),
+            )
+        })
+        .collect();
+    let applied = futures::future::join_all(apps.into_iter().map(|a| h.apply(a))).await;
+    assert!(applied.iter().all(Result::is_ok), "{applied:?}");
+    let stats = h.artifact_stats().0;
+    assert_eq!((stats.oci_pulls, stats.cache_hits), (1, 3), "{stats:?}");
+}

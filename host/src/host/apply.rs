@@ -248,6 +248,7 @@ impl Host {
                 let dir = self.inner.config.provider_dir.as_deref();
                 let exe = crate::provider::bundled::locate(*bundled, dir)
                     .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?;
+                let exe = lattice_artifacts::fetch::Executable::unchecked(exe);
                 return Ok((name.to_string(), Ready::Executable(exe)));
             }
             if component.is_provider() {
@@ -333,10 +334,10 @@ impl Host {
 }
 
 /// An image fetched and ready to run: a compiled component (by digest) or a
-/// provider executable's path.
+/// provider executable (with the digest it is checked against at every start).
 enum Ready {
     Component(String, wasmtime::component::Component),
-    Executable(std::path::PathBuf),
+    Executable(lattice_artifacts::fetch::Executable),
 }
 
 /// Components whose instance count differs between `before` and `after`.

@@ -1,6 +1,8 @@
 //! Capability providers this host runs: one process per provider of each app placed
 //! here, started from the provider's executable (a `file://` path, or an artifact
-//! checked against its digest and kept mode 0755 in the host's cache), told who it is on stdin
+//! checked against its digest and kept mode 0755 in the host's cache; that copy is
+//! read and checked against the digest again before every start, restarts
+//! included, and a copy that changed is not run), told who it is on stdin
 //! (`lattice_protocol::provider::ProviderMessage`), health-checked over NATS,
 //! restarted with backoff when it exits or stops answering, and stopped cleanly.
 //!
@@ -14,6 +16,7 @@ use crate::backoff::backoff;
 
 pub mod bundled;
 pub mod signer;
+use lattice_artifacts::fetch::Executable;
 use lattice_protocol::creds;
 use lattice_protocol::manifest::{Config, Manifest, Restart};
 use lattice_protocol::messages::{ServiceReport, ServiceState};
@@ -21,7 +24,6 @@ use lattice_protocol::provider::{
     health_subject, NatsCredentials, ProviderInit, ProviderLink, ProviderMessage,
 };
 pub use signer::ProviderSigner;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,7 +51,8 @@ const POLICY: Restart = Restart {
 pub struct ProviderSpec {
     pub app: String,
     pub name: String,
-    pub executable: PathBuf,
+    /// Its executable, with the digest a cached copy must still have.
+    pub executable: Executable,
     pub config: Config,
 }
 
@@ -57,7 +60,7 @@ impl ProviderSpec {
     /// The spec of provider `name` of `manifest`, if it is one, run from
     /// `executable`: its image as the host fetched it (a `file://` path, or the
     /// checked copy of an artifact in the host's cache).
-    pub fn of(manifest: &Manifest, name: &str, executable: PathBuf) -> Option<Self> {
+    pub fn of(manifest: &Manifest, name: &str, executable: Executable) -> Option<Self> {
         let c = manifest.component(name).filter(|c| c.is_provider())?;
         Some(Self {
             app: manifest.name.clone(),
@@ -132,12 +135,12 @@ impl Provider {
         spec: ProviderSpec,
         links: Vec<ProviderLink>,
     ) -> Result<Self, String> {
-        if !spec.executable.is_file() {
+        if !spec.executable.path().is_file() {
             return Err(format!(
-                "provider '{}' of app '{}': {} is not a file (its image must be file:// a provider executable on the host)",
+                "provider '{}' of app '{}': {} is not a file (its image must name a provider executable: file:// on this host, artifact://, an OCI image or bundled://)",
                 spec.name,
                 spec.app,
-                spec.executable.display()
+                spec.executable.path().display()
             ));
         }
         let report = Arc::new(Mutex::new(ServiceReport {
@@ -233,7 +236,19 @@ async fn run_once(
     links: &mut watch::Receiver<Vec<ProviderLink>>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let mut command = Command::new(&spec.executable);
+    // A cached executable is read and checked against its digest before every
+    // start: a copy changed since it was fetched is refused, not run.
+    let executable = spec.executable.clone();
+    let path = tokio::task::spawn_blocking(move || executable.checked_path())
+        .await
+        .map_err(|e| format!("cannot check the executable: {e}"))?
+        .map_err(|e| {
+            format!(
+                "provider '{}' of app '{}': refusing to start it: {e}",
+                spec.name, spec.app
+            )
+        })?;
+    let mut command = Command::new(&path);
     command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -249,7 +264,7 @@ async fn run_once(
     }
     let mut child = command
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", spec.executable.display()))?;
+        .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
     let mut stdin = child.stdin.take().ok_or("the provider has no stdin")?;
     // A fresh NATS user for every process: a restart never reuses credentials.
     let (nats_credentials, inbox_prefix) = match &ctx.signer {
