@@ -234,7 +234,9 @@ async fn the_nats_blobstore_is_shared_by_the_hosts_and_the_filesystem_one_outliv
 
 /// wasmCloud's habits with blobstore resources, which its host accepts: `finish`
 /// while the output stream of `write-body` is still alive (its own blobstore example
-/// does this; a child stream made it trap with "resource has children"), and
+/// does this; a child stream made it trap with "resource has children"), writing
+/// one value through two `write-body` streams (wasmCloud's host gives a stream on
+/// every call; the WIT's "at most once" refused the second), and
 /// dropping a written value, stream alive, without `finish` (no trap, nothing
 /// stored, as the WIT says of an unfinished value).
 async fn wasmcloud_resource_habits(backend: &str) {
@@ -250,11 +252,16 @@ async fn wasmcloud_resource_habits(backend: &str) {
     );
     assert_eq!(get(port, "docs/hi.txt").await, ok("hello from wasmCloud"));
     assert_eq!(
+        put(port, "docs/two.txt?style=twice", b"first half, second half").await,
+        (201, "stored 23 bytes\n".into())
+    );
+    assert_eq!(get(port, "docs/two.txt").await, ok("first half, second half"));
+    assert_eq!(
         put(port, "docs/gone.txt?style=abandon", b"never stored").await,
         (201, "abandoned\n".into())
     );
     assert_eq!(get(port, "docs/gone.txt").await.0, 404);
-    assert_eq!(get(port, "docs").await, ok("hi.txt\n"));
+    assert_eq!(get(port, "docs").await, ok("hi.txt\ntwo.txt\n"));
 }
 
 #[tokio::test]

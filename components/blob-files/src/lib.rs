@@ -6,6 +6,7 @@
 //! |---------|--------|
 //! | `PUT /<container>/<object>` with a body | creates the container if needed, stores the body: `201 stored <n> bytes\n` |
 //! | `PUT ...?style=wasmcloud` | the same, written as wasmCloud's blobstore example writes: `finish` while the body's output stream is still alive |
+//! | `PUT ...?style=twice` | the same, the first half of the body written through one `write-body` stream and the rest through a second `write-body` of the same value, as wasmCloud's host allows |
 //! | `PUT ...?style=abandon` | writes the body, then drops the value (stream still alive) without `finish`: `201 abandoned\n`, nothing stored |
 //! | `GET /<container>/<object>` | `200` with the object's bytes; `?start=S&end=E` reads bytes `S..=E` |
 //! | `GET /<container>/<object>?info` | `200 <container>/<object> <size> bytes\n` |
@@ -35,6 +36,7 @@ mod bindings {
 use bindings::wasi::blobstore::blobstore;
 use bindings::wasi::blobstore::container::Container;
 use bindings::wasi::blobstore::types::{IncomingValue, ObjectId, OutgoingValue};
+use bindings::wasi::io::streams::OutputStream;
 use http_support::{decode, Query, Reply};
 use wasi::http::types::{IncomingBody, IncomingRequest, Method, ResponseOutparam};
 
@@ -72,6 +74,7 @@ fn route(request: &IncomingRequest) -> Result<Reply, Reply> {
             .map_err(Reply::error)?;
             match query.get("style") {
                 Some("wasmcloud") => write_wasmcloud_style(&c, object, &body)?,
+                Some("twice") => write_through_two_streams(&c, object, &body)?,
                 Some("abandon") => {
                     abandon(&c, object, &body)?;
                     return Ok(Reply::new(201, "abandoned\n"));
@@ -204,6 +207,38 @@ fn write_wasmcloud_style(container: &Container, object: &str, body: &[u8]) -> Re
     OutgoingValue::finish(value).map_err(Reply::error)?;
     drop(stream);
     Ok(())
+}
+
+/// Store `body` through two `write-body` streams of one value: the first half
+/// through the first (dropped), the rest through the second, still alive at
+/// `finish`.
+fn write_through_two_streams(
+    container: &Container,
+    object: &str,
+    body: &[u8],
+) -> Result<(), Reply> {
+    let value = OutgoingValue::new_outgoing_value();
+    container.write_data(object, &value).map_err(Reply::error)?;
+    let (first, rest) = body.split_at(body.len() / 2);
+    let stream = write_body(&value, first)?;
+    drop(stream);
+    let stream = write_body(&value, rest)?;
+    OutgoingValue::finish(value).map_err(Reply::error)?;
+    drop(stream);
+    Ok(())
+}
+
+/// Ask `value` for a body stream and write `data` through it.
+fn write_body(value: &OutgoingValue, data: &[u8]) -> Result<OutputStream, Reply> {
+    let stream = value
+        .outgoing_value_write_body()
+        .map_err(|()| Reply::error("the value's body was already taken"))?;
+    for chunk in data.chunks(4096) {
+        stream
+            .blocking_write_and_flush(chunk)
+            .map_err(|e| Reply::error(format!("writing the value: {e:?}")))?;
+    }
+    Ok(stream)
 }
 
 /// Write `body` for `object`, then drop the value while its stream is alive, never

@@ -3,12 +3,17 @@
 //!
 //! Writing follows wasmCloud's semantics: `write-data` names where an
 //! `outgoing-value` goes (it may come before or after the body is written), and
-//! `finish` stores the body there. A value dropped without `finish` stores nothing.
+//! `finish` stores the body there. A value dropped without `finish` stores nothing,
+//! as the WIT says of an unfinished value (wasmCloud's host stores it on drop: the
+//! one habit not copied, since no wasmCloud example relies on it and it would turn
+//! a guest's abandoned write into a stored object).
 //!
 //! Resources are as independent as wasmCloud's host makes them: the output stream
 //! of `write-body` is not a child of its value, so `finish` (and dropping the
 //! value) while the stream is still alive works, as wasmCloud's own blobstore
-//! example does it; bytes written to the stream after `finish` go nowhere. The
+//! example does it; bytes written to the stream after `finish` go nowhere.
+//! `write-body` may be called again, as wasmCloud's host allows (the WIT says once):
+//! each call returns another stream onto the same body. The
 //! input stream of `consume-async` and the values and name streams of a container
 //! outlive the resources they came from.
 
@@ -259,12 +264,10 @@ impl types::HostOutgoingValue for Ctx {
         &mut self,
         this: Resource<OutgoingValue>,
     ) -> wasmtime::Result<Result<Resource<OutputStream>, ()>> {
-        let value = self.table.get_mut(&this)?;
-        if value.body_taken {
-            return Ok(Err(()));
-        }
-        value.body_taken = true;
-        let stream: OutputStream = Box::new(value.body.clone());
+        // Every call gives a stream onto the same body, as wasmCloud's host does (the
+        // WIT allows one); bytes land in the order they are written, whichever
+        // stream they go through.
+        let stream: OutputStream = Box::new(self.table.get(&this)?.body.clone());
         // Not a child of the value: guests finish the value with the stream alive.
         Ok(Ok(self.table.push(stream)?))
     }

@@ -335,7 +335,6 @@ impl Container {
 /// `finish`.
 pub struct OutgoingValue {
     pub body: MemoryOutputPipe,
-    pub body_taken: bool,
     pub targets: Vec<(Container, String)>,
 }
 
@@ -343,7 +342,6 @@ impl OutgoingValue {
     pub fn new() -> Self {
         Self {
             body: MemoryOutputPipe::new(MAX_VALUE),
-            body_taken: false,
             targets: Vec::new(),
         }
     }
