@@ -54,6 +54,10 @@ pub enum AppCommand {
     Undeploy { name: String },
     /// Undeploy an app and forget all its versions.
     Delete { name: String },
+    /// Check manifest files offline with the parser and limits `deploy` uses;
+    /// prints every problem with its path in the document. Exit code 0 when all
+    /// are valid, 1 when one is invalid, 2 when one cannot be read. Needs no NATS.
+    Validate(crate::validate::ValidateArgs),
 }
 
 #[derive(Debug)]
@@ -178,6 +182,11 @@ pub async fn run(
             outln!("deleted app '{name}' and its {} version(s)", versions.len());
             Ok(())
         }
+        // Answered by `main` before connecting to NATS.
+        AppCommand::Validate(args) => match crate::validate::run(&args, output) {
+            code if code == std::process::ExitCode::SUCCESS => Ok(()),
+            _ => bail!("a manifest is not valid"),
+        },
     }
 }
 

@@ -20,6 +20,7 @@ mod nats_server;
 mod output;
 mod push;
 mod run;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use output::Output;
@@ -99,6 +100,10 @@ const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    // Offline: no NATS, and its own exit codes (1 invalid, 2 unreadable).
+    if let Command::App(app::AppCommand::Validate(args)) = &cli.command {
+        return validate::run(args, cli.output);
+    }
     if !lattice_protocol::subjects::valid_lattice_name(&cli.lattice) {
         eprintln!(
             "error: lattice name '{}' is invalid: use 1-64 characters of letters, digits, '-' and '_'",
