@@ -141,7 +141,10 @@ fn an_unreadable_file_is_exit_code_2_even_beside_an_invalid_one() {
     let printed = text(&out);
     assert_eq!(out.status.code(), Some(2), "{printed}");
     assert!(
-        printed.contains(&format!("{}: (file): cannot read the file", missing.display())),
+        printed.contains(&format!(
+            "{}: (file): cannot read the file",
+            missing.display()
+        )),
         "{printed}"
     );
 }

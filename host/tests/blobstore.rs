@@ -255,7 +255,10 @@ async fn wasmcloud_resource_habits(backend: &str) {
         put(port, "docs/two.txt?style=twice", b"first half, second half").await,
         (201, "stored 23 bytes\n".into())
     );
-    assert_eq!(get(port, "docs/two.txt").await, ok("first half, second half"));
+    assert_eq!(
+        get(port, "docs/two.txt").await,
+        ok("first half, second half")
+    );
     assert_eq!(
         put(port, "docs/gone.txt?style=abandon", b"never stored").await,
         (201, "abandoned\n".into())
