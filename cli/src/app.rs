@@ -39,6 +39,26 @@ pub enum AppCommand {
         #[arg(long)]
         no_upload: bool,
     },
+    /// Store a manifest as a new version without deploying it (its `file://`
+    /// images uploaded as `deploy` does); deploy it later with
+    /// `deploy NAME --version V`.
+    Put {
+        /// A manifest file (wadm-style OAM YAML).
+        file: PathBuf,
+        /// Keep `file://` images as they are (see `deploy --no-upload`).
+        #[arg(long)]
+        no_upload: bool,
+    },
+    /// Print a stored version of an app as an OAM manifest (YAML; JSON with
+    /// `--output json`), as the controller keeps it: OCI tags pinned to digests,
+    /// uploaded files named by their `artifact://` digest.
+    #[command(disable_version_flag = true)]
+    Get {
+        name: String,
+        /// The stored version (the newest if absent).
+        #[arg(long)]
+        version: Option<String>,
+    },
     /// Every stored app with its deployed and latest version and its state.
     List,
     /// One app's state, per component and host.
@@ -118,6 +138,48 @@ pub async fn run(
             if output == Output::Json {
                 print_json(&status)?;
             }
+            Ok(())
+        }
+        AppCommand::Put { file, no_upload } => {
+            let mut manifest = load_manifest(&file)?;
+            if !no_upload {
+                crate::artifact::upload_images(&mut manifest, &client, lattice).await?;
+            }
+            let status = api.put(manifest).await?;
+            if output == Output::Json {
+                return print_json(&status);
+            }
+            let deployed = match &status.deployed_version {
+                Some(v) => format!("version {v} stays deployed"),
+                None => "nothing deployed".to_string(),
+            };
+            outln!(
+                "stored app '{}' version {} ({deployed}); deploy it with `lattice app deploy {} --version {}`",
+                status.name,
+                status.latest_version,
+                status.name,
+                status.latest_version
+            );
+            Ok(())
+        }
+        AppCommand::Get { name, version } => {
+            let stored = api.get(&name, version.as_deref()).await?;
+            if output == Output::Json {
+                return print_json(&stored);
+            }
+            let yaml = serde_yaml_ng::to_string(&manifest::to_oam(&stored.manifest))
+                .context("writing the manifest as YAML")?;
+            let deployed = if stored.info.deployed {
+                ", deployed"
+            } else {
+                ""
+            };
+            let age = human_duration(now_ms().saturating_sub(stored.info.stored_at_ms));
+            outln!(
+                "# app '{name}' version {}, stored {age} ago{deployed}",
+                stored.info.version
+            );
+            crate::output::write(&yaml);
             Ok(())
         }
         AppCommand::List => {

@@ -150,6 +150,27 @@ fn counter_survives_a_restart_of_the_whole_lattice() {
         "{}",
         text(&list)
     );
+    // `app put` stores v0.2.0 without deploying it; `app get` prints a stored
+    // version as a manifest `app validate` accepts, its file uploaded.
+    let v2 = state.path().join("counter-v2.yaml");
+    let text_v2 = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&v2, text_v2.replace("version: v0.1.0", "version: v0.2.0")).unwrap();
+    let out = up.cli(&["app", "put", v2.to_str().unwrap()]);
+    assert!(
+        text(&out).contains("stored app 'counter' version v0.2.0 (version v0.1.0 stays deployed)"),
+        "{}",
+        text(&out)
+    );
+    let out = up.cli(&["app", "get", "counter"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("version: v0.2.0"), "{printed}");
+    assert!(printed.contains("image: artifact://sha256:"), "{printed}");
+    let got = state.path().join("got.yaml");
+    std::fs::write(&got, &printed).unwrap();
+    let out = up.cli(&["app", "validate", got.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(get(http_port, "/hello").unwrap(), "hello -> 3\n");
     let hosts = up.cli(&["get", "hosts", "-o", "json"]);
     let hosts: serde_json::Value = serde_json::from_slice(&hosts.stdout).unwrap();
     assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");
@@ -172,7 +193,7 @@ fn counter_survives_a_restart_of_the_whole_lattice() {
 
     // Everything comes back from JetStream: the deployed app and its data.
     let up = Up::start(state.path(), nats_port, &[]);
-    assert_eq!(wait_for(http_port, "/hello"), "hello -> 3\n");
+    assert_eq!(wait_for(http_port, "/hello"), "hello -> 4\n");
 
     // Undeploy stops serving.
     let out = up.cli(&["app", "undeploy", "counter"]);

@@ -3,7 +3,8 @@
 use futures::StreamExt;
 use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::{
-    ApiReply, AppRequest, AppStatus, DeployRequest, HostInfo, ListRequest, VersionInfo,
+    ApiReply, AppRequest, AppStatus, DeployRequest, GetRequest, HostInfo, ListRequest,
+    StoredManifest, VersionInfo,
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode, CodecError};
@@ -106,6 +107,26 @@ impl ApiClient {
             version: None,
         };
         self.call("deploy", &req).await
+    }
+
+    /// Store `manifest` as a new version without deploying it.
+    pub async fn put(&self, manifest: Manifest) -> Result<AppStatus, ApiError> {
+        let req = DeployRequest {
+            manifest: Some(manifest),
+            name: None,
+            version: None,
+        };
+        self.call("put", &req).await
+    }
+
+    /// A stored version of `name` with its manifest (the newest when `version` is
+    /// `None`).
+    pub async fn get(&self, name: &str, version: Option<&str>) -> Result<StoredManifest, ApiError> {
+        let req = GetRequest {
+            name: name.to_string(),
+            version: version.map(str::to_string),
+        };
+        self.call("get", &req).await
     }
 
     /// Deploy a stored version of `name` (the newest when `version` is `None`); this

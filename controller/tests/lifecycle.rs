@@ -135,6 +135,60 @@ async fn rollback_to_an_older_version() {
     assert!(err.to_string().contains("no version 9"), "{err}");
 }
 
+/// `put` stores a version and leaves the deployed one running; `get` answers any
+/// stored version's manifest, and names what is missing.
+#[tokio::test]
+async fn put_stores_without_deploying_and_get_reads_a_version_back() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let host = FakeHost::start(&url, &[]).await;
+    let _controller = RunningController::start(&url).await;
+    let api = api(&url).await;
+
+    let v1 = manifest("shop", "1", &[("api", 1)]);
+    let v2 = manifest("shop", "2", &[("api", 3)]);
+    api.deploy(v1.clone()).await.unwrap();
+    host_runs(&host, "shop", Some("1")).await;
+    let status = api.put(v2.clone()).await.unwrap();
+    assert_eq!(status.deployed_version.as_deref(), Some("1"));
+    assert_eq!(status.latest_version, "2");
+    let history = api.history("shop").await.unwrap();
+    let summary: Vec<(&str, bool)> = history
+        .iter()
+        .map(|v| (v.version.as_str(), v.deployed))
+        .collect();
+    assert_eq!(summary, [("1", true), ("2", false)]);
+
+    let newest = api.get("shop", None).await.unwrap();
+    assert_eq!(
+        (newest.info.version.as_str(), newest.info.deployed),
+        ("2", false)
+    );
+    assert_eq!(newest.manifest, v2);
+    let first = api.get("shop", Some("1")).await.unwrap();
+    assert!(first.info.deployed);
+    assert_eq!(first.manifest, v1);
+
+    // Still version 1 on the host after the put; deploying 2 by name works.
+    assert_eq!(host.workload("shop").unwrap().version, "1");
+    api.deploy_version("shop", Some("2")).await.unwrap();
+    host_runs(&host, "shop", Some("2")).await;
+
+    let err = api.get("shop", Some("9")).await.unwrap_err();
+    assert!(err.to_string().contains("no version 9"), "{err}");
+    let err = api.get("nope", None).await.unwrap_err();
+    assert!(err.to_string().contains("app 'nope' not found"), "{err}");
+    // A put is checked like a deploy.
+    let err = api
+        .put(manifest("shop", "3", &[("api", u32::MAX)]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("the manifest is not valid"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn two_apps_on_two_hosts() {
     let nats = NatsServer::start().unwrap();

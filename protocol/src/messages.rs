@@ -250,6 +250,7 @@ impl CommandReply {
 // ---------------------------------------------------------------- controller API
 
 /// `lattice.L.api.deploy`: store a new version and deploy it, or deploy a stored one.
+/// `lattice.L.api.put` takes the same request with a `manifest` and only stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployRequest {
     /// A new manifest to store (as its `version`) and deploy.
@@ -268,6 +269,27 @@ pub struct DeployRequest {
 pub struct AppRequest {
     /// The app's name.
     pub name: String,
+}
+
+/// `lattice.L.api.get`: one stored version of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetRequest {
+    /// The app's name.
+    pub name: String,
+    /// The stored version (the newest when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// The answer to `lattice.L.api.get`: a stored version and its manifest, as the
+/// controller keeps it (images pinned, `file://` images uploaded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredManifest {
+    /// The version, its store time and whether it is deployed.
+    #[serde(flatten)]
+    pub info: VersionInfo,
+    /// The manifest of that version.
+    pub manifest: Manifest,
 }
 
 /// `lattice.L.api.list`: no arguments.

@@ -28,8 +28,8 @@ use lattice_artifacts::oci::Registry;
 use lattice_bus::{Bus, SharedBus, Subscription};
 use lattice_protocol::manifest::{revalidate, Image, Limits, Manifest};
 use lattice_protocol::messages::{
-    ApiReply, AppRequest, AppStatus, DeployRequest, Event, HostCommand, HostInfo, ListRequest,
-    VersionInfo,
+    ApiReply, AppRequest, AppStatus, DeployRequest, Event, GetRequest, HostCommand, HostInfo,
+    ListRequest, StoredManifest, VersionInfo,
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
@@ -53,7 +53,8 @@ const CONCURRENT_REQUESTS: usize = 64;
 
 /// The operations this controller answers, for error messages.
 const OPS: &str =
-    "deploy, undeploy, delete, list, status, history, hosts, set_host_labels, artifacts_in_use";
+    "deploy, put, get, undeploy, delete, list, status, history, hosts, set_host_labels, \
+     artifacts_in_use";
 
 pub(crate) struct Api {
     bus: SharedBus,
@@ -237,6 +238,8 @@ impl Api {
     async fn handle(&self, op: &str, payload: &[u8]) -> Vec<u8> {
         match op {
             "deploy" => answer(self.deploy(payload).await),
+            "put" => answer(self.put(payload).await),
+            "get" => answer(self.get(payload).await),
             "undeploy" => answer(self.undeploy(payload).await),
             "delete" => answer(self.delete(payload).await),
             "list" => answer(self.list(payload).await),
@@ -254,33 +257,7 @@ impl Api {
     async fn deploy(&self, payload: &[u8]) -> Result<AppStatus, String> {
         let req: DeployRequest = request("deploy", payload)?;
         let (name, (record, revision)) = match (req.manifest, req.name) {
-            (Some(manifest), name) => {
-                // The CLI's parser and budgets, whoever sent it: what would be
-                // refused from YAML is refused here, with the same messages.
-                let manifest = revalidate(&manifest, &Limits::default())
-                    .map_err(|e| format!("the manifest is not valid:\n{e}"))?;
-                let manifest = self.pin_images(manifest).await?;
-                if let Some(name) = name.filter(|n| *n != manifest.name) {
-                    return Err(format!(
-                        "the deploy request names app '{name}' but its manifest is app '{}'",
-                        manifest.name
-                    ));
-                }
-                let name = manifest.name.clone();
-                let now = now_ms();
-                let written = self
-                    .store
-                    .update(&name, |current| {
-                        let mut record = current.unwrap_or_default();
-                        // A manifest without a version gets one here (a ULID).
-                        let version = record.store(manifest.clone(), now)?;
-                        record.deploy(&manifest.name, Some(&version))?;
-                        Ok(record)
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                (name, written)
-            }
+            (Some(manifest), name) => self.store_manifest(manifest, name, true).await?,
             (None, Some(name)) => {
                 let version = req.version.as_deref();
                 let written = self
@@ -302,6 +279,87 @@ impl Api {
         };
         tracing::info!(app = %name, version = ?record.deployed, "deployed");
         self.upsert(name, record, revision).await
+    }
+
+    /// Store a new version without deploying it (`lattice app put`).
+    async fn put(&self, payload: &[u8]) -> Result<AppStatus, String> {
+        let req: DeployRequest = request("put", payload)?;
+        let Some(manifest) = req.manifest else {
+            return Err("a put request needs a manifest".to_string());
+        };
+        let (name, (record, revision)) = self.store_manifest(manifest, req.name, false).await?;
+        let version = record.latest().map(|v| v.version.clone());
+        tracing::info!(app = %name, version = ?version, "stored");
+        self.upsert(name, record, revision).await
+    }
+
+    /// Validate `manifest` as the CLI does, pin its images and store it as a
+    /// version of its app (deploying it when `deploy`); `name`, when given, must
+    /// be the manifest's.
+    async fn store_manifest(
+        &self,
+        manifest: Manifest,
+        name: Option<String>,
+        deploy: bool,
+    ) -> Result<(String, (AppRecord, u64)), String> {
+        // The CLI's parser and budgets, whoever sent it: what would be refused
+        // from YAML is refused here, with the same messages.
+        let manifest = revalidate(&manifest, &Limits::default())
+            .map_err(|e| format!("the manifest is not valid:\n{e}"))?;
+        let manifest = self.pin_images(manifest).await?;
+        if let Some(name) = name.filter(|n| *n != manifest.name) {
+            return Err(format!(
+                "the request names app '{name}' but its manifest is app '{}'",
+                manifest.name
+            ));
+        }
+        let name = manifest.name.clone();
+        let now = now_ms();
+        let written = self
+            .store
+            .update(&name, |current| {
+                let mut record = current.unwrap_or_default();
+                // A manifest without a version gets one here (a ULID).
+                let version = record.store(manifest.clone(), now)?;
+                if deploy {
+                    record.deploy(&manifest.name, Some(&version))?;
+                }
+                Ok(record)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((name, written))
+    }
+
+    /// One stored version's manifest (the newest when none is named), read
+    /// from KV so a version stored a moment ago is found.
+    async fn get(&self, payload: &[u8]) -> Result<StoredManifest, String> {
+        let GetRequest { name, version } = request("get", payload)?;
+        let (record, _) = self
+            .store
+            .get(&name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| RecordError::NoSuchApp { app: name.clone() }.to_string())?;
+        let found = match version.as_deref() {
+            Some(v) => record.version(v),
+            None => record.latest(),
+        };
+        let Some(found) = found else {
+            return Err(RecordError::NoSuchVersion {
+                app: name,
+                version: version.unwrap_or_else(|| "(latest)".to_string()),
+            }
+            .to_string());
+        };
+        Ok(StoredManifest {
+            info: VersionInfo {
+                version: found.version.clone(),
+                stored_at_ms: found.stored_at_ms,
+                deployed: record.deployed.as_deref() == Some(found.version.as_str()),
+            },
+            manifest: found.manifest.clone(),
+        })
     }
 
     async fn undeploy(&self, payload: &[u8]) -> Result<AppStatus, String> {

@@ -157,8 +157,9 @@ async fn a_deploy_is_written_to_kv_then_handed_to_the_state_task() {
     assert_eq!(
         reply.error.as_deref(),
         Some(
-            "unknown API operation 'redeploy'; this controller answers deploy, undeploy, \
-             delete, list, status, history, hosts, set_host_labels, artifacts_in_use"
+            "unknown API operation 'redeploy'; this controller answers deploy, put, get, \
+             undeploy, delete, list, status, history, hosts, set_host_labels, \
+             artifacts_in_use"
         )
     );
 }
