@@ -22,7 +22,7 @@ mod push;
 mod run;
 mod validate;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use output::Output;
 
 /// Run WebAssembly components across many machines as one lattice over NATS.
@@ -92,6 +92,13 @@ enum Command {
     /// Push a Wasm component (or a provider executable, --provider) to an OCI
     /// registry, as `wash push` does; prints its digest.
     Push(push::PushArgs),
+    /// Print a shell completion script, e.g.
+    /// `lattice completions bash > ~/.local/share/bash-completion/completions/lattice`
+    /// or `lattice completions zsh > "${fpath[1]}/_lattice"`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -103,6 +110,12 @@ async fn main() -> std::process::ExitCode {
     // Offline: no NATS, and its own exit codes (1 invalid, 2 unreadable).
     if let Command::App(app::AppCommand::Validate(args)) = &cli.command {
         return validate::run(args, cli.output);
+    }
+    if let Command::Completions { shell } = cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "lattice", &mut script);
+        output::write(&String::from_utf8_lossy(&script));
+        return std::process::ExitCode::SUCCESS;
     }
     if !lattice_protocol::subjects::valid_lattice_name(&cli.lattice) {
         eprintln!(
@@ -169,6 +182,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let client = connect(&nats).await?;
             get::run(cmd, client, &cli.lattice, cli.output).await
         }
+        // Answered by `main` before anything else.
+        Command::Completions { .. } => Ok(()),
     }
 }
 

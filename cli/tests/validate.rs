@@ -1,5 +1,6 @@
-//! `lattice app validate`: the real binary on the sample manifests and on broken
-//! ones, offline (no NATS anywhere: the URL points at a closed port).
+//! `lattice app validate` and `lattice completions`: the real binary on the sample
+//! manifests and on broken ones, offline (no NATS anywhere: the URL points at a
+//! closed port).
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
@@ -162,4 +163,25 @@ fn a_missing_image_is_a_warning_not_an_error() {
         stderr.contains("warning: component 'hello': image") && stderr.contains("not found"),
         "{stderr}"
     );
+}
+
+/// `lattice completions SHELL` prints a script naming the subcommands, offline.
+#[test]
+fn completions_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(LATTICE)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["deploy", "validate", "nats-auth"] {
+            assert!(script.contains(word), "{shell}: no '{word}' in\n{script}");
+        }
+    }
+    let out = Command::new(LATTICE)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
