@@ -96,6 +96,50 @@ async fn a_forged_heartbeat_receives_no_work_and_is_not_listed() {
     assert_eq!(listed, std::slice::from_ref(&host.id));
 }
 
+/// A host's heartbeats are signed, but anyone on the lattice's NATS can record
+/// one and publish it again within the age bound: a dead host would stay listed
+/// and keep its work (no failover) for as long as the replays go on.
+#[tokio::test]
+async fn a_replayed_heartbeat_does_not_keep_a_dead_host_alive() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let _controller = RunningController::start(&url).await;
+    let api = api(&url).await;
+    let attacker = nats.connect().await.unwrap();
+    let heartbeat = Subjects::new(LATTICE).event("host_heartbeat");
+    let mut recorded = attacker.subscribe(heartbeat.clone()).await.unwrap();
+    attacker.flush().await.unwrap();
+    let host = FakeHost::start(&url, &[]).await;
+    eventually("the host to be listed", || async {
+        match api.hosts().await.unwrap().len() {
+            1 => Ok(()),
+            n => Err(format!("{n} hosts")),
+        }
+    })
+    .await;
+    // The newest heartbeat the attacker saw, then the host dies.
+    let mut last = None;
+    while let Ok(Some(m)) = tokio::time::timeout(BEAT / 4, recorded.next()).await {
+        last = Some(m.payload);
+    }
+    let last = last.expect("a recorded heartbeat");
+    host.kill();
+
+    // Replayed for ten times the time it takes to declare a host lost.
+    let until = Instant::now() + BEAT * 3 * 10;
+    while Instant::now() < until {
+        attacker
+            .publish(heartbeat.clone(), last.clone())
+            .await
+            .unwrap();
+        tokio::time::sleep(BEAT / 2).await;
+    }
+    assert!(
+        api.hosts().await.unwrap().is_empty(),
+        "the dead host is still listed"
+    );
+}
+
 #[tokio::test]
 async fn instances_4294967295_sent_straight_to_the_api_are_refused_at_once() {
     let nats = NatsServer::start().unwrap();

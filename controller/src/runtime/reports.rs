@@ -2,18 +2,24 @@
 //! report signed by the host it names and admitted by the controller's
 //! [`ReportPolicy`]; everything else is ignored, counted, and logged at warn at
 //! most once a minute per claimed host (a bounded table, so a flood of forged
-//! names cannot grow memory or the log). A leaf: the state task owns one.
+//! names cannot grow memory or the log). A report accepted once is not accepted
+//! again: within the age bound a captured report could otherwise be published
+//! again, keeping a dead host alive or replaying its `host_stopped`. A leaf: the
+//! state task owns one.
 
 use lattice_protocol::decode;
 use lattice_protocol::messages::Event;
 use lattice_protocol::trust::{ReportPolicy, ReportRefusal};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How often one claimed host's refusals are logged.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Claimed hosts remembered for rate-limiting the log.
 const WARN_TABLE: usize = 1024;
+/// Signatures remembered per host: more than a host sends within the age bound
+/// (a heartbeat every 10 s and its events), the oldest forgotten first.
+const SEEN_PER_HOST: usize = 256;
 
 /// Why a report is ignored.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,8 @@ pub(crate) enum Ignored {
     OtherHost { signer: String, named: String },
     #[error("the report signed by host {host} is a '{kind}' event, which hosts do not send")]
     NotAHostEvent { host: String, kind: &'static str },
+    #[error("the report of host {host} issued at {issued_ms} ms was accepted before: a replay")]
+    Replayed { host: String, issued_ms: u64 },
 }
 
 impl Ignored {
@@ -44,7 +52,9 @@ impl Ignored {
                 | ReportRefusal::NotAdmitted { host }
                 | ReportRefusal::BadJoinProof { host, .. } => Some(host),
             },
-            Ignored::Unreadable { host, .. } | Ignored::NotAHostEvent { host, .. } => Some(host),
+            Ignored::Unreadable { host, .. }
+            | Ignored::NotAHostEvent { host, .. }
+            | Ignored::Replayed { host, .. } => Some(host),
             Ignored::OtherHost { signer, .. } => Some(signer),
         }
     }
@@ -57,6 +67,9 @@ pub(crate) struct Reports {
     /// Claimed host (or `""` for unsigned and malformed reports) -> when its
     /// refusals were last logged.
     warned: BTreeMap<String, Instant>,
+    /// Host -> (issue time, signature) of the reports accepted from it that are
+    /// still within the age bound, oldest first.
+    seen: HashMap<String, VecDeque<(u64, [u8; 64])>>,
 }
 
 impl Reports {
@@ -65,6 +78,7 @@ impl Reports {
             policy,
             refused: 0,
             warned: BTreeMap::new(),
+            seen: HashMap::new(),
         }
     }
 
@@ -93,7 +107,7 @@ impl Reports {
         }
     }
 
-    fn verify(&self, payload: &[u8], now_ms: u64) -> Result<Event, Ignored> {
+    fn verify(&mut self, payload: &[u8], now_ms: u64) -> Result<Event, Ignored> {
         let report = self.policy.check(payload, now_ms)?;
         let event: Event = decode(&report.body).map_err(|e| Ignored::Unreadable {
             host: report.host.clone(),
@@ -120,7 +134,39 @@ impl Reports {
                 signer: report.host,
             });
         }
+        self.first_time(&report, now_ms)?;
         Ok(event)
+    }
+
+    /// Remember `report`, refusing it if it was accepted before. Reports older
+    /// than the age bound are refused by the policy, so only those younger are
+    /// kept.
+    fn first_time(
+        &mut self,
+        report: &lattice_protocol::trust::VerifiedReport,
+        now_ms: u64,
+    ) -> Result<(), Ignored> {
+        let horizon = now_ms.saturating_sub(self.policy.max_age_ms);
+        let seen = self.seen.entry(report.host.clone()).or_default();
+        while seen.front().is_some_and(|(issued, _)| *issued < horizon) {
+            seen.pop_front();
+        }
+        if seen.iter().any(|(_, s)| *s == report.signature) {
+            return Err(Ignored::Replayed {
+                host: report.host.clone(),
+                issued_ms: report.issued_ms,
+            });
+        }
+        if seen.len() >= SEEN_PER_HOST {
+            seen.pop_front();
+        }
+        seen.push_back((report.issued_ms, report.signature));
+        // Hosts that went quiet: forget them once their reports aged out.
+        if self.seen.len() > WARN_TABLE {
+            self.seen
+                .retain(|_, s| s.back().is_some_and(|(issued, _)| *issued >= horizon));
+        }
+        Ok(())
     }
 
     /// Whether to log a refusal for `host` now; remembers that it did.
@@ -189,6 +235,31 @@ mod tests {
             Admission::listed([b.public_key()]).unwrap(),
         ));
         assert!(listed.check(&signed, NOW_MS, now).is_none());
+    }
+
+    #[test]
+    fn a_report_is_accepted_once() {
+        let mut reports = Reports::new(ReportPolicy::new("t", Admission::any_host()));
+        let now = Instant::now();
+        let a = new_host_key();
+        let first = sign_report(&a, "t", NOW_MS, &beat(&a.public_key()), None).unwrap();
+        let next = sign_report(&a, "t", NOW_MS + 10, &beat(&a.public_key()), None).unwrap();
+        assert!(reports.check(&first, NOW_MS, now).is_some());
+        // The same bytes again, even seconds later: a replay.
+        assert!(reports.check(&first, NOW_MS + 5_000, now).is_none());
+        assert!(reports.check(&next, NOW_MS + 5_000, now).is_some());
+        assert!(reports.check(&next, NOW_MS + 29_000, now).is_none());
+        assert_eq!(reports.refused(), 2);
+        // Past the age bound the policy refuses it; the signature is forgotten.
+        assert!(reports.check(&first, NOW_MS + 31_000, now).is_none());
+        let seen = &reports.seen[&a.public_key()];
+        assert!(seen.len() <= 2, "{}", seen.len());
+        // The memory of one host is bounded.
+        for i in 0..SEEN_PER_HOST as u64 * 2 {
+            let beat = sign_report(&a, "t", NOW_MS + 100 + i, &beat(&a.public_key()), None);
+            assert!(reports.check(&beat.unwrap(), NOW_MS + 1_000, now).is_some());
+        }
+        assert_eq!(reports.seen[&a.public_key()].len(), SEEN_PER_HOST);
     }
 
     #[test]

@@ -164,6 +164,9 @@ pub struct VerifiedReport {
     /// The report's bytes (an [`Event`](crate::messages::Event) to [`decode`](crate::decode));
     /// its `host_id` must equal [`VerifiedReport::host`].
     pub body: Vec<u8>,
+    /// The host's signature: Ed25519 is deterministic, so a report published
+    /// again carries the same one (how a controller tells a replay).
+    pub signature: [u8; 64],
 }
 
 /// What a controller accepts as a host report. See [`sign_report`] for an example.
@@ -248,6 +251,7 @@ impl ReportPolicy {
             issued_ms: r.issued_ms,
             admitted,
             body: r.body,
+            signature: r.signature,
         })
     }
 }
