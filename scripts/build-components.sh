@@ -17,7 +17,7 @@ target=wasm32-wasip2
 # library the services share, not a component.)
 components=(counter hello misbehave features shop-business shop-auth echo echo-relay
     tcp-echo-service cache-service net-client cron-service cron-job crashy-service net-bench kv-bench
-    msg-echo pg-notes blob-files)
+    msg-echo pg-notes blob-files wasmcloud-v2)
 
 packages=()
 if [[ $# -gt 0 ]]; then

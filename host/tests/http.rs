@@ -223,3 +223,27 @@ async fn an_unlinked_provider_import_fails_its_calls_not_the_deploy() {
     assert_eq!(get(port, "/notes").await.0, 500);
     assert_eq!(get(port, "/elsewhere").await.0, 404);
 }
+
+/// A component built for wasmCloud 2 (issue 12): `wasi:config/store@0.2.0-rc.1`
+/// and unversioned `wasi:logging/logging` are served like their `-draft`
+/// versions, and `wasmcloud:secrets`, whose `secret` resource nothing here
+/// provides, no longer stops it from instantiating: its calls fail instead.
+#[tokio::test]
+async fn a_component_built_for_wasmcloud_2_runs_unchanged() {
+    let host = host(quick_limits(), None);
+    let port = free_port().unwrap();
+    let manifest = App::new("v2")
+        .with(Component::wasm("web", "wasmcloud-v2").config("settings", &[("greeting", "hi")]))
+        .http_server("web", port)
+        .manifest();
+    host.apply(spec(manifest)).await.unwrap();
+    assert_eq!(
+        get(port, "/config?key=greeting").await,
+        (200, "hi\n".into())
+    );
+    assert_eq!(get(port, "/config?key=nope").await.0, 404);
+    assert_eq!(get(port, "/log?msg=hello").await, (200, "logged\n".into()));
+    // No link provides wasmcloud:secrets: the call fails, the host serves on.
+    assert_eq!(get(port, "/secret?key=db").await.0, 500);
+    assert_eq!(get(port, "/config?key=greeting").await.0, 200);
+}

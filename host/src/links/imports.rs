@@ -10,14 +10,12 @@ use crate::ctx::Ctx;
 use crate::env::ComponentEnv;
 use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, Linker, ResourceType};
 use wasmtime::Engine;
 
-/// Packages whose interfaces the host itself provides (wasmtime-wasi's, the plugins'
-/// and its own); an unlinked import of any other package (`example:shop`, or a
-/// provider's such as `wasmcloud:postgres`) gets functions that fail with a clear
-/// error instead of the component failing to instantiate.
-const HOST_PACKAGES: [&str; 14] = [
+/// Packages the host serves whole: WASI 0.2 from wasmtime-wasi and
+/// wasmtime-wasi-http (every 0.2.x release of each interface), and its own.
+const HOST_PACKAGES: [&str; 8] = [
     "wasi:cli",
     "wasi:clocks",
     "wasi:io",
@@ -25,20 +23,79 @@ const HOST_PACKAGES: [&str; 14] = [
     "wasi:sockets",
     "wasi:filesystem",
     "wasi:http",
-    "wasi:keyvalue",
-    "wasi:config",
-    "wasi:logging",
-    "wasi:blobstore",
-    "wasmcloud:bus",
-    "wasmcloud:messaging",
     "lattice:host",
 ];
 
-/// Whether the host's own linker serves `import` (`ns:pkg/iface@version`).
+/// Interfaces the plugins serve, each at the versions its WIT names (`""`:
+/// unversioned, as wasmCloud 1.x also serves `wasi:logging/logging`). A release
+/// version also serves imports of a semver-compatible release (wasmtime's rule:
+/// the same major, or the same minor below 1.0); a pre-release only itself.
+const PLUGIN_INTERFACES: [(&str, &str); 15] = [
+    ("wasi:keyvalue/store", "0.2.0-draft"),
+    ("wasi:keyvalue/atomics", "0.2.0-draft"),
+    ("wasi:keyvalue/batch", "0.2.0-draft"),
+    ("wasi:config/store", "0.2.0-draft"),
+    ("wasi:config/store", "0.2.0-rc.1"),
+    ("wasi:config/runtime", "0.2.0-draft"),
+    ("wasi:logging/logging", "0.1.0-draft"),
+    ("wasi:logging/logging", ""),
+    ("wasi:blobstore/types", "0.2.0-draft"),
+    ("wasi:blobstore/container", "0.2.0-draft"),
+    ("wasi:blobstore/blobstore", "0.2.0-draft"),
+    ("wasmcloud:messaging/consumer", "0.2.0"),
+    ("wasmcloud:messaging/types", "0.2.0"),
+    ("wasmcloud:bus/lattice", "1.0.0"),
+    ("wasmcloud:bus/lattice", "2.0.0"),
+];
+
+/// Whether the host's own linker serves `import` (`ns:pkg/iface@version`). Any
+/// other import (`example:shop/orders`, a provider's `wasmcloud:postgres/query`,
+/// or a host package at a version the host does not serve, such as
+/// `wasmcloud:secrets/store@0.1.0-draft` or `wasi:keyvalue/store@0.2.0`) is routed
+/// through a link or gets failing stubs, so the component still instantiates,
+/// as wasmCloud's host makes it.
 fn host_provides(import: &str) -> bool {
-    let package = import.split('/').next().unwrap_or(import);
-    HOST_PACKAGES.contains(&package)
+    let (interface, version) = import.split_once('@').unwrap_or((import, ""));
+    let package = interface.split('/').next().unwrap_or(interface);
+    if HOST_PACKAGES.contains(&package) {
+        return true;
+    }
+    PLUGIN_INTERFACES
+        .iter()
+        .any(|(i, v)| *i == interface && semver_serves(v, version))
 }
+
+/// Whether an interface served at version `served` satisfies an import of
+/// version `wanted` (`""`: unversioned).
+fn semver_serves(served: &str, wanted: &str) -> bool {
+    served == wanted
+        || matches!((compat_key(served), compat_key(wanted)), (Some(a), Some(b)) if a == b)
+}
+
+/// The part of a release version that must agree for two releases to be
+/// compatible: `2` of `2.0.1`, `0.2` of `0.2.6`; `None` for a pre-release or
+/// anything that is not `MAJOR.MINOR.PATCH`.
+fn compat_key(version: &str) -> Option<String> {
+    let mut parts = version.split('.');
+    let (major, minor, patch) = (parts.next()?, parts.next()?, parts.next()?);
+    let numbers = [major, minor, patch];
+    if parts.next().is_some()
+        || !numbers
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    Some(match (major, minor) {
+        ("0", "0") => version.to_owned(),
+        ("0", minor) => format!("0.{minor}"),
+        (major, _) => major.to_owned(),
+    })
+}
+
+/// The type a failing stub gives a resource of an import nothing provides: the
+/// component instantiates, and its calls fail before a value could exist.
+struct Unprovided;
 
 /// The per-component linker: the host's linker plus a routed implementation of every
 /// import a link of this component carries, and failing stubs for imports nothing
@@ -79,8 +136,14 @@ pub fn linker_for(
             .instance(import)
             .map_err(|e| format!("cannot link {import}: {e}"))?;
         for (function, item) in instance.exports(engine) {
-            let ComponentItem::ComponentFunc(func) = item.ty else {
-                continue;
+            let func = match item.ty {
+                ComponentItem::ComponentFunc(func) => func,
+                ComponentItem::Resource(_) => {
+                    inst.resource(function, ResourceType::host::<Unprovided>(), |_, _| Ok(()))
+                        .map_err(|e| format!("cannot link {import}.{function}: {e}"))?;
+                    continue;
+                }
+                _ => continue,
             };
             let signature = match Signature::of(engine, &key, &instance, function, &func) {
                 Ok(sig) => Some(sig),
@@ -142,15 +205,29 @@ pub fn linker_for(
 
 #[cfg(test)]
 mod tests {
+    use super::host_provides;
+
     #[test]
-    fn the_host_provides_its_own_packages_only() {
-        assert!(super::host_provides("wasi:http/outgoing-handler@0.2.0"));
-        assert!(super::host_provides("wasmcloud:messaging/consumer@0.2.0"));
-        assert!(super::host_provides("wasi:blobstore/container@0.2.0-draft"));
-        assert!(!super::host_provides(
-            "wasmcloud:postgres/query@0.1.1-draft"
-        ));
-        assert!(!super::host_provides("example:shop/orders"));
-        assert!(!super::host_provides("wasi:httpx/thing"));
+    fn the_host_provides_its_own_interfaces_at_their_versions_only() {
+        assert!(host_provides("wasi:http/outgoing-handler@0.2.0"));
+        assert!(host_provides("wasi:io/streams@0.2.6"));
+        assert!(host_provides("wasmcloud:messaging/consumer@0.2.0"));
+        assert!(host_provides("wasi:blobstore/container@0.2.0-draft"));
+        assert!(host_provides("wasi:config/store@0.2.0-rc.1"));
+        assert!(host_provides("wasi:logging/logging"));
+        // wasmtime matches semver-compatible releases.
+        assert!(host_provides("wasmcloud:bus/lattice@2.0.1"));
+        assert!(host_provides("wasmcloud:messaging/types@0.2.3"));
+        // Not served: another pre-release, another release line, another
+        // interface of a served package, another package.
+        assert!(!host_provides("wasi:config/store@0.2.0-rc.2"));
+        assert!(!host_provides("wasi:keyvalue/store@0.2.0"));
+        assert!(!host_provides("wasmcloud:messaging/producer@0.3.0"));
+        assert!(!host_provides("wasmcloud:bus/error@2.0.1"));
+        assert!(!host_provides("wasmcloud:bus/lattice@3.0.0"));
+        assert!(!host_provides("wasmcloud:secrets/store@0.1.0-draft"));
+        assert!(!host_provides("wasmcloud:postgres/query@0.1.1-draft"));
+        assert!(!host_provides("example:shop/orders"));
+        assert!(!host_provides("wasi:httpx/thing"));
     }
 }

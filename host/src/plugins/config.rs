@@ -1,5 +1,7 @@
-//! `wasi:config/store@0.2.0-draft` (and its older name `wasi:config/runtime`):
-//! the component's `properties.config` from the manifest.
+//! `wasi:config/store@0.2.0-draft`, the same interface as `@0.2.0-rc.1` (the only
+//! version wasmCloud 2 serves; pre-releases match only themselves) and its older
+//! name `wasi:config/runtime`: the component's `properties.config` from the
+//! manifest.
 
 use crate::capability::Capability;
 use crate::ctx::Ctx;
@@ -14,6 +16,15 @@ mod bindings {
     });
 }
 
+/// `wasi:config/store@0.2.0-rc.1` (`wit/compat/config-0.2.0-rc.1`).
+mod rc1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/compat/config-0.2.0-rc.1",
+        world: "imports",
+        imports: { default: async | trappable },
+    });
+}
+
 /// The capability (its data is the component's config, in `ComponentEnv`).
 pub struct Config;
 
@@ -24,6 +35,7 @@ impl Capability for Config {
 
     fn add_to_linker(&self, linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         store::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+        rc1::wasi::config::store::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
         runtime::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
     }
 }
@@ -49,6 +61,21 @@ impl runtime::Host for Ctx {
     async fn get_all(
         &mut self,
     ) -> wasmtime::Result<Result<Vec<(String, String)>, runtime::ConfigError>> {
+        Ok(Ok(self.env.config.clone().into_iter().collect()))
+    }
+}
+
+impl rc1::wasi::config::store::Host for Ctx {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, rc1::wasi::config::store::Error>> {
+        Ok(Ok(self.env.config.get(&key).cloned()))
+    }
+
+    async fn get_all(
+        &mut self,
+    ) -> wasmtime::Result<Result<Vec<(String, String)>, rc1::wasi::config::store::Error>> {
         Ok(Ok(self.env.config.clone().into_iter().collect()))
     }
 }

@@ -1,5 +1,7 @@
-//! `wasi:logging/logging@0.1.0-draft` into the host's tracing, tagged with the app
-//! and component that logged. (Guests' stdout and stderr: `telemetry::guest_output`.)
+//! `wasi:logging/logging@0.1.0-draft`, and the same interface unversioned (as
+//! wasmCloud 1.x serves it to components whose WIT names no version), into the
+//! host's tracing, tagged with the app and component that logged. (Guests' stdout
+//! and stderr: `telemetry::guest_output`.)
 
 use crate::capability::Capability;
 use crate::ctx::Ctx;
@@ -14,6 +16,15 @@ mod bindings {
     });
 }
 
+/// `wasi:logging/logging` without a version (`wit/compat/logging-unversioned`).
+mod unversioned {
+    wasmtime::component::bindgen!({
+        path: "../wit/compat/logging-unversioned",
+        world: "imports",
+        imports: { default: async | trappable },
+    });
+}
+
 /// The capability.
 pub struct Logging;
 
@@ -23,7 +34,28 @@ impl Capability for Logging {
     }
 
     fn add_to_linker(&self, linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-        logging::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+        logging::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+        unversioned::wasi::logging::logging::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)
+    }
+}
+
+impl unversioned::wasi::logging::logging::Host for Ctx {
+    async fn log(
+        &mut self,
+        level: unversioned::wasi::logging::logging::Level,
+        context: String,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use unversioned::wasi::logging::logging::Level as L;
+        let level = match level {
+            L::Trace => Level::Trace,
+            L::Debug => Level::Debug,
+            L::Info => Level::Info,
+            L::Warn => Level::Warn,
+            L::Error => Level::Error,
+            L::Critical => Level::Critical,
+        };
+        logging::Host::log(self, level, context, message).await
     }
 }
 
