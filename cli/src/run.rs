@@ -99,6 +99,18 @@ pub struct HostOptions {
     /// --provider-dir need no opt-in. (`lattice up` turns it on.)
     #[arg(long)]
     allow_provider_images: bool,
+    /// Run only Wasm components signed by this issuer: an account's public key
+    /// (`A...`, from `lattice keys new account`) whose claims are embedded in the
+    /// component by `lattice sign` (or wasmCloud's `wash claims sign`), bind its
+    /// code and are within their dates; repeat (or comma-separate) for more.
+    /// Other components are refused, naming why. Without any, components need
+    /// no signature. Provider executables are not Wasm: see the flags above.
+    #[arg(
+        long = "trust-issuer",
+        env = "LATTICE_TRUST_ISSUER",
+        value_delimiter = ','
+    )]
+    trust_issuers: Vec<String>,
     /// Run provider executables only from inside this folder. Bundled providers
     /// (`bundled://keyvalue-redis`, `sqldb-postgres`, and wasmCloud's
     /// ghcr.io/wasmcloud images that read as them) are looked up here by name;
@@ -275,6 +287,8 @@ impl HostOptions {
             allow_file_load: self.allow_file_load,
             allow_provider_images: self.allow_provider_images,
             provider_dir: self.provider_dir.clone(),
+            trusted_issuers: lattice_artifacts::claims::TrustedIssuers::new(&self.trust_issuers)
+                .context("--trust-issuer")?,
             registry: self.registry.settings()?,
             join_token: match &self.join_token {
                 Some(path) => Some(crate::keys::read_seed(path)?),
