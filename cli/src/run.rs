@@ -104,11 +104,13 @@ pub struct HostOptions {
     /// component by `lattice sign` (or wasmCloud's `wash claims sign`), bind its
     /// code and are within their dates; repeat (or comma-separate) for more.
     /// Other components are refused, naming why. Without any, components need
-    /// no signature. Provider executables are not Wasm: see the flags above.
+    /// no signature. Provider executables carry no claims:
+    /// --allow-provider-images and --provider-dir govern them.
     #[arg(
         long = "trust-issuer",
         env = "LATTICE_TRUST_ISSUER",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_name = "ACCOUNT"
     )]
     trust_issuers: Vec<String>,
     /// Run provider executables only from inside this folder. Bundled providers
