@@ -110,7 +110,8 @@ pub struct HostOptions {
         long = "trust-issuer",
         env = "LATTICE_TRUST_ISSUER",
         value_delimiter = ',',
-        value_name = "ACCOUNT"
+        value_name = "ACCOUNT",
+        value_parser = parse_issuer
     )]
     trust_issuers: Vec<String>,
     /// Run provider executables only from inside this folder. Bundled providers
@@ -179,6 +180,13 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("label '{s}' is not key=value")),
     }
+}
+
+/// An account public key, refused as the flag is read (before NATS is dialled).
+fn parse_issuer(s: &str) -> Result<String, String> {
+    let key = s.trim();
+    lattice_artifacts::claims::TrustedIssuers::new([key]).map_err(|e| e.to_string())?;
+    Ok(key.to_owned())
 }
 
 fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
