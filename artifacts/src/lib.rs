@@ -4,6 +4,7 @@
 //! hands it.
 
 pub mod cache;
+pub mod claims;
 pub mod credentials;
 pub mod digest;
 pub mod fetch;

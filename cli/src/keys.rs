@@ -5,7 +5,11 @@
 //!   with it; hosts obey only keys they trust (`lattice host --trust C…`);
 //! - a **host key** (`SN…`, public `N…`): a host's identity, signing its reports;
 //! - a **join token** (`SV…`, public `V…`): hosts holding it are admitted by a
-//!   controller given its public key (`lattice controller --join-key V…`).
+//!   controller given its public key (`lattice controller --join-key V…`);
+//! - an **account key** (`SA…`, public `A…`): an issuer of components, signing
+//!   them with `lattice sign`; hosts run only what trusted issuers signed
+//!   (`lattice host --trust-issuer A…`). wasmCloud's `wash` account keys are
+//!   the same kind.
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
@@ -37,6 +41,9 @@ pub enum KeyKind {
     Host,
     /// A join token that admits hosts.
     Join,
+    /// An account that signs components (`lattice sign --issuer`), as wasmCloud's
+    /// account keys do; hosts trust its public key with --trust-issuer.
+    Account,
 }
 
 pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
@@ -47,9 +54,10 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
                     let token = lattice_protocol::trust::JoinToken::generate();
                     (token.seed(), token.public_key())
                 }
-                KeyKind::Lattice | KeyKind::Host => {
+                KeyKind::Lattice | KeyKind::Host | KeyKind::Account => {
                     let key = match kind {
                         KeyKind::Lattice => lattice_protocol::trust::new_lattice_key(),
+                        KeyKind::Account => nkeys::KeyPair::new_account(),
                         _ => lattice_protocol::trust::new_host_key(),
                     };
                     let seed = key.seed().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -20,6 +20,7 @@ mod nats_server;
 mod output;
 mod push;
 mod run;
+mod sign;
 mod validate;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -82,7 +83,7 @@ enum Command {
     #[command(subcommand)]
     Get(get::GetCommand),
     /// Make and read the keys a lattice runs on (lattice signing key, host keys,
-    /// join tokens).
+    /// join tokens, accounts that sign components).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Make a lattice's NATS operator, account and users, each role allowed only
@@ -92,6 +93,14 @@ enum Command {
     /// Push a Wasm component (or a provider executable, --provider) to an OCI
     /// registry, as `wash push` does; prints its digest.
     Push(push::PushArgs),
+    /// Sign a Wasm component as an issuer (an account key): embed claims, in
+    /// wasmCloud's format, that bind its code, for hosts started with
+    /// --trust-issuer; writes the signed copy.
+    Sign(sign::SignArgs),
+    /// Show who signed a Wasm component and whether the signature holds: issuer,
+    /// subject, name, whether the hash matches the code, dates. Exits 1 unless it
+    /// verifies.
+    Inspect(sign::InspectArgs),
     /// Print a shell completion script, e.g.
     /// `lattice completions bash > ~/.local/share/bash-completion/completions/lattice`
     /// or `lattice completions zsh > "${fpath[1]}/_lattice"`.
@@ -178,6 +187,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(cmd),
         Command::NatsAuth(cmd) => nats_auth::run(cmd, &cli.lattice),
         Command::Push(args) => push::run(args).await,
+        Command::Sign(args) => sign::sign(args),
+        Command::Inspect(args) => sign::inspect(args, cli.output),
         Command::Get(cmd) => {
             let client = connect(&nats).await?;
             get::run(cmd, client, &cli.lattice, cli.output).await

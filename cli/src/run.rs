@@ -99,6 +99,21 @@ pub struct HostOptions {
     /// --provider-dir need no opt-in. (`lattice up` turns it on.)
     #[arg(long)]
     allow_provider_images: bool,
+    /// Run only Wasm components signed by this issuer: an account's public key
+    /// (`A...`, from `lattice keys new account`) whose claims are embedded in the
+    /// component by `lattice sign` (or wasmCloud's `wash claims sign`), bind its
+    /// code and are within their dates; repeat (or comma-separate) for more.
+    /// Other components are refused, naming why. Without any, components need
+    /// no signature. Provider executables carry no claims:
+    /// --allow-provider-images and --provider-dir govern them.
+    #[arg(
+        long = "trust-issuer",
+        env = "LATTICE_TRUST_ISSUER",
+        value_delimiter = ',',
+        value_name = "ACCOUNT",
+        value_parser = parse_issuer
+    )]
+    trust_issuers: Vec<String>,
     /// Run provider executables only from inside this folder. Bundled providers
     /// (`bundled://keyvalue-redis`, `sqldb-postgres`, and wasmCloud's
     /// ghcr.io/wasmcloud images that read as them) are looked up here by name;
@@ -165,6 +180,13 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("label '{s}' is not key=value")),
     }
+}
+
+/// An account public key, refused as the flag is read (before NATS is dialled).
+fn parse_issuer(s: &str) -> Result<String, String> {
+    let key = s.trim();
+    lattice_artifacts::claims::TrustedIssuers::new([key]).map_err(|e| e.to_string())?;
+    Ok(key.to_owned())
 }
 
 fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
@@ -275,6 +297,8 @@ impl HostOptions {
             allow_file_load: self.allow_file_load,
             allow_provider_images: self.allow_provider_images,
             provider_dir: self.provider_dir.clone(),
+            trusted_issuers: lattice_artifacts::claims::TrustedIssuers::new(&self.trust_issuers)
+                .context("--trust-issuer")?,
             registry: self.registry.settings()?,
             join_token: match &self.join_token {
                 Some(path) => Some(crate::keys::read_seed(path)?),

@@ -71,6 +71,11 @@ pub struct HostConfig {
     pub allow_provider_images: bool,
     /// When set, provider executables run only from inside this folder.
     pub provider_dir: Option<PathBuf>,
+    /// The accounts (`A…`) whose signatures admit a Wasm component: when any is
+    /// given, a component runs only if its embedded claims (wasmCloud's, as
+    /// `lattice sign` and `wash claims sign` write them) are signed by one of
+    /// them, bind its code and are within their dates. Empty: no signature needed.
+    pub trusted_issuers: lattice_artifacts::claims::TrustedIssuers,
     /// The seed (`SV…`) of a join token: its proof goes with every report, for a
     /// controller that admits hosts by token.
     pub join_token: Option<String>,
@@ -106,6 +111,7 @@ impl Default for HostConfig {
             allow_file_load: false,
             allow_provider_images: false,
             provider_dir: None,
+            trusted_issuers: lattice_artifacts::claims::TrustedIssuers::default(),
             join_token: None,
             messaging_nats: None,
         }

@@ -215,8 +215,9 @@ impl Host {
 
     /// Fetch every image the placements and the service need, each checked
     /// against its digest, and compile the components (a digest compiled before
-    /// is neither fetched nor compiled again). All or nothing: the first failure
-    /// is the answer, naming the component, its image and why.
+    /// is neither fetched nor compiled again) once their signatures admit them,
+    /// when this host trusts issuers. All or nothing: the first failure is the
+    /// answer, naming the component, its image and why.
     async fn fetch_images(
         &self,
         manifest: &Manifest,
@@ -255,17 +256,24 @@ impl Host {
                 let exe = fetcher.executable(image).await.map_err(|e| failed(&e))?;
                 return Ok::<_, String>((name.to_string(), Ready::Executable(exe)));
             }
-            let known = lattice_artifacts::Fetcher::digest_of(image)
-                .and_then(|d| self.inner.cache.get(&d.hex()).map(|c| (d.hex(), c)));
+            let refused =
+                |e: crate::cache::LoadError| format!("component '{name}' of app '{app}': {e}");
+            let cache = &self.inner.cache;
+            let known = match lattice_artifacts::Fetcher::digest_of(image) {
+                Some(d) => cache
+                    .get(&image.to_uri(), &d.hex())
+                    .map_err(refused)?
+                    .map(|c| (d.hex(), c)),
+                None => None,
+            };
             let (digest, compiled) = match known {
                 Some(found) => found,
                 None => {
                     let fetched = fetcher.component(image).await.map_err(|e| failed(&e))?;
-                    self.inner
-                        .cache
+                    cache
                         .load_bytes(&image.to_uri(), fetched.bytes)
                         .await
-                        .map_err(|e| format!("component '{name}' of app '{app}': {e}"))?
+                        .map_err(refused)?
                 }
             };
             Ok((name.to_string(), Ready::Component(digest, compiled)))

@@ -138,7 +138,7 @@ impl Host {
                 labels,
                 router,
                 services: ServiceThreads::default(),
-                cache: ComponentCache::new(engine.clone()),
+                cache: ComponentCache::new(engine.clone(), config.trusted_issuers.clone()),
                 fetcher,
                 engine,
                 pooling,
