@@ -410,7 +410,7 @@ fn lattice_up_mints_providers_as_scoped_users() {
             .await
             .unwrap();
         let _own = client
-            .subscribe("lattice.default.rpc.probe.prov.>")
+            .subscribe("lattice.default.rpch.*.probe.prov.>")
             .await
             .unwrap();
         let _foreign = client.subscribe("lattice.default.ctl.>").await.unwrap();

@@ -1,17 +1,23 @@
-//! Attack: a provider's NATS user claims, in its `lattice-call` header, to be
-//! another caller, to make a call the links allow only that caller. On an
-//! operator-mode nats-server with providers minted by the scoped provider key, a
-//! real host serves `hello` to the `gateway` provider of app `site` (a link from
-//! `gateway` to `hello`); provider `other` of the same app has no link.
+//! Attacks on who a call says it is from, on an operator-mode nats-server where
+//! the call subject names its sender and each sender's user may publish only
+//! under its own name (`wire::check_caller`).
+//!
+//! - A provider's NATS user claims, in its `lattice-call` header, to be another
+//!   caller, to make a call the links allow only that caller: a real host serves
+//!   `hello` to the `gateway` provider of app `site` (a link from `gateway` to
+//!   `hello`); provider `other` of the same app has no link.
+//! - A host's NATS user claims to be another host (whose id also says where the
+//!   callee fetches chunked arguments from): real hosts on their own
+//!   least-privilege users, one serving `echo`, one running `relay` linked to it.
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
 use async_nats::HeaderMap;
-use lattice_protocol::creds;
+use lattice_protocol::creds::{self, Role};
 use lattice_protocol::provider::http;
 use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::{self, CallHeader, CallTarget, WitValue};
-use lattice_testing::host::{host, quick_limits};
+use lattice_protocol::wire::{self, host_call_subject, CallHeader, CallTarget, WitType, WitValue};
+use lattice_testing::host::{host, quick_limits, Host, HostConfig};
 use lattice_testing::manifest::{placed, App, Component, Link};
 use lattice_testing::nats::NatsServer;
 use std::time::{Duration, Instant};
@@ -123,7 +129,8 @@ async fn a_provider_cannot_call_as_another_caller() {
         provider_client(&server, "other").await,
     );
     let as_provider = |name: &str| wire::provider_call_subject("default", name, &gateway_target());
-    let as_host = gateway_target().subject("default");
+    // The hosts' subject, naming the host the forged headers below name.
+    let as_host = host_call_subject("default", "NFORGED", &gateway_target());
 
     // The gateway, on its own subject, is served (retried while the host's
     // subscriptions reach the server).
@@ -162,4 +169,185 @@ async fn a_provider_cannot_call_as_another_caller() {
         "{text}"
     );
     assert_eq!(h.calls().served, 1);
+}
+
+/// A connection on the user `lattice nats-auth host` mints for host `id`, and the
+/// errors the server reports to it (permission violations).
+async fn host_client(
+    server: &NatsServer,
+    id: &str,
+) -> (
+    async_nats::Client,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let creds = server
+        .auth()
+        .unwrap()
+        .lattice()
+        .role_creds(Role::Host(id))
+        .unwrap();
+    let prefix = creds::creds_jwt(&creds)
+        .and_then(creds::inbox_prefix_of)
+        .unwrap();
+    let (tx, errors) = tokio::sync::mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::with_credentials(&creds)
+        .unwrap()
+        .custom_inbox_prefix(prefix)
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(e) = event {
+                    let _ = tx.send(e.to_string());
+                }
+            }
+        })
+        .connect(server.url())
+        .await
+        .unwrap();
+    (client, errors)
+}
+
+/// A real host with key `key`, on its own least-privilege user.
+async fn role_host(server: &NatsServer, key: &nkeys::KeyPair) -> Host {
+    let (client, _) = host_client(server, &key.public_key()).await;
+    let config = HostConfig {
+        limits: quick_limits(),
+        allow_file_load: true,
+        key_seed: Some(key.seed().unwrap()),
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(client)).unwrap();
+    assert_eq!(host.id(), key.public_key());
+    host
+}
+
+/// App `echoes`: `relay` linked to `echo`, only `placed` placed.
+fn echoes(placed_here: &str) -> lattice_protocol::messages::WorkloadSpec {
+    let manifest = App::new("echoes")
+        .with(Component::wasm("relay", "echo-relay").link(Link::to(
+            "echo",
+            "lattice:echo",
+            &["values"],
+        )))
+        .with(Component::wasm("echo", "echo"))
+        .manifest();
+    placed(manifest, &[placed_here], 1)
+}
+
+/// `echo-u8` of `echo` in app `echoes`.
+fn echo_u8() -> CallTarget {
+    CallTarget {
+        app: "echoes".into(),
+        component: "echo".into(),
+        namespace: "lattice".into(),
+        package: "echo".into(),
+        interface: "values".into(),
+        function: "echo-u8".into(),
+    }
+}
+
+/// `echo-u8(7)` from `relay` on `subject`, its header naming host `claimed`: the
+/// reply's error kind and text, or the echoed number; `Err` when no reply came.
+async fn echo_call(
+    client: &async_nats::Client,
+    subject: String,
+    claimed: &str,
+) -> Result<(Option<String>, String), String> {
+    let types = [WitType::U8];
+    let header = CallHeader {
+        host: claimed.into(),
+        app: "echoes".into(),
+        component: "relay".into(),
+        link: "default".into(),
+        signature: wire::signature_fingerprint(&types, &types),
+        timeout_ms: 5_000,
+    };
+    let mut h = HeaderMap::new();
+    h.insert(headers::CALL, header.encode().as_str());
+    let payload = wire::encode_args(&types, &[WitValue::U8(7)]).unwrap();
+    let request = async_nats::Request::new()
+        .payload(payload.into())
+        .headers(h)
+        .timeout(Some(Duration::from_millis(700)));
+    let reply = client
+        .send_request(subject, request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = |reply: &async_nats::Message| String::from_utf8_lossy(&reply.payload).into_owned();
+    match reply.headers.as_ref().and_then(|h| h.get(headers::ERROR)) {
+        Some(kind) => Ok((Some(kind.as_str().to_owned()), text(&reply))),
+        None => {
+            let values = wire::decode_results(&types, &reply.payload).unwrap();
+            Ok((None, format!("{values:?}")))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_cannot_call_as_another_host() {
+    let server = NatsServer::builder().operator_auth().start().unwrap();
+    let (core_key, a_key, b_key) = (
+        nkeys::KeyPair::new_server(),
+        nkeys::KeyPair::new_server(),
+        nkeys::KeyPair::new_server(),
+    );
+    let (a, b) = (a_key.public_key(), b_key.public_key());
+    let core = role_host(&server, &core_key).await;
+    core.apply(echoes("echo")).await.unwrap();
+    let edge = role_host(&server, &a_key).await;
+    edge.apply(echoes("relay")).await.unwrap();
+
+    // Host A's own call, through `relay`'s link: it goes out on A's subject and
+    // `core` serves it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let echoed = loop {
+        let call = edge.call(
+            "echoes",
+            "relay",
+            "lattice:echo/values",
+            "echo-u8",
+            &[wasmtime::component::Val::U8(7)],
+        );
+        match call.await {
+            Ok(values) => break values,
+            Err(e) => assert!(Instant::now() < deadline, "host A's call failed: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(echoed, vec![wasmtime::component::Val::U8(7)]);
+    assert_eq!(core.calls().served, 1);
+
+    // Host B's user, naming host A: on A's subject NATS refuses the publish and
+    // nothing answers.
+    let (forger, mut violations) = host_client(&server, &b).await;
+    let on_a = host_call_subject("default", &a, &echo_u8());
+    let answer = echo_call(&forger, on_a.clone(), &a).await;
+    assert!(answer.is_err(), "{on_a}: {answer:?}");
+    let violation = tokio::time::timeout(Duration::from_secs(5), violations.recv())
+        .await
+        .expect("the server reports the forged publish")
+        .unwrap();
+    assert!(
+        violation.contains("Permissions Violation") && violation.contains(&on_a),
+        "{violation}"
+    );
+    // On its own subject the callee compares the header with the subject.
+    let on_b = host_call_subject("default", &b, &echo_u8());
+    let (kind, text) = echo_call(&forger, on_b.clone(), &a).await.unwrap();
+    assert_eq!(kind.as_deref(), Some("refused"), "{text}");
+    assert!(
+        text.contains(&format!("says it is from host '{a}'")),
+        "{text}"
+    );
+    assert_eq!(
+        core.calls().served,
+        1,
+        "no forged call reached the component"
+    );
+
+    // In its own name host B is served: any host may call for the app's
+    // components (it may be given the app to run).
+    let (kind, text) = echo_call(&forger, on_b, &b).await.unwrap();
+    assert_eq!((kind, text.as_str()), (None, "[U8(7)]"));
+    assert_eq!(core.calls().served, 2);
 }

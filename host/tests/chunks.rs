@@ -14,8 +14,10 @@ use futures::StreamExt;
 use lattice_host::{Host, HostConfig};
 use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_protocol::wire::rpc::{headers, rpc_component_wildcard, RPC_QUEUE};
-use lattice_protocol::wire::{signature_fingerprint, CallHeader, CallTarget, WitType};
+use lattice_protocol::wire::rpc::{headers, host_call_wildcard, RPC_QUEUE};
+use lattice_protocol::wire::{
+    host_call_subject, signature_fingerprint, CallHeader, CallTarget, WitType,
+};
 use lattice_testing::host::quick_limits;
 use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::NatsServer;
@@ -127,7 +129,11 @@ async fn call_offering(client: &async_nats::Client, subject: &str) -> (Option<St
     h.insert(headers::BODY, format!("{subject} 2 2").as_str());
     let reply = tokio::time::timeout(
         Duration::from_secs(10),
-        client.request_with_headers(echo_u8().subject("default"), h, Bytes::new()),
+        client.request_with_headers(
+            host_call_subject("default", "NFAKECALLER", &echo_u8()),
+            h,
+            Bytes::new(),
+        ),
     )
     .await
     .unwrap()
@@ -190,7 +196,7 @@ async fn a_caller_fetches_results_only_from_a_hosts_inbox() {
     let (offer_tx, offer_rx) = tokio::sync::watch::channel(String::new());
     let mut calls = client
         .queue_subscribe(
-            rpc_component_wildcard("default", "echoes", "echo"),
+            host_call_wildcard("default", "echoes", "echo"),
             RPC_QUEUE.to_owned(),
         )
         .await

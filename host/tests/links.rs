@@ -14,7 +14,7 @@ use lattice_host::{Host, HostConfig};
 use lattice_protocol::manifest::{parse, Manifest};
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::{CallErrorKind, CallTarget};
+use lattice_protocol::wire::{host_call_subject, CallErrorKind, CallTarget};
 use lattice_testing::host::{client, get, quick_limits};
 use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::{free_port, NatsServer};
@@ -447,8 +447,8 @@ async fn a_component_without_a_link_cannot_call() {
     assert_eq!(one.calls().local, 0);
 }
 
-/// A raw NATS request to `echo-u8` with the given caller headers: the reply's
-/// `lattice-error` kind and text, or the payload.
+/// A raw NATS request to `echo-u8` from host `NFORGED` with the given caller
+/// headers: the reply's `lattice-error` kind and text, or the payload.
 async fn forged(
     client: &async_nats::Client,
     set: &[(&str, String)],
@@ -468,7 +468,11 @@ async fn forged(
     }
     let reply = tokio::time::timeout(
         Duration::from_secs(5),
-        client.request_with_headers(target.subject("default"), h, payload.into()),
+        client.request_with_headers(
+            host_call_subject("default", "NFORGED", &target),
+            h,
+            payload.into(),
+        ),
     )
     .await
     .unwrap()

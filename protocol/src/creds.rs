@@ -64,7 +64,9 @@ fn provider_permissions_of_tokens(lattice: &str, app: &str, name: &str) -> Permi
         // (`wire::provider_call_subject`): it cannot speak for anyone else.
         publish: vec![format!("lattice.{lattice}.rpcp.{app}.{name}.>")],
         subscribe: vec![
-            format!("lattice.{lattice}.rpc.{app}.{name}.>"),
+            // Calls to it from components on any host
+            // (`wire::host_call_wildcard`) and from its app's other providers.
+            format!("lattice.{lattice}.rpch.*.{app}.{name}.>"),
             format!("lattice.{lattice}.rpcp.{app}.*.{name}.>"),
             format!("lattice.{lattice}.prov.{app}.{name}.>"),
             format!("_INBOX_{lattice}.{app}.{name}.>"),
@@ -338,7 +340,7 @@ mod tests {
         assert_eq!(c["nats"]["issuer_account"], account.public_key());
         assert_eq!(
             c["nats"]["sub"]["allow"][0],
-            "lattice.default.rpc.shop.kv.>"
+            "lattice.default.rpch.*.shop.kv.>"
         );
         assert_eq!(
             c["nats"]["pub"]["allow"][0],

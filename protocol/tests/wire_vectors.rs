@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
 use lattice_protocol::wire::{
-    decode, decode_args, encode, encode_args, rpc_subject, signature, signature_fingerprint,
+    decode, decode_args, encode, encode_args, host_call_subject, signature, signature_fingerprint,
     CallTarget, WitType as T, WitValue as V,
 };
 
@@ -150,8 +150,8 @@ fn documented_call_example() {
         function: "place-order".into(),
     };
     assert_eq!(
-        rpc_subject("default", &target),
-        "lattice.default.rpc.shop.business.example.shop.orders.place-order"
+        host_call_subject("default", "NHOSTA", &target),
+        "lattice.default.rpch.NHOSTA.shop.business.example.shop.orders.place-order"
     );
 }
 

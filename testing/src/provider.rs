@@ -84,15 +84,15 @@ impl ProviderProcess {
     ) -> Result<WitValue, (String, String)> {
         let (package, interface) = interface.split_once('/').expect("ns:pkg/iface");
         let (namespace, package) = package.split_once(':').expect("ns:pkg/iface");
-        let subject = CallTarget {
+        let target = CallTarget {
             app: self.app.clone(),
             component: self.name.clone(),
             namespace: namespace.into(),
             package: package.into(),
             interface: interface.into(),
             function: function.into(),
-        }
-        .subject("default");
+        };
+        let subject = wire::host_call_subject("default", HOST_ID, &target);
         let caller = CallHeader {
             host: HOST_ID.into(),
             app: self.app.clone(),

@@ -201,6 +201,37 @@ async fn a_host_does_its_job_but_cannot_command_another_host_or_write_the_state_
     arrives(&mut host_b, "the controller's command to host B").await;
     nothing_arrives(&mut stolen, "a host reading another host's commands").await;
 
+    // Its components' calls go out in its own name and reach a component on
+    // host B; a call in host B's name (either call subject) reaches nobody, nor
+    // does one on the subjects that named no caller.
+    let host_b = role(&server, Role::Host(HOST_B)).await;
+    let served = host_b
+        .queue_subscribe("lattice.default.rpch.*.shop.web.>", "rpc".into())
+        .await
+        .unwrap();
+    answer(&host_b, served, "page");
+    let mut calls = everything.subscribe("lattice.default.>").await.unwrap();
+    tokio::time::sleep(SETTLE).await;
+    let reply = host
+        .request(
+            format!("lattice.default.rpch.{HOST_A}.shop.web.a.b.c.f"),
+            "call".into(),
+        )
+        .await
+        .expect("host B serves host A's call");
+    assert_eq!(&reply.payload[..], b"page");
+    arrives(&mut calls, "host A's own call").await;
+    for forged in [
+        format!("lattice.default.rpch.{HOST_B}.shop.web.a.b.c.f"),
+        format!("lattice.default.rpchl.{HOST_B}.zone.a.shop.web.a.b.c.f"),
+        "lattice.default.rpc.shop.web.a.b.c.f".to_owned(),
+        "lattice.default.rpcl.zone.a.shop.web.a.b.c.f".to_owned(),
+    ] {
+        host.publish(forged, "forged".into()).await.unwrap();
+    }
+    host.flush().await.unwrap();
+    nothing_arrives(&mut calls, "a host calling in another host's name").await;
+
     // It cannot write, purge or delete the controller's state bucket.
     host.publish(format!("$KV.{STATE}.app.shop"), "forged".into())
         .await
@@ -277,7 +308,7 @@ async fn the_cli_drives_the_api_but_cannot_pose_as_a_host() {
         .unwrap();
     // And the CLI reads no events nor host traffic.
     let mut events = cli.subscribe("lattice.default.evt.>").await.unwrap();
-    let mut calls = cli.subscribe("lattice.default.rpc.>").await.unwrap();
+    let mut calls = cli.subscribe("lattice.default.rpch.>").await.unwrap();
     tokio::time::sleep(SETTLE).await;
     cli.publish("lattice.default.evt.host_heartbeat", "forged".into())
         .await
@@ -298,7 +329,10 @@ async fn the_cli_drives_the_api_but_cannot_pose_as_a_host() {
         .await
         .unwrap();
     everything
-        .publish("lattice.default.rpc.shop.web.a.b.c.f", "call".into())
+        .publish(
+            format!("lattice.default.rpch.{HOST_A}.shop.web.a.b.c.f"),
+            "call".into(),
+        )
         .await
         .unwrap();
     arrives(&mut beats, "the real host's heartbeat").await;
@@ -459,14 +493,14 @@ async fn the_scoped_key_mints_provider_users_only() {
         .await
         .expect("a scoped provider user connects");
     let calls = provider
-        .subscribe("lattice.default.rpc.shop.kv.wrpc.keyvalue.store.get")
+        .subscribe("lattice.default.rpch.*.shop.kv.wrpc.keyvalue.store.get")
         .await
         .unwrap();
     answer(&provider, calls, "value");
     tokio::time::sleep(SETTLE).await;
     let reply = host
         .request(
-            "lattice.default.rpc.shop.kv.wrpc.keyvalue.store.get",
+            format!("lattice.default.rpch.{HOST_A}.shop.kv.wrpc.keyvalue.store.get"),
             "".into(),
         )
         .await

@@ -64,7 +64,7 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
     let provider = provider_client(&server, "shop", "kv").await;
     // It serves its own subject and answers.
     let mut calls = provider
-        .subscribe("lattice.default.rpc.shop.kv.wrpc.keyvalue.store.get")
+        .subscribe("lattice.default.rpch.*.shop.kv.wrpc.keyvalue.store.get")
         .await
         .unwrap();
     provider.flush().await.unwrap();
@@ -76,7 +76,11 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
             }
         }
     });
-    let reply = request(&host, "lattice.default.rpc.shop.kv.wrpc.keyvalue.store.get").await;
+    let reply = request(
+        &host,
+        "lattice.default.rpch.NHOST.shop.kv.wrpc.keyvalue.store.get",
+    )
+    .await;
     assert_eq!(&reply.payload[..], b"value");
 
     // It calls components of its own app, on subjects naming it, and gets their
@@ -106,8 +110,8 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
     for subject in [
         "lattice.default.>",
         "lattice.default.host.>",
-        "lattice.default.rpc.billing.kv.>",
-        "lattice.default.rpc.shop.other.>",
+        "lattice.default.rpch.*.billing.kv.>",
+        "lattice.default.rpch.*.shop.other.>",
         "_INBOX.>",
     ] {
         watchers.push((subject, provider.subscribe(subject).await.unwrap()));
@@ -120,8 +124,8 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
     .await;
     for subject in [
         "lattice.default.host.abc.cmd",
-        "lattice.default.rpc.billing.kv.x",
-        "lattice.default.rpc.shop.other.x",
+        "lattice.default.rpch.NHOST.billing.kv.x",
+        "lattice.default.rpch.NHOST.shop.other.x",
         "_INBOX.foo",
     ] {
         host.publish(subject, "secret".into()).await.unwrap();
@@ -138,11 +142,12 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
     // And it cannot publish to them: a host subscriber sees nothing.
     let mut host_side = host.subscribe("lattice.default.host.>").await.unwrap();
     let mut other_app = host
-        .subscribe("lattice.default.rpc.billing.>")
+        .subscribe("lattice.default.rpch.*.billing.>")
         .await
         .unwrap();
     // Nor call as a host (a component's call) or as another provider.
-    let mut as_host = host.subscribe("lattice.default.rpc.shop.>").await.unwrap();
+    let mut as_host = host.subscribe("lattice.default.rpch.>").await.unwrap();
+    let mut as_host_near = host.subscribe("lattice.default.rpchl.>").await.unwrap();
     let mut as_other = host
         .subscribe("lattice.default.rpcp.shop.other.>")
         .await
@@ -150,7 +155,14 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
     host.flush().await.unwrap();
     provider
         .publish(
-            "lattice.default.rpc.shop.web.lattice.http.gateway.handle",
+            "lattice.default.rpch.NHOST.shop.web.lattice.http.gateway.handle",
+            "forged".into(),
+        )
+        .await
+        .unwrap();
+    provider
+        .publish(
+            "lattice.default.rpchl.NHOST.zone.a.shop.web.lattice.http.gateway.handle",
             "forged".into(),
         )
         .await
@@ -167,11 +179,17 @@ async fn minted_provider_credentials_reach_only_their_own_subjects() {
         .await
         .unwrap();
     provider
-        .publish("lattice.default.rpc.billing.web.x", "forged".into())
+        .publish("lattice.default.rpch.NHOST.billing.web.x", "forged".into())
         .await
         .unwrap();
     provider.flush().await.unwrap();
-    for sub in [&mut host_side, &mut other_app, &mut as_host, &mut as_other] {
+    for sub in [
+        &mut host_side,
+        &mut other_app,
+        &mut as_host,
+        &mut as_host_near,
+        &mut as_other,
+    ] {
         let got = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
         assert!(!matches!(got, Ok(Some(_))), "a forged message got through");
     }

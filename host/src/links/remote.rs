@@ -11,7 +11,8 @@ use crate::telemetry::trace::TraceContext;
 use async_nats::{HeaderMap, RequestErrorKind};
 use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{
-    self, locality_subject, BodySender, CallErrorKind, CallHeader, CallTarget, WitType, WitValue,
+    self, host_call_subject, locality_subject, BodySender, CallErrorKind, CallHeader, CallTarget,
+    WitType, WitValue,
 };
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
@@ -181,7 +182,8 @@ pub async fn call_wire(
 }
 
 /// Send the request on the nearest subject that has responders: each locality the
-/// host has (most specific first), then the lattice-wide subject.
+/// host has (most specific first), then the lattice-wide subject. Every subject
+/// names this host as the caller (its NATS user may publish calls only there).
 async fn send(
     router: &Directory,
     nats: &async_nats::Client,
@@ -196,7 +198,7 @@ async fn send(
         let mut far = router.far.lock().unwrap_or_else(|p| p.into_inner());
         far.retain(|_, until| *until > now);
         for (key, value) in router.locality() {
-            let s = locality_subject(&router.lattice, &key, &value, call);
+            let s = locality_subject(&router.lattice, &router.host_id, &key, &value, call);
             if !far.contains_key(&s) {
                 subjects.push((s, true));
             }
@@ -204,7 +206,7 @@ async fn send(
     }
     // A host that is stopping the target answers `unavailable` to calls that
     // reached it on their way; the lattice-wide subject is tried a few times then.
-    let anywhere = call.subject(&router.lattice);
+    let anywhere = host_call_subject(&router.lattice, &router.host_id, call);
     subjects.extend(std::iter::repeat_n((anywhere, false), ATTEMPTS));
     let mut last = None;
     for (subject, near) in subjects {

@@ -1,9 +1,10 @@
 //! The callee side: a host running a component that some link points at answers
 //! calls to it from other hosts.
 //!
-//! One subscription per such component on the lattice-wide subject and one per
-//! locality label the host has, all in queue group `rpc`, so each call reaches one
-//! instance, plus one for calls from the app's providers
+//! One subscription per such component on the lattice-wide subject
+//! (`lattice.<L>.rpch.*.<app>.<component>.>`, each calling host's subject naming
+//! it) and one per locality label the host has, all in queue group `rpc`, so each
+//! call reaches one instance, plus one for calls from the app's providers
 //! (`lattice.<L>.rpcp.<app>.*.<component>.>`, each provider's subject naming it).
 //! Each call's `lattice-call` header is checked against its subject
 //! (`wire::check_caller`), then against the deployed links (caller app, component,
@@ -22,7 +23,7 @@ use async_nats::{HeaderMap, Message};
 use futures::StreamExt;
 use lattice_protocol::provider::http;
 use lattice_protocol::wire::rpc::{
-    headers, locality_component_wildcard, rpc_component_wildcard, RPC_QUEUE,
+    headers, host_call_wildcard, locality_component_wildcard, RPC_QUEUE,
 };
 use lattice_protocol::wire::{self, BodySender, CallErrorKind, CallHeader, WitValue};
 use std::sync::Arc;
@@ -59,7 +60,8 @@ impl Serving {
         component: &str,
     ) -> Result<Self, String> {
         let mut subjects = vec![
-            rpc_component_wildcard(&router.lattice, app, component),
+            // Calls from components on any host, each on a subject naming it.
+            host_call_wildcard(&router.lattice, app, component),
             // Calls from the app's providers, each on a subject naming it.
             wire::provider_call_wildcard(&router.lattice, app, component),
         ];
@@ -233,8 +235,8 @@ async fn answer(
     let caller = caller
         .as_ref()
         .map_err(|e| refused(format!("the call does not say who makes it: {e}")))?;
-    // The header must agree with the subject, which NATS vouches for: a provider
-    // speaks only for itself, and only on its own subject.
+    // The header must agree with the subject, which NATS vouches for: a host or a
+    // provider speaks only for itself, and a provider only on its own subject.
     wire::check_caller(&route, caller, |c| router.is_provider(app, c)).map_err(refused)?;
     let target = route.target;
     let (caller_app, link) = (&caller.app, &caller.link);

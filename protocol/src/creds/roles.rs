@@ -76,20 +76,23 @@ fn stream_api(stream: &str) -> Vec<String> {
 /// A host: its own commands and the pings, calls it serves and makes, events,
 /// providers' health checks, chunked bodies, and the JetStream KV and object
 /// stores of apps' `builtin://keyvalue-nats` and `builtin://blobstore-nats`
-/// buckets. Not: another host's commands, the controller's API or state bucket,
-/// other roles' inboxes.
+/// buckets. Not: another host's commands, calls in another host's name
+/// (`wire::host_call_subject` carries the caller's id), the controller's API or
+/// state bucket, other roles' inboxes.
 pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
     let s = Subjects::new(lattice);
     let state = s.state_bucket();
     let inbox = role_inbox_prefix(lattice, Role::Host(host_id));
     let l = format!("lattice.{lattice}");
+    let id = crate::wire::rpc::escape_token(host_id);
     let mut publish_deny = vec![format!("$KV.{state}.>")];
     publish_deny.extend(stream_api(&format!("KV_{state}")));
     Permissions {
         publish: vec![
             format!("{l}.evt.>"),
-            format!("{l}.rpc.>"),
-            format!("{l}.rpcl.>"),
+            // Calls from its components, on subjects naming it as the caller.
+            format!("{l}.rpch.{id}.>"),
+            format!("{l}.rpchl.{id}.>"),
             format!("{l}.prov.>"),
             // Chunked bodies other hosts and providers offer, and its own.
             format!("_INBOX_{lattice}.host.*.>"),
@@ -104,8 +107,9 @@ pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
         subscribe: vec![
             s.host_command(host_id),
             s.hosts_ping(),
-            format!("{l}.rpc.>"),
-            format!("{l}.rpcl.>"),
+            // Calls to components it runs, from any host.
+            format!("{l}.rpch.>"),
+            format!("{l}.rpchl.>"),
             // Providers' calls to components it runs (it may not publish there).
             format!("{l}.rpcp.>"),
             format!("{inbox}.>"),
@@ -261,9 +265,17 @@ mod tests {
             (h, SUB, "lattice.prod.evt.host_heartbeat", false),
             (h, PUB, "lattice.prod.api.deploy", false),
             (h, SUB, "lattice.prod.api.deploy", false),
-            (h, SUB, "lattice.prod.rpc.shop.web.a.b.c.f", true),
-            (h, PUB, "lattice.prod.rpc.shop.web.a.b.c.f", true),
-            (h, PUB, "lattice.prod.rpcl.zone.a.shop.web.a.b.c.f", true),
+            // Calls: made only in its own name, served from any host.
+            (h, PUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", true),
+            (h, PUB, "lattice.prod.rpchl.NHOSTA.zone.a.shop.web.a.b.c.f", true),
+            (h, PUB, "lattice.prod.rpch.NHOSTB.shop.web.a.b.c.f", false),
+            (h, PUB, "lattice.prod.rpchl.NHOSTB.zone.a.shop.web.a.b.c.f", false),
+            (h, PUB, "lattice.prod.rpch.*.shop.web.a.b.c.f", false),
+            (h, PUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
+            (h, PUB, "lattice.prod.rpcl.zone.a.shop.web.a.b.c.f", false),
+            (h, SUB, "lattice.prod.rpch.*.shop.web.>", true),
+            (h, SUB, "lattice.prod.rpchl.*.zone.a.shop.web.>", true),
+            (h, SUB, "lattice.prod.rpch.NHOSTB.shop.web.a.b.c.f", true),
             // Providers' calls reach it; it cannot make one as a provider.
             (h, SUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", true),
             (h, PUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", false),
@@ -311,8 +323,8 @@ mod tests {
             (Role::Controller, PUB, "$O.lattice_prod_artifacts.C.n", false),
             (Role::Controller, PUB, "$KV.lattice_prod_kv_shop_default.k", false),
             (Role::Controller, PUB, &format!("$JS.API.STREAM.DELETE.{app_kv}"), false),
-            (Role::Controller, PUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
-            (Role::Controller, SUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
+            (Role::Controller, PUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
+            (Role::Controller, SUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
             // The CLI: API requests, pings and the artifact store, nothing else.
             (Role::Cli, PUB, "lattice.prod.api.deploy", true),
             (Role::Cli, PUB, "$O.lattice_prod_artifacts.C.n", true),
@@ -326,7 +338,7 @@ mod tests {
             (Role::Cli, SUB, "lattice.prod.evt.host_heartbeat", false),
             (Role::Cli, PUB, "lattice.prod.ctl.host.NHOSTA", false),
             (Role::Cli, SUB, "lattice.prod.api.deploy", false),
-            (Role::Cli, PUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
+            (Role::Cli, PUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
             (Role::Cli, PUB, "$KV.lattice_prod_state.app.shop", false),
             (Role::Cli, PUB, "$JS.API.INFO", false),
             (Role::Cli, SUB, "_INBOX.x", false),
@@ -387,14 +399,16 @@ mod tests {
             (PUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", true),
             // As another provider, as a host (a component's call), another app.
             (PUB, "lattice.prod.rpcp.shop.gw.web.a.b.c.f", false),
-            (PUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
-            (PUB, "lattice.prod.rpcl.zone.a.shop.web.a.b.c.f", false),
+            (PUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
+            (PUB, "lattice.prod.rpchl.NHOSTA.zone.a.shop.web.a.b.c.f", false),
             (PUB, "lattice.prod.rpcp.billing.kv.web.a.b.c.f", false),
             // Calls to it, from hosts and from its app's other providers.
-            (SUB, "lattice.prod.rpc.shop.kv.a.b.c.f", true),
+            (SUB, "lattice.prod.rpch.*.shop.kv.>", true),
+            (SUB, "lattice.prod.rpch.NHOSTA.shop.kv.a.b.c.f", true),
             (SUB, "lattice.prod.rpcp.shop.gw.kv.a.b.c.f", true),
             (SUB, "lattice.prod.rpcp.shop.gw.web.a.b.c.f", false),
-            (SUB, "lattice.prod.rpc.shop.web.a.b.c.f", false),
+            (SUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
+            (SUB, "lattice.prod.rpch.*.billing.kv.>", false),
         ];
         for (publish, subject, expected) in table {
             assert_eq!(may(&p, *publish, subject), *expected, "{subject}");

@@ -6,7 +6,7 @@
 //!   `init` (where NATS is, who it is, its config and links), then `links` whenever
 //!   the app's links to or from it change, and `shutdown` before the host stops it.
 //! - How components call it: like a linked component ([`crate::wire::rpc`]), on
-//!   `lattice.<L>.rpc.<app>.<provider>.<ns>.<pkg>.<iface>.<fn>` with the
+//!   `lattice.<L>.rpch.<host>.<app>.<provider>.<ns>.<pkg>.<iface>.<fn>` with the
 //!   `lattice-call` header, arguments and results in the wire encoding. Interfaces
 //!   whose WIT passes resources are offered in a resource-free form: [`keyvalue`].
 //! - Health: the host sends a request to [`health_subject`] every few seconds; a

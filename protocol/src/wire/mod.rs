@@ -29,9 +29,9 @@ pub use decode::{decode, decode_args, decode_results};
 pub use encode::{encode, encode_args, encode_results, typecheck};
 pub use error::{Problem, WireError};
 pub use rpc::{
-    check_caller, locality_subject, parse_call_subject, provider_call_subject,
-    provider_call_wildcard, rpc_subject, signature, signature_fingerprint, CallErrorKind,
-    CallHeader, CallRoute, CallTarget,
+    check_caller, host_call_subject, host_call_wildcard, locality_subject, parse_call_subject,
+    provider_call_subject, provider_call_wildcard, signature, signature_fingerprint, CallErrorKind,
+    CallHeader, CallRoute, CallTarget, SubjectCaller,
 };
 pub use types::{WitType, WitValue};
 

@@ -2,9 +2,12 @@
 //! signature both sides must agree on. Transport itself lives in the host.
 //!
 //! A call to `place-order` of `example:shop/orders` exported by component `business`
-//! of app `shop` in lattice `default` travels on
-//! `lattice.default.rpc.shop.business.example.shop.orders.place-order`, with the
-//! encoded arguments ([`encode_args`](super::encode_args)) as payload.
+//! of app `shop` in lattice `default`, made by a component on host `NH…`, travels on
+//! `lattice.default.rpch.NH….shop.business.example.shop.orders.place-order`, with
+//! the encoded arguments ([`encode_args`](super::encode_args)) as payload. The
+//! subject names its sender (a host, or a provider on `rpcp`), and each sender's
+//! NATS user may publish only under its own name, so the callee can check the
+//! `lattice-call` header against it ([`check_caller`]).
 
 use super::types::WitType;
 use std::fmt::Write as _;
@@ -27,22 +30,10 @@ pub struct CallTarget {
 }
 
 impl CallTarget {
-    /// `lattice.<L>.rpc.<app>.<component>.<namespace>.<package>.<interface>.<function>`,
-    /// each part after `rpc` one token escaped by [`escape_token`]. `lattice` is a
-    /// valid lattice name (see [`crate::subjects::valid_lattice_name`]).
-    pub fn subject(&self, lattice: &str) -> String {
-        let mut s = format!("lattice.{lattice}.rpc");
-        for part in self.parts() {
-            s.push('.');
-            s.push_str(&escape_token(part));
-        }
-        s
-    }
-
-    /// Read a subject made by [`CallTarget::subject`], [`locality_subject`] or
+    /// Read a subject made by [`host_call_subject`], [`locality_subject`] or
     /// [`provider_call_subject`]: `(lattice, target)`, or `None` for anything else
     /// (wrong shape, or a token that is not canonically escaped). Callees use
-    /// [`parse_call_subject`], which also says which provider the subject names.
+    /// [`parse_call_subject`], which also says who the subject names as the caller.
     pub fn parse_subject(subject: &str) -> Option<(&str, CallTarget)> {
         parse_call_subject(subject).map(|r| (r.lattice, r.target))
     }
@@ -53,19 +44,29 @@ impl CallTarget {
             return None;
         };
         match tokens.next()? {
-            "rpc" => finish(lattice, tokens, None),
-            // Locality subjects: the key and value come before the target.
-            "rpcl" => {
+            // A host's calls: the calling host, then the target.
+            "rpch" => {
+                let host = unescape_token(tokens.next()?)?;
+                finish(lattice, tokens, SubjectCaller::Host(host))
+            }
+            // Locality subjects: the calling host, the label's key and value,
+            // then the target.
+            "rpchl" => {
+                let host = unescape_token(tokens.next()?)?;
                 unescape_token(tokens.next()?)?;
                 unescape_token(tokens.next()?)?;
-                finish(lattice, tokens, None)
+                finish(lattice, tokens, SubjectCaller::Host(host))
             }
             // A provider's calls: the app (the target's too), the provider's
             // name, then the target's component and the rest.
             "rpcp" => {
                 let app = tokens.next()?;
                 let provider = unescape_token(tokens.next()?)?;
-                finish(lattice, std::iter::once(app).chain(tokens), Some(provider))
+                finish(
+                    lattice,
+                    std::iter::once(app).chain(tokens),
+                    SubjectCaller::Provider(provider),
+                )
             }
             _ => None,
         }
@@ -87,7 +88,7 @@ impl CallTarget {
 fn finish<'a>(
     lattice: &'a str,
     tokens: impl Iterator<Item = &'a str>,
-    provider: Option<String>,
+    caller: SubjectCaller,
 ) -> Option<CallRoute<'a>> {
     let mut parts = tokens.map(unescape_token);
     let mut next = || parts.next().flatten();
@@ -103,7 +104,7 @@ fn finish<'a>(
     parts.next().is_none().then_some(CallRoute {
         lattice,
         target,
-        provider,
+        caller,
     })
 }
 
@@ -114,16 +115,41 @@ pub struct CallRoute<'a> {
     pub lattice: &'a str,
     /// The function called.
     pub target: CallTarget,
-    /// On a [`provider_call_subject`]: the calling provider, as the subject names
-    /// it. A provider's NATS user may publish calls only under its own name, so
-    /// NATS vouches for this where the lattice runs with credentials.
-    pub provider: Option<String>,
+    /// Who the subject says makes the call. A host's NATS user may publish calls
+    /// only under its own id, a provider's only under its own name, so NATS
+    /// vouches for this where the lattice runs with per-role credentials.
+    pub caller: SubjectCaller,
 }
 
-/// Read any call subject ([`CallTarget::subject`], [`locality_subject`],
+/// The caller a call subject names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectCaller {
+    /// A host, by id, on a [`host_call_subject`] or [`locality_subject`]: a call
+    /// from one of the components it runs.
+    Host(String),
+    /// A provider of the target's app, by name, on a [`provider_call_subject`].
+    Provider(String),
+}
+
+/// Read any call subject ([`host_call_subject`], [`locality_subject`],
 /// [`provider_call_subject`]); `None` for anything else.
 pub fn parse_call_subject(subject: &str) -> Option<CallRoute<'_>> {
     CallTarget::parse_route(subject)
+}
+
+/// The subject a call from a component on host `host` (its id) travels on:
+/// `lattice.<L>.rpch.<host>.<app>.<component>.<ns>.<pkg>.<iface>.<fn>`, each part
+/// after `rpch` one token escaped by [`escape_token`]. A host's user may publish
+/// only `lattice.<L>.rpch.<its id>.>` ([`host_permissions`](crate::creds::roles::host_permissions)),
+/// so the host token is the sender's, whatever its `lattice-call` header says.
+/// `lattice` is a valid lattice name (see [`crate::subjects::valid_lattice_name`]).
+pub fn host_call_subject(lattice: &str, host: &str, target: &CallTarget) -> String {
+    let mut s = format!("lattice.{lattice}.rpch.{}", escape_token(host));
+    for part in target.parts() {
+        s.push('.');
+        s.push_str(&escape_token(part));
+    }
+    s
 }
 
 /// The subject a provider's call to a component of its app travels on:
@@ -160,38 +186,40 @@ pub fn provider_call_wildcard(lattice: &str, app: &str, component: &str) -> Stri
 ///
 /// - On a provider's subject ([`provider_call_subject`]) the header must name that
 ///   provider: a provider cannot speak for another provider or for a component.
-/// - On the other call subjects, which providers may not publish to, the header
-///   must not name one of the app's providers: providers call on their own
-///   subjects only, so a call naming one anywhere else is forged.
+/// - On a host's subject ([`host_call_subject`], [`locality_subject`]) the header's
+///   host must be the subject's: a host cannot speak for another host (whose id
+///   also says where chunked arguments are fetched from). And the header must not
+///   name one of the app's providers: providers call on their own subjects only,
+///   so a call naming one anywhere else is forged.
 pub fn check_caller(
     route: &CallRoute<'_>,
     header: &CallHeader,
     is_provider: impl Fn(&str) -> bool,
 ) -> Result<(), String> {
-    match &route.provider {
-        Some(provider) if header.component != *provider => Err(format!(
+    match &route.caller {
+        SubjectCaller::Provider(provider) if header.component != *provider => Err(format!(
             "the call came on provider '{provider}'s subject but says it is from '{}'",
             header.component
         )),
-        Some(_) => Ok(()),
-        None if is_provider(&header.component) => Err(format!(
+        SubjectCaller::Provider(_) => Ok(()),
+        SubjectCaller::Host(host) if header.host != *host => Err(format!(
+            "the call came on host '{host}'s subject but says it is from host '{}' (lattice.<L>.rpch.<host>.…)",
+            header.host
+        )),
+        SubjectCaller::Host(_) if is_provider(&header.component) => Err(format!(
             "the call says it is from provider '{}' but did not come on that provider's subject (lattice.<L>.rpcp.<app>.<provider>.…)",
             header.component
         )),
-        None => Ok(()),
+        SubjectCaller::Host(_) => Ok(()),
     }
 }
 
-/// [`CallTarget::subject`], for callers that hold the parts.
-pub fn rpc_subject(lattice: &str, target: &CallTarget) -> String {
-    target.subject(lattice)
-}
-
-/// What one serving component subscribes to (in queue group [`RPC_QUEUE`]): every
-/// function of every interface it exports.
-pub fn rpc_component_wildcard(lattice: &str, app: &str, component: &str) -> String {
+/// What one serving component (or provider) subscribes to, in queue group
+/// [`RPC_QUEUE`], for calls from components on any host: every function of every
+/// interface it exports, `lattice.<L>.rpch.*.<app>.<component>.>`.
+pub fn host_call_wildcard(lattice: &str, app: &str, component: &str) -> String {
     format!(
-        "lattice.{lattice}.rpc.{}.{}.>",
+        "lattice.{lattice}.rpch.*.{}.{}.>",
         escape_token(app),
         escape_token(component)
     )
@@ -350,12 +378,20 @@ impl CallHeader {
     }
 }
 
-/// Locality-preferring variant of [`CallTarget::subject`]: served by the target's
+/// Locality-preferring variant of [`host_call_subject`]: served by the target's
 /// instances on hosts whose label `key` is `value`.
-/// `lattice.<L>.rpcl.<key>.<value>.<app>.<component>.<ns>.<pkg>.<iface>.<fn>`.
-pub fn locality_subject(lattice: &str, key: &str, value: &str, target: &CallTarget) -> String {
+/// `lattice.<L>.rpchl.<host>.<key>.<value>.<app>.<component>.<ns>.<pkg>.<iface>.<fn>`;
+/// a host's user may publish only `lattice.<L>.rpchl.<its id>.>`.
+pub fn locality_subject(
+    lattice: &str,
+    host: &str,
+    key: &str,
+    value: &str,
+    target: &CallTarget,
+) -> String {
     let mut s = format!(
-        "lattice.{lattice}.rpcl.{}.{}",
+        "lattice.{lattice}.rpchl.{}.{}.{}",
+        escape_token(host),
         escape_token(key),
         escape_token(value)
     );
@@ -366,7 +402,8 @@ pub fn locality_subject(lattice: &str, key: &str, value: &str, target: &CallTarg
     s
 }
 
-/// What one serving component subscribes to on a host whose label `key` is `value`.
+/// What one serving component subscribes to on a host whose label `key` is `value`:
+/// `lattice.<L>.rpchl.*.<key>.<value>.<app>.<component>.>`.
 pub fn locality_component_wildcard(
     lattice: &str,
     key: &str,
@@ -375,7 +412,7 @@ pub fn locality_component_wildcard(
     component: &str,
 ) -> String {
     format!(
-        "lattice.{lattice}.rpcl.{}.{}.{}.{}.>",
+        "lattice.{lattice}.rpchl.*.{}.{}.{}.{}.>",
         escape_token(key),
         escape_token(value),
         escape_token(app),
@@ -490,32 +527,45 @@ mod tests {
     }
 
     #[test]
-    fn subjects_read_as_wit_names() {
+    fn subjects_read_as_wit_names_and_name_the_calling_host() {
         let t = target("place-order");
-        let s = rpc_subject("default", &t);
+        let s = host_call_subject("default", "NHOSTA", &t);
         assert_eq!(
             s,
-            "lattice.default.rpc.shop.business.example.shop.orders.place-order"
+            "lattice.default.rpch.NHOSTA.shop.business.example.shop.orders.place-order"
         );
         assert_eq!(CallTarget::parse_subject(&s), Some(("default", t.clone())));
+        let route = parse_call_subject(&s).unwrap();
+        assert_eq!(route.caller, SubjectCaller::Host("NHOSTA".into()));
         assert_eq!(
-            rpc_component_wildcard("default", "shop", "business"),
-            "lattice.default.rpc.shop.business.>"
+            host_call_wildcard("default", "shop", "business"),
+            "lattice.default.rpch.*.shop.business.>"
         );
-        let near = locality_subject("default", "zone", "eu-1a", &t);
+        let near = locality_subject("default", "NHOSTA", "zone", "eu-1a", &t);
         assert_eq!(
             near,
-            "lattice.default.rpcl.zone.eu-1a.shop.business.example.shop.orders.place-order"
+            "lattice.default.rpchl.NHOSTA.zone.eu-1a.shop.business.example.shop.orders.place-order"
         );
-        assert_eq!(CallTarget::parse_subject(&near), Some(("default", t)));
+        let route = parse_call_subject(&near).unwrap();
+        assert_eq!((route.lattice, &route.target), ("default", &t));
+        assert_eq!(route.caller, SubjectCaller::Host("NHOSTA".into()));
         assert_eq!(
             locality_component_wildcard("default", "zone", "eu.1", "shop", "business"),
-            "lattice.default.rpcl.zone.eu_2e1.shop.business.>"
+            "lattice.default.rpchl.*.zone.eu_2e1.shop.business.>"
         );
+        // The old subjects, which named no sender, are not call subjects.
+        for old in [
+            "lattice.default.rpc.shop.business.example.shop.orders.place-order",
+            "lattice.default.rpcl.zone.a.shop.business.example.shop.orders.place-order",
+            "lattice.default.rpch.shop.business.example.shop.orders.place-order",
+            "lattice.default.rpchl.NH.zone.shop.business.example.shop.orders.place-order",
+        ] {
+            assert_eq!(parse_call_subject(old), None, "{old}");
+        }
     }
 
     #[test]
-    fn a_providers_call_subject_names_the_provider_and_checks_the_header() {
+    fn a_providers_call_subject_names_the_provider() {
         let t = target("place-order");
         let s = provider_call_subject("default", "gate.way", &t);
         assert_eq!(
@@ -524,7 +574,7 @@ mod tests {
         );
         let route = parse_call_subject(&s).unwrap();
         assert_eq!(route.target, t);
-        assert_eq!(route.provider.as_deref(), Some("gate.way"));
+        assert_eq!(route.caller, SubjectCaller::Provider("gate.way".into()));
         assert_eq!(
             provider_call_wildcard("default", "shop", "business"),
             "lattice.default.rpcp.shop.*.business.>"
@@ -534,8 +584,16 @@ mod tests {
             None,
             "five parts after the provider"
         );
-        let header = |component: &str| CallHeader {
-            host: "NH".into(),
+    }
+
+    #[test]
+    fn the_header_must_agree_with_the_sender_the_subject_names() {
+        let t = target("place-order");
+        let from_provider = provider_call_subject("default", "gate.way", &t);
+        let from_host = host_call_subject("default", "NHOSTA", &t);
+        let near_host = locality_subject("default", "NHOSTA", "zone", "a", &t);
+        let header = |host: &str, component: &str| CallHeader {
+            host: host.into(),
             app: "shop".into(),
             component: component.into(),
             link: "default".into(),
@@ -543,27 +601,46 @@ mod tests {
             timeout_ms: 1,
         };
         let providers = |c: &str| c == "gate.way" || c == "kv";
-        assert_eq!(check_caller(&route, &header("gate.way"), providers), Ok(()));
-        // A provider speaking for another provider or for a component.
-        let err = check_caller(&route, &header("kv"), providers).unwrap_err();
-        assert!(err.contains("'gate.way's subject"), "{err}");
-        assert!(check_caller(&route, &header("auth"), providers).is_err());
-        // On a host's subject: components, never a provider.
-        let plain_subject = rpc_subject("default", &t);
-        let plain = parse_call_subject(&plain_subject).unwrap();
-        assert_eq!(plain.provider, None);
-        assert_eq!(check_caller(&plain, &header("auth"), providers), Ok(()));
-        let err = check_caller(&plain, &header("kv"), providers).unwrap_err();
-        assert!(err.contains("provider 'kv'"), "{err}");
+        #[rustfmt::skip]
+        let table: &[(&str, &str, &str, Result<(), &str>)] = &[
+            // A provider speaks only for itself (whatever host it names).
+            (&from_provider, "NHOSTA", "gate.way", Ok(())),
+            (&from_provider, "NHOSTB", "gate.way", Ok(())),
+            (&from_provider, "NHOSTA", "kv", Err("came on provider 'gate.way's subject but says it is from 'kv'")),
+            (&from_provider, "NHOSTA", "auth", Err("says it is from 'auth'")),
+            // A host speaks only for itself, and for components, never a provider.
+            (&from_host, "NHOSTA", "auth", Ok(())),
+            (&near_host, "NHOSTA", "auth", Ok(())),
+            (&from_host, "NHOSTB", "auth", Err("came on host 'NHOSTA's subject but says it is from host 'NHOSTB'")),
+            (&near_host, "NHOSTB", "auth", Err("came on host 'NHOSTA's subject but says it is from host 'NHOSTB'")),
+            (&from_host, "NHOSTA", "kv", Err("says it is from provider 'kv' but did not come on that provider's subject")),
+            (&near_host, "NHOSTA", "gate.way", Err("says it is from provider 'gate.way'")),
+            (&from_host, "NHOSTB", "kv", Err("says it is from host 'NHOSTB'")),
+        ];
+        for (subject, host, component, expected) in table {
+            let route = parse_call_subject(subject).unwrap();
+            let got = check_caller(&route, &header(host, component), providers);
+            match (expected, &got) {
+                (Ok(()), Ok(())) => {}
+                (Err(part), Err(e)) if e.contains(part) => {}
+                _ => {
+                    panic!("{subject} from {host}/{component}: expected {expected:?}, got {got:?}")
+                }
+            }
+        }
     }
 
     #[test]
     fn odd_names_are_escaped_reversibly() {
         let t = target("[static]cart.new");
-        let s = t.subject("l");
+        let s = host_call_subject("l", "N.1", &t);
         assert_eq!(
             s,
-            "lattice.l.rpc.shop.business.example.shop.orders._5bstatic_5dcart_2enew"
+            "lattice.l.rpch.N_2e1.shop.business.example.shop.orders._5bstatic_5dcart_2enew"
+        );
+        assert_eq!(
+            parse_call_subject(&s).unwrap().caller,
+            SubjectCaller::Host("N.1".into())
         );
         assert_eq!(CallTarget::parse_subject(&s).unwrap().1, t);
         for raw in ["", "_", "a.b", "a_2eb", "ü*>", " x", "UPPER-case"] {
@@ -581,9 +658,16 @@ mod tests {
         for token in ["_61", "_2E", "_2", "a_", "_zz", "__", "_ff"] {
             assert_eq!(unescape_token(token), None, "{token}");
         }
-        assert_eq!(CallTarget::parse_subject("lattice.l.rpc.a.b.c.d.e"), None);
         assert_eq!(
-            CallTarget::parse_subject("lattice.l.rpc.a.b.c.d.e.f.g"),
+            CallTarget::parse_subject("lattice.l.rpch.N.a.b.c.d.e"),
+            None
+        );
+        assert_eq!(
+            CallTarget::parse_subject("lattice.l.rpch.N.a.b.c.d.e.f.g"),
+            None
+        );
+        assert_eq!(
+            CallTarget::parse_subject("lattice.l.rpch._61.a.b.c.d.e.f"),
             None
         );
         assert_eq!(CallTarget::parse_subject("lattice.l.api.a.b.c.d.e.f"), None);

@@ -145,9 +145,10 @@ impl Routes {
             .ok_or_else(|| format!("it has no {} header", headers::CALL))
             .and_then(CallHeader::parse)
             .map_err(|e| refused(format!("the call does not say who makes it: {e}")))?;
-        // On another provider's subject the header must name that provider. (A
-        // provider does not know which of its app's components are providers, so
-        // a header naming one on a host's subject is left to the links below.)
+        // On another provider's subject the header must name that provider, on a
+        // host's subject that host. (A provider does not know which of its app's
+        // components are providers, so a header naming one on a host's subject is
+        // left to the links below.)
         wire::check_caller(&route, &caller, |_| false).map_err(refused)?;
         let target = route.target;
         let interface = format!(
@@ -248,7 +249,7 @@ mod tests {
     }
 
     fn subject(app: &str, function: &str) -> String {
-        CallTarget {
+        let target = CallTarget {
             app: app.into(),
             component: "kv".into(),
             namespace: "wrpc".into(),
@@ -260,13 +261,17 @@ mod tests {
             }
             .into(),
             function: function.into(),
-        }
-        .subject("default")
+        };
+        wire::host_call_subject("default", "NH", &target)
     }
 
     fn header(app: &str, component: &str, signature: &str) -> String {
+        header_from("NH", app, component, signature)
+    }
+
+    fn header_from(host: &str, app: &str, component: &str, signature: &str) -> String {
         CallHeader {
-            host: "NH".into(),
+            host: host.into(),
             app: app.into(),
             component: component.into(),
             link: "default".into(),
@@ -346,6 +351,7 @@ mod tests {
         };
         let (mall, stranger) = (header("mall", "cart", &fp), header("shop", "stranger", &fp));
         let wrong_fp = header("shop", "cart", "0123");
+        let other_host = header_from("NOTHER", "shop", "cart", &fp);
         let get = subject("shop", "get");
         let cases = [
             case("other app's subject", subject("mall", "get"), Some(&good), Refused,
@@ -353,6 +359,8 @@ mod tests {
             case("no header", get.clone(), None, Refused,
                 "the call does not say who makes it: it has no lattice-call header"),
             case("bad header", get.clone(), Some("a b"), Refused, "has 2 parts"),
+            case("another host's name", get.clone(), Some(&other_host), Refused,
+                "came on host 'NH's subject but says it is from host 'NOTHER'"),
             case("other app", get.clone(), Some(&mall), Refused,
                 "no link of app 'shop' lets component 'cart' of app 'mall' call wrpc:keyvalue/store.get on provider 'kv' (link name 'default')"),
             case("unlinked", get.clone(), Some(&stranger), Refused,

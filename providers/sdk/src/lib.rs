@@ -5,8 +5,10 @@
 //! functions it serves ([`Provider::serve`]) and runs until the host says `shutdown`
 //! or its stdin closes ([`Provider::run`]). The SDK does the rest, as a host serves
 //! a linked component: it subscribes
-//! `lattice.<L>.rpc.<app>.<provider>.>` in queue group `rpc`, checks each call
-//! against the provider's current links and the function's signature, decodes the
+//! `lattice.<L>.rpch.*.<app>.<provider>.>` (calls from components, on subjects
+//! naming the calling host) and `lattice.<L>.rpcp.<app>.*.<provider>.>` (calls
+//! from the app's other providers) in queue group `rpc`, checks each call's
+//! header against its subject and against the provider's current links and the function's signature, decodes the
 //! arguments, runs the handler under the caller's timeout, encodes the results and
 //! replies (or replies with a `lattice-error` kind); it answers health checks, and
 //! keeps the links up to date from the `links` messages on stdin.

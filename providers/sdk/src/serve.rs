@@ -7,7 +7,7 @@ use crate::{input, Provider, ProviderError};
 use async_nats::{HeaderMap, Message};
 use futures::{FutureExt, StreamExt};
 use lattice_protocol::provider::{health_subject, ProviderMessage};
-use lattice_protocol::wire::rpc::{headers, rpc_component_wildcard, RPC_QUEUE};
+use lattice_protocol::wire::rpc::{headers, host_call_wildcard, RPC_QUEUE};
 use lattice_protocol::wire::{self, CallErrorKind};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -44,7 +44,8 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
         subject: subject.to_owned(),
         reason: e.to_string(),
     };
-    let rpc_subject = rpc_component_wildcard(&init.lattice, &init.app, &init.name);
+    // Calls from components on any host, each on a subject naming that host.
+    let rpc_subject = host_call_wildcard(&init.lattice, &init.app, &init.name);
     let mut from_hosts = nats
         .queue_subscribe(rpc_subject.clone(), RPC_QUEUE.to_owned())
         .await

@@ -145,15 +145,15 @@ impl Running {
         mut h: HeaderMap,
         timeout_ms: u64,
     ) -> Reply {
-        let subject = CallTarget {
+        let target = CallTarget {
             app: APP.into(),
             component: NAME.into(),
             namespace: "example".into(),
             package: "greet".into(),
             interface: "hello".into(),
             function: function.into(),
-        }
-        .subject("default");
+        };
+        let subject = wire::host_call_subject("default", "NCALLER", &target);
         let caller = CallHeader {
             host: "NCALLER".into(),
             app: APP.into(),
@@ -274,7 +274,7 @@ async fn linked_callers_are_served_and_every_failure_has_its_kind() {
         );
 
     // No lattice-call header at all.
-    let subject = format!("lattice.default.rpc.{APP}.{NAME}.example.greet.hello.greet");
+    let subject = format!("lattice.default.rpch.NCALLER.{APP}.{NAME}.example.greet.hello.greet");
     let msg = p
         .nats
         .request(subject, vec![0x91, 0xa0].into())
@@ -362,7 +362,7 @@ async fn shutdown_lets_calls_in_flight_finish() {
     assert_eq!(slow.unwrap(), Reply::Ok(vec![WitValue::U64(1_000)]));
     p.stopped().await;
     // Nobody serves any more, though stdin is still open.
-    let subject = format!("lattice.default.rpc.{APP}.{NAME}.example.greet.hello.greet");
+    let subject = format!("lattice.default.rpch.NCALLER.{APP}.{NAME}.example.greet.hello.greet");
     let gone = p
         .nats
         .request(subject, bytes::Bytes::new())
