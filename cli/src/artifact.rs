@@ -4,7 +4,7 @@
 use crate::output::{print_json, print_table, Output};
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use lattice_artifacts::{ArtifactStore, Digest, NewArtifact, StoreConfig};
+use lattice_artifacts::{ArtifactStore, Digest, NewArtifact, StoreConfig, StoreError};
 use lattice_controller::ApiClient;
 use lattice_protocol::manifest::{Image, Manifest};
 use std::path::Path;
@@ -36,7 +36,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         ArtifactCommand::Push { file } => {
-            let store = open_or_create(&client, lattice).await?;
+            let store = open_for_upload(&client, lattice).await?;
             let bytes = read(&file)?;
             let meta = store.put(&bytes, describe(&file, &bytes)).await?;
             if output == Output::Json {
@@ -54,7 +54,7 @@ pub async fn run(
             .await
             {
                 Ok(store) => store,
-                Err(lattice_artifacts::StoreError::NoBucket { .. }) => {
+                Err(StoreError::NoBucket { .. }) => {
                     if output == Output::Json {
                         return print_json(&Vec::<()>::new());
                     }
@@ -138,7 +138,7 @@ pub async fn upload_images(
     if !has_files {
         return Ok(());
     }
-    let store = open_or_create(client, lattice).await?;
+    let store = open_for_upload(client, lattice).await?;
     for component in &mut manifest.components {
         let Image::File(image) = &component.image else {
             continue;
@@ -163,16 +163,23 @@ pub async fn upload_images(
     Ok(())
 }
 
-async fn open_or_create(
+/// Open the lattice's artifact store for uploads. The controller creates it,
+/// with the replicas and size it was started with: a store the CLI created
+/// first would have one replica, and a controller for three would then refuse
+/// to start.
+async fn open_for_upload(
     client: &async_nats::Client,
     lattice: &str,
 ) -> anyhow::Result<ArtifactStore> {
-    Ok(ArtifactStore::open_or_create(
-        async_nats::jetstream::new(client.clone()),
-        lattice,
-        StoreConfig::default(),
-    )
-    .await?)
+    let js = async_nats::jetstream::new(client.clone());
+    match ArtifactStore::open(js, lattice, StoreConfig::default()).await {
+        Err(StoreError::NoBucket { bucket }) => bail!(
+            "the artifact store of lattice '{lattice}' (bucket {bucket}) does not exist yet: \
+             the lattice's controller creates it when it starts; start one (`lattice up` or \
+             `lattice controller`) and try again"
+        ),
+        other => Ok(other?),
+    }
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {

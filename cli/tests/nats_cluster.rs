@@ -89,9 +89,16 @@ fn hello(dir: &Path, name: &str, port: u16) -> PathBuf {
     path
 }
 
-/// `lattice app deploy` until it is accepted (the API may be between leaders).
-async fn deploy(cluster: &NatsCluster, name: &str, file: &Path) {
-    eventually(&format!("{} to be accepted", file.display()), || async {
+/// `lattice app deploy` until it is accepted (the API may be between leaders);
+/// the controller's log is shown if it never is.
+async fn deploy(cluster: &NatsCluster, name: &str, file: &Path, controller: &Process) {
+    let what = format!(
+        "{} to be accepted (controller log: {})",
+        file.display(),
+        controller.log_path().display()
+    );
+    let _shown = ShowLogOnPanic(controller);
+    eventually(&what, || async {
         let (ok, out) = output(lattice(
             cluster,
             name,
@@ -105,6 +112,17 @@ async fn deploy(cluster: &NatsCluster, name: &str, file: &Path) {
         }
     })
     .await
+}
+
+/// Prints a process's log when the test panics while it is alive.
+struct ShowLogOnPanic<'a>(&'a Process);
+
+impl Drop for ShowLogOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- {} log ---\n{}", self.0.name(), self.0.log());
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +169,13 @@ async fn apps_survive_losing_the_node_that_leads_the_state_bucket() {
     }
 
     let first = free_port().unwrap();
-    deploy(&cluster, name, &hello(dir.path(), "first", first)).await;
+    deploy(
+        &cluster,
+        name,
+        &hello(dir.path(), "first", first),
+        &controller,
+    )
+    .await;
     eventually("the first app to answer", || answers(first)).await;
 
     // Both buckets hold three copies.
@@ -203,7 +227,13 @@ async fn apps_survive_losing_the_node_that_leads_the_state_bucket() {
 
     // A new deploy still works, and is stored with three replicas on two nodes.
     let second = free_port().unwrap();
-    deploy(&cluster, name, &hello(dir.path(), "second", second)).await;
+    deploy(
+        &cluster,
+        name,
+        &hello(dir.path(), "second", second),
+        &controller,
+    )
+    .await;
     let accepted = killed.elapsed();
     eventually("the second app to answer", || answers(second)).await;
     eprintln!(
