@@ -238,7 +238,9 @@ async fn the_nats_blobstore_is_shared_by_the_hosts_and_the_filesystem_one_outliv
 /// one value through two `write-body` streams (wasmCloud's host gives a stream on
 /// every call; the WIT's "at most once" refused the second), and
 /// dropping a written value, stream alive, without `finish` (no trap, nothing
-/// stored, as the WIT says of an unfinished value).
+/// stored, as the WIT says of an unfinished value), finishing a value no
+/// `write-data` named (ok, nothing stored) and a range whose end is before its
+/// start (empty), as wasmCloud's host answers them.
 async fn wasmcloud_resource_habits(backend: &str) {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -264,6 +266,14 @@ async fn wasmcloud_resource_habits(backend: &str) {
         (201, "abandoned\n".into())
     );
     assert_eq!(get(port, "docs/gone.txt").await.0, 404);
+    // Finished without write-data naming an object: ok, nothing stored.
+    assert_eq!(
+        put(port, "docs/none.txt?style=unnamed", b"nowhere").await,
+        (201, "finished unnamed\n".into())
+    );
+    assert_eq!(get(port, "docs/none.txt").await.0, 404);
+    // A range whose end is before its start is empty, not an error.
+    assert_eq!(get(port, "docs/hi.txt?start=5&end=2").await, ok(""));
     assert_eq!(get(port, "docs").await, ok("hi.txt\ntwo.txt\n"));
 }
 

@@ -172,6 +172,18 @@ async fn config_logging_bus_batch_and_outgoing_http() {
 
     // Batch and keys.
     assert_eq!(get(port, "/kv/set?key=a&value=1").await.0, 200);
+    // Increments saturate at u64::MAX, as wasmCloud's do (they wrapped to 3).
+    let max_less_one = u64::MAX - 1;
+    assert_eq!(
+        get(port, &format!("/kv/set?key=max&value={max_less_one}"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get(port, "/kv/incr?key=max&by=5").await.1,
+        format!("{}\n", u64::MAX)
+    );
     let (_, many) = get(port, "/kv/batch?keys=a,b").await;
     assert!(many.contains("a=1") && many.contains("b=<none>"), "{many}");
 

@@ -7,6 +7,7 @@
 //! | `PUT /<container>/<object>` with a body | creates the container if needed, stores the body: `201 stored <n> bytes\n` |
 //! | `PUT ...?style=wasmcloud` | the same, written as wasmCloud's blobstore example writes: `finish` while the body's output stream is still alive |
 //! | `PUT ...?style=twice` | the same, the first half of the body written through one `write-body` stream and the rest through a second `write-body` of the same value, as wasmCloud's host allows |
+//! | `PUT ...?style=unnamed` | writes the body and finishes the value without `write-data` naming an object (wasmCloud's host answers `ok`): `201 finished unnamed\n`, nothing stored |
 //! | `PUT ...?style=abandon` | writes the body, then drops the value (stream still alive) without `finish`: `201 abandoned\n`, nothing stored |
 //! | `GET /<container>/<object>` | `200` with the object's bytes; `?start=S&end=E` reads bytes `S..=E` |
 //! | `GET /<container>/<object>?info` | `200 <container>/<object> <size> bytes\n` |
@@ -75,6 +76,10 @@ fn route(request: &IncomingRequest) -> Result<Reply, Reply> {
             match query.get("style") {
                 Some("wasmcloud") => write_wasmcloud_style(&c, object, &body)?,
                 Some("twice") => write_through_two_streams(&c, object, &body)?,
+                Some("unnamed") => {
+                    finish_unnamed(&body)?;
+                    return Ok(Reply::new(201, "finished unnamed\n"));
+                }
                 Some("abandon") => {
                     abandon(&c, object, &body)?;
                     return Ok(Reply::new(201, "abandoned\n"));
@@ -226,6 +231,14 @@ fn write_through_two_streams(
     OutgoingValue::finish(value).map_err(Reply::error)?;
     drop(stream);
     Ok(())
+}
+
+/// Write `body` into a value and finish it without naming an object.
+fn finish_unnamed(body: &[u8]) -> Result<(), Reply> {
+    let value = OutgoingValue::new_outgoing_value();
+    let stream = write_body(&value, body)?;
+    drop(stream);
+    OutgoingValue::finish(value).map_err(Reply::error)
 }
 
 /// Ask `value` for a body stream and write `data` through it.

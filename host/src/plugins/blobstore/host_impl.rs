@@ -275,13 +275,8 @@ impl types::HostOutgoingValue for Ctx {
     async fn finish(&mut self, this: Resource<OutgoingValue>) -> BlobResult<()> {
         let value = self.table.delete(this)?;
         let body: Bytes = value.body.contents();
-        if value.targets.is_empty() {
-            return Ok(Err(
-                "this outgoing-value was finished before container.write-data named an object \
-                 for it: call write-data first, then finish"
-                    .to_string(),
-            ));
-        }
+        // No write-data named an object: nothing to store, and no error, as
+        // wasmCloud's host answers it.
         for (container, name) in value.targets {
             if let Err(e) = container.put(&name, body.clone()).await {
                 return Ok(Err(msg(e)));

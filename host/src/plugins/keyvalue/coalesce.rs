@@ -64,13 +64,13 @@ impl Default for Limits {
     }
 }
 
-/// The values after each delta, applied in order to `start` (wrapping, as u64
-/// counters do).
+/// The values after each delta, applied in order to `start` (saturating at
+/// `u64::MAX`, as wasmCloud's hosts do).
 pub fn apportion(start: u64, deltas: &[u64]) -> Vec<u64> {
     deltas
         .iter()
         .scan(start, |value, delta| {
-            *value = value.wrapping_add(*delta);
+            *value = value.saturating_add(*delta);
             Some(*value)
         })
         .collect()
@@ -268,7 +268,7 @@ impl Coalescer {
         deltas: &[u64],
         known: &mut Option<(u64, Option<u64>)>,
     ) -> Result<Vec<u64>, KvError> {
-        let total = deltas.iter().fold(0u64, |sum, d| sum.wrapping_add(*d));
+        let total = deltas.iter().fold(0u64, |sum, d| sum.saturating_add(*d));
         for attempt in 0..self.limits.attempts {
             let remembered = known.take();
             let fresh = remembered.is_none();
@@ -276,7 +276,7 @@ impl Coalescer {
                 Some(known) => known,
                 None => store.read(key).await?,
             };
-            let next = current.wrapping_add(total);
+            let next = current.saturating_add(total);
             if let Some(written) = store.write(key, next, revision).await? {
                 *known = Some((next, Some(written)));
                 return Ok(apportion(current, deltas));

@@ -128,8 +128,12 @@ async fn results(
 #[test]
 fn apportion_gives_each_delta_its_own_value() {
     assert_eq!(apportion(10, &[1, 5, 1]), [11, 16, 17]);
+    // Saturating at u64::MAX.
+    assert_eq!(
+        apportion(u64::MAX - 2, &[1, 5, 1]),
+        [u64::MAX - 1, u64::MAX, u64::MAX]
+    );
     assert_eq!(apportion(0, &[]), Vec::<u64>::new());
-    assert_eq!(apportion(u64::MAX, &[1, 2]), [0, 2]);
 }
 
 #[test]

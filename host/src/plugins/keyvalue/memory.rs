@@ -35,7 +35,7 @@ impl Bucket {
             Some(v) => parse_counter(key, v)?,
             None => 0,
         };
-        let next = current.wrapping_add(delta);
+        let next = current.saturating_add(delta);
         map.insert(key.to_string(), next.to_string().into_bytes());
         Ok(next)
     }
