@@ -13,15 +13,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The `features` guest on `port`, allowed outgoing HTTP to `allowed_hosts`.
-fn app(name: &str, port: u16, allowed_hosts: &str) -> lattice_protocol::manifest::Manifest {
+/// The `features` guest on `port`, allowed outgoing HTTP to `allowed_hosts`
+/// (`None`: a link with no config, as wasmCloud's examples write it).
+fn app(name: &str, port: u16, allowed_hosts: Option<&str>) -> lattice_protocol::manifest::Manifest {
     let keyvalue = ["store", "atomics", "batch"];
+    let client = Link::to("client", "wasi:http", &["outgoing-handler"]);
+    let client = match allowed_hosts {
+        Some(hosts) => client.target_config("allow", &[("allowed_hosts", hosts)]),
+        None => client,
+    };
     let web = Component::wasm("web", "features")
         .link(Link::to("kv", "wasi:keyvalue", &keyvalue))
-        .link(
-            Link::to("client", "wasi:http", &["outgoing-handler"])
-                .target_config("allow", &[("allowed_hosts", allowed_hosts)]),
-        );
+        .link(client);
     App::new(name)
         .with(web)
         .with(Component::capability("kv", "builtin://keyvalue-memory"))
@@ -57,10 +60,18 @@ async fn victim() -> (u16, Arc<AtomicUsize>) {
 
 #[tokio::test]
 async fn allowed_everywhere_still_cannot_reach_loopback_or_metadata() {
+    // Allowed `*` in the link's config, or no config at all (wasmCloud's
+    // habit, which means the same).
+    for allowed in [Some("*"), None] {
+        allowed_everywhere(allowed).await;
+    }
+}
+
+async fn allowed_everywhere(allowed: Option<&str>) {
     let host = host(quick_limits(), None);
     let (victim_port, seen) = victim().await;
     let port = free_port().unwrap();
-    host.apply(spec(app("star", port, "*"))).await.unwrap();
+    host.apply(spec(app("star", port, allowed))).await.unwrap();
 
     for url in [
         format!("http://127.0.0.1:{victim_port}/"),
@@ -107,7 +118,7 @@ async fn an_explicit_address_or_range_is_an_allowance() {
 
     let port = free_port().unwrap();
     let listed = format!("127.0.0.1:{victim_port}");
-    host.apply(spec(app("listed", port, &listed)))
+    host.apply(spec(app("listed", port, Some(&listed))))
         .await
         .unwrap();
     let (status, body) = get(port, &format!("/fetch?url=http://127.0.0.1:{victim_port}/")).await;
@@ -124,7 +135,7 @@ async fn an_explicit_address_or_range_is_an_allowance() {
     host.apply(spec(app(
         "ranged",
         ranged,
-        "localhost, 127.0.0.0/8, ::1/128",
+        Some("localhost, 127.0.0.0/8, ::1/128"),
     )))
     .await
     .unwrap();
@@ -144,7 +155,7 @@ async fn a_bad_entry_refuses_the_apply_with_its_name() {
     let host = host(quick_limits(), None);
     let port = free_port().unwrap();
     let err = host
-        .apply(spec(app("bad", port, "example.com, 10.0.0.0/40")))
+        .apply(spec(app("bad", port, Some("example.com, 10.0.0.0/40"))))
         .await
         .unwrap_err()
         .to_string();

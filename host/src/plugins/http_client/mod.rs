@@ -39,7 +39,12 @@ impl Capability for HttpClient {
                     Some(value) => AllowList::parse(value).map_err(|e| {
                         format!("the http-client link of component '{component}': {e}")
                     })?,
-                    None => AllowList::default(),
+                    // As wasmCloud: a link with no list reaches anywhere public
+                    // (its own dog-fetcher example links http-client so); the
+                    // address checks still keep the host's own networks out.
+                    None => AllowList::parse("*").map_err(|e| {
+                        format!("the http-client link of component '{component}': {e}")
+                    })?,
                 };
                 settings.insert(AllowedHosts(Arc::new(hosts)));
             }
