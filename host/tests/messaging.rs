@@ -166,6 +166,11 @@ async fn guests_cannot_publish_or_request_on_lattice_or_nats_subjects() {
             "!publish free.x lattice.default.api.deploy",
             "cannot ask for replies on 'lattice.default.api.deploy'",
         ),
+        // Another client's inbox, which the host did not hand the guest.
+        (
+            "!publish free.x _INBOX.victim.1",
+            "cannot ask for replies on '_INBOX.victim.1'",
+        ),
         ("!publish free.>", "wildcards"),
     ];
     let mut answers = Vec::new();
@@ -193,6 +198,28 @@ async fn guests_cannot_publish_or_request_on_lattice_or_nats_subjects() {
     );
     let leaked = seen(&mut forbidden, Duration::from_millis(200)).await;
     assert!(leaked.is_empty(), "guests reached {leaked:?}");
+
+    // The inbox of a request it was handed may be handed on, as the reply subject
+    // of a message to another service, which then answers the requester.
+    let mut service = client.subscribe("free.service").await.unwrap();
+    client.flush().await.unwrap();
+    let answering = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let msg = service.next().await.unwrap();
+            assert_eq!(&msg.payload[..], b"forwarded");
+            let reply = msg.reply.expect("the requester's inbox");
+            client
+                .publish(reply, "from the service".into())
+                .await
+                .unwrap();
+        })
+    };
+    assert_eq!(
+        ask(&client, "cmd.1", "!forward free.service").await,
+        "from the service"
+    );
+    answering.await.unwrap();
 }
 
 #[tokio::test]

@@ -7,7 +7,10 @@
 //! Two bodies are commands instead, for the host's attack tests: `!publish SUBJECT
 //! [REPLY_TO]` publishes `attack` to SUBJECT (asking for replies on REPLY_TO), and
 //! `!request SUBJECT` sends `attack` as a request (1 s timeout); the answer is `ok`,
-//! `ok: <reply body>` or `error: <what the host said>`.
+//! `ok: <reply body>` or `error: <what the host said>`. `!forward SUBJECT` hands
+//! the request on: it publishes `forwarded` to SUBJECT with the message's own
+//! reply subject, so whoever serves SUBJECT answers the original requester (an
+//! error is answered by the handler itself).
 
 mod bindings {
     #![allow(missing_docs, clippy::all)]
@@ -34,6 +37,26 @@ bindings::export!(MsgEcho with_types_in bindings);
 
 impl Guest for MsgEcho {
     fn handle_message(msg: BrokerMessage) -> Result<(), String> {
+        if let Some(target) = std::str::from_utf8(&msg.body)
+            .ok()
+            .and_then(|t| t.strip_prefix("!forward "))
+        {
+            let forwarded = consumer::publish(&types::BrokerMessage {
+                subject: target.to_owned(),
+                body: b"forwarded".to_vec(),
+                reply_to: msg.reply_to.clone(),
+            });
+            let Err(e) = forwarded else {
+                return Ok(());
+            };
+            return consumer::publish(&types::BrokerMessage {
+                subject: msg
+                    .reply_to
+                    .unwrap_or_else(|| format!("{}.echoed", msg.subject)),
+                body: format!("error: {e}").into_bytes(),
+                reply_to: None,
+            });
+        }
         let body = match std::str::from_utf8(&msg.body) {
             Ok(text) if text.starts_with('!') => command(text).into_bytes(),
             _ => [b"echo: ".as_slice(), &msg.body].concat(),

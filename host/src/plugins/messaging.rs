@@ -239,10 +239,14 @@ struct Sender {
 
 impl Sender {
     /// Whether the guest may use `subject` for `kind`; a publish to the reply
-    /// subject of a message it is handling counts as a reply.
+    /// subject of a message it is handling counts as a reply, and so does naming
+    /// it as the reply subject of a message it publishes (handing the request on
+    /// to another service, which then answers the requester, as wasmCloud allows).
     fn check(&self, subject: &str, kind: SubjectUse) -> Result<(), String> {
         let kind = match kind {
-            SubjectUse::Publish if self.replies.contains(subject) => SubjectUse::Reply,
+            SubjectUse::Publish | SubjectUse::ReplyTo if self.replies.contains(subject) => {
+                SubjectUse::Reply
+            }
             other => other,
         };
         guest_subject_allowed(subject, kind, self.prefix.as_deref()).map_err(|e| e.to_string())
