@@ -7,7 +7,7 @@
 use crate::loopback::Loopback;
 use lattice_protocol::manifest::Config;
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ pub struct ComponentEnv {
     /// Each built-in capability's settings for this component (from its links),
     /// keyed by the settings' type; see `capability::Capability::configure`.
     pub settings: Settings,
+    /// Every link of this component, whatever its target, as
+    /// (`namespace:package/interface`, link name): what `wasmcloud:bus@2`'s
+    /// `set-link-name` may switch to.
+    pub link_names: BTreeSet<(String, String)>,
 }
 
 impl ComponentEnv {
@@ -39,6 +43,7 @@ impl ComponentEnv {
             can_listen: false,
             links: HashMap::new(),
             settings: Settings::default(),
+            link_names: BTreeSet::new(),
         }
     }
 }

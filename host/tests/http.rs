@@ -207,6 +207,16 @@ async fn config_logging_bus_batch_and_outgoing_http() {
         body.contains("no wasi:keyvalue link named 'missing'"),
         "{body}"
     );
+    // bus@2 refuses an unknown name at set-link-name, as wasmCloud's host does.
+    let (status, body) = get(port, "/link2?name=missing&key=k").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains(
+            "set-link-name \"missing\": interface `wasi:keyvalue/atomics` does not have an \
+             existing link with name `missing`"
+        ),
+        "{body}"
+    );
 
     // Outgoing HTTP: allowed to itself, refused elsewhere.
     let (_, fetched) = get(

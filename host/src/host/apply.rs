@@ -309,6 +309,15 @@ impl Host {
         let mut env = ComponentEnv::new(app, name);
         env.config = component.config.clone();
         env.links = targets::of(manifest, name, &self.inner.config.links)?;
+        env.link_names = component
+            .links
+            .iter()
+            .flat_map(|l| {
+                l.interfaces
+                    .iter()
+                    .map(|i| (format!("{}:{}/{i}", l.namespace, l.package), l.name.clone()))
+            })
+            .collect();
         env.loopback = Some(loopback.clone());
         env.can_listen = component.kind == ComponentKind::Service;
         for capability in &self.inner.capabilities {

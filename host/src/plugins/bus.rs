@@ -102,11 +102,29 @@ impl bus1_0_0::lattice::HostCallTargetInterface for Ctx {
 }
 
 impl bus2_0_0::lattice::Host for Ctx {
+    /// As wasmCloud's host: an interface with no link of that name is an error,
+    /// and then no interface is switched.
     async fn set_link_name(
         &mut self,
         name: String,
         interfaces: Vec<Resource<CallTarget>>,
     ) -> wasmtime::Result<Result<(), String>> {
+        let mut missing = None;
+        for handle in &interfaces {
+            let key = self.table.get(handle)?.key();
+            if !self.env.link_names.contains(&(key.clone(), name.clone())) {
+                missing = Some(key);
+                break;
+            }
+        }
+        if let Some(key) = missing {
+            for handle in interfaces {
+                self.table.delete(handle)?;
+            }
+            return Ok(Err(format!(
+                "interface `{key}` does not have an existing link with name `{name}`"
+            )));
+        }
         self.set_link_name_for(name, interfaces)?;
         Ok(Ok(()))
     }
