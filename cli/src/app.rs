@@ -517,6 +517,7 @@ mod tests {
                 links: vec![],
                 restart: None,
             }],
+            rollout: None,
         }
     }
 

@@ -49,6 +49,7 @@ fn manifest(name: &str, version: &str, comps: &[(&str, u32)]) -> Manifest {
         version: version.to_string(),
         description: None,
         components,
+        rollout: None,
     }
 }
 

@@ -172,6 +172,7 @@ mod tests {
             version: version.into(),
             description: Some(description.into()),
             components: vec![],
+            rollout: None,
         }
     }
 

@@ -181,6 +181,7 @@ fn one_component(instances: u32) -> Manifest {
             links: vec![],
             restart: None,
         }],
+        rollout: None,
     }
 }
 

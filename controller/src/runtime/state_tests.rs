@@ -54,6 +54,7 @@ fn manifest(instances: u32) -> Manifest {
             links: vec![],
             restart: None,
         }],
+        rollout: None,
     }
 }
 

@@ -347,6 +347,7 @@ mod tests {
             version: version.into(),
             description: None,
             components: vec![],
+            rollout: None,
         }
     }
 

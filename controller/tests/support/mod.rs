@@ -392,6 +392,7 @@ pub fn manifest(name: &str, version: &str, components: &[(&str, u32)]) -> Manife
         version: version.to_string(),
         description: None,
         components: components.iter().map(|(n, i)| component(n, *i)).collect(),
+        rollout: None,
     }
 }
 

@@ -23,6 +23,66 @@ pub struct Manifest {
     pub description: Option<String>,
     /// `spec.components`, in document order.
     pub components: Vec<Component>,
+    /// `spec.rollout`: how a new version replaces the running one across hosts;
+    /// `None` when not written (then [`Rollout::default`]: one host at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+}
+
+/// `spec.rollout`: how a new version of an app moves across the hosts that run it.
+/// Hosts switch in batches of at most [`Rollout::max_unavailable`] hosts; the next
+/// batch starts when every host of the last one reports the new version, and a
+/// host that cannot run the new version halts the rollout (the controller then
+/// deploys the old version again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Rollout {
+    /// `maxUnavailable`: how many hosts switch at once.
+    pub max_unavailable: MaxUnavailable,
+}
+
+/// How many hosts switch to a new version at once: a number of hosts, or a
+/// percentage of the hosts that run the app (rounded down, at least one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxUnavailable {
+    /// `maxUnavailable: 2`: at most this many hosts (at least 1).
+    Hosts(u32),
+    /// `maxUnavailable: 25%`: at most this percentage (1 to 100) of the hosts.
+    Percent(u32),
+}
+
+impl Default for MaxUnavailable {
+    fn default() -> Self {
+        MaxUnavailable::Hosts(1)
+    }
+}
+
+impl MaxUnavailable {
+    /// Hosts that may switch at once when `hosts` hosts run the app: at least 1.
+    pub fn hosts_at_once(self, hosts: usize) -> usize {
+        let n = match self {
+            MaxUnavailable::Hosts(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            MaxUnavailable::Percent(p) => {
+                hosts.saturating_mul(usize::try_from(p).unwrap_or(100)) / 100
+            }
+        };
+        n.max(1)
+    }
+
+    /// As written in a manifest: `2` or `25%`.
+    pub fn to_text(self) -> String {
+        match self {
+            MaxUnavailable::Hosts(n) => n.to_string(),
+            MaxUnavailable::Percent(p) => format!("{p}%"),
+        }
+    }
+}
+
+impl Manifest {
+    /// The rollout policy in force: `spec.rollout`, or the default.
+    pub fn rollout_policy(&self) -> Rollout {
+        self.rollout.unwrap_or_default()
+    }
 }
 
 /// One entry of `spec.components`.

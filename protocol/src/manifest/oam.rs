@@ -23,7 +23,18 @@ pub fn to_oam(manifest: &Manifest) -> Value {
         ("annotations", Value::Mapping(annotations)),
     ]);
     let components = manifest.components.iter().map(component).collect();
-    let spec = map([("components", Value::Sequence(components))]);
+    let mut spec = map([("components", Value::Sequence(components))]);
+    if let Some(r) = &manifest.rollout {
+        let text = r.max_unavailable.to_text();
+        let value = match r.max_unavailable {
+            super::MaxUnavailable::Hosts(n) => Value::from(n),
+            super::MaxUnavailable::Percent(_) => s(&text),
+        };
+        spec.insert(
+            s("rollout"),
+            Value::Mapping(map([("maxUnavailable", value)])),
+        );
+    }
     Value::Mapping(map([
         ("apiVersion", s("core.oam.dev/v1beta1")),
         ("kind", s("Application")),

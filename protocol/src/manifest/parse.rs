@@ -18,12 +18,14 @@
 //! - [`component`]: one entry of `spec.components` (image, config).
 //! - [`traits`]: scaler and link traits of one component.
 //! - [`links`]: checks across components (link targets, ambiguous links).
+//! - [`rollout`]: `spec.rollout`, how a new version moves across hosts.
 
 mod component;
 mod config;
 mod draft;
 mod keys;
 mod links;
+mod rollout;
 mod traits;
 mod walk;
 mod wasmcloud;
@@ -175,8 +177,12 @@ fn manifest(w: &mut Walker, root: &Node<'_>) -> Option<Manifest> {
     if let Some(spec) = &spec {
         let policies = "policies only configure secret backends, and lattice has no \
                         secrets: give the values in `config`";
-        w.only(spec, &["components"], &[("policies", policies)]);
+        w.only(spec, &["components", "rollout"], &[("policies", policies)]);
     }
+    let rollout = spec
+        .as_ref()
+        .and_then(|s| s.get("rollout"))
+        .and_then(|n| rollout::rollout(w, &n));
     let components = spec
         .and_then(|s| w.required(&s, "components"))
         .and_then(|n| component::all(w, &n));
@@ -185,6 +191,7 @@ fn manifest(w: &mut Walker, root: &Node<'_>) -> Option<Manifest> {
         version: version.unwrap_or_default(),
         description,
         components: components?,
+        rollout,
     })
 }
 

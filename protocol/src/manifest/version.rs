@@ -14,7 +14,7 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 ///
 /// ```
 /// use lattice_protocol::manifest::{assigned_version, Manifest};
-/// let m = Manifest { name: "a".into(), version: String::new(), description: None, components: vec![] };
+/// let m = Manifest { name: "a".into(), version: String::new(), description: None, components: vec![], rollout: None };
 /// let v = assigned_version(&m, 1_700_000_000_000);
 /// assert_eq!(v.len(), 26);
 /// assert!(v.starts_with("01HF"));
