@@ -189,6 +189,68 @@ async fn put_stores_without_deploying_and_get_reads_a_version_back() {
     );
 }
 
+/// A new version rolls out host by host; a host that cannot apply it halts the
+/// rollout with the hosts after it still on the old version, and the rollout
+/// goes on once that host can.
+#[tokio::test]
+async fn a_rollout_goes_host_by_host_and_halts_on_a_failing_host() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let mut hosts = Vec::new();
+    for _ in 0..3 {
+        hosts.push(FakeHost::start(&url, &[]).await);
+    }
+    hosts.sort_by(|a, b| a.id.cmp(&b.id));
+    let _controller = RunningController::start(&url).await;
+    let api = api(&url).await;
+
+    api.deploy(manifest("shop", "1", &[("api", 3)]))
+        .await
+        .unwrap();
+    for h in &hosts {
+        host_runs(h, "shop", Some("1")).await;
+    }
+    // The second host (in id order, the rollout's order) cannot run version 2.
+    hosts[1].fail_with(Some("api: trap at start"));
+    api.deploy(manifest("shop", "2", &[("api", 3)]))
+        .await
+        .unwrap();
+    let status = status_until(&api, "shop", "the rollout to halt", |s| {
+        s.message.contains("halted")
+    })
+    .await;
+    assert_eq!(status.state, AppState::Failed, "{}", status.message);
+    assert!(
+        status.message.contains("api: trap at start"),
+        "{}",
+        status.message
+    );
+    assert_eq!(hosts[0].workload("shop").unwrap().version, "2");
+    // Halted: the third host was never told, some time later.
+    tokio::time::sleep(BEAT * 5).await;
+    assert_eq!(hosts[1].workload("shop").unwrap().version, "1");
+    assert_eq!(hosts[2].workload("shop").unwrap().version, "1");
+    assert!(
+        hosts[2].commands().iter().all(|c| match c {
+            lattice_protocol::messages::HostCommand::Apply { workload } => {
+                workload.manifest.version == "1"
+            }
+            _ => true,
+        }),
+        "the third host was told to switch"
+    );
+
+    // The host recovers: the rollout finishes.
+    hosts[1].fail_with(None);
+    for h in &hosts {
+        host_runs(h, "shop", Some("2")).await;
+    }
+    status_until(&api, "shop", "v2 deployed", |s| {
+        s.state == AppState::Deployed
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn two_apps_on_two_hosts() {
     let nats = NatsServer::start().unwrap();

@@ -6,7 +6,8 @@
 //!   [`ObservedHost`](model::ObservedHost), [`Context`](model::Context),
 //!   [`Plan`](model::Plan), [`PlannedCommand`](model::PlannedCommand)).
 //! - `reconcile.rs`: `reconcile(desired, observed, ctx) -> Plan`, using
-//!   `placement.rs` (where instances go) and `status.rs` (what to tell a person).
+//!   `placement.rs` (where instances go), `rollout.rs` (which hosts switch to a
+//!   new version now) and `status.rs` (what to tell a person).
 //! - `attempts.rs`: which commands are in flight, and backoff after failures.
 //! - `lease.rs`: which of several controllers acts, as a state machine over the
 //!   lease key's revisions.
@@ -22,4 +23,5 @@ pub mod model;
 pub mod placement;
 pub mod reconcile;
 pub mod record;
+mod rollout;
 pub mod status;

@@ -13,6 +13,7 @@
 use super::attempts::{Attempts, Decision};
 pub use super::model::{Context, DesiredApp, ObservedHost, Plan, PlannedCommand};
 use super::placement::{self, AppPlacement};
+use super::rollout;
 use super::status::{self, HostFailures};
 use lattice_protocol::manifest::{Component, ComponentKind, Image, Manifest};
 use lattice_protocol::messages::{HostCommand, WorkloadReport, WorkloadSpec};
@@ -79,6 +80,10 @@ pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'
             placed_on.entry(host.as_str()).or_default().push(app);
         }
     }
+    let gates: BTreeMap<&str, rollout::Gate> = placements
+        .iter()
+        .map(|(app, (m, p))| (*app, rollout::gate(app, m, p, &hosts, ctx.attempts)))
+        .collect();
     let mut plan = Plan::default();
     let mut failures = HostFailures::new();
     for host in &hosts {
@@ -93,6 +98,13 @@ pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'
             let wanted = match (spec, reported) {
                 (Some((manifest, pl)), reported) => {
                     if reported.is_some_and(|r| report_matches(r, manifest, pl)) {
+                        continue;
+                    }
+                    // A rolling upgrade: this host keeps its version until its turn.
+                    let waits = reported.zip(gates.get(app)).is_some_and(|(r, g)| {
+                        !g.may_switch(&host.id, &r.version, &manifest.version)
+                    });
+                    if waits {
                         continue;
                     }
                     HostCommand::Apply {
@@ -135,7 +147,8 @@ pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'
         let reported = reports.get(app.name.as_str()).unwrap_or(&no_reports);
         let s = match placements.get(app.name.as_str()) {
             Some((manifest, placement)) => {
-                status::deployed(app, manifest, placement, reported, &failures)
+                let gate = gates.get(app.name.as_str());
+                status::deployed(app, manifest, placement, reported, &failures, gate)
             }
             None => status::undeployed(app, reported, &failures),
         };

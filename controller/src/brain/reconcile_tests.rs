@@ -461,3 +461,95 @@ fn a_service_shows_restarts_and_fails_the_app_when_given_up() {
         "service 'cache' crashed 10 times in a row on host A and was given up: exited with status 1"
     );
 }
+
+/// A new version replaces the old one host by host (`maxUnavailable`, default 1):
+/// the next host is told once the last one reports the new version; a host that
+/// fails to apply it halts the rollout with the others still on the old version.
+#[test]
+fn a_new_version_rolls_out_host_by_host_and_halts_on_failure() {
+    let mut v2 = manifest("shop", "2", &[("api", 3)]);
+    v2.components[0].scaler = Some(Scaler::Daemonscaler {
+        instances: 1,
+        spread: vec![],
+    });
+    let on = |version: &'static str| -> Vec<Reported<'static>> {
+        vec![("shop", version, &[("api", 1)])]
+    };
+    let hosts_on = |versions: [&'static str; 3]| -> Vec<ObservedHost> {
+        ["a", "b", "c"]
+            .iter()
+            .zip(versions)
+            .map(|(id, v)| host(id, &on(v)))
+            .collect()
+    };
+    let desired = [deployed(&v2)];
+    let now = Instant::now();
+    let backoff = Backoff {
+        base: S,
+        max: 10 * S,
+    };
+    let mut attempts = Attempts::default();
+
+    // All on version 1: only the first host is told.
+    let plan = run(&desired, &hosts_on(["1", "1", "1"]), &attempts, now);
+    assert_eq!(plan.commands, [apply("a", &v2, &[("api", 1)])]);
+    let status = &plan.statuses["shop"];
+    assert_eq!(status.state, AppState::Reconciling);
+    assert!(
+        status
+            .message
+            .contains("rolling out version 2, 1 host(s) at a time: 0 of 3"),
+        "{}",
+        status.message
+    );
+    let seq = attempts.sent("a", plan.commands[0].command.clone(), now);
+    attempts.answered("a", "shop", seq, Ok(()), now, &backoff);
+    // Acknowledged but not yet reported: still a's turn.
+    let plan = run(&desired, &hosts_on(["1", "1", "1"]), &attempts, now);
+    assert!(plan.commands.is_empty(), "{:?}", plan.commands);
+    // a reports version 2: b's turn.
+    let plan = run(&desired, &hosts_on(["2", "1", "1"]), &attempts, now);
+    assert_eq!(plan.commands, [apply("b", &v2, &[("api", 1)])]);
+
+    // b fails: c is never told, and the status says why.
+    let seq = attempts.sent("b", plan.commands[0].command.clone(), now);
+    attempts.answered(
+        "b",
+        "shop",
+        seq,
+        Err("api: trap at start".into()),
+        now,
+        &backoff,
+    );
+    let later = now + 30 * S;
+    let plan = run(&desired, &hosts_on(["2", "1", "1"]), &attempts, later);
+    assert!(
+        plan.commands.iter().all(|c| c.host_id != "c"),
+        "{:?}",
+        plan.commands
+    );
+    let status = &plan.statuses["shop"];
+    assert_eq!(status.state, AppState::Failed);
+    assert!(
+        status.message.contains("rollout of version 2 halted")
+            && status.message.contains("trap at start")
+            && status
+                .message
+                .contains("2 of 3 host(s) still run the previous version, 1 waiting"),
+        "{}",
+        status.message
+    );
+
+    // Two at a time when the manifest says so.
+    v2.rollout = Some(lattice_protocol::manifest::Rollout {
+        max_unavailable: lattice_protocol::manifest::MaxUnavailable::Hosts(2),
+    });
+    let plan = run(
+        &[deployed(&v2)],
+        &hosts_on(["1", "1", "1"]),
+        &Attempts::default(),
+        now,
+    );
+    let told: Vec<&str> = plan.commands.iter().map(|c| c.host_id.as_str()).collect();
+    assert_eq!(told, ["a", "b"]);
+}

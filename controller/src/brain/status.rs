@@ -53,6 +53,7 @@ pub(crate) fn deployed(
     placement: &AppPlacement,
     reported: &[(&ObservedHost, &WorkloadReport)],
     failures: &HostFailures,
+    rollout: Option<&super::rollout::Gate>,
 ) -> AppStatus {
     let version = &manifest.version;
     let app_failures: BTreeMap<&str, &str> = failures
@@ -123,8 +124,39 @@ pub(crate) fn deployed(
         .count();
 
     failed.extend(app_failures.values().map(|s| s.to_string()));
-    let (state, message) = if !failed.is_empty() {
+    // Hosts still on another version while a rollout goes on (or is halted).
+    let old_hosts = reported
+        .iter()
+        .filter(|(h, w)| placement.per_host.contains_key(&h.id) && &w.version != version)
+        .count();
+    let rolling = rollout.filter(|_| old_hosts > 0);
+    let (state, message) = if let Some(gate) = rolling.filter(|g| g.halted) {
+        (
+            AppState::Failed,
+            format!(
+                "rollout of version {version} halted: {}; {old_hosts} of {} host(s) still run \
+                 the previous version, {} waiting",
+                failed.join("; "),
+                placement.per_host.len(),
+                gate.waiting
+            ),
+        )
+    } else if !failed.is_empty() {
         (AppState::Failed, failed.join("; "))
+    } else if rolling.is_some() {
+        let hosts = placement.per_host.len();
+        let at_once = manifest
+            .rollout_policy()
+            .max_unavailable
+            .hosts_at_once(hosts);
+        (
+            AppState::Reconciling,
+            format!(
+                "rolling out version {version}, {at_once} host(s) at a time: {} of {hosts} \
+                 host(s) switched",
+                hosts.saturating_sub(old_hosts)
+            ),
+        )
     } else if let Some(c) = components.iter().find(|c| c.state == AppState::Waiting) {
         (AppState::Waiting, c.message.clone())
     } else if leftovers > 0 || components.iter().any(|c| c.state != AppState::Deployed) {
