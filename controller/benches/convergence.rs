@@ -7,11 +7,13 @@
 //!   published `app_deployed` for every one and the hosts run every instance;
 //! - host loss: a host goes silent; time until its work runs elsewhere;
 //! - failover: the leading controller dies; time until the other holds the lease,
-//!   and until an app deployed right after the death is deployed.
+//!   and until an app deployed right after the death is deployed;
+//! - rolling upgrade: 20 instances on 5 hosts move from version 1 to 2 with
+//!   `maxUnavailable` 1 and 2; time from the deploy until every instance runs 2.
 //!
 //! `cargo bench -p lattice-controller --bench convergence` prints a markdown table.
 //! `-- quick` runs the small cases only; `-- reconcile` only times the pure reconcile
-//! (for a profiler).
+//! (for a profiler); `-- rollout` only the rolling upgrades.
 
 #![allow(clippy::unwrap_used)] // a benchmark: an unwrap that fails is a failed run
 
@@ -156,6 +158,36 @@ async fn deploy_all(bed: &Bed, apps: usize) -> (Duration, Duration) {
     (converged, answered)
 }
 
+/// Instances of `app` at `version` the live hosts run.
+fn running_version(hosts: &[FakeHost], app: &str, version: &str) -> u32 {
+    hosts
+        .iter()
+        .filter_map(|h| h.workload(app))
+        .filter(|w| w.version == version)
+        .flat_map(|w| w.components.into_iter().map(|c| c.instances))
+        .sum()
+}
+
+/// `instances` spread over `hosts` hosts at version 1, then version 2 deployed with
+/// `maxUnavailable: at_once`: the time until every instance runs version 2.
+async fn rollout(hosts: usize, instances: u32, at_once: u32) -> Duration {
+    use lattice_protocol::manifest::{MaxUnavailable, Rollout};
+    let bed = bed(hosts, 1).await;
+    bed.api
+        .deploy(manifest("roll", "1", &[("api", instances)]))
+        .await
+        .unwrap();
+    wait_for(|| async { running_version(&bed.hosts, "roll", "1") == instances }).await;
+    let mut v2 = manifest("roll", "2", &[("api", instances)]);
+    v2.rollout = Some(Rollout {
+        max_unavailable: MaxUnavailable::Hosts(at_once),
+    });
+    let t0 = Instant::now();
+    bed.api.deploy(v2).await.unwrap();
+    wait_for(|| async { running_version(&bed.hosts, "roll", "2") == instances }).await;
+    t0.elapsed()
+}
+
 /// A converged lattice; one host goes silent; the time until its work runs elsewhere.
 async fn host_loss(hosts: usize, apps: usize) -> (Duration, usize) {
     let bed = bed(hosts, 1).await;
@@ -280,9 +312,26 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let rollouts = || async {
+        for at_once in [1, 2] {
+            println!(
+                "| rolling upgrade, 20 instances, maxUnavailable {at_once} -> all on v2 | 5 | 1 | {} |",
+                ms(rollout(5, 20, at_once).await)
+            );
+        }
+    };
+    if std::env::args().any(|a| a == "rollout") {
+        rt.block_on(async {
+            println!("| scenario | hosts | apps | result |");
+            println!("|---|---:|---:|---|");
+            rollouts().await;
+        });
+        return;
+    }
     rt.block_on(async {
         println!("| scenario | hosts | apps | result |");
         println!("|---|---:|---:|---|");
+        rollouts().await;
         let cases: &[(usize, usize)] = if quick {
             &[(10, 1), (10, 100)]
         } else {
