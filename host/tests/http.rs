@@ -269,3 +269,55 @@ async fn a_component_built_for_wasmcloud_2_runs_unchanged() {
     assert_eq!(get(port, "/secret?key=db").await.0, 500);
     assert_eq!(get(port, "/config?key=greeting").await.0, 200);
 }
+
+/// A new version of an app replaces the running one on a host without a failed
+/// request: requests arriving during the switch are answered by the old version
+/// or the new one, never refused (the building block of a rolling upgrade).
+#[tokio::test]
+async fn a_new_version_takes_over_without_a_failed_request() {
+    let host = host(quick_limits(), None);
+    let port = free_port().unwrap();
+    let version = |v: &str, greeting: &str| {
+        App::new("swap")
+            .version(v)
+            .with(Component::wasm("web", "features").config("settings", &[("greeting", greeting)]))
+            .http_server("web", port)
+            .manifest()
+    };
+    host.apply(spec(version("v1", "one"))).await.unwrap();
+    assert_eq!(get(port, "/config?key=greeting").await, (200, "one".into()));
+
+    // Clients keep asking while v2 is applied.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let stop = stop.clone();
+        clients.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                answers.push(get(port, "/config?key=greeting").await);
+            }
+            answers
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    host.apply(spec(version("v2", "two"))).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(port, "/config?key=greeting").await.1 != "two" {
+        assert!(std::time::Instant::now() < deadline, "v2 never answered");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = std::collections::BTreeMap::new();
+    for c in clients {
+        for answer in c.await.unwrap() {
+            *seen.entry(answer).or_insert(0u32) += 1;
+        }
+    }
+    let bad: Vec<_> = seen
+        .keys()
+        .filter(|(status, body)| *status != 200 || (body != "one" && body != "two"))
+        .collect();
+    assert!(bad.is_empty(), "failed answers during the switch: {seen:?}");
+    assert!(seen.contains_key(&(200, "one".into())) && seen.contains_key(&(200, "two".into())));
+}
