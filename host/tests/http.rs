@@ -9,6 +9,8 @@ use futures::future::join_all;
 use lattice_testing::host::{get, host, quick_limits};
 use lattice_testing::manifest::{spec, App, Component};
 use lattice_testing::nats::{free_port, NatsServer};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use support::{http_app, serve};
 
@@ -287,27 +289,40 @@ async fn a_new_version_takes_over_without_a_failed_request() {
     host.apply(spec(version("v1", "one"))).await.unwrap();
     assert_eq!(get(port, "/config?key=greeting").await, (200, "one".into()));
 
-    // Clients keep asking while v2 is applied.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Clients keep asking while v2 is applied; `asked` counts their answers.
+    let stop = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let stop = stop.clone();
+        let (stop, asked) = (stop.clone(), asked.clone());
         clients.push(tokio::spawn(async move {
             let mut answers = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 answers.push(get(port, "/config?key=greeting").await);
+                asked.fetch_add(1, Ordering::Relaxed);
             }
             answers
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answered = |n: usize| {
+        let asked = asked.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while asked.load(Ordering::Relaxed) < n {
+                assert!(std::time::Instant::now() < deadline, "the clients stalled");
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    answered(20).await;
     host.apply(spec(version("v2", "two"))).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while get(port, "/config?key=greeting").await.1 != "two" {
         assert!(std::time::Instant::now() < deadline, "v2 never answered");
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Some more answers after the switch, then stop.
+    answered(asked.load(Ordering::Relaxed) + 20).await;
+    stop.store(true, Ordering::Relaxed);
     let mut seen = std::collections::BTreeMap::new();
     for c in clients {
         for answer in c.await.unwrap() {
