@@ -14,6 +14,11 @@ use tokio::time::Instant;
 use tokio_postgres::NoTls;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+/// How often a statement past its deadline is cancelled again while it runs on.
+const CANCEL_EVERY: Duration = Duration::from_millis(100);
+/// Cancels sent at most (so at most this times [`CANCEL_EVERY`] past the deadline).
+const CANCEL_TRIES: u32 = 5;
+
 /// How long a call waits for a free connection of a full pool.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long connecting (TCP, TLS, authentication) may take.
@@ -185,8 +190,8 @@ impl Db {
     }
 
     /// Run `work` on `client` until `deadline`; past it, cancel what the
-    /// connection runs and close it (a late cancel must not hit the next user's
-    /// statement), and say how long it ran.
+    /// connection runs until it has stopped, close it (a late cancel must not hit
+    /// the next user's statement), and say how long it ran.
     pub async fn bounded<T, F, Fut>(
         &self,
         client: Object,
@@ -199,17 +204,26 @@ impl Db {
     {
         let client = Arc::new(client);
         let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, work(client.clone())).await;
-        match result {
-            Ok(result) => Ok(result),
-            Err(_) => {
-                self.cancel(&client).await;
-                if let Ok(client) = Arc::try_unwrap(client) {
-                    drop(Object::take(client));
-                }
-                Err(started.elapsed())
+        let work = work(client.clone());
+        tokio::pin!(work);
+        if let Ok(result) = tokio::time::timeout_at(deadline, &mut work).await {
+            return Ok(result);
+        }
+        // A cancel only stops the statement the server runs at that moment: one
+        // still on its way would run (and could write) after it. So cancel until
+        // the statement ends, a bounded number of times.
+        for _ in 0..CANCEL_TRIES {
+            self.cancel(&client).await;
+            if tokio::time::timeout(CANCEL_EVERY, &mut work).await.is_ok() {
+                break;
             }
         }
+        let ran = started.elapsed();
+        drop(work);
+        if let Ok(client) = Arc::try_unwrap(client) {
+            drop(Object::take(client));
+        }
+        Err(ran)
     }
 
     /// Ask the server to cancel what `client` runs now.
