@@ -204,8 +204,9 @@ impl Db {
     {
         let client = Arc::new(client);
         let started = Instant::now();
-        let work = work(client.clone());
-        tokio::pin!(work);
+        // Boxed so it can be dropped (with its handle on the client) before the
+        // connection is closed.
+        let mut work = Box::pin(work(client.clone()));
         if let Ok(result) = tokio::time::timeout_at(deadline, &mut work).await {
             return Ok(result);
         }
