@@ -143,6 +143,7 @@ async fn a_host_trusting_an_issuer_runs_only_what_it_signed_untampered_and_in_da
             assert!(error.contains(reason.as_str()), "{name}: {error}");
         }
     }
+    // A window for anything a refused apply might still start in the background.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(host.apps().is_empty(), "a refused apply left a workload");
     assert!(!marker.exists(), "a refused apply started its provider");

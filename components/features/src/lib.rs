@@ -39,11 +39,8 @@ wasi::http::proxy::export!(Features);
 
 impl wasi::exports::http::incoming_handler::Guest for Features {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-        let path_with_query = request.path_with_query().unwrap_or_default();
-        let (path, query) = path_with_query
-            .split_once('?')
-            .unwrap_or((path_with_query.as_str(), ""));
-        let query = Query::parse(query);
+        let (path, query) = http_support::target(&request);
+        let path = path.as_str();
         route(path, &query).send(response_out);
     }
 }

@@ -1,7 +1,9 @@
 //! The HTTP plumbing the example components share (`features`, `net-client`,
 //! `shop-auth`): percent-decoded query parameters and a `text/plain` reply.
 
-use wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasi::http::types::{
+    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
 
 /// What a route answers: a status and a `text/plain` body.
 #[derive(Debug, PartialEq)]
@@ -72,6 +74,15 @@ impl Reply {
         }
         drop(stream);
         OutgoingBody::finish(outgoing, None).expect("body is complete");
+    }
+}
+
+/// A request's path and its decoded query parameters.
+pub fn target(request: &IncomingRequest) -> (String, Query) {
+    let path_with_query = request.path_with_query().unwrap_or_default();
+    match path_with_query.split_once('?') {
+        Some((path, query)) => (path.to_owned(), Query::parse(query)),
+        None => (path_with_query, Query::parse("")),
     }
 }
 

@@ -35,11 +35,8 @@ wasi::http::proxy::export!(NetClient);
 
 impl wasi::exports::http::incoming_handler::Guest for NetClient {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-        let path_with_query = request.path_with_query().unwrap_or_default();
-        let (path, query) = path_with_query
-            .split_once('?')
-            .unwrap_or((path_with_query.as_str(), ""));
-        let query = Query::parse(query);
+        let (path, query) = http_support::target(&request);
+        let path = path.as_str();
         let reply = match path {
             "/echo" => echo(&query),
             "/cache" => cache(&query),

@@ -31,11 +31,8 @@ wasi::http::proxy::export!(WasmcloudV2);
 
 impl wasi::exports::http::incoming_handler::Guest for WasmcloudV2 {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-        let path_with_query = request.path_with_query().unwrap_or_default();
-        let (path, query) = path_with_query
-            .split_once('?')
-            .unwrap_or((path_with_query.as_str(), ""));
-        let query = Query::parse(query);
+        let (path, query) = http_support::target(&request);
+        let path = path.as_str();
         route(path, &query)
             .unwrap_or_else(|reply| reply)
             .send(response_out);
