@@ -513,6 +513,7 @@ mod tests {
                 kind: ComponentKind::Component,
                 image,
                 config: Default::default(),
+                config_layers: Vec::new(),
                 scaler: None,
                 links: vec![],
                 restart: None,

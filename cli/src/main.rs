@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod app;
 mod artifact;
+mod config;
 mod dev_tls;
 mod get;
 mod keys;
@@ -79,6 +80,11 @@ enum Command {
     /// `file://` images there).
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
+    /// Named config stored in the lattice, referenced from manifests by name
+    /// (`config: [{name: NAME}]`); a change reaches running components without a
+    /// redeploy.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// List hosts and what they run.
     #[command(subcommand)]
     Get(get::GetCommand),
@@ -145,7 +151,7 @@ async fn main() -> std::process::ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     // The operator's commands on the default URL find `lattice up`'s CLI creds.
     let dev_creds = match (&cli.nats_url, &cli.command) {
-        (None, Command::App(_) | Command::Get(_) | Command::Artifact(_)) => {
+        (None, Command::App(_) | Command::Get(_) | Command::Artifact(_) | Command::Config(_)) => {
             nats_auth::dev_cli_creds()
         }
         _ => None,
@@ -183,6 +189,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Artifact(cmd) => {
             let client = connect(&nats).await?;
             artifact::run(cmd, client, &cli.lattice, cli.output).await
+        }
+        Command::Config(cmd) => {
+            let client = connect(&nats).await?;
+            config::run(cmd, client, &cli.lattice, cli.output).await
         }
         Command::Keys(cmd) => keys::run(cmd),
         Command::NatsAuth(cmd) => nats_auth::run(cmd, &cli.lattice),

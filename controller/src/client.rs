@@ -1,10 +1,10 @@
 //! The typed client of the controller API, and the host scatter/gather ping.
 
 use futures::StreamExt;
-use lattice_protocol::manifest::Manifest;
+use lattice_protocol::manifest::{Config, Manifest};
 use lattice_protocol::messages::{
-    ApiReply, AppRequest, AppStatus, DeployRequest, GetRequest, HostInfo, ListRequest,
-    StoredManifest, VersionInfo,
+    ApiReply, AppRequest, AppStatus, ConfigPutRequest, ConfigRequest, DeployRequest, GetRequest,
+    HostInfo, ListRequest, StoredManifest, VersionInfo,
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode, CodecError};
@@ -117,6 +117,36 @@ impl ApiClient {
             version: None,
         };
         self.call("put", &req).await
+    }
+
+    /// Store named config `name` (replacing what was there).
+    pub async fn config_put(&self, name: &str, values: Config) -> Result<usize, ApiError> {
+        let req = ConfigPutRequest {
+            name: name.to_string(),
+            values,
+        };
+        self.call("config_put", &req).await
+    }
+
+    /// The named config `name`.
+    pub async fn config_get(&self, name: &str) -> Result<Config, ApiError> {
+        let req = ConfigRequest {
+            name: name.to_string(),
+        };
+        self.call("config_get", &req).await
+    }
+
+    /// Every named config's name.
+    pub async fn config_list(&self) -> Result<Vec<String>, ApiError> {
+        self.call("config_list", &ListRequest {}).await
+    }
+
+    /// Remove the named config `name`.
+    pub async fn config_rm(&self, name: &str) -> Result<String, ApiError> {
+        let req = ConfigRequest {
+            name: name.to_string(),
+        };
+        self.call("config_rm", &req).await
     }
 
     /// A stored version of `name` with its manifest (the newest when `version` is

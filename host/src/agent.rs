@@ -76,6 +76,10 @@ pub async fn serve_with(
     if config.trust.is_empty() {
         tracing::warn!("this host trusts no lattice key (--trust), so it will obey no command");
     }
+    // Named config, kept current for `wasi:config` (stopped when serving ends).
+    let named_configs = host
+        .nats()
+        .map(|nats| host.named_configs().watch(nats, subjects.config_bucket()));
     let mut commands = client.subscribe(subjects.host_command(host.id())).await?;
     let mut pings = client.subscribe(subjects.hosts_ping()).await?;
     publish(
@@ -172,6 +176,9 @@ pub async fn serve_with(
         );
     }
     ping.abort();
+    if let Some(watch) = named_configs {
+        watch.abort();
+    }
     publish(
         &host,
         &*client,

@@ -5,7 +5,8 @@
 //! above it, so every layer (ctx, capabilities, links, workloads) may use it.
 
 use crate::loopback::Loopback;
-use lattice_protocol::manifest::Config;
+use crate::named_config::NamedConfigs;
+use lattice_protocol::manifest::{Config, ConfigLayer};
 use std::any::{Any, TypeId};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -15,7 +16,12 @@ use std::time::Duration;
 pub struct ComponentEnv {
     pub app: String,
     pub component: String,
+    /// Its config as written in the manifest.
     pub config: Config,
+    /// Its config blocks when one names stored config (see [`Self::current_config`]).
+    pub config_layers: Vec<ConfigLayer>,
+    /// The lattice's named config as this host sees it now.
+    pub named_configs: NamedConfigs,
     /// The workload's loopback network, where its TCP goes (`None`: no TCP).
     pub loopback: Option<Arc<Loopback>>,
     /// Whether it may listen on the loopback (only a service may).
@@ -39,12 +45,31 @@ impl ComponentEnv {
             app: app.to_owned(),
             component: component.to_owned(),
             config: Config::default(),
+            config_layers: Vec::new(),
+            named_configs: NamedConfigs::default(),
             loopback: None,
             can_listen: false,
             links: HashMap::new(),
             settings: Settings::default(),
             link_names: BTreeSet::new(),
         }
+    }
+}
+
+impl ComponentEnv {
+    /// The config `wasi:config` reads now: the manifest's blocks merged in order,
+    /// each named one with its current values.
+    pub fn current_config(&self) -> Config {
+        self.named_configs
+            .resolve(&self.config, &self.config_layers)
+    }
+
+    /// One key of [`Self::current_config`].
+    pub fn config_value(&self, key: &str) -> Option<String> {
+        if self.config_layers.is_empty() {
+            return self.config.get(key).cloned();
+        }
+        self.current_config().remove(key)
     }
 }
 

@@ -32,6 +32,7 @@ mod host;
 pub mod limiter;
 pub mod links;
 pub mod loopback;
+pub mod named_config;
 pub mod plugins;
 pub mod provider;
 pub mod service;

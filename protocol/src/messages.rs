@@ -292,6 +292,24 @@ pub struct StoredManifest {
     pub manifest: Manifest,
 }
 
+/// `lattice.L.api.config_put`: store config under a name (replacing what was
+/// there); components whose manifests name it read the new values at their next
+/// invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigPutRequest {
+    /// The config's name (see `manifest::valid_config_name`).
+    pub name: String,
+    /// Its keys and values.
+    pub values: crate::manifest::Config,
+}
+
+/// `lattice.L.api.config_get` and `config_rm`: one stored config by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigRequest {
+    /// The config's name.
+    pub name: String,
+}
+
 /// `lattice.L.api.list`: no arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListRequest {}

@@ -67,6 +67,12 @@ impl Subjects {
         format!("lattice_{}_state", self.prefix_name())
     }
 
+    /// The JetStream KV bucket of named config (`lattice config put`): written by
+    /// controllers, read by hosts.
+    pub fn config_bucket(&self) -> String {
+        format!("lattice_{}_config", self.prefix_name())
+    }
+
     /// The JetStream object store holding the lattice's artifacts (components and
     /// provider executables), one object per artifact named by its SHA-256 hex.
     pub fn artifact_bucket(&self) -> String {
@@ -146,6 +152,7 @@ mod tests {
         assert_eq!(a.event("host_heartbeat"), "lattice.a.evt.host_heartbeat");
         assert_eq!(a.state_bucket(), "lattice_a_state");
         assert_eq!(a.artifact_bucket(), "lattice_a_artifacts");
+        assert_eq!(a.config_bucket(), "lattice_a_config");
     }
 
     #[test]

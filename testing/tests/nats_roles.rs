@@ -564,3 +564,72 @@ async fn the_scoped_key_mints_provider_users_only() {
     }
     nothing_arrives(&mut own_commands, "a scoped user reading host commands").await;
 }
+
+/// Named config: the controller writes it, a host reads (and watches) it but
+/// cannot write, purge or delete it, so no host can change another's config.
+#[tokio::test]
+async fn a_host_reads_named_config_but_cannot_write_it() {
+    const CONFIG: &str = "lattice_default_config";
+    let server = NatsServer::builder().operator_auth().start().unwrap();
+    let controller = role(&server, Role::Controller).await;
+    let host = role(&server, Role::Host(HOST_A)).await;
+    let kv = js(&controller)
+        .create_key_value(jetstream::kv::Config {
+            bucket: CONFIG.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the controller creates the config bucket");
+    kv.put("db", r#"{"url":"postgres://a"}"#.into())
+        .await
+        .expect("the controller writes config");
+
+    let host_kv = js(&host)
+        .get_key_value(CONFIG)
+        .await
+        .expect("a host opens the config bucket");
+    assert_eq!(
+        host_kv
+            .get("db")
+            .await
+            .expect("a host reads config")
+            .as_deref(),
+        Some(&br#"{"url":"postgres://a"}"#[..])
+    );
+    let mut watch = host_kv.watch("db").await.expect("a host watches config");
+
+    // Writes, purges and deletes from the host go nowhere.
+    assert!(host_kv.put("db", "forged".into()).await.is_err());
+    host.publish(format!("$KV.{CONFIG}.db"), "forged".into())
+        .await
+        .unwrap();
+    host.publish(format!("$KV.{CONFIG}.evil"), "forged".into())
+        .await
+        .unwrap();
+    host.flush().await.unwrap();
+    assert!(js(&host)
+        .delete_stream(format!("KV_{CONFIG}"))
+        .await
+        .is_err());
+    let purge = host
+        .request(format!("$JS.API.STREAM.PURGE.KV_{CONFIG}"), "".into())
+        .await;
+    assert!(purge.is_err(), "a host purged the config bucket");
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(
+        kv.get("db").await.unwrap().as_deref(),
+        Some(&br#"{"url":"postgres://a"}"#[..])
+    );
+    assert_eq!(kv.get("evil").await.unwrap(), None);
+
+    // The controller's change reaches the host's watch.
+    kv.put("db", r#"{"url":"postgres://b"}"#.into())
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("the change reaches the watch in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(&seen.value[..], br#"{"url":"postgres://b"}"#);
+}

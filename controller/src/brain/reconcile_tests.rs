@@ -24,6 +24,7 @@ fn component(name: &str, instances: u32) -> Component {
         kind: ComponentKind::Component,
         image: Image::File(format!("file:///c/{name}.wasm")),
         config: Default::default(),
+        config_layers: Vec::new(),
         scaler: Some(Scaler::Spreadscaler {
             instances,
             spread: vec![],
@@ -40,6 +41,7 @@ fn manifest(name: &str, version: &str, comps: &[(&str, u32)]) -> Manifest {
         kind: ComponentKind::Capability,
         image: Image::Builtin(Builtin::HttpServer),
         config: Default::default(),
+        config_layers: Vec::new(),
         scaler: None,
         links: vec![],
         restart: None,
@@ -397,6 +399,7 @@ fn a_service_shows_restarts_and_fails_the_app_when_given_up() {
         kind: ComponentKind::Service,
         image: Image::File("file:///c/cache.wasm".into()),
         config: Default::default(),
+        config_layers: Vec::new(),
         scaler: None,
         links: vec![],
         restart: Some(Restart::default()),

@@ -15,6 +15,7 @@
 //! with the host's reply.
 
 use super::commands::{leads_in, send_command};
+use super::configs::ConfigStore;
 use super::election::View;
 use super::events::{chain, publish_event, PUBLISH_DEADLINE};
 use super::msg::Msg;
@@ -26,10 +27,10 @@ use crate::client::SetHostLabelsRequest;
 use futures::StreamExt;
 use lattice_artifacts::oci::Registry;
 use lattice_bus::{Bus, SharedBus, Subscription};
-use lattice_protocol::manifest::{revalidate, Image, Limits, Manifest};
+use lattice_protocol::manifest::{revalidate, Config, Image, Limits, Manifest};
 use lattice_protocol::messages::{
-    ApiReply, AppRequest, AppStatus, DeployRequest, Event, GetRequest, HostCommand, HostInfo,
-    ListRequest, StoredManifest, VersionInfo,
+    ApiReply, AppRequest, AppStatus, ConfigPutRequest, ConfigRequest, DeployRequest, Event,
+    GetRequest, HostCommand, HostInfo, ListRequest, StoredManifest, VersionInfo,
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
@@ -54,7 +55,7 @@ const CONCURRENT_REQUESTS: usize = 64;
 /// The operations this controller answers, for error messages.
 const OPS: &str =
     "deploy, put, get, undeploy, delete, list, status, history, hosts, set_host_labels, \
-     artifacts_in_use";
+     artifacts_in_use, config_put, config_get, config_list, config_rm";
 
 pub(crate) struct Api {
     bus: SharedBus,
@@ -69,6 +70,8 @@ pub(crate) struct Api {
     command_timeout: Duration,
     /// Pins OCI image tags to digests when a version is stored.
     registry: Option<Registry>,
+    /// Named config (`config_put`, `config_get`, `config_list`, `config_rm`).
+    configs: ConfigStore,
 }
 
 /// Answer API requests until both subscriptions end, at most
@@ -152,6 +155,7 @@ impl Api {
         election: watch::Receiver<View>,
         signer: Signer,
         command_timeout: Duration,
+        configs: ConfigStore,
     ) -> Self {
         Self {
             bus,
@@ -163,6 +167,7 @@ impl Api {
             signer,
             command_timeout,
             registry: None,
+            configs,
         }
     }
 
@@ -248,6 +253,10 @@ impl Api {
             "hosts" => answer(self.hosts(payload).await),
             "set_host_labels" => answer(self.set_host_labels(payload).await),
             "artifacts_in_use" => answer(self.artifacts_in_use(payload).await),
+            "config_put" => answer(self.config_put(payload).await),
+            "config_get" => answer(self.config_get(payload).await),
+            "config_list" => answer(self.config_list(payload).await),
+            "config_rm" => answer(self.config_rm(payload).await),
             _ => answer::<()>(Err(format!(
                 "unknown API operation '{op}'; this controller answers {OPS}"
             ))),
@@ -307,6 +316,9 @@ impl Api {
         let manifest = revalidate(&manifest, &Limits::default())
             .map_err(|e| format!("the manifest is not valid:\n{e}"))?;
         let manifest = self.pin_images(manifest).await?;
+        if deploy {
+            self.check_named_configs(&manifest).await?;
+        }
         if let Some(name) = name.filter(|n| *n != manifest.name) {
             return Err(format!(
                 "the request names app '{name}' but its manifest is app '{}'",
@@ -329,6 +341,59 @@ impl Api {
             .await
             .map_err(|e| e.to_string())?;
         Ok((name, written))
+    }
+
+    /// Store named config; hosts see it within a moment (they watch the bucket).
+    /// Answers with the number of entries stored.
+    async fn config_put(&self, payload: &[u8]) -> Result<usize, String> {
+        let ConfigPutRequest { name, values } = request("config_put", payload)?;
+        self.configs.put(&name, &values).await?;
+        tracing::info!(config = %name, entries = values.len(), "config stored");
+        Ok(values.len())
+    }
+
+    async fn config_get(&self, payload: &[u8]) -> Result<Config, String> {
+        let ConfigRequest { name } = request("config_get", payload)?;
+        self.configs
+            .get(&name)
+            .await?
+            .ok_or_else(|| format!("no config named '{name}'"))
+    }
+
+    async fn config_list(&self, payload: &[u8]) -> Result<Vec<String>, String> {
+        let ListRequest {} = request("config_list", payload)?;
+        self.configs.list().await
+    }
+
+    /// Answers with the name removed.
+    async fn config_rm(&self, payload: &[u8]) -> Result<String, String> {
+        let ConfigRequest { name } = request("config_rm", payload)?;
+        if !self.configs.remove(&name).await? {
+            return Err(format!("no config named '{name}'"));
+        }
+        tracing::info!(config = %name, "config removed");
+        Ok(name)
+    }
+
+    /// Refuse to deploy a manifest naming config that is not stored: its
+    /// components would start without the values they were written for.
+    async fn check_named_configs(&self, manifest: &Manifest) -> Result<(), String> {
+        let mut missing = Vec::new();
+        for c in &manifest.components {
+            for name in c.config_names() {
+                if self.configs.get(name).await?.is_none() {
+                    missing.push(format!("'{name}' (component {})", c.name));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the manifest names config that is not stored: {}; store it with `lattice config \
+             put NAME KEY=VALUE...`",
+            missing.join(", ")
+        ))
     }
 
     /// One stored version's manifest (the newest when none is named), read

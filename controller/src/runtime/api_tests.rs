@@ -82,6 +82,7 @@ impl Running {
             election,
             signer,
             Duration::from_secs(1),
+            ConfigStore::new(std::sync::Arc::new(FakeKv::new("lattice_t_config"))),
         );
         let serving = tokio::spawn(serve(queue, direct, api));
         Self {
@@ -159,7 +160,7 @@ async fn a_deploy_is_written_to_kv_then_handed_to_the_state_task() {
         Some(
             "unknown API operation 'redeploy'; this controller answers deploy, put, get, \
              undeploy, delete, list, status, history, hosts, set_host_labels, \
-             artifacts_in_use"
+             artifacts_in_use, config_put, config_get, config_list, config_rm"
         )
     );
 }
@@ -174,6 +175,7 @@ fn one_component(instances: u32) -> Manifest {
             kind: ComponentKind::Component,
             image: Image::File("/components/api.wasm".into()),
             config: Default::default(),
+            config_layers: Vec::new(),
             scaler: Some(Scaler::Spreadscaler {
                 instances,
                 spread: vec![],

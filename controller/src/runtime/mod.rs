@@ -30,6 +30,7 @@
 
 mod api;
 mod commands;
+mod configs;
 mod election;
 mod events;
 mod msg;
@@ -118,6 +119,14 @@ impl Controller {
         .await?;
         check_replicas(&js, &subjects.state_bucket(), "KV", storage.replicas).await?;
         open_artifact_store(&js, &lattice, storage).await?;
+        let configs = within(configs::ConfigStore::open(
+            &js,
+            &subjects.config_bucket(),
+            storage.replicas,
+            storage.state_max_bytes,
+        ))
+        .await?;
+        check_replicas(&js, &subjects.config_bucket(), "KV", storage.replicas).await?;
         // Watch before loading so no change falls between the two.
         let changes = within(store.changes()).await?;
         let apps = within(store.load_all()).await?;
@@ -181,6 +190,7 @@ impl Controller {
                 view.clone(),
                 signer.clone(),
                 config.command_timeout,
+                configs,
             )
             .with_registry(registry),
         )));

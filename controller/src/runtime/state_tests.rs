@@ -47,6 +47,7 @@ fn manifest(instances: u32) -> Manifest {
             kind: ComponentKind::Component,
             image: Image::File("file:///components/api.wasm".into()),
             config: Default::default(),
+            config_layers: Vec::new(),
             scaler: Some(Scaler::Spreadscaler {
                 instances,
                 spread: vec![],

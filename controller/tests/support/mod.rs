@@ -377,6 +377,7 @@ pub fn component(name: &str, instances: u32) -> Component {
         kind: ComponentKind::Component,
         image: Image::File(format!("/components/{name}.wasm")),
         config: Default::default(),
+        config_layers: Vec::new(),
         scaler: Some(Scaler::Spreadscaler {
             instances,
             spread: vec![],

@@ -78,9 +78,17 @@ impl Host {
             else {
                 continue;
             };
-            let Some(provider) = ProviderSpec::of(&manifest, name, executable.clone()) else {
+            let Some(mut provider) = ProviderSpec::of(&manifest, name, executable.clone()) else {
                 continue;
             };
+            // A provider reads its config once, at start: named config as it is now
+            // (a change restarts it at the next apply, as any config change does).
+            if let Some(c) = manifest.component(name) {
+                provider.config = self
+                    .inner
+                    .named_configs
+                    .resolve(&c.config, &c.config_layers);
+            }
             let links = provider::links_of(&manifest, name);
             let process = match running_providers.get(name) {
                 // Same executable and config: keep the process, tell it the links.
@@ -308,6 +316,8 @@ impl Host {
         let (digest, compiled) = (digest.clone(), compiled.clone());
         let mut env = ComponentEnv::new(app, name);
         env.config = component.config.clone();
+        env.config_layers = component.config_layers.clone();
+        env.named_configs = self.inner.named_configs.clone();
         env.links = targets::of(manifest, name, &self.inner.config.links)?;
         env.link_names = component
             .links

@@ -54,6 +54,8 @@ struct Inner {
     router: Arc<Router>,
     services: ServiceThreads,
     workloads: Mutex<BTreeMap<String, Workload>>,
+    /// Named config as last seen (kept current by `agent` when on NATS).
+    named_configs: crate::named_config::NamedConfigs,
     started_at_ms: u64,
     draining: AtomicBool,
 }
@@ -145,6 +147,7 @@ impl Host {
                 linker,
                 capabilities,
                 workloads: Mutex::default(),
+                named_configs: Default::default(),
                 started_at_ms: now_ms(),
                 draining: AtomicBool::new(false),
                 config,
@@ -186,6 +189,16 @@ impl Host {
     /// The host's public nkey.
     pub fn id(&self) -> &str {
         &self.inner.id
+    }
+
+    /// The host's NATS connection, if it has one.
+    pub fn nats(&self) -> Option<async_nats::Client> {
+        self.inner.router.nats().cloned()
+    }
+
+    /// Named config as this host sees it.
+    pub fn named_configs(&self) -> &crate::named_config::NamedConfigs {
+        &self.inner.named_configs
     }
 
     pub fn config(&self) -> &HostConfig {

@@ -1,7 +1,7 @@
 //! `wasi:config/store@0.2.0-draft`, the same interface as `@0.2.0-rc.1` (the only
 //! version wasmCloud 2 serves; pre-releases match only themselves) and its older
 //! name `wasi:config/runtime`: the component's `properties.config` from the
-//! manifest.
+//! manifest, with named config (`lattice config put`) read at each call.
 
 use crate::capability::Capability;
 use crate::ctx::Ctx;
@@ -42,11 +42,11 @@ impl Capability for Config {
 
 impl store::Host for Ctx {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, store::Error>> {
-        Ok(Ok(self.env.config.get(&key).cloned()))
+        Ok(Ok(self.env.config_value(&key)))
     }
 
     async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
-        Ok(Ok(self.env.config.clone().into_iter().collect()))
+        Ok(Ok(self.env.current_config().into_iter().collect()))
     }
 }
 
@@ -55,13 +55,13 @@ impl runtime::Host for Ctx {
         &mut self,
         key: String,
     ) -> wasmtime::Result<Result<Option<String>, runtime::ConfigError>> {
-        Ok(Ok(self.env.config.get(&key).cloned()))
+        Ok(Ok(self.env.config_value(&key)))
     }
 
     async fn get_all(
         &mut self,
     ) -> wasmtime::Result<Result<Vec<(String, String)>, runtime::ConfigError>> {
-        Ok(Ok(self.env.config.clone().into_iter().collect()))
+        Ok(Ok(self.env.current_config().into_iter().collect()))
     }
 }
 
@@ -70,12 +70,12 @@ impl rc1::wasi::config::store::Host for Ctx {
         &mut self,
         key: String,
     ) -> wasmtime::Result<Result<Option<String>, rc1::wasi::config::store::Error>> {
-        Ok(Ok(self.env.config.get(&key).cloned()))
+        Ok(Ok(self.env.config_value(&key)))
     }
 
     async fn get_all(
         &mut self,
     ) -> wasmtime::Result<Result<Vec<(String, String)>, rc1::wasi::config::store::Error>> {
-        Ok(Ok(self.env.config.clone().into_iter().collect()))
+        Ok(Ok(self.env.current_config().into_iter().collect()))
     }
 }

@@ -76,7 +76,8 @@ fn stream_api(stream: &str) -> Vec<String> {
 /// A host: its own commands and the pings, calls it serves and makes, events,
 /// providers' health checks, chunked bodies, and the JetStream KV and object
 /// stores of apps' `builtin://keyvalue-nats` and `builtin://blobstore-nats`
-/// buckets. Not: another host's commands, calls in another host's name
+/// buckets, and reading the named-config bucket. Not: writing named config,
+/// another host's commands, calls in another host's name
 /// (`wire::host_call_subject` carries the caller's id), the controller's API or
 /// state bucket, other roles' inboxes.
 pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
@@ -85,8 +86,15 @@ pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
     let inbox = role_inbox_prefix(lattice, Role::Host(host_id));
     let l = format!("lattice.{lattice}");
     let id = crate::wire::rpc::escape_token(host_id);
-    let mut publish_deny = vec![format!("$KV.{state}.>")];
+    let config = s.config_bucket();
+    let mut publish_deny = vec![format!("$KV.{state}.>"), format!("$KV.{config}.>")];
     publish_deny.extend(stream_api(&format!("KV_{state}")));
+    // Named config: read (watch, get) but not written, purged or deleted.
+    publish_deny.extend(
+        ["CREATE", "UPDATE", "DELETE", "PURGE"]
+            .map(|op| format!("$JS.API.STREAM.{op}.KV_{config}")),
+    );
+    publish_deny.push(format!("$JS.API.STREAM.MSG.DELETE.KV_{config}"));
     Permissions {
         publish: vec![
             format!("{l}.evt.>"),
@@ -120,12 +128,13 @@ pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
 }
 
 /// A controller: the API (queue group and per-controller subjects), host
-/// commands, events, its state bucket, and creating and reading the settings of
+/// commands, events, its state and named-config buckets, and creating and reading the settings of
 /// the artifact store (it creates the bucket with the lattice's replicas; it
 /// reads or writes no artifact). Not: serving calls, apps' buckets.
 pub fn controller_permissions(lattice: &str) -> Permissions {
     let s = Subjects::new(lattice);
     let state = s.state_bucket();
+    let config = s.config_bucket();
     let artifacts = s.artifact_bucket();
     let inbox = role_inbox_prefix(lattice, Role::Controller);
     let l = format!("lattice.{lattice}");
@@ -134,11 +143,13 @@ pub fn controller_permissions(lattice: &str) -> Permissions {
         format!("{l}.ctl.controller.*.>"),
         format!("{l}.evt.>"),
         format!("$KV.{state}.>"),
+        format!("$KV.{config}.>"),
         "$JS.API.INFO".into(),
         format!("$JS.API.STREAM.CREATE.OBJ_{artifacts}"),
         format!("$JS.API.STREAM.INFO.OBJ_{artifacts}"),
     ];
     publish.extend(stream_api(&format!("KV_{state}")));
+    publish.extend(stream_api(&format!("KV_{config}")));
     Permissions {
         publish,
         publish_deny: Vec::new(),

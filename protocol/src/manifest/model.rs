@@ -85,6 +85,82 @@ impl Manifest {
     }
 }
 
+/// `config` with `layers` resolved (see [`Component::resolve_config`]); `config`
+/// alone when there are no layers.
+pub fn resolve_config<'a>(
+    config: &Config,
+    layers: &'a [ConfigLayer],
+    named: impl Fn(&str) -> Option<&'a Config>,
+) -> Config {
+    if layers.is_empty() {
+        return config.clone();
+    }
+    let mut out = Config::new();
+    for layer in layers {
+        let values = match layer {
+            ConfigLayer::Values(v) => Some(v),
+            ConfigLayer::Named(name) => named(name),
+        };
+        for (k, v) in values.into_iter().flatten() {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Whether `name` may name a stored config: 1 to 128 letters, digits, `-`, `_` or
+/// `.`, not starting with `.` (it is a NATS KV key).
+pub fn valid_config_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && !name.starts_with('.')
+        && !name.ends_with('.')
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Whether `values` may be stored as config named `name`: a valid name, and as
+/// many entries, as long keys and values as a manifest's config may have.
+pub fn check_named_config(
+    name: &str,
+    values: &Config,
+    limits: &crate::manifest::Limits,
+) -> Result<(), String> {
+    if !valid_config_name(name) {
+        return Err(format!(
+            "'{name}' is not a valid config name: {CONFIG_NAME_RULE}"
+        ));
+    }
+    if values.len() > limits.max_config_entries {
+        return Err(format!(
+            "config '{name}' has {} entries, over the limit of {}",
+            values.len(),
+            limits.max_config_entries
+        ));
+    }
+    for (key, value) in values {
+        if key.is_empty() || key.len() > limits.max_name_bytes {
+            return Err(format!(
+                "config '{name}': key '{key}' must be 1 to {} bytes long",
+                limits.max_name_bytes
+            ));
+        }
+        if value.len() > limits.max_value_bytes {
+            return Err(format!(
+                "config '{name}': the value of '{key}' is {} bytes long, over the limit of {} bytes",
+                value.len(),
+                limits.max_value_bytes
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rule [`valid_config_name`] checks, for error messages.
+pub const CONFIG_NAME_RULE: &str =
+    "use 1 to 128 letters, digits, '-', '_' or '.' (not at either end, no '..')";
+
 /// One entry of `spec.components`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Component {
@@ -94,9 +170,16 @@ pub struct Component {
     pub kind: ComponentKind,
     /// `properties.image`.
     pub image: Image,
-    /// `properties.config`, merged in order.
+    /// `properties.config`, merged in order: the values written in the manifest.
     #[serde(default)]
     pub config: Config,
+    /// `properties.config` block by block, when one of them names config stored in
+    /// the lattice (`{name}` without `properties`, as wadm writes a reference to
+    /// `wash config put`): hosts merge these in order, reading each named config's
+    /// current values, so a change reaches the next invocation. Empty when every
+    /// block is written out (then `config` is the whole of it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_layers: Vec<ConfigLayer>,
     /// The scaler trait, if the component has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaler: Option<Scaler>,
@@ -133,7 +216,32 @@ impl Default for Restart {
     }
 }
 
+/// One block of a component's `properties.config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigLayer {
+    /// Values written in the manifest.
+    Values(Config),
+    /// Config stored in the lattice under this name (`lattice config put`).
+    Named(String),
+}
+
 impl Component {
+    /// The names of the stored configs this component reads, in order.
+    pub fn config_names(&self) -> impl Iterator<Item = &str> {
+        self.config_layers.iter().filter_map(|l| match l {
+            ConfigLayer::Named(n) => Some(n.as_str()),
+            ConfigLayer::Values(_) => None,
+        })
+    }
+
+    /// The component's config with each named config as `named` gives it now (a
+    /// name it does not know adds nothing): the blocks merged in order, a later
+    /// value winning.
+    pub fn resolve_config<'a>(&'a self, named: impl Fn(&str) -> Option<&'a Config>) -> Config {
+        resolve_config(&self.config, &self.config_layers, named)
+    }
+
     /// A capability run as a separate process (an executable from a file, the
     /// artifact store or a registry, not a builtin).
     pub fn is_provider(&self) -> bool {
@@ -429,6 +537,47 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> Config {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn config_blocks_merge_in_order_with_named_config_at_its_place() {
+        let written = values(&[("a", "1"), ("b", "1")]);
+        let layers = vec![
+            ConfigLayer::Values(values(&[("a", "1"), ("b", "1")])),
+            ConfigLayer::Named("db".into()),
+            ConfigLayer::Values(values(&[("b", "3")])),
+            ConfigLayer::Named("missing".into()),
+        ];
+        let db = values(&[("a", "2"), ("b", "2"), ("c", "2")]);
+        let lookup = |name: &str| (name == "db").then_some(&db);
+        assert_eq!(
+            resolve_config(&written, &layers, lookup),
+            values(&[("a", "2"), ("b", "3"), ("c", "2")])
+        );
+        // Without layers, the written values alone.
+        assert_eq!(resolve_config(&written, &[], lookup), written);
+    }
+
+    #[test]
+    fn config_names_are_kv_keys() {
+        for ok in ["db", "site-settings", "a.b_c", "X9"] {
+            assert!(valid_config_name(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in ["", ".a", "a.", "a..b", "a b", "a/b", "a*", long.as_str()] {
+            assert!(!valid_config_name(bad), "{bad}");
+        }
+        let limits = crate::manifest::Limits::default();
+        assert!(check_named_config("db", &values(&[("url", "x")]), &limits).is_ok());
+        let err = check_named_config("db", &values(&[("", "x")]), &limits).unwrap_err();
+        assert!(err.contains("key '' must be 1 to 253 bytes"), "{err}");
+    }
 
     #[test]
     fn timeouts_parse_with_units() {

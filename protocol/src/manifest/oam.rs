@@ -4,7 +4,7 @@
 //! [`Limits`] a YAML manifest goes through, with the same path-located messages.
 
 use super::parse::{parse_value, ManifestError};
-use super::{Component, Config, Limits, Link, Manifest, Scaler};
+use super::{Component, Config, ConfigLayer, Limits, Link, Manifest, Scaler};
 use serde_yaml_ng::{Mapping, Value};
 
 /// The manifest as the OAM document it stands for (`apiVersion`, `kind`,
@@ -83,11 +83,26 @@ fn config(values: &Config) -> Value {
     Value::Mapping(values.iter().map(|(k, v)| (s(k), s(v))).collect())
 }
 
+/// Blocks in order: `{name, properties}` for values (named after their place),
+/// `{name}` for stored config.
+fn config_layers(layers: &[ConfigLayer]) -> Value {
+    let blocks = layers.iter().enumerate().map(|(i, layer)| match layer {
+        ConfigLayer::Values(v) => Value::Mapping(map([
+            ("name", s(&format!("values-{i}"))),
+            ("properties", config(v)),
+        ])),
+        ConfigLayer::Named(name) => Value::Mapping(map([("name", s(name))])),
+    });
+    Value::Sequence(blocks.collect())
+}
+
 fn component(c: &Component) -> Value {
     let image = c.image.to_uri();
     let kind = serde_yaml_ng::to_value(c.kind).unwrap_or(Value::Null);
     let mut properties = map([("image", s(&image))]);
-    if !c.config.is_empty() {
+    if !c.config_layers.is_empty() {
+        properties.insert(s("config"), config_layers(&c.config_layers));
+    } else if !c.config.is_empty() {
         properties.insert(s("config"), config(&c.config));
     }
     if let Some(r) = &c.restart {

@@ -97,7 +97,7 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
             keys::capability_config(w, image, &config);
         }
     }
-    let config = config.values;
+    let (config_layers, config) = (config.layers, config.values);
     let restart = match properties.as_ref().and_then(|p| p.get("restart")) {
         Some(n) if kind == Some(ComponentKind::Service) => restart(w, &n),
         Some(n) => {
@@ -112,6 +112,7 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
         kind,
         image,
         config,
+        config_layers,
         scaler: None,
         links: Vec::new(),
         restart,

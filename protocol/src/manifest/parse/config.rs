@@ -1,15 +1,32 @@
 //! `config` fields: a list of `{name, properties}` blocks merged in order, a single
 //! such block, or a plain map of values; bounded by [`Limits`](crate::manifest::Limits).
+//! A block with a `name` and no `properties` names config stored in the lattice
+//! (`lattice config put`), as wadm reads a reference to `wash config put`.
 
 use super::walk::{Node, Obj, Path, Walker};
-use crate::manifest::Config;
+use crate::manifest::{valid_config_name, Config, ConfigLayer, CONFIG_NAME_RULE};
 use std::collections::BTreeMap;
 
 /// Config values and where each one was set (the last place, when merged).
 #[derive(Debug, Default)]
 pub(super) struct Configs {
+    /// The values written in the manifest, merged.
     pub values: Config,
     pub paths: BTreeMap<String, Path>,
+    /// Block by block, when one names stored config; else empty.
+    pub layers: Vec<ConfigLayer>,
+    /// Where each named config was referenced.
+    pub named: Vec<(String, Path)>,
+}
+
+impl Configs {
+    /// The blocks in order, kept only when one of them names stored config.
+    fn finish(mut self) -> Self {
+        if self.named.is_empty() {
+            self.layers.clear();
+        }
+        self
+    }
 }
 
 /// A `config` field: a list of `{name, properties}` blocks merged in order, a single
@@ -22,9 +39,14 @@ pub(super) fn config(w: &mut Walker, node: &Node<'_>) -> Configs {
         };
         match obj.get("properties") {
             Some(props) if props.value.is_mapping() => config_block(w, &obj, &mut out),
-            _ => config_values(w, &obj, &mut out),
+            _ => {
+                let mut values = Configs::default();
+                config_values(w, &obj, &mut values);
+                out.values = values.values;
+                out.paths = values.paths;
+            }
         }
-        return out;
+        return out.finish();
     }
     for item in w.list(node).unwrap_or_default() {
         if let Some(block) = w.map(&item) {
@@ -41,23 +63,37 @@ pub(super) fn config(w: &mut Walker, node: &Node<'_>) -> Configs {
     ) {
         out = Configs::default();
     }
-    out
+    out.finish()
 }
 
 /// `{name, properties}`.
 fn config_block(w: &mut Walker, block: &Obj<'_>, out: &mut Configs) {
     w.only(block, &["name", "properties"], &[]);
-    w.required_str(block, "name");
+    let name = w.required_str(block, "name").map(str::to_owned);
     match block.get("properties") {
         Some(n) => {
             if let Some(values) = w.map(&n) {
-                config_values(w, &values, out);
+                let mut layer = Configs::default();
+                config_values(w, &values, &mut layer);
+                out.layers.push(ConfigLayer::Values(layer.values.clone()));
+                out.values.extend(layer.values);
+                out.paths.extend(layer.paths);
             }
         }
-        None => w.problem(
-            &block.path.key("properties"),
-            "is required: references to config stored elsewhere are not supported yet",
-        ),
+        // A reference to config stored in the lattice.
+        None => {
+            let Some(name) = name else { return };
+            let path = block.path.key("name");
+            if valid_config_name(&name) {
+                out.layers.push(ConfigLayer::Named(name.clone()));
+                out.named.push((name, path));
+            } else {
+                w.problem(
+                    &path,
+                    format!("'{name}' is not a valid config name: {CONFIG_NAME_RULE}"),
+                );
+            }
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! importing none of them.
 
 use super::walk::Path;
-use crate::manifest::{Builtin, Component, ComponentKind, Config, Image, Link, Restart, Scaler};
+use crate::manifest::{
+    Builtin, Component, ComponentKind, Config, ConfigLayer, Image, Link, Restart, Scaler,
+};
 use std::collections::BTreeMap;
 
 /// A component as far as it could be read; turned into a [`Component`] only when the
@@ -17,6 +19,7 @@ pub(super) struct Draft {
     pub kind: Option<ComponentKind>,
     pub image: Option<Image>,
     pub config: Config,
+    pub config_layers: Vec<ConfigLayer>,
     pub scaler: Option<Scaler>,
     pub links: Vec<LinkDraft>,
     pub restart: Option<Restart>,
@@ -36,6 +39,7 @@ impl Draft {
             kind: self.kind?,
             image: self.image?,
             config: self.config,
+            config_layers: self.config_layers,
             scaler: self.scaler,
             links: self.links.into_iter().map(|l| l.link).collect(),
             restart: self.restart,

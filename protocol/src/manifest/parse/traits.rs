@@ -260,7 +260,20 @@ fn side_config(w: &mut Walker, props: &Obj<'_>, side: &str, legacy: &str) -> Con
             );
             Configs::default()
         }
-        (Some(n), None) | (None, Some(n)) => config(w, &n),
+        (Some(n), None) | (None, Some(n)) => {
+            let configs = config(w, &n);
+            for (name, path) in &configs.named {
+                w.problem(
+                    path,
+                    format!(
+                        "a link's config is read when the link is made, so it must be written \
+                         out: give `properties` here (config stored in the lattice, such as \
+                         '{name}', is read by a component's `properties.config`)"
+                    ),
+                );
+            }
+            configs
+        }
         (None, None) => Configs::default(),
     }
 }
