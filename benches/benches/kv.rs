@@ -43,6 +43,7 @@ fn app(name: &str, image: &str, url: Option<&str>) -> WorkloadSpec {
     WorkloadSpec {
         manifest,
         placements,
+        secrets: None,
     }
 }
 

@@ -514,6 +514,7 @@ mod tests {
                 image,
                 config: Default::default(),
                 config_layers: Vec::new(),
+                secrets: Vec::new(),
                 scaler: None,
                 links: vec![],
                 restart: None,

@@ -44,6 +44,9 @@ pub enum KeyKind {
     /// An account that signs components (`lattice sign --issuer`), as wasmCloud's
     /// account keys do; hosts trust its public key with --trust-issuer.
     Account,
+    /// The controllers' secrets key (a curve key, `SX...`): stored secrets are
+    /// sealed to it (`lattice controller --secrets-key`).
+    Secrets,
 }
 
 pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
@@ -53,6 +56,11 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
                 KeyKind::Join => {
                     let token = lattice_protocol::trust::JoinToken::generate();
                     (token.seed(), token.public_key())
+                }
+                KeyKind::Secrets => {
+                    let key = lattice_protocol::secrets::new_key();
+                    let seed = key.seed().map_err(|e| anyhow::anyhow!("{e}"))?;
+                    (seed, key.public_key())
                 }
                 KeyKind::Lattice | KeyKind::Host | KeyKind::Account => {
                     let key = match kind {
@@ -72,6 +80,9 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             let seed = read_seed(&file)?;
             let public = match nkeys::KeyPair::from_seed(&seed) {
                 Ok(key) => key.public_key(),
+                Err(_) if seed.starts_with("SX") => lattice_protocol::secrets::key_from_seed(&seed)
+                    .map(|k| k.public_key())
+                    .map_err(|e| anyhow::anyhow!("{} holds no curve seed: {e}", file.display()))?,
                 Err(_) => lattice_protocol::trust::JoinToken::from_seed(&seed)
                     .map(|t| t.public_key())
                     .map_err(|e| anyhow::anyhow!("{} holds no nkey seed: {e}", file.display()))?,
@@ -103,6 +114,18 @@ pub fn write_new(path: &Path, seed: &str) -> anyhow::Result<()> {
     file.write_all(seed.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The secrets key's seed kept in `path`, made when the file does not exist yet.
+pub fn load_or_create_secrets_key(path: &Path) -> anyhow::Result<String> {
+    if path.exists() {
+        return read_seed(path);
+    }
+    let seed = lattice_protocol::secrets::new_key()
+        .seed()
+        .map_err(|e| anyhow::anyhow!("cannot make a key: {e}"))?;
+    write_new(path, &seed)?;
+    Ok(seed)
 }
 
 /// The seed kept in `path`, made by `new` when the file does not exist yet.

@@ -21,6 +21,7 @@ mod nats_server;
 mod output;
 mod push;
 mod run;
+mod secret;
 mod sign;
 mod validate;
 
@@ -85,6 +86,11 @@ enum Command {
     /// redeploy.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Secrets stored in the lattice, sealed at rest and in transit, given to
+    /// components and providers that a manifest names them for
+    /// (`properties.secrets`, wadm's form).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
     /// List hosts and what they run.
     #[command(subcommand)]
     Get(get::GetCommand),
@@ -193,6 +199,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => {
             let client = connect(&nats).await?;
             config::run(cmd, client, &cli.lattice, cli.output).await
+        }
+        Command::Secret(cmd) => {
+            let client = connect(&nats).await?;
+            secret::run(cmd, client, &cli.lattice, cli.output).await
         }
         Command::Keys(cmd) => keys::run(cmd),
         Command::NatsAuth(cmd) => nats_auth::run(cmd, &cli.lattice),

@@ -366,6 +366,12 @@ pub struct ControllerArgs {
     /// itself in LATTICE_SIGNING_KEY.
     #[arg(long, env = "LATTICE_SIGNING_KEY_FILE")]
     signing_key: Option<PathBuf>,
+    /// The secrets key's seed file (`SX...`, from `lattice keys new secrets`):
+    /// stored secrets are sealed to it, and sealed again for each host that runs
+    /// what uses them. Every controller of the lattice needs the same one; without
+    /// it, secrets are refused.
+    #[arg(long, env = "LATTICE_SECRETS_KEY_FILE")]
+    secrets_key: Option<PathBuf>,
     /// Admit only this host key (`N...`) to the lattice; repeat for more. Without
     /// --admit, --admit-file and --join-key, any host with a valid signature is
     /// admitted.
@@ -452,6 +458,10 @@ impl ControllerArgs {
             lease_ttl,
             lease_renew: lease_ttl / 3,
             signing_key,
+            secrets_key: match &self.secrets_key {
+                Some(path) => Some(crate::keys::read_seed(path)?),
+                None => None,
+            },
             admission,
             registry: self.registry.settings()?,
             storage: self.storage.config(),
@@ -689,6 +699,9 @@ async fn run_up(
     let config = lattice_controller::ControllerConfig {
         host_heartbeat_interval: host.config().heartbeat_interval,
         signing_key: Some(lattice_seed),
+        secrets_key: Some(crate::keys::load_or_create_secrets_key(
+            &state_dir.join("secrets.xk"),
+        )?),
         // The controller pins tags against the registries the host pulls from.
         registry: options.registry.settings()?,
         storage,

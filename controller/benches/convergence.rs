@@ -253,6 +253,7 @@ fn reconcile_at_rest(hosts: usize, apps: usize) -> Duration {
             labels: Default::default(),
             draining: false,
             workloads: vec![],
+            secrets_key: None,
         })
         .collect();
     // Place once, then report exactly that placement.

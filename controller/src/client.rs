@@ -4,7 +4,7 @@ use futures::StreamExt;
 use lattice_protocol::manifest::{Config, Manifest};
 use lattice_protocol::messages::{
     ApiReply, AppRequest, AppStatus, ConfigPutRequest, ConfigRequest, DeployRequest, GetRequest,
-    HostInfo, ListRequest, StoredManifest, VersionInfo,
+    HostInfo, ListRequest, SecretPutRequest, StoredManifest, VersionInfo,
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode, CodecError};
@@ -147,6 +147,35 @@ impl ApiClient {
             name: name.to_string(),
         };
         self.call("config_rm", &req).await
+    }
+
+    /// Store secret `name` with `value`, sealed on this side for the controller's
+    /// secrets key with a one-time key, so it is never in clear on NATS. Returns
+    /// its size.
+    pub async fn secret_put(&self, name: &str, value: &[u8]) -> Result<usize, ApiError> {
+        let controller: String = self.call("secret_key", &ListRequest {}).await?;
+        let once = lattice_protocol::secrets::new_key();
+        let sealed = lattice_protocol::secrets::seal(value, &once, &controller)
+            .map_err(|e| ApiError::Controller(format!("the controller's secrets key: {e}")))?;
+        let req = SecretPutRequest {
+            name: name.to_string(),
+            sender: once.public_key(),
+            sealed,
+        };
+        self.call("secret_put", &req).await
+    }
+
+    /// Every stored secret's name.
+    pub async fn secret_list(&self) -> Result<Vec<String>, ApiError> {
+        self.call("secret_list", &ListRequest {}).await
+    }
+
+    /// Remove secret `name`.
+    pub async fn secret_rm(&self, name: &str) -> Result<String, ApiError> {
+        let req = ConfigRequest {
+            name: name.to_string(),
+        };
+        self.call("secret_rm", &req).await
     }
 
     /// A stored version of `name` with its manifest (the newest when `version` is

@@ -36,6 +36,11 @@ pub struct ControllerConfig {
     /// The lattice signing key's seed (`SC…`, made by `lattice keys new lattice
     /// --out FILE`): every host command is signed with it. Required.
     pub signing_key: Option<String>,
+    /// The secrets key's seed (`SX…`, made by `lattice keys new secrets --out
+    /// FILE`): stored secrets are sealed to it, and opened with it only to seal
+    /// them again for the hosts that run what uses them. Every controller of a
+    /// lattice needs the same one. Without it, secrets are refused.
+    pub secrets_key: Option<String>,
     /// Which hosts' signed reports this controller acts on (default: any host whose
     /// report is validly signed by its own key).
     pub admission: Admission,
@@ -86,6 +91,7 @@ impl Default for ControllerConfig {
             lease_ttl: Duration::from_secs(3),
             lease_renew: Duration::from_secs(1),
             signing_key: None,
+            secrets_key: None,
             admission: Admission::any_host(),
             registry: lattice_artifacts::oci::RegistrySettings::default(),
             storage: StorageConfig::default(),
@@ -117,6 +123,10 @@ impl std::fmt::Debug for ControllerConfig {
             .field(
                 "signing_key",
                 &self.signing_key.as_ref().map(|_| "(a seed, not shown)"),
+            )
+            .field(
+                "secrets_key",
+                &self.secrets_key.as_ref().map(|_| "(a seed, not shown)"),
             )
             .field("admission", &self.admission)
             .field("registry", &self.registry)

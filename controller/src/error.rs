@@ -14,6 +14,8 @@ pub enum ControllerError {
     NoSigningKey,
     #[error("the controller's signing key is not a lattice signing key (a seed starting with SC, made by `lattice keys new lattice --out FILE`): {problem}")]
     BadSigningKey { problem: String },
+    #[error("{problem} (a seed starting with SX, made by `lattice keys new secrets --out FILE`)")]
+    BadSecretsKey { problem: String },
     #[error("'{lattice}' is not a valid lattice name: use 1 to 64 letters, digits, '-' or '_'")]
     InvalidLattice { lattice: String },
     #[error(

@@ -47,6 +47,7 @@ fn spec(components: &[&str]) -> WorkloadSpec {
     WorkloadSpec {
         manifest: manifest(),
         placements: components.iter().map(|c| (c.to_string(), 256)).collect(),
+        secrets: None,
     }
 }
 

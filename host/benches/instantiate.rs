@@ -31,6 +31,7 @@ fn hello_host(rt: &Runtime, pooling: bool) -> (Host, Arc<ComponentRuntime>) {
         let spec = WorkloadSpec {
             manifest,
             placements: BTreeMap::from([("hello".to_string(), 1)]),
+            secrets: None,
         };
         host.apply(spec).await.expect("hello deploys");
         host

@@ -140,6 +140,7 @@ async fn main() {
     host.apply(WorkloadSpec {
         manifest: manifest(),
         placements: [("client".to_string(), 4)].into(),
+        secrets: None,
     })
     .await
     .unwrap();

@@ -139,6 +139,7 @@ spec:
     let workload = WorkloadSpec {
         manifest,
         placements: BTreeMap::from([("web".to_string(), 1)]),
+        secrets: None,
     };
     let reply = command(&r, encode(&HostCommand::Apply { workload })).await;
     assert!(!reply.ok);

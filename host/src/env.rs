@@ -7,8 +7,9 @@
 use crate::loopback::Loopback;
 use crate::named_config::NamedConfigs;
 use lattice_protocol::manifest::{Config, ConfigLayer};
+use lattice_protocol::secrets::SecretValue;
 use std::any::{Any, TypeId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub struct ComponentEnv {
     pub config_layers: Vec<ConfigLayer>,
     /// The lattice's named config as this host sees it now.
     pub named_configs: NamedConfigs,
+    /// Its `properties.secrets`: the name it asks for to the value.
+    pub secrets: Arc<BTreeMap<String, SecretValue>>,
     /// The workload's loopback network, where its TCP goes (`None`: no TCP).
     pub loopback: Option<Arc<Loopback>>,
     /// Whether it may listen on the loopback (only a service may).
@@ -47,6 +50,7 @@ impl ComponentEnv {
             config: Config::default(),
             config_layers: Vec::new(),
             named_configs: NamedConfigs::default(),
+            secrets: Arc::default(),
             loopback: None,
             can_listen: false,
             links: HashMap::new(),

@@ -40,6 +40,7 @@ fn echoes(placed: &str) -> WorkloadSpec {
     WorkloadSpec {
         manifest,
         placements: [(placed.to_owned(), 1)].into(),
+        secrets: None,
     }
 }
 

@@ -51,6 +51,7 @@ fn placed(manifest: &Manifest, components: &[&str]) -> WorkloadSpec {
             .iter()
             .map(|c| (c.to_string(), if *c == "echo" { 4 } else { 1 }))
             .collect(),
+        secrets: None,
     }
 }
 
@@ -618,6 +619,7 @@ async fn a_link_passing_resources_is_refused_at_apply() {
         .apply(WorkloadSpec {
             manifest,
             placements: [("maker".to_string(), 1)].into(),
+            secrets: None,
         })
         .await
         .unwrap_err();

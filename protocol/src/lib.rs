@@ -25,6 +25,7 @@ pub mod manifest;
 pub mod messages;
 pub mod nats_tls;
 pub mod provider;
+pub mod secrets;
 pub mod subjects;
 pub mod trust;
 pub mod wire;

@@ -107,6 +107,10 @@ pub struct HostInfo {
     /// does not trust, for another host, too old, replayed, or of a stale term).
     #[serde(default)]
     pub refused_commands: u64,
+    /// The host's public secrets key (`X…`, new at every start): secrets for it
+    /// are sealed to this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_key: Option<String>,
 }
 
 /// Linked calls (component to component) a host has routed, by where they went.
@@ -217,6 +221,10 @@ pub struct WorkloadSpec {
     pub manifest: Manifest,
     /// Component name -> instances on this host. Components absent here do not run.
     pub placements: BTreeMap<String, u32>,
+    /// The secrets the placed components (and providers) are given, sealed for
+    /// this host; added by the controller as it sends the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<crate::secrets::SealedSecrets>,
 }
 
 /// A host's answer to a [`HostCommand`].
@@ -308,6 +316,18 @@ pub struct ConfigPutRequest {
 pub struct ConfigRequest {
     /// The config's name.
     pub name: String,
+}
+
+/// `lattice.L.api.secret_put`: store a secret, sealed by the CLI's one-time key
+/// `sender` for the controller's secrets key (`secret_key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretPutRequest {
+    /// The secret's name (as a config name).
+    pub name: String,
+    /// The sealing key's public half (`X…`).
+    pub sender: String,
+    /// The value, sealed (base64).
+    pub sealed: String,
 }
 
 /// `lattice.L.api.list`: no arguments.

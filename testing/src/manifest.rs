@@ -305,6 +305,7 @@ pub fn placed(manifest: Manifest, components: &[&str], instances: u32) -> Worklo
             .iter()
             .map(|c| (c.to_string(), instances))
             .collect(),
+        secrets: None,
     }
 }
 
@@ -325,6 +326,7 @@ pub fn spec(manifest: Manifest) -> WorkloadSpec {
     WorkloadSpec {
         manifest,
         placements,
+        secrets: None,
     }
 }
 

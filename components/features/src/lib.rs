@@ -20,6 +20,7 @@
 //! | `/link?name=N&key=K`                | `wasmcloud:bus/lattice@1.0.0.set-link-name`  |
 //! | `/link2?name=N&key=K`               | `wasmcloud:bus/lattice@2.0.0.set-link-name`  |
 //! | `/fetch?url=U`                      | `wasi:http/outgoing-handler`                 |
+//! | `/secret?key=K`                     | `wasmcloud:secrets` `store.get` + `reveal` (404 `missing\n`); answers the value's kind, length and FNV-1a hash, never the value |
 //!
 //! The `/kv/*` routes use the bucket named by `bucket` (default `default`).
 
@@ -54,6 +55,7 @@ fn route(path: &str, query: &Query) -> Reply {
         "/link" => bus::link_v1(query),
         "/link2" => bus::link_v2(query),
         "/fetch" => fetch::fetch(query),
+        "/secret" => secret(query),
         _ => match path.strip_prefix("/kv/") {
             Some(operation) => kv::route(operation, query),
             None => Reply::not_found(),
@@ -94,6 +96,33 @@ fn config_runtime_get(query: &Query) -> Reply {
         Ok(None) => Reply::missing(),
         Err(e) => Reply::error(format!("config runtime get {key:?}: {e:?}")),
     }
+}
+
+/// A secret's length and a digest of it, so a test can check the value without
+/// the component ever writing it out.
+fn secret(query: &Query) -> Reply {
+    use bindings::wasmcloud::secrets::{reveal, store};
+    let key = match query.required("key") {
+        Ok(key) => key,
+        Err(reply) => return reply,
+    };
+    let secret = match store::get(key) {
+        Ok(secret) => secret,
+        Err(store::SecretsError::NotFound) => return Reply::missing(),
+        Err(e) => return Reply::error(format!("secret {key:?}: {e:?}")),
+    };
+    let (kind, bytes) = match reveal::reveal(&secret) {
+        store::SecretValue::String(s) => ("string", s.into_bytes()),
+        store::SecretValue::Bytes(b) => ("bytes", b),
+    };
+    Reply::ok(format!("{kind} {} bytes, fnv1a {:016x}\n", bytes.len(), fnv1a(&bytes)))
+}
+
+/// FNV-1a, 64 bits: enough to tell values apart in a test without a crypto crate.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn log(query: &Query) -> Reply {

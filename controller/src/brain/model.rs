@@ -25,6 +25,9 @@ pub struct ObservedHost {
     /// Draining hosts get no work.
     pub draining: bool,
     pub workloads: Vec<WorkloadReport>,
+    /// Its public secrets key, from its signed report: secrets it is given are
+    /// sealed to it.
+    pub secrets_key: Option<String>,
 }
 
 impl From<HostInfo> for ObservedHost {
@@ -34,6 +37,7 @@ impl From<HostInfo> for ObservedHost {
             labels: info.labels,
             draining: info.draining,
             workloads: info.workloads,
+            secrets_key: info.secrets_key,
         }
     }
 }

@@ -312,6 +312,7 @@ mod tests {
                 .collect(),
             draining: false,
             workloads: vec![],
+            secrets_key: None,
         }
     }
 

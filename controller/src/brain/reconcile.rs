@@ -111,6 +111,7 @@ pub fn reconcile(desired: &[DesiredApp], hosts: &[ObservedHost], ctx: &Context<'
                         workload: WorkloadSpec {
                             manifest: manifest.clone(),
                             placements: pl.clone(),
+                            secrets: None,
                         },
                     }
                 }

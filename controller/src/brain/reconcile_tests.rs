@@ -25,6 +25,7 @@ fn component(name: &str, instances: u32) -> Component {
         image: Image::File(format!("file:///c/{name}.wasm")),
         config: Default::default(),
         config_layers: Vec::new(),
+        secrets: Vec::new(),
         scaler: Some(Scaler::Spreadscaler {
             instances,
             spread: vec![],
@@ -42,6 +43,7 @@ fn manifest(name: &str, version: &str, comps: &[(&str, u32)]) -> Manifest {
         image: Image::Builtin(Builtin::HttpServer),
         config: Default::default(),
         config_layers: Vec::new(),
+        secrets: Vec::new(),
         scaler: None,
         links: vec![],
         restart: None,
@@ -85,6 +87,7 @@ fn host(id: &str, workloads: &[Reported<'_>]) -> ObservedHost {
                     .collect(),
             })
             .collect(),
+        secrets_key: None,
     }
 }
 
@@ -98,6 +101,7 @@ fn apply(host: &str, m: &Manifest, placements: &[(&str, u32)]) -> PlannedCommand
                     .iter()
                     .map(|(n, i)| (n.to_string(), *i))
                     .collect(),
+                secrets: None,
             },
         },
     }
@@ -400,6 +404,7 @@ fn a_service_shows_restarts_and_fails_the_app_when_given_up() {
         image: Image::File("file:///c/cache.wasm".into()),
         config: Default::default(),
         config_layers: Vec::new(),
+        secrets: Vec::new(),
         scaler: None,
         links: vec![],
         restart: Some(Restart::default()),

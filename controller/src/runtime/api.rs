@@ -19,6 +19,7 @@ use super::configs::ConfigStore;
 use super::election::View;
 use super::events::{chain, publish_event, PUBLISH_DEADLINE};
 use super::msg::Msg;
+use super::secrets::SecretStore;
 use super::signer::Signer;
 use super::store::Store;
 use crate::brain::model::short_host_id;
@@ -30,7 +31,7 @@ use lattice_bus::{Bus, SharedBus, Subscription};
 use lattice_protocol::manifest::{revalidate, Config, Image, Limits, Manifest};
 use lattice_protocol::messages::{
     ApiReply, AppRequest, AppStatus, ConfigPutRequest, ConfigRequest, DeployRequest, Event,
-    GetRequest, HostCommand, HostInfo, ListRequest, StoredManifest, VersionInfo,
+    GetRequest, HostCommand, HostInfo, ListRequest, SecretPutRequest, StoredManifest, VersionInfo,
 };
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::{decode, encode};
@@ -55,7 +56,8 @@ const CONCURRENT_REQUESTS: usize = 64;
 /// The operations this controller answers, for error messages.
 const OPS: &str =
     "deploy, put, get, undeploy, delete, list, status, history, hosts, set_host_labels, \
-     artifacts_in_use, config_put, config_get, config_list, config_rm";
+     artifacts_in_use, config_put, config_get, config_list, config_rm, secret_key, secret_put, \
+     secret_list, secret_rm";
 
 pub(crate) struct Api {
     bus: SharedBus,
@@ -72,6 +74,8 @@ pub(crate) struct Api {
     registry: Option<Registry>,
     /// Named config (`config_put`, `config_get`, `config_list`, `config_rm`).
     configs: ConfigStore,
+    /// Secrets (`secret_key`, `secret_put`, `secret_list`, `secret_rm`).
+    secrets: SecretStore,
 }
 
 /// Answer API requests until both subscriptions end, at most
@@ -156,6 +160,7 @@ impl Api {
         signer: Signer,
         command_timeout: Duration,
         configs: ConfigStore,
+        secrets: SecretStore,
     ) -> Self {
         Self {
             bus,
@@ -168,6 +173,7 @@ impl Api {
             command_timeout,
             registry: None,
             configs,
+            secrets,
         }
     }
 
@@ -257,6 +263,10 @@ impl Api {
             "config_get" => answer(self.config_get(payload).await),
             "config_list" => answer(self.config_list(payload).await),
             "config_rm" => answer(self.config_rm(payload).await),
+            "secret_key" => answer(self.secret_key(payload)),
+            "secret_put" => answer(self.secret_put(payload).await),
+            "secret_list" => answer(self.secret_list(payload).await),
+            "secret_rm" => answer(self.secret_rm(payload).await),
             _ => answer::<()>(Err(format!(
                 "unknown API operation '{op}'; this controller answers {OPS}"
             ))),
@@ -375,6 +385,38 @@ impl Api {
         Ok(name)
     }
 
+    /// The public key new secrets are sealed to.
+    fn secret_key(&self, payload: &[u8]) -> Result<String, String> {
+        let ListRequest {} = request("secret_key", payload)?;
+        self.secrets.public_key()
+    }
+
+    /// Store a secret sealed for this controller; answers with its size.
+    async fn secret_put(&self, payload: &[u8]) -> Result<usize, String> {
+        let SecretPutRequest {
+            name,
+            sender,
+            sealed,
+        } = request("secret_put", payload)?;
+        let size = self.secrets.put(&name, &sender, &sealed).await?;
+        tracing::info!(secret = %name, "secret stored");
+        Ok(size)
+    }
+
+    async fn secret_list(&self, payload: &[u8]) -> Result<Vec<String>, String> {
+        let ListRequest {} = request("secret_list", payload)?;
+        self.secrets.list().await
+    }
+
+    async fn secret_rm(&self, payload: &[u8]) -> Result<String, String> {
+        let ConfigRequest { name } = request("secret_rm", payload)?;
+        if !self.secrets.remove(&name).await? {
+            return Err(format!("no secret named '{name}'"));
+        }
+        tracing::info!(secret = %name, "secret removed");
+        Ok(name)
+    }
+
     /// Refuse to deploy a manifest naming config that is not stored: its
     /// components would start without the values they were written for.
     async fn check_named_configs(&self, manifest: &Manifest) -> Result<(), String> {
@@ -385,6 +427,14 @@ impl Api {
                     missing.push(format!("'{name}' (component {})", c.name));
                 }
             }
+        }
+        let secrets = self.secrets.missing(manifest).await?;
+        if !secrets.is_empty() {
+            return Err(format!(
+                "the manifest names secrets that are not stored: {}; store each with `lattice \
+                 secret put KEY` (the value from stdin)",
+                secrets.join(", ")
+            ));
         }
         if missing.is_empty() {
             return Ok(());

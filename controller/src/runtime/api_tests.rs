@@ -83,6 +83,7 @@ impl Running {
             signer,
             Duration::from_secs(1),
             ConfigStore::new(std::sync::Arc::new(FakeKv::new("lattice_t_config"))),
+            SecretStore::new(std::sync::Arc::new(FakeKv::new("lattice_t_state")), None).unwrap(),
         );
         let serving = tokio::spawn(serve(queue, direct, api));
         Self {
@@ -160,7 +161,8 @@ async fn a_deploy_is_written_to_kv_then_handed_to_the_state_task() {
         Some(
             "unknown API operation 'redeploy'; this controller answers deploy, put, get, \
              undeploy, delete, list, status, history, hosts, set_host_labels, \
-             artifacts_in_use, config_put, config_get, config_list, config_rm"
+             artifacts_in_use, config_put, config_get, config_list, config_rm, secret_key, \
+             secret_put, secret_list, secret_rm"
         )
     );
 }
@@ -176,6 +178,7 @@ fn one_component(instances: u32) -> Manifest {
             image: Image::File("/components/api.wasm".into()),
             config: Default::default(),
             config_layers: Vec::new(),
+            secrets: Vec::new(),
             scaler: Some(Scaler::Spreadscaler {
                 instances,
                 spread: vec![],

@@ -6,6 +6,7 @@
 
 use super::election::View;
 use super::msg::Msg;
+use super::secrets::SecretStore;
 use super::signer::Signer;
 use crate::brain::attempts::command_app;
 use lattice_bus::{Bus, RequestError, SharedBus};
@@ -27,6 +28,8 @@ pub(crate) struct Sender {
     timeout: Duration,
     slots: Arc<Semaphore>,
     done: mpsc::Sender<Msg>,
+    /// Seals the secrets an `apply` carries for its host.
+    secrets: Option<SecretStore>,
 }
 
 impl Sender {
@@ -46,12 +49,27 @@ impl Sender {
             timeout,
             slots: Arc::new(Semaphore::new(CONCURRENT_SENDS)),
             done,
+            secrets: None,
         }
     }
 
+    /// Give `apply` commands the secrets their components use, from `secrets`.
+    pub(crate) fn with_secrets(mut self, secrets: SecretStore) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
     /// Send `command` (the attempt numbered `seq`) to `host_id` in the background,
-    /// signed under lease `term`.
-    pub(crate) fn send(&self, host_id: String, command: HostCommand, seq: u64, term: u64) {
+    /// signed under lease `term`; an `apply` carries the secrets its components
+    /// use, sealed for the host's `secrets_key`.
+    pub(crate) fn send(
+        &self,
+        host_id: String,
+        mut command: HostCommand,
+        seq: u64,
+        term: u64,
+        secrets_key: Option<String>,
+    ) {
         tracing::info!(host = %host_id, command = describe(&command), term, "sending host command");
         let bus = self.bus.clone();
         let subject = self.subjects.host_command(&host_id);
@@ -60,6 +78,7 @@ impl Sender {
         let slots = self.slots.clone();
         let signer = self.signer.clone();
         let election = self.election.clone();
+        let secrets = self.secrets.clone();
         tokio::spawn(async move {
             let app = command_app(&command).to_string();
             let result = match slots.acquire_owned().await {
@@ -68,9 +87,13 @@ impl Sender {
                         tracing::info!(host = %host_id, term, "lease lost before sending; command dropped");
                         return;
                     }
-                    match signer.sign(&host_id, term, &command) {
-                        Ok(bytes) => send_command(&*bus, subject, bytes, timeout).await,
-                        Err(e) => Err(format!("could not be signed: {e}")),
+                    match add_secrets(&mut command, secrets.as_ref(), secrets_key.as_deref()).await
+                    {
+                        Err(e) => Err(format!("could not be given its secrets: {e}")),
+                        Ok(()) => match signer.sign(&host_id, term, &command) {
+                            Ok(bytes) => send_command(&*bus, subject, bytes, timeout).await,
+                            Err(e) => Err(format!("could not be signed: {e}")),
+                        },
                     }
                 }
                 Err(_) => return,
@@ -85,6 +108,30 @@ impl Sender {
                 .await;
         });
     }
+}
+
+/// Seal, for the host's key, the secrets an `apply`'s placed components use.
+async fn add_secrets(
+    command: &mut HostCommand,
+    secrets: Option<&SecretStore>,
+    host_key: Option<&str>,
+) -> Result<(), String> {
+    let HostCommand::Apply { workload } = command else {
+        return Ok(());
+    };
+    let uses_secrets = workload
+        .placements
+        .keys()
+        .filter_map(|c| workload.manifest.component(c))
+        .any(|c| !c.secrets.is_empty());
+    if !uses_secrets {
+        return Ok(());
+    }
+    let store = secrets.ok_or("this controller keeps no secrets")?;
+    workload.secrets = store
+        .seal_for(&workload.manifest, &workload.placements, host_key)
+        .await?;
+    Ok(())
 }
 
 fn describe(command: &HostCommand) -> String {

@@ -35,6 +35,7 @@ mod election;
 mod events;
 mod msg;
 mod reports;
+mod secrets;
 mod signer;
 mod state;
 pub mod store;
@@ -127,6 +128,8 @@ impl Controller {
         ))
         .await?;
         check_replicas(&js, &subjects.config_bucket(), "KV", storage.replicas).await?;
+        let secrets = secrets::SecretStore::new(store.kv().clone(), config.secrets_key.as_deref())
+            .map_err(|problem| ControllerError::BadSecretsKey { problem })?;
         // Watch before loading so no change falls between the two.
         let changes = within(store.changes()).await?;
         let apps = within(store.load_all()).await?;
@@ -191,12 +194,14 @@ impl Controller {
                 signer.clone(),
                 config.command_timeout,
                 configs,
+                secrets.clone(),
             )
             .with_registry(registry),
         )));
         let lease_renew = config.lease_renew;
         let state = State::new(bus, lattice, subjects, config, apps, signer, view, tx)
-            .with_progress(progress_tx);
+            .with_progress(progress_tx)
+            .with_secrets(secrets.clone());
         state.run(rx, beats, stops, shutdown).await;
         // The state task sends nothing any more: hand the lease over.
         let _ = release_tx.send(());

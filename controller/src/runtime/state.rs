@@ -5,6 +5,7 @@ use super::election::View;
 use super::events::publish_event;
 use super::msg::Msg;
 use super::reports::Reports;
+use super::secrets::SecretStore;
 use super::signer::{now_ms, Signer};
 use crate::brain::attempts::{Attempts, Backoff};
 use crate::brain::model::{Context, DesiredApp, ObservedHost, PlannedCommand};
@@ -95,6 +96,12 @@ fn now() -> Instant {
 }
 
 impl State {
+    /// Give `apply` commands the secrets their components use.
+    pub(crate) fn with_secrets(mut self, secrets: SecretStore) -> Self {
+        self.sender = self.sender.with_secrets(secrets);
+        self
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         bus: SharedBus,
@@ -505,7 +512,12 @@ impl State {
     fn send(&mut self, planned: PlannedCommand, now: Instant, term: u64) {
         let PlannedCommand { host_id, command } = planned;
         let seq = self.attempts.sent(&host_id, command.clone(), now);
-        self.sender.send(host_id, command, seq, term);
+        let secrets_key = self
+            .hosts
+            .iter()
+            .find(|h| h.id == host_id)
+            .and_then(|h| h.secrets_key.clone());
+        self.sender.send(host_id, command, seq, term, secrets_key);
     }
 
     /// Remember each app's state; publish the changes when leading.

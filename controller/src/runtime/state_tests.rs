@@ -48,6 +48,7 @@ fn manifest(instances: u32) -> Manifest {
             image: Image::File("file:///components/api.wasm".into()),
             config: Default::default(),
             config_layers: Vec::new(),
+            secrets: Vec::new(),
             scaler: Some(Scaler::Spreadscaler {
                 instances,
                 spread: vec![],

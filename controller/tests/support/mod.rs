@@ -378,6 +378,7 @@ pub fn component(name: &str, instances: u32) -> Component {
         image: Image::File(format!("/components/{name}.wasm")),
         config: Default::default(),
         config_layers: Vec::new(),
+        secrets: Vec::new(),
         scaler: Some(Scaler::Spreadscaler {
             instances,
             spread: vec![],

@@ -12,9 +12,69 @@ use crate::provider::{self, Provider, ProviderContext, ProviderSpec};
 use crate::service::Service;
 use lattice_protocol::manifest::{revalidate, ComponentKind, Image, Manifest};
 use lattice_protocol::messages::WorkloadSpec;
+use lattice_protocol::secrets::SecretValue;
+use std::collections::BTreeSet;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+/// The secrets `component` is given, under the names it asks for.
+fn given_secrets(
+    component: &lattice_protocol::manifest::Component,
+    opened: &BTreeMap<String, SecretValue>,
+) -> BTreeMap<String, SecretValue> {
+    component
+        .secrets
+        .iter()
+        .filter_map(|r| Some((r.name.clone(), opened.get(&r.key)?.clone())))
+        .collect()
+}
+
 impl Host {
+    /// Open the secrets `spec` carries for the components it places here: every
+    /// one they name must be there, sealed for this host's key. Stored name to
+    /// value.
+    fn open_secrets(
+        &self,
+        manifest: &Manifest,
+        spec: &WorkloadSpec,
+    ) -> Result<BTreeMap<String, SecretValue>, String> {
+        let wanted: BTreeSet<&str> = spec
+            .placements
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(name, _)| manifest.component(name))
+            .flat_map(|c| c.secrets.iter().map(|r| r.key.as_str()))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let refuse =
+            |why: String| format!("host {} refuses app '{}': {why}", self.id(), manifest.name);
+        let Some(sealed) = &spec.secrets else {
+            return Err(refuse(
+                "its components are given secrets but the command carries none".into(),
+            ));
+        };
+        let own = self.inner.secrets_key.public_key();
+        if sealed.recipient != own {
+            return Err(refuse(format!(
+                "its secrets are sealed for key {} but this host's key is {own} (it restarted); \
+                 they are sent again with its next heartbeat",
+                sealed.recipient
+            )));
+        }
+        let mut out = BTreeMap::new();
+        for key in wanted {
+            let Some(value) = sealed.values.get(key) else {
+                return Err(refuse(format!("secret '{key}' was not sent")));
+            };
+            let clear =
+                lattice_protocol::secrets::open(value, &self.inner.secrets_key, &sealed.sender)
+                    .map_err(|e| refuse(format!("secret '{key}': {e}")))?;
+            out.insert(key.to_string(), SecretValue::from_bytes(clear));
+        }
+        Ok(out)
+    }
+
     /// Run exactly `spec` for its app, replacing what ran before. Returns the
     /// components whose instances changed, with their new count (0: stopped here).
     /// On error nothing changes and the message says what to fix.
@@ -57,6 +117,7 @@ impl Host {
             None => (Arc::new(Loopback::default()), None, BTreeMap::new()),
         };
         self.check_images(&manifest, &spec.placements)?;
+        let secrets = self.open_secrets(&manifest, &spec)?;
         // Fetch (checked by digest) and compile every image first, then link:
         // none of it has an effect outside this call, so an image that cannot be
         // fetched or a component that does not compile leaves nothing behind.
@@ -67,7 +128,7 @@ impl Host {
                 continue;
             }
             let rt = self
-                .prepare(&manifest, name, instances, &loopback, &ready)
+                .prepare(&manifest, name, instances, &loopback, &ready, &secrets)
                 .await?;
             components.insert(name.clone(), Arc::new(rt));
         }
@@ -105,7 +166,7 @@ impl Host {
             (Some(_), Some(running)) => Some(running),
             (Some(svc), None) => {
                 let rt = self
-                    .prepare(&manifest, &svc.name, 1, &loopback, &ready)
+                    .prepare(&manifest, &svc.name, 1, &loopback, &ready, &secrets)
                     .await?;
                 let policy = svc.restart.unwrap_or_default();
                 let service = Service::start(&self.inner.services, Arc::new(rt), policy)?;
@@ -297,6 +358,7 @@ impl Host {
         instances: u32,
         loopback: &Arc<Loopback>,
         ready: &BTreeMap<String, Ready>,
+        secrets: &BTreeMap<String, SecretValue>,
     ) -> Result<ComponentRuntime, String> {
         let app = &manifest.name;
         let component = manifest
@@ -318,6 +380,7 @@ impl Host {
         env.config = component.config.clone();
         env.config_layers = component.config_layers.clone();
         env.named_configs = self.inner.named_configs.clone();
+        env.secrets = Arc::new(given_secrets(component, secrets));
         env.links = targets::of(manifest, name, &self.inner.config.links)?;
         env.link_names = component
             .links

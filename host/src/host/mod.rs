@@ -56,6 +56,9 @@ struct Inner {
     workloads: Mutex<BTreeMap<String, Workload>>,
     /// Named config as last seen (kept current by `agent` when on NATS).
     named_configs: crate::named_config::NamedConfigs,
+    /// Secrets for this host are sealed to this key; new at every start, never
+    /// leaves the process.
+    secrets_key: nkeys::XKey,
     started_at_ms: u64,
     draining: AtomicBool,
 }
@@ -148,6 +151,7 @@ impl Host {
                 capabilities,
                 workloads: Mutex::default(),
                 named_configs: Default::default(),
+                secrets_key: lattice_protocol::secrets::new_key(),
                 started_at_ms: now_ms(),
                 draining: AtomicBool::new(false),
                 config,
@@ -336,6 +340,7 @@ impl Host {
             workloads,
             calls: self.inner.router.counters().snapshot(),
             refused_commands: self.refused_commands(),
+            secrets_key: Some(self.inner.secrets_key.public_key()),
         }
     }
 

@@ -30,7 +30,7 @@ const HOST_PACKAGES: [&str; 8] = [
 /// unversioned, as wasmCloud 1.x also serves `wasi:logging/logging`). A release
 /// version also serves imports of a semver-compatible release (wasmtime's rule:
 /// the same major, or the same minor below 1.0); a pre-release only itself.
-const PLUGIN_INTERFACES: [(&str, &str); 15] = [
+const PLUGIN_INTERFACES: [(&str, &str); 17] = [
     ("wasi:keyvalue/store", "0.2.0-draft"),
     ("wasi:keyvalue/atomics", "0.2.0-draft"),
     ("wasi:keyvalue/batch", "0.2.0-draft"),
@@ -46,12 +46,14 @@ const PLUGIN_INTERFACES: [(&str, &str); 15] = [
     ("wasmcloud:messaging/types", "0.2.0"),
     ("wasmcloud:bus/lattice", "1.0.0"),
     ("wasmcloud:bus/lattice", "2.0.0"),
+    ("wasmcloud:secrets/store", "0.1.0-draft"),
+    ("wasmcloud:secrets/reveal", "0.1.0-draft"),
 ];
 
 /// Whether the host's own linker serves `import` (`ns:pkg/iface@version`). Any
 /// other import (`example:shop/orders`, a provider's `wasmcloud:postgres/query`,
 /// or a host package at a version the host does not serve, such as
-/// `wasmcloud:secrets/store@0.1.0-draft` or `wasi:keyvalue/store@0.2.0`) is routed
+/// `wasmcloud:secrets/store@0.2.0` or `wasi:keyvalue/store@0.2.0`) is routed
 /// through a link or gets failing stubs, so the component still instantiates,
 /// as wasmCloud's host makes it.
 fn host_provides(import: &str) -> bool {
@@ -225,7 +227,8 @@ mod tests {
         assert!(!host_provides("wasmcloud:messaging/producer@0.3.0"));
         assert!(!host_provides("wasmcloud:bus/error@2.0.1"));
         assert!(!host_provides("wasmcloud:bus/lattice@3.0.0"));
-        assert!(!host_provides("wasmcloud:secrets/store@0.1.0-draft"));
+        assert!(host_provides("wasmcloud:secrets/store@0.1.0-draft"));
+        assert!(!host_provides("wasmcloud:secrets/store@0.2.0"));
         assert!(!host_provides("wasmcloud:postgres/query@0.1.1-draft"));
         assert!(!host_provides("example:shop/orders"));
         assert!(!host_provides("wasi:httpx/thing"));

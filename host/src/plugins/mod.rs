@@ -14,6 +14,7 @@ pub mod http_server;
 pub mod keyvalue;
 pub mod logging;
 pub mod messaging;
+pub mod secrets;
 pub mod wasi;
 
 use crate::capability::{Capability, HostServices};
@@ -26,6 +27,7 @@ pub fn builtins(host: &HostServices) -> Vec<Arc<dyn Capability>> {
         Arc::new(keyvalue::Keyvalue::new(host)),
         Arc::new(blobstore::Blobstore::new(host)),
         Arc::new(config::Config),
+        Arc::new(secrets::Secrets),
         Arc::new(logging::Logging),
         Arc::new(bus::Bus),
         Arc::new(http_client::HttpClient),

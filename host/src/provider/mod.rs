@@ -24,6 +24,7 @@ use lattice_protocol::provider::{
     health_subject, NatsCredentials, ProviderInit, ProviderLink, ProviderMessage,
 };
 pub use signer::ProviderSigner;
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,6 +55,8 @@ pub struct ProviderSpec {
     /// Its executable, with the digest a cached copy must still have.
     pub executable: Executable,
     pub config: Config,
+    /// Its `properties.secrets`, given in its init (a change restarts it).
+    pub secrets: BTreeMap<String, lattice_protocol::secrets::SecretValue>,
 }
 
 impl ProviderSpec {
@@ -67,6 +70,7 @@ impl ProviderSpec {
             name: name.to_owned(),
             executable,
             config: c.config.clone(),
+            secrets: BTreeMap::new(),
         })
     }
 }
@@ -286,6 +290,7 @@ async fn run_once(
         nats_credentials,
         inbox_prefix,
         nats_tls: (!ctx.nats_tls.is_empty()).then(|| ctx.nats_tls.clone()),
+        secrets: spec.secrets.clone(),
     });
     write_line(&mut stdin, &init).await?;
     tracing::info!(app = %spec.app, provider = %spec.name, pid = child.id(), "provider started");

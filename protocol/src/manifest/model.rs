@@ -180,6 +180,9 @@ pub struct Component {
     /// block is written out (then `config` is the whole of it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_layers: Vec<ConfigLayer>,
+    /// `properties.secrets`: secrets stored in the lattice that it is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
     /// The scaler trait, if the component has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaler: Option<Scaler>,
@@ -214,6 +217,22 @@ impl Default for Restart {
             max_backoff_ms: 30_000,
         }
     }
+}
+
+/// One entry of a component's `properties.secrets` (wadm's form): the component
+/// asks for `name` (`wasmcloud:secrets/store.get`), the lattice gives it the secret
+/// stored as `key` (`lattice secret put KEY`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    /// What the component asks for.
+    pub name: String,
+    /// The stored secret's name.
+    pub key: String,
+    /// The `spec.policies` entry it names.
+    pub policy: String,
+    /// That policy's `backend` (kept to write the manifest back; every backend
+    /// is the lattice's own store).
+    pub backend: String,
 }
 
 /// One block of a component's `properties.config`.

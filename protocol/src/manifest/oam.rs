@@ -24,6 +24,23 @@ pub fn to_oam(manifest: &Manifest) -> Value {
     ]);
     let components = manifest.components.iter().map(component).collect();
     let mut spec = map([("components", Value::Sequence(components))]);
+    // Secret policies, from the secrets that name them.
+    let policies: std::collections::BTreeMap<&str, &str> = manifest
+        .components
+        .iter()
+        .flat_map(|c| &c.secrets)
+        .map(|r| (r.policy.as_str(), r.backend.as_str()))
+        .collect();
+    if !policies.is_empty() {
+        let policies = policies.into_iter().map(|(name, backend)| {
+            Value::Mapping(map([
+                ("name", s(name)),
+                ("type", s("policy.secret.wasmcloud.dev/v1alpha1")),
+                ("properties", Value::Mapping(map([("backend", s(backend))]))),
+            ]))
+        });
+        spec.insert(s("policies"), Value::Sequence(policies.collect()));
+    }
     if let Some(r) = &manifest.rollout {
         let text = r.max_unavailable.to_text();
         let value = match r.max_unavailable {
@@ -104,6 +121,16 @@ fn component(c: &Component) -> Value {
         properties.insert(s("config"), config_layers(&c.config_layers));
     } else if !c.config.is_empty() {
         properties.insert(s("config"), config(&c.config));
+    }
+    if !c.secrets.is_empty() {
+        let secrets = c.secrets.iter().map(|r| {
+            let props = map([("policy", s(&r.policy)), ("key", s(&r.key))]);
+            Value::Mapping(map([
+                ("name", s(&r.name)),
+                ("properties", Value::Mapping(props)),
+            ]))
+        });
+        properties.insert(s("secrets"), Value::Sequence(secrets.collect()));
     }
     if let Some(r) = &c.restart {
         let restart = map([

@@ -26,6 +26,7 @@ mod draft;
 mod keys;
 mod links;
 mod rollout;
+mod secrets;
 mod traits;
 mod walk;
 mod wasmcloud;
@@ -175,17 +176,20 @@ fn manifest(w: &mut Walker, root: &Node<'_>) -> Option<Manifest> {
     };
     let spec = w.required(&doc, "spec").and_then(|n| w.map(&n));
     if let Some(spec) = &spec {
-        let policies = "policies only configure secret backends, and lattice has no \
-                        secrets: give the values in `config`";
-        w.only(spec, &["components", "rollout"], &[("policies", policies)]);
+        w.only(spec, &["components", "rollout", "policies"], &[]);
     }
+    let policies = spec
+        .as_ref()
+        .and_then(|s| s.get("policies"))
+        .map(|n| secrets::policies(w, &n))
+        .unwrap_or_default();
     let rollout = spec
         .as_ref()
         .and_then(|s| s.get("rollout"))
         .and_then(|n| rollout::rollout(w, &n));
     let components = spec
         .and_then(|s| w.required(&s, "components"))
-        .and_then(|n| component::all(w, &n));
+        .and_then(|n| component::all(w, &n, &policies));
     Some(Manifest {
         name: name?,
         version: version.unwrap_or_default(),

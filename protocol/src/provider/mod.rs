@@ -17,6 +17,7 @@ pub mod keyvalue;
 
 use crate::manifest::Config;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One line on a provider's stdin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +71,10 @@ pub struct ProviderInit {
     /// requires TLS, trusting the system's roots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nats_tls: Option<crate::nats_tls::NatsTls>,
+    /// The provider's `properties.secrets`: the name it asks for to the value, in
+    /// clear (stdin is the host's pipe to this process alone).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, crate::secrets::SecretValue>,
 }
 
 /// `.creds` text (a user JWT and its seed); never printed by `Debug`.
@@ -146,6 +151,7 @@ mod tests {
                 ca_file: Some("/etc/lattice/ca.pem".into()),
                 ..Default::default()
             }),
+            secrets: Default::default(),
         });
         assert!(
             !format!("{init:?}").contains("BEGIN"),

@@ -32,6 +32,7 @@ async fn a_published_message_is_handled_and_answered() {
         host.apply(WorkloadSpec {
             manifest: manifest(app, subjects),
             placements: [("echo".to_string(), 4), ("nats".to_string(), 1)].into(),
+            secrets: None,
         })
         .await
         .unwrap();
@@ -84,6 +85,7 @@ async fn a_provider_started_by_a_host_connects_over_tls() {
     host.apply(WorkloadSpec {
         manifest: manifest("shop", "orders.>"),
         placements: [("echo".to_string(), 2), ("nats".to_string(), 1)].into(),
+        secrets: None,
     })
     .await
     .unwrap();

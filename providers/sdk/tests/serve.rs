@@ -55,6 +55,7 @@ impl Running {
             nats_credentials: None,
             inbox_prefix: None,
             nats_tls: None,
+            secrets: Default::default(),
         };
         let (control, input) = tokio::io::duplex(64 * 1024);
         let mut provider = Provider::new(init, input).await.unwrap();

@@ -4,7 +4,7 @@
 use super::config::{config, Configs};
 use super::draft::Draft;
 use super::walk::{self, Node, Path, Walker};
-use super::{keys, links, traits, wasmcloud};
+use super::{keys, links, secrets, traits, wasmcloud};
 use crate::manifest::{
     check_digest, parse_timeout, Builtin, Bundled, Component, ComponentKind, Image, OciReference,
     Restart, Scaler,
@@ -12,7 +12,11 @@ use crate::manifest::{
 use std::collections::BTreeMap;
 
 /// `spec.components`: every component, then the checks across them.
-pub(super) fn all(w: &mut Walker, node: &Node<'_>) -> Option<Vec<Component>> {
+pub(super) fn all(
+    w: &mut Walker,
+    node: &Node<'_>,
+    policies: &secrets::Policies,
+) -> Option<Vec<Component>> {
     let items = w.list(node)?;
     if items.is_empty() {
         w.problem(&node.path, "must list at least one component");
@@ -22,7 +26,10 @@ pub(super) fn all(w: &mut Walker, node: &Node<'_>) -> Option<Vec<Component>> {
     if !w.at_most(&node.path, items.len(), max, "components") {
         return None;
     }
-    let drafts: Vec<Draft> = items.iter().filter_map(|n| component(w, n)).collect();
+    let drafts: Vec<Draft> = items
+        .iter()
+        .filter_map(|n| component(w, n, policies))
+        .collect();
     unique_names(w, &drafts);
     one_service(w, &drafts);
     links::check(w, &drafts);
@@ -68,7 +75,7 @@ fn unique_names(w: &mut Walker, drafts: &[Draft]) {
     }
 }
 
-fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
+fn component(w: &mut Walker, node: &Node<'_>, policies: &secrets::Policies) -> Option<Draft> {
     let obj = w.map(node)?;
     w.only(&obj, &["name", "type", "properties", "traits"], &[]);
     let name = w.required_str(&obj, "name");
@@ -82,7 +89,11 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
         .and_then(|t| kind(w, &obj.path.key("type"), t));
     let properties = w.required(&obj, "properties").and_then(|n| w.map(&n));
     if let Some(p) = &properties {
-        w.only(p, &["image", "config", "restart"], UNSUPPORTED_PROPERTIES);
+        w.only(
+            p,
+            &["image", "config", "secrets", "restart"],
+            UNSUPPORTED_PROPERTIES,
+        );
     }
     let image = properties
         .as_ref()
@@ -98,6 +109,17 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
         }
     }
     let (config_layers, config) = (config.layers, config.values);
+    let secrets = match properties.as_ref().and_then(|p| p.get("secrets")) {
+        Some(n) if kind == Some(ComponentKind::Service) => {
+            w.problem(
+                &n.path,
+                "a service is not given secrets yet: give them to a component",
+            );
+            Vec::new()
+        }
+        Some(n) => secrets::secrets(w, &n, policies),
+        None => Vec::new(),
+    };
     let restart = match properties.as_ref().and_then(|p| p.get("restart")) {
         Some(n) if kind == Some(ComponentKind::Service) => restart(w, &n),
         Some(n) => {
@@ -113,6 +135,7 @@ fn component(w: &mut Walker, node: &Node<'_>) -> Option<Draft> {
         image,
         config,
         config_layers,
+        secrets,
         scaler: None,
         links: Vec::new(),
         restart,
@@ -171,10 +194,6 @@ const UNSUPPORTED_PROPERTIES: &[(&str, &str)] = &[
     (
         "id",
         "lattice names a component by its app and `name`; remove `id`",
-    ),
-    (
-        "secrets",
-        "lattice has no secrets store yet; give the values in `config`",
     ),
     (
         "application",

@@ -4,7 +4,7 @@
 
 use super::walk::Path;
 use crate::manifest::{
-    Builtin, Component, ComponentKind, Config, ConfigLayer, Image, Link, Restart, Scaler,
+    Builtin, Component, ComponentKind, Config, ConfigLayer, Image, Link, Restart, Scaler, SecretRef,
 };
 use std::collections::BTreeMap;
 
@@ -20,6 +20,7 @@ pub(super) struct Draft {
     pub image: Option<Image>,
     pub config: Config,
     pub config_layers: Vec<ConfigLayer>,
+    pub secrets: Vec<SecretRef>,
     pub scaler: Option<Scaler>,
     pub links: Vec<LinkDraft>,
     pub restart: Option<Restart>,
@@ -40,6 +41,7 @@ impl Draft {
             image: self.image?,
             config: self.config,
             config_layers: self.config_layers,
+            secrets: self.secrets,
             scaler: self.scaler,
             links: self.links.into_iter().map(|l| l.link).collect(),
             restart: self.restart,

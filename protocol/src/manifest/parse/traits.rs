@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// Why a link's `secrets` are refused.
-const NO_SECRETS: &str = "lattice has no secrets store yet; give the values in `config`";
+const NO_SECRETS: &str =
+    "a link does not carry secrets yet: give them to the component or provider in `properties.secrets`";
 
 /// A spread's weight when none is given.
 const DEFAULT_WEIGHT: u32 = 100;
