@@ -32,6 +32,15 @@ pub struct RedisServer {
 impl RedisServer {
     /// Start a server on a random free port and wait until it accepts connections.
     pub fn start() -> anyhow::Result<RedisServer> {
+        Self::start_with(None)
+    }
+
+    /// [`Self::start`], refusing clients that do not `AUTH` with `password`.
+    pub fn start_with_password(password: &str) -> anyhow::Result<RedisServer> {
+        Self::start_with(Some(password))
+    }
+
+    fn start_with(password: Option<&str>) -> anyhow::Result<RedisServer> {
         let bin = find_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("lattice-redis-")
@@ -41,7 +50,7 @@ impl RedisServer {
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            match spawn(&bin, dir.path(), &log, port)? {
+            match spawn(&bin, dir.path(), &log, port, password)? {
                 Some(child) => {
                     return Ok(RedisServer {
                         child,
@@ -80,7 +89,13 @@ impl Drop for RedisServer {
 }
 
 /// The running server, or `None` when the port was taken.
-fn spawn(bin: &Path, dir: &Path, log: &Path, port: u16) -> anyhow::Result<Option<Child>> {
+fn spawn(
+    bin: &Path,
+    dir: &Path,
+    log: &Path,
+    port: u16,
+    password: Option<&str>,
+) -> anyhow::Result<Option<Child>> {
     let out = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -90,6 +105,7 @@ fn spawn(bin: &Path, dir: &Path, log: &Path, port: u16) -> anyhow::Result<Option
     let mut child = Command::new(bin)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        .args(password.map(|p| ["--requirepass", p]).into_iter().flatten())
         .arg("--dir")
         .arg(dir)
         .stdin(Stdio::null())

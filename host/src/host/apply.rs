@@ -142,13 +142,15 @@ impl Host {
             let Some(mut provider) = ProviderSpec::of(&manifest, name, executable.clone()) else {
                 continue;
             };
-            // A provider reads its config once, at start: named config as it is now
-            // (a change restarts it at the next apply, as any config change does).
+            // A provider reads its config and secrets once, at start: named config
+            // as it is now (a change restarts it at the next apply, as any config
+            // change does).
             if let Some(c) = manifest.component(name) {
                 provider.config = self
                     .inner
                     .named_configs
                     .resolve(&c.config, &c.config_layers);
+                provider.secrets = given_secrets(c, &secrets);
             }
             let links = provider::links_of(&manifest, name);
             let process = match running_providers.get(name) {

@@ -4,7 +4,9 @@
 //! Started by a lattice host for a manifest capability whose image is
 //! `file://.../keyvalue-redis`. Redis is the calling link's `url` (target config),
 //! else the provider's own `url` config, else `redis://127.0.0.1:6379`; one shared
-//! connection per distinct URL serves every component linked to it. Buckets map to
+//! connection per distinct URL serves every component linked to it. A `password`
+//! secret (`properties.secrets`) authenticates to every URL that names no password,
+//! as wasmCloud's Redis provider reads it. Buckets map to
 //! key prefixes (`keys.rs`), functions to commands (`ops.rs`).
 
 mod keys;
@@ -24,15 +26,18 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the keyvalue-redis provider")?;
     let pool = Arc::new(
-        pool::Pool::new(provider.config())
-            .map_err(anyhow::Error::msg)
-            .with_context(|| {
-                format!(
-                    "keyvalue-redis provider '{}' of app '{}' has a bad config",
-                    provider.init().name,
-                    provider.init().app
-                )
-            })?,
+        pool::Pool::new(
+            provider.config(),
+            provider.secret_text(pool::PASSWORD_SECRET),
+        )
+        .map_err(anyhow::Error::msg)
+        .with_context(|| {
+            format!(
+                "keyvalue-redis provider '{}' of app '{}' has a bad config",
+                provider.init().name,
+                provider.init().app
+            )
+        })?,
     );
     for link in provider.links().iter().filter(|l| l.to_provider) {
         if let Err(e) = pool::check(pool.url_for(link)) {

@@ -14,6 +14,9 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 /// The config key of the Redis URL, on a link (target config) or on the provider.
 pub const URL_KEY: &str = "url";
 
+/// The secret (`properties.secrets`) holding the password for URLs without one.
+pub const PASSWORD_SECRET: &str = "password";
+
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Reconnection attempts within one command (100 ms, then 200 ms apart), so a
@@ -26,13 +29,15 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The connections of this provider, by URL.
 pub struct Pool {
     default_url: String,
+    /// The `password` secret: used for every URL that names no password.
+    password: Option<String>,
     managers: Mutex<HashMap<String, ConnectionManager>>,
 }
 
 impl Pool {
     /// A pool whose default URL is the provider's `url` config (else
     /// [`DEFAULT_URL`]); an error names a config that makes no sense.
-    pub fn new(config: &Config) -> Result<Self, String> {
+    pub fn new(config: &Config, password: Option<String>) -> Result<Self, String> {
         for key in config.keys().filter(|k| *k != URL_KEY) {
             tracing::warn!("ignoring config '{key}': keyvalue-redis reads only '{URL_KEY}'");
         }
@@ -40,9 +45,11 @@ impl Pool {
             .get(URL_KEY)
             .map_or(DEFAULT_URL, String::as_str)
             .to_owned();
-        client(&default_url).map_err(|e| format!("the provider's config '{URL_KEY}': {e}"))?;
+        client(&default_url, None)
+            .map_err(|e| format!("the provider's config '{URL_KEY}': {e}"))?;
         Ok(Self {
             default_url,
+            password,
             managers: Mutex::new(HashMap::new()),
         })
     }
@@ -63,7 +70,8 @@ impl Pool {
             .set_number_of_retries(RETRIES)
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let manager = ConnectionManager::new_lazy_with_config(client(url)?, config)
+        let client = client(url, self.password.as_deref())?;
+        let manager = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| format!("cannot set up a connection to {}: {e}", redact(url)))?;
         tracing::info!(url = %redact(url), "using Redis");
         managers.insert(url.to_owned(), manager.clone());
@@ -73,16 +81,24 @@ impl Pool {
 
 /// Whether `url` is a Redis URL; the error says what is wrong.
 pub fn check(url: &str) -> Result<(), String> {
-    client(url).map(drop)
+    client(url, None).map(drop)
 }
 
-fn client(url: &str) -> Result<redis::Client, String> {
-    redis::Client::open(url).map_err(|e| {
+/// A client of `url`, with `password` when the URL names none.
+fn client(url: &str, password: Option<&str>) -> Result<redis::Client, String> {
+    use redis::IntoConnectionInfo;
+    let bad = |e: redis::RedisError| {
         format!(
             "'{}' is not a Redis URL ({e}); expected e.g. {DEFAULT_URL} or redis://:password@host:6379/0",
             redact(url)
         )
-    })
+    };
+    let mut info = url.into_connection_info().map_err(bad)?;
+    if let Some(password) = password.filter(|_| info.redis_settings().password().is_none()) {
+        let settings = info.redis_settings().clone().set_password(password);
+        info = info.set_redis_settings(settings);
+    }
+    redis::Client::open(info).map_err(bad)
 }
 
 #[cfg(test)]
@@ -106,11 +122,11 @@ mod tests {
 
     #[test]
     fn the_link_url_wins_then_the_provider_then_the_default() {
-        let pool = Pool::new(&Config::new()).unwrap();
+        let pool = Pool::new(&Config::new(), None).unwrap();
         assert_eq!(pool.url_for(&link(None)), DEFAULT_URL);
         assert_eq!(pool.url_for(&link(Some("redis://l:1"))), "redis://l:1");
         let config = [(URL_KEY.to_owned(), "redis://p:2".to_owned())].into();
-        let pool = Pool::new(&config).unwrap();
+        let pool = Pool::new(&config, None).unwrap();
         assert_eq!(pool.url_for(&link(None)), "redis://p:2");
         assert_eq!(pool.url_for(&link(Some("redis://l:1"))), "redis://l:1");
     }
@@ -118,7 +134,7 @@ mod tests {
     #[test]
     fn a_bad_url_is_a_clear_error_without_its_password() {
         let config = [(URL_KEY.to_owned(), "http://:secret@host:1".to_owned())].into();
-        let e = Pool::new(&config).err().unwrap();
+        let e = Pool::new(&config, None).err().unwrap();
         assert!(
             e.starts_with("the provider's config 'url': 'http://***@host:1' is not a Redis URL"),
             "{e}"
@@ -128,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_connection_per_url() {
-        let pool = Pool::new(&Config::new()).unwrap();
+        let pool = Pool::new(&Config::new(), None).unwrap();
         pool.connection("redis://127.0.0.1:1").unwrap();
         pool.connection("redis://127.0.0.1:1").unwrap();
         pool.connection("redis://127.0.0.1:2").unwrap();

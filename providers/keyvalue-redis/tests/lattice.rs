@@ -223,3 +223,87 @@ async fn a_guest_batch_reaches_the_provider_as_one_get_many() {
     );
     assert_eq!(redis_get(&redis, "a").as_deref(), Some("1"));
 }
+
+/// A Redis that requires a password: the provider gets it as the `password`
+/// secret in its init (sealed for the host by the "controller" here, opened by
+/// the host), never in the manifest; without it, calls fail with Redis's refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_secret_authenticates_the_provider_to_redis() {
+    use lattice_protocol::manifest::SecretRef;
+    use lattice_protocol::secrets::{new_key, seal, SealedSecrets};
+    const PASSWORD: &str = "redis-pa55-from-a-secret";
+    let nats = NatsServer::start().unwrap();
+    let redis = RedisServer::start_with_password(PASSWORD).unwrap();
+    let host = provider_host(&nats).await;
+    let provider = format!("file://{PROVIDER}");
+    let with_secret = |app: &str, port: u16| {
+        let mut manifest = counter(app, port, &provider, Some(&redis.url()));
+        let kv = manifest
+            .components
+            .iter_mut()
+            .find(|c| c.name == "kv")
+            .unwrap();
+        kv.secrets = vec![SecretRef {
+            name: "password".into(),
+            key: "redis-password".into(),
+            policy: "nats-kv".into(),
+            backend: "nats-kv".into(),
+        }];
+        manifest
+    };
+
+    // Sealed for this host's key, as a controller seals it.
+    let controller = new_key();
+    let host_key = host
+        .info()
+        .secrets_key
+        .expect("a host announces its secrets key");
+    let sealed = SealedSecrets {
+        sender: controller.public_key(),
+        recipient: host_key.clone(),
+        values: [(
+            "redis-password".to_string(),
+            seal(PASSWORD.as_bytes(), &controller, &host_key).unwrap(),
+        )]
+        .into(),
+    };
+    let port = free_port().unwrap();
+    let mut spec = placed(with_secret("authed", port), &["counter", "kv"], 4);
+    spec.secrets = Some(sealed.clone());
+    host.apply(spec).await.unwrap();
+    assert_eq!(get_ok(port, "/hits").await, "hits -> 1\n");
+    assert_eq!(get_ok(port, "/hits").await, "hits -> 2\n");
+
+    // Without the secret, Redis refuses the provider.
+    let other = free_port().unwrap();
+    host.apply(placed(
+        counter("no-password", other, &provider, Some(&redis.url())),
+        &["counter", "kv"],
+        4,
+    ))
+    .await
+    .unwrap();
+    // (Once the provider serves: until then calls say no instance runs.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = get(other, "/hits").await;
+        if !body.contains("no instance") || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status >= 500 && body.contains("NOAUTH"), "{status} {body}");
+
+    // Secrets sealed for another host's key are refused, saying why.
+    let mut spec = placed(
+        with_secret("stolen", free_port().unwrap()),
+        &["counter", "kv"],
+        4,
+    );
+    spec.secrets = Some(SealedSecrets {
+        recipient: new_key().public_key(),
+        ..sealed
+    });
+    let err = host.apply(spec).await.unwrap_err();
+    assert!(err.contains("sealed for key"), "{err}");
+}

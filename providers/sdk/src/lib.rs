@@ -50,6 +50,7 @@ pub use call::Call;
 pub use error::ProviderError;
 pub use lattice_protocol::manifest::Config;
 pub use lattice_protocol::provider::{ProviderInit, ProviderLink};
+pub use lattice_protocol::secrets::SecretValue;
 pub use lattice_protocol::wire::CallErrorKind;
 pub use lattice_protocol::wire::{CallHeader, CallTarget, WitType, WitValue};
 pub use logging::{init_tracing, redact_url};
@@ -176,6 +177,20 @@ impl Provider {
     /// The provider's own `config` from the manifest.
     pub fn config(&self) -> &Config {
         &self.init.config
+    }
+
+    /// The secrets the manifest gives the provider (`properties.secrets`), by the
+    /// name it asks for. Never log them.
+    pub fn secrets(&self) -> &std::collections::BTreeMap<String, SecretValue> {
+        &self.init.secrets
+    }
+
+    /// The secret `name` as text, when given and UTF-8.
+    pub fn secret_text(&self, name: &str) -> Option<String> {
+        match self.init.secrets.get(name)? {
+            SecretValue::String(s) => Some(s.clone()),
+            SecretValue::Bytes(_) => None,
+        }
     }
 
     /// The links touching the provider now (the last `links` message, or `init`'s).
