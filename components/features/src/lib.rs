@@ -115,7 +115,11 @@ fn secret(query: &Query) -> Reply {
         store::SecretValue::String(s) => ("string", s.into_bytes()),
         store::SecretValue::Bytes(b) => ("bytes", b),
     };
-    Reply::ok(format!("{kind} {} bytes, fnv1a {:016x}\n", bytes.len(), fnv1a(&bytes)))
+    Reply::ok(format!(
+        "{kind} {} bytes, fnv1a {:016x}\n",
+        bytes.len(),
+        fnv1a(&bytes)
+    ))
 }
 
 /// FNV-1a, 64 bits: enough to tell values apart in a test without a crypto crate.
