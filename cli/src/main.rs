@@ -12,12 +12,14 @@ macro_rules! outln {
 
 mod app;
 mod artifact;
+mod build;
 mod config;
 mod dev_tls;
 mod get;
 mod keys;
 mod nats_auth;
 mod nats_server;
+mod new;
 mod output;
 mod push;
 mod run;
@@ -69,6 +71,14 @@ enum Command {
     /// Start a whole dev lattice on this machine (nats-server, a host, the
     /// controller) in the foreground; Ctrl-C stops everything.
     Up(run::UpArgs),
+    /// Make a component project from a template shipped in this binary (an HTTP
+    /// component, a keyvalue counter, a custom WIT interface with a caller, a
+    /// service), with its manifest; `--list` names them.
+    New(new::NewArgs),
+    /// Build the component project here for wasm32-wasip2 (adding the target when
+    /// missing), copy each component to build/, show what it imports and exports,
+    /// and refuse imports the lattice cannot satisfy.
+    Build(build::BuildArgs),
     /// Run a host that joins the lattice.
     Host(run::HostArgs),
     /// Run a controller for the lattice.
@@ -132,6 +142,13 @@ async fn main() -> std::process::ExitCode {
     if let Command::App(app::AppCommand::Validate(args)) = &cli.command {
         return validate::run(args, cli.output);
     }
+    // Offline too: files and cargo only.
+    if let Command::New(args) = cli.command {
+        return exit(new::run(args));
+    }
+    if let Command::Build(args) = &cli.command {
+        return exit(build::run(args).map(drop));
+    }
     if let Command::Completions { shell } = cli.command {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "lattice", &mut script);
@@ -146,6 +163,16 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     match dispatch(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -214,7 +241,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             get::run(cmd, client, &cli.lattice, cli.output).await
         }
         // Answered by `main` before anything else.
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::New(_) | Command::Build(_) => Ok(()),
     }
 }
 

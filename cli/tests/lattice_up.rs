@@ -235,14 +235,14 @@ fn bad_deploys_say_what_is_wrong() {
     let bad = state.path().join("bad.yaml");
     std::fs::write(
         &bad,
-        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: Bad_Name\nspec:\n  components: []\n  policies: []\n",
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: Bad_Name\nspec:\n  components: []\n  policies: [{name: p, type: bogus/v1, properties: {backend: b}}]\n",
     )
     .unwrap();
     let out = up.cli(&["app", "deploy", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let msg = text(&out);
     assert!(msg.contains("metadata.name"), "{msg}");
-    assert!(msg.contains("spec.policies"), "{msg}");
+    assert!(msg.contains("spec.policies[0].type"), "{msg}");
     assert!(msg.contains("spec.components"), "{msg}");
 
     // A file that is not a component: the app fails with the host's reason.

@@ -56,7 +56,7 @@ const PLUGIN_INTERFACES: [(&str, &str); 17] = [
 /// `wasmcloud:secrets/store@0.2.0` or `wasi:keyvalue/store@0.2.0`) is routed
 /// through a link or gets failing stubs, so the component still instantiates,
 /// as wasmCloud's host makes it.
-fn host_provides(import: &str) -> bool {
+pub fn host_provides(import: &str) -> bool {
     let (interface, version) = import.split_once('@').unwrap_or((import, ""));
     let package = interface.split('/').next().unwrap_or(interface);
     if HOST_PACKAGES.contains(&package) {

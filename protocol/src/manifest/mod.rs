@@ -15,6 +15,6 @@ mod version;
 pub use limits::Limits;
 pub use model::*;
 pub use oam::{revalidate, to_oam};
-pub use parse::{parse, parse_with_limits, ManifestError, Problem};
+pub use parse::{is_dns_label, parse, parse_with_limits, ManifestError, Problem};
 pub use reference::{check_digest, OciReference};
 pub use version::assigned_version;

@@ -29,6 +29,7 @@ mod rollout;
 mod secrets;
 mod traits;
 mod walk;
+pub use walk::is_dns_label;
 mod wasmcloud;
 
 use super::{Limits, Manifest};

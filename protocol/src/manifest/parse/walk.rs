@@ -293,7 +293,7 @@ pub(super) fn describe(value: &Value) -> String {
 }
 
 /// `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63 characters: app and component names.
-pub(super) fn is_dns_label(s: &str) -> bool {
+pub fn is_dns_label(s: &str) -> bool {
     let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     (1..=63).contains(&s.len())
         && s.chars().all(|c| ok(c) || c == '-')

@@ -1,0 +1,123 @@
+//! `lattice new` for every template, `lattice build`, deployed on a real lattice
+//! (nats-server, controller, `lattice host`): each answers as its template says.
+//! A component whose import no link carries is refused by `lattice build`, naming
+//! it. The projects build into the sample components' target dir, so the
+//! dependencies they share with them are compiled once.
+
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
+mod multi_host_support;
+
+use lattice_testing::nats::free_port;
+use multi_host_support::*;
+use std::path::Path;
+use std::process::Command;
+
+/// `lattice ARGS...` in `dir`: (success, stdout + stderr).
+fn lattice_in(dir: &Path, args: &[&str]) -> (bool, String) {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/target");
+    let out = Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+async fn get(port: u16, path: &str) -> Result<String, String> {
+    let resp = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.map_err(|e| e.to_string())?;
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(format!("{status} {body}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_template_builds_deploys_and_answers() {
+    let mut lattice = TestLattice::start("templates").await;
+    lattice.start_controller().await;
+    lattice.start_host("a", &[]);
+    lattice.wait_hosts(&["a"]).await;
+    let work = tempfile::tempdir().unwrap();
+
+    let (ok, list) = lattice_in(work.path(), &["new", "--list"]);
+    assert!(ok, "{list}");
+    for template in ["http", "kv-counter", "custom-wit", "service"] {
+        assert!(list.contains(template), "{list}");
+    }
+
+    for (template, path, want) in [
+        (
+            "http",
+            "/there",
+            "Hello from my-http! You asked for /there\n",
+        ),
+        ("kv-counter", "/hits", "hits -> 1\n"),
+        (
+            "custom-wit",
+            "/?name=Ada",
+            "Hello, Ada, from the greeter!\n",
+        ),
+        ("service", "/", "visit number 1 (counted by the service)\n"),
+    ] {
+        let name = format!("my-{}", template.replace("kv-counter", "counter"));
+        let port = free_port().unwrap().to_string();
+        let (ok, out) = lattice_in(
+            work.path(),
+            &["new", &name, "--template", template, "--port", &port],
+        );
+        assert!(ok, "{template}: {out}");
+        let project = work.path().join(&name);
+        let (ok, out) = lattice_in(&project, &["build"]);
+        assert!(ok, "{template}: lattice build: {out}");
+        assert!(out.contains("built build/"), "{template}: {out}");
+        assert!(
+            out.contains("exports: wasi:http/incoming-handler"),
+            "{template}: {out}"
+        );
+        lattice.deploy(&project.join("wadm.yaml"));
+        let port: u16 = port.parse().unwrap();
+        eventually(&format!("{template} answers"), || async {
+            match get(port, path).await {
+                Ok(body) if body == want => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+
+    // An import no link carries: refused by name.
+    let project = work.path().join("my-custom-wit");
+    let manifest = project.join("wadm.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let unlinked = text.replace("namespace: my-custom-wit", "namespace: someone-else");
+    std::fs::write(&manifest, unlinked).unwrap();
+    let (ok, out) = lattice_in(&project, &["build"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("component 'api' (build/api.wasm) imports my-custom-wit:greeter/greet"),
+        "{out}"
+    );
+
+    // Bad input says what is wrong.
+    let (ok, out) = lattice_in(work.path(), &["new", "Bad_Name"]);
+    assert!(!ok && out.contains("not a valid project name"), "{out}");
+    let (ok, out) = lattice_in(work.path(), &["new", "x", "--template", "nope"]);
+    assert!(!ok && out.contains("no template named 'nope'"), "{out}");
+    let (ok, out) = lattice_in(work.path(), &["build"]);
+    assert!(!ok && out.contains("has no Cargo.toml"), "{out}");
+}
