@@ -48,6 +48,18 @@ pub enum NatsAuthCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the `.creds` an edge leaf node connects to the core with (the
+    /// `credentials` of its `leafnodes.remotes` entry, deploy/nats/leaf.conf): a
+    /// user of the lattice's account that may carry every subject of it; each
+    /// client of the leaf node is still held to its own user's permissions there.
+    Leaf {
+        /// The folder `nats-auth init` wrote (its account.nk signs the user).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Where to write the credentials (refused if the file exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write DIR/nats-auth.conf again from the seeds `init` kept there (replacing
     /// the old one), e.g. after an upgrade changed a role's permission template;
     /// reload the nats-servers afterwards. Users already minted stay valid.
@@ -95,6 +107,17 @@ pub fn run(cmd: NatsAuthCommand, lattice: &str) -> anyhow::Result<()> {
                 auth.lattice(),
                 config.display()
             );
+            Ok(())
+        }
+        NatsAuthCommand::Leaf { dir, out } => {
+            let auth = read_auth(&dir)?;
+            write_new(&out, &creds(&auth, Role::Leaf)?)?;
+            outln!(
+                "leaf node of lattice '{}': credentials written to {}",
+                auth.lattice(),
+                out.display()
+            );
+            outln!("account: {}", auth.account());
             Ok(())
         }
         NatsAuthCommand::Host { dir, key, out } => {
