@@ -11,6 +11,7 @@
 
 use anyhow::Context;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,6 +29,8 @@ const CHUNK: usize = 64 * 1024;
 struct Control {
     delay: watch::Sender<Duration>,
     up: watch::Sender<bool>,
+    /// Connections open now.
+    open: AtomicUsize,
 }
 
 /// A running proxy: `listen` to `upstream` with a one-way delay. Its tasks stop
@@ -54,6 +57,7 @@ impl DelayProxy {
         let control = Arc::new(Control {
             delay: watch::Sender::new(delay),
             up: watch::Sender::new(true),
+            open: AtomicUsize::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, upstream, control.clone()));
         Ok(Self {
@@ -66,6 +70,11 @@ impl DelayProxy {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// How many connections are open through it now.
+    pub fn connections(&self) -> usize {
+        self.control.open.load(Ordering::Relaxed)
     }
 
     /// Delay every byte by `delay` each way from now on (a chunk already waiting
@@ -108,6 +117,7 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, control: Arc<C
             let Ok(far) = TcpStream::connect(upstream).await else {
                 return;
             };
+            control.open.fetch_add(1, Ordering::Relaxed);
             let _ = down.set_nodelay(true);
             let _ = far.set_nodelay(true);
             let (down_read, down_write) = down.into_split();
@@ -118,6 +128,7 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, control: Arc<C
                 _ = pump(far_read, down_write, delay) => {}
                 _ = up.wait_for(|up| !*up) => {}
             }
+            control.open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }

@@ -446,6 +446,11 @@ impl Topology {
         }
     }
 
+    /// The core node edge site `s`'s leaf node is connected to now, if any.
+    pub fn leaf_hub(&self, s: usize) -> Option<usize> {
+        self.proxies[s].iter().position(|p| p.connections() > 0)
+    }
+
     /// SIGKILL core node `i` (its store stays).
     pub fn kill_core(&mut self, i: usize) {
         if let Some(mut p) = self.cores[i].take() {
