@@ -157,7 +157,11 @@ async fn pump(
     let writer = async move {
         while let Some((read_at, chunk)) = rx.recv().await {
             let due = read_at + *delay.borrow();
-            tokio::time::sleep_until(due).await;
+            // A timer rounds up to the next millisecond: only wait when there is
+            // something to wait for.
+            if due > Instant::now() {
+                tokio::time::sleep_until(due).await;
+            }
             if to.write_all(&chunk).await.is_err() {
                 return;
             }

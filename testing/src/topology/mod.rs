@@ -482,6 +482,18 @@ impl Topology {
         out
     }
 
+    /// Every running process's name and pid (for CPU accounting).
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.cores
+            .iter()
+            .flatten()
+            .chain(&self.leaves)
+            .chain(&self.controller)
+            .chain(self.hosts.values())
+            .map(|p| (p.name().to_string(), p.pid()))
+            .collect()
+    }
+
     /// The last lines of every process's log.
     pub fn logs(&self) -> String {
         let all = self
