@@ -317,6 +317,39 @@ mod tests {
     }
 
     #[test]
+    fn leaf_creds_are_a_user_of_the_lattice_account_for_every_subject() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("auth");
+        run(NatsAuthCommand::Init { out: out.clone() }, "prod").unwrap();
+        let file = dir.path().join("leaf.creds");
+        let leaf = || NatsAuthCommand::Leaf {
+            dir: out.clone(),
+            out: file.clone(),
+        };
+        run(leaf(), "ignored").unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let creds = std::fs::read_to_string(&file).unwrap();
+        let jwt = lattice_protocol::creds::creds_jwt(&creds).unwrap();
+        let controller = std::fs::read_to_string(out.join("controller.creds")).unwrap();
+        assert_eq!(
+            lattice_protocol::creds::account_of(jwt),
+            lattice_protocol::creds::account_of(
+                lattice_protocol::creds::creds_jwt(&controller).unwrap()
+            )
+        );
+        let claims = lattice_protocol::creds::claims(jwt).unwrap();
+        for side in ["pub", "sub"] {
+            assert_eq!(
+                claims["nats"][side]["allow"],
+                serde_json::json!([">"]),
+                "{claims}"
+            );
+        }
+        assert!(run(leaf(), "ignored").is_err(), "leaf overwrote its creds");
+    }
+
+    #[test]
     fn the_dev_auth_is_kept_across_runs() {
         let dir = tempfile::tempdir().unwrap();
         let first = dev_auth(dir.path(), "default").unwrap();
