@@ -105,6 +105,8 @@ impl Drop for DelayProxy {
 async fn accept_loop(listener: TcpListener, upstream: SocketAddr, control: Arc<Control>) {
     loop {
         let Ok((down, _)) = listener.accept().await else {
+            // Out of descriptors, say: do not spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         if !*control.up.borrow() {

@@ -238,6 +238,8 @@ async fn send(
                 if near {
                     mark_far();
                 }
+                // Somebody answers again: that answer is the one to report.
+                nobody = None;
                 last = Some(reply);
             }
             Ok(reply) => return Ok(reply),

@@ -302,6 +302,16 @@ impl Topology {
             .join(",")
     }
 
+    /// The operator's credentials (`cli.creds` from `nats-auth init`).
+    pub fn cli_creds(&self) -> PathBuf {
+        self.path("auth/cli.creds")
+    }
+
+    /// The network namespace of edge site `s` (for `ip netns exec`).
+    pub fn edge_namespace(&self, s: usize) -> &str {
+        self.net.edge_ns(s)
+    }
+
     /// The lattice's name.
     pub fn lattice(&self) -> &str {
         &self.lattice
