@@ -48,6 +48,18 @@ pub enum NatsAuthCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the `.creds` an edge leaf node connects to the core with (the
+    /// `credentials` of its `leafnodes.remotes` entry, deploy/nats/leaf.conf): a
+    /// user of the lattice's account that may carry every subject of it; each
+    /// client of the leaf node is still held to its own user's permissions there.
+    Leaf {
+        /// The folder `nats-auth init` wrote (its account.nk signs the user).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Where to write the credentials (refused if the file exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write DIR/nats-auth.conf again from the seeds `init` kept there (replacing
     /// the old one), e.g. after an upgrade changed a role's permission template;
     /// reload the nats-servers afterwards. Users already minted stay valid.
@@ -95,6 +107,17 @@ pub fn run(cmd: NatsAuthCommand, lattice: &str) -> anyhow::Result<()> {
                 auth.lattice(),
                 config.display()
             );
+            Ok(())
+        }
+        NatsAuthCommand::Leaf { dir, out } => {
+            let auth = read_auth(&dir)?;
+            write_new(&out, &creds(&auth, Role::Leaf)?)?;
+            outln!(
+                "leaf node of lattice '{}': credentials written to {}",
+                auth.lattice(),
+                out.display()
+            );
+            outln!("account: {}", auth.account());
             Ok(())
         }
         NatsAuthCommand::Host { dir, key, out } => {
@@ -291,6 +314,39 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not a host id"));
+    }
+
+    #[test]
+    fn leaf_creds_are_a_user_of_the_lattice_account_for_every_subject() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("auth");
+        run(NatsAuthCommand::Init { out: out.clone() }, "prod").unwrap();
+        let file = dir.path().join("leaf.creds");
+        let leaf = || NatsAuthCommand::Leaf {
+            dir: out.clone(),
+            out: file.clone(),
+        };
+        run(leaf(), "ignored").unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let creds = std::fs::read_to_string(&file).unwrap();
+        let jwt = lattice_protocol::creds::creds_jwt(&creds).unwrap();
+        let controller = std::fs::read_to_string(out.join("controller.creds")).unwrap();
+        assert_eq!(
+            lattice_protocol::creds::account_of(jwt),
+            lattice_protocol::creds::account_of(
+                lattice_protocol::creds::creds_jwt(&controller).unwrap()
+            )
+        );
+        let claims = lattice_protocol::creds::claims(jwt).unwrap();
+        for side in ["pub", "sub"] {
+            assert_eq!(
+                claims["nats"][side]["allow"],
+                serde_json::json!([">"]),
+                "{claims}"
+            );
+        }
+        assert!(run(leaf(), "ignored").is_err(), "leaf overwrote its creds");
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub struct HostOptions {
     /// Seconds a linked call may take when its link sets no `timeout`.
     #[arg(long, default_value_t = 10.0)]
     call_timeout: f64,
+    /// Seconds a linked call keeps trying while no instance anywhere subscribes
+    /// to it (a NATS connection, route or leaf link reconnecting) before it
+    /// fails with "no instance runs anywhere"; never past the call's timeout.
+    #[arg(long, default_value_t = 2.0)]
+    call_responder_wait: f64,
     /// The largest arguments or results of one linked call, in MiB.
     #[arg(long, default_value_t = 64)]
     max_call_mb: usize,
@@ -275,6 +280,7 @@ impl HostOptions {
                 locality_keys: self.locality_labels.clone(),
                 call_timeout: seconds("call-timeout", self.call_timeout)?,
                 max_call_bytes: self.max_call_mb << 20,
+                responder_wait: seconds("call-responder-wait", self.call_responder_wait)?,
             },
             provider_nats_url: Some(
                 self.provider_nats_url

@@ -5,6 +5,10 @@
 //! - [`nats_cluster`]: a JetStream cluster of real `nats-server`s on random
 //!   ports (routes between them, a store folder each), with node kill and restart
 //!   on the same ports and store, for durability tests.
+//! - [`delay_proxy`]: a TCP proxy with a settable one-way delay that can cut and
+//!   restore its link (latency where the kernel has no netem).
+//! - [`topology`]: a core NATS cluster and two edge sites with leaf nodes, in
+//!   Linux network namespaces, running the real `lattice` binary (root only).
 //! - [`process`]: child processes (`lattice host`, `lattice controller`) with a log,
 //!   SIGINT/SIGKILL, and a kill on drop.
 //! - [`redis`]: a real `redis-server` (no persistence) on a random port, for
@@ -32,6 +36,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod components;
+pub mod delay_proxy;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod imports;
@@ -45,4 +50,5 @@ pub mod provider;
 pub mod redis;
 pub mod registry;
 pub mod tls;
+pub mod topology;
 pub mod trust;

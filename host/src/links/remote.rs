@@ -22,6 +22,9 @@ use wasmtime::component::Val;
 const FAR_FOR: Duration = Duration::from_secs(5);
 /// Tries of the lattice-wide subject when the answering host is stopping the target.
 const ATTEMPTS: usize = 3;
+/// The first and the longest pause between tries while nothing subscribes to the
+/// lattice-wide subject.
+const NOBODY_PAUSE: (Duration, Duration) = (Duration::from_millis(20), Duration::from_millis(250));
 
 /// Whether `reply` says the target stopped on the host that got the call.
 fn stopping(reply: &async_nats::Message) -> bool {
@@ -182,8 +185,9 @@ pub async fn call_wire(
 }
 
 /// Send the request on the nearest subject that has responders: each locality the
-/// host has (most specific first), then the lattice-wide subject. Every subject
-/// names this host as the caller (its NATS user may publish calls only there).
+/// host has (most specific first), then the lattice-wide subject, tried again
+/// for up to `responder_wait` while it has none. Every subject names this host
+/// as the caller (its NATS user may publish calls only there).
 async fn send(
     router: &Directory,
     nats: &async_nats::Client,
@@ -209,7 +213,14 @@ async fn send(
     let anywhere = host_call_subject(&router.lattice, &router.host_id, call);
     subjects.extend(std::iter::repeat_n((anywhere, false), ATTEMPTS));
     let mut last = None;
-    for (subject, near) in subjects {
+    // Since when nothing anywhere subscribed to the lattice-wide subject, and
+    // what the server said then: a NATS connection, route or leaf link may be
+    // reconnecting, so the call tries again for a moment (`responder_wait`).
+    let mut nobody: Option<(Instant, async_nats::RequestError)> = None;
+    let mut pause = NOBODY_PAUSE.0;
+    let mut subjects = subjects.into_iter();
+    let mut next = subjects.next();
+    while let Some((subject, near)) = next.clone() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
@@ -227,12 +238,29 @@ async fn send(
                 if near {
                     mark_far();
                 }
+                // Somebody answers again: that answer is the one to report.
+                nobody = None;
                 last = Some(reply);
             }
             Ok(reply) => return Ok(reply),
             Err(e) if e.kind() == RequestErrorKind::NoResponders && near => mark_far(),
+            Err(e) if e.kind() == RequestErrorKind::NoResponders => {
+                let since = nobody.as_ref().map_or_else(Instant::now, |(t, _)| *t);
+                if since.elapsed() >= router.settings.responder_wait {
+                    return Err(request_failure(call, e));
+                }
+                nobody = Some((since, e));
+                tokio::time::sleep(pause.min(left)).await;
+                pause = (pause * 2).min(NOBODY_PAUSE.1);
+                // The same subject again.
+                continue;
+            }
             Err(e) => return Err(request_failure(call, e)),
         }
+        next = subjects.next();
+    }
+    if let Some((_, e)) = nobody {
+        return Err(request_failure(call, e));
     }
     if let Some(reply) = last {
         return Ok(reply);

@@ -12,6 +12,11 @@ pub struct LinkSettings {
     pub call_timeout: Duration,
     /// The largest arguments or results one call may carry.
     pub max_call_bytes: usize,
+    /// How long a call keeps trying while nothing anywhere subscribes to its
+    /// subject (a NATS connection, route or leaf link of the lattice may be
+    /// reconnecting) before it fails as "no instance runs anywhere"; never past
+    /// the call's deadline.
+    pub responder_wait: Duration,
 }
 
 impl Default for LinkSettings {
@@ -20,6 +25,7 @@ impl Default for LinkSettings {
             locality_keys: vec!["zone".to_owned(), "region".to_owned()],
             call_timeout: Duration::from_secs(10),
             max_call_bytes: 64 << 20,
+            responder_wait: Duration::from_secs(2),
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn role_inbox_prefix(lattice: &str, role: Role<'_>) -> String {
         Role::Controller => format!("_INBOX_{lattice}_controller"),
         Role::Cli => format!("_INBOX_{lattice}_cli"),
         Role::Messaging => format!("_INBOX_{lattice}_messaging"),
+        Role::Leaf => format!("_INBOX_{lattice}_leaf"),
     }
 }
 
@@ -42,6 +43,11 @@ pub enum Role<'a> {
     Cli,
     /// Built-in messaging's guest connection.
     Messaging,
+    /// An edge leaf node's connection to the core (`leafnodes.remotes`): it
+    /// carries every local client's traffic of the lattice's account, so it may
+    /// carry every subject; what each client may do is checked by the leaf node
+    /// it connects to, with its own user.
+    Leaf,
 }
 
 impl Role<'_> {
@@ -52,6 +58,11 @@ impl Role<'_> {
             Role::Controller => controller_permissions(lattice),
             Role::Cli => cli_permissions(lattice),
             Role::Messaging => messaging_permissions(lattice),
+            Role::Leaf => Permissions {
+                publish: vec![">".into()],
+                subscribe: vec![">".into()],
+                ..Permissions::default()
+            },
         }
     }
 }

@@ -155,7 +155,12 @@ impl LatticeAuth {
              operator: \"{operator}\"\n\
              system_account: {system}\n\
              resolver: MEMORY\n\
-             resolver_preload: {{\n  {account}: \"{account_jwt}\"\n  {system}: \"{system_jwt}\"\n}}\n",
+             resolver_preload: {{\n  {account}: \"{account_jwt}\"\n  {system}: \"{system_jwt}\"\n}}\n\
+             # Hosts at an edge leaf node (deploy/nats/leaf.conf, no JetStream there) use the\n\
+             # core's JetStream in the lattice's account: without this, servers deny JetStream's\n\
+             # API across leaf connections of any account but the system account (nats-server\n\
+             # warns that the option is kept for compatibility).\n\
+             default_js_domain: {{\n  {account}: \"\"\n}}\n",
             lattice = self.lattice,
             account = self.account.public_key(),
             account_jwt = self.account_jwt_trusting(signing_keys)?,
@@ -183,6 +188,7 @@ impl LatticeAuth {
             Role::Controller => "controller".into(),
             Role::Cli => "cli".into(),
             Role::Messaging => "messaging".into(),
+            Role::Leaf => "leaf".into(),
         };
         self.user_creds(&name, &role.permissions(&self.lattice))
     }

@@ -1,0 +1,410 @@
+//! The lattice across sites (`lattice_testing::topology`): a three-node core
+//! NATS cluster, two edge sites with leaf nodes behind links with injected
+//! latency, real `lattice` processes as deploy/README.md starts them.
+//!
+//! - The shop app: `auth` on both edge sites answers orders that `business` in
+//!   the core computes, through the leaf nodes; linked calls prefer the caller's
+//!   site and fall back to the core; an edge site cut off from the core keeps
+//!   answering with what it runs, and gets the lattice's changes when its link
+//!   returns.
+//! - Killing the core node an edge site's leaf node is connected to, while
+//!   both sites take orders, loses no app record and fails no order that was
+//!   not in flight.
+//!
+//! Skipped, saying why, where network namespaces cannot be made (not root).
+
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
+use lattice_protocol::messages::HostInfo;
+use lattice_protocol::subjects::Subjects;
+use lattice_testing::components::sample_manifest;
+use lattice_testing::topology::{self, Site, Topology};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const LATTICE_BIN: &str = env!("CARGO_BIN_EXE_lattice");
+/// How long any one condition may take to come true.
+const DEADLINE: Duration = Duration::from_secs(45);
+const TOKEN: &str = "let-me-in";
+const ALICE: &str = "/order?customer=alice&items=apple:2,pear:1";
+const ALICE_RECEIPT: &str =
+    "order 5595653295556370804 for alice: apple x2 = 100, pear x1 = 75; total 175 cents (discount 0%)\n";
+/// The shop's HTTP port (each site is its own namespace).
+const SHOP_PORT: u16 = 8082;
+
+fn skip() -> bool {
+    match topology::unavailable() {
+        Some(why) => {
+            eprintln!("SKIPPED: the topology tests need network namespaces: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let last = match check().await {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last seen: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn output(mut cmd: Command) -> (bool, String) {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// An order at `addr`: the status and body, or why there was none.
+async fn order(addr: SocketAddrV4, token: &str) -> Result<(u16, String), String> {
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}{ALICE}"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().await.map_err(|e| e.to_string())?))
+}
+
+async fn receipt(addr: SocketAddrV4, token: &str) -> Result<(), String> {
+    match order(addr, token).await {
+        Ok((200, body)) if body == ALICE_RECEIPT => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// `manifests/shop.yaml` as app `name` listening on every address of `port`,
+/// with its placements replaced by `auth` and `business` requirement blocks
+/// when given.
+fn shop(dir: &Path, name: &str, port: u16, token: &str, places: Option<(&str, &str)>) -> PathBuf {
+    let mut text = sample_manifest("shop.yaml", &[])
+        .replace("127.0.0.1:8082", &format!("0.0.0.0:{port}"))
+        .replacen("  name: shop\n", &format!("  name: {name}\n"), 1)
+        .replace("token: let-me-in", &format!("token: {token}"));
+    if token != TOKEN {
+        // Another configuration is another version.
+        text = text.replace("version: v0.1.0", "version: v0.2.0");
+    }
+    if let Some((auth, business)) = places {
+        let edge = "            spread:\n              - name: edge\n                requirements:\n                  tier: edge\n";
+        let core = "            spread:\n              - name: core\n                requirements:\n                  tier: core\n";
+        assert!(
+            text.contains(edge) && text.contains(core),
+            "shop.yaml changed"
+        );
+        text = text.replace(edge, auth).replace(core, business);
+    }
+    let path = dir.join(format!("{name}-{token}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `lattice app deploy` until accepted (a JetStream leader may be moving).
+async fn deploy(topo: &Topology, file: &Path) {
+    eventually(&format!("{} to be accepted", file.display()), || async {
+        let (ok, out) = output(topo.cli(&["app", "deploy", file.to_str().unwrap(), "--no-wait"]));
+        if ok {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    })
+    .await
+}
+
+/// Every host answering a ping through the core, by its `name` label.
+async fn hosts(client: &async_nats::Client, lattice: &str) -> BTreeMap<String, HostInfo> {
+    lattice_controller::ping_hosts(client, lattice, Duration::from_millis(500))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|h| Some((h.labels.get("name")?.clone(), h)))
+        .collect()
+}
+
+async fn served(client: &async_nats::Client, lattice: &str) -> BTreeMap<String, u64> {
+    hosts(client, lattice)
+        .await
+        .into_iter()
+        .map(|(name, h)| (name, h.calls.served))
+        .collect()
+}
+
+/// A spread with one requirement `key: value`.
+fn spread(key: &str, values: &[&str]) -> String {
+    let mut out = "            spread:\n".to_string();
+    for v in values {
+        out.push_str(&format!(
+            "              - name: {v}\n                requirements:\n                  {key}: {v}\n"
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sites_answer_through_leaf_nodes_prefer_their_own_and_survive_a_cut() {
+    if skip() {
+        return;
+    }
+    let mut topo = Topology::start(Path::new(LATTICE_BIN), "sites", Duration::from_millis(10))
+        .await
+        .unwrap();
+    let client = topo.connect().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lattice = topo.lattice().to_string();
+    let (edge_a, edge_b) = (topo.edge_addr(0, SHOP_PORT), topo.edge_addr(1, SHOP_PORT));
+
+    // The shop: auth on both edge sites, business in the core, 10 ms each way
+    // between them.
+    deploy(&topo, &shop(dir.path(), "shop", SHOP_PORT, TOKEN, None)).await;
+    for addr in [edge_a, edge_b] {
+        eventually(&format!("an order at {addr}"), || receipt(addr, TOKEN)).await;
+    }
+    let seen = hosts(&client, &lattice).await;
+    for edge in topology::EDGE_SITES {
+        let calls = seen[edge].calls;
+        assert!(calls.remote >= 1 && calls.local == 0, "{edge}: {calls:?}");
+    }
+    assert!(seen["core"].calls.served >= 2, "{:?}", seen["core"].calls);
+
+    // A second host at edge-a runs business too: edge-a's calls stay at edge-a,
+    // edge-b's (no business there) fall back to the core.
+    topo.start_host("edge-a-store", Site::Edge(0), &[("tier", "store")])
+        .unwrap();
+    let near_port = SHOP_PORT + 1;
+    let near = shop(
+        dir.path(),
+        "near",
+        near_port,
+        TOKEN,
+        Some((
+            &spread("name", &["edge-a", "edge-b"]),
+            &spread("name", &["core", "edge-a-store"]),
+        )),
+    );
+    deploy(&topo, &near).await;
+    let (near_a, near_b) = (topo.edge_addr(0, near_port), topo.edge_addr(1, near_port));
+    for addr in [near_a, near_b] {
+        eventually(&format!("the near app at {addr}"), || receipt(addr, TOKEN)).await;
+    }
+    let before = served(&client, &lattice).await;
+    const N: u64 = 10;
+    for _ in 0..N {
+        receipt(near_a, TOKEN).await.unwrap();
+    }
+    let after_a = served(&client, &lattice).await;
+    assert_eq!(
+        after_a["edge-a-store"],
+        before["edge-a-store"] + N,
+        "{after_a:?}"
+    );
+    assert_eq!(after_a["core"], before["core"], "{after_a:?}");
+    for _ in 0..N {
+        receipt(near_b, TOKEN).await.unwrap();
+    }
+    let after_b = served(&client, &lattice).await;
+    assert_eq!(after_b["core"], after_a["core"] + N, "{after_b:?}");
+    assert_eq!(
+        after_b["edge-a-store"], after_a["edge-a-store"],
+        "{after_b:?}"
+    );
+
+    // Cut edge-a off the core: what it runs keeps answering, every time; what
+    // needs the core fails clearly; edge-b does not notice.
+    topo.cut(0);
+    eventually("edge-a's shop to see the core gone", || async {
+        match order(edge_a, TOKEN).await {
+            Ok((503, body)) => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    for _ in 0..N {
+        receipt(near_a, TOKEN).await.unwrap();
+        receipt(edge_b, TOKEN).await.unwrap();
+    }
+
+    // While it is cut, the near app gets a new token. When the link returns,
+    // edge-a's host reports again and the controller brings it the new version;
+    // the shop answers there through the core again.
+    let near2 = shop(
+        dir.path(),
+        "near",
+        near_port,
+        "new-token",
+        Some((
+            &spread("name", &["edge-a", "edge-b"]),
+            &spread("name", &["core", "edge-a-store"]),
+        )),
+    );
+    deploy(&topo, &near2).await;
+    eventually("edge-b to take the new token", || {
+        receipt(near_b, "new-token")
+    })
+    .await;
+    receipt(near_a, TOKEN).await.unwrap();
+    topo.restore(0);
+    eventually("edge-a's shop to answer through the core again", || {
+        receipt(edge_a, TOKEN)
+    })
+    .await;
+    eventually("edge-a to take the new token", || {
+        receipt(near_a, "new-token")
+    })
+    .await;
+    assert_eq!(topo.exited(), Vec::<String>::new());
+}
+
+/// One order's start, end and whether it was answered.
+type Outcome = (Instant, Instant, Result<(), String>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_a_core_node_under_load_loses_no_record_and_no_order_not_in_flight() {
+    if skip() {
+        return;
+    }
+    let mut topo = Topology::start(Path::new(LATTICE_BIN), "durable", Duration::ZERO)
+        .await
+        .unwrap();
+    let client = topo.connect().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lattice = topo.lattice().to_string();
+    deploy(&topo, &shop(dir.path(), "shop", SHOP_PORT, TOKEN, None)).await;
+    let sites = [topo.edge_addr(0, SHOP_PORT), topo.edge_addr(1, SHOP_PORT)];
+    for addr in sites {
+        eventually(&format!("an order at {addr}"), || receipt(addr, TOKEN)).await;
+    }
+
+    // Two clients per site order without pause, recording every order.
+    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut clients = Vec::new();
+    for addr in sites.iter().chain(&sites).copied() {
+        let (outcomes, stop) = (outcomes.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            loop {
+                let start = Instant::now();
+                let result = tokio::select! {
+                    r = receipt(addr, TOKEN) => r,
+                    _ = stop.notified() => return,
+                };
+                outcomes
+                    .lock()
+                    .unwrap()
+                    .push((start, Instant::now(), result));
+            }
+        }));
+    }
+    let answered_after = |t: Instant| {
+        outcomes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(start, _, r)| *start > t && r.is_ok())
+            .count()
+    };
+    let now = Instant::now();
+    eventually("orders under load", || async {
+        match answered_after(now) {
+            n if n >= 20 => Ok(()),
+            n => Err(format!("{n} answered")),
+        }
+    })
+    .await;
+
+    // Kill the core node edge-a's leaf node is connected to: orders from
+    // edge-a on their way through it are lost, its leaf node reconnects to
+    // another. Every node holds a copy of the state bucket.
+    let js = async_nats::jetstream::new(client.clone());
+    let state = format!("KV_{}", Subjects::new(&lattice).state_bucket());
+    let info = js
+        .get_stream(&state)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.config.num_replicas, 3);
+    let leader = info.cluster.and_then(|c| c.leader).unwrap_or_default();
+    let dead = topo.leaf_hub(0).expect("edge-a's leaf node is connected");
+    let name = topo.core_name(dead);
+    topo.kill_core(dead);
+    let killed = Instant::now();
+    eprintln!(
+        "killed {name}, edge-a's hub (edge-b's: {:?}; the state bucket's leader: {leader})",
+        topo.leaf_hub(1).map(|i| topo.core_name(i))
+    );
+
+    // The record survives, and orders keep being answered.
+    eventually("the app list to show the shop", || async {
+        let (ok, out) = output(topo.cli(&["app", "list"]));
+        if ok && out.contains("shop") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    eventually("orders after the loss", || async {
+        match answered_after(killed) {
+            n if n >= 100 => Ok(()),
+            n => Err(format!("{n} answered")),
+        }
+    })
+    .await;
+    stop.notify_waiters();
+    for c in clients {
+        c.abort();
+    }
+    let outcomes = outcomes.lock().unwrap().clone();
+    let failed_later: Vec<_> = outcomes
+        .iter()
+        .filter(|(start, _, r)| *start > killed && r.is_err())
+        .collect();
+    let in_flight = outcomes
+        .iter()
+        .filter(|(start, end, r)| *start <= killed && *end > killed && r.is_err())
+        .count();
+    eprintln!(
+        "{} orders, {in_flight} failed in flight at the kill, {} failed after it",
+        outcomes.len(),
+        failed_later.len()
+    );
+    assert!(
+        failed_later.is_empty(),
+        "orders failed after the kill: {failed_later:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|(start, end, r)| r.is_ok() || (*start <= killed && *end > killed)),
+        "an order failed before the kill"
+    );
+
+    topo.restart_core(dead).await.unwrap();
+    assert_eq!(topo.exited(), Vec::<String>::new());
+}
