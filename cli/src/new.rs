@@ -162,9 +162,12 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
         template.name,
         template.about
     );
-    outln!("next: cd {} && lattice dev", root.display());
     outln!(
-        "  (or `lattice build` and `lattice app deploy wadm.yaml`); then {} on http://127.0.0.1:{}",
+        "next: cd {} && lattice build && lattice app deploy wadm.yaml",
+        root.display()
+    );
+    outln!(
+        "  (with a lattice running: `lattice up`); then {} on http://127.0.0.1:{}",
         template.answer,
         args.port
     );

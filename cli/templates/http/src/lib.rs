@@ -1,5 +1,5 @@
 //! {{name}}: an HTTP component. Every request is answered with a greeting and the
-//! path it asked for. Edit the text below and `lattice dev` serves the new one.
+//! path it asked for. Edit the text below, `lattice build`, and deploy again.
 
 use wasmcloud_component::http;
 
