@@ -3,6 +3,7 @@
 use crate::output::{human_duration, now_ms, print_json, print_table, Output};
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use futures::StreamExt;
 use lattice_controller::{short_host_id, ApiClient, ApiError};
 use lattice_protocol::manifest::{self, Image, Manifest};
 use lattice_protocol::messages::{AppState, AppStatus};
@@ -70,6 +71,9 @@ pub enum AppCommand {
     },
     /// The stored versions of an app, oldest first.
     History { name: String },
+    /// Follow what the app's components log (`wasi:logging`, stdout, stderr) on
+    /// every host, until Ctrl-C: `component@host level: message`.
+    Logs { name: String },
     /// Stop running an app everywhere; its versions stay stored.
     Undeploy { name: String },
     /// Undeploy an app and forget all its versions.
@@ -213,6 +217,21 @@ pub async fn run(
             }
             watch_status(&api, status, output).await
         }
+        AppCommand::Logs { name } => {
+            let mut logs = subscribe_logs(&client, lattice, &name).await?;
+            eprintln!("following the logs of app '{name}' (Ctrl-C stops)");
+            let stop = tokio::signal::ctrl_c();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    line = logs.next() => match line {
+                        Some(msg) => print_log_line(&msg.payload, output),
+                        None => bail!("the connection to NATS closed"),
+                    },
+                }
+            }
+        }
         AppCommand::History { name } => {
             let versions = api.history(&name).await?;
             if output == Output::Json {
@@ -324,7 +343,7 @@ fn resolve_images(manifest: &mut Manifest, folder: &Path) -> anyhow::Result<()> 
 }
 
 /// Poll status until deployed, failed or `timeout`, printing each new state.
-async fn wait_deployed(
+pub(crate) async fn wait_deployed(
     api: &ApiClient,
     first: AppStatus,
     timeout: Duration,
@@ -455,7 +474,7 @@ fn print_status(status: &AppStatus, output: Output) -> anyhow::Result<()> {
 }
 
 /// `90`, `90s`, `2m`, `500ms`, `1h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -562,4 +581,33 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5d").is_err());
     }
+}
+
+/// Subscribe to the log lines of `app`'s guests on every host.
+pub async fn subscribe_logs(
+    client: &async_nats::Client,
+    lattice: &str,
+    app: &str,
+) -> anyhow::Result<async_nats::Subscriber> {
+    let subject = lattice_protocol::subjects::Subjects::new(lattice).app_logs(app);
+    let sub = client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot follow {subject}: {e}"))?;
+    // The server has the subscription before lines are expected.
+    client.flush().await?;
+    Ok(sub)
+}
+
+/// One guest log line as `component@host level: message` (JSON: the line).
+pub fn print_log_line(payload: &[u8], output: Output) {
+    let Ok(line) = lattice_protocol::decode::<lattice_protocol::messages::LogLine>(payload) else {
+        return;
+    };
+    if output == Output::Json {
+        let _ = print_json(&line);
+        return;
+    }
+    let host: String = line.host.chars().take(8).collect();
+    outln!("{}@{host} {}: {}", line.component, line.level, line.message);
 }

@@ -13,7 +13,9 @@ macro_rules! outln {
 mod app;
 mod artifact;
 mod build;
+mod call;
 mod config;
+mod dev;
 mod dev_tls;
 mod get;
 mod keys;
@@ -79,6 +81,11 @@ enum Command {
     /// missing), copy each component to build/, show what it imports and exports,
     /// and refuse imports the lattice cannot satisfy.
     Build(build::BuildArgs),
+    /// The inner loop: build the project here, deploy it to the local lattice
+    /// (starting `lattice up` if none answers), follow its logs, and build and
+    /// deploy again on every change to the sources, with no failed request;
+    /// Ctrl-C undeploys.
+    Dev(dev::DevArgs),
     /// Run a host that joins the lattice.
     Host(run::HostArgs),
     /// Run a controller for the lattice.
@@ -101,6 +108,10 @@ enum Command {
     /// (`properties.secrets`, wadm's form).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// Invoke an exported function of a running component, arguments and results
+    /// in WAVE, e.g. `lattice call shop business example:shop/orders.place-order
+    /// '{sku: "ab", quantity: 2}'`; over the links' call path, as the CLI's user.
+    Call(call::CallArgs),
     /// List hosts and what they run.
     #[command(subcommand)]
     Get(get::GetCommand),
@@ -184,9 +195,15 @@ fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     // The operator's commands on the default URL find `lattice up`'s CLI creds.
     let dev_creds = match (&cli.nats_url, &cli.command) {
-        (None, Command::App(_) | Command::Get(_) | Command::Artifact(_) | Command::Config(_)) => {
-            nats_auth::dev_cli_creds()
-        }
+        (
+            None,
+            Command::App(_)
+            | Command::Get(_)
+            | Command::Artifact(_)
+            | Command::Config(_)
+            | Command::Secret(_)
+            | Command::Call(_),
+        ) => nats_auth::dev_cli_creds(),
         _ => None,
     };
     let creds = match cli.nats_creds.as_ref().or(dev_creds.as_ref()) {
@@ -230,6 +247,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Secret(cmd) => {
             let client = connect(&nats).await?;
             secret::run(cmd, client, &cli.lattice, cli.output).await
+        }
+        Command::Dev(args) => {
+            let explicit = cli.nats_url.is_some().then_some(nats);
+            dev::run(args, explicit, &cli.lattice, cli.output).await
+        }
+        Command::Call(args) => {
+            let client = connect(&nats).await?;
+            call::run(args, client, &cli.lattice, cli.output).await
         }
         Command::Keys(cmd) => keys::run(cmd),
         Command::NatsAuth(cmd) => nats_auth::run(cmd, &cli.lattice),

@@ -80,6 +80,11 @@ pub async fn serve_with(
     let named_configs = host
         .nats()
         .map(|nats| host.named_configs().watch(nats, subjects.config_bucket()));
+    // Guests' log lines on NATS (stopped when serving ends).
+    let guest_logs = host.nats().and_then(|nats| {
+        host.guest_logs()
+            .publish(nats.clone(), &host.config().lattice, host.id())
+    });
     let mut commands = client.subscribe(subjects.host_command(host.id())).await?;
     let mut pings = client.subscribe(subjects.hosts_ping()).await?;
     publish(
@@ -178,6 +183,9 @@ pub async fn serve_with(
     ping.abort();
     if let Some(watch) = named_configs {
         watch.abort();
+    }
+    if let Some(logs) = guest_logs {
+        logs.abort();
     }
     publish(
         &host,

@@ -39,6 +39,8 @@ pub struct ComponentEnv {
     /// (`namespace:package/interface`, link name): what `wasmcloud:bus@2`'s
     /// `set-link-name` may switch to.
     pub link_names: BTreeSet<(String, String)>,
+    /// Where its log lines are published besides the host's tracing.
+    pub logs: crate::telemetry::guest_logs::GuestLogs,
 }
 
 impl ComponentEnv {
@@ -56,6 +58,7 @@ impl ComponentEnv {
             links: HashMap::new(),
             settings: Settings::default(),
             link_names: BTreeSet::new(),
+            logs: Default::default(),
         }
     }
 }

@@ -79,6 +79,25 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     })
 }
 
+// ---------------------------------------------------------------- guests' logs
+
+/// One line a guest logged (`wasi:logging`, or a line of its stdout or stderr),
+/// published by its host on `lattice.<L>.log.<app>.<component>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// The host the guest runs on.
+    pub host: String,
+    /// The guest's app.
+    pub app: String,
+    /// The guest's component name in the manifest.
+    pub component: String,
+    /// `trace`, `debug`, `info`, `warn`, `error` (`wasi:logging`'s `critical` is
+    /// `error`), or `stdout` / `stderr`.
+    pub level: String,
+    /// The line (for `wasi:logging`: `context: message`, or the message alone).
+    pub message: String,
+}
+
 // ---------------------------------------------------------------- hosts
 
 /// What a host says about itself: published as a heartbeat and answered to pings.

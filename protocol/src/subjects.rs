@@ -57,6 +57,16 @@ impl Subjects {
         format!("{}.evt.{kind}", self.prefix)
     }
 
+    /// Where hosts publish the log lines of `app`'s guests, all components:
+    /// `lattice.<L>.log.<app>.>` (each line on `….<app>.<component>`).
+    pub fn app_logs(&self, app: &str) -> String {
+        format!(
+            "{}.log.{}.>",
+            self.prefix,
+            crate::wire::rpc::escape_token(app)
+        )
+    }
+
     /// Wildcard over every event.
     pub fn events_all(&self) -> String {
         format!("{}.evt.>", self.prefix)

@@ -340,6 +340,43 @@ async fn the_cli_drives_the_api_but_cannot_pose_as_a_host() {
     nothing_arrives(&mut calls, "the CLI reading calls").await;
 }
 
+/// `lattice call` travels on `rpcc` subjects, which only the CLI may publish: a
+/// host (or a guest through built-in messaging, or a provider) cannot call a
+/// component as the CLI, which needs no link.
+#[tokio::test]
+async fn only_the_cli_calls_on_the_clis_subjects() {
+    let server = NatsServer::builder().operator_auth().start().unwrap();
+    let host = role(&server, Role::Host(HOST_A)).await;
+    let other_host = role(&server, Role::Host(HOST_B)).await;
+    let messaging = role(&server, Role::Messaging).await;
+    let cli = role(&server, Role::Cli).await;
+    let subject = "lattice.default.rpcc.shop.business.example.shop.orders.catalogue";
+    let serving = host
+        .queue_subscribe("lattice.default.rpcc.shop.business.>", "rpc".into())
+        .await
+        .unwrap();
+    let mut seen = other_host
+        .subscribe("lattice.default.rpcc.shop.business.>")
+        .await
+        .unwrap();
+    answer(&host, serving, "served");
+    tokio::time::sleep(SETTLE).await;
+    let reply = cli
+        .request(subject, "call".into())
+        .await
+        .expect("the CLI's call is served");
+    assert_eq!(&reply.payload[..], b"served");
+    arrives(&mut seen, "the CLI's call").await;
+    for (who, client) in [
+        ("another host", &other_host),
+        ("built-in messaging", &messaging),
+    ] {
+        client.publish(subject, "forged".into()).await.unwrap();
+        client.flush().await.unwrap();
+        nothing_arrives(&mut seen, &format!("{who} calling as the CLI")).await;
+    }
+}
+
 /// The CLI uploads into the lattice's artifact store and a host reads it back;
 /// the CLI reaches no other bucket (an app's blobstore, the state bucket).
 #[tokio::test]

@@ -94,6 +94,16 @@ impl TestLattice {
         cmd
     }
 
+    /// `lattice ARGS...` run to its end: (success, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self.command(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Start `lattice host` labelled `name=<name>` plus `labels`, heartbeating every
     /// [`BEAT_SECS`].
     pub fn start_host(&mut self, name: &str, labels: &[(&str, &str)]) {

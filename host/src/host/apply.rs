@@ -382,6 +382,7 @@ impl Host {
         env.config = component.config.clone();
         env.config_layers = component.config_layers.clone();
         env.named_configs = self.inner.named_configs.clone();
+        env.logs = self.inner.guest_logs.clone();
         env.secrets = Arc::new(given_secrets(component, secrets));
         env.links = targets::of(manifest, name, &self.inner.config.links)?;
         env.link_names = component

@@ -56,6 +56,8 @@ struct Inner {
     workloads: Mutex<BTreeMap<String, Workload>>,
     /// Named config as last seen (kept current by `agent` when on NATS).
     named_configs: crate::named_config::NamedConfigs,
+    /// Guests' log lines, published on NATS once the agent connects.
+    guest_logs: crate::telemetry::guest_logs::GuestLogs,
     /// Secrets for this host are sealed to this key; new at every start, never
     /// leaves the process.
     secrets_key: nkeys::XKey,
@@ -151,6 +153,7 @@ impl Host {
                 capabilities,
                 workloads: Mutex::default(),
                 named_configs: Default::default(),
+                guest_logs: Default::default(),
                 secrets_key: lattice_protocol::secrets::new_key(),
                 started_at_ms: now_ms(),
                 draining: AtomicBool::new(false),
@@ -203,6 +206,11 @@ impl Host {
     /// Named config as this host sees it.
     pub fn named_configs(&self) -> &crate::named_config::NamedConfigs {
         &self.inner.named_configs
+    }
+
+    /// Where guests' log lines go besides the host's tracing.
+    pub fn guest_logs(&self) -> &crate::telemetry::guest_logs::GuestLogs {
+        &self.inner.guest_logs
     }
 
     pub fn config(&self) -> &HostConfig {

@@ -79,9 +79,15 @@ impl Exports {
     /// Function `function` of interface `key`, or why it cannot be called.
     pub fn get(&self, key: &str, function: &str) -> Result<&ExportedFunc, CallFailure> {
         let missing = || {
+            let names = self.names();
+            let exported = if names.is_empty() {
+                "it exports no functions of interfaces".to_owned()
+            } else {
+                format!("it exports {}", names.join(", "))
+            };
             CallFailure::new(
                 CallErrorKind::Refused,
-                format!("the target does not export {key}.{function}"),
+                format!("the target does not export {key}.{function}; {exported}"),
             )
         };
         match self.0.get(key).and_then(|f| f.get(function)) {
@@ -89,6 +95,17 @@ impl Exports {
             Some(Err(why)) => Err(CallFailure::new(CallErrorKind::Refused, why.clone())),
             None => Err(missing()),
         }
+    }
+
+    /// Every exported function, `ns:pkg/iface.function`, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .0
+            .iter()
+            .flat_map(|(key, funcs)| funcs.keys().map(move |f| format!("{key}.{f}")))
+            .collect();
+        names.sort();
+        names
     }
 
     /// Whether the component exports interface `key` at all.

@@ -19,7 +19,8 @@ use wasmtime::component::Val;
 /// One per host: routes linked calls and serves the ones that arrive over NATS.
 pub struct Router {
     dir: Arc<Directory>,
-    /// Per app, the NATS subscriptions of this host's link targets.
+    /// Per app, the NATS subscriptions of this host's components (for the CLI's
+    /// calls, and for links where some link points at the component).
     serving: Mutex<HashMap<String, HashMap<String, Serving>>>,
 }
 
@@ -55,7 +56,8 @@ impl Router {
     }
 
     /// Make `app`'s link targets on this host callable: in-process at once, and
-    /// over NATS for the ones some link points at. Replaces what was registered.
+    /// over NATS for the ones some link points at; and every component callable
+    /// by the CLI. Replaces what was registered.
     pub async fn register(
         &self,
         manifest: &Manifest,
@@ -64,11 +66,14 @@ impl Router {
         let app = manifest.name.clone();
         let targets = self.dir.set_app(manifest, components);
         let mut serving = self.serving().remove(&app).unwrap_or_default();
-        serving.retain(|component, _| targets.contains(component));
+        serving.retain(|component, s| {
+            components.contains_key(component) && s.linked == targets.contains(component)
+        });
         if let Some(nats) = &self.dir.nats {
             for component in components.keys() {
-                if targets.contains(component) && !serving.contains_key(component) {
-                    let s = Serving::start(&self.dir, nats, &app, component).await?;
+                if !serving.contains_key(component) {
+                    let linked = targets.contains(component);
+                    let s = Serving::start(&self.dir, nats, &app, component, linked).await?;
                     serving.insert(component.clone(), s);
                 }
             }
@@ -83,14 +88,17 @@ impl Router {
         let Some(nats) = &self.dir.nats else {
             return Ok(());
         };
-        let wanted: Vec<(String, Vec<String>)> = self
+        let wanted: Vec<(String, Vec<(String, bool)>)> = self
             .serving()
             .iter()
-            .map(|(app, s)| (app.clone(), s.keys().cloned().collect()))
+            .map(|(app, s)| {
+                let components = s.iter().map(|(c, s)| (c.clone(), s.linked)).collect();
+                (app.clone(), components)
+            })
             .collect();
         for (app, components) in wanted {
-            for component in components {
-                let fresh = Serving::start(&self.dir, nats, &app, &component).await?;
+            for (component, linked) in components {
+                let fresh = Serving::start(&self.dir, nats, &app, &component, linked).await?;
                 let old = self
                     .serving()
                     .get_mut(&app)

@@ -6,10 +6,14 @@
 //! it) and one per locality label the host has, all in queue group `rpc`, so each
 //! call reaches one instance, plus one for calls from the app's providers
 //! (`lattice.<L>.rpcp.<app>.*.<component>.>`, each provider's subject naming it).
+//! Every component a host runs, linked or not, also answers calls from the CLI
+//! (`lattice call`: `lattice.<L>.rpcc.<app>.<component>.>`, which only the CLI's
+//! user may publish), and describes its functions to it (header
+//! `lattice-describe`).
 //! Each call's `lattice-call` header is checked against its subject
 //! (`wire::check_caller`), then against the deployed links (caller app, component,
-//! link name, interface) and the signature fingerprint before its arguments are
-//! decoded.
+//! link name, interface; not for the CLI) and the signature fingerprint before its
+//! arguments are decoded.
 
 use super::chunks;
 use super::directory::Directory;
@@ -25,7 +29,9 @@ use lattice_protocol::provider::http;
 use lattice_protocol::wire::rpc::{
     headers, host_call_wildcard, locality_component_wildcard, RPC_QUEUE,
 };
-use lattice_protocol::wire::{self, BodySender, CallErrorKind, CallHeader, WitValue};
+use lattice_protocol::wire::{
+    self, BodySender, CallErrorKind, CallHeader, Signature, SubjectCaller, WitValue,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +47,8 @@ const MAX_CALLS: usize = 4096;
 /// stops routing calls here, and calls already on their way are answered.
 pub struct Serving {
     stop: Option<tokio::sync::watch::Sender<bool>>,
+    /// Whether it serves links (calls from hosts and providers) besides the CLI.
+    pub linked: bool,
 }
 
 impl Drop for Serving {
@@ -52,27 +60,35 @@ impl Drop for Serving {
 }
 
 impl Serving {
-    /// Subscribe for `component` of `app`.
+    /// Subscribe for `component` of `app`: for calls from the CLI, and when some
+    /// link points at it (`linked`) for calls from hosts and providers.
     pub async fn start(
         router: &Arc<Directory>,
         nats: &async_nats::Client,
         app: &str,
         component: &str,
+        linked: bool,
     ) -> Result<Self, String> {
-        let mut subjects = vec![
+        // Calls from the CLI (`lattice call`).
+        let mut subjects = vec![wire::cli_call_wildcard(&router.lattice, app, component)];
+        if linked {
             // Calls from components on any host, each on a subject naming it.
-            host_call_wildcard(&router.lattice, app, component),
+            subjects.push(host_call_wildcard(&router.lattice, app, component));
             // Calls from the app's providers, each on a subject naming it.
-            wire::provider_call_wildcard(&router.lattice, app, component),
-        ];
-        for (key, value) in router.locality() {
-            subjects.push(locality_component_wildcard(
+            subjects.push(wire::provider_call_wildcard(
                 &router.lattice,
-                &key,
-                &value,
                 app,
                 component,
             ));
+            for (key, value) in router.locality() {
+                subjects.push(locality_component_wildcard(
+                    &router.lattice,
+                    &key,
+                    &value,
+                    app,
+                    component,
+                ));
+            }
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         for subject in subjects {
@@ -135,7 +151,10 @@ impl Serving {
         round_trip(nats)
             .await
             .map_err(|e| format!("cannot reach NATS to serve '{component}': {e}"))?;
-        Ok(Self { stop: Some(stop) })
+        Ok(Self {
+            stop: Some(stop),
+            linked,
+        })
     }
 }
 
@@ -238,6 +257,7 @@ async fn answer(
     // The header must agree with the subject, which NATS vouches for: a host or a
     // provider speaks only for itself, and a provider only on its own subject.
     wire::check_caller(&route, caller, |c| router.is_provider(app, c)).map_err(refused)?;
+    let from_cli = route.caller == SubjectCaller::Cli;
     let target = route.target;
     let (caller_app, link) = (&caller.app, &caller.link);
     let key = format!(
@@ -253,6 +273,22 @@ async fn answer(
             format!("'{component}' of app '{app}' stopped on this host"),
         )
     })?;
+    if from_cli {
+        // A person with the CLI's credentials may call any export (they may deploy
+        // anything too); no link is involved.
+        return answer_cli(
+            router,
+            nats,
+            &rt,
+            &key,
+            &target.function,
+            msg,
+            h,
+            caller,
+            trace,
+        )
+        .await;
+    }
     // Gateway calls are allowed by a link carrying the HTTP handler interface.
     let gateway = key == http::KEY && target.function == http::FUNCTION;
     let allowed_as = if gateway {
@@ -365,6 +401,88 @@ async fn answer(
     if encoded.len() > chunks::inline_limit(nats) {
         let offer = chunks::offer(nats, &router.inbox_prefix(), encoded.into(), deadline).await?;
         return Ok((bytes::Bytes::new(), Some(offer)));
+    }
+    Ok((encoded.into(), None))
+}
+
+/// A call from the CLI (`lattice call`), or its request to describe the function
+/// (header `lattice-describe`: the answer is the [`Signature`] as JSON). Arguments
+/// come inline, and results over the inline limit are refused rather than offered
+/// in chunks: a person's call is small.
+#[allow(clippy::too_many_arguments)]
+async fn answer_cli(
+    router: &Directory,
+    nats: &async_nats::Client,
+    rt: &crate::component::ComponentRuntime,
+    key: &str,
+    function: &str,
+    msg: &Message,
+    h: &HeaderMap,
+    caller: &CallHeader,
+    trace: TraceContext,
+) -> Result<(bytes::Bytes, Option<chunks::Offer>), CallFailure> {
+    let call = format!("{key}.{function}");
+    let export = rt.exports.get(key, function)?;
+    let s = &export.signature;
+    if h.get(headers::DESCRIBE).is_some() {
+        let described = Signature {
+            params: s
+                .param_names
+                .iter()
+                .cloned()
+                .zip(s.params.clone())
+                .collect(),
+            results: s.results.clone(),
+        };
+        let json = serde_json::to_vec(&described)
+            .map_err(|e| CallFailure::new(CallErrorKind::Internal, e.to_string()))?;
+        return Ok((json.into(), None));
+    }
+    if caller.signature != s.fingerprint {
+        return Err(mismatch(&call, &caller.signature, export));
+    }
+    if h.get(headers::BODY).is_some() {
+        return Err(CallFailure::new(
+            CallErrorKind::TooLarge,
+            format!("the arguments of a call from the CLI to {call} must be inline"),
+        ));
+    }
+    let args = wire::decode_args(&s.params, &msg.payload).map_err(|e| {
+        CallFailure::new(
+            CallErrorKind::BadArguments,
+            format!("the arguments of {call} did not decode: {e}"),
+        )
+    })?;
+    let timeout = Duration::from_millis(caller.timeout_ms);
+    let params: Vec<_> = args.into_iter().map(from_wire).collect();
+    let results = tokio::time::timeout(timeout, invoke(rt, export, &params, trace))
+        .await
+        .map_err(|_| {
+            CallFailure::new(
+                CallErrorKind::Timeout,
+                format!("it did not finish {call} within the caller's timeout of {timeout:?}"),
+            )
+        })??;
+    let values = results
+        .iter()
+        .map(to_wire)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CallFailure::new(CallErrorKind::Internal, e))?;
+    let encoded = wire::encode_results(&s.results, &values).map_err(|e| {
+        CallFailure::new(
+            CallErrorKind::Internal,
+            format!("the results of {call} did not encode: {e}"),
+        )
+    })?;
+    let limit = chunks::inline_limit(nats).min(router.settings.max_call_bytes);
+    if encoded.len() > limit {
+        return Err(CallFailure::new(
+            CallErrorKind::TooLarge,
+            format!(
+                "the results of {call} are {} bytes, over the {limit} bytes a call from the CLI takes",
+                encoded.len()
+            ),
+        ));
     }
     Ok((encoded.into(), None))
 }

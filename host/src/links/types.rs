@@ -14,6 +14,8 @@ use wasmtime::Engine;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     pub params: Vec<WitType>,
+    /// The parameters' names, in order (for people: `lattice call`).
+    pub param_names: Vec<String>,
     pub results: Vec<WitType>,
     /// [`signature_fingerprint`](lattice_protocol::wire::signature_fingerprint).
     pub fingerprint: String,
@@ -37,6 +39,7 @@ impl Signature {
             })
             .collect();
         let convert = |ty: &Type| wit_type(ty, interface, &resources);
+        let param_names = func.params().map(|(name, _)| name.to_owned()).collect();
         let params: Vec<WitType> = func
             .params()
             .map(|(_, ty)| convert(&ty))
@@ -61,6 +64,7 @@ impl Signature {
         let fingerprint = lattice_protocol::wire::signature_fingerprint(&params, &results);
         Ok(Self {
             params,
+            param_names,
             results,
             fingerprint,
         })

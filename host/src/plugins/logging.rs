@@ -67,6 +67,19 @@ impl logging::Host for Ctx {
         message: String,
     ) -> wasmtime::Result<()> {
         let (app, component) = (&self.env.app, &self.env.component);
+        let name = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error | Level::Critical => "error",
+        };
+        let line = if context.is_empty() {
+            message.clone()
+        } else {
+            format!("{context}: {message}")
+        };
+        self.env.logs.send(app, component, name, &line);
         macro_rules! emit {
             ($lvl:ident) => {
                 tracing::$lvl!(target: "guest", app = %app, component = %component, context = %context, "{message}")

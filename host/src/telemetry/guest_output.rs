@@ -29,6 +29,8 @@ impl GuestOutput {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches('\r');
         let (app, component) = (&self.env.app, &self.env.component);
+        let stream = if self.stderr { "stderr" } else { "stdout" };
+        self.env.logs.send(app, component, stream, line);
         if self.stderr {
             tracing::warn!(target: "guest", app = %app, component = %component, stream = "stderr", "{line}");
         } else {

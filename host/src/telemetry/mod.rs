@@ -1,5 +1,7 @@
 //! What the host tells about itself and its guests: W3C trace context carried
-//! across NATS ([`trace`]) and guests' output as tracing events ([`guest_output`]).
+//! across NATS ([`trace`]), guests' output as tracing events ([`guest_output`]) and
+//! their log lines on NATS ([`guest_logs`]).
 
+pub mod guest_logs;
 pub mod guest_output;
 pub mod trace;

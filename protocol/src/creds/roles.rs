@@ -109,6 +109,8 @@ pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
     Permissions {
         publish: vec![
             format!("{l}.evt.>"),
+            // Its guests' log lines.
+            format!("{l}.log.>"),
             // Calls from its components, on subjects naming it as the caller.
             format!("{l}.rpch.{id}.>"),
             format!("{l}.rpchl.{id}.>"),
@@ -131,6 +133,8 @@ pub fn host_permissions(lattice: &str, host_id: &str) -> Permissions {
             format!("{l}.rpchl.>"),
             // Providers' calls to components it runs (it may not publish there).
             format!("{l}.rpcp.>"),
+            // The CLI's calls (`lattice call`; it may not publish there).
+            format!("{l}.rpcc.>"),
             format!("{inbox}.>"),
         ],
         subscribe_deny: Vec::new(),
@@ -177,18 +181,28 @@ pub fn controller_permissions(lattice: &str) -> Permissions {
 
 /// The operator's CLI: requests to the controller API and the hosts' ping, and
 /// their replies; the lattice's artifact store (`app deploy` uploads into it,
-/// `artifact push|list|rm`). Not: events (it cannot pose as a host), host
-/// commands, other buckets.
+/// `artifact push|list|rm`); calls to any component (`lattice call`, on its own
+/// `rpcc` subjects). Not: events (it cannot pose as a host), host commands, calls
+/// as a host or provider, other buckets.
 pub fn cli_permissions(lattice: &str) -> Permissions {
     let s = Subjects::new(lattice);
     let inbox = role_inbox_prefix(lattice, Role::Cli);
     let artifacts = s.artifact_bucket();
-    let mut publish = vec![s.api_all(), s.hosts_ping(), format!("$O.{artifacts}.>")];
+    let mut publish = vec![
+        s.api_all(),
+        s.hosts_ping(),
+        format!("$O.{artifacts}.>"),
+        format!("lattice.{lattice}.rpcc.>"),
+    ];
     publish.extend(stream_api(&format!("OBJ_{artifacts}")));
     Permissions {
         publish,
         publish_deny: Vec::new(),
-        subscribe: vec![format!("{inbox}.>")],
+        subscribe: vec![
+            format!("{inbox}.>"),
+            // Guests' log lines (`lattice app logs`, `lattice dev`).
+            format!("lattice.{lattice}.log.>"),
+        ],
         subscribe_deny: Vec::new(),
         allow_responses: false,
     }
@@ -301,6 +315,9 @@ mod tests {
             // Providers' calls reach it; it cannot make one as a provider.
             (h, SUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", true),
             (h, PUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", false),
+            // The CLI's calls reach it; it cannot make one as the CLI.
+            (h, SUB, "lattice.prod.rpcc.shop.web.>", true),
+            (h, PUB, "lattice.prod.rpcc.shop.web.a.b.c.f", false),
             (h, PUB, "lattice.prod.prov.shop.kv.NHOSTA.health", true),
             (h, SUB, "_INBOX_prod.host.NHOSTA.x", true),
             (h, SUB, "_INBOX_prod.host.NHOSTB.x", false),
@@ -347,6 +364,7 @@ mod tests {
             (Role::Controller, PUB, &format!("$JS.API.STREAM.DELETE.{app_kv}"), false),
             (Role::Controller, PUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
             (Role::Controller, SUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
+            (Role::Controller, PUB, "lattice.prod.rpcc.shop.web.a.b.c.f", false),
             // The CLI: API requests, pings and the artifact store, nothing else.
             (Role::Cli, PUB, "lattice.prod.api.deploy", true),
             (Role::Cli, PUB, "$O.lattice_prod_artifacts.C.n", true),
@@ -361,6 +379,15 @@ mod tests {
             (Role::Cli, PUB, "lattice.prod.ctl.host.NHOSTA", false),
             (Role::Cli, SUB, "lattice.prod.api.deploy", false),
             (Role::Cli, PUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
+            (Role::Cli, PUB, "lattice.prod.rpcp.shop.kv.web.a.b.c.f", false),
+            // `lattice call`: any component, on the CLI's own subjects.
+            (Role::Cli, PUB, "lattice.prod.rpcc.shop.web.a.b.c.f", true),
+            (Role::Cli, SUB, "lattice.prod.rpcc.shop.web.a.b.c.f", false),
+            // Guests' log lines: read, never written.
+            (Role::Cli, SUB, "lattice.prod.log.shop.web", true),
+            (Role::Cli, PUB, "lattice.prod.log.shop.web", false),
+            (h, PUB, "lattice.prod.log.shop.web", true),
+            (h, SUB, "lattice.prod.log.shop.web", false),
             (Role::Cli, PUB, "$KV.lattice_prod_state.app.shop", false),
             (Role::Cli, PUB, "$JS.API.INFO", false),
             (Role::Cli, SUB, "_INBOX.x", false),
@@ -369,6 +396,7 @@ mod tests {
             (Role::Messaging, SUB, "orders.>", true),
             (Role::Messaging, SUB, "_INBOX_prod_messaging.x.y", true),
             (Role::Messaging, PUB, "lattice.prod.ctl.host.NHOSTA", false),
+            (Role::Messaging, PUB, "lattice.prod.rpcc.shop.web.a.b.c.f", false),
             (Role::Messaging, SUB, "lattice.prod.evt.host_heartbeat", false),
             (Role::Messaging, PUB, "$JS.API.STREAM.DELETE.KV_lattice_prod_state", false),
             (Role::Messaging, PUB, "$KV.lattice_prod_state.app.shop", false),
@@ -424,6 +452,7 @@ mod tests {
             (PUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
             (PUB, "lattice.prod.rpchl.NHOSTA.zone.a.shop.web.a.b.c.f", false),
             (PUB, "lattice.prod.rpcp.billing.kv.web.a.b.c.f", false),
+            (PUB, "lattice.prod.rpcc.shop.web.a.b.c.f", false),
             // Calls to it, from hosts and from its app's other providers.
             (SUB, "lattice.prod.rpch.*.shop.kv.>", true),
             (SUB, "lattice.prod.rpch.NHOSTA.shop.kv.a.b.c.f", true),

@@ -12,6 +12,7 @@
 //!   array. [`typecheck`] is [`encode`] without output.
 //! - [`rpc`]: the call envelope: subjects, headers, error kinds, signatures.
 //! - [`body`]: payloads offered in chunks, and where they may be fetched from.
+//! - [`wave`]: values as people write them (WAVE text), for `lattice call`.
 //!
 //! Decoding never panics, bounds its recursion by [`MAX_DEPTH`] and allocates no
 //! more than the input can fill.
@@ -23,17 +24,18 @@ mod error;
 mod msgpack;
 pub mod rpc;
 pub mod types;
+pub mod wave;
 
 pub use body::{check_body_subject, host_inbox_prefix, BodyError, BodyOffer, BodySender};
 pub use decode::{decode, decode_args, decode_results};
 pub use encode::{encode, encode_args, encode_results, typecheck};
 pub use error::{Problem, WireError};
 pub use rpc::{
-    check_caller, host_call_subject, host_call_wildcard, locality_subject, parse_call_subject,
-    provider_call_subject, provider_call_wildcard, signature, signature_fingerprint, CallErrorKind,
-    CallHeader, CallRoute, CallTarget, SubjectCaller,
+    check_caller, cli_call_subject, cli_call_wildcard, host_call_subject, host_call_wildcard,
+    locality_subject, parse_call_subject, provider_call_subject, provider_call_wildcard, signature,
+    signature_fingerprint, CallErrorKind, CallHeader, CallRoute, CallTarget, SubjectCaller,
 };
-pub use types::{WitType, WitValue};
+pub use types::{Signature, WitType, WitValue};
 
 /// How deeply values may nest: a value inside more than 64 lists, records, tuples,
 /// variants, options or results is refused by both encoder and decoder.

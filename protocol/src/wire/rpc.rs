@@ -68,6 +68,8 @@ impl CallTarget {
                     SubjectCaller::Provider(provider),
                 )
             }
+            // A person's call through the CLI (`lattice call`): the target only.
+            "rpcc" => finish(lattice, tokens, SubjectCaller::Cli),
             _ => None,
         }
     }
@@ -129,7 +131,13 @@ pub enum SubjectCaller {
     Host(String),
     /// A provider of the target's app, by name, on a [`provider_call_subject`].
     Provider(String),
+    /// A person through the CLI (`lattice call`), on a [`cli_call_subject`]: only
+    /// the CLI's user may publish those.
+    Cli,
 }
+
+/// What a call from the CLI says in its [`CallHeader`] as host, component and link.
+pub const CLI_CALLER: &str = "cli";
 
 /// Read any call subject ([`host_call_subject`], [`locality_subject`],
 /// [`provider_call_subject`]); `None` for anything else.
@@ -168,6 +176,30 @@ pub fn provider_call_subject(lattice: &str, provider: &str, target: &CallTarget)
         s.push_str(&escape_token(part));
     }
     s
+}
+
+/// The subject of a call a person makes through the CLI (`lattice call`):
+/// `lattice.<L>.rpcc.<app>.<component>.<ns>.<pkg>.<iface>.<fn>`. Only the CLI's
+/// user may publish `lattice.<L>.rpcc.>`
+/// ([`cli_permissions`](crate::creds::roles::cli_permissions)); no link is needed,
+/// since whoever holds the CLI's credentials may deploy anything anyway.
+pub fn cli_call_subject(lattice: &str, target: &CallTarget) -> String {
+    let mut s = format!("lattice.{lattice}.rpcc");
+    for part in target.parts() {
+        s.push('.');
+        s.push_str(&escape_token(part));
+    }
+    s
+}
+
+/// What every component a host runs subscribes to (in queue group [`RPC_QUEUE`])
+/// for calls from the CLI: `lattice.<L>.rpcc.<app>.<component>.>`.
+pub fn cli_call_wildcard(lattice: &str, app: &str, component: &str) -> String {
+    format!(
+        "lattice.{lattice}.rpcc.{}.{}.>",
+        escape_token(app),
+        escape_token(component)
+    )
 }
 
 /// What one serving component subscribes to (in queue group [`RPC_QUEUE`]) for
@@ -211,6 +243,17 @@ pub fn check_caller(
             header.component
         )),
         SubjectCaller::Host(_) => Ok(()),
+        SubjectCaller::Cli
+            if header.host != CLI_CALLER
+                || header.component != CLI_CALLER
+                || header.app != route.target.app =>
+        {
+            Err(format!(
+                "the call came on the CLI's subject (lattice.<L>.rpcc.…) but says it is from component '{}' of app '{}' on host '{}'",
+                header.component, header.app, header.host
+            ))
+        }
+        SubjectCaller::Cli => Ok(()),
     }
 }
 
@@ -307,6 +350,11 @@ pub mod headers {
     pub const BODY: &str = "lattice-body";
     /// On a chunk request: the chunk's index, from 0.
     pub const CHUNK: &str = "lattice-chunk";
+    /// On a call from the CLI (`lattice.<L>.rpcc.…`) with an empty payload: do not
+    /// call, answer the function's signature as JSON (a
+    /// [`Signature`](crate::wire::types::Signature)) so the CLI can read and write
+    /// its values.
+    pub const DESCRIBE: &str = "lattice-describe";
 }
 
 /// The `lattice-call` header of a request: six space-separated tokens, each
@@ -587,8 +635,27 @@ mod tests {
     }
 
     #[test]
+    fn the_clis_call_subject_names_only_the_target() {
+        let t = target("place-order");
+        let s = cli_call_subject("default", &t);
+        assert_eq!(
+            s,
+            "lattice.default.rpcc.shop.business.example.shop.orders.place-order"
+        );
+        let route = parse_call_subject(&s).unwrap();
+        assert_eq!((route.lattice, &route.target), ("default", &t));
+        assert_eq!(route.caller, SubjectCaller::Cli);
+        assert_eq!(
+            cli_call_wildcard("default", "shop", "business"),
+            "lattice.default.rpcc.shop.business.>"
+        );
+        assert_eq!(parse_call_subject("lattice.l.rpcc.shop.a.b.c.d"), None);
+    }
+
+    #[test]
     fn the_header_must_agree_with_the_sender_the_subject_names() {
         let t = target("place-order");
+        let from_cli = cli_call_subject("default", &t);
         let from_provider = provider_call_subject("default", "gate.way", &t);
         let from_host = host_call_subject("default", "NHOSTA", &t);
         let near_host = locality_subject("default", "NHOSTA", "zone", "a", &t);
@@ -616,6 +683,11 @@ mod tests {
             (&from_host, "NHOSTA", "kv", Err("says it is from provider 'kv' but did not come on that provider's subject")),
             (&near_host, "NHOSTA", "gate.way", Err("says it is from provider 'gate.way'")),
             (&from_host, "NHOSTB", "kv", Err("says it is from host 'NHOSTB'")),
+            // The CLI says it is the CLI, calling into the target's app.
+            (&from_cli, CLI_CALLER, CLI_CALLER, Ok(())),
+            (&from_cli, "NHOSTA", CLI_CALLER, Err("came on the CLI's subject")),
+            (&from_cli, CLI_CALLER, "auth", Err("says it is from component 'auth'")),
+            (&from_host, CLI_CALLER, CLI_CALLER, Err("says it is from host 'cli'")),
         ];
         for (subject, host, component, expected) in table {
             let route = parse_call_subject(subject).unwrap();

@@ -4,13 +4,15 @@
 //! [`WitValue`] mirrors wasmtime's `component::Val` so the host converts between the
 //! two with one `match` each way. Names live in the type, never on the wire.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A component-model value type.
 ///
 /// Records, variants, enums and flags are structural here: the type carries the field,
 /// case and flag names in declaration order, and that order fixes the wire encoding.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum WitType {
     /// `bool`.
     Bool,
@@ -68,6 +70,16 @@ pub enum WitType {
         /// The resource's name.
         name: String,
     },
+}
+
+/// A function's parameter and result types, as a host describes an export to the
+/// CLI (`lattice call`, header `lattice-describe`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// Parameter names and types, in order.
+    pub params: Vec<(String, WitType)>,
+    /// Result types, in order.
+    pub results: Vec<WitType>,
 }
 
 impl WitType {
