@@ -494,6 +494,35 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Subscribe to the log lines of `app`'s guests on every host.
+pub async fn subscribe_logs(
+    client: &async_nats::Client,
+    lattice: &str,
+    app: &str,
+) -> anyhow::Result<async_nats::Subscriber> {
+    let subject = lattice_protocol::subjects::Subjects::new(lattice).app_logs(app);
+    let sub = client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot follow {subject}: {e}"))?;
+    // The server has the subscription before lines are expected.
+    client.flush().await?;
+    Ok(sub)
+}
+
+/// One guest log line as `component@host level: message` (JSON: the line).
+pub fn print_log_line(payload: &[u8], output: Output) {
+    let Ok(line) = lattice_protocol::decode::<lattice_protocol::messages::LogLine>(payload) else {
+        return;
+    };
+    if output == Output::Json {
+        let _ = print_json(&line);
+        return;
+    }
+    let host: String = line.host.chars().take(8).collect();
+    outln!("{}@{host} {}: {}", line.component, line.level, line.message);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,33 +610,4 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5d").is_err());
     }
-}
-
-/// Subscribe to the log lines of `app`'s guests on every host.
-pub async fn subscribe_logs(
-    client: &async_nats::Client,
-    lattice: &str,
-    app: &str,
-) -> anyhow::Result<async_nats::Subscriber> {
-    let subject = lattice_protocol::subjects::Subjects::new(lattice).app_logs(app);
-    let sub = client
-        .subscribe(subject.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot follow {subject}: {e}"))?;
-    // The server has the subscription before lines are expected.
-    client.flush().await?;
-    Ok(sub)
-}
-
-/// One guest log line as `component@host level: message` (JSON: the line).
-pub fn print_log_line(payload: &[u8], output: Output) {
-    let Ok(line) = lattice_protocol::decode::<lattice_protocol::messages::LogLine>(payload) else {
-        return;
-    };
-    if output == Output::Json {
-        let _ = print_json(&line);
-        return;
-    }
-    let host: String = line.host.chars().take(8).collect();
-    outln!("{}@{host} {}: {}", line.component, line.level, line.message);
 }

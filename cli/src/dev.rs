@@ -17,6 +17,7 @@ use clap::Args;
 use futures::StreamExt;
 use lattice_controller::ApiClient;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -87,9 +88,10 @@ pub async fn run(
         manifest: args.manifest.clone(),
     };
     let manifest_path = args.dir.join(&args.manifest);
-    let app = load_manifest(&manifest_path)?.name;
     say("building");
     blocking_build(&build_args).await?;
+    // Read once built: the manifest's `file://` images must exist.
+    let app = load_manifest(&manifest_path)?.name;
 
     let (client, _started) = match explicit {
         Some(nats) => (crate::connect(&nats).await?, None),
@@ -150,10 +152,13 @@ pub async fn run(
         }
     }
     say(&format!("undeploying app '{app}'"));
-    api.undeploy(&app)
+    let undeployed = api
+        .undeploy(&app)
         .await
-        .with_context(|| format!("undeploying app '{app}'"))?;
-    Ok(())
+        .with_context(|| format!("undeploying app '{app}'"));
+    // Close the connection before a lattice this command started stops.
+    drop((logs, api, client));
+    undeployed.map(drop)
 }
 
 fn say(text: &str) {
@@ -237,6 +242,9 @@ async fn local_lattice(
         .env("LATTICE_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
+        // Its own process group: a Ctrl-C at the terminal reaches `dev` only,
+        // which undeploys first and then stops this lattice.
+        .process_group(0)
         .spawn()
         .context("cannot start `lattice up`")?;
     let mut started = StartedLattice(child);

@@ -121,3 +121,100 @@ async fn every_template_builds_deploys_and_answers() {
     let (ok, out) = lattice_in(work.path(), &["build"]);
     assert!(!ok && out.contains("has no Cargo.toml"), "{out}");
 }
+
+/// `lattice dev` builds and deploys a new project, then picks up an edit to its
+/// source and serves the new answer while a client keeps calling, with no failed
+/// request; Ctrl-C undeploys the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lattice_dev_serves_an_edit_with_no_failed_request() {
+    use lattice_protocol::messages::AppState;
+    use std::time::{Duration, Instant};
+    let mut lattice = TestLattice::start("dev-loop").await;
+    lattice.start_controller().await;
+    lattice.start_host("a", &[]);
+    lattice.wait_hosts(&["a"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port().unwrap();
+    let (ok, out) = lattice_in(
+        work.path(),
+        &[
+            "new",
+            "my-dev",
+            "--template",
+            "http",
+            "--port",
+            &port.to_string(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let project = work.path().join("my-dev");
+    let log = std::fs::File::create(work.path().join("dev.log")).unwrap();
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/target");
+    let mut dev = lattice.command(&["dev", "--poll", "200ms"]);
+    dev.current_dir(&project)
+        .env("CARGO_TARGET_DIR", target)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let mut dev = dev.spawn().unwrap();
+    let dev_log = || std::fs::read_to_string(work.path().join("dev.log")).unwrap_or_default();
+
+    // The first version answers (the first build may take a while).
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let first = "Hello from my-dev! You asked for /x\n";
+    while get(port, "/x").await.as_deref() != Ok(first) {
+        assert!(Instant::now() < deadline, "dev never served: {}", dev_log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A client keeps calling while the source changes.
+    let client = tokio::spawn(async move {
+        let (mut served, mut failed) = (0u32, Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(240);
+        while Instant::now() < deadline {
+            match get(port, "/x").await {
+                Ok(body) if body.starts_with("Howdy") => return (served, failed, true),
+                Ok(_) => served += 1,
+                Err(e) => failed.push(e),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (served, failed, false)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let source = project.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, text.replace("Hello from", "Howdy from")).unwrap();
+    let (served, failed, switched) = client.await.unwrap();
+    assert!(switched, "the edit was never served: {}", dev_log());
+    assert!(served > 0);
+    assert!(
+        failed.is_empty(),
+        "failed requests during the redeploy: {failed:?}"
+    );
+    let status = lattice.api.status("my-dev").await.unwrap();
+    assert_eq!(
+        status.deployed_version.as_deref(),
+        Some("dev-2"),
+        "{}",
+        dev_log()
+    );
+
+    // Ctrl-C undeploys.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dev.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = dev.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "dev did not stop: {}", dev_log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "{}", dev_log());
+    lattice
+        .status_until("my-dev", "undeployed", |s| s.state == AppState::Undeployed)
+        .await;
+}
