@@ -354,15 +354,31 @@ pub(crate) async fn wait_deployed(
     if text {
         outln!("deploying {} version {version}", first.name);
     }
+    // On a terminal a spinner shows the state as it changes; elsewhere each
+    // change is one plain line.
+    let spinner = (text && std::io::IsTerminal::is_terminal(&std::io::stdout())).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last: Option<(AppState, String)> = None;
     let mut status = first;
     loop {
         let now = (status.state, status.message.clone());
         if text && last.as_ref() != Some(&now) {
-            outln!("  {}: {}", status.state, status.message);
+            let line = format!("  {}: {}", status.state, status.message);
+            match &spinner {
+                Some(bar) => bar.set_message(line),
+                None => outln!("{line}"),
+            }
         }
         last = Some(now);
+        let done = matches!(status.state, AppState::Deployed | AppState::Failed)
+            || tokio::time::Instant::now() >= deadline;
+        if let (Some(bar), true) = (&spinner, done) {
+            bar.finish();
+        }
         match status.state {
             AppState::Deployed => return Ok(status),
             AppState::Failed => bail!(
