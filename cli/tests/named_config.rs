@@ -64,32 +64,6 @@ spec:
     path
 }
 
-/// `lattice ARGS...`: (success, stdout, stderr).
-fn run(lattice: &TestLattice, args: &[&str]) -> (bool, String, String) {
-    let out = lattice.command(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-async fn get(port: u16, path: &str) -> Result<String, String> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .timeout(std::time::Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp.text().await.map_err(|e| e.to_string())?;
-    if status == 200 {
-        Ok(body)
-    } else {
-        Err(format!("{status} {body}"))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_config_change_reaches_the_next_invocation_without_a_redeploy() {
     let mut lattice = TestLattice::start("named-config").await;
@@ -108,30 +82,27 @@ async fn a_named_config_change_reaches_the_next_invocation_without_a_redeploy() 
             properties:
               colour: green";
     let path = manifest(&lattice, "v1", port, blocks);
-    let (ok, _, err) = run(&lattice, &["app", "deploy", path.to_str().unwrap()]);
+    let (ok, _, err) = lattice.run(&["app", "deploy", path.to_str().unwrap()]);
     assert!(!ok, "a deploy naming missing config succeeded");
     assert!(
         err.contains("'site-settings' (component features)") && err.contains("lattice config put"),
         "{err}"
     );
 
-    let (ok, out, err) = run(
-        &lattice,
-        &[
-            "config",
-            "put",
-            "site-settings",
-            "greeting=hello",
-            "colour=red",
-            "url=a=b",
-        ],
-    );
+    let (ok, out, err) = lattice.run(&[
+        "config",
+        "put",
+        "site-settings",
+        "greeting=hello",
+        "colour=red",
+        "url=a=b",
+    ]);
     assert!(ok, "{out}{err}");
     assert_eq!(out, "stored config 'site-settings' (3 entries)\n");
-    let (ok, out, _) = run(&lattice, &["config", "get", "site-settings"]);
+    let (ok, out, _) = lattice.run(&["config", "get", "site-settings"]);
     assert!(ok);
     assert_eq!(out, "colour=red\ngreeting=hello\nurl=a=b\n");
-    let (ok, out, _) = run(&lattice, &["-o", "json", "config", "list"]);
+    let (ok, out, _) = lattice.run(&["-o", "json", "config", "list"]);
     assert!(ok);
     assert_eq!(
         serde_json::from_str::<Vec<String>>(&out).unwrap(),
@@ -140,7 +111,8 @@ async fn a_named_config_change_reaches_the_next_invocation_without_a_redeploy() 
 
     lattice.deploy(&path);
     // Blocks merge in order: the stored config over `defaults`, `pinned` over both.
-    let read = |key: &'static str| async move { get(port, &format!("/config?key={key}")).await };
+    let read =
+        |key: &'static str| async move { http_get(port, &format!("/config?key={key}")).await };
     eventually("the component answers with the stored value", || async {
         match read("greeting").await {
             Ok(body) if body == "hello" => Ok(()),
@@ -158,10 +130,7 @@ async fn a_named_config_change_reaches_the_next_invocation_without_a_redeploy() 
         .await
         .unwrap()
         .deployed_version;
-    let (ok, out, err) = run(
-        &lattice,
-        &["config", "put", "site-settings", "greeting=bonjour"],
-    );
+    let (ok, out, err) = lattice.run(&["config", "put", "site-settings", "greeting=bonjour"]);
     assert!(ok, "{out}{err}");
     eventually("the component reads the new value", || async {
         match read("greeting").await {
@@ -180,7 +149,7 @@ async fn a_named_config_change_reaches_the_next_invocation_without_a_redeploy() 
     );
 
     // Removing it: the component falls back to what the manifest writes.
-    let (ok, out, _) = run(&lattice, &["config", "rm", "site-settings"]);
+    let (ok, out, _) = lattice.run(&["config", "rm", "site-settings"]);
     assert!(ok);
     assert_eq!(out, "removed config 'site-settings'\n");
     eventually("the component reads the manifest's value", || async {
@@ -190,18 +159,18 @@ async fn a_named_config_change_reaches_the_next_invocation_without_a_redeploy() 
         }
     })
     .await;
-    let (ok, _, err) = run(&lattice, &["config", "get", "site-settings"]);
+    let (ok, _, err) = lattice.run(&["config", "get", "site-settings"]);
     assert!(!ok);
     assert!(err.contains("no config named 'site-settings'"), "{err}");
 
     // Bad input is refused with a message that names the problem.
-    let (ok, _, err) = run(&lattice, &["config", "put", "bad name", "a=b"]);
+    let (ok, _, err) = lattice.run(&["config", "put", "bad name", "a=b"]);
     assert!(!ok);
     assert!(
         err.contains("'bad name' is not a valid config name"),
         "{err}"
     );
-    let (ok, _, err) = run(&lattice, &["config", "put", "x", "novalue"]);
+    let (ok, _, err) = lattice.run(&["config", "put", "x", "novalue"]);
     assert!(!ok);
     assert!(err.contains("'novalue' is not KEY=VALUE"), "{err}");
 }

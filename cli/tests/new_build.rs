@@ -30,22 +30,6 @@ fn lattice_in(dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-async fn get(port: u16, path: &str) -> Result<String, String> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .timeout(std::time::Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp.text().await.map_err(|e| e.to_string())?;
-    if status == 200 {
-        Ok(body)
-    } else {
-        Err(format!("{status} {body}"))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_template_builds_deploys_and_answers() {
     let mut lattice = TestLattice::start("templates").await;
@@ -92,7 +76,7 @@ async fn every_template_builds_deploys_and_answers() {
         lattice.deploy(&project.join("wadm.yaml"));
         let port: u16 = port.parse().unwrap();
         eventually(&format!("{template} answers"), || async {
-            match get(port, path).await {
+            match http_get(port, path).await {
                 Ok(body) if body == want => Ok(()),
                 other => Err(format!("{other:?}")),
             }
@@ -161,7 +145,7 @@ async fn lattice_dev_serves_an_edit_with_no_failed_request() {
     // The first version answers (the first build may take a while).
     let deadline = Instant::now() + Duration::from_secs(240);
     let first = "Hello from my-dev! You asked for /x\n";
-    while get(port, "/x").await.as_deref() != Ok(first) {
+    while http_get(port, "/x").await.as_deref() != Ok(first) {
         assert!(Instant::now() < deadline, "dev never served: {}", dev_log());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -171,7 +155,7 @@ async fn lattice_dev_serves_an_edit_with_no_failed_request() {
         let (mut served, mut failed) = (0u32, Vec::new());
         let deadline = Instant::now() + Duration::from_secs(240);
         while Instant::now() < deadline {
-            match get(port, "/x").await {
+            match http_get(port, "/x").await {
                 Ok(body) if body.starts_with("Howdy") => return (served, failed, true),
                 Ok(_) => served += 1,
                 Err(e) => failed.push(e),

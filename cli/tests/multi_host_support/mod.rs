@@ -369,3 +369,20 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// GET `http://127.0.0.1:<port><path>`: the body of a 200, else the status and body.
+pub async fn http_get(port: u16, path: &str) -> Result<String, String> {
+    let resp = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.map_err(|e| e.to_string())?;
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(format!("{status} {body}"))
+    }
+}
