@@ -41,9 +41,9 @@ struct Cli {
     nats_url: Option<String>,
     /// NATS credentials file (`.creds`: a user JWT and its seed) to connect with,
     /// for a NATS with decentralized auth (`lattice nats-auth`). Without it and
-    /// without --nats-url, `app`, `artifact` and `get` use the credentials `lattice up` wrote
-    /// in the default state dir (~/.local/state/lattice/cli.creds) when that file
-    /// exists; for `lattice up --state-dir DIR`, pass `--nats-creds DIR/cli.creds`.
+    /// without --nats-url, `app`, `artifact`, `config`, `secret`, `call` and `get`
+    /// use the credentials `lattice up` wrote in the default state dir
+    /// (~/.local/state/lattice/cli.creds) when that file exists; for `lattice up --state-dir DIR`, pass `--nats-creds DIR/cli.creds`.
     #[arg(long, global = true, env = "LATTICE_NATS_CREDS")]
     nats_creds: Option<std::path::PathBuf>,
     /// A CA certificate file (PEM) to trust for NATS's TLS certificate, instead
@@ -110,7 +110,8 @@ enum Command {
     Secret(secret::SecretCommand),
     /// Invoke an exported function of a running component, arguments and results
     /// in WAVE, e.g. `lattice call shop business example:shop/orders.place-order
-    /// '{sku: "ab", quantity: 2}'`; over the links' call path, as the CLI's user.
+    /// '{customer: "ann", items: [{sku: "tea", quantity: 1}]}'`; over the links'
+    /// call path, as the CLI's user.
     Call(call::CallArgs),
     /// List hosts and what they run.
     #[command(subcommand)]
