@@ -43,7 +43,8 @@ struct Cli {
     /// for a NATS with decentralized auth (`lattice nats-auth`). Without it and
     /// without --nats-url, `app`, `artifact`, `config`, `secret`, `call` and `get`
     /// use the credentials `lattice up` wrote in the default state dir
-    /// (~/.local/state/lattice/cli.creds) when that file exists; for `lattice up --state-dir DIR`, pass `--nats-creds DIR/cli.creds`.
+    /// (~/.local/state/lattice/cli.creds) when that file exists; for `lattice up
+    /// --state-dir DIR`, pass `--nats-creds DIR/cli.creds`.
     #[arg(long, global = true, env = "LATTICE_NATS_CREDS")]
     nats_creds: Option<std::path::PathBuf>,
     /// A CA certificate file (PEM) to trust for NATS's TLS certificate, instead
