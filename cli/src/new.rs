@@ -163,7 +163,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
         template.about
     );
     outln!(
-        "next: cd {} && lattice build && lattice app deploy wadm.yaml",
+        "next: cd {} && lattice dev   (or: lattice build && lattice app deploy wadm.yaml)",
         root.display()
     );
     outln!(

@@ -1,5 +1,5 @@
 //! {{name}}: an HTTP component. Every request is answered with a greeting and the
-//! path it asked for. Edit the text below, `lattice build`, and deploy again.
+//! path it asked for. Run `lattice dev` and edit the text below: each save is served.
 
 use wasmcloud_component::http;
 
