@@ -151,20 +151,31 @@ async fn lattice_dev_serves_an_edit_with_no_failed_request() {
     }
 
     // A client keeps calling while the source changes.
+    let (calling, called) = tokio::sync::oneshot::channel();
     let client = tokio::spawn(async move {
         let (mut served, mut failed) = (0u32, Vec::new());
+        let mut calling = Some(calling);
         let deadline = Instant::now() + Duration::from_secs(240);
         while Instant::now() < deadline {
             match http_get(port, "/x").await {
                 Ok(body) if body.starts_with("Howdy") => return (served, failed, true),
-                Ok(_) => served += 1,
+                Ok(_) => {
+                    served += 1;
+                    if let Some(calling) = calling.take() {
+                        let _ = calling.send(());
+                    }
+                }
                 Err(e) => failed.push(e),
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         (served, failed, false)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Edit once the client has been served at least once.
+    tokio::time::timeout(Duration::from_secs(30), called)
+        .await
+        .expect("the client was never served")
+        .expect("the client stopped");
     let source = project.join("src/lib.rs");
     let text = std::fs::read_to_string(&source).unwrap();
     std::fs::write(&source, text.replace("Hello from", "Howdy from")).unwrap();
