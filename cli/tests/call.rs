@@ -8,7 +8,7 @@
 
 mod multi_host_support;
 
-use lattice_testing::components::component;
+use lattice_testing::manifest::{App, Component};
 use multi_host_support::*;
 
 const PLACE_ORDER: &str = "example:shop/orders.place-order";
@@ -19,26 +19,10 @@ async fn wave_values_round_trip_through_a_running_component() {
     lattice.start_controller().await;
     lattice.start_host("a", &[]);
     lattice.wait_hosts(&["a"]).await;
-    let yaml = format!(
-        "apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: shop
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: business
-      type: component
-      properties:
-        image: file://{}
-      traits:
-        - type: spreadscaler
-          properties:
-            instances: 2
-",
-        component("shop-business").display()
-    );
+    // The shop's `business` alone, two instances.
+    let yaml = App::new("shop")
+        .with(Component::wasm("business", "shop-business").instances(2))
+        .yaml();
     let path = lattice.dir.path().join("shop.yaml");
     std::fs::write(&path, yaml).unwrap();
     lattice.deploy(&path);
