@@ -28,7 +28,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// `features` behind http-server on `port`, given stored secret `key` as `password`.
+/// `features` behind http-server on `port`, given stored secret `key` as
+/// `password` by its `properties.secrets` and as `link-token` by the target side
+/// of its http link.
 fn manifest(lattice: &TestLattice, port: u16, key: &str) -> PathBuf {
     let image = component("features");
     let yaml = format!(
@@ -67,6 +69,11 @@ spec:
           properties:
             target:
               name: features
+              secrets:
+                - name: link-token
+                  properties:
+                    policy: nats-kv
+                    key: {key}
             namespace: wasi
             package: http
             interfaces: [incoming-handler]
@@ -220,7 +227,11 @@ async fn a_secret_reaches_its_component_and_is_never_in_clear() {
         }
     })
     .await;
-    // Only what the manifest gives it, under the name it gives.
+    assert_eq!(
+        get(port, "/secret?key=link-token").await.unwrap(),
+        (200, want.clone())
+    );
+    // Only what the manifest gives it, under the names it gives.
     assert_eq!(
         get(port, "/secret?key=db-password").await.unwrap(),
         (404, "missing\n".to_string())

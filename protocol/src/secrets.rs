@@ -80,6 +80,22 @@ pub fn open(sealed: &str, recipient: &nkeys::XKey, sender: &str) -> Result<Vec<u
         .map_err(|e| SecretError::Open(e.to_string()))
 }
 
+/// The secrets `refs` give, from `opened` (stored name to value), under the names
+/// asked for. The first of a name wins: the parser allows a name twice only for
+/// the same stored secret.
+pub fn given<'a>(
+    refs: impl IntoIterator<Item = &'a crate::manifest::SecretRef>,
+    opened: &BTreeMap<String, SecretValue>,
+) -> BTreeMap<String, SecretValue> {
+    let mut out = BTreeMap::new();
+    for r in refs {
+        if let Some(value) = opened.get(&r.key) {
+            out.entry(r.name.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    out
+}
+
 /// Secrets sealed for one host inside a signed `apply` command: stored name to
 /// sealed value, all sealed by `sender`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +111,7 @@ pub struct SealedSecrets {
 
 /// A secret's value in clear, as `wasmcloud:secrets` gives it: text when it is
 /// UTF-8, else bytes. `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretValue {
     /// UTF-8 text.

@@ -122,8 +122,7 @@ async fn add_secrets(
     let uses_secrets = workload
         .placements
         .keys()
-        .filter_map(|c| workload.manifest.component(c))
-        .any(|c| !c.secrets.is_empty());
+        .any(|c| workload.manifest.secrets_of(c).next().is_some());
     if !uses_secrets {
         return Ok(());
     }

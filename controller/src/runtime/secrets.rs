@@ -120,10 +120,11 @@ impl SecretStore {
     pub async fn missing(&self, manifest: &Manifest) -> Result<Vec<String>, String> {
         let mut missing = Vec::new();
         for c in &manifest.components {
-            for r in &c.secrets {
+            for r in manifest.secrets_of(&c.name) {
                 self.key()?;
-                if self.sealed(&r.key).await?.is_none() {
-                    missing.push(format!("'{}' (component {})", r.key, c.name));
+                let entry = format!("'{}' (component {})", r.key, c.name);
+                if !missing.contains(&entry) && self.sealed(&r.key).await?.is_none() {
+                    missing.push(entry);
                 }
             }
         }
@@ -141,8 +142,7 @@ impl SecretStore {
         let keys: std::collections::BTreeSet<&str> = placements
             .iter()
             .filter(|(_, n)| **n > 0)
-            .filter_map(|(name, _)| manifest.component(name))
-            .flat_map(|c| c.secrets.iter().map(|r| r.key.as_str()))
+            .flat_map(|(name, _)| manifest.secrets_of(name).map(|r| r.key.as_str()))
             .collect();
         if keys.is_empty() {
             return Ok(None);

@@ -12,21 +12,9 @@ use crate::provider::{self, Provider, ProviderContext, ProviderSpec};
 use crate::service::Service;
 use lattice_protocol::manifest::{revalidate, ComponentKind, Image, Manifest};
 use lattice_protocol::messages::WorkloadSpec;
-use lattice_protocol::secrets::SecretValue;
+use lattice_protocol::secrets::{given, SecretValue};
 use std::collections::BTreeSet;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-
-/// The secrets `component` is given, under the names it asks for.
-fn given_secrets(
-    component: &lattice_protocol::manifest::Component,
-    opened: &BTreeMap<String, SecretValue>,
-) -> BTreeMap<String, SecretValue> {
-    component
-        .secrets
-        .iter()
-        .filter_map(|r| Some((r.name.clone(), opened.get(&r.key)?.clone())))
-        .collect()
-}
 
 impl Host {
     /// Open the secrets `spec` carries for the components it places here: every
@@ -41,8 +29,7 @@ impl Host {
             .placements
             .iter()
             .filter(|(_, n)| **n > 0)
-            .filter_map(|(name, _)| manifest.component(name))
-            .flat_map(|c| c.secrets.iter().map(|r| r.key.as_str()))
+            .flat_map(|(name, _)| manifest.secrets_of(name).map(|r| r.key.as_str()))
             .collect();
         if wanted.is_empty() {
             return Ok(BTreeMap::new());
@@ -150,9 +137,9 @@ impl Host {
                     .inner
                     .named_configs
                     .resolve(&c.config, &c.config_layers);
-                provider.secrets = given_secrets(c, &secrets);
+                provider.secrets = given(&c.secrets, &secrets);
             }
-            let links = provider::links_of(&manifest, name);
+            let links = provider::links_of(&manifest, name, &secrets);
             let process = match running_providers.get(name) {
                 // Same executable and config: keep the process, tell it the links.
                 Some((_, p)) if p.spec == provider => {
@@ -383,7 +370,7 @@ impl Host {
         env.config_layers = component.config_layers.clone();
         env.named_configs = self.inner.named_configs.clone();
         env.logs = self.inner.guest_logs.clone();
-        env.secrets = Arc::new(given_secrets(component, secrets));
+        env.secrets = Arc::new(given(manifest.secrets_of(name), secrets));
         env.links = targets::of(manifest, name, &self.inner.config.links)?;
         env.link_names = component
             .links

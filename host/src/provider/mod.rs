@@ -23,6 +23,7 @@ use lattice_protocol::messages::{ServiceReport, ServiceState};
 use lattice_protocol::provider::{
     health_subject, NatsCredentials, ProviderInit, ProviderLink, ProviderMessage,
 };
+use lattice_protocol::secrets::SecretValue;
 pub use signer::ProviderSigner;
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -56,7 +57,7 @@ pub struct ProviderSpec {
     pub executable: Executable,
     pub config: Config,
     /// Its `properties.secrets`, given in its init (a change restarts it).
-    pub secrets: BTreeMap<String, lattice_protocol::secrets::SecretValue>,
+    pub secrets: BTreeMap<String, SecretValue>,
 }
 
 impl ProviderSpec {
@@ -75,14 +76,21 @@ impl ProviderSpec {
     }
 }
 
-/// Every link of `manifest` to or from provider `name`.
-pub fn links_of(manifest: &Manifest, name: &str) -> Vec<ProviderLink> {
+/// Every link of `manifest` to or from provider `name`, each with the config and
+/// the secrets (from `opened`, stored name to value) of the provider's side.
+pub fn links_of(
+    manifest: &Manifest,
+    name: &str,
+    opened: &BTreeMap<String, SecretValue>,
+) -> Vec<ProviderLink> {
     let mut out = Vec::new();
     for (source, link) in manifest.links() {
-        let (component, to_provider, config) = if link.target == name {
-            (source.name.clone(), true, link.target_config.clone())
+        let (component, to_provider, config, secrets) = if link.target == name {
+            let (config, secrets) = (&link.target_config, &link.target_secrets);
+            (source.name.clone(), true, config.clone(), secrets)
         } else if source.name == name {
-            (link.target.clone(), false, link.source_config.clone())
+            let (config, secrets) = (&link.source_config, &link.source_secrets);
+            (link.target.clone(), false, config.clone(), secrets)
         } else {
             continue;
         };
@@ -94,6 +102,7 @@ pub fn links_of(manifest: &Manifest, name: &str) -> Vec<ProviderLink> {
             package: link.package.clone(),
             interfaces: link.interfaces.clone(),
             config,
+            secrets: lattice_protocol::secrets::given(secrets, opened),
         });
     }
     out

@@ -488,6 +488,13 @@ pub struct Link {
     /// Config handed to the source side (`source.config`, or legacy `source_config`).
     #[serde(default)]
     pub source_config: Config,
+    /// Secrets handed to the target side (`target.secrets`): a provider gets them
+    /// with the link, a Wasm component through `wasmcloud:secrets`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_secrets: Vec<SecretRef>,
+    /// Secrets handed to the source side (`source.secrets`), as `target_secrets`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_secrets: Vec<SecretRef>,
 }
 
 /// The link name used when a manifest gives none.
@@ -509,6 +516,26 @@ impl Manifest {
         self.components
             .iter()
             .find(|c| c.kind == ComponentKind::Service)
+    }
+
+    /// Every secret component `name` is given: its own `properties.secrets`, then
+    /// those of its side of each link it is a side of.
+    pub fn secrets_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a SecretRef> {
+        let own = self.component(name).into_iter().flat_map(|c| &c.secrets);
+        let links = self.links().flat_map(move |(source, link)| {
+            let target = if link.target == name {
+                &link.target_secrets[..]
+            } else {
+                &[]
+            };
+            let source = if source.name == name {
+                &link.source_secrets[..]
+            } else {
+                &[]
+            };
+            target.iter().chain(source)
+        });
+        own.chain(links)
     }
 
     /// Every link in the manifest with its source component.

@@ -4,7 +4,7 @@
 //! [`Limits`] a YAML manifest goes through, with the same path-located messages.
 
 use super::parse::{parse_value, ManifestError};
-use super::{Component, Config, ConfigLayer, Limits, Link, Manifest, Scaler};
+use super::{Component, Config, ConfigLayer, Limits, Link, Manifest, Scaler, SecretRef};
 use serde_yaml_ng::{Mapping, Value};
 
 /// The manifest as the OAM document it stands for (`apiVersion`, `kind`,
@@ -28,7 +28,7 @@ pub fn to_oam(manifest: &Manifest) -> Value {
     let policies: std::collections::BTreeMap<&str, &str> = manifest
         .components
         .iter()
-        .flat_map(|c| &c.secrets)
+        .flat_map(|c| manifest.secrets_of(&c.name))
         .map(|r| (r.policy.as_str(), r.backend.as_str()))
         .collect();
     if !policies.is_empty() {
@@ -123,14 +123,7 @@ fn component(c: &Component) -> Value {
         properties.insert(s("config"), config(&c.config));
     }
     if !c.secrets.is_empty() {
-        let secrets = c.secrets.iter().map(|r| {
-            let props = map([("policy", s(&r.policy)), ("key", s(&r.key))]);
-            Value::Mapping(map([
-                ("name", s(&r.name)),
-                ("properties", Value::Mapping(props)),
-            ]))
-        });
-        properties.insert(s("secrets"), Value::Sequence(secrets.collect()));
+        properties.insert(s("secrets"), secret_refs(&c.secrets));
     }
     if let Some(r) = &c.restart {
         let restart = map([
@@ -180,9 +173,29 @@ fn scaler(scaler: &Scaler) -> Value {
     ]))
 }
 
+/// wadm's form of a list of secrets: `{name, properties: {policy, key}}` each.
+fn secret_refs(secrets: &[SecretRef]) -> Value {
+    let secrets = secrets.iter().map(|r| {
+        let props = map([("policy", s(&r.policy)), ("key", s(&r.key))]);
+        Value::Mapping(map([
+            ("name", s(&r.name)),
+            ("properties", Value::Mapping(props)),
+        ]))
+    });
+    Value::Sequence(secrets.collect())
+}
+
 fn link(l: &Link) -> Value {
-    let target = map([("name", s(&l.target)), ("config", config(&l.target_config))]);
-    let source = map([("config", config(&l.source_config))]);
+    let mut target = map([("name", s(&l.target)), ("config", config(&l.target_config))]);
+    let mut source = map([("config", config(&l.source_config))]);
+    for (side, secrets) in [
+        (&mut target, &l.target_secrets),
+        (&mut source, &l.source_secrets),
+    ] {
+        if !secrets.is_empty() {
+            side.insert(s("secrets"), secret_refs(secrets));
+        }
+    }
     let interfaces = l.interfaces.iter().map(|i| s(i)).collect();
     let properties = map([
         ("target", Value::Mapping(target)),

@@ -16,6 +16,7 @@ pub mod http;
 pub mod keyvalue;
 
 use crate::manifest::Config;
+use crate::secrets::SecretValue;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -108,6 +109,20 @@ pub struct ProviderLink {
     /// component calls the provider, `source` config when the provider calls it.
     #[serde(default)]
     pub config: Config,
+    /// The link's secrets for the provider's side (`target.secrets` or
+    /// `source.secrets`), opened, under the names the manifest gives them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, SecretValue>,
+}
+
+impl ProviderLink {
+    /// The link's secret `name` as text, when given and UTF-8.
+    pub fn secret_text(&self, name: &str) -> Option<&str> {
+        match self.secrets.get(name)? {
+            SecretValue::String(s) => Some(s),
+            SecretValue::Bytes(_) => None,
+        }
+    }
 }
 
 /// Where the process of provider `name` that host `host_id` started answers health
@@ -144,6 +159,7 @@ mod tests {
                 package: "keyvalue".into(),
                 interfaces: vec!["store".into(), "atomics".into()],
                 config: [("url".to_string(), "redis://127.0.0.1:6379".to_string())].into(),
+                secrets: Default::default(),
             }],
             nats_credentials: Some(NatsCredentials("-----BEGIN NATS USER JWT-----".into())),
             inbox_prefix: Some("_INBOX_default.counter.redis".into()),

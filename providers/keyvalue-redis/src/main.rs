@@ -2,8 +2,9 @@
 //! resource-free `wrpc:keyvalue/{store,atomics,batch}` the host calls) on Redis.
 //!
 //! Started by a lattice host for a manifest capability whose image is
-//! `file://.../keyvalue-redis`. Redis is the calling link's `url` (target config),
-//! else the provider's own `url` config, else `redis://127.0.0.1:6379`; one shared
+//! `file://.../keyvalue-redis`. Redis is the calling link's `url` (a secret of the
+//! link's `target`, else its target config), else the provider's own `url` config,
+//! else `redis://127.0.0.1:6379`; one shared
 //! connection per distinct URL serves every component linked to it. A `password`
 //! secret (`properties.secrets`) authenticates to every URL that names no password,
 //! as wasmCloud's Redis provider reads it. Buckets map to

@@ -54,9 +54,13 @@ impl Pool {
         })
     }
 
-    /// The Redis URL of calls through `link`: its `url`, else the provider's.
+    /// The Redis URL of calls through `link`: its `url` secret (a URL with a
+    /// password, kept out of the manifest), else its `url` config, else the
+    /// provider's.
     pub fn url_for<'a>(&'a self, link: &'a ProviderLink) -> &'a str {
-        link.config.get(URL_KEY).unwrap_or(&self.default_url)
+        link.secret_text(URL_KEY)
+            .or(link.config.get(URL_KEY).map(String::as_str))
+            .unwrap_or(&self.default_url)
     }
 
     /// The shared connection to `url` (a handle: cheap to clone). It connects on
@@ -104,6 +108,7 @@ fn client(url: &str, password: Option<&str>) -> Result<redis::Client, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lattice_provider::SecretValue;
 
     fn link(url: Option<&str>) -> ProviderLink {
         ProviderLink {
@@ -117,7 +122,19 @@ mod tests {
                 .map(|u| (URL_KEY.to_owned(), u.to_owned()))
                 .into_iter()
                 .collect(),
+            secrets: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_link_url_secret_wins_over_its_config() {
+        let pool = Pool::new(&Config::new(), None).unwrap();
+        let mut with_secret = link(Some("redis://config:1"));
+        with_secret.secrets.insert(
+            URL_KEY.to_owned(),
+            SecretValue::String("redis://:pw@secret:2".into()),
+        );
+        assert_eq!(pool.url_for(&with_secret), "redis://:pw@secret:2");
     }
 
     #[test]

@@ -225,8 +225,9 @@ async fn a_guest_batch_reaches_the_provider_as_one_get_many() {
 }
 
 /// A Redis that requires a password: the provider gets it as the `password`
-/// secret in its init (sealed for the host by the "controller" here, opened by
-/// the host), never in the manifest; without it, calls fail with Redis's refusal.
+/// secret in its init, or a link gives it the whole URL as its `url` secret
+/// (sealed for the host by the "controller" here, opened by the host), never in
+/// the manifest; without either, calls fail with Redis's refusal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_secret_authenticates_the_provider_to_redis() {
     use lattice_protocol::manifest::SecretRef;
@@ -273,6 +274,35 @@ async fn a_password_secret_authenticates_the_provider_to_redis() {
     host.apply(spec).await.unwrap();
     assert_eq!(get_ok(port, "/hits").await, "hits -> 1\n");
     assert_eq!(get_ok(port, "/hits").await, "hits -> 2\n");
+
+    // The whole URL, password included, as a secret of the link's target side
+    // (wadm's `target.secrets`): the provider reads it from the link; the
+    // manifest names only the stored secret.
+    let linked = free_port().unwrap();
+    let mut manifest = counter("link-secret", linked, &provider, None);
+    let source = manifest
+        .components
+        .iter_mut()
+        .find(|c| c.name == "counter")
+        .unwrap();
+    source.links[0].target_secrets = vec![SecretRef {
+        name: "url".into(),
+        key: "redis-url".into(),
+        policy: "nats-kv".into(),
+        backend: "nats-kv".into(),
+    }];
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:{}", redis.port());
+    let mut spec = placed(manifest, &["counter", "kv"], 4);
+    spec.secrets = Some(SealedSecrets {
+        values: [(
+            "redis-url".to_string(),
+            seal(url.as_bytes(), &controller, &host_key).unwrap(),
+        )]
+        .into(),
+        ..sealed.clone()
+    });
+    host.apply(spec).await.unwrap();
+    assert_eq!(get_ok(linked, "/hits").await, "hits -> 3\n");
 
     // Without the secret, Redis refuses the provider.
     let other = free_port().unwrap();

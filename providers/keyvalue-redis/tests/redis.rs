@@ -30,6 +30,7 @@ fn link(component: &str, url: Option<&str>) -> ProviderLink {
             .map(|u| ("url".to_owned(), u.to_owned()))
             .into_iter()
             .collect(),
+        secrets: Default::default(),
     }
 }
 

@@ -245,6 +245,7 @@ mod tests {
             package: "keyvalue".into(),
             interfaces: vec!["store".into(), "batch".into()],
             config: [("url".to_owned(), "redis://x".to_owned())].into(),
+            secrets: Default::default(),
         })]
     }
 

@@ -88,6 +88,7 @@ mod tests {
             package: package.into(),
             interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
             config: Default::default(),
+            secrets: Default::default(),
         }
     }
 

@@ -25,6 +25,7 @@ fn link(component: &str) -> ProviderLink {
         package: "greet".into(),
         interfaces: vec!["hello".into()],
         config: [("greeting".to_owned(), "hello".to_owned())].into(),
+        secrets: Default::default(),
     }
 }
 

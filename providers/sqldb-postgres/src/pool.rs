@@ -307,6 +307,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            secrets: Default::default(),
         }
     }
 

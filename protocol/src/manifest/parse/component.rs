@@ -141,7 +141,7 @@ fn component(w: &mut Walker, node: &Node<'_>, policies: &secrets::Policies) -> O
         restart,
     };
     if let Some(n) = obj.get("traits") {
-        (draft.scaler, draft.links) = traits::all(w, &n, draft.builtin());
+        (draft.scaler, draft.links) = traits::all(w, &n, draft.builtin(), policies);
     }
     // A provider (a capability run as a process) without a scaler runs once.
     if draft.kind == Some(ComponentKind::Capability)

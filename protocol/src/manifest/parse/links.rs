@@ -1,5 +1,6 @@
 //! Checks across components: every link names another component of the app, no two
-//! links of one source are ambiguous, and links touching builtins fit them.
+//! links of one source are ambiguous, links touching builtins fit them, and each
+//! component is given one secret per name.
 
 use super::draft::{Draft, LinkDraft};
 use super::walk::{Path, Walker};
@@ -12,6 +13,57 @@ pub(super) fn check(w: &mut Walker, drafts: &[Draft]) {
             target(w, drafts, source, draft);
         }
         unambiguous(w, &source.links);
+    }
+    one_secret_per_name(w, drafts);
+}
+
+/// A component asks `wasmcloud:secrets` (or a provider its link) for a secret by
+/// name: the names its `properties.secrets` and its sides of links give must not
+/// name two different stored secrets.
+fn one_secret_per_name(w: &mut Walker, drafts: &[Draft]) {
+    for draft in drafts {
+        let Some(name) = draft.name.as_deref() else {
+            continue;
+        };
+        let mut given: BTreeMap<&str, (&str, Path)> = BTreeMap::new();
+        let own = draft.path.key("properties").key("secrets");
+        for (i, r) in draft.secrets.iter().enumerate() {
+            given.insert(r.name.as_str(), (r.key.as_str(), own.at(i)));
+        }
+        let sides = drafts.iter().flat_map(|source| {
+            source.links.iter().flat_map(move |l| {
+                let target = (l.link.target == name).then(|| {
+                    let at = l.path.key("target").key("secrets");
+                    let secrets = l.link.target_secrets.iter().enumerate();
+                    secrets.map(move |(i, r)| (r, at.at(i)))
+                });
+                let source = (source.name.as_deref() == Some(name)).then(|| {
+                    let at = l.path.key("source").key("secrets");
+                    let secrets = l.link.source_secrets.iter().enumerate();
+                    secrets.map(move |(i, r)| (r, at.at(i)))
+                });
+                target
+                    .into_iter()
+                    .flatten()
+                    .chain(source.into_iter().flatten())
+            })
+        });
+        for (r, at) in sides {
+            match given.get(r.name.as_str()) {
+                Some((key, first)) if *key != r.key => {
+                    let message = format!(
+                        "component '{name}' is already given secret '{}' as stored secret \
+                         '{key}' at {first}: give this one another name",
+                        r.name
+                    );
+                    w.problem(&at, message);
+                }
+                Some(_) => {}
+                None => {
+                    given.insert(r.name.as_str(), (r.key.as_str(), at));
+                }
+            }
+        }
     }
 }
 
@@ -49,6 +101,18 @@ fn target(w: &mut Walker, drafts: &[Draft], source: &Draft, draft: &LinkDraft) {
         }
     }
     super::keys::link(w, source, target, draft);
+    for (side, builtin, secrets) in [
+        ("source", source.builtin(), &draft.link.source_secrets),
+        ("target", target.builtin(), &draft.link.target_secrets),
+    ] {
+        if let Some(builtin) = builtin.filter(|_| !secrets.is_empty()) {
+            let message = format!(
+                "builtin://{} reads no secrets: give secrets to a component or provider",
+                builtin.name()
+            );
+            w.problem(&draft.path.key(side).key("secrets"), message);
+        }
+    }
     if let Some(Image::Builtin(builtin)) = target.image {
         let link = &draft.link;
         let found = format!("{}:{}", link.namespace, link.package);

@@ -3,23 +3,22 @@
 
 use super::config::{config, Configs};
 use super::draft::LinkDraft;
+use super::secrets::{self, Policies};
 use super::walk::{self, Node, Obj, Path, Walker};
-use crate::manifest::{Builtin, Link, Scaler, Spread, DEFAULT_LINK_NAME};
+use crate::manifest::{Builtin, Link, Scaler, SecretRef, Spread, DEFAULT_LINK_NAME};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-
-/// Why a link's `secrets` are refused.
-const NO_SECRETS: &str =
-    "a link does not carry secrets yet: give them to the component or provider in `properties.secrets`";
 
 /// A spread's weight when none is given.
 const DEFAULT_WEIGHT: u32 = 100;
 
-/// Reads `traits`; `source` is the component's builtin, if its image is one.
+/// Reads `traits`; `source` is the component's builtin, if its image is one; a
+/// link's secrets name `policies`.
 pub(super) fn all(
     w: &mut Walker,
     node: &Node<'_>,
     source: Option<Builtin>,
+    policies: &Policies,
 ) -> (Option<Scaler>, Vec<LinkDraft>) {
     let mut scaler = None;
     let mut scaler_at: Option<Path> = None;
@@ -63,7 +62,7 @@ pub(super) fn all(
             scaler_at = Some(obj.path.clone());
             scaler = scaler_props(w, kind, &props);
         } else {
-            links.extend(link(w, &props, source));
+            links.extend(link(w, &props, source, policies));
         }
     }
     (scaler, links)
@@ -172,7 +171,12 @@ fn requirements(w: &mut Walker, node: &Node<'_>) -> BTreeMap<String, String> {
 }
 
 /// A `link` trait's properties, both the current and the legacy (wadm < 0.13) forms.
-fn link(w: &mut Walker, props: &Obj<'_>, source: Option<Builtin>) -> Option<LinkDraft> {
+fn link(
+    w: &mut Walker,
+    props: &Obj<'_>,
+    source: Option<Builtin>,
+    policies: &Policies,
+) -> Option<LinkDraft> {
     let known = [
         "target",
         "source",
@@ -185,6 +189,8 @@ fn link(w: &mut Walker, props: &Obj<'_>, source: Option<Builtin>) -> Option<Link
     ];
     w.only(props, &known, &[]);
     let target = target(w, props);
+    let target_secrets = side_secrets(w, props, "target", policies);
+    let source_secrets = side_secrets(w, props, "source", policies);
     let target_config = side_config(w, props, "target", "target_config");
     let source_config = side_config(w, props, "source", "source_config");
     let namespace = wit_name(w, props, "namespace");
@@ -212,6 +218,8 @@ fn link(w: &mut Walker, props: &Obj<'_>, source: Option<Builtin>) -> Option<Link
             name: name?.to_owned(),
             target_config: target_config.values,
             source_config: source_config.values,
+            target_secrets,
+            source_secrets,
         },
         path: props.path.clone(),
         target_path,
@@ -225,7 +233,7 @@ fn target(w: &mut Walker, props: &Obj<'_>) -> Option<(String, Path)> {
     let node = w.required(props, "target")?;
     if let serde_yaml_ng::Value::Mapping(_) = node.value {
         let obj = w.map(&node)?;
-        w.only(&obj, &["name", "config"], &[("secrets", NO_SECRETS)]);
+        w.only(&obj, &["name", "config", "secrets"], &[]);
         let name = w.required_str(&obj, "name")?;
         return Some((name.to_owned(), obj.path.key("name")));
     }
@@ -238,13 +246,35 @@ fn target(w: &mut Walker, props: &Obj<'_>) -> Option<(String, Path)> {
     None
 }
 
+/// The secrets of one side of a link: `SIDE.secrets`, wadm's form of a
+/// component's `properties.secrets`.
+fn side_secrets(
+    w: &mut Walker,
+    props: &Obj<'_>,
+    side: &str,
+    policies: &Policies,
+) -> Vec<SecretRef> {
+    // A side that is not a map is reported by `target` or `side_config`.
+    let Some(serde_yaml_ng::Value::Mapping(map)) = props.get(side).map(|n| n.value) else {
+        return Vec::new();
+    };
+    let obj = Obj {
+        map,
+        path: props.path.key(side),
+    };
+    match obj.get("secrets") {
+        Some(node) => secrets::secrets(w, &node, policies),
+        None => Vec::new(),
+    }
+}
+
 /// The config of one side of a link: `SIDE.config`, or the legacy `LEGACY` list.
 fn side_config(w: &mut Walker, props: &Obj<'_>, side: &str, legacy: &str) -> Configs {
     let current = match props.get(side) {
         Some(node) if node.value.is_mapping() => {
             let obj = w.map(&node);
             if let Some(obj) = obj.as_ref().filter(|_| side == "source") {
-                w.only(obj, &["config"], &[("secrets", NO_SECRETS)]);
+                w.only(obj, &["config", "secrets"], &[]);
             }
             obj.and_then(|o| o.get("config"))
         }

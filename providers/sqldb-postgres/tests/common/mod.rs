@@ -38,6 +38,7 @@ pub fn link(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        secrets: Default::default(),
     }
 }
 
