@@ -547,6 +547,14 @@ fn a_new_version_rolls_out_host_by_host_and_halts_on_failure() {
         "{}",
         status.message
     );
+    // The component's row says the old version still serves.
+    let api = &status.components[0];
+    assert!(
+        api.message
+            .ends_with("; 2 of an older version still serving"),
+        "{}",
+        api.message
+    );
 
     // Two at a time when the manifest says so.
     v2.rollout = Some(lattice_protocol::manifest::Rollout {

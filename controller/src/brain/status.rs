@@ -75,6 +75,19 @@ pub(crate) fn deployed(
             })
             .collect();
         let total = saturating_sum(running.values().copied());
+        // Instances of an older version that still serve (a rollout going on or
+        // halted): worth saying when the new version's count looks bleak.
+        let older = saturating_sum(
+            reported
+                .iter()
+                .filter(|(_, w)| &w.version != version)
+                .filter_map(|(_, w)| w.components.iter().find(|c| &c.name == name))
+                .map(|c| c.instances),
+        );
+        let older = match older {
+            0 => String::new(),
+            n => format!("; {n} of an older version still serving"),
+        };
         let host_failure = cp
             .per_host
             .keys()
@@ -90,7 +103,7 @@ pub(crate) fn deployed(
             };
             (state, text.join("; "))
         } else if let Some(f) = host_failure {
-            (AppState::Failed, f.to_string())
+            (AppState::Failed, format!("{f}{older}"))
         } else if running == cp.per_host {
             (
                 AppState::Deployed,
@@ -99,7 +112,7 @@ pub(crate) fn deployed(
         } else {
             (
                 AppState::Reconciling,
-                format!("{total}/{} instance(s) running", cp.desired),
+                format!("{total}/{} instance(s) running{older}", cp.desired),
             )
         };
         components.push(ComponentStatus {
