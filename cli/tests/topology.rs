@@ -10,6 +10,8 @@
 //! - Killing the core node an edge site's leaf node is connected to, while
 //!   both sites take orders, loses no app record and fails no order that was
 //!   not in flight.
+//! - Restarting every nats-server (core and leaf) leaves every host and the
+//!   controller serving again, none of them restarted, with the app record kept.
 //! - A rolling upgrade while both sites take orders fails none; a broken
 //!   version halts after its first host, says why, and every host keeps
 //!   serving the version before it.
@@ -544,5 +546,72 @@ async fn a_rolling_upgrade_under_load_fails_no_order_and_a_broken_version_halts(
     let failed: Vec<_> = outcomes.iter().filter(|(_, _, r)| r.is_err()).collect();
     eprintln!("{} orders, {} failed", outcomes.len(), failed.len());
     assert!(failed.is_empty(), "orders failed: {failed:?}");
+    assert_eq!(topo.exited(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_all_of_nats_restarts_every_process_serves_again_unrestarted() {
+    if skip() {
+        return;
+    }
+    let mut topo = Topology::start(Path::new(LATTICE_BIN), "restart", Duration::ZERO)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    deploy(&topo, &shop(dir.path(), "shop", SHOP_PORT, TOKEN, None)).await;
+    let sites = [topo.edge_addr(0, SHOP_PORT), topo.edge_addr(1, SHOP_PORT)];
+    for addr in sites {
+        eventually(&format!("an order at {addr}"), || receipt(addr, TOKEN)).await;
+    }
+    let pids = topo.pids();
+
+    // All five servers down for 2 s, then back on their stores.
+    topo.restart_all_nats(Duration::from_secs(2)).await.unwrap();
+    let ready = Instant::now();
+    for addr in sites {
+        eventually(&format!("an order at {addr} after the restart"), || {
+            receipt(addr, TOKEN)
+        })
+        .await;
+    }
+    let serving = ready.elapsed();
+    eventually("the controller to answer with the shop", || async {
+        let (ok, out) = output(topo.cli(&["app", "list"]));
+        if ok && out.contains("shop") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    let answering = ready.elapsed();
+    eprintln!(
+        "all of NATS restarted: both sites' orders answered {:.0} ms and the controller's \
+         API {:.0} ms after the servers were ready",
+        serving.as_secs_f64() * 1e3,
+        answering.as_secs_f64() * 1e3
+    );
+
+    // The controller still commands the hosts: a new version reaches both sites.
+    deploy(
+        &topo,
+        &shop(dir.path(), "shop", SHOP_PORT, "new-token", None),
+    )
+    .await;
+    for addr in sites {
+        eventually(&format!("the new token at {addr}"), || {
+            receipt(addr, "new-token")
+        })
+        .await;
+    }
+    // The same processes: none of the lattice's was restarted.
+    let lattice_pids = |all: &[(String, u32)]| -> Vec<(String, u32)> {
+        all.iter()
+            .filter(|(name, _)| !name.starts_with("nats") && !name.starts_with("core-"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(lattice_pids(&topo.pids()), lattice_pids(&pids));
+    assert_eq!(lattice_pids(&pids).len(), 4, "{pids:?}");
     assert_eq!(topo.exited(), Vec::<String>::new());
 }

@@ -256,8 +256,11 @@ impl Topology {
             .env("NATS_LEAF_URLS", format!("[{}]", urls.join(", ")))
             .env("LATTICE_ACCOUNT", self.account()?)
             .env("NATS_LEAF_CREDS", self.path("auth/leaf.creds"));
-        self.leaves
-            .push(Process::spawn(&format!("nats {}", EDGE_SITES[s]), cmd)?);
+        let process = Process::spawn(&format!("nats {}", EDGE_SITES[s]), cmd)?;
+        match self.leaves.get_mut(s) {
+            Some(old) => *old = process,
+            None => self.leaves.push(process),
+        }
         Ok(())
     }
 
@@ -473,6 +476,35 @@ impl Topology {
         self.kill_core(i);
         self.spawn_core(i)?;
         self.wait_core(i).await
+    }
+
+    /// SIGKILL every nats-server, core and leaf, keep them down for `down`,
+    /// then start them again on their stores and wait until the cluster has a
+    /// JetStream leader and both leaf nodes are connected. The lattice's own
+    /// processes are left alone: they must find their way back.
+    pub async fn restart_all_nats(&mut self, down: Duration) -> anyhow::Result<()> {
+        for i in 0..CORE_NODES {
+            self.kill_core(i);
+        }
+        for leaf in &mut self.leaves {
+            leaf.kill();
+        }
+        tokio::time::sleep(down).await;
+        for i in 0..CORE_NODES {
+            self.spawn_core(i)?;
+        }
+        for i in 0..CORE_NODES {
+            self.wait_core(i).await?;
+        }
+        for s in 0..EDGE_SITES.len() {
+            self.spawn_leaf(s)?;
+        }
+        let client = self.connect().await?;
+        self.wait_jetstream(&client).await?;
+        for s in 0..EDGE_SITES.len() {
+            self.wait_leaf(s).await?;
+        }
+        Ok(())
     }
 
     /// Every process that has exited, with how.
