@@ -10,7 +10,9 @@
 //! environment; NATS in operator mode set up by `lattice nats-auth init`, the
 //! leaf nodes' user by `lattice nats-auth leaf`, each host's by `lattice
 //! nats-auth host` for a key from `lattice keys new host`; the real `lattice
-//! controller --replicas 3` and `lattice host` binaries with their flags. Hosts
+//! controller` and `lattice host` binaries started from `deploy/systemd`'s units
+//! as systemd would start them ([`unit`]: their `ExecStart`, environment and
+//! credentials, with the harness's files and faster heartbeats). Hosts
 //! carry `name=<name>` and `site=<site>` labels (the first three also
 //! `tier=core|edge`, as `manifests/shop.yaml` places by) and prefer their own
 //! site for linked calls (`--locality-labels site`).
@@ -20,6 +22,7 @@
 //! panicking, it first prints the end of every process's log.
 
 mod netns;
+pub mod unit;
 
 pub use netns::unavailable;
 
@@ -358,23 +361,66 @@ impl Topology {
         cmd
     }
 
+    /// The command of `deploy/systemd/UNIT` with `env` as its environment file
+    /// (`/etc/lattice/<what>.env`) and `files` for the other paths it names,
+    /// run in namespace `ns`, with the harness's faster heartbeats (`extra`)
+    /// after the unit's own arguments.
+    fn from_unit(
+        &self,
+        unit: &str,
+        who: &str,
+        env: &[(&str, String)],
+        files: &[(&'static str, PathBuf)],
+        ns: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Command> {
+        let what = unit
+            .trim_start_matches("lattice-")
+            .trim_end_matches(".service");
+        let env_file = self.path(&format!("{who}.env"));
+        let text: String = env.iter().map(|(k, v)| format!("{k}=\"{v}\"\n")).collect();
+        std::fs::write(&env_file, text)?;
+        let mut paths: BTreeMap<&str, PathBuf> = files.iter().cloned().collect();
+        paths.insert("/usr/local/bin/lattice", self.lattice_bin.clone());
+        let env_path = format!("/etc/lattice/{what}.env");
+        paths.insert(&env_path, env_file);
+        let exec = unit::Unit::deployed(unit)?
+            .command(&paths, &self.path(&format!("credentials-{who}")))?;
+        let mut cmd = exec.apply(self.net.command(ns, &exec.program));
+        cmd.args(extra);
+        Ok(cmd)
+    }
+
+    /// `deploy/systemd/lattice-controller.service` as systemd would start it.
     fn start_controller(&mut self) -> anyhow::Result<()> {
-        let mut cmd = self.net.command(self.net.core_ns(0), &self.lattice_bin);
-        cmd.args(["--nats-url", &self.core_urls()])
-            .arg("--nats-creds")
-            .arg(self.path("auth/controller.creds"))
-            .args(["--lattice", &self.lattice, "controller", "--replicas", "3"])
-            .args(["--host-heartbeat-interval", BEAT_SECS])
-            .arg("--signing-key")
-            .arg(self.path("lattice.nk"))
-            .env("LATTICE_LOG", "info");
+        let env = [
+            ("LATTICE_NATS_URL", self.core_urls()),
+            ("LATTICE", self.lattice.clone()),
+            ("LATTICE_LOG", "info".to_string()),
+        ];
+        let files = [
+            (
+                "/etc/lattice/controller.creds",
+                self.path("auth/controller.creds"),
+            ),
+            ("/etc/lattice/lattice.nk", self.path("lattice.nk")),
+        ];
+        let cmd = self.from_unit(
+            "lattice-controller.service",
+            "controller",
+            &env,
+            &files,
+            self.net.core_ns(0),
+            &["--host-heartbeat-interval", BEAT_SECS],
+        )?;
         self.controller = Some(Process::spawn("controller", cmd)?);
         Ok(())
     }
 
     /// Start `lattice host` named `name` at `site` (labels `name=<name>`,
     /// `site=<site>` and `labels`), with its own key and the credentials
-    /// `nats-auth host` mints for it.
+    /// `nats-auth host` mints for it, as `deploy/systemd/lattice-host.service`
+    /// starts it with deploy/README.md's `host.env`.
     pub fn start_host(
         &mut self,
         name: &str,
@@ -401,25 +447,39 @@ impl Topology {
                 format!("nats://127.0.0.1:{CLIENT_PORT}"),
             ),
         };
-        let mut cmd = self.net.command(ns, &self.lattice_bin);
-        cmd.args(["--nats-url", &url, "--nats-creds", &creds])
-            .args(["--lattice", &self.lattice, "host", "--key", &key])
-            .arg("--state-dir")
-            .arg(self.path(&format!("state-{name}")))
-            .args(["--label", &format!("name={name}")])
-            .args(["--label", &format!("site={}", site.name())])
-            .args(["--locality-labels", "site", "--trust", &self.trust])
-            .args([
-                "--app-bucket-replicas",
-                "3",
-                "--heartbeat-interval",
-                BEAT_SECS,
-            ])
-            .args(["--no-pooling", "--drain-timeout", "2"])
-            .env("LATTICE_LOG", "info");
+        let mut flags = format!("--label name={name} --label site={}", site.name());
         for (k, v) in labels {
-            cmd.args(["--label", &format!("{k}={v}")]);
+            flags.push_str(&format!(" --label {k}={v}"));
         }
+        flags.push_str(" --locality-labels site");
+        let env = [
+            ("LATTICE_NATS_URL", url),
+            ("LATTICE_LABELS", flags),
+            ("LATTICE_TRUST", self.trust.clone()),
+            ("LATTICE", self.lattice.clone()),
+            ("LATTICE_LOG", "info".to_string()),
+        ];
+        let files = [
+            ("/etc/lattice/host.creds", PathBuf::from(&creds)),
+            ("/etc/lattice/host.nk", PathBuf::from(&key)),
+            ("/etc/lattice/provider.nk", self.path("auth/provider.nk")),
+            ("/var/lib/lattice", self.path(&format!("state-{name}"))),
+        ];
+        let extra = [
+            "--heartbeat-interval",
+            BEAT_SECS,
+            "--no-pooling",
+            "--drain-timeout",
+            "2",
+        ];
+        let cmd = self.from_unit(
+            "lattice-host.service",
+            &format!("host-{name}"),
+            &env,
+            &files,
+            ns,
+            &extra,
+        )?;
         self.hosts.insert(
             name.to_string(),
             Process::spawn(&format!("host {name}"), cmd)?,
