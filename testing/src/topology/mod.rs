@@ -365,7 +365,7 @@ impl Topology {
     /// (`/etc/lattice/<what>.env`) and `files` for the other paths it names,
     /// run in namespace `ns`, with the harness's faster heartbeats (`extra`)
     /// after the unit's own arguments.
-    fn from_unit(
+    fn unit_command(
         &self,
         unit: &str,
         who: &str,
@@ -405,7 +405,7 @@ impl Topology {
             ),
             ("/etc/lattice/lattice.nk", self.path("lattice.nk")),
         ];
-        let cmd = self.from_unit(
+        let cmd = self.unit_command(
             "lattice-controller.service",
             "controller",
             &env,
@@ -472,7 +472,7 @@ impl Topology {
             "--drain-timeout",
             "2",
         ];
-        let cmd = self.from_unit(
+        let cmd = self.unit_command(
             "lattice-host.service",
             &format!("host-{name}"),
             &env,
