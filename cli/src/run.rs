@@ -91,7 +91,12 @@ pub struct HostOptions {
     /// A lattice signing key (public, `C...`) whose signed commands this host
     /// obeys; repeat for more. A host trusting none obeys no command. (`lattice
     /// up` trusts its own.)
-    #[arg(long = "trust", env = "LATTICE_TRUST", value_delimiter = ',')]
+    #[arg(
+        long = "trust",
+        env = "LATTICE_TRUST",
+        value_delimiter = ',',
+        value_parser = parse_trust
+    )]
     trust: Vec<String>,
     /// Run `file://` images (components and provider executables from this
     /// machine's disk). Off by default: a cluster's hosts run what the lattice
@@ -188,6 +193,15 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 /// An account public key, refused as the flag is read (before NATS is dialled).
+/// A lattice signing key to trust, checked before the host connects; the
+/// whitespace around it dropped (a key read from a file or a Kubernetes secret
+/// ends with a newline).
+fn parse_trust(s: &str) -> Result<String, String> {
+    let key = s.trim();
+    lattice_protocol::trust::check_lattice_key(key).map_err(|e| e.to_string())?;
+    Ok(key.to_owned())
+}
+
 fn parse_issuer(s: &str) -> Result<String, String> {
     let key = s.trim();
     lattice_artifacts::claims::TrustedIssuers::new([key]).map_err(|e| e.to_string())?;
@@ -783,4 +797,18 @@ async fn set_labels(
         lattice_controller::short_host_id(&host)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trusted_key_read_from_a_file_loses_its_newline_and_a_host_key_is_refused() {
+        let key = lattice_protocol::trust::new_lattice_key().public_key();
+        assert_eq!(parse_trust(&format!("{key}\n")), Ok(key));
+        let host = lattice_protocol::trust::new_host_key().public_key();
+        let err = parse_trust(&host).unwrap_err();
+        assert!(err.contains("is not a lattice signing key"), "{err}");
+    }
 }

@@ -21,7 +21,7 @@
 //! [`Topology`] kills every process and deletes the network; when the test is
 //! panicking, it first prints the end of every process's log.
 
-mod netns;
+pub mod netns;
 pub mod unit;
 
 pub use netns::unavailable;
