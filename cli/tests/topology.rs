@@ -485,6 +485,7 @@ async fn a_rolling_upgrade_under_load_fails_no_order_and_a_broken_version_halts(
     assert_ne!(v1_text, v2_text, "shop.yaml changed");
     let v2 = dir.path().join("shop-v2.yaml");
     std::fs::write(&v2, &v2_text).unwrap();
+    let rollout = Instant::now();
     deploy(&topo, &v2).await;
     let mut seen = Vec::new();
     eventually("every host to run v0.2.0", || {
@@ -503,7 +504,11 @@ async fn a_rolling_upgrade_under_load_fails_no_order_and_a_broken_version_halts(
         }
     })
     .await;
-    eprintln!("statuses during the rollout:\n{}", seen.join("\n"));
+    eprintln!(
+        "rolling upgrade: deploy to every host on v0.2.0 in {:.0} ms; statuses seen:\n{}",
+        rollout.elapsed().as_secs_f64() * 1e3,
+        seen.join("\n")
+    );
     let upgraded = Instant::now();
     load.wait_answered("orders after the upgrade", upgraded, 20)
         .await;
