@@ -278,6 +278,8 @@ fn reconcile_at_rest(hosts: usize, apps: usize) -> Duration {
                         name: name.clone(),
                         instances: *n,
                         in_flight: 0,
+                        invocations: 0,
+                        traps: 0,
                     })
                     .collect(),
             });

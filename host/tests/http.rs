@@ -129,6 +129,16 @@ async fn trapping_looping_and_greedy_guests_are_contained() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(get(port, "/").await, (200, "ok\n".into()));
     assert_eq!(spinning.await.unwrap().0, 500);
+
+    // The host's report counts them: six requests, of which the trap and both
+    // loops trapped (the allocation past the limit is the guest's own 500; what
+    // a rollout judges a new version by).
+    let info = host.info();
+    let web = &info.workloads[0].components[0];
+    assert_eq!(
+        (web.name.as_str(), web.invocations, web.traps),
+        ("web", 6, 3)
+    );
 }
 
 #[tokio::test]

@@ -204,6 +204,14 @@ pub struct ComponentReport {
     /// Invocations running right now.
     #[serde(default)]
     pub in_flight: u32,
+    /// Invocations (HTTP requests and calls to its exports) that ended, since
+    /// this version of the app started on this host.
+    #[serde(default)]
+    pub invocations: u64,
+    /// Of those, the ones that trapped or ran out of time: a rollout stops when
+    /// a host that switched to the new version reports most of them failing.
+    #[serde(default)]
+    pub traps: u64,
 }
 
 /// A command from the controller to one host, on `lattice.L.ctl.host.<host>`.

@@ -83,6 +83,8 @@ fn host(id: &str, workloads: &[Reported<'_>]) -> ObservedHost {
                         name: n.to_string(),
                         instances: *i,
                         in_flight: 0,
+                        invocations: 0,
+                        traps: 0,
                     })
                     .collect(),
             })
@@ -568,4 +570,55 @@ fn a_new_version_rolls_out_host_by_host_and_halts_on_failure() {
     );
     let told: Vec<&str> = plan.commands.iter().map(|c| c.host_id.as_str()).collect();
     assert_eq!(told, ["a", "b"]);
+}
+
+/// A host that switched to the new version and whose instances of it mostly
+/// trap halts the rollout: the next host is not told, and the status says which
+/// component traps where. Traps on fewer than half, or on too few invocations
+/// to judge, do not.
+#[test]
+fn a_switched_host_whose_new_version_traps_halts_the_rollout() {
+    let mut v2 = manifest("shop", "2", &[("api", 3)]);
+    v2.components[0].scaler = Some(Scaler::Daemonscaler {
+        instances: 1,
+        spread: vec![],
+    });
+    let desired = [deployed(&v2)];
+    let now = Instant::now();
+    // a runs version 2 (with `invocations` and `traps` for api), b and c 1.
+    let hosts = |invocations: u64, traps: u64| -> Vec<ObservedHost> {
+        let mut a = host("a", &[("shop", "2", &[("api", 1)])]);
+        let api = &mut a.workloads[0].components[0];
+        (api.invocations, api.traps) = (invocations, traps);
+        vec![
+            a,
+            host("b", &[("shop", "1", &[("api", 1)])]),
+            host("c", &[("shop", "1", &[("api", 1)])]),
+        ]
+    };
+    let next = [apply("b", &v2, &[("api", 1)])];
+
+    for (invocations, traps) in [(10, 5), (9, 9), (0, 0)] {
+        let plan = run(
+            &desired,
+            &hosts(invocations, traps),
+            &Attempts::default(),
+            now,
+        );
+        assert_eq!(plan.commands, next, "{traps} of {invocations}");
+    }
+    let plan = run(&desired, &hosts(10, 6), &Attempts::default(), now);
+    assert!(plan.commands.is_empty(), "{:?}", plan.commands);
+    let status = &plan.statuses["shop"];
+    assert_eq!(status.state, AppState::Failed);
+    assert!(
+        status.message.starts_with(
+            "rollout of version 2 halted: component 'api' of version 2 trapped on 6 of 10 \
+             invocations on host a"
+        ) && status
+            .message
+            .contains("2 of 3 host(s) still run the previous version, 2 waiting"),
+        "{}",
+        status.message
+    );
 }

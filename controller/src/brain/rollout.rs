@@ -1,8 +1,10 @@
 //! Rolling upgrades: which hosts running an older version of an app may be told to
 //! switch to the deployed version now. At most `spec.rollout.maxUnavailable` hosts
 //! (default one) switch at a time; the next one starts when a switching host
-//! reports the new version; a host that fails to apply it halts the rollout, so the
-//! hosts not yet switched keep the old version (and keep serving) while the status
+//! reports the new version; a host that fails to apply it, or that switched and
+//! reports most invocations of a component of the new version trapping (more
+//! than half, once there are [`MIN_JUDGED`]), halts the rollout, so the hosts
+//! not yet switched keep the old version (and keep serving) while the status
 //! says why. Hosts that do not run the app yet are placed at once: they have
 //! nothing to lose. Pure, like the rest of the brain.
 
@@ -13,6 +15,10 @@ use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::HostCommand;
 use std::collections::BTreeSet;
 
+/// Invocations of a component on a switched host before its traps can halt a
+/// rollout: fewer say too little.
+pub(crate) const MIN_JUDGED: u64 = 10;
+
 /// One app's rollout at this reconcile.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
@@ -21,8 +27,12 @@ pub(crate) struct Gate {
     pub allowed: BTreeSet<String>,
     /// Hosts on an older version that must wait.
     pub waiting: usize,
-    /// A switching host failed: no new host starts until it succeeds.
+    /// A switching host failed, or a switched one traps: no new host starts
+    /// until that changes.
     pub halted: bool,
+    /// Why, when a switched host's traps halted it (a failed apply speaks for
+    /// itself in the host's failure).
+    pub trapping: Option<String>,
 }
 
 impl Gate {
@@ -60,9 +70,15 @@ pub(crate) fn gate(
         .copied()
         .filter(|h| sent_new(h).is_some())
         .collect();
-    let halted = in_flight
-        .iter()
-        .any(|h| sent_new(h).is_some_and(|a| a.last_error.is_some()));
+    // While hosts still run another version, a switched host whose new
+    // instances mostly trap stops the rest.
+    let trapping = (!upgrading.is_empty())
+        .then(|| trapping(app, version, hosts))
+        .flatten();
+    let halted = trapping.is_some()
+        || in_flight
+            .iter()
+            .any(|h| sent_new(h).is_some_and(|a| a.last_error.is_some()));
     let at_once = manifest
         .rollout_policy()
         .max_unavailable
@@ -85,5 +101,25 @@ pub(crate) fn gate(
         waiting: upgrading.len() - allowed.len(),
         allowed,
         halted,
+        trapping,
     }
+}
+
+/// The first component of `version` on a host that runs it whose invocations
+/// trapped more often than not (of at least [`MIN_JUDGED`]), as a sentence.
+fn trapping(app: &str, version: &str, hosts: &[&ObservedHost]) -> Option<String> {
+    hosts.iter().find_map(|h| {
+        let w = h.workload(app).filter(|w| w.version == version)?;
+        let c = w
+            .components
+            .iter()
+            .find(|c| c.invocations >= MIN_JUDGED && c.traps.saturating_mul(2) > c.invocations)?;
+        Some(format!(
+            "component '{}' of version {version} trapped on {} of {} invocations on host {}",
+            c.name,
+            c.traps,
+            c.invocations,
+            super::model::short_host_id(&h.id)
+        ))
+    })
 }

@@ -144,6 +144,7 @@ pub(crate) fn deployed(
         .count();
     let rolling = rollout.filter(|_| old_hosts > 0);
     let (state, message) = if let Some(gate) = rolling.filter(|g| g.halted) {
+        failed.splice(0..0, gate.trapping.clone());
         (
             AppState::Failed,
             format!(

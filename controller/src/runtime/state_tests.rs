@@ -231,6 +231,8 @@ impl Host {
                                             name: name.clone(),
                                             instances: *n,
                                             in_flight: 0,
+                                            invocations: 0,
+                                            traps: 0,
                                         })
                                         .collect(),
                                     service: None,

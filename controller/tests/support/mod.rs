@@ -283,6 +283,8 @@ impl FakeHost {
                                                 name: name.clone(),
                                                 instances: *n,
                                                 in_flight: 0,
+                                                invocations: 0,
+                                                traps: 0,
                                             })
                                             .collect(),
                                     };

@@ -129,7 +129,11 @@ where
         task: task.abort_handle(),
         finished: false,
     };
-    match receiver.await {
+    let answered = receiver.await;
+    // A response (or an error code the guest chose) is an invocation that ended
+    // well; no response at all is a trap.
+    rt.outcomes.record(answered.is_err());
+    match answered {
         Ok(Ok(resp)) => Ok(resp.map(|body| GuardedBody { body, guard }.boxed_unsync())),
         Ok(Err(code)) => Err(internal(
             rt.guest_error(format!("it answered with error {code:?}"))

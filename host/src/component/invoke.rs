@@ -7,7 +7,8 @@ use crate::telemetry::trace::TraceContext;
 use lattice_protocol::wire::CallErrorKind;
 use wasmtime::component::Val;
 
-/// Call `export` of a fresh instance of `rt`, admitted by its limiter.
+/// Call `export` of a fresh instance of `rt`, admitted by its limiter; an
+/// admitted call's end is counted in `rt.outcomes`.
 pub async fn invoke(
     rt: &ComponentRuntime,
     export: &ExportedFunc,
@@ -17,6 +18,17 @@ pub async fn invoke(
     let _slot = rt.limiter.acquire().await.map_err(|reason| {
         CallFailure::new(CallErrorKind::Overloaded, rt.overloaded(reason).to_string())
     })?;
+    let result = run(rt, export, params, trace).await;
+    rt.outcomes.record(result.is_err());
+    result
+}
+
+async fn run(
+    rt: &ComponentRuntime,
+    export: &ExportedFunc,
+    params: &[Val],
+    trace: TraceContext,
+) -> Result<Vec<Val>, CallFailure> {
     let mut store = rt.new_store();
     store.data_mut().trace = Some(trace);
     let guest = |e: wasmtime::Error| {

@@ -409,6 +409,7 @@ impl Host {
             limits,
             instances,
             digest,
+            outcomes: Default::default(),
         })
     }
 }

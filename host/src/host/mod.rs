@@ -319,10 +319,15 @@ impl Host {
                 components: w
                     .components
                     .iter()
-                    .map(|(name, rt)| ComponentReport {
-                        name: name.clone(),
-                        instances: rt.instances,
-                        in_flight: rt.limiter.in_flight(),
+                    .map(|(name, rt)| {
+                        let (invocations, traps) = rt.outcomes.counts();
+                        ComponentReport {
+                            name: name.clone(),
+                            instances: rt.instances,
+                            in_flight: rt.limiter.in_flight(),
+                            invocations,
+                            traps,
+                        }
                     })
                     .chain(
                         w.providers
@@ -331,6 +336,8 @@ impl Host {
                                 name: name.clone(),
                                 instances: *instances,
                                 in_flight: 0,
+                                invocations: 0,
+                                traps: 0,
                             }),
                     )
                     .collect(),
