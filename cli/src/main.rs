@@ -10,6 +10,7 @@ macro_rules! outln {
     };
 }
 
+mod admin;
 mod app;
 mod artifact;
 mod build;

@@ -334,6 +334,11 @@ impl HostOptions {
 pub struct HostArgs {
     #[command(subcommand)]
     action: Option<HostAction>,
+    /// Serve /livez, /readyz and /metrics (Prometheus) over plain HTTP here,
+    /// e.g. 127.0.0.1:9090 (port 0: any free one, printed at start). Off unless
+    /// set.
+    #[arg(long, env = "LATTICE_ADMIN_ADDRESS", value_name = "ADDR")]
+    admin_address: Option<std::net::SocketAddr>,
     #[command(flatten)]
     host: HostOptions,
     /// Where the host keeps what must outlive a restart: its command fence (the
@@ -367,6 +372,11 @@ enum HostAction {
 
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
+    /// Serve /livez, /readyz and /metrics (Prometheus) over plain HTTP here,
+    /// e.g. 127.0.0.1:9090 (port 0: any free one, printed at start). Off unless
+    /// set.
+    #[arg(long, env = "LATTICE_ADMIN_ADDRESS", value_name = "ADDR")]
+    admin_address: Option<std::net::SocketAddr>,
     /// Seconds between the hosts' heartbeats (as given to `lattice host
     /// --heartbeat-interval`).
     #[arg(long, default_value_t = 1.0)]
@@ -494,6 +504,15 @@ impl ControllerArgs {
 pub struct UpArgs {
     #[command(flatten)]
     host: HostOptions,
+    /// Serve /livez, /readyz and /metrics (Prometheus) of the dev lattice's
+    /// host and controller over plain HTTP here (port 0: any free one).
+    #[arg(
+        long,
+        env = "LATTICE_ADMIN_ADDRESS",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:0"
+    )]
+    admin_address: std::net::SocketAddr,
     /// Port of the nats-server `up` starts.
     #[arg(long, default_value_t = 4222)]
     nats_port: u16,
@@ -576,6 +595,15 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
         host.id(),
         nats.url
     );
+    if let Some(addr) = args.admin_address {
+        let probes = crate::admin::Probes {
+            nats: lattice_bus::watch_connection(client.clone()),
+            host: Some(host.clone()),
+            controller: None,
+        };
+        let bound = crate::admin::serve(addr, probes).await?;
+        eprintln!("admin: http://{bound}/readyz, /livez, /metrics");
+    }
     lattice_host::agent::run(host, client, shutdown_signal()).await
 }
 
@@ -587,17 +615,17 @@ pub async fn controller(
     let config = args.config()?;
     let client = crate::connect(nats).await?;
     eprintln!("controller running for lattice '{lattice}' at {}", nats.url);
-    run_controller(client, lattice, config, shutdown_signal()).await
-}
-
-async fn run_controller(
-    client: async_nats::Client,
-    lattice: &str,
-    config: lattice_controller::ControllerConfig,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let controller = lattice_controller::Controller::new(client, lattice, config);
-    controller.run(shutdown).await?;
+    let controller = lattice_controller::Controller::new(client.clone(), lattice, config);
+    if let Some(addr) = args.admin_address {
+        let probes = crate::admin::Probes {
+            nats: lattice_bus::watch_connection(client),
+            host: None,
+            controller: Some(controller.health()),
+        };
+        let bound = crate::admin::serve(addr, probes).await?;
+        eprintln!("admin: http://{bound}/readyz, /livez, /metrics");
+    }
+    controller.run(shutdown_signal()).await?;
     Ok(())
 }
 
@@ -612,7 +640,7 @@ pub(crate) fn default_state_dir() -> anyhow::Result<PathBuf> {
 /// `join`: an existing NATS to use instead of starting one.
 pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
-    let state_dir = match args.state_dir {
+    let state_dir = match args.state_dir.clone() {
         Some(dir) => dir,
         None => default_state_dir()?,
     };
@@ -668,10 +696,7 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
         }
     };
     let storage = args.storage.config();
-    let result = run_up(
-        &args.host, &args.apps, &nats, lattice, &state_dir, storage, shutdown,
-    )
-    .await;
+    let result = run_up(&args, &nats, lattice, &state_dir, storage, shutdown).await;
     if let Some(server) = server {
         server.stop().await;
         eprintln!("nats-server stopped");
@@ -680,14 +705,14 @@ pub async fn up(mut args: UpArgs, join: Option<crate::Nats>, lattice: &str) -> a
 }
 
 async fn run_up(
-    options: &HostOptions,
-    apps: &[PathBuf],
+    args: &UpArgs,
     nats: &crate::Nats,
     lattice: &str,
     state_dir: &std::path::Path,
     storage: lattice_controller::StorageConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let (options, apps) = (&args.host, &args.apps);
     let url = nats.url.as_str();
     let client = crate::connect(nats).await?;
     let seed = crate::keys::load_or_create(&state_dir.join("host.nk"), nkeys::KeyPair::new_server)?;
@@ -727,10 +752,16 @@ async fn run_up(
         storage,
         ..Default::default()
     };
+    let controller = lattice_controller::Controller::new(client.clone(), lattice, config);
+    let probes = crate::admin::Probes {
+        nats: lattice_bus::watch_connection(client.clone()),
+        host: Some(host.clone()),
+        controller: Some(controller.health()),
+    };
+    let admin = crate::admin::serve(args.admin_address, probes).await?;
     let mut controller = tokio::spawn({
-        let (client, lattice) = (client.clone(), lattice.to_string());
         let stop = stopped(stop_rx.clone());
-        async move { run_controller(client, &lattice, config, stop).await }
+        async move { Ok::<_, anyhow::Error>(controller.run(stop).await?) }
     });
     let agent = tokio::spawn(lattice_host::agent::run(
         host.clone(),
@@ -738,7 +769,7 @@ async fn run_up(
         stopped(stop_rx.clone()),
     ));
     eprintln!(
-        "lattice '{lattice}' is up: nats {url}, host {}; Ctrl-C to stop",
+        "lattice '{lattice}' is up: nats {url}, host {}, admin http://{admin}/readyz; Ctrl-C to stop",
         host.id()
     );
     let work = async {

@@ -132,7 +132,7 @@ impl TestLattice {
         self.hosts.insert(name.to_string(), process);
     }
 
-    fn host_command(
+    pub fn host_command(
         &self,
         name: &str,
         labels: &[(&str, &str)],

@@ -73,6 +73,31 @@ pub struct Controller {
     lattice: String,
     config: ControllerConfig,
     id: String,
+    health: watch::Sender<Health>,
+}
+
+/// What a readiness probe asks of a controller, as [`Controller::health`] shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Its state is loaded from JetStream and it serves the API.
+    pub state_loaded: bool,
+    /// It knows who holds the lease (itself or another controller).
+    pub lease_known: bool,
+    /// It holds the lease: it acts.
+    pub leads: bool,
+}
+
+impl Health {
+    /// Ready to serve: the state loaded and the lease known; else why not.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        if !self.state_loaded {
+            Err("the controller's state is not loaded yet")
+        } else if !self.lease_known {
+            Err("the controller does not know who holds the lease yet")
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl Controller {
@@ -85,7 +110,13 @@ impl Controller {
             lattice: lattice.to_string(),
             config,
             id,
+            health: watch::channel(Health::default()).0,
         }
+    }
+
+    /// How it is doing, as it changes while [`Controller::run`] runs.
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.health.subscribe()
     }
 
     /// This controller's id: the `holder` in the lease while it leads.
@@ -102,6 +133,7 @@ impl Controller {
             lattice,
             config,
             id,
+            health,
         } = self;
         if !valid_lattice_name(&lattice) {
             return Err(ControllerError::InvalidLattice { lattice });
@@ -198,6 +230,8 @@ impl Controller {
             )
             .with_registry(registry),
         )));
+        health.send_modify(|h| h.state_loaded = true);
+        let _health = AbortOnDrop(tokio::spawn(forward_health(view.clone(), health)));
         let lease_renew = config.lease_renew;
         let state = State::new(bus, lattice, subjects, config, apps, signer, view, tx)
             .with_progress(progress_tx)
@@ -207,6 +241,20 @@ impl Controller {
         let _ = release_tx.send(());
         let _ = tokio::time::timeout(lease_renew * 2, &mut election.0).await;
         Ok(())
+    }
+}
+
+/// Keep `health` in step with the lease as `view` shows it.
+async fn forward_health(mut view: watch::Receiver<View>, health: watch::Sender<Health>) {
+    loop {
+        let (lease_known, leads) = {
+            let v = view.borrow_and_update();
+            (v.holder.is_some(), v.leads(std::time::Instant::now()))
+        };
+        health.send_modify(|h| (h.lease_known, h.leads) = (lease_known, leads));
+        if view.changed().await.is_err() {
+            return;
+        }
     }
 }
 

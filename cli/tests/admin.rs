@@ -1,0 +1,158 @@
+//! The admin address (`--admin-address`) of a real `lattice host` and `lattice
+//! controller` on a real nats-server: /livez, /readyz (ready only while NATS is
+//! connected, and for the controller once its state is loaded and the lease
+//! known) and /metrics (the host's per-component invocations and traps).
+
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
+mod multi_host_support;
+
+use lattice_testing::components::component;
+use lattice_testing::nats::free_port;
+use lattice_testing::process::Process;
+use multi_host_support::*;
+use std::time::Duration;
+
+async fn get(port: u16, path: &str) -> Result<(u16, String), String> {
+    let resp = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().await.map_err(|e| e.to_string())?))
+}
+
+/// Until `path` on `port` answers `status`; the body.
+async fn until(port: u16, path: &str, status: u16) -> String {
+    eventually(&format!("{path} on {port} to answer {status}"), || async {
+        match get(port, path).await {
+            Ok((s, body)) if s == status => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_follow_nats_and_metrics_count_invocations() {
+    let mut lattice = TestLattice::start("admin").await;
+    let (host_admin, ctl_admin) = (free_port().unwrap(), free_port().unwrap());
+    let addr = |p: u16| format!("127.0.0.1:{p}");
+    let cmd = lattice.host_command(
+        "a",
+        &[],
+        BEAT_SECS,
+        &["--allow-file-load", "--admin-address", &addr(host_admin)],
+    );
+    let _host = Process::spawn("host a", cmd).unwrap();
+    let beat = BEAT_SECS.to_string();
+    let mut cmd = lattice.command(&[
+        "controller",
+        "--host-heartbeat-interval",
+        &beat,
+        "--admin-address",
+        &addr(ctl_admin),
+    ]);
+    cmd.env("LATTICE_SIGNING_KEY", lattice.key.seed());
+    let controller = Process::spawn("controller", cmd).unwrap();
+
+    for port in [host_admin, ctl_admin] {
+        assert_eq!(until(port, "/readyz", 200).await, "ready\n");
+        assert_eq!(get(port, "/livez").await.unwrap(), (200, "ok\n".into()));
+    }
+
+    // Three requests to an app: the host's metrics count them.
+    let http = free_port().unwrap();
+    let manifest = lattice.dir.path().join("hello.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: hello
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: hello
+      type: component
+      properties:
+        image: file://{}
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: 2
+    - name: httpserver
+      type: capability
+      properties:
+        image: builtin://http-server
+      traits:
+        - type: link
+          properties:
+            target:
+              name: hello
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: listen
+                  properties:
+                    address: 127.0.0.1:{http}
+",
+            component("hello").display()
+        ),
+    )
+    .unwrap();
+    lattice.deploy(&manifest);
+    eventually("hello to answer", || http_get(http, "/")).await;
+    http_get(http, "/").await.unwrap();
+    http_get(http, "/").await.unwrap();
+    let labels = "{app=\"hello\",version=\"v1\",component=\"hello\"}";
+    let metrics = until(host_admin, "/metrics", 200).await;
+    for line in [
+        format!("lattice_host_component_invocations_total{labels} 3"),
+        format!("lattice_host_component_traps_total{labels} 0"),
+        format!("lattice_host_component_instances{labels} 2"),
+        "# TYPE lattice_host_component_invocations_total counter".to_string(),
+        "lattice_nats_connected 1".to_string(),
+        "lattice_ready 1".to_string(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in:\n{metrics}"
+        );
+    }
+    let metrics = until(ctl_admin, "/metrics", 200).await;
+    assert!(
+        metrics.lines().any(|l| l == "lattice_controller_leader 1"),
+        "{metrics}"
+    );
+
+    // NATS down: both not ready, saying why, and still alive; back: ready.
+    lattice.nats.stop();
+    for port in [host_admin, ctl_admin] {
+        let body = until(port, "/readyz", 503).await;
+        assert_eq!(body, "not ready: NATS is not connected\n");
+        assert_eq!(get(port, "/livez").await.unwrap().0, 200);
+    }
+    lattice.nats.restart().unwrap();
+    for port in [host_admin, ctl_admin] {
+        until(port, "/readyz", 200).await;
+    }
+
+    // Only GET, only these paths.
+    let resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{host_admin}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    let (status, body) = get(host_admin, "/admin").await.unwrap();
+    assert_eq!(status, 404);
+    assert!(body.contains("/livez, /readyz or /metrics"), "{body}");
+    drop(controller);
+}
