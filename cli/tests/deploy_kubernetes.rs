@@ -2,7 +2,7 @@
 //! `make-auth.sh DIR 3 --apply` with a `kubectl` that keeps each config map and
 //! secret it is asked to create as a folder (the files `--from-file` names),
 //! then every pod of `lattice.yaml`'s StatefulSets and Deployments as a real
-//! process, each pod in a network namespace of its own node, with exactly the
+//! process, each pod in a network namespace of its own (its pod IP), with exactly the
 //! container's image, command, args and environment, mapping only what a
 //! kubelet provides:
 //!
@@ -13,10 +13,11 @@
 //!   expands it;
 //! - volumes: a folder per pod and mount (secrets, config maps and projected
 //!   volumes filled from the folders above, emptyDir and claims empty);
-//! - names: `nats-N.nats` is the address of the namespace pod nats-N runs in.
+//! - names: `nats-N.nats` is the address of pod nats-N.
 //!
-//! Then `lattice app deploy` from outside, with the `cli.creds` make-auth.sh
-//! wrote, and every host pod answers HTTP. Not tested: Kubernetes itself
+//! Every pod's readiness and liveness probes must answer 200; then `lattice app
+//! deploy` from outside, with the `cli.creds` make-auth.sh wrote, and every host
+//! pod answers HTTP. Not tested: Kubernetes itself
 //! (scheduling, Services, restarts), the image.
 //!
 //! Skipped, saying why, where network namespaces cannot be made (not root).
@@ -35,7 +36,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LATTICE_BIN: &str = env!("CARGO_BIN_EXE_lattice");
-/// Nodes (network namespaces) the pods are spread over, pod N of a set on node N.
+/// The most replicas of one workload (nodes named node-0...).
 const NODES: usize = 3;
 
 fn deploy_dir() -> PathBuf {
@@ -129,9 +130,16 @@ struct Cluster {
     dir: tempfile::TempDir,
     kube: PathBuf,
     net: Network,
+    /// Each pod's network namespace (its index in `net`), by pod name.
+    slots: BTreeMap<String, usize>,
 }
 
 impl Cluster {
+    /// Pod `name`'s IP.
+    fn ip(&self, name: &str) -> Ipv4Addr {
+        self.net.core_ip(self.slots[name])
+    }
+
     /// The folder of a secret or config map make-auth.sh created.
     fn object(&self, name: &str) -> PathBuf {
         let dir = self.kube.join(name);
@@ -228,8 +236,8 @@ impl Cluster {
                     out = format!("{}{}", path.display(), &out[at.len()..]);
                 }
             }
-            for i in 0..NODES {
-                out = out.replace(&format!("nats-{i}.nats"), &self.net.core_ip(i).to_string());
+            for name in self.slots.keys().filter(|n| n.starts_with("nats-")) {
+                out = out.replace(&format!("{name}.nats"), &self.ip(name).to_string());
             }
             out
         };
@@ -249,7 +257,9 @@ impl Cluster {
             .flatten()
             .map(|a| local(&expand(a.as_str().unwrap(), &env)))
             .collect();
-        let mut cmd = self.net.command(self.net.core_ns(index), &program);
+        let mut cmd = self
+            .net
+            .command(self.net.core_ns(self.slots[&pod]), &program);
         cmd.args(args)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin");
@@ -324,12 +334,19 @@ async fn the_kubernetes_manifests_commands_run_a_lattice_that_serves_an_app() {
         }
     }
 
+    let workloads = workloads();
+    let slots: BTreeMap<String, usize> = workloads
+        .iter()
+        .flat_map(|w| (0..w.replicas).map(move |i| format!("{}-{i}", w.name)))
+        .enumerate()
+        .map(|(slot, name)| (name, slot))
+        .collect();
     let cluster = Cluster {
         dir,
         kube,
-        net: Network::create(NODES, &[]).unwrap(),
+        net: Network::create(slots.len(), &[]).unwrap(),
+        slots,
     };
-    let workloads = workloads();
     let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, ["nats", "lattice-controller", "lattice-host"]);
     // Every pod at once, restarted when its process exits, as Kubernetes
@@ -356,6 +373,58 @@ async fn the_kubernetes_manifests_commands_run_a_lattice_that_serves_an_app() {
             }
         }
     };
+
+    // Every probe the manifest gives answers 200 (the admin address).
+    for pod in &mut pods {
+        let w = &workloads[pod.at.0];
+        let name = format!("{}-{}", w.name, pod.at.1);
+        for probe in ["livenessProbe", "readinessProbe"] {
+            let get = &w.container[probe]["httpGet"];
+            let Some(path) = get["path"].as_str() else {
+                continue;
+            };
+            let port = match &get["port"] {
+                Value::Number(n) => n.as_u64().unwrap() as u16,
+                Value::String(named) => w.container["ports"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"].as_str() == Some(named))
+                    .and_then(|p| p["containerPort"].as_u64())
+                    .unwrap() as u16,
+                other => panic!("{name}: probe port {other:?}"),
+            };
+            let url = format!("http://{}:{port}{path}", cluster.ip(&name));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let answer = reqwest::Client::new()
+                    .get(&url)
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status().as_u16() == 200 => break,
+                    other => assert!(
+                        Instant::now() < deadline,
+                        "{name}: {probe} {url}: {other:?}\n{}",
+                        pod.process.log()
+                    ),
+                }
+                if pod.process.exited().is_some() {
+                    let (_, cmd) = cluster.pod(w, pod.at.1);
+                    pod.process = Process::spawn(&name, cmd).unwrap();
+                    pod.restarts += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let probed: Vec<&str> = workloads
+        .iter()
+        .filter(|w| !w.container["readinessProbe"].is_null())
+        .map(|w| w.name.as_str())
+        .collect();
+    assert_eq!(probed, ["lattice-controller", "lattice-host"]);
 
     // The app, deployed from outside with the CLI's user.
     let port = 8080;
@@ -401,7 +470,7 @@ spec:
         ),
     )
     .unwrap();
-    let url = format!("nats://{}:4222", cluster.net.core_ip(0));
+    let url = format!("nats://{}:4222", cluster.ip("nats-0"));
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let out = Command::new(LATTICE_BIN)
@@ -429,8 +498,8 @@ spec:
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    for i in 0..NODES {
-        let ip = cluster.net.core_ip(i);
+    for i in 0..3 {
+        let ip = cluster.ip(&format!("lattice-host-{i}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match http_get(ip, port).await {
