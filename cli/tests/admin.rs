@@ -7,21 +7,13 @@
 
 mod multi_host_support;
 
-use lattice_testing::components::component;
+use lattice_testing::manifest::{App, Component};
 use lattice_testing::nats::free_port;
 use lattice_testing::process::Process;
 use multi_host_support::*;
-use std::time::Duration;
 
 async fn get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    Ok((status, resp.text().await.map_err(|e| e.to_string())?))
+    http_answer(format!("127.0.0.1:{port}"), path).await
 }
 
 /// Until `path` on `port` answers `status`; the body.
@@ -66,47 +58,10 @@ async fn probes_follow_nats_and_metrics_count_invocations() {
     // Three requests to an app: the host's metrics count them.
     let http = free_port().unwrap();
     let manifest = lattice.dir.path().join("hello.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: hello
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: hello
-      type: component
-      properties:
-        image: file://{}
-      traits:
-        - type: spreadscaler
-          properties:
-            instances: 2
-    - name: httpserver
-      type: capability
-      properties:
-        image: builtin://http-server
-      traits:
-        - type: link
-          properties:
-            target:
-              name: hello
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: listen
-                  properties:
-                    address: 127.0.0.1:{http}
-",
-            component("hello").display()
-        ),
-    )
-    .unwrap();
+    let app = App::new("hello")
+        .with(Component::wasm("hello", "hello").instances(2))
+        .http_server("hello", http);
+    std::fs::write(&manifest, app.yaml()).unwrap();
     lattice.deploy(&manifest);
     eventually("hello to answer", || http_get(http, "/")).await;
     http_get(http, "/").await.unwrap();

@@ -19,16 +19,19 @@
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
-use lattice_testing::components::component;
+mod multi_host_support;
+
+use lattice_testing::manifest::{App, Component};
 use lattice_testing::nats::{find_binary, free_port};
 use lattice_testing::process::Process;
+use multi_host_support::http_get;
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const LATTICE_BIN: &str = env!("CARGO_BIN_EXE_lattice");
+use multi_host_support::LATTICE_BIN;
 
 fn compose_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/compose")
@@ -178,20 +181,6 @@ impl Machine {
     }
 }
 
-async fn http_get(port: u16) -> Result<String, String> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp.text().await.map_err(|e| e.to_string())?;
-    (status == 200)
-        .then_some(body.clone())
-        .ok_or(format!("{status} {body}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compose_files_commands_run_a_lattice_that_serves_an_app() {
     let services = services();
@@ -247,47 +236,12 @@ async fn the_compose_files_commands_run_a_lattice_that_serves_an_app() {
 
     // `docker compose run --rm cli app deploy /apps/hello.yaml`.
     let http = free_port().unwrap();
-    let manifest = format!(
-        "apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: hello
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: hello
-      type: component
-      properties:
-        image: file://{}
-      traits:
-        - type: spreadscaler
-          properties:
-            instances: 2
-            spread:
-              - name: edge
-                requirements:
-                  tier: edge
-    - name: httpserver
-      type: capability
-      properties:
-        image: builtin://http-server
-      traits:
-        - type: link
-          properties:
-            target:
-              name: hello
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: listen
-                  properties:
-                    address: 127.0.0.1:{http}
-",
-        component("hello").display()
-    );
+    // One instance: the test's hosts share one loopback, where a container each
+    // would have its own.
+    let manifest = App::new("hello")
+        .with(Component::wasm("hello", "hello").instances(1))
+        .http_server("hello", http)
+        .yaml();
     std::fs::write(machine.apps.join("hello.yaml"), manifest).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -310,7 +264,7 @@ spec:
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let body = http_get(http).await.unwrap();
+    let body = http_get(http, "/").await.unwrap();
     assert!(body.contains("Hello"), "{body}");
     for p in &mut running {
         assert_eq!(p.exited(), None, "{} exited: {}", p.name(), p.log());

@@ -24,10 +24,13 @@
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
-use lattice_testing::components::component;
+mod multi_host_support;
+
+use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::find_binary;
 use lattice_testing::process::Process;
 use lattice_testing::topology::netns::Network;
+use multi_host_support::{http_answer, LATTICE_BIN};
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -35,7 +38,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const LATTICE_BIN: &str = env!("CARGO_BIN_EXE_lattice");
 /// The most replicas of one workload (nodes named node-0...).
 const NODES: usize = 3;
 
@@ -270,20 +272,6 @@ impl Cluster {
     }
 }
 
-async fn http_get(ip: Ipv4Addr, port: u16) -> Result<String, String> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://{ip}:{port}/"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp.text().await.map_err(|e| e.to_string())?;
-    (status == 200)
-        .then_some(body.clone())
-        .ok_or(format!("{status} {body}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kubernetes_manifests_commands_run_a_lattice_that_serves_an_app() {
     if let Some(why) = lattice_testing::topology::unavailable() {
@@ -429,47 +417,17 @@ async fn the_kubernetes_manifests_commands_run_a_lattice_that_serves_an_app() {
     // The app, deployed from outside with the CLI's user.
     let port = 8080;
     let manifest = cluster.dir.path().join("hello.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: hello
-  annotations:
-    version: v1
-spec:
-  components:
-    - name: hello
-      type: component
-      properties:
-        image: file://{}
-      traits:
-        - type: daemonscaler
-          properties:
-            instances: 1
-    - name: httpserver
-      type: capability
-      properties:
-        image: builtin://http-server
-      traits:
-        - type: link
-          properties:
-            target:
-              name: hello
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source:
-              config:
-                - name: listen
-                  properties:
-                    address: 0.0.0.0:{port}
-",
-            component("hello").display()
-        ),
-    )
-    .unwrap();
+    // On every host, listening on the pod's address.
+    let listen = format!("0.0.0.0:{port}");
+    let app = App::new("hello")
+        .with(Component::wasm("hello", "hello").on_every_host(1))
+        .with(
+            Component::capability("httpserver", "builtin://http-server").link(
+                Link::to("hello", "wasi:http", &["incoming-handler"])
+                    .source_config("listen", &[("address", &listen)]),
+            ),
+        );
+    std::fs::write(&manifest, app.yaml()).unwrap();
     let url = format!("nats://{}:4222", cluster.ip("nats-0"));
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -502,12 +460,12 @@ spec:
         let ip = cluster.ip(&format!("lattice-host-{i}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match http_get(ip, port).await {
-                Ok(body) => {
+            match http_answer(format!("{ip}:{port}"), "/").await {
+                Ok((200, body)) => {
                     assert!(body.contains("Hello"), "{body}");
                     break;
                 }
-                Err(e) => assert!(Instant::now() < deadline, "lattice-host-{i}: {e}"),
+                other => assert!(Instant::now() < deadline, "lattice-host-{i}: {other:?}"),
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -17,7 +17,6 @@ use multi_host_support::*;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 const VALUE: &str = "correct-horse-battery-staple-42";
 
@@ -114,14 +113,7 @@ fn run(lattice: &TestLattice, args: &[&str], stdin: &str) -> (bool, String, Stri
 }
 
 async fn get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    Ok((status, resp.text().await.map_err(|e| e.to_string())?))
+    http_answer(format!("127.0.0.1:{port}"), path).await
 }
 
 /// Every value the bucket's stream holds, raw (every revision kept).

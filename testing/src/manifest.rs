@@ -36,6 +36,8 @@ pub struct Component {
     config: Vec<Config>,
     restart: Vec<(String, String)>,
     instances: Option<u32>,
+    /// `daemonscaler` rather than `spreadscaler`: `instances` on every host.
+    daemon: bool,
     links: Vec<Link>,
 }
 
@@ -152,6 +154,7 @@ impl Component {
             config: Vec::new(),
             restart: Vec::new(),
             instances: None,
+            daemon: false,
             links: Vec::new(),
         }
     }
@@ -175,6 +178,13 @@ impl Component {
     /// A `spreadscaler` trait with `instances`.
     pub fn instances(mut self, instances: u32) -> Self {
         self.instances = Some(instances);
+        self
+    }
+
+    /// A `daemonscaler` trait: `instances` on every host.
+    pub fn on_every_host(mut self, instances: u32) -> Self {
+        self.instances = Some(instances);
+        self.daemon = true;
         self
     }
 
@@ -205,9 +215,14 @@ impl Component {
         }
         out.push_str("      traits:\n");
         if let Some(n) = self.instances {
+            let scaler = if self.daemon {
+                "daemonscaler"
+            } else {
+                "spreadscaler"
+            };
             let _ = write!(
                 out,
-                "        - type: spreadscaler\n          properties:\n            instances: {n}\n"
+                "        - type: {scaler}\n          properties:\n            instances: {n}\n"
             );
         }
         for link in &self.links {

@@ -370,19 +370,27 @@ where
     }
 }
 
-/// GET `http://127.0.0.1:<port><path>`: the body of a 200, else the status and body.
-pub async fn http_get(port: u16, path: &str) -> Result<String, String> {
+/// GET `http://<addr><path>` (`addr` is `host:port`): the status and body, or
+/// why there was no answer within 5 s.
+pub async fn http_answer(
+    addr: impl std::fmt::Display,
+    path: &str,
+) -> Result<(u16, String), String> {
     let resp = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}{path}"))
+        .get(format!("http://{addr}{path}"))
         .timeout(std::time::Duration::from_secs(5))
         .send()
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let body = resp.text().await.map_err(|e| e.to_string())?;
-    if status == 200 {
-        Ok(body)
-    } else {
-        Err(format!("{status} {body}"))
+    Ok((status, body))
+}
+
+/// GET `http://127.0.0.1:<port><path>`: the body of a 200, else the status and body.
+pub async fn http_get(port: u16, path: &str) -> Result<String, String> {
+    match http_answer(format!("127.0.0.1:{port}"), path).await? {
+        (200, body) => Ok(body),
+        (status, body) => Err(format!("{status} {body}")),
     }
 }
