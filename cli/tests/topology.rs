@@ -140,6 +140,42 @@ async fn deploy(topo: &Topology, file: &Path) {
     .await
 }
 
+/// A topology with the shop (v0.1.0, `manifests/shop.yaml` as it is) answering
+/// orders at both edge sites.
+struct WithShop {
+    topo: Topology,
+    client: async_nats::Client,
+    lattice: String,
+    dir: tempfile::TempDir,
+    /// The shop's manifest, as deployed.
+    file: PathBuf,
+    /// Its HTTP address at each edge site.
+    sites: [SocketAddrV4; 2],
+}
+
+async fn with_shop(name: &str, delay: Duration) -> WithShop {
+    let topo = Topology::start(Path::new(LATTICE_BIN), name, delay)
+        .await
+        .unwrap();
+    let client = topo.connect().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lattice = topo.lattice().to_string();
+    let file = shop(dir.path(), "shop", SHOP_PORT, TOKEN, None);
+    deploy(&topo, &file).await;
+    let sites = [topo.edge_addr(0, SHOP_PORT), topo.edge_addr(1, SHOP_PORT)];
+    for addr in sites {
+        eventually(&format!("an order at {addr}"), || receipt(addr, TOKEN)).await;
+    }
+    WithShop {
+        topo,
+        client,
+        lattice,
+        dir,
+        file,
+        sites,
+    }
+}
+
 /// Every host answering a ping through the core, by its `name` label.
 async fn hosts(client: &async_nats::Client, lattice: &str) -> BTreeMap<String, HostInfo> {
     lattice_controller::ping_hosts(client, lattice, Duration::from_millis(500))
@@ -174,20 +210,16 @@ async fn sites_answer_through_leaf_nodes_prefer_their_own_and_survive_a_cut() {
     if skip() {
         return;
     }
-    let mut topo = Topology::start(Path::new(LATTICE_BIN), "sites", Duration::from_millis(10))
-        .await
-        .unwrap();
-    let client = topo.connect().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let lattice = topo.lattice().to_string();
-    let (edge_a, edge_b) = (topo.edge_addr(0, SHOP_PORT), topo.edge_addr(1, SHOP_PORT));
-
     // The shop: auth on both edge sites, business in the core, 10 ms each way
     // between them.
-    deploy(&topo, &shop(dir.path(), "shop", SHOP_PORT, TOKEN, None)).await;
-    for addr in [edge_a, edge_b] {
-        eventually(&format!("an order at {addr}"), || receipt(addr, TOKEN)).await;
-    }
+    let WithShop {
+        mut topo,
+        client,
+        lattice,
+        dir,
+        sites: [edge_a, edge_b],
+        ..
+    } = with_shop("sites", Duration::from_millis(10)).await;
     let seen = hosts(&client, &lattice).await;
     for edge in topology::EDGE_SITES {
         let calls = seen[edge].calls;
@@ -353,17 +385,13 @@ async fn losing_a_core_node_under_load_loses_no_record_and_no_order_not_in_fligh
     if skip() {
         return;
     }
-    let mut topo = Topology::start(Path::new(LATTICE_BIN), "durable", Duration::ZERO)
-        .await
-        .unwrap();
-    let client = topo.connect().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let lattice = topo.lattice().to_string();
-    deploy(&topo, &shop(dir.path(), "shop", SHOP_PORT, TOKEN, None)).await;
-    let sites = [topo.edge_addr(0, SHOP_PORT), topo.edge_addr(1, SHOP_PORT)];
-    for addr in sites {
-        eventually(&format!("an order at {addr}"), || receipt(addr, TOKEN)).await;
-    }
+    let WithShop {
+        mut topo,
+        client,
+        lattice,
+        sites,
+        ..
+    } = with_shop("durable", Duration::ZERO).await;
 
     let load = Load::start(&sites);
     load.wait_answered("orders under load", Instant::now(), 20)
@@ -460,18 +488,14 @@ async fn a_rolling_upgrade_under_load_fails_no_order_and_a_broken_version_halts(
     if skip() {
         return;
     }
-    let mut topo = Topology::start(Path::new(LATTICE_BIN), "rolling", Duration::ZERO)
-        .await
-        .unwrap();
-    let client = topo.connect().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let lattice = topo.lattice().to_string();
-    let v1 = shop(dir.path(), "shop", SHOP_PORT, TOKEN, None);
-    deploy(&topo, &v1).await;
-    let sites = [topo.edge_addr(0, SHOP_PORT), topo.edge_addr(1, SHOP_PORT)];
-    for addr in sites {
-        eventually(&format!("an order at {addr}"), || receipt(addr, TOKEN)).await;
-    }
+    let WithShop {
+        mut topo,
+        client,
+        lattice,
+        dir,
+        file: v1,
+        sites,
+    } = with_shop("rolling", Duration::ZERO).await;
     let load = Load::start(&sites);
     load.wait_answered("orders under load", Instant::now(), 20)
         .await;
@@ -559,15 +583,12 @@ async fn after_all_of_nats_restarts_every_process_serves_again_unrestarted() {
     if skip() {
         return;
     }
-    let mut topo = Topology::start(Path::new(LATTICE_BIN), "restart", Duration::ZERO)
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    deploy(&topo, &shop(dir.path(), "shop", SHOP_PORT, TOKEN, None)).await;
-    let sites = [topo.edge_addr(0, SHOP_PORT), topo.edge_addr(1, SHOP_PORT)];
-    for addr in sites {
-        eventually(&format!("an order at {addr}"), || receipt(addr, TOKEN)).await;
-    }
+    let WithShop {
+        mut topo,
+        dir,
+        sites,
+        ..
+    } = with_shop("restart", Duration::ZERO).await;
     let pids = topo.pids();
 
     // All five servers down for 2 s, then back on their stores.
