@@ -6,8 +6,10 @@
 //! failed request. Ctrl-C undeploys the app (and stops the lattice it started).
 //!
 //! Sources are watched by polling (names, sizes and modification times under the
-//! project folder, except `target/`, `build/` and hidden entries): no inotify
-//! limits, and it works on every file system.
+//! project folder, except `target/`, `build/`, `Cargo.lock` (which the build
+//! itself writes) and hidden entries): no inotify limits, and it works on every
+//! file system. Each build's snapshot is taken before it starts, so an edit made
+//! while a build or deploy is under way is never missed.
 
 use crate::app::{load_manifest, parse_duration, print_log_line, subscribe_logs, wait_deployed};
 use crate::build::{self, BuildArgs};
@@ -88,6 +90,9 @@ pub async fn run(
         manifest: args.manifest.clone(),
     };
     let manifest_path = args.dir.join(&args.manifest);
+    // What the sources looked like when the first build began: an edit made while
+    // that build or its deploy is under way is picked up at the first poll.
+    let mut seen = fingerprint(&args.dir)?;
     say("building");
     blocking_build(&build_args).await?;
     // Read once built: the manifest's `file://` images must exist.
@@ -115,7 +120,6 @@ pub async fn run(
         args.dir.display()
     ));
 
-    let mut seen = fingerprint(&args.dir)?;
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(args.poll);
@@ -295,7 +299,7 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, SystemTime)>) -> anyhow::Result
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "target" || name == "build" {
+        if name.starts_with('.') || ["target", "build", "Cargo.lock"].contains(&name.as_ref()) {
             continue;
         }
         let Ok(meta) = entry.metadata() else {
@@ -328,6 +332,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("src")).unwrap();
         std::fs::write(dir.path().join("src/lib.rs"), "a").unwrap();
         let before = fingerprint(dir.path()).unwrap();
+        std::fs::write(dir.path().join("Cargo.lock"), "# written by cargo").unwrap();
         for ignored in ["target", "build", ".git"] {
             std::fs::create_dir_all(dir.path().join(ignored)).unwrap();
             std::fs::write(dir.path().join(ignored).join("x"), "x").unwrap();
