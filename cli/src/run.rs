@@ -590,6 +590,7 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
         .or_else(|| config.state_dir.as_ref().map(|d| d.join("cache")));
     config.messaging_nats = args.host.messaging_nats(nats).await?;
     let host = Host::new(config, Some(client.clone()))?;
+    let _telemetry = telemetry("lattice-host", lattice, Some(&host))?;
     eprintln!(
         "host {} joined lattice '{lattice}' at {}",
         host.id(),
@@ -614,6 +615,7 @@ pub async fn controller(
 ) -> anyhow::Result<()> {
     let config = args.config()?;
     let client = crate::connect(nats).await?;
+    let _telemetry = telemetry("lattice-controller", lattice, None)?;
     eprintln!("controller running for lattice '{lattice}' at {}", nats.url);
     let controller = lattice_controller::Controller::new(client.clone(), lattice, config);
     if let Some(addr) = args.admin_address {
@@ -627,6 +629,30 @@ pub async fn controller(
     }
     controller.run(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Export this process's spans when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
+/// traces one) is set, as `service` unless `OTEL_SERVICE_NAME` says otherwise;
+/// a host's spans carry its id. Held until the process ends, then flushed.
+fn telemetry(
+    service: &str,
+    lattice: &str,
+    host: Option<&Host>,
+) -> anyhow::Result<lattice_telemetry::Telemetry> {
+    use lattice_telemetry::KeyValue;
+    let mut attributes = vec![KeyValue::new("lattice.name", lattice.to_owned())];
+    if let Some(host) = host {
+        attributes.push(KeyValue::new("lattice.host.id", host.id().to_owned()));
+        if let Some(name) = host.config().labels.get("name") {
+            attributes.push(KeyValue::new("host.name", name.clone()));
+        }
+    }
+    let telemetry = lattice_telemetry::Telemetry::init(service, attributes)
+        .map_err(|e| anyhow::anyhow!("OpenTelemetry: {e}"))?;
+    if telemetry.is_exporting() {
+        eprintln!("telemetry: exporting traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_* says where)");
+    }
+    Ok(telemetry)
 }
 
 /// `~/.local/state/lattice` (or the platform's state directory).
@@ -735,6 +761,7 @@ async fn run_up(
     host_config.state_dir = Some(state_dir.to_path_buf());
     host_config.messaging_nats = options.messaging_nats(nats).await?;
     let host = Host::new(host_config, Some(client.clone()))?;
+    let _telemetry = telemetry("lattice", lattice, Some(&host))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

@@ -7,7 +7,7 @@
 use crate::env::ComponentEnv;
 use crate::plugins::http_client::policy::{AllowedHosts, OutgoingPolicy};
 use crate::telemetry::guest_output::GuestOutput;
-use crate::telemetry::trace::TraceContext;
+use crate::telemetry::trace::{Span, SpanSlot, TraceContext};
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -27,16 +27,20 @@ pub struct Ctx {
     /// Link names picked at run time with `wasmcloud:bus/lattice.set-link-name`,
     /// keyed by `namespace:package/interface`.
     pub(crate) link_names: HashMap<String, String>,
-    /// The trace this invocation belongs to: from the `traceparent` of the request
-    /// or call that started it, or a new one at its first linked call.
+    /// The trace this invocation belongs to and its span's id: what its linked
+    /// calls continue (a service's run, which has no invocation span, starts a new
+    /// trace at its first linked call).
     pub(crate) trace: Option<TraceContext>,
+    /// The invocation's span, shared with the guest's stdout and stderr writers.
+    pub(crate) span: SpanSlot,
 }
 
 impl Ctx {
     pub(crate) fn new(env: Arc<ComponentEnv>, limits: StoreLimits) -> Self {
+        let span = SpanSlot::default();
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(GuestOutput::stdout(env.clone()))
-            .stderr(GuestOutput::stderr(env.clone()));
+        wasi.stdout(GuestOutput::stdout(env.clone(), span.clone()))
+            .stderr(GuestOutput::stderr(env.clone(), span.clone()));
         Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -46,7 +50,15 @@ impl Ctx {
             env,
             link_names: HashMap::new(),
             trace: None,
+            span,
         }
+    }
+
+    /// Run this store's invocation as `span`: its linked calls and log lines
+    /// belong to it.
+    pub(crate) fn begin(&mut self, span: Span) {
+        self.trace = Some(span.context());
+        self.span.set(span);
     }
 
     /// The link name in force for `namespace:package/interface`.

@@ -23,6 +23,8 @@
 //!   port, plain HTTP, optionally with htpasswd auth, killed on drop.
 //! - [`tls`]: a throwaway CA with server and client certificates (rcgen), for
 //!   TLS to NATS ([`nats::NatsServerBuilder::tls`]) and HTTPS.
+//! - `otlp` (feature `otlp`): a real OTLP/HTTP receiver that keeps the spans it
+//!   is sent, for the telemetry tests.
 //! - [`manifest`]: test manifests built from parts (header, components, links)
 //!   instead of YAML written out in every test.
 //! - `host` (feature `host`, so crates that do not need a host do not compile
@@ -44,6 +46,8 @@ pub mod keyvalue;
 pub mod manifest;
 pub mod nats;
 pub mod nats_cluster;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod postgres;
 pub mod process;
 pub mod provider;

@@ -114,6 +114,12 @@ impl TestLattice {
     pub fn start_host_beating(&mut self, name: &str, labels: &[(&str, &str)], beat_secs: f64) {
         let cmd = self.host_command(name, labels, beat_secs, &["--allow-file-load"]);
         let process = Process::spawn(&format!("host {name}"), cmd).unwrap();
+        self.adopt_host(name, process);
+    }
+
+    /// Keep `process` (a host started from [`TestLattice::host_command`] with
+    /// something of the test's own, e.g. its environment) as the host `name`.
+    pub fn adopt_host(&mut self, name: &str, process: Process) {
         self.hosts.insert(name.to_string(), process);
     }
 

@@ -4,7 +4,9 @@
 //! two run apart; the host's cross-host call tests call it too.
 //!
 //! It is a library component: it exports `orders` and imports only the `wasi:cli`
-//! interfaces Rust std brings, never `wasi:http`.
+//! interfaces Rust std brings, never `wasi:http`. It writes one line per order to
+//! stdout (`order ID for CUSTOMER: TOTAL cents` or `order rejected: WHY`), which the
+//! host logs and adds to the invocation's span.
 //!
 //! `place-order` checks, in this order:
 //! 1. no items: `err(empty-order)`;
@@ -50,7 +52,15 @@ bindings::export!(Business with_types_in bindings);
 
 impl Guest for Business {
     fn place_order(order: Order) -> Result<Receipt, Rejection> {
-        place_order(order)
+        let placed = place_order(order);
+        match &placed {
+            Ok(r) => println!(
+                "order {} for {}: {} cents",
+                r.order_id, r.customer, r.total_cents
+            ),
+            Err(why) => println!("order rejected: {why:?}"),
+        }
+        placed
     }
 
     fn catalogue() -> Vec<PricedLine> {

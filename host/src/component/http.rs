@@ -8,6 +8,7 @@
 //! of holding it until the execution deadline.
 
 use super::ComponentRuntime;
+use crate::telemetry::trace::{self, KeyValue, Kind, Span, TraceContext};
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -46,25 +47,49 @@ pub async fn handle(
     if let Some(declared) = declared.filter(|d| *d > max_body_bytes) {
         return Ok(too_large(format!("{declared} bytes")));
     }
+    // The request's span continues the client's trace (its `traceparent`).
+    let parent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse);
+    let span = Span::start(
+        req.method().to_string(),
+        Kind::Server,
+        parent.as_ref(),
+        vec![
+            KeyValue::new("http.request.method", req.method().to_string()),
+            KeyValue::new("url.path", req.uri().path().to_owned()),
+            KeyValue::new("lattice.app", rt.env.app.clone()),
+            KeyValue::new("lattice.component", rt.env.component.clone()),
+        ],
+    );
     let tripped = Arc::new(AtomicBool::new(false));
     let req = req.map(|body| LimitedBody {
         body,
         left: max_body_bytes,
         tripped: tripped.clone(),
     });
-    let result = run(&rt, req).await;
+    let result = run(&rt, req, span.context()).await;
     if tripped.load(Ordering::Relaxed) {
+        span.set(KeyValue::new("http.response.status_code", 413_i64));
         return Ok(too_large("streamed".to_string()));
     }
-    Ok(match result {
+    let resp = match result {
         Ok(resp) => resp,
         Err((status, message)) => {
             if status.is_server_error() && status != http::StatusCode::SERVICE_UNAVAILABLE {
                 tracing::warn!(app = %rt.env.app, component = %rt.env.component, %message, "request failed");
             }
+            span.fail(message.clone());
             text(status, message)
         }
-    })
+    };
+    span.set(KeyValue::new(
+        "http.response.status_code",
+        i64::from(resp.status().as_u16()),
+    ));
+    Ok(resp)
 }
 
 type Failure = (http::StatusCode, String);
@@ -72,6 +97,7 @@ type Failure = (http::StatusCode, String);
 async fn run<B>(
     rt: &Arc<ComponentRuntime>,
     req: hyper::Request<B>,
+    parent: TraceContext,
 ) -> Result<hyper::Response<ResponseBody>, Failure>
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -91,12 +117,13 @@ where
         ));
     };
     let mut store = rt.new_store();
-    // Linked calls this request makes continue the caller's trace.
-    store.data_mut().trace = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::telemetry::trace::TraceContext::parse);
+    // The invocation, and the linked calls it makes, continue the request's trace.
+    store.data_mut().begin(trace::invocation(
+        &rt.env.app,
+        &rt.env.component,
+        "wasi:http/incoming-handler.handle",
+        Some(&parent),
+    ));
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let (req, out) = {
         let mut http = store.data_mut().http();
@@ -254,10 +281,12 @@ impl Body for LimitedBody {
 
 /// Serve one request given as plain data (from the `http-gateway` provider, over the
 /// lattice): the same path as a listener's request, with the whole response body
-/// collected. `Err` is a message for the gateway to answer with.
+/// collected. `Err` is a message for the gateway to answer with. The invocation
+/// is a child of `parent` (the served call's span).
 pub async fn forward(
     rt: &Arc<ComponentRuntime>,
     req: lattice_protocol::provider::http::Message,
+    parent: TraceContext,
 ) -> Result<lattice_protocol::provider::http::Message, String> {
     let mut builder = hyper::Request::builder()
         .method(req.method.as_str())
@@ -270,7 +299,7 @@ pub async fn forward(
     let request: hyper::Request<_> = builder
         .body(body)
         .map_err(|e| format!("the forwarded request is not valid HTTP: {e}"))?;
-    let response = match run(rt, request).await {
+    let response = match run(rt, request, parent).await {
         Ok(r) => r,
         Err((status, message)) => {
             return Ok(lattice_protocol::provider::http::Message {

@@ -3,23 +3,33 @@
 use super::ComponentRuntime;
 use crate::links::failure::CallFailure;
 use crate::links::funcs::ExportedFunc;
-use crate::telemetry::trace::TraceContext;
+use crate::telemetry::trace::{self, TraceContext};
 use lattice_protocol::wire::CallErrorKind;
 use wasmtime::component::Val;
 
 /// Call `export` of a fresh instance of `rt`, admitted by its limiter; an
-/// admitted call's end is counted in `rt.outcomes`.
+/// admitted call's end is counted in `rt.outcomes`. The invocation is a span, a
+/// child of `parent` (a new trace without one).
 pub async fn invoke(
     rt: &ComponentRuntime,
     export: &ExportedFunc,
     params: &[Val],
-    trace: TraceContext,
+    parent: Option<TraceContext>,
 ) -> Result<Vec<Val>, CallFailure> {
     let _slot = rt.limiter.acquire().await.map_err(|reason| {
         CallFailure::new(CallErrorKind::Overloaded, rt.overloaded(reason).to_string())
     })?;
-    let result = run(rt, export, params, trace).await;
+    let span = trace::invocation(
+        &rt.env.app,
+        &rt.env.component,
+        &export.name,
+        parent.as_ref(),
+    );
+    let result = run(rt, export, params, span.clone()).await;
     rt.outcomes.record(result.is_err());
+    if let Err(failure) = &result {
+        span.fail(failure.message.clone());
+    }
     result
 }
 
@@ -27,10 +37,10 @@ async fn run(
     rt: &ComponentRuntime,
     export: &ExportedFunc,
     params: &[Val],
-    trace: TraceContext,
+    span: trace::Span,
 ) -> Result<Vec<Val>, CallFailure> {
     let mut store = rt.new_store();
-    store.data_mut().trace = Some(trace);
+    store.data_mut().begin(span);
     let guest = |e: wasmtime::Error| {
         let text = guest_message(&e);
         let kind = if text.contains("execution deadline") {

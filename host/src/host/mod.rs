@@ -13,7 +13,6 @@ use crate::links::router::Router;
 use crate::loopback::Loopback;
 use crate::plugins;
 use crate::service::ServiceThreads;
-use crate::telemetry::trace::TraceContext;
 use crate::workload::Workload;
 
 mod apply;
@@ -385,7 +384,7 @@ impl Host {
             )
         })?;
         let export = rt.exports.get(interface, function)?;
-        invoke(&rt, export, params, TraceContext::new()).await
+        invoke(&rt, export, params, None).await
     }
 
     /// The loopback network of `app`'s workload here, weakly: for tests that check

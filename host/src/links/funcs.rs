@@ -34,6 +34,8 @@ impl ImportedFunc {
 /// signature.
 #[derive(Debug, Clone)]
 pub struct ExportedFunc {
+    /// `ns:pkg/iface.function`.
+    pub name: String,
     pub index: ComponentExportIndex,
     pub signature: Signature,
 }
@@ -68,8 +70,14 @@ impl Exports {
                 else {
                     continue;
                 };
-                let entry = Signature::of(engine, &key, &instance, function, &func)
-                    .map(|signature| ExportedFunc { index, signature });
+                let entry =
+                    Signature::of(engine, &key, &instance, function, &func).map(|signature| {
+                        ExportedFunc {
+                            name: format!("{key}.{function}"),
+                            index,
+                            signature,
+                        }
+                    });
                 funcs.insert(function.to_owned(), entry);
             }
         }

@@ -7,7 +7,7 @@ use super::failure::CallFailure;
 use super::funcs::ImportedFunc;
 use super::types::{from_wire, to_wire, Signature};
 use crate::env::{ComponentEnv, LinkTarget};
-use crate::telemetry::trace::TraceContext;
+use crate::telemetry::trace::{self, Kind, TraceContext};
 use async_nats::{HeaderMap, RequestErrorKind};
 use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{
@@ -45,6 +45,7 @@ pub struct WireCall<'a> {
     pub results: &'a [WitType],
     pub fingerprint: &'a str,
     pub timeout: Duration,
+    /// The caller's trace: the call is a client span in it.
     pub trace: TraceContext,
 }
 
@@ -95,11 +96,31 @@ pub async fn call(
     Ok(values.into_iter().map(from_wire).collect())
 }
 
-/// Send `call` with `args` over NATS and return its results.
+/// Send `call` with `args` over NATS and return its results; the call is a client
+/// span, the parent of the callee's.
 pub async fn call_wire(
     router: &Directory,
     call: &WireCall<'_>,
     args: &[WitValue],
+) -> Result<Vec<WitValue>, CallFailure> {
+    let span = trace::linked_call(
+        Kind::Client,
+        &call.display(),
+        &call.target.app,
+        Some(&call.trace),
+    );
+    let result = send_call(router, call, args, &span).await;
+    if let Err(failure) = &result {
+        span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
+    }
+    result
+}
+
+async fn send_call(
+    router: &Directory,
+    call: &WireCall<'_>,
+    args: &[WitValue],
+    span: &trace::Span,
 ) -> Result<Vec<WitValue>, CallFailure> {
     let Some(nats) = &router.nats else {
         return Err(CallFailure::new(
@@ -138,10 +159,7 @@ pub async fn call_wire(
         timeout_ms: u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
     };
     h.insert(headers::CALL, caller.encode().as_str());
-    h.insert(
-        headers::TRACEPARENT,
-        call.trace.child_traceparent().as_str(),
-    );
+    h.insert(headers::TRACEPARENT, span.traceparent().as_str());
     // Over the server's max payload: offer the arguments in chunks, kept up until
     // the call ends.
     let (body, _offer) = if payload.len() > chunks::inline_limit(nats) {

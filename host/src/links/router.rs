@@ -155,7 +155,9 @@ impl Router {
                 return Err(mismatch(&func.display(), &signature.fingerprint, export));
             }
             let timeout = target.timeout;
-            return match tokio::time::timeout(timeout, invoke(&rt, export, params, trace)).await {
+            return match tokio::time::timeout(timeout, invoke(&rt, export, params, Some(trace)))
+                .await
+            {
                 Ok(result) => result,
                 Err(_) => Err(CallFailure::new(
                     CallErrorKind::Timeout,

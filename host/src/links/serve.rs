@@ -22,7 +22,7 @@ use super::funcs::mismatch;
 use super::types::{from_wire, to_wire};
 use crate::component::http::forward;
 use crate::component::invoke;
-use crate::telemetry::trace::TraceContext;
+use crate::telemetry::trace::{self, Kind, TraceContext};
 use async_nats::{HeaderMap, Message};
 use futures::StreamExt;
 use lattice_protocol::provider::http;
@@ -200,7 +200,20 @@ async fn handle(
     };
     let h = msg.headers.clone().unwrap_or_default();
     let get = |name: &str| h.get(name).map(|v| v.as_str()).unwrap_or_default();
-    let trace = TraceContext::parse(get(headers::TRACEPARENT)).unwrap_or_default();
+    // The served call is a server span, the child of the caller's client span.
+    let function = wire::parse_call_subject(&msg.subject).map_or_else(
+        || msg.subject.to_string(),
+        |r| {
+            let t = r.target;
+            format!(
+                "{}:{}/{}.{}",
+                t.namespace, t.package, t.interface, t.function
+            )
+        },
+    );
+    let parent = TraceContext::parse(get(headers::TRACEPARENT));
+    let span = trace::linked_call(Kind::Server, &function, app, parent.as_ref());
+    let trace = span.context();
     let caller = CallHeader::parse(get(headers::CALL));
     match answer(router, nats, app, component, &msg, &h, &caller, trace).await {
         Ok((payload, offer)) => {
@@ -215,6 +228,7 @@ async fn handle(
             }
         }
         Err(failure) => {
+            span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
             tracing::warn!(
                 %app, %component, subject = %msg.subject,
                 caller = %get(headers::CALL),
@@ -362,7 +376,7 @@ async fn answer(
                 .first()
                 .and_then(http::Message::from_value)
                 .ok_or_else(|| CallFailure::new(CallErrorKind::BadArguments, "no request"))?;
-            let answer = tokio::time::timeout(timeout, forward(&rt, request))
+            let answer = tokio::time::timeout(timeout, forward(&rt, request, trace))
                 .await
                 .map_err(|_| too_slow())?;
             let value = match answer {
@@ -373,7 +387,7 @@ async fn answer(
         }
         Some(export) => {
             let params: Vec<_> = args.into_iter().map(from_wire).collect();
-            tokio::time::timeout(timeout, invoke(&rt, export, &params, trace))
+            tokio::time::timeout(timeout, invoke(&rt, export, &params, Some(trace)))
                 .await
                 .map_err(|_| too_slow())??
         }
@@ -455,7 +469,7 @@ async fn answer_cli(
     })?;
     let timeout = Duration::from_millis(caller.timeout_ms);
     let params: Vec<_> = args.into_iter().map(from_wire).collect();
-    let results = tokio::time::timeout(timeout, invoke(rt, export, &params, trace))
+    let results = tokio::time::timeout(timeout, invoke(rt, export, &params, Some(trace)))
         .await
         .map_err(|_| {
             CallFailure::new(

@@ -80,6 +80,17 @@ impl logging::Host for Ctx {
             format!("{context}: {message}")
         };
         self.env.logs.send(app, component, name, &line);
+        if let Some(span) = self.span.get() {
+            use crate::telemetry::trace::KeyValue;
+            span.event(
+                "guest log",
+                vec![
+                    KeyValue::new("log.severity", name),
+                    KeyValue::new("log.context", context.clone()),
+                    KeyValue::new("log.record.original", message.clone()),
+                ],
+            );
+        }
         macro_rules! emit {
             ($lvl:ident) => {
                 tracing::$lvl!(target: "guest", app = %app, component = %component, context = %context, "{message}")

@@ -25,7 +25,6 @@ use crate::capability::{links_of, AppGuard, AppStart, Capability, HostServices};
 use crate::component::{invoke, ComponentRuntime};
 use crate::ctx::Ctx;
 use crate::env::Settings;
-use crate::telemetry::trace::TraceContext;
 use bindings::wasmcloud::messaging::{consumer, types::BrokerMessage};
 use futures::future::BoxFuture;
 use futures::StreamExt;
@@ -409,7 +408,7 @@ async fn deliver(
                         Val::Option(msg.reply.map(|r| Box::new(Val::String(r.to_string())))),
                     ),
                 ]);
-                let result = invoke(&rt, &export, &[value], TraceContext::new()).await;
+                let result = invoke(&rt, &export, &[value], None).await;
                 let failed = match &result {
                     Err(f) => Some(f.to_string()),
                     Ok(v) => match v.first() {

@@ -1,28 +1,39 @@
 //! Guests' stdout and stderr into the host's tracing, line by line.
 
 use crate::env::ComponentEnv;
+use crate::telemetry::trace::{KeyValue, SpanSlot};
 use std::sync::Arc;
 
 /// A guest's stdout or stderr: each line becomes one event of the host's tracing
 /// (target `guest`, with `app`, `component` and `stream`; stderr at `warn`). A
 /// line longer than [`MAX_LINE`] is cut into pieces, so a guest that never writes
-/// a newline cannot grow the host's memory.
+/// a newline cannot grow the host's memory. Each line is also an event of the
+/// invocation's span.
 #[derive(Clone)]
 pub struct GuestOutput {
     env: Arc<ComponentEnv>,
     stderr: bool,
+    span: SpanSlot,
 }
 
 /// The longest line kept before it is logged in pieces.
 pub const MAX_LINE: usize = 8 * 1024;
 
 impl GuestOutput {
-    pub fn stdout(env: Arc<ComponentEnv>) -> Self {
-        Self { env, stderr: false }
+    pub fn stdout(env: Arc<ComponentEnv>, span: SpanSlot) -> Self {
+        Self {
+            env,
+            stderr: false,
+            span,
+        }
     }
 
-    pub fn stderr(env: Arc<ComponentEnv>) -> Self {
-        Self { env, stderr: true }
+    pub fn stderr(env: Arc<ComponentEnv>, span: SpanSlot) -> Self {
+        Self {
+            env,
+            stderr: true,
+            span,
+        }
     }
 
     fn emit(&self, line: &[u8]) {
@@ -31,6 +42,15 @@ impl GuestOutput {
         let (app, component) = (&self.env.app, &self.env.component);
         let stream = if self.stderr { "stderr" } else { "stdout" };
         self.env.logs.send(app, component, stream, line);
+        if let Some(span) = self.span.get() {
+            span.event(
+                "guest output",
+                vec![
+                    KeyValue::new("log.iostream", stream),
+                    KeyValue::new("log.record.original", line.to_owned()),
+                ],
+            );
+        }
         if self.stderr {
             tracing::warn!(target: "guest", app = %app, component = %component, stream = "stderr", "{line}");
         } else {

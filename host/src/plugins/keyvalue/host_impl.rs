@@ -47,6 +47,7 @@ impl store::Host for Ctx {
                     link: name,
                     provider: capability,
                     identifier,
+                    trace: *self.trace.get_or_insert_with(Default::default),
                 };
                 return Ok(Ok(self.table.push(Bucket::Provider(bucket))?));
             }

@@ -22,6 +22,9 @@ pub struct Bucket {
     pub provider: String,
     pub identifier: String,
     pub timeout: Duration,
+    /// The trace of the invocation that opened the bucket (a bucket lives in one
+    /// `Store`, so in one invocation): its calls are spans of it.
+    pub trace: TraceContext,
 }
 
 impl Bucket {
@@ -49,7 +52,7 @@ impl Bucket {
             results: &results,
             fingerprint: &fingerprint,
             timeout: self.timeout,
-            trace: TraceContext::new(),
+            trace: self.trace,
         };
         let mut all = vec![WitValue::String(self.identifier.clone())];
         all.extend(args);

@@ -1,0 +1,165 @@
+//! OpenTelemetry traces across hosts: the edge-plus-core shop (`auth` on an edge
+//! host, `business` on a core host) with both hosts exporting over OTLP/HTTP to a
+//! real receiver. One HTTP request that arrives with a `traceparent` is one trace:
+//! the edge's HTTP server span, its invocation, the linked call's client span,
+//! the core's server span and invocation, each the child of the one before, each
+//! from the right host, and the core guest's log line is an event in it.
+
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
+mod multi_host_support;
+
+use lattice_testing::components::sample_manifest;
+use lattice_testing::nats::free_port;
+use lattice_testing::otlp::{OtlpReceiver, ReceivedSpan, CLIENT, INTERNAL, SERVER};
+use lattice_testing::process::Process;
+use multi_host_support::*;
+use std::time::Duration;
+
+const ALICE: &str = "/order?customer=alice&items=apple:2,pear:1";
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+fn start_exporting_host(lattice: &mut TestLattice, name: &str, tier: &str, otlp: &OtlpReceiver) {
+    let mut cmd = lattice.host_command(name, &[("tier", tier)], BEAT_SECS, &["--allow-file-load"]);
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint())
+        .env("OTEL_SERVICE_NAME", format!("shop-{tier}"))
+        // Export at once rather than every 5 s.
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    lattice.adopt_host(name, Process::spawn(&format!("host {name}"), cmd).unwrap());
+}
+
+fn one<'a>(
+    spans: &'a [ReceivedSpan],
+    what: &str,
+    pick: impl Fn(&ReceivedSpan) -> bool,
+) -> &'a ReceivedSpan {
+    let found: Vec<&ReceivedSpan> = spans.iter().filter(|s| pick(s)).collect();
+    assert_eq!(found.len(), 1, "expected one {what}, got {found:#?}");
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_to_core_request_is_one_trace_with_the_guests_log_line() {
+    let otlp = OtlpReceiver::start().await;
+    let mut lattice = TestLattice::start("traces").await;
+    start_exporting_host(&mut lattice, "edge", "edge", &otlp);
+    start_exporting_host(&mut lattice, "core", "core", &otlp);
+    lattice.wait_hosts(&["core", "edge"]).await;
+    lattice.start_controller().await;
+    let port = free_port().unwrap();
+    let manifest = lattice.dir.path().join("shop.yaml");
+    std::fs::write(&manifest, sample_manifest("shop.yaml", &[(8082, port)])).unwrap();
+    lattice.deploy(&manifest);
+    lattice
+        .wait_placement("shop", "auth", &[("edge", 50)])
+        .await;
+    lattice
+        .wait_placement("shop", "business", &[("core", 50)])
+        .await;
+
+    let traceparent = format!("00-{TRACE}-{CLIENT_SPAN}-01");
+    let body = eventually("the edge to answer an order", || async {
+        let resp = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}{ALICE}"))
+            .bearer_auth("let-me-in")
+            .header("traceparent", &traceparent)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match resp.status().as_u16() {
+            200 => resp.text().await.map_err(|e| e.to_string()),
+            other => Err(format!("status {other}")),
+        }
+    })
+    .await;
+    assert!(
+        body.starts_with("order 5595653295556370804 for alice"),
+        "{body}"
+    );
+
+    // Every span of the request's trace, once the core's invocation arrived.
+    let spans = otlp
+        .wait_for(
+            "core invocation in the request's trace",
+            Duration::from_secs(20),
+            |spans| {
+                let trace: Vec<ReceivedSpan> = spans
+                    .iter()
+                    .filter(|s| s.trace_id == TRACE)
+                    .cloned()
+                    .collect();
+                let served = trace
+                    .iter()
+                    .any(|s| s.service == "shop-core" && s.kind == INTERNAL);
+                (served && trace.len() >= 5).then_some(trace)
+            },
+        )
+        .await;
+    let http = one(&spans, "HTTP server span", |s| {
+        s.kind == SERVER && s.name == "GET"
+    });
+    let edge_invoke = one(&spans, "edge invocation", |s| s.name == "invoke auth");
+    let client = one(&spans, "linked-call client span", |s| s.kind == CLIENT);
+    let served = one(&spans, "linked-call server span", |s| {
+        s.kind == SERVER && s.name == "example:shop/orders.place-order"
+    });
+    let core_invoke = one(&spans, "core invocation", |s| s.name == "invoke business");
+
+    // Each the child of the one before, from the client's span on.
+    assert_eq!(http.parent_span_id, CLIENT_SPAN);
+    assert_eq!(edge_invoke.parent_span_id, http.span_id);
+    assert_eq!(client.parent_span_id, edge_invoke.span_id);
+    assert_eq!(served.parent_span_id, client.span_id);
+    assert_eq!(core_invoke.parent_span_id, served.span_id);
+
+    // On the right hosts, with the attributes people filter on.
+    let hosts = lattice.hosts().await;
+    for (span, service, host) in [
+        (http, "shop-edge", "edge"),
+        (edge_invoke, "shop-edge", "edge"),
+        (client, "shop-edge", "edge"),
+        (served, "shop-core", "core"),
+        (core_invoke, "shop-core", "core"),
+    ] {
+        assert_eq!(span.service, service, "{span:#?}");
+        assert_eq!(
+            span.resource.get("host.name").map(String::as_str),
+            Some(host)
+        );
+        assert_eq!(
+            span.resource.get("lattice.host.id"),
+            Some(&hosts[host].host_id),
+            "{span:#?}"
+        );
+        assert_eq!(
+            span.attributes.get("lattice.app").map(String::as_str),
+            Some("shop")
+        );
+    }
+    assert_eq!(http.attributes["http.request.method"], "GET");
+    assert_eq!(http.attributes["url.path"], "/order");
+    assert_eq!(http.attributes["http.response.status_code"], "200");
+    for rpc in [client, served] {
+        assert_eq!(rpc.attributes["rpc.system"], "lattice");
+        assert_eq!(rpc.attributes["rpc.service"], "example:shop/orders");
+        assert_eq!(rpc.attributes["rpc.method"], "place-order");
+    }
+    assert_eq!(
+        core_invoke.attributes["code.function.name"],
+        "example:shop/orders.place-order"
+    );
+
+    // The core guest's stdout line is an event of its invocation.
+    let line = core_invoke
+        .events
+        .iter()
+        .find(|(name, _)| name == "guest output")
+        .map(|(_, attrs)| attrs["log.record.original"].clone());
+    assert_eq!(
+        line.as_deref(),
+        Some("order 5595653295556370804 for alice: 175 cents"),
+        "{core_invoke:#?}"
+    );
+}
