@@ -247,6 +247,17 @@ impl Api {
     }
 
     async fn handle(&self, op: &str, payload: &[u8]) -> Vec<u8> {
+        use lattice_telemetry::{KeyValue, Kind, Span};
+        let _span = Span::start(
+            format!("lattice.controller/{op}"),
+            Kind::Server,
+            None,
+            vec![
+                KeyValue::new("rpc.system", "lattice"),
+                KeyValue::new("rpc.service", "lattice.controller"),
+                KeyValue::new("rpc.method", op.to_owned()),
+            ],
+        );
         match op {
             "deploy" => answer(self.deploy(payload).await),
             "put" => answer(self.put(payload).await),

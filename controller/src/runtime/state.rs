@@ -500,6 +500,38 @@ impl State {
         };
         self.dirty = false;
         if let Some(term) = term {
+            if !plan.commands.is_empty() {
+                // A reconcile that acts is a span, each command an event of it.
+                use lattice_protocol::messages::HostCommand;
+                use lattice_telemetry::{KeyValue, Kind, Span};
+                let span = Span::start(
+                    "reconcile",
+                    Kind::Internal,
+                    None,
+                    vec![
+                        KeyValue::new("lattice.apps", desired.len() as i64),
+                        KeyValue::new("lattice.hosts", self.hosts.len() as i64),
+                        KeyValue::new("lattice.commands", plan.commands.len() as i64),
+                    ],
+                );
+                for cmd in &plan.commands {
+                    let (kind, app) = match &cmd.command {
+                        HostCommand::Apply { workload } => {
+                            ("apply", workload.manifest.name.clone())
+                        }
+                        HostCommand::Remove { app } => ("remove", app.clone()),
+                        HostCommand::SetLabels { .. } => ("set-labels", String::new()),
+                    };
+                    span.event(
+                        "command",
+                        vec![
+                            KeyValue::new("lattice.command", kind),
+                            KeyValue::new("lattice.app", app),
+                            KeyValue::new("lattice.host.id", cmd.host_id.clone()),
+                        ],
+                    );
+                }
+            }
             for cmd in plan.commands {
                 self.send(cmd, now, term);
             }

@@ -275,6 +275,14 @@ async fn run_once(
             command.env(var, v);
         }
     }
+    // Where spans go (OTEL_*), so a provider's calls join the callers' traces;
+    // not the host's service name, which would make the provider pass for it.
+    for (var, value) in std::env::vars_os() {
+        let name = var.to_string_lossy();
+        if name.starts_with("OTEL_") && name != "OTEL_SERVICE_NAME" {
+            command.env(&var, value);
+        }
+    }
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", path.display()))?;

@@ -5,7 +5,7 @@
 /// `warn`).
 ///
 /// These are the variables a host passes on to the providers it starts (with
-/// `PATH`, nothing else of its environment), so reading them here is part of the
+/// `PATH` and `OTEL_*`, nothing else of its environment), so reading them here is part of the
 /// provider contract rather than configuration. Call it once, first thing in
 /// `main`; a second call does nothing.
 pub fn init_tracing() {

@@ -66,6 +66,16 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
         functions = functions.len(), links = links.borrow().len(),
         "serving calls on {rpc_subject}"
     );
+    // Spans of the calls served, exported when the host passed an OTLP endpoint
+    // on (OTEL_*); flushed when serving ends.
+    let _telemetry = lattice_telemetry::Telemetry::init(
+        &format!("lattice-provider-{}", init.name),
+        vec![
+            lattice_telemetry::KeyValue::new("lattice.app", init.app.clone()),
+            lattice_telemetry::KeyValue::new("lattice.host.id", init.host_id.clone()),
+        ],
+    )
+    .inspect_err(|e| tracing::warn!("exporting no spans: OpenTelemetry: {e}"));
     let server = Arc::new(Server {
         routes: Routes {
             app: init.app.clone(),
@@ -177,11 +187,42 @@ async fn handle(server: &Server, msg: Message) {
     let Some(reply) = msg.reply.clone() else {
         return;
     };
+    // The served call is a server span, the child of the caller's client span.
+    let function = wire::parse_call_subject(&msg.subject).map_or_else(
+        || msg.subject.to_string(),
+        |r| {
+            let t = r.target;
+            format!(
+                "{}:{}/{}.{}",
+                t.namespace, t.package, t.interface, t.function
+            )
+        },
+    );
+    let parent = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::TRACEPARENT))
+        .and_then(|v| lattice_telemetry::TraceContext::parse(v.as_str()));
+    let (service, method) = function.rsplit_once('.').unwrap_or((&function, ""));
+    let span = lattice_telemetry::Span::start(
+        function.clone(),
+        lattice_telemetry::Kind::Server,
+        parent.as_ref(),
+        vec![
+            lattice_telemetry::KeyValue::new("rpc.system", "lattice"),
+            lattice_telemetry::KeyValue::new("rpc.service", service.to_owned()),
+            lattice_telemetry::KeyValue::new("rpc.method", method.to_owned()),
+            lattice_telemetry::KeyValue::new("lattice.provider", server.routes.provider.clone()),
+        ],
+    );
     match answer(server, &msg).await {
         Ok(payload) => {
             let _ = server.nats.publish(reply, payload).await;
         }
-        Err(failure) => refuse(server, &msg, failure.kind, failure.message).await,
+        Err(failure) => {
+            span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
+            refuse(server, &msg, failure.kind, failure.message).await
+        }
     }
 }
 
