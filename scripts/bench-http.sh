@@ -32,6 +32,9 @@
 #        KEEP_LOGS      1 to keep the temporary folder with server logs and wrk output
 #        SKIP_WASMTIME  1 to measure lattice alone (no `wasmtime serve` rows, no
 #                       wasmtime binary needed), e.g. to compare two lattice builds
+#        TRACING        1 to also run lattice hello with spans exported over OTLP/HTTP
+#                       to a local sink (a Python HTTP server that reads and drops
+#                       them) at 1% and at 100% sampling, in every round
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,6 +55,7 @@ WASMTIME="${WASMTIME:-$repo/.tools/wasmtime/bin/wasmtime}"
 WASMTIME_TUNED="${WASMTIME_TUNED:-0}"
 KEEP_LOGS="${KEEP_LOGS:-0}"
 SKIP_WASMTIME="${SKIP_WASMTIME:-0}"
+TRACING="${TRACING:-0}"
 wasm_dir="${COMPONENTS_TARGET_DIR:-$repo/components/target}/wasm32-wasip2/release"
 tuned_flags="pooling-allocator=y,pooling-pagemap-scan=auto,pooling-memory-keep-resident=4194304,pooling-table-keep-resident=65536"
 
@@ -66,8 +70,10 @@ results="$work/results.tsv" # round, target, connections, req/s, p50 µs, p99 µ
 server_pid=""
 server_name=""
 wrk_pid=""
+sink_pid=""
 cleanup() {
     [[ -z "$wrk_pid" ]] || kill "$wrk_pid" 2>/dev/null || true
+    [[ -z "$sink_pid" ]] || kill "$sink_pid" 2>/dev/null || true
     stop_server || true
     if [[ "$KEEP_LOGS" == 1 ]]; then
         log "logs kept in $work"
@@ -261,19 +267,63 @@ EOF
 busy="$(machine_busy)"
 ((busy < 10)) || log "warning: the machine is already $busy% busy; figures will be noisy"
 
-# --- rounds ----------------------------------------------------------------------
+# An OTLP/HTTP sink for TRACING=1: reads each export, answers 200, and counts the
+# requests and bytes it was sent (so the rows show spans did leave the host).
+if [[ "$TRACING" == 1 ]]; then
+    sink_port="$(free_port)"
+    cat >"$work/otlp-sink.py" <<'PY'
+import http.server, sys
+counts = sys.argv[2]
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("content-length", 0))
+        self.rfile.read(n)
+        with open(counts, "a") as f:
+            f.write(f"{n}\n")
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+PY
+    python3 "$work/otlp-sink.py" "$sink_port" "$work/otlp-counts" &
+    sink_pid=$!
+fi
 
-for round in $(seq 1 "$ROUNDS"); do
+# lattice_round ROUND LABEL [VAR=VALUE...]: lattice up with the samples and the
+# environment given, hello benched as "lattice hello<LABEL>" (and, without a label,
+# the counter too).
+lattice_round() {
+    local round="$1" label="$2"
+    shift 2
     nats_port="$(free_port)"
-    log "round $round/$ROUNDS: lattice up (nats on $nats_port, hello on $hello_port, counter on $counter_port)"
+    log "round $round/$ROUNDS: lattice up$label (nats on $nats_port, hello on $hello_port, counter on $counter_port)"
     # shellcheck disable=SC2086 # LATTICE_ARGS is a list of words
-    start_server lattice "$lattice" up --nats-port "$nats_port" --state-dir "$work/state-$round" \
+    start_server lattice env "$@" "$lattice" up --nats-port "$nats_port" \
+        --state-dir "$work/state-$round${label// /_}" \
         --app "$work/hello.yaml" --app "$work/counter.yaml" $LATTICE_ARGS
     wait_http "http://127.0.0.1:$hello_port/" 120
     wait_http "http://127.0.0.1:$counter_port/warmup" 60
-    bench "$round" "lattice hello" "http://127.0.0.1:$hello_port/"
-    bench "$round" "lattice counter (NATS KV)" "http://127.0.0.1:$counter_port/" "$work/counter.lua"
+    bench "$round" "lattice hello$label" "http://127.0.0.1:$hello_port/"
+    [[ -n "$label" ]] || bench "$round" "lattice counter (NATS KV)" "http://127.0.0.1:$counter_port/" "$work/counter.lua"
     stop_server
+}
+
+# --- rounds ----------------------------------------------------------------------
+
+for round in $(seq 1 "$ROUNDS"); do
+    lattice_round "$round" ""
+    if [[ "$TRACING" == 1 ]]; then
+        for ratio in 0.01 1; do
+            : >"$work/otlp-counts"
+            lattice_round "$round" ", traces $(awk -v r="$ratio" 'BEGIN { printf "%g%%", r * 100 }')" \
+                OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" \
+                OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG="$ratio"
+            log "round $round, sampling $ratio: the OTLP sink got $(wc -l <"$work/otlp-counts") exports, $(awk '{ s += $1 } END { print s + 0 }' "$work/otlp-counts") bytes"
+        done
+    fi
 
     [[ "$SKIP_WASMTIME" == 1 ]] && continue
     log "round $round/$ROUNDS: $("$WASMTIME" --version) serve on $wasmtime_port"
@@ -327,6 +377,11 @@ awk -F'\t' '
                 o = order[j]; split(o, g, "\t")
                 if (g[1] !~ /^wasmtime serve/ || g[2] != f[2] || m[o] == 0) continue
                 printf "lattice / %s, %s connection(s): %.2fx req/s (%.0f vs %.0f); server CPU per request %.0f vs %.0f µs\n", g[1], f[2], m[k] / m[o], m[k], m[o], c[k], c[o]
+            }
+            for (j = 1; j <= rows; j++) {
+                o = order[j]; split(o, g, "\t")
+                if (g[1] !~ /^lattice hello, traces/ || g[2] != f[2] || m[k] == 0) continue
+                printf "%s / lattice hello, %s connection(s): %.3fx req/s (%.0f vs %.0f); server CPU per request %.0f vs %.0f µs\n", g[1], f[2], m[o] / m[k], m[o], m[k], c[o], c[k]
             }
         }
     }' "$results"

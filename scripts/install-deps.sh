@@ -10,6 +10,7 @@
 #     free ports; the `main` cluster Debian may start on 5432 is never used.
 #   - the OCI distribution registry (Debian's `docker-registry`) and htpasswd
 #     (`apache2-utils`), which the registry tests start on free ports of their own.
+#   - Chromium (Debian's `chromium`), which the dashboard test runs headless.
 # Nothing is downloaded from anywhere but the package registries.
 #
 # LATTICE_DEPS=demo installs only what a dev lattice needs (the target and
@@ -103,4 +104,8 @@ if [[ ! -x /usr/bin/docker-registry ]] || ! command -v htpasswd >/dev/null; then
     # The package starts a system registry on :5000; the tests do not use it.
     _as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
+if [[ ! -x /usr/bin/chromium ]]; then
+    _apt_install chromium
+fi
+_say "chromium: /usr/bin/chromium ($(/usr/bin/chromium --version 2>/dev/null | head -n1))"
 _say "docker-registry: /usr/bin/docker-registry ($(/usr/bin/docker-registry --version 2>/dev/null | head -n1))"

@@ -16,6 +16,7 @@ mod artifact;
 mod build;
 mod call;
 mod config;
+mod dashboard;
 mod dev;
 mod dev_tls;
 mod get;
@@ -95,6 +96,11 @@ enum Command {
     /// Deploy and inspect applications.
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Serve a live web page of the lattice: hosts with labels and load, apps
+    /// with versions and status, where components run, links with call rates,
+    /// recent events. Updates itself (Server-Sent Events); no build step, nothing
+    /// fetched from elsewhere.
+    Dashboard(dashboard::DashboardArgs),
     /// The lattice's own artifact store: components and provider executables by
     /// SHA-256 digest, which hosts fetch over NATS (`app deploy` uploads
     /// `file://` images there).
@@ -205,7 +211,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             | Command::Artifact(_)
             | Command::Config(_)
             | Command::Secret(_)
-            | Command::Call(_),
+            | Command::Call(_)
+            | Command::Dashboard(_),
         ) => nats_auth::dev_cli_creds(),
         _ => None,
     };
@@ -254,6 +261,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(args) => {
             let explicit = cli.nats_url.is_some().then_some(nats);
             dev::run(args, explicit, &cli.lattice, cli.output).await
+        }
+        Command::Dashboard(args) => {
+            let client = connect(&nats).await?;
+            dashboard::run(args, client, &cli.lattice).await
         }
         Command::Call(args) => {
             let client = connect(&nats).await?;

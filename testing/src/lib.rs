@@ -23,6 +23,8 @@
 //!   port, plain HTTP, optionally with htpasswd auth, killed on drop.
 //! - [`tls`]: a throwaway CA with server and client certificates (rcgen), for
 //!   TLS to NATS ([`nats::NatsServerBuilder::tls`]) and HTTPS.
+//! - `browser` (feature `browser`): a real headless Chromium driven over the
+//!   DevTools protocol (open a page, evaluate, screenshot), for the dashboard.
 //! - `otlp` (feature `otlp`): a real OTLP/HTTP receiver that keeps the spans it
 //!   is sent, for the telemetry tests.
 //! - [`manifest`]: test manifests built from parts (header, components, links)
@@ -37,6 +39,8 @@
 // Test support: an unwrap that fails here is a failed test, as in the tests.
 #![allow(clippy::unwrap_used)]
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod components;
 pub mod delay_proxy;
 #[cfg(feature = "host")]

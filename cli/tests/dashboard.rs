@@ -1,0 +1,120 @@
+//! `lattice dashboard` in a real headless Chromium against a running lattice: after
+//! the shop is deployed (auth on an edge host, business on a core host) the page
+//! shows the app, its hosts and its link, a screenshot of it is written; killing
+//! the core host updates the open page without a reload.
+
+#![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
+
+mod multi_host_support;
+
+use lattice_testing::browser::Browser;
+use lattice_testing::components::sample_manifest;
+use lattice_testing::nats::free_port;
+use lattice_testing::process::Process;
+use multi_host_support::*;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_shop_and_follows_a_host_loss_live() {
+    let mut lattice = TestLattice::start("dashboard").await;
+    lattice.start_host("edge", &[("tier", "edge")]);
+    lattice.start_host("core", &[("tier", "core")]);
+    lattice.wait_hosts(&["core", "edge"]).await;
+    lattice.start_controller().await;
+    let port = free_port().unwrap();
+    let manifest = lattice.dir.path().join("shop.yaml");
+    std::fs::write(&manifest, sample_manifest("shop.yaml", &[(8082, port)])).unwrap();
+    lattice.deploy(&manifest);
+    lattice
+        .wait_placement("shop", "business", &[("core", 50)])
+        .await;
+
+    let address = format!("127.0.0.1:{}", free_port().unwrap());
+    let dashboard = Process::spawn(
+        "dashboard",
+        lattice.command(&["dashboard", "--address", &address, "--refresh", "200ms"]),
+    )
+    .unwrap();
+    let url = format!("http://{address}/");
+    eventually("the dashboard to answer", || async {
+        reqwest::get(&url)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+
+    let mut browser = Browser::start().await;
+    let page = browser.open(&url).await;
+    // The app, deployed, with its link and both hosts.
+    let shows = |what: &str| format!("document.body.innerText.includes({what:?})");
+    let deployed = "document.querySelector('[data-app=\"shop\"] .state-deployed') !== null";
+    browser
+        .wait_for(&page, deployed, Duration::from_secs(30))
+        .await;
+    for text in [
+        "business (component, deployed): 50 on core of 50",
+        "→ business",
+        "example:shop/orders",
+    ] {
+        browser
+            .wait_for(&page, &shows(text), Duration::from_secs(10))
+            .await;
+    }
+    for host in ["edge", "core"] {
+        let row = format!("document.querySelector('[data-host=\"{host}\"]') !== null");
+        browser.wait_for(&page, &row, Duration::from_secs(10)).await;
+    }
+    // Config values never reach the page (auth's token is config in the manifest).
+    let state = reqwest::get(format!("{url}state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        state.contains("example:shop/orders") && !state.contains("let-me-in"),
+        "{state}"
+    );
+    let text = browser
+        .eval(&page, "document.documentElement.outerHTML")
+        .await;
+    assert!(!text.as_str().unwrap().contains("let-me-in"));
+    let shot = browser.screenshot(&page).await;
+    assert!(
+        shot.starts_with(b"\x89PNG") && shot.len() > 10_000,
+        "{} bytes",
+        shot.len()
+    );
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&out, &shot).unwrap();
+    eprintln!("screenshot: {}", out.display());
+
+    // The core host dies: the open page says so without a reload.
+    let updates = browser
+        .eval(&page, "window.updates")
+        .await
+        .as_u64()
+        .unwrap();
+    browser.eval(&page, "window.loadedOnce = true").await;
+    lattice.kill_host("core");
+    let gone = "document.querySelector('[data-host=\"core\"]') === null";
+    browser.wait_for(&page, gone, Duration::from_secs(30)).await;
+    browser
+        .wait_for(&page, &shows("host core is gone"), Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        browser.eval(&page, "window.loadedOnce").await,
+        serde_json::json!(true),
+        "the page reloaded"
+    );
+    assert!(
+        browser
+            .eval(&page, "window.updates")
+            .await
+            .as_u64()
+            .unwrap()
+            > updates
+    );
+    drop(dashboard);
+}
