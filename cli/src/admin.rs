@@ -78,7 +78,23 @@ impl Probes {
             );
         }
         if let Some(host) = &self.host {
-            host_metrics(&mut out, &host.info());
+            let info = host.info();
+            host_metrics(&mut out, &info);
+            restart_metrics(&mut out, &info);
+            outcome_metrics(&mut out, &host.component_outcomes());
+            let (hits, compiles) = host.compile_cache();
+            counter(
+                &mut out,
+                "lattice_host_compile_cache_hits_total",
+                "components found compiled by digest (no fetch, no compile)",
+                &[("", hits)],
+            );
+            counter(
+                &mut out,
+                "lattice_host_compiles_total",
+                "components compiled (compile-cache misses)",
+                &[("", compiles)],
+            );
         }
         out
     }
@@ -128,9 +144,6 @@ fn host_metrics(out: &mut String, info: &lattice_protocol::messages::HostInfo) {
             traps.push((labels, c.traps));
         }
     }
-    fn by(v: &[(String, u64)]) -> Vec<(&str, u64)> {
-        v.iter().map(|(l, n)| (l.as_str(), *n)).collect()
-    }
     gauge(
         out,
         "lattice_host_component_instances",
@@ -155,6 +168,92 @@ fn host_metrics(out: &mut String, info: &lattice_protocol::messages::HostInfo) {
         "invocations that trapped or ran out of time, since this version started here",
         &by(&traps),
     );
+}
+
+/// Per component: the duration histogram, timeouts and overload refusals; and
+/// per service and provider process: restarts.
+fn outcome_metrics(
+    out: &mut String,
+    outcomes: &[(
+        String,
+        String,
+        String,
+        lattice_host::component::OutcomeCounts,
+    )],
+) {
+    use lattice_host::component::outcomes::DURATION_BUCKETS;
+    let name = "lattice_host_component_invocation_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} how long admitted invocations ran, since this version started here"
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut timeouts = Vec::new();
+    let mut overloaded = Vec::new();
+    for (app, version, component, c) in outcomes {
+        let labels = format!(
+            "app=\"{}\",version=\"{}\",component=\"{}\"",
+            escape(app),
+            escape(version),
+            escape(component)
+        );
+        let mut cumulative = 0;
+        for (i, count) in c.buckets.iter().enumerate() {
+            cumulative += count;
+            let le = DURATION_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), ToString::to_string);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", c.sum_micros as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+        timeouts.push((format!("{{{labels}}}"), c.timed_out));
+        overloaded.push((format!("{{{labels}}}"), c.overloaded));
+    }
+    counter(
+        out,
+        "lattice_host_component_timeouts_total",
+        "invocations stopped at their execution deadline",
+        &by(&timeouts),
+    );
+    counter(
+        out,
+        "lattice_host_component_overloaded_total",
+        "invocations refused for want of a free instance (HTTP 503, `overloaded` calls)",
+        &by(&overloaded),
+    );
+}
+
+fn restart_metrics(out: &mut String, info: &lattice_protocol::messages::HostInfo) {
+    let mut services = Vec::new();
+    let mut providers = Vec::new();
+    for w in &info.workloads {
+        let labels =
+            |name: &str| format!("{{app=\"{}\",name=\"{}\"}}", escape(&w.app), escape(name));
+        if let Some(s) = &w.service {
+            services.push((labels(&s.name), u64::from(s.restarts)));
+        }
+        for p in &w.providers {
+            providers.push((labels(&p.name), u64::from(p.restarts)));
+        }
+    }
+    counter(
+        out,
+        "lattice_host_service_restarts_total",
+        "restarts of each app's service on this host",
+        &by(&services),
+    );
+    counter(
+        out,
+        "lattice_host_provider_restarts_total",
+        "restarts of each provider process on this host",
+        &by(&providers),
+    );
+}
+
+/// Samples with owned label strings, as [`family`] takes them.
+fn by(v: &[(String, u64)]) -> Vec<(&str, u64)> {
+    v.iter().map(|(l, n)| (l.as_str(), *n)).collect()
 }
 
 fn family(out: &mut String, kind: &str, name: &str, help: &str, samples: &[(&str, u64)]) {

@@ -72,6 +72,19 @@ async fn probes_follow_nats_and_metrics_count_invocations() {
         format!("lattice_host_component_invocations_total{labels} 3"),
         format!("lattice_host_component_traps_total{labels} 0"),
         format!("lattice_host_component_instances{labels} 2"),
+        format!("lattice_host_component_timeouts_total{labels} 0"),
+        format!("lattice_host_component_overloaded_total{labels} 0"),
+        // The duration histogram: every one of the three in +Inf and in the count.
+        format!(
+            "lattice_host_component_invocation_duration_seconds_bucket{{{},le=\"+Inf\"}} 3",
+            &labels[1..labels.len() - 1]
+        ),
+        format!(
+            "lattice_host_component_invocation_duration_seconds_count{{{}}} 3",
+            &labels[1..labels.len() - 1]
+        ),
+        "# TYPE lattice_host_component_invocation_duration_seconds histogram".to_string(),
+        "lattice_host_compiles_total 1".to_string(),
         "# TYPE lattice_host_component_invocations_total counter".to_string(),
         "lattice_nats_connected 1".to_string(),
         "lattice_ready 1".to_string(),

@@ -56,6 +56,8 @@ pub struct ComponentCache {
     cached: Arc<Mutex<Cached>>,
     /// Components compiled (not found by digest) since the host started.
     compiles: Arc<AtomicU64>,
+    /// Components found compiled by digest since the host started.
+    hits: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -75,6 +77,7 @@ impl ComponentCache {
             trusted: Arc::new(trusted),
             cached: Arc::default(),
             compiles: Arc::default(),
+            hits: Arc::default(),
         }
     }
 
@@ -87,6 +90,7 @@ impl ComponentCache {
             return Ok(None);
         };
         if self.trusted.is_empty() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(component.clone()));
         }
         // Compiled under a trust list means its verdict was kept: without one,
@@ -95,12 +99,18 @@ impl ComponentCache {
             return Ok(None);
         };
         self.admit(what, verdict)?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
         Ok(Some(component.clone()))
     }
 
     /// How many components this host compiled (cache misses) since it started.
     pub fn compiles(&self) -> u64 {
         self.compiles.load(Ordering::Relaxed)
+    }
+
+    /// How many components this host found compiled by digest (cache hits).
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
     }
 
     /// Load and compile the component at `path`, or return the cached one with the

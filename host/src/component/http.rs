@@ -105,11 +105,13 @@ where
 {
     let internal = |e: String| (http::StatusCode::INTERNAL_SERVER_ERROR, e);
     let slot = rt.limiter.acquire().await.map_err(|e| {
+        rt.outcomes.refused();
         (
             http::StatusCode::SERVICE_UNAVAILABLE,
             rt.overloaded(e).to_string(),
         )
     })?;
+    let started = std::time::Instant::now();
     let Some(proxy) = rt.proxy.clone() else {
         return Err(internal(
             rt.guest_error("it does not export wasi:http/incoming-handler")
@@ -159,7 +161,12 @@ where
     let answered = receiver.await;
     // A response (or an error code the guest chose) is an invocation that ended
     // well; no response at all is a trap.
-    rt.outcomes.record(answered.is_err());
+    let outcome = if answered.is_err() {
+        super::Outcome::Trapped
+    } else {
+        super::Outcome::Returned
+    };
+    rt.outcomes.record(outcome, started.elapsed());
     match answered {
         Ok(Ok(resp)) => Ok(resp.map(|body| GuardedBody { body, guard }.boxed_unsync())),
         Ok(Err(code)) => Err(internal(

@@ -1,6 +1,6 @@
 //! Calling one export of a component with a fresh instance.
 
-use super::ComponentRuntime;
+use super::{ComponentRuntime, Outcome};
 use crate::links::failure::CallFailure;
 use crate::links::funcs::ExportedFunc;
 use crate::telemetry::trace::{self, TraceContext};
@@ -17,8 +17,10 @@ pub async fn invoke(
     parent: Option<TraceContext>,
 ) -> Result<Vec<Val>, CallFailure> {
     let _slot = rt.limiter.acquire().await.map_err(|reason| {
+        rt.outcomes.refused();
         CallFailure::new(CallErrorKind::Overloaded, rt.overloaded(reason).to_string())
     })?;
+    let started = std::time::Instant::now();
     let span = trace::invocation(
         &rt.env.app,
         &rt.env.component,
@@ -26,7 +28,12 @@ pub async fn invoke(
         parent.as_ref(),
     );
     let result = run(rt, export, params, span.clone()).await;
-    rt.outcomes.record(result.is_err());
+    let outcome = match &result {
+        Ok(_) => Outcome::Returned,
+        Err(f) if f.kind == CallErrorKind::Timeout => Outcome::TimedOut,
+        Err(_) => Outcome::Trapped,
+    };
+    rt.outcomes.record(outcome, started.elapsed());
     if let Err(failure) = &result {
         span.fail(failure.message.clone());
     }

@@ -5,15 +5,16 @@
 
 pub mod http;
 mod invoke;
+pub mod outcomes;
 
 pub use invoke::{guest_message, invoke};
+pub use outcomes::{Outcome, OutcomeCounts, Outcomes};
 
 use crate::config::Limits;
 use crate::ctx::Ctx;
 use crate::env::ComponentEnv;
 use crate::limiter::{Limiter, Overloaded};
 use crate::links::funcs::Exports;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::InstancePre;
@@ -50,32 +51,6 @@ pub struct ComponentRuntime {
     pub digest: String,
     /// How its invocations ended, for the host's reports.
     pub outcomes: Outcomes,
-}
-
-/// Invocations that ended, and how many of them trapped (or ran out of time),
-/// since the component was made ready: what a rollout judges a new version by.
-#[derive(Debug, Default)]
-pub struct Outcomes {
-    ended: AtomicU64,
-    trapped: AtomicU64,
-}
-
-impl Outcomes {
-    /// One invocation ended; `trapped` when the guest failed.
-    pub fn record(&self, trapped: bool) {
-        self.ended.fetch_add(1, Ordering::Relaxed);
-        if trapped {
-            self.trapped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// (ended, trapped).
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.ended.load(Ordering::Relaxed),
-            self.trapped.load(Ordering::Relaxed),
-        )
-    }
 }
 
 impl ComponentRuntime {

@@ -168,6 +168,11 @@ impl Host {
         (self.inner.fetcher.stats(), self.inner.cache.compiles())
     }
 
+    /// The compiled-component cache: (hits, compiles) since the host started.
+    pub fn compile_cache(&self) -> (u64, u64) {
+        (self.inner.cache.hits(), self.inner.cache.compiles())
+    }
+
     /// `body` (an event's JSON) signed with the host's key, with its join proof:
     /// the bytes to publish.
     pub fn sign_report(&self, body: &[u8]) -> Result<Vec<u8>, String> {
@@ -308,6 +313,26 @@ impl Host {
     }
 
     /// What this host is and runs.
+    /// How each component's invocations ended here, as `(app, version,
+    /// component, counts)`: for `/metrics`, richer than the heartbeat's counts.
+    pub fn component_outcomes(
+        &self,
+    ) -> Vec<(String, String, String, crate::component::OutcomeCounts)> {
+        self.workloads()
+            .iter()
+            .flat_map(|(app, w)| {
+                w.components.iter().map(move |(name, rt)| {
+                    (
+                        app.clone(),
+                        w.version.clone(),
+                        name.clone(),
+                        rt.outcomes.read(),
+                    )
+                })
+            })
+            .collect()
+    }
+
     pub fn info(&self) -> HostInfo {
         let workloads = self
             .workloads()
