@@ -222,6 +222,9 @@ bench() {
 
 # --- prerequisites ---------------------------------------------------------------
 
+# nats-server and the wasm32-wasip2 target, as the demo needs them (NATS_SERVER_BIN).
+LATTICE_DEPS=demo . "$repo/scripts/install-deps.sh"
+
 if ! command -v wrk >/dev/null; then
     log "installing wrk"
     if [[ $(id -u) == 0 ]]; then apt-get install -y wrk >&2; else sudo apt-get install -y wrk >&2; fi

@@ -44,6 +44,18 @@ impl Span {
         parent: Option<&TraceContext>,
         attributes: Vec<KeyValue>,
     ) -> Self {
+        let name = name.into();
+        Self::start_with(kind, parent, || (name, attributes))
+    }
+
+    /// [`Span::start`] for hot paths: `describe` (the name and attributes) is
+    /// called only when the span is recorded, so a span nothing exports, or one
+    /// the sampler dropped, allocates neither.
+    pub fn start_with(
+        kind: Kind,
+        parent: Option<&TraceContext>,
+        describe: impl FnOnce() -> (Cow<'static, str>, Vec<KeyValue>),
+    ) -> Self {
         let Some(tracer) = TRACER.get() else {
             // Not exported: only the ids, for the headers and log lines.
             let context = match parent {
@@ -77,10 +89,10 @@ impl Span {
             Kind::Client => SpanKind::Client,
             Kind::Internal => SpanKind::Internal,
         };
-        let span = tracer
-            .span_builder(name)
+        // Named and described only once the sampler kept it.
+        let mut span = tracer
+            .span_builder("")
             .with_kind(kind)
-            .with_attributes(attributes)
             .start_with_context(tracer, &parent_cx);
         let sc = span.span_context();
         let context = TraceContext {
@@ -88,6 +100,17 @@ impl Span {
             parent_span: u64::from_be_bytes(sc.span_id().to_bytes()),
             sampled: sc.is_sampled(),
         };
+        if !span.is_recording() {
+            // Dropped by the sampler: only its ids matter (its children keep
+            // the decision through the sampled flag).
+            return Self(Arc::new(Inner {
+                context,
+                otel: None,
+            }));
+        }
+        let (name, attributes) = describe();
+        span.update_name(name);
+        span.set_attributes(attributes);
         Self(Arc::new(Inner {
             context,
             otel: Some(Mutex::new(span)),

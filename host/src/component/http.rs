@@ -53,17 +53,17 @@ pub async fn handle(
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .and_then(TraceContext::parse);
-    let span = Span::start(
-        req.method().to_string(),
-        Kind::Server,
-        parent.as_ref(),
-        vec![
-            KeyValue::new("http.request.method", req.method().to_string()),
-            KeyValue::new("url.path", req.uri().path().to_owned()),
-            KeyValue::new("lattice.app", rt.env.app.clone()),
-            KeyValue::new("lattice.component", rt.env.component.clone()),
-        ],
-    );
+    let span = Span::start_with(Kind::Server, parent.as_ref(), || {
+        (
+            req.method().to_string().into(),
+            vec![
+                KeyValue::new("http.request.method", req.method().to_string()),
+                KeyValue::new("url.path", req.uri().path().to_owned()),
+                KeyValue::new("lattice.app", rt.env.app.clone()),
+                KeyValue::new("lattice.component", rt.env.component.clone()),
+            ],
+        )
+    });
     let tripped = Arc::new(AtomicBool::new(false));
     let req = req.map(|body| LimitedBody {
         body,

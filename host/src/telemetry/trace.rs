@@ -27,32 +27,32 @@ impl SpanSlot {
 /// Start the span of one invocation of `export` (`ns:pkg/iface.function`, or
 /// the HTTP handler) of `component`, a child of `parent`.
 pub fn invocation(app: &str, component: &str, export: &str, parent: Option<&TraceContext>) -> Span {
-    Span::start(
-        format!("invoke {component}"),
-        Kind::Internal,
-        parent,
-        vec![
-            KeyValue::new("lattice.app", app.to_owned()),
-            KeyValue::new("lattice.component", component.to_owned()),
-            KeyValue::new("code.function.name", export.to_owned()),
-        ],
-    )
+    Span::start_with(Kind::Internal, parent, || {
+        (
+            format!("invoke {component}").into(),
+            vec![
+                KeyValue::new("lattice.app", app.to_owned()),
+                KeyValue::new("lattice.component", component.to_owned()),
+                KeyValue::new("code.function.name", export.to_owned()),
+            ],
+        )
+    })
 }
 
 /// Start the span of one linked call of `function` (`ns:pkg/iface.function`), on
 /// the caller's side (`Kind::Client`) or the callee's (`Kind::Server`), with the
 /// RPC semantic conventions' attributes.
 pub fn linked_call(kind: Kind, function: &str, app: &str, parent: Option<&TraceContext>) -> Span {
-    let (service, method) = function.rsplit_once('.').unwrap_or((function, ""));
-    Span::start(
-        function.to_owned(),
-        kind,
-        parent,
-        vec![
-            KeyValue::new("rpc.system", "lattice"),
-            KeyValue::new("rpc.service", service.to_owned()),
-            KeyValue::new("rpc.method", method.to_owned()),
-            KeyValue::new("lattice.app", app.to_owned()),
-        ],
-    )
+    Span::start_with(kind, parent, || {
+        let (service, method) = function.rsplit_once('.').unwrap_or((function, ""));
+        (
+            function.to_owned().into(),
+            vec![
+                KeyValue::new("rpc.system", "lattice"),
+                KeyValue::new("rpc.service", service.to_owned()),
+                KeyValue::new("rpc.method", method.to_owned()),
+                KeyValue::new("lattice.app", app.to_owned()),
+            ],
+        )
+    })
 }
