@@ -8,7 +8,6 @@
 mod multi_host_support;
 
 use lattice_testing::browser::Browser;
-use lattice_testing::components::sample_manifest;
 use lattice_testing::nats::free_port;
 use lattice_testing::process::Process;
 use multi_host_support::*;
@@ -22,9 +21,7 @@ async fn the_dashboard_shows_the_shop_and_follows_a_host_loss_live() {
     lattice.wait_hosts(&["core", "edge"]).await;
     lattice.start_controller().await;
     let port = free_port().unwrap();
-    let manifest = lattice.dir.path().join("shop.yaml");
-    std::fs::write(&manifest, sample_manifest("shop.yaml", &[(8082, port)])).unwrap();
-    lattice.deploy(&manifest);
+    lattice.deploy(&lattice.shop_manifest(port));
     lattice
         .wait_placement("shop", "business", &[("core", 50)])
         .await;

@@ -7,22 +7,13 @@
 
 mod multi_host_support;
 
-use lattice_testing::components::sample_manifest;
 use lattice_testing::nats::free_port;
 use multi_host_support::*;
-use std::path::PathBuf;
 
 const TOKEN: &str = "let-me-in";
 const ALICE: &str = "/order?customer=alice&items=apple:2,pear:1";
 const ALICE_RECEIPT: &str =
     "order 5595653295556370804 for alice: apple x2 = 100, pear x1 = 75; total 175 cents (discount 0%)\n";
-
-/// `manifests/shop.yaml` with the built components' paths and `port`.
-fn shop_manifest(lattice: &TestLattice, port: u16) -> PathBuf {
-    let path = lattice.dir.path().join("shop.yaml");
-    std::fs::write(&path, sample_manifest("shop.yaml", &[(8082, port)])).unwrap();
-    path
-}
 
 async fn get(port: u16, path: &str, token: &str) -> Result<(u16, String), String> {
     let resp = reqwest::Client::new()
@@ -45,7 +36,7 @@ async fn edge_calls_core_and_survives_losing_it() {
     lattice.start_controller().await;
 
     let port = free_port().unwrap();
-    lattice.deploy(&shop_manifest(&lattice, port));
+    lattice.deploy(&lattice.shop_manifest(port));
     lattice
         .wait_placement("shop", "auth", &[("edge", 50)])
         .await;

@@ -9,7 +9,6 @@
 
 mod multi_host_support;
 
-use lattice_testing::components::sample_manifest;
 use lattice_testing::nats::free_port;
 use lattice_testing::otlp::{OtlpReceiver, ReceivedSpan, CLIENT, INTERNAL, SERVER};
 use lattice_testing::process::Process;
@@ -48,9 +47,7 @@ async fn an_edge_to_core_request_is_one_trace_with_the_guests_log_line() {
     lattice.wait_hosts(&["core", "edge"]).await;
     lattice.start_controller().await;
     let port = free_port().unwrap();
-    let manifest = lattice.dir.path().join("shop.yaml");
-    std::fs::write(&manifest, sample_manifest("shop.yaml", &[(8082, port)])).unwrap();
-    lattice.deploy(&manifest);
+    lattice.deploy(&lattice.shop_manifest(port));
     lattice
         .wait_placement("shop", "auth", &[("edge", 50)])
         .await;

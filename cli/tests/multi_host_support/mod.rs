@@ -166,6 +166,16 @@ impl TestLattice {
         self.command(&args)
     }
 
+    /// `manifests/shop.yaml` (the edge-plus-core example) with the built
+    /// components' paths and its listener on `port`, written to this lattice's
+    /// folder.
+    pub fn shop_manifest(&self, port: u16) -> PathBuf {
+        let path = self.dir.path().join("shop.yaml");
+        let text = lattice_testing::components::sample_manifest("shop.yaml", &[(8082, port)]);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// SIGKILL the host `name`.
     pub fn kill_host(&mut self, name: &str) {
         self.hosts.get_mut(name).expect("a started host").kill();

@@ -51,11 +51,7 @@ pub struct WireCall<'a> {
 
 impl WireCall<'_> {
     fn display(&self) -> String {
-        let t = &self.target;
-        format!(
-            "{}:{}/{}.{}",
-            t.namespace, t.package, t.interface, t.function
-        )
+        self.target.function_name()
     }
 }
 

@@ -201,16 +201,8 @@ async fn handle(
     let h = msg.headers.clone().unwrap_or_default();
     let get = |name: &str| h.get(name).map(|v| v.as_str()).unwrap_or_default();
     // The served call is a server span, the child of the caller's client span.
-    let function = wire::parse_call_subject(&msg.subject).map_or_else(
-        || msg.subject.to_string(),
-        |r| {
-            let t = r.target;
-            format!(
-                "{}:{}/{}.{}",
-                t.namespace, t.package, t.interface, t.function
-            )
-        },
-    );
+    let function = wire::parse_call_subject(&msg.subject)
+        .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name());
     let parent = TraceContext::parse(get(headers::TRACEPARENT));
     let span = trace::linked_call(Kind::Server, &function, app, parent.as_ref());
     let trace = span.context();

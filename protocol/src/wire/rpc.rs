@@ -30,6 +30,14 @@ pub struct CallTarget {
 }
 
 impl CallTarget {
+    /// The function as people and spans name it: `ns:pkg/iface.function`.
+    pub fn function_name(&self) -> String {
+        format!(
+            "{}:{}/{}.{}",
+            self.namespace, self.package, self.interface, self.function
+        )
+    }
+
     /// Read a subject made by [`host_call_subject`], [`locality_subject`] or
     /// [`provider_call_subject`]: `(lattice, target)`, or `None` for anything else
     /// (wrong shape, or a token that is not canonically escaped). Callees use

@@ -188,16 +188,8 @@ async fn handle(server: &Server, msg: Message) {
         return;
     };
     // The served call is a server span, the child of the caller's client span.
-    let function = wire::parse_call_subject(&msg.subject).map_or_else(
-        || msg.subject.to_string(),
-        |r| {
-            let t = r.target;
-            format!(
-                "{}:{}/{}.{}",
-                t.namespace, t.package, t.interface, t.function
-            )
-        },
-    );
+    let function = wire::parse_call_subject(&msg.subject)
+        .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name());
     let parent = msg
         .headers
         .as_ref()
