@@ -43,8 +43,8 @@ struct Cli {
     nats_url: Option<String>,
     /// NATS credentials file (`.creds`: a user JWT and its seed) to connect with,
     /// for a NATS with decentralized auth (`lattice nats-auth`). Without it and
-    /// without --nats-url, `app`, `artifact`, `config`, `secret`, `call` and `get`
-    /// use the credentials `lattice up` wrote in the default state dir
+    /// without --nats-url, `app`, `artifact`, `config`, `secret`, `call`, `get` and
+    /// `dashboard` use the credentials `lattice up` wrote in the default state dir
     /// (~/.local/state/lattice/cli.creds) when that file exists; for `lattice up
     /// --state-dir DIR`, pass `--nats-creds DIR/cli.creds`.
     #[arg(long, global = true, env = "LATTICE_NATS_CREDS")]
