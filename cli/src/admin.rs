@@ -14,7 +14,8 @@ use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
 use lattice_bus::Connection;
 use lattice_host::Host;
-use std::fmt::Write as _;
+use lattice_telemetry::metrics::prometheus;
+use lattice_telemetry::Family;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -27,7 +28,23 @@ const MAX_CONNECTIONS: usize = 64;
 pub struct Probes {
     pub nats: watch::Receiver<Connection>,
     pub host: Option<Host>,
-    pub controller: Option<watch::Receiver<lattice_controller::Health>>,
+    pub controller: Option<ControllerProbe>,
+}
+
+/// What a controller shows the admin address.
+#[derive(Clone)]
+pub struct ControllerProbe {
+    pub health: watch::Receiver<lattice_controller::Health>,
+    pub metrics: Arc<lattice_controller::Metrics>,
+}
+
+impl From<&lattice_controller::Controller> for ControllerProbe {
+    fn from(c: &lattice_controller::Controller) -> Self {
+        Self {
+            health: c.health(),
+            metrics: c.metrics(),
+        }
+    }
 }
 
 impl Probes {
@@ -37,7 +54,7 @@ impl Probes {
         if !self.nats.borrow().connected {
             why.push("NATS is not connected".to_string());
         }
-        if let Some(Err(e)) = self.controller.as_ref().map(|h| h.borrow().ready()) {
+        if let Some(Err(e)) = self.controller.as_ref().map(|c| c.health.borrow().ready()) {
             why.push(e.to_string());
         }
         if self.host.as_ref().is_some_and(|h| h.info().draining) {
@@ -46,238 +63,40 @@ impl Probes {
         why
     }
 
-    /// The Prometheus text of everything known here.
-    fn metrics(&self) -> String {
-        let mut out = String::new();
+    /// Every metric known here, read now: what `/metrics` shows and OTLP pushes.
+    pub fn metrics(&self) -> Vec<Family> {
         let nats = *self.nats.borrow();
-        gauge(
-            &mut out,
-            "lattice_nats_connected",
-            "1 while the NATS connection is up",
-            &[("", u64::from(nats.connected))],
-        );
-        counter(
-            &mut out,
-            "lattice_nats_connects_total",
-            "connections made to NATS, reconnects included",
-            &[("", nats.connects)],
-        );
-        gauge(
-            &mut out,
-            "lattice_ready",
-            "1 while /readyz answers 200",
-            &[("", u64::from(self.not_ready().is_empty()))],
-        );
-        if let Some(health) = &self.controller {
-            let h = *health.borrow();
-            gauge(
-                &mut out,
+        let mut out = vec![
+            Family::gauge(
+                "lattice_nats_connected",
+                "1 while the NATS connection is up",
+                vec![(vec![], f64::from(u8::from(nats.connected)))],
+            ),
+            Family::counter(
+                "lattice_nats_connects_total",
+                "connections made to NATS, reconnects included",
+                vec![(vec![], nats.connects)],
+            ),
+            Family::gauge(
+                "lattice_ready",
+                "1 while /readyz answers 200",
+                vec![(vec![], f64::from(u8::from(self.not_ready().is_empty())))],
+            ),
+        ];
+        if let Some(c) = &self.controller {
+            let leads = c.health.borrow().leads;
+            out.push(Family::gauge(
                 "lattice_controller_leader",
                 "1 while this controller holds the lease",
-                &[("", u64::from(h.leads))],
-            );
+                vec![(vec![], f64::from(u8::from(leads)))],
+            ));
+            out.extend(c.metrics.families());
         }
         if let Some(host) = &self.host {
-            let info = host.info();
-            host_metrics(&mut out, &info);
-            restart_metrics(&mut out, &info);
-            outcome_metrics(&mut out, &host.component_outcomes());
-            let (hits, compiles) = host.compile_cache();
-            counter(
-                &mut out,
-                "lattice_host_compile_cache_hits_total",
-                "components found compiled by digest (no fetch, no compile)",
-                &[("", hits)],
-            );
-            counter(
-                &mut out,
-                "lattice_host_compiles_total",
-                "components compiled (compile-cache misses)",
-                &[("", compiles)],
-            );
+            out.extend(host.metrics());
         }
         out
     }
-}
-
-fn host_metrics(out: &mut String, info: &lattice_protocol::messages::HostInfo) {
-    let calls = &info.calls;
-    let routes = [
-        ("{route=\"local\"}", calls.local),
-        ("{route=\"remote\"}", calls.remote),
-        ("{route=\"served\"}", calls.served),
-        ("{route=\"failed\"}", calls.failed),
-    ];
-    counter(
-        out,
-        "lattice_host_linked_calls_total",
-        "linked calls by route: made in-process, sent over NATS, served for other hosts, failed",
-        &routes,
-    );
-    counter(
-        out,
-        "lattice_host_refused_commands_total",
-        "commands this host refused (bad signature, replay, not admitted)",
-        &[("", info.refused_commands)],
-    );
-    gauge(
-        out,
-        "lattice_host_draining",
-        "1 while the host drains",
-        &[("", u64::from(info.draining))],
-    );
-    let mut instances = Vec::new();
-    let mut in_flight = Vec::new();
-    let mut invocations = Vec::new();
-    let mut traps = Vec::new();
-    for w in &info.workloads {
-        for c in &w.components {
-            let labels = format!(
-                "{{app=\"{}\",version=\"{}\",component=\"{}\"}}",
-                escape(&w.app),
-                escape(&w.version),
-                escape(&c.name)
-            );
-            instances.push((labels.clone(), u64::from(c.instances)));
-            in_flight.push((labels.clone(), u64::from(c.in_flight)));
-            invocations.push((labels.clone(), c.invocations));
-            traps.push((labels, c.traps));
-        }
-    }
-    gauge(
-        out,
-        "lattice_host_component_instances",
-        "concurrent invocations a component may run on this host",
-        &by(&instances),
-    );
-    gauge(
-        out,
-        "lattice_host_component_in_flight",
-        "invocations running now",
-        &by(&in_flight),
-    );
-    counter(
-        out,
-        "lattice_host_component_invocations_total",
-        "invocations that ended, since this version started here",
-        &by(&invocations),
-    );
-    counter(
-        out,
-        "lattice_host_component_traps_total",
-        "invocations that trapped or ran out of time, since this version started here",
-        &by(&traps),
-    );
-}
-
-/// Per component: the duration histogram, timeouts and overload refusals; and
-/// per service and provider process: restarts.
-fn outcome_metrics(
-    out: &mut String,
-    outcomes: &[(
-        String,
-        String,
-        String,
-        lattice_host::component::OutcomeCounts,
-    )],
-) {
-    use lattice_host::component::outcomes::DURATION_BUCKETS;
-    let name = "lattice_host_component_invocation_duration_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {name} how long admitted invocations ran, since this version started here"
-    );
-    let _ = writeln!(out, "# TYPE {name} histogram");
-    let mut timeouts = Vec::new();
-    let mut overloaded = Vec::new();
-    for (app, version, component, c) in outcomes {
-        let labels = format!(
-            "app=\"{}\",version=\"{}\",component=\"{}\"",
-            escape(app),
-            escape(version),
-            escape(component)
-        );
-        let mut cumulative = 0;
-        for (i, count) in c.buckets.iter().enumerate() {
-            cumulative += count;
-            let le = DURATION_BUCKETS
-                .get(i)
-                .map_or_else(|| "+Inf".to_string(), ToString::to_string);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
-        }
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", c.sum_micros as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
-        timeouts.push((format!("{{{labels}}}"), c.timed_out));
-        overloaded.push((format!("{{{labels}}}"), c.overloaded));
-    }
-    counter(
-        out,
-        "lattice_host_component_timeouts_total",
-        "invocations stopped at their execution deadline",
-        &by(&timeouts),
-    );
-    counter(
-        out,
-        "lattice_host_component_overloaded_total",
-        "invocations refused for want of a free instance (HTTP 503, `overloaded` calls)",
-        &by(&overloaded),
-    );
-}
-
-fn restart_metrics(out: &mut String, info: &lattice_protocol::messages::HostInfo) {
-    let mut services = Vec::new();
-    let mut providers = Vec::new();
-    for w in &info.workloads {
-        let labels =
-            |name: &str| format!("{{app=\"{}\",name=\"{}\"}}", escape(&w.app), escape(name));
-        if let Some(s) = &w.service {
-            services.push((labels(&s.name), u64::from(s.restarts)));
-        }
-        for p in &w.providers {
-            providers.push((labels(&p.name), u64::from(p.restarts)));
-        }
-    }
-    counter(
-        out,
-        "lattice_host_service_restarts_total",
-        "restarts of each app's service on this host",
-        &by(&services),
-    );
-    counter(
-        out,
-        "lattice_host_provider_restarts_total",
-        "restarts of each provider process on this host",
-        &by(&providers),
-    );
-}
-
-/// Samples with owned label strings, as [`family`] takes them.
-fn by(v: &[(String, u64)]) -> Vec<(&str, u64)> {
-    v.iter().map(|(l, n)| (l.as_str(), *n)).collect()
-}
-
-fn family(out: &mut String, kind: &str, name: &str, help: &str, samples: &[(&str, u64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{labels} {value}");
-    }
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]) {
-    family(out, "gauge", name, help, samples);
-}
-
-fn counter(out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]) {
-    family(out, "counter", name, help, samples);
-}
-
-/// A label value as the text format needs it.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 fn answer(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -308,7 +127,7 @@ fn route<B>(probes: &Probes, req: &Request<B>) -> Response<Full<Bytes>> {
         "/metrics" => answer(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            probes.metrics(),
+            prometheus(&probes.metrics()),
         ),
         _ => answer(
             StatusCode::NOT_FOUND,
@@ -355,14 +174,4 @@ pub async fn serve(addr: SocketAddr, probes: Probes) -> anyhow::Result<SocketAdd
         }
     });
     Ok(bound)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
 }

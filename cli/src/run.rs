@@ -590,18 +590,18 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
         .or_else(|| config.state_dir.as_ref().map(|d| d.join("cache")));
     config.messaging_nats = args.host.messaging_nats(nats).await?;
     let host = Host::new(config, Some(client.clone()))?;
-    let _telemetry = telemetry("lattice-host", lattice, Some(&host))?;
+    let probes = crate::admin::Probes {
+        nats: lattice_bus::watch_connection(client.clone()),
+        host: Some(host.clone()),
+        controller: None,
+    };
+    let _telemetry = telemetry("lattice-host", lattice, &probes)?;
     eprintln!(
         "host {} joined lattice '{lattice}' at {}",
         host.id(),
         nats.url
     );
     if let Some(addr) = args.admin_address {
-        let probes = crate::admin::Probes {
-            nats: lattice_bus::watch_connection(client.clone()),
-            host: Some(host.clone()),
-            controller: None,
-        };
         let bound = crate::admin::serve(addr, probes).await?;
         eprintln!("admin: http://{bound}/readyz, /livez, /metrics");
     }
@@ -615,15 +615,15 @@ pub async fn controller(
 ) -> anyhow::Result<()> {
     let config = args.config()?;
     let client = crate::connect(nats).await?;
-    let _telemetry = telemetry("lattice-controller", lattice, None)?;
-    eprintln!("controller running for lattice '{lattice}' at {}", nats.url);
     let controller = lattice_controller::Controller::new(client.clone(), lattice, config);
+    let probes = crate::admin::Probes {
+        nats: lattice_bus::watch_connection(client),
+        host: None,
+        controller: Some((&controller).into()),
+    };
+    let _telemetry = telemetry("lattice-controller", lattice, &probes)?;
+    eprintln!("controller running for lattice '{lattice}' at {}", nats.url);
     if let Some(addr) = args.admin_address {
-        let probes = crate::admin::Probes {
-            nats: lattice_bus::watch_connection(client),
-            host: None,
-            controller: Some(controller.health()),
-        };
         let bound = crate::admin::serve(addr, probes).await?;
         eprintln!("admin: http://{bound}/readyz, /livez, /metrics");
     }
@@ -631,28 +631,47 @@ pub async fn controller(
     Ok(())
 }
 
-/// Export this process's spans when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
-/// traces one) is set, as `service` unless `OTEL_SERVICE_NAME` says otherwise;
-/// a host's spans carry its id. Held until the process ends, then flushed.
+/// What exports this process's telemetry; held until the process ends, then
+/// flushed.
+struct Exporters {
+    _traces: lattice_telemetry::Telemetry,
+    _metrics: Option<lattice_telemetry::MetricsExport>,
+}
+
+/// Export this process's spans and what `probes` measures when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or the per-signal one) is set, as `service`
+/// unless `OTEL_SERVICE_NAME` says otherwise; a host's carry its id.
 fn telemetry(
     service: &str,
     lattice: &str,
-    host: Option<&Host>,
-) -> anyhow::Result<lattice_telemetry::Telemetry> {
+    probes: &crate::admin::Probes,
+) -> anyhow::Result<Exporters> {
     use lattice_telemetry::KeyValue;
     let mut attributes = vec![KeyValue::new("lattice.name", lattice.to_owned())];
-    if let Some(host) = host {
+    if let Some(host) = &probes.host {
         attributes.push(KeyValue::new("lattice.host.id", host.id().to_owned()));
         if let Some(name) = host.config().labels.get("name") {
             attributes.push(KeyValue::new("host.name", name.clone()));
         }
     }
-    let telemetry = lattice_telemetry::Telemetry::init(service, attributes)
+    let traces = lattice_telemetry::Telemetry::init(service, attributes.clone())
         .map_err(|e| anyhow::anyhow!("OpenTelemetry: {e}"))?;
-    if telemetry.is_exporting() {
+    if traces.is_exporting() {
         eprintln!("telemetry: exporting traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_* says where)");
     }
-    Ok(telemetry)
+    let probes = probes.clone();
+    let metrics =
+        lattice_telemetry::MetricsExport::start(service, attributes, move || probes.metrics())
+            .map_err(|e| anyhow::anyhow!("OpenTelemetry: {e}"))?;
+    if metrics.is_some() {
+        eprintln!(
+            "telemetry: pushing metrics over OTLP/HTTP (OTEL_METRIC_EXPORT_INTERVAL ms apart)"
+        );
+    }
+    Ok(Exporters {
+        _traces: traces,
+        _metrics: metrics,
+    })
 }
 
 /// `~/.local/state/lattice` (or the platform's state directory).
@@ -761,7 +780,6 @@ async fn run_up(
     host_config.state_dir = Some(state_dir.to_path_buf());
     host_config.messaging_nats = options.messaging_nats(nats).await?;
     let host = Host::new(host_config, Some(client.clone()))?;
-    let _telemetry = telemetry("lattice", lattice, Some(&host))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -783,8 +801,9 @@ async fn run_up(
     let probes = crate::admin::Probes {
         nats: lattice_bus::watch_connection(client.clone()),
         host: Some(host.clone()),
-        controller: Some(controller.health()),
+        controller: Some((&controller).into()),
     };
+    let _telemetry = telemetry("lattice", lattice, &probes)?;
     let admin = crate::admin::serve(args.admin_address, probes).await?;
     let mut controller = tokio::spawn({
         let stop = stopped(stop_rx.clone());

@@ -1,7 +1,9 @@
 //! The admin address (`--admin-address`) of a real `lattice host` and `lattice
 //! controller` on a real nats-server: /livez, /readyz (ready only while NATS is
 //! connected, and for the controller once its state is loaded and the lease
-//! known) and /metrics (the host's per-component invocations and traps).
+//! known) and /metrics (the host's per-component invocations and traps, the
+//! controller's heartbeat ages and timings), and the same numbers pushed over
+//! OTLP/HTTP to a real receiver.
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
@@ -9,6 +11,7 @@ mod multi_host_support;
 
 use lattice_testing::manifest::{App, Component};
 use lattice_testing::nats::free_port;
+use lattice_testing::otlp::OtlpReceiver;
 use lattice_testing::process::Process;
 use multi_host_support::*;
 
@@ -32,12 +35,16 @@ async fn probes_follow_nats_and_metrics_count_invocations() {
     let mut lattice = TestLattice::start("admin").await;
     let (host_admin, ctl_admin) = (free_port().unwrap(), free_port().unwrap());
     let addr = |p: u16| format!("127.0.0.1:{p}");
-    let cmd = lattice.host_command(
+    let receiver = OtlpReceiver::start().await;
+    let mut cmd = lattice.host_command(
         "a",
         &[],
         BEAT_SECS,
         &["--allow-file-load", "--admin-address", &addr(host_admin)],
     );
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
+        .env("OTEL_SERVICE_NAME", "admin-host");
     let _host = Process::spawn("host a", cmd).unwrap();
     let beat = BEAT_SECS.to_string();
     let mut cmd = lattice.command(&[
@@ -95,9 +102,59 @@ async fn probes_follow_nats_and_metrics_count_invocations() {
         );
     }
     let metrics = until(ctl_admin, "/metrics", 200).await;
+    let value = |name: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("lattice_controller_leader "), 1.0);
+    assert_eq!(value("lattice_controller_hosts "), 1.0);
+    // The one host beats every BEAT_SECS: its last beat is younger than three.
+    let age = value("lattice_controller_heartbeat_age_seconds{host_id=\"");
+    assert!((0.0..3.0 * BEAT_SECS).contains(&age), "heartbeat age {age}");
+    assert!(value("lattice_controller_placement_duration_seconds_count ") >= 1.0);
+    assert!(value("lattice_controller_reconcile_duration_seconds_count ") >= 1.0);
+    // The deploy's apply went to the host and was answered.
+    assert!(value("lattice_controller_command_duration_seconds_count ") >= 1.0);
+    assert_eq!(value("lattice_controller_command_failures_total "), 0.0);
+
+    // The same counts pushed over OTLP, under the host's service name.
+    let pushed = receiver
+        .wait_for_points(
+            "three hello invocations",
+            std::time::Duration::from_secs(10),
+            |points| {
+                points
+                    .iter()
+                    .rev()
+                    .find(|p| {
+                        p.metric == "lattice_host_component_invocations"
+                            && p.attributes.get("app").map(String::as_str) == Some("hello")
+                            && p.value == 3.0
+                    })
+                    .cloned()
+            },
+        )
+        .await;
+    assert_eq!(pushed.service, "admin-host");
+    assert_eq!(pushed.kind, "sum");
+    assert_eq!(pushed.attributes["component"], "hello");
     assert!(
-        metrics.lines().any(|l| l == "lattice_controller_leader 1"),
-        "{metrics}"
+        pushed.resource.contains_key("lattice.host.id"),
+        "{:?}",
+        pushed.resource
+    );
+    let durations = receiver.points();
+    let histogram = durations
+        .iter()
+        .rev()
+        .find(|p| p.metric == "lattice_host_component_invocation_duration_seconds")
+        .expect("the duration histogram is pushed");
+    assert_eq!(
+        (histogram.kind, histogram.unit.as_str(), histogram.value),
+        ("histogram", "s", 3.0)
     );
 
     // NATS down: both not ready, saying why, and still alive; back: ready.

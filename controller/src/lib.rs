@@ -33,4 +33,4 @@ pub use brain::{attempts, lease, placement, reconcile};
 pub use client::{ping_hosts, ApiClient, ApiError, ArtifactUse, SetHostLabelsRequest};
 pub use config::{ControllerConfig, StorageConfig};
 pub use error::ControllerError;
-pub use runtime::{store, Controller, Health};
+pub use runtime::{store, Controller, Health, Metrics};

@@ -74,16 +74,8 @@ impl Telemetry {
             .with_http()
             .build()
             .map_err(|e| format!("cannot set up the OTLP exporter: {e}"))?;
-        let mut resource = Resource::builder().with_attributes(attributes);
-        let named = Resource::builder()
-            .build()
-            .get(&opentelemetry::Key::from_static_str("service.name"))
-            .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
-        if !named {
-            resource = resource.with_service_name(service.to_string());
-        }
         let provider = SdkTracerProvider::builder()
-            .with_resource(resource.build())
+            .with_resource(resource(service, attributes))
             .with_batch_exporter(exporter)
             .build();
         let _ = TRACER.set(provider.tracer("lattice"));
@@ -96,6 +88,21 @@ impl Telemetry {
     pub fn is_exporting(&self) -> bool {
         self.provider.is_some()
     }
+}
+
+/// This process's resource: `attributes`, what `OTEL_RESOURCE_ATTRIBUTES` adds,
+/// and `service` as `service.name` unless `OTEL_SERVICE_NAME` or the attributes
+/// variable name it.
+pub(crate) fn resource(service: &str, attributes: Vec<KeyValue>) -> Resource {
+    let mut resource = Resource::builder().with_attributes(attributes);
+    let named = Resource::builder()
+        .build()
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
+    if !named {
+        resource = resource.with_service_name(service.to_string());
+    }
+    resource.build()
 }
 
 impl Drop for Telemetry {

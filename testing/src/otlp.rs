@@ -1,13 +1,18 @@
 //! A real OTLP/HTTP receiver: what an OpenTelemetry collector's `otlp` receiver
-//! does with `POST /v1/traces` (protobuf `ExportTraceServiceRequest`), keeping
-//! every span it is sent, flattened for assertions.
+//! does with `POST /v1/traces` and `POST /v1/metrics` (protobuf
+//! `ExportTraceServiceRequest`, `ExportMetricsServiceRequest`), keeping every
+//! span and metric point it is sent, flattened for assertions.
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +42,24 @@ pub struct ReceivedSpan {
     pub status: i32,
 }
 
+/// One metric point as received.
+#[derive(Debug, Clone)]
+pub struct ReceivedPoint {
+    /// The resource's `service.name`.
+    pub service: String,
+    pub resource: BTreeMap<String, String>,
+    /// The metric's name and unit.
+    pub metric: String,
+    pub unit: String,
+    /// `sum` (monotonic and cumulative only), `gauge` or `histogram`.
+    pub kind: &'static str,
+    pub attributes: BTreeMap<String, String>,
+    /// A sum's or gauge's value; a histogram's count.
+    pub value: f64,
+    /// A histogram's bucket counts (not cumulative); empty otherwise.
+    pub buckets: Vec<u64>,
+}
+
 /// The span kinds of OTLP.
 pub const INTERNAL: i32 = 1;
 pub const SERVER: i32 = 2;
@@ -46,6 +69,7 @@ pub const CLIENT: i32 = 3;
 pub struct OtlpReceiver {
     port: u16,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    points: Arc<Mutex<Vec<ReceivedPoint>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -54,7 +78,11 @@ impl OtlpReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let kept = spans.clone();
+        let points = Arc::new(Mutex::new(Vec::new()));
+        let kept = Kept {
+            spans: spans.clone(),
+            points: points.clone(),
+        };
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -73,7 +101,12 @@ impl OtlpReceiver {
                 });
             }
         });
-        Self { port, spans, task }
+        Self {
+            port,
+            spans,
+            points,
+            task,
+        }
     }
 
     /// The base URL, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -84,6 +117,32 @@ impl OtlpReceiver {
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.spans.lock().unwrap().clone()
+    }
+
+    /// Every metric point received so far (every push's, oldest first).
+    pub fn points(&self) -> Vec<ReceivedPoint> {
+        self.points.lock().unwrap().clone()
+    }
+
+    /// Wait (up to `deadline`) until `check` finds what it needs in the points.
+    pub async fn wait_for_points<T>(
+        &self,
+        what: &str,
+        deadline: Duration,
+        check: impl Fn(&[ReceivedPoint]) -> Option<T>,
+    ) -> T {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            if let Some(found) = check(&self.points()) {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "no {what} among the metric points received: {:#?}",
+                self.points()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Wait (up to `deadline`) until `check` finds what it needs in the spans.
@@ -114,9 +173,16 @@ impl Drop for OtlpReceiver {
     }
 }
 
+/// What the receiver keeps, shared with its connections.
+#[derive(Clone)]
+struct Kept {
+    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    points: Arc<Mutex<Vec<ReceivedPoint>>>,
+}
+
 async fn receive(
     req: hyper::Request<hyper::body::Incoming>,
-    kept: &Mutex<Vec<ReceivedSpan>>,
+    kept: &Kept,
 ) -> hyper::Response<Full<Bytes>> {
     let answer = |status: u16, body: Vec<u8>| {
         hyper::Response::builder()
@@ -125,18 +191,85 @@ async fn receive(
             .body(Full::new(Bytes::from(body)))
             .unwrap()
     };
-    if req.method() != hyper::Method::POST || req.uri().path() != "/v1/traces" {
+    let path = req.uri().path().to_string();
+    if req.method() != hyper::Method::POST
+        || !["/v1/traces", "/v1/metrics"].contains(&path.as_str())
+    {
         return answer(404, Vec::new());
     }
     let Ok(body) = Limited::new(req.into_body(), MAX_BODY).collect().await else {
         return answer(400, Vec::new());
     };
-    let Ok(request) = ExportTraceServiceRequest::decode(body.to_bytes()) else {
+    let body = body.to_bytes();
+    if path == "/v1/metrics" {
+        let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
+            return answer(400, Vec::new());
+        };
+        kept.points
+            .lock()
+            .unwrap()
+            .append(&mut flatten_metrics(request));
+        return answer(200, ExportMetricsServiceResponse::default().encode_to_vec());
+    }
+    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return answer(400, Vec::new());
     };
     let mut spans = flatten(request);
-    kept.lock().unwrap().append(&mut spans);
+    kept.spans.lock().unwrap().append(&mut spans);
     answer(200, ExportTraceServiceResponse::default().encode_to_vec())
+}
+
+fn flatten_metrics(request: ExportMetricsServiceRequest) -> Vec<ReceivedPoint> {
+    let mut out = Vec::new();
+    for rm in request.resource_metrics {
+        let resource = rm
+            .resource
+            .map(|r| text_map(&r.attributes))
+            .unwrap_or_default();
+        let service = resource.get("service.name").cloned().unwrap_or_default();
+        for sm in rm.scope_metrics {
+            for m in sm.metrics {
+                let point = |kind, attributes: &[KeyValue], value, buckets| ReceivedPoint {
+                    service: service.clone(),
+                    resource: resource.clone(),
+                    metric: m.name.clone(),
+                    unit: m.unit.clone(),
+                    kind,
+                    attributes: text_map(attributes),
+                    value,
+                    buckets,
+                };
+                let number = |v: Option<number_data_point::Value>| match v {
+                    Some(number_data_point::Value::AsInt(i)) => i as f64,
+                    Some(number_data_point::Value::AsDouble(d)) => d,
+                    None => f64::NAN,
+                };
+                match &m.data {
+                    // Only what a collector would take as a Prometheus counter.
+                    Some(Data::Sum(sum))
+                        if sum.is_monotonic && sum.aggregation_temporality == 2 =>
+                    {
+                        for p in &sum.data_points {
+                            out.push(point("sum", &p.attributes, number(p.value), Vec::new()));
+                        }
+                    }
+                    Some(Data::Gauge(g)) => {
+                        for p in &g.data_points {
+                            out.push(point("gauge", &p.attributes, number(p.value), Vec::new()));
+                        }
+                    }
+                    Some(Data::Histogram(h)) => {
+                        for p in &h.data_points {
+                            let buckets = p.bucket_counts.clone();
+                            out.push(point("histogram", &p.attributes, p.count as f64, buckets));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
 }
 
 fn flatten(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {

@@ -5,6 +5,7 @@
 //! still held: one that waited for a slot past the lease is dropped.
 
 use super::election::View;
+use super::metrics::Metrics;
 use super::msg::Msg;
 use super::secrets::SecretStore;
 use super::signer::Signer;
@@ -30,6 +31,7 @@ pub(crate) struct Sender {
     done: mpsc::Sender<Msg>,
     /// Seals the secrets an `apply` carries for its host.
     secrets: Option<SecretStore>,
+    metrics: Arc<Metrics>,
 }
 
 impl Sender {
@@ -50,7 +52,14 @@ impl Sender {
             slots: Arc::new(Semaphore::new(CONCURRENT_SENDS)),
             done,
             secrets: None,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Time each command's round trip into `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Give `apply` commands the secrets their components use, from `secrets`.
@@ -79,6 +88,7 @@ impl Sender {
         let signer = self.signer.clone();
         let election = self.election.clone();
         let secrets = self.secrets.clone();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let app = command_app(&command).to_string();
             let result = match slots.acquire_owned().await {
@@ -87,14 +97,19 @@ impl Sender {
                         tracing::info!(host = %host_id, term, "lease lost before sending; command dropped");
                         return;
                     }
-                    match add_secrets(&mut command, secrets.as_ref(), secrets_key.as_deref()).await
-                    {
-                        Err(e) => Err(format!("could not be given its secrets: {e}")),
-                        Ok(()) => match signer.sign(&host_id, term, &command) {
-                            Ok(bytes) => send_command(&*bus, subject, bytes, timeout).await,
-                            Err(e) => Err(format!("could not be signed: {e}")),
-                        },
-                    }
+                    let started = std::time::Instant::now();
+                    let result =
+                        match add_secrets(&mut command, secrets.as_ref(), secrets_key.as_deref())
+                            .await
+                        {
+                            Err(e) => Err(format!("could not be given its secrets: {e}")),
+                            Ok(()) => match signer.sign(&host_id, term, &command) {
+                                Ok(bytes) => send_command(&*bus, subject, bytes, timeout).await,
+                                Err(e) => Err(format!("could not be signed: {e}")),
+                            },
+                        };
+                    metrics.command(started.elapsed(), result.is_ok());
+                    result
                 }
                 Err(_) => return,
             };

@@ -19,10 +19,12 @@
 //!   state task.
 //!
 //! They talk over bounded channels (`msg.rs`: what goes into the state task) and a
-//! `watch` of the election; no lock is shared and every wait has a deadline.
-//! `store.rs` keeps app records in KV, `commands.rs` sends host commands for the
-//! state task, `events.rs` publishes events, `signer.rs` signs host commands and
-//! `reports.rs` checks host reports.
+//! `watch` of the election; no lock is shared between them (the one lock,
+//! `metrics.rs`' heartbeat table, is held only to update or copy it) and every
+//! wait has a deadline. `store.rs` keeps app records in KV, `commands.rs` sends
+//! host commands for the state task, `events.rs` publishes events, `signer.rs`
+//! signs host commands, `reports.rs` checks host reports and `metrics.rs` times
+//! placement, reconciles and commands for `/metrics`.
 //!
 //! Architecture invariant: files here import the brain and leaves (`msg.rs`,
 //! `events.rs`, `election.rs`' `View`), never each other in a circle; only this
@@ -33,6 +35,7 @@ mod commands;
 mod configs;
 mod election;
 mod events;
+mod metrics;
 mod msg;
 mod reports;
 mod secrets;
@@ -41,6 +44,7 @@ mod state;
 pub mod store;
 
 use self::election::View;
+pub use self::metrics::Metrics;
 use self::msg::Msg;
 use self::signer::Signer;
 use self::state::State;
@@ -74,6 +78,7 @@ pub struct Controller {
     config: ControllerConfig,
     id: String,
     health: watch::Sender<Health>,
+    metrics: Arc<Metrics>,
 }
 
 /// What a readiness probe asks of a controller, as [`Controller::health`] shows it.
@@ -111,7 +116,14 @@ impl Controller {
             config,
             id,
             health: watch::channel(Health::default()).0,
+            metrics: Arc::default(),
         }
+    }
+
+    /// What it measures of its own work (placement and reconcile timings,
+    /// commands, heartbeat ages), as it runs.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// How it is doing, as it changes while [`Controller::run`] runs.
@@ -134,6 +146,7 @@ impl Controller {
             config,
             id,
             health,
+            metrics,
         } = self;
         if !valid_lattice_name(&lattice) {
             return Err(ControllerError::InvalidLattice { lattice });
@@ -235,7 +248,8 @@ impl Controller {
         let lease_renew = config.lease_renew;
         let state = State::new(bus, lattice, subjects, config, apps, signer, view, tx)
             .with_progress(progress_tx)
-            .with_secrets(secrets.clone());
+            .with_secrets(secrets.clone())
+            .with_metrics(metrics);
         state.run(rx, beats, stops, shutdown).await;
         // The state task sends nothing any more: hand the lease over.
         let _ = release_tx.send(());

@@ -3,6 +3,7 @@
 use super::commands::Sender;
 use super::election::View;
 use super::events::publish_event;
+use super::metrics::Metrics;
 use super::msg::Msg;
 use super::reports::Reports;
 use super::secrets::SecretStore;
@@ -19,6 +20,7 @@ use lattice_protocol::subjects::Subjects;
 use lattice_protocol::trust::ReportPolicy;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -63,6 +65,7 @@ pub(crate) struct State {
     /// Whether this controller led at the last look, to log changes.
     leading: bool,
     sender: Sender,
+    metrics: Arc<Metrics>,
 }
 
 /// A request answered from the statuses of the next reconcile.
@@ -148,7 +151,15 @@ impl State {
             election,
             leading: false,
             sender,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Report timings, commands and heartbeats to `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.sender = self.sender.with_metrics(metrics.clone());
+        self.metrics = metrics;
+        self
     }
 
     /// Tell `progress` the time at every turn of the loop.
@@ -346,7 +357,9 @@ impl State {
         }
         self.infos.insert(info.host_id.clone(), info.clone());
         let host = ObservedHost::from(info);
-        self.last_seen.insert(host.id.clone(), now());
+        let seen = now();
+        self.last_seen.insert(host.id.clone(), seen);
+        self.metrics.heartbeat(&host.id, seen);
         match self.hosts.binary_search_by(|h| h.id.cmp(&host.id)) {
             Ok(i) => {
                 let changed = comparable(&self.hosts[i]) != comparable(&host);
@@ -374,6 +387,7 @@ impl State {
 
     fn host_stopped(&mut self, payload: &[u8]) {
         if let Some(Event::HostStopped { host_id }) = self.reports.check(payload, now_ms(), now()) {
+            self.metrics.forget(&host_id, false);
             if self.forget_host(&host_id) {
                 tracing::info!(host = %host_id, "host stopped");
                 self.dirty = true;
@@ -460,6 +474,7 @@ impl State {
         for host_id in lost {
             tracing::warn!(host = %host_id, silent_for = ?limit, "host lost");
             self.forget_host(&host_id);
+            self.metrics.forget(&host_id, true);
             if leads {
                 self.publish(Event::HostLost { host_id }).await;
             }
@@ -470,6 +485,7 @@ impl State {
     /// Run reconcile and keep its statuses; when leading, send its commands and
     /// publish app events.
     async fn reconcile(&mut self) {
+        let started = std::time::Instant::now();
         let desired: Vec<DesiredApp> = self
             .apps
             .iter()
@@ -484,6 +500,7 @@ impl State {
         // report (a starting controller learns hosts from heartbeats alone).
         let term = self.leads(now).filter(|_| now >= self.quiet_until);
         let leads = term.is_some();
+        let placing = std::time::Instant::now();
         let plan = {
             let _span =
                 tracing::debug_span!("reconcile", apps = desired.len(), hosts = self.hosts.len())
@@ -498,6 +515,7 @@ impl State {
                 },
             )
         };
+        self.metrics.placed(placing.elapsed());
         self.dirty = false;
         if let Some(term) = term {
             if !plan.commands.is_empty() {
@@ -539,6 +557,7 @@ impl State {
         }
         self.publish_transitions(&plan.statuses, leads).await;
         self.statuses = plan.statuses;
+        self.metrics.reconciled(started.elapsed());
     }
 
     fn send(&mut self, planned: PlannedCommand, now: Instant, term: u64) {

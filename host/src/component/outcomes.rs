@@ -2,6 +2,7 @@
 //! judges a new version by, and what the admin address's `/metrics` shows.
 //! Lock-free counters; reading them never stops an invocation.
 
+use lattice_telemetry::{Histogram, HistogramReading};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -22,19 +23,29 @@ pub enum Outcome {
     TimedOut,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outcomes {
     ended: AtomicU64,
     trapped: AtomicU64,
     timed_out: AtomicU64,
     overloaded: AtomicU64,
-    /// Per bucket of [`DURATION_BUCKETS`] plus `+Inf` (not cumulative).
-    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
+    durations: Histogram,
+}
+
+impl Default for Outcomes {
+    fn default() -> Self {
+        Self {
+            ended: AtomicU64::new(0),
+            trapped: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
+            durations: Histogram::new(&DURATION_BUCKETS),
+        }
+    }
 }
 
 /// A reading of [`Outcomes`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeCounts {
     pub ended: u64,
     /// Trapped or timed out: a rollout counts both as failures.
@@ -42,9 +53,8 @@ pub struct OutcomeCounts {
     pub timed_out: u64,
     /// Refused before they started: no free slot within the queue's bound.
     pub overloaded: u64,
-    /// Invocations per duration bucket (not cumulative), `+Inf` last.
-    pub buckets: [u64; DURATION_BUCKETS.len() + 1],
-    pub sum_micros: u64,
+    /// How long the ended ones ran.
+    pub durations: HistogramReading,
 }
 
 impl Outcomes {
@@ -61,14 +71,7 @@ impl Outcomes {
                 self.timed_out.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let seconds = took.as_secs_f64();
-        let bucket = DURATION_BUCKETS
-            .iter()
-            .position(|le| seconds <= *le)
-            .unwrap_or(DURATION_BUCKETS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.durations.record(took);
     }
 
     /// One invocation refused for want of a slot.
@@ -91,8 +94,7 @@ impl Outcomes {
             trapped: load(&self.trapped),
             timed_out: load(&self.timed_out),
             overloaded: load(&self.overloaded),
-            buckets: std::array::from_fn(|i| load(&self.buckets[i])),
-            sum_micros: load(&self.sum_micros),
+            durations: self.durations.read(),
         }
     }
 }
@@ -113,10 +115,12 @@ mod tests {
             (c.ended, c.trapped, c.timed_out, c.overloaded),
             (3, 2, 1, 1)
         );
-        assert_eq!(c.buckets[0], 1, "300 µs <= 0.5 ms");
-        assert_eq!(c.buckets[3], 1, "3 ms in (2.5 ms, 5 ms]");
-        assert_eq!(c.buckets[DURATION_BUCKETS.len()], 1, "10 s in +Inf");
-        assert_eq!(c.sum_micros, 300 + 3_000 + 10_000_000);
+        let d = &c.durations;
+        assert_eq!(d.buckets[0], 1, "300 µs <= 0.5 ms");
+        assert_eq!(d.buckets[3], 1, "3 ms in (2.5 ms, 5 ms]");
+        assert_eq!(d.buckets[DURATION_BUCKETS.len()], 1, "10 s in +Inf");
+        assert_eq!(d.count(), 3);
+        assert!((d.sum_seconds - 10.0033).abs() < 1e-9, "{}", d.sum_seconds);
         assert_eq!(o.counts(), (3, 2));
     }
 }

@@ -312,7 +312,6 @@ impl Host {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What this host is and runs.
     /// How each component's invocations ended here, as `(app, version,
     /// component, counts)`: for `/metrics`, richer than the heartbeat's counts.
     pub fn component_outcomes(
@@ -333,6 +332,7 @@ impl Host {
             .collect()
     }
 
+    /// What this host is and runs: its heartbeat's report.
     pub fn info(&self) -> HostInfo {
         let workloads = self
             .workloads()
