@@ -160,3 +160,74 @@ async fn an_edge_to_core_request_is_one_trace_with_the_guests_log_line() {
         "{core_invoke:#?}"
     );
 }
+
+/// A keyvalue operation on a built-in bucket is a client span of the invocation
+/// that made it, with the database conventions' attributes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyvalue_operation_is_a_span_of_its_invocation() {
+    use lattice_testing::manifest::{App, Component, Link};
+    let otlp = OtlpReceiver::start().await;
+    let mut lattice = TestLattice::start("kvtraces").await;
+    start_exporting_host(&mut lattice, "solo", "core", &otlp);
+    lattice.wait_hosts(&["solo"]).await;
+    lattice.start_controller().await;
+    let port = free_port().unwrap();
+    let app = App::new("counter")
+        .with(
+            Component::wasm("counter", "counter")
+                .instances(1)
+                .link(Link::to("kv", "wasi:keyvalue", &["atomics", "store"])),
+        )
+        .with(Component::capability("kv", "builtin://keyvalue-nats"))
+        .http_server("counter", port);
+    let manifest = lattice.dir.path().join("counter.yaml");
+    std::fs::write(&manifest, app.yaml()).unwrap();
+    lattice.deploy(&manifest);
+    lattice
+        .status_until("counter", "counter deployed", |s| {
+            s.state == lattice_protocol::messages::AppState::Deployed
+        })
+        .await;
+
+    let traceparent = format!("00-{TRACE}-{CLIENT_SPAN}-01");
+    let body = eventually("the counter to answer", || async {
+        let resp = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/visits"))
+            .header("traceparent", &traceparent)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match resp.status().as_u16() {
+            200 => resp.text().await.map_err(|e| e.to_string()),
+            other => Err(format!("status {other}")),
+        }
+    })
+    .await;
+    assert_eq!(body, "visits -> 1\n");
+
+    let spans = otlp
+        .wait_for("the increment's span", Duration::from_secs(20), |spans| {
+            let trace: Vec<ReceivedSpan> = spans
+                .iter()
+                .filter(|s| s.trace_id == TRACE)
+                .cloned()
+                .collect();
+            trace
+                .iter()
+                .any(|s| s.attributes.contains_key("db.operation.name"))
+                .then_some(trace)
+        })
+        .await;
+    let invoke = one(&spans, "counter invocation", |s| s.name == "invoke counter");
+    let kv = one(&spans, "increment span", |s| {
+        s.attributes.get("db.operation.name").map(String::as_str) == Some("increment")
+    });
+    assert_eq!(kv.kind, CLIENT);
+    assert_eq!(kv.parent_span_id, invoke.span_id);
+    assert_eq!(kv.attributes["db.system.name"], "nats");
+    let bucket = &kv.attributes["db.collection.name"];
+    assert!(!bucket.is_empty(), "{kv:#?}");
+    assert_eq!(kv.name, format!("increment {bucket}"));
+    assert_eq!(kv.status, 0, "it succeeded: {kv:#?}");
+}

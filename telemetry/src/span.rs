@@ -17,8 +17,11 @@ pub(crate) static TRACER: OnceLock<opentelemetry_sdk::trace::SdkTracer> = OnceLo
 pub enum Kind {
     /// Work asked of this process from outside (an HTTP request, a served call).
     Server,
-    /// A call this process makes to another (a linked call, a provider call).
+    /// A call this process makes to another (a linked call, a provider call, a
+    /// keyvalue or blobstore operation, a messaging request).
     Client,
+    /// A message this process sends without waiting for an answer (a publish).
+    Producer,
     /// Work inside this process (an invocation, a reconcile).
     Internal,
 }
@@ -87,6 +90,7 @@ impl Span {
         let kind = match kind {
             Kind::Server => SpanKind::Server,
             Kind::Client => SpanKind::Client,
+            Kind::Producer => SpanKind::Producer,
             Kind::Internal => SpanKind::Internal,
         };
         // Named and described only once the sampler kept it.
@@ -147,6 +151,16 @@ impl Span {
     pub fn fail(&self, description: impl Into<Cow<'static, str>>) {
         let description = description.into();
         self.with(|s| s.set_status(Status::error(description)));
+    }
+
+    /// `result`, after marking the span failed with its error, if it is one.
+    pub fn ended<T, E: std::fmt::Display>(&self, result: Result<T, E>) -> Result<T, E> {
+        if let Err(e) = &result {
+            if self.0.otel.is_some() {
+                self.fail(e.to_string());
+            }
+        }
+        result
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut opentelemetry_sdk::trace::Span) -> T) -> Option<T> {

@@ -25,6 +25,7 @@ use crate::capability::{links_of, AppGuard, AppStart, Capability, HostServices};
 use crate::component::{invoke, ComponentRuntime};
 use crate::ctx::Ctx;
 use crate::env::Settings;
+use crate::telemetry::trace::{self, KeyValue, Kind, Span};
 use bindings::wasmcloud::messaging::{consumer, types::BrokerMessage};
 use futures::future::BoxFuture;
 use futures::StreamExt;
@@ -253,6 +254,19 @@ impl Sender {
 }
 
 impl Ctx {
+    /// The span of a guest's `publish` or `request` on `subject`, with the
+    /// messaging conventions' attributes.
+    fn messaging_span(&self, kind: Kind, op: &'static str, subject: &str, size: usize) -> Span {
+        trace::operation(kind, self.trace.as_ref(), op, subject, || {
+            vec![
+                KeyValue::new("messaging.system", "nats"),
+                KeyValue::new("messaging.operation.name", op),
+                KeyValue::new("messaging.destination.name", subject.to_owned()),
+                KeyValue::new("messaging.message.body.size", size as i64),
+            ]
+        })
+    }
+
     /// The connection and rules of this component's consumer link in force, if it
     /// goes to the builtin.
     fn messaging(&self) -> Result<Sender, String> {
@@ -291,9 +305,10 @@ impl consumer::Host for Ctx {
         }
         // The reply comes back on an inbox of the connection's own making.
         let nats = sender.nats;
+        let span = self.messaging_span(Kind::Client, "request", &subject, body.len());
         let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
         let reply = tokio::time::timeout(timeout, nats.request(subject.clone(), body.into())).await;
-        Ok(match reply {
+        Ok(span.ended(match reply {
             Ok(Ok(m)) => Ok(BrokerMessage {
                 subject: m.subject.to_string(),
                 body: m.payload.to_vec(),
@@ -301,7 +316,7 @@ impl consumer::Host for Ctx {
             }),
             Ok(Err(e)) => Err(format!("request on '{subject}' failed: {e}")),
             Err(_) => Err(format!("no reply on '{subject}' within {timeout:?}")),
-        })
+        }))
     }
 
     async fn publish(&mut self, msg: BrokerMessage) -> wasmtime::Result<Result<(), String>> {
@@ -320,6 +335,7 @@ impl consumer::Host for Ctx {
             return Ok(Err(e));
         }
         let nats = sender.nats;
+        let span = self.messaging_span(Kind::Producer, "publish", &msg.subject, msg.body.len());
         let sent = match msg.reply_to {
             Some(reply) => {
                 nats.publish_with_reply(msg.subject.clone(), reply, msg.body.into())
@@ -327,7 +343,7 @@ impl consumer::Host for Ctx {
             }
             None => nats.publish(msg.subject.clone(), msg.body.into()).await,
         };
-        Ok(sent.map_err(|e| format!("publish on '{}' failed: {e}", msg.subject)))
+        Ok(span.ended(sent.map_err(|e| format!("publish on '{}' failed: {e}", msg.subject))))
     }
 }
 

@@ -39,6 +39,28 @@ pub fn invocation(app: &str, component: &str, export: &str, parent: Option<&Trac
     })
 }
 
+/// Start the span of one operation a guest asks of a built-in capability
+/// (`wasi:keyvalue`, `wasi:blobstore`, `wasmcloud:messaging`), a child of its
+/// invocation `parent`: named `"{operation} {target}"` as OpenTelemetry's
+/// database and messaging conventions name them, with `attributes` (`db.*`,
+/// `messaging.*`). Built only when recorded.
+pub fn operation(
+    kind: Kind,
+    parent: Option<&TraceContext>,
+    operation: &'static str,
+    target: &str,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> Span {
+    Span::start_with(kind, parent, || {
+        let name = if target.is_empty() {
+            operation.into()
+        } else {
+            format!("{operation} {target}").into()
+        };
+        (name, attributes())
+    })
+}
+
 /// Start the span of one linked call of `function` (`ns:pkg/iface.function`), on
 /// the caller's side (`Kind::Client`) or the callee's (`Kind::Server`), with the
 /// RPC semantic conventions' attributes.

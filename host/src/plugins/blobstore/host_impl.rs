@@ -16,10 +16,14 @@
 //! each call returns another stream onto the same body. The
 //! input stream of `consume-async` and the values and name streams of a container
 //! outlive the resources they came from.
+//!
+//! Each operation that reaches the store is a client span of the invocation,
+//! named `"{operation} {container}"`.
 
 use super::bindings::wasi::blobstore::{blobstore, container, types};
 use super::{BlobError, BlobLinks, Container, IncomingValue, ObjectNames, OutgoingValue, Store};
 use crate::ctx::Ctx;
+use crate::telemetry::trace::{self, KeyValue, Kind, Span};
 use bytes::Bytes;
 use wasmtime::component::{HasSelf, Linker, Resource};
 use wasmtime_wasi::p2::bindings::io::streams::{InputStream, OutputStream};
@@ -55,67 +59,111 @@ impl Ctx {
     fn container(&self, handle: &Resource<Container>) -> wasmtime::Result<Container> {
         Ok(self.table.get(handle)?.clone())
     }
+
+    /// The span of `op` on `container` (and `object`) of a `system` store.
+    fn blob_span(
+        &self,
+        system: &'static str,
+        op: &'static str,
+        container: &str,
+        object: Option<&str>,
+    ) -> Span {
+        trace::operation(Kind::Client, self.trace.as_ref(), op, container, || {
+            let mut attributes = vec![
+                KeyValue::new("lattice.blobstore.system", system),
+                KeyValue::new("lattice.blobstore.operation", op),
+                KeyValue::new("lattice.blobstore.container", container.to_owned()),
+            ];
+            if let Some(object) = object {
+                attributes.push(KeyValue::new("lattice.blobstore.object", object.to_owned()));
+            }
+            attributes
+        })
+    }
+
+    /// The container behind `handle` and the span of `op` on it.
+    fn container_op(
+        &self,
+        handle: &Resource<Container>,
+        op: &'static str,
+        object: Option<&str>,
+    ) -> wasmtime::Result<(Container, Span)> {
+        let c = self.container(handle)?;
+        let span = self.blob_span(c.system(), op, c.name(), object);
+        Ok((c, span))
+    }
+
+    /// The store behind the link and the span of `op` on `container`.
+    fn store_op(&self, op: &'static str, container: &str) -> Result<(Store, Span), String> {
+        let store = self.blob_store()?;
+        let span = self.blob_span(store.system(), op, container, None);
+        Ok((store, span))
+    }
 }
 
 impl blobstore::Host for Ctx {
     async fn create_container(&mut self, name: String) -> BlobResult<Resource<Container>> {
-        let store = match self.blob_store() {
-            Ok(store) => store,
+        let (store, span) = match self.store_op("create-container", &name) {
+            Ok(op) => op,
             Err(e) => return Ok(Err(e)),
         };
-        match store.create_container(&name).await {
+        match span.ended(store.create_container(&name).await.map_err(msg)) {
             Ok(c) => Ok(Ok(self.table.push(c)?)),
-            Err(e) => Ok(Err(msg(e))),
+            Err(e) => Ok(Err(e)),
         }
     }
 
     async fn get_container(&mut self, name: String) -> BlobResult<Resource<Container>> {
-        let store = match self.blob_store() {
-            Ok(store) => store,
+        let (store, span) = match self.store_op("get-container", &name) {
+            Ok(op) => op,
             Err(e) => return Ok(Err(e)),
         };
-        match store.get_container(&name).await {
+        match span.ended(store.get_container(&name).await.map_err(msg)) {
             Ok(c) => Ok(Ok(self.table.push(c)?)),
-            Err(e) => Ok(Err(msg(e))),
+            Err(e) => Ok(Err(e)),
         }
     }
 
     async fn delete_container(&mut self, name: String) -> BlobResult<()> {
-        match self.blob_store() {
-            Ok(store) => Ok(store.delete_container(&name).await.map_err(msg)),
+        match self.store_op("delete-container", &name) {
+            Ok((store, span)) => Ok(span.ended(store.delete_container(&name).await.map_err(msg))),
             Err(e) => Ok(Err(e)),
         }
     }
 
     async fn container_exists(&mut self, name: String) -> BlobResult<bool> {
-        match self.blob_store() {
-            Ok(store) => Ok(store.container_exists(&name).await.map_err(msg)),
+        match self.store_op("container-exists", &name) {
+            Ok((store, span)) => Ok(span.ended(store.container_exists(&name).await.map_err(msg))),
             Err(e) => Ok(Err(e)),
         }
     }
 
     async fn copy_object(&mut self, src: types::ObjectId, dest: types::ObjectId) -> BlobResult<()> {
-        match self.blob_store() {
-            Ok(store) => Ok(store
-                .copy_object(
-                    (&src.container, &src.object),
-                    (&dest.container, &dest.object),
-                )
-                .await
-                .map_err(msg)),
+        match self.store_op("copy-object", &src.container) {
+            Ok((store, span)) => Ok(span.ended(
+                store
+                    .copy_object(
+                        (&src.container, &src.object),
+                        (&dest.container, &dest.object),
+                    )
+                    .await
+                    .map_err(msg),
+            )),
             Err(e) => Ok(Err(e)),
         }
     }
 
     async fn move_object(&mut self, src: types::ObjectId, dest: types::ObjectId) -> BlobResult<()> {
-        match self.blob_store() {
-            Ok(store) => Ok(store
-                .move_object(
-                    (&src.container, &src.object),
-                    (&dest.container, &dest.object),
-                )
-                .await
-                .map_err(msg)),
+        match self.store_op("move-object", &src.container) {
+            Ok((store, span)) => Ok(span.ended(
+                store
+                    .move_object(
+                        (&src.container, &src.object),
+                        (&dest.container, &dest.object),
+                    )
+                    .await
+                    .map_err(msg),
+            )),
             Err(e) => Ok(Err(e)),
         }
     }
@@ -143,9 +191,10 @@ impl container::HostContainer for Ctx {
         start: u64,
         end: u64,
     ) -> BlobResult<Resource<IncomingValue>> {
-        match self.container(&this)?.get(&name, start, end).await {
+        let (c, span) = self.container_op(&this, "get-data", Some(&name))?;
+        match span.ended(c.get(&name, start, end).await.map_err(msg)) {
             Ok(data) => Ok(Ok(self.table.push(IncomingValue(data))?)),
-            Err(e) => Ok(Err(msg(e))),
+            Err(e) => Ok(Err(e)),
         }
     }
 
@@ -159,6 +208,7 @@ impl container::HostContainer for Ctx {
         if let Err(e) = super::check_name("object", &name) {
             return Ok(Err(msg(e)));
         }
+        // Stored (and traced) when the value is finished.
         self.table.get_mut(&data)?.targets.push((container, name));
         Ok(Ok(()))
     }
@@ -167,16 +217,18 @@ impl container::HostContainer for Ctx {
         &mut self,
         this: Resource<Container>,
     ) -> BlobResult<Resource<ObjectNames>> {
-        match self.container(&this)?.list().await {
+        let (c, span) = self.container_op(&this, "list-objects", None)?;
+        match span.ended(c.list().await.map_err(msg)) {
             Ok(names) => Ok(Ok(self.table.push(ObjectNames {
                 names: names.into_iter(),
             })?)),
-            Err(e) => Ok(Err(msg(e))),
+            Err(e) => Ok(Err(e)),
         }
     }
 
     async fn delete_object(&mut self, this: Resource<Container>, name: String) -> BlobResult<()> {
-        Ok(self.container(&this)?.delete(&name).await.map_err(msg))
+        let (c, span) = self.container_op(&this, "delete-object", Some(&name))?;
+        Ok(span.ended(c.delete(&name).await.map_err(msg)))
     }
 
     async fn delete_objects(
@@ -184,17 +236,18 @@ impl container::HostContainer for Ctx {
         this: Resource<Container>,
         names: Vec<String>,
     ) -> BlobResult<()> {
-        let container = self.container(&this)?;
+        let (container, span) = self.container_op(&this, "delete-objects", None)?;
         for name in names {
             if let Err(e) = container.delete(&name).await {
-                return Ok(Err(msg(e)));
+                return Ok(span.ended(Err(msg(e))));
             }
         }
         Ok(Ok(()))
     }
 
     async fn has_object(&mut self, this: Resource<Container>, name: String) -> BlobResult<bool> {
-        Ok(self.container(&this)?.has(&name).await.map_err(msg))
+        let (c, span) = self.container_op(&this, "has-object", Some(&name))?;
+        Ok(span.ended(c.has(&name).await.map_err(msg)))
     }
 
     async fn object_info(
@@ -202,20 +255,19 @@ impl container::HostContainer for Ctx {
         this: Resource<Container>,
         name: String,
     ) -> BlobResult<types::ObjectMetadata> {
-        let c = self.container(&this)?;
-        Ok(c.object_info(&name)
-            .await
-            .map(|meta| types::ObjectMetadata {
-                name,
-                container: c.name().to_string(),
-                created_at: meta.created_at,
-                size: meta.size,
-            })
-            .map_err(msg))
+        let (c, span) = self.container_op(&this, "object-info", Some(&name))?;
+        let info = c.object_info(&name).await.map_err(msg);
+        Ok(span.ended(info).map(|meta| types::ObjectMetadata {
+            name,
+            container: c.name().to_string(),
+            created_at: meta.created_at,
+            size: meta.size,
+        }))
     }
 
     async fn clear(&mut self, this: Resource<Container>) -> BlobResult<()> {
-        Ok(self.container(&this)?.clear().await.map_err(msg))
+        let (c, span) = self.container_op(&this, "clear", None)?;
+        Ok(span.ended(c.clear().await.map_err(msg)))
     }
 
     async fn drop(&mut self, rep: Resource<Container>) -> wasmtime::Result<()> {
@@ -278,8 +330,14 @@ impl types::HostOutgoingValue for Ctx {
         // No write-data named an object: nothing to store, and no error, as
         // wasmCloud's host answers it.
         for (container, name) in value.targets {
-            if let Err(e) = container.put(&name, body.clone()).await {
-                return Ok(Err(msg(e)));
+            let span = self.blob_span(
+                container.system(),
+                "write-data",
+                container.name(),
+                Some(&name),
+            );
+            if let Err(e) = span.ended(container.put(&name, body.clone()).await.map_err(msg)) {
+                return Ok(Err(e));
             }
         }
         Ok(Ok(()))

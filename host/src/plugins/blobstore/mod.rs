@@ -166,6 +166,14 @@ pub enum Store {
 }
 
 impl Store {
+    /// The backend, as spans name it.
+    pub fn system(&self) -> &'static str {
+        match self {
+            Store::Fs(_) => "fs",
+            Store::Nats(_) => "nats",
+        }
+    }
+
     /// Create container `name`; an existing one is returned as it is (wasmCloud's
     /// providers behave the same, and components commonly create at start).
     pub async fn create_container(&self, name: &str) -> Result<Container, BlobError> {
@@ -250,6 +258,14 @@ pub enum Container {
 }
 
 impl Container {
+    /// The backend, as spans name it.
+    pub fn system(&self) -> &'static str {
+        match self {
+            Container::Fs(_) => "fs",
+            Container::Nats(_) => "nats",
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Container::Fs(c) => c.name(),

@@ -1,8 +1,11 @@
 //! The `wasi:keyvalue` host traits, routing each call through the component's link.
+//! Each operation on a built-in bucket is a client span of the invocation (a
+//! provider's bucket is a provider call, with that call's span).
 
 use super::bindings::wasi::keyvalue::{atomics, batch, store};
 use super::{Bucket, KvBackend, KvError, KvLinks};
 use crate::ctx::Ctx;
+use crate::telemetry::trace::{self, KeyValue, Kind, Span};
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 type KvResult<T> = wasmtime::Result<Result<T, store::Error>>;
@@ -17,9 +20,37 @@ fn other(e: KvError) -> store::Error {
     store::Error::Other(e.0)
 }
 
+/// `result` as the guest sees it, its span marked failed if it is an error.
+fn traced<T>(span: Option<Span>, result: Result<T, KvError>) -> Result<T, store::Error> {
+    match span {
+        Some(span) => span.ended(result),
+        None => result,
+    }
+    .map_err(other)
+}
+
 impl Ctx {
     fn bucket(&self, handle: &Resource<Bucket>) -> wasmtime::Result<Bucket> {
         Ok(self.table.get(handle)?.clone())
+    }
+
+    /// The bucket behind `handle` and the span of `op` on it.
+    fn kv_op(
+        &self,
+        handle: &Resource<Bucket>,
+        op: &'static str,
+    ) -> wasmtime::Result<(Bucket, Option<Span>)> {
+        let bucket = self.bucket(handle)?;
+        let span = bucket.builtin().map(|(system, name)| {
+            trace::operation(Kind::Client, self.trace.as_ref(), op, name, || {
+                vec![
+                    KeyValue::new("db.system.name", system),
+                    KeyValue::new("db.operation.name", op),
+                    KeyValue::new("db.collection.name", name.to_owned()),
+                ]
+            })
+        });
+        Ok((bucket, span))
     }
 }
 
@@ -64,24 +95,23 @@ impl store::Host for Ctx {
 
 impl store::HostBucket for Ctx {
     async fn get(&mut self, this: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
-        Ok(self.bucket(&this)?.get(&key).await.map_err(other))
+        let (bucket, span) = self.kv_op(&this, "get")?;
+        Ok(traced(span, bucket.get(&key).await))
     }
 
     async fn set(&mut self, this: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
-        Ok(self.bucket(&this)?.set(&key, value).await.map_err(other))
+        let (bucket, span) = self.kv_op(&this, "set")?;
+        Ok(traced(span, bucket.set(&key, value).await))
     }
 
     async fn delete(&mut self, this: Resource<Bucket>, key: String) -> KvResult<()> {
-        Ok(self.bucket(&this)?.delete(&key).await.map_err(other))
+        let (bucket, span) = self.kv_op(&this, "delete")?;
+        Ok(traced(span, bucket.delete(&key).await))
     }
 
     async fn exists(&mut self, this: Resource<Bucket>, key: String) -> KvResult<bool> {
-        Ok(self
-            .bucket(&this)?
-            .get(&key)
-            .await
-            .map(|v| v.is_some())
-            .map_err(other))
+        let (bucket, span) = self.kv_op(&this, "exists")?;
+        Ok(traced(span, bucket.get(&key).await.map(|v| v.is_some())))
     }
 
     async fn list_keys(
@@ -89,12 +119,12 @@ impl store::HostBucket for Ctx {
         this: Resource<Bucket>,
         cursor: Option<u64>,
     ) -> KvResult<store::KeyResponse> {
-        Ok(self
-            .bucket(&this)?
-            .list_keys(cursor.unwrap_or(0))
-            .await
-            .map(|(keys, cursor)| store::KeyResponse { keys, cursor })
-            .map_err(other))
+        let (bucket, span) = self.kv_op(&this, "list-keys")?;
+        let listed = bucket.list_keys(cursor.unwrap_or(0)).await;
+        Ok(traced(
+            span,
+            listed.map(|(keys, cursor)| store::KeyResponse { keys, cursor }),
+        ))
     }
 
     async fn drop(&mut self, rep: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -110,11 +140,8 @@ impl atomics::Host for Ctx {
         key: String,
         delta: u64,
     ) -> KvResult<u64> {
-        Ok(self
-            .bucket(&bucket)?
-            .increment(&key, delta)
-            .await
-            .map_err(other))
+        let (bucket, span) = self.kv_op(&bucket, "increment")?;
+        Ok(traced(span, bucket.increment(&key, delta).await))
     }
 }
 
@@ -124,7 +151,8 @@ impl batch::Host for Ctx {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> KvResult<Vec<Option<(String, Vec<u8>)>>> {
-        Ok(self.bucket(&bucket)?.get_many(keys).await.map_err(other))
+        let (bucket, span) = self.kv_op(&bucket, "get-many")?;
+        Ok(traced(span, bucket.get_many(keys).await))
     }
 
     async fn set_many(
@@ -132,14 +160,12 @@ impl batch::Host for Ctx {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
-        Ok(self
-            .bucket(&bucket)?
-            .set_many(key_values)
-            .await
-            .map_err(other))
+        let (bucket, span) = self.kv_op(&bucket, "set-many")?;
+        Ok(traced(span, bucket.set_many(key_values).await))
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
-        Ok(self.bucket(&bucket)?.delete_many(keys).await.map_err(other))
+        let (bucket, span) = self.kv_op(&bucket, "delete-many")?;
+        Ok(traced(span, bucket.delete_many(keys).await))
     }
 }

@@ -125,6 +125,16 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    /// `(db.system.name, bucket name)` of a built-in bucket; `None` for a
+    /// provider's, whose operations are calls with spans of their own.
+    pub fn builtin(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Bucket::Memory(_) => Some(("memory", "")),
+            Bucket::Nats(b) => Some(("nats", b.name())),
+            Bucket::Provider(_) => None,
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         match self {
             Bucket::Memory(b) => Ok(b.get(key)),

@@ -89,6 +89,11 @@ impl Backend {
 }
 
 impl Bucket {
+    /// The JetStream KV bucket's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let value = self
             .store
