@@ -4,13 +4,16 @@
 //! - `GET /livez`: 200 `ok` while the process serves at all;
 //! - `GET /readyz`: 200 `ready`, or 503 with every reason it is not (NATS
 //!   disconnected, the controller's state not loaded, the lease not known);
-//! - `GET /metrics`: the Prometheus text format.
+//! - `GET /metrics`: the Prometheus text format;
+//! - `GET /dashboard/` (`lattice up` only): the live dashboard of
+//!   `lattice dashboard`, with its `state` and `events` beside it.
 //!
 //! Anything else is 404; a method other than GET is 405. Each request is
 //! answered from memory, without I/O, so a probe never waits on NATS.
 
+use crate::dashboard::Body;
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Response, StatusCode};
 use lattice_bus::Connection;
 use lattice_host::Host;
@@ -29,6 +32,8 @@ pub struct Probes {
     pub nats: watch::Receiver<Connection>,
     pub host: Option<Host>,
     pub controller: Option<ControllerProbe>,
+    /// Served under `/dashboard/` when set.
+    pub dashboard: Option<crate::dashboard::Dashboard>,
 }
 
 /// What a controller shows the admin address.
@@ -99,8 +104,8 @@ impl Probes {
     }
 }
 
-fn answer(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+fn answer(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)).boxed());
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -109,12 +114,31 @@ fn answer(status: StatusCode, content_type: &'static str, body: String) -> Respo
     resp
 }
 
-fn route<B>(probes: &Probes, req: &Request<B>) -> Response<Full<Bytes>> {
+fn route<B>(probes: &Probes, req: &Request<B>) -> Response<Body> {
     const TEXT: &str = "text/plain; charset=utf-8";
     if req.method() != Method::GET {
         return answer(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET\n".into());
     }
-    match req.uri().path() {
+    let path = req.uri().path();
+    if let Some(dashboard) = &probes.dashboard {
+        if path == "/dashboard" {
+            // The page names `events` and `state` relative to itself.
+            let mut resp = answer(
+                StatusCode::PERMANENT_REDIRECT,
+                TEXT,
+                "see /dashboard/\n".into(),
+            );
+            resp.headers_mut().insert(
+                hyper::header::LOCATION,
+                hyper::header::HeaderValue::from_static("/dashboard/"),
+            );
+            return resp;
+        }
+        if let Some(rest) = path.strip_prefix("/dashboard/") {
+            return dashboard.route(&format!("/{rest}"));
+        }
+    }
+    match path {
         "/livez" => answer(StatusCode::OK, TEXT, "ok\n".into()),
         "/readyz" => match probes.not_ready() {
             why if why.is_empty() => answer(StatusCode::OK, TEXT, "ready\n".into()),

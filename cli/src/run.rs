@@ -505,7 +505,8 @@ pub struct UpArgs {
     #[command(flatten)]
     host: HostOptions,
     /// Serve /livez, /readyz and /metrics (Prometheus) of the dev lattice's
-    /// host and controller over plain HTTP here (port 0: any free one).
+    /// host and controller, and the live dashboard at /dashboard/, over plain
+    /// HTTP here (port 0: any free one).
     #[arg(
         long,
         env = "LATTICE_ADMIN_ADDRESS",
@@ -594,6 +595,7 @@ pub async fn host(args: HostArgs, nats: &crate::Nats, lattice: &str) -> anyhow::
         nats: lattice_bus::watch_connection(client.clone()),
         host: Some(host.clone()),
         controller: None,
+        dashboard: None,
     };
     let _telemetry = telemetry("lattice-host", lattice, &probes)?;
     eprintln!(
@@ -620,6 +622,7 @@ pub async fn controller(
         nats: lattice_bus::watch_connection(client),
         host: None,
         controller: Some((&controller).into()),
+        dashboard: None,
     };
     let _telemetry = telemetry("lattice-controller", lattice, &probes)?;
     eprintln!("controller running for lattice '{lattice}' at {}", nats.url);
@@ -802,6 +805,11 @@ async fn run_up(
         nats: lattice_bus::watch_connection(client.clone()),
         host: Some(host.clone()),
         controller: Some((&controller).into()),
+        dashboard: Some(crate::dashboard::Dashboard::start(
+            client.clone(),
+            lattice,
+            std::time::Duration::from_secs(1),
+        )),
     };
     let _telemetry = telemetry("lattice", lattice, &probes)?;
     let admin = crate::admin::serve(args.admin_address, probes).await?;
@@ -815,7 +823,7 @@ async fn run_up(
         stopped(stop_rx.clone()),
     ));
     eprintln!(
-        "lattice '{lattice}' is up: nats {url}, host {}, admin http://{admin}/readyz; Ctrl-C to stop",
+        "lattice '{lattice}' is up: nats {url}, host {}, admin http://{admin}/readyz, dashboard http://{admin}/dashboard/; Ctrl-C to stop",
         host.id()
     );
     let work = async {

@@ -1,7 +1,8 @@
 //! `lattice dashboard` in a real headless Chromium against a running lattice: after
 //! the shop is deployed (auth on an edge host, business on a core host) the page
-//! shows the app, its hosts and its link, a screenshot of it is written; killing
-//! the core host updates the open page without a reload.
+//! shows the app, its hosts and its link with the calls going through it, a
+//! screenshot of it is written; killing the core host updates the open page
+//! without a reload, and the order that then fails is listed with its trace id.
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
@@ -12,6 +13,25 @@ use lattice_testing::nats::free_port;
 use lattice_testing::process::Process;
 use multi_host_support::*;
 use std::time::Duration;
+
+const TRACE: &str = "5bf92f3577b34da6a3ce929d0e0e4799";
+
+/// One order at the edge, as a browser's client would send it.
+async fn order(port: u16, traceparent: Option<String>) -> Result<u16, String> {
+    let mut req = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{port}/order?customer=alice&items=apple:1"
+        ))
+        .bearer_auth("let-me-in")
+        .timeout(Duration::from_secs(10));
+    if let Some(tp) = traceparent {
+        req = req.header("traceparent", tp);
+    }
+    req.send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.to_string())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_shop_and_follows_a_host_loss_live() {
@@ -62,6 +82,19 @@ async fn the_dashboard_shows_the_shop_and_follows_a_host_loss_live() {
         let row = format!("document.querySelector('[data-host=\"{host}\"]') !== null");
         browser.wait_for(&page, &row, Duration::from_secs(10)).await;
     }
+    // Orders flowing: the auth → business link shows its calls per second.
+    let orders = tokio::spawn(async move {
+        loop {
+            let _ = order(port, None).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let link_busy = "[...document.querySelectorAll('#links tbody tr')].some((r) => \
+        r.cells.length > 4 && r.cells[2].textContent.includes('business') && Number(r.cells[4].textContent) > 0)";
+    browser
+        .wait_for(&page, link_busy, Duration::from_secs(30))
+        .await;
+    orders.abort();
     // Config values never reach the page (auth's token is config in the manifest).
     let state = reqwest::get(format!("{url}state"))
         .await
@@ -99,6 +132,18 @@ async fn the_dashboard_shows_the_shop_and_follows_a_host_loss_live() {
     browser.wait_for(&page, gone, Duration::from_secs(30)).await;
     browser
         .wait_for(&page, &shows("host core is gone"), Duration::from_secs(10))
+        .await;
+    // An order now fails at the edge's linked call: listed with its trace id.
+    let traceparent = format!("00-{TRACE}-00f067aa0ba902b7-01");
+    let status = order(port, Some(traceparent)).await.unwrap();
+    assert_ne!(status, 200, "business is gone, the order cannot succeed");
+    let failed = format!(
+        "(() => {{ const r = document.querySelector('#failed tr[data-trace=\"{TRACE}\"]'); \
+         return r !== null && r.textContent.includes('example:shop/orders.place-order') \
+         && r.textContent.includes('shop/auth on edge'); }})()"
+    );
+    browser
+        .wait_for(&page, &failed, Duration::from_secs(30))
         .await;
     assert_eq!(
         browser.eval(&page, "window.loadedOnce").await,

@@ -1,5 +1,6 @@
 //! `lattice up` end to end, as a user runs it: the real binary, a real nats-server
-//! it starts itself, the counter component, HTTP, and a restart of everything.
+//! it starts itself, the counter component, HTTP, the dashboard on its admin
+//! address, and a restart of everything.
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
@@ -14,15 +15,20 @@ const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
 struct Up {
     child: Child,
     nats_port: u16,
+    /// Its admin address's port (probes, metrics, the dashboard).
+    admin_port: u16,
     /// The CLI's credentials `lattice up` wrote in its state dir.
     creds: PathBuf,
 }
 
 impl Up {
     fn start(state: &Path, nats_port: u16, apps: &[&Path]) -> Self {
+        let admin_port = free_port().unwrap();
         let mut cmd = Command::new(LATTICE);
         cmd.args(["up", "--nats-port", &nats_port.to_string(), "--state-dir"])
             .arg(state)
+            .arg("--admin-address")
+            .arg(format!("127.0.0.1:{admin_port}"))
             .env("NATS_SERVER_BIN", find_binary().unwrap())
             .env("LATTICE_LOG", "warn")
             .stdin(Stdio::null());
@@ -32,6 +38,7 @@ impl Up {
         Self {
             child: cmd.spawn().expect("lattice up starts"),
             nats_port,
+            admin_port,
             creds: state.join("cli.creds"),
         }
     }
@@ -171,6 +178,29 @@ fn counter_survives_a_restart_of_the_whole_lattice() {
     let out = up.cli(&["app", "validate", got.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(get(http_port, "/hello").unwrap(), "hello -> 3\n");
+    // The dashboard on the admin address: the page, and the app with its link
+    // in the state the page follows.
+    let page = wait_for(up.admin_port, "/dashboard/");
+    assert!(page.contains("<h2 id=\"links-h\""), "{page}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shown = loop {
+        let state: serde_json::Value =
+            serde_json::from_str(&wait_for(up.admin_port, "/dashboard/state")).unwrap();
+        let deployed = state["apps"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|a| a["name"] == "counter" && a["state"] == "deployed")
+        });
+        if deployed {
+            break state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard never showed the counter: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(shown["links"][0]["source"], "counter", "{shown}");
+    assert_eq!(shown["links"][0]["target"], "kv", "{shown}");
     let hosts = up.cli(&["get", "hosts", "-o", "json"]);
     let hosts: serde_json::Value = serde_json::from_slice(&hosts.stdout).unwrap();
     assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");

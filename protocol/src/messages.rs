@@ -130,6 +130,52 @@ pub struct HostInfo {
     /// are sealed to this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_key: Option<String>,
+    /// Linked calls made from this host, per app, source component and
+    /// interface, since each component started here (what the dashboard turns
+    /// into call and error rates per link).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_calls: Vec<LinkCalls>,
+    /// The last linked and provider calls made from this host that failed,
+    /// oldest first, at most [`MAX_FAILED_CALLS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_calls: Vec<FailedCall>,
+}
+
+/// The most failed calls a host report carries.
+pub const MAX_FAILED_CALLS: usize = 16;
+
+/// Calls a component made through the links of one interface it imports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCalls {
+    /// The app of the calling component.
+    pub app: String,
+    /// The calling component.
+    pub source: String,
+    /// `ns:pkg/iface`.
+    pub interface: String,
+    /// Calls made.
+    pub calls: u64,
+    /// Of those, the ones that failed (the caller got a call error).
+    pub failed: u64,
+}
+
+/// One call that failed, as the caller's host saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedCall {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The app of the calling component.
+    pub app: String,
+    /// The calling component.
+    pub component: String,
+    /// `ns:pkg/iface.function`.
+    pub call: String,
+    /// The call error's kind (`timeout`, `unreachable`, `trapped`, ...).
+    pub kind: String,
+    /// What went wrong, cut to 200 characters.
+    pub message: String,
+    /// The W3C trace id (32 hex digits) of the invocation that made the call.
+    pub trace_id: String,
 }
 
 /// Linked calls (component to component) a host has routed, by where they went.

@@ -15,6 +15,9 @@
 //! - `GET /`: the page; `GET /state`: the snapshot as JSON; `GET /events`: the
 //!   snapshots as SSE (`event: state`), the current one first.
 //!
+//! `lattice up` serves the same under `/dashboard/` on its admin address
+//! ([`Dashboard::start`], [`Dashboard::route`]).
+//!
 //! Bounds: at most [`MAX_CONNECTIONS`] connections (pages and their event
 //! streams) at once, [`MAX_EVENTS`] recent events kept, every API call under the
 //! client's deadline. Config values and secrets are never read: links are shown
@@ -60,6 +63,29 @@ pub struct DashboardArgs {
     pub refresh: Duration,
 }
 
+/// The snapshots a dashboard serves, kept up to date by a task that ends when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct Dashboard {
+    rx: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl Dashboard {
+    /// Start reading `lattice` through `client` every `refresh`.
+    pub fn start(client: async_nats::Client, lattice: &str, refresh: Duration) -> Self {
+        let api = ApiClient::new(client, lattice).with_timeout(Duration::from_secs(2));
+        let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(lattice)));
+        tokio::spawn(follow(api, tx, refresh));
+        Self { rx }
+    }
+
+    /// The answer to a GET of `path` (relative to where the dashboard is
+    /// mounted: `/`, `/state`, `/events`).
+    pub fn route(&self, path: &str) -> Response<Body> {
+        route(&self.rx, path)
+    }
+}
+
 pub async fn run(
     args: DashboardArgs,
     client: async_nats::Client,
@@ -69,10 +95,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
     let bound = listener.local_addr()?;
-    let api = ApiClient::new(client, lattice).with_timeout(Duration::from_secs(2));
-    let first = Snapshot::empty(lattice);
-    let (tx, rx) = watch::channel(Arc::new(first));
-    tokio::spawn(follow(api, tx, args.refresh));
+    let rx = Dashboard::start(client, lattice, args.refresh).rx;
     eprintln!("dashboard of lattice '{lattice}': http://{bound}/ (Ctrl-C to stop)");
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let serve = async {
@@ -86,8 +109,12 @@ pub async fn run(
             let rx = rx.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                let service = hyper::service::service_fn(move |req| {
-                    let resp = route(&rx, &req);
+                let service = hyper::service::service_fn(move |req: Request<_>| {
+                    let resp = if req.method() == Method::GET {
+                        route(&rx, req.uri().path())
+                    } else {
+                        text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here")
+                    };
                     async move { Ok::<_, Infallible>(resp) }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
@@ -105,12 +132,13 @@ pub async fn run(
     }
 }
 
-/// Read the lattice every `refresh` and publish each snapshot that differs.
+/// Read the lattice every `refresh` and publish each snapshot that differs,
+/// until no one holds a receiver.
 async fn follow(api: ApiClient, tx: watch::Sender<Arc<Snapshot>>, refresh: Duration) {
     let mut manifests = snapshot::Manifests::default();
     let mut tick = tokio::time::interval(refresh);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    while !tx.is_closed() {
         tick.tick().await;
         let before = tx.borrow().clone();
         let now = Snapshot::read(&api, &mut manifests, &before, MAX_EVENTS).await;
@@ -120,16 +148,10 @@ async fn follow(api: ApiClient, tx: watch::Sender<Arc<Snapshot>>, refresh: Durat
     }
 }
 
-type Body = BoxBody<Bytes, Infallible>;
+pub type Body = BoxBody<Bytes, Infallible>;
 
-fn route(
-    rx: &watch::Receiver<Arc<Snapshot>>,
-    req: &Request<hyper::body::Incoming>,
-) -> Response<Body> {
-    if req.method() != Method::GET {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here");
-    }
-    match req.uri().path() {
+fn route(rx: &watch::Receiver<Arc<Snapshot>>, path: &str) -> Response<Body> {
+    match path {
         "/" => typed(StatusCode::OK, "text/html; charset=utf-8", PAGE.to_string()),
         "/state" => typed(StatusCode::OK, "application/json", rx.borrow().to_json()),
         "/events" => events(rx.clone()),

@@ -20,8 +20,27 @@ pub struct Snapshot {
     pub hosts: Vec<Host>,
     pub apps: Vec<App>,
     pub links: Vec<Link>,
+    /// The last calls that failed, over every host, newest first.
+    pub failed_calls: Vec<Failed>,
     /// Newest first.
     pub events: VecDeque<Change>,
+}
+
+/// Failed calls the page lists.
+const SHOWN_FAILURES: usize = 20;
+
+/// A call that failed, with the trace to open.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failed {
+    pub at_ms: u64,
+    /// The caller's host, by name.
+    pub host: String,
+    pub app: String,
+    pub component: String,
+    pub call: String,
+    pub kind: String,
+    pub message: String,
+    pub trace_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,6 +98,14 @@ pub struct Link {
     /// `ns:pkg/iface` each.
     pub interfaces: Vec<String>,
     pub name: String,
+    /// Calls per second through the link's interfaces since the last read (a
+    /// source with several links of one interface counts them together).
+    pub calls_per_s: f64,
+    /// Of those, failed calls per second.
+    pub errors_per_s: f64,
+    /// `(calls, failed)` as the hosts reported them (for the next rate).
+    #[serde(skip)]
+    pub totals: (u64, u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -100,6 +127,7 @@ impl Snapshot {
             hosts: Vec::new(),
             apps: Vec::new(),
             links: Vec::new(),
+            failed_calls: Vec::new(),
             events: VecDeque::new(),
         }
     }
@@ -127,6 +155,26 @@ impl Snapshot {
             .map(|h| (h.host_id.clone(), host_name(h)))
             .collect();
         let seconds = (at_ms.saturating_sub(before.at_ms) as f64 / 1000.0).max(0.001);
+        let mut failed_calls: Vec<Failed> = hosts
+            .iter()
+            .flat_map(|h| {
+                let host = names.get(&h.host_id).cloned().unwrap_or_default();
+                h.failed_calls.iter().map(move |f| Failed {
+                    at_ms: f.at_ms,
+                    host: host.clone(),
+                    app: f.app.clone(),
+                    component: f.component.clone(),
+                    call: f.call.clone(),
+                    kind: f.kind.clone(),
+                    message: f.message.clone(),
+                    trace_id: f.trace_id.clone(),
+                })
+            })
+            .collect();
+        failed_calls.sort_by_key(|f| std::cmp::Reverse(f.at_ms));
+        failed_calls.truncate(SHOWN_FAILURES);
+        let link_calls: Vec<&lattice_protocol::messages::LinkCalls> =
+            hosts.iter().flat_map(|h| &h.link_calls).collect();
         let hosts: Vec<Host> = hosts
             .iter()
             .map(|h| host(h, before.hosts.iter().find(|b| b.id == h.host_id), seconds))
@@ -150,17 +198,36 @@ impl Snapshot {
             if let Some(m) = manifest {
                 for c in &m.components {
                     for l in &c.links {
-                        links.push(Link {
+                        let interfaces: Vec<String> = l
+                            .interfaces
+                            .iter()
+                            .map(|i| format!("{}:{}/{i}", l.namespace, l.package))
+                            .collect();
+                        let totals = link_calls
+                            .iter()
+                            .filter(|lc| {
+                                lc.app == m.name
+                                    && lc.source == c.name
+                                    && interfaces.contains(&lc.interface)
+                            })
+                            .fold((0, 0), |(calls, failed), lc| {
+                                (calls + lc.calls, failed + lc.failed)
+                            });
+                        let mut link = Link {
                             app: m.name.clone(),
                             source: c.name.clone(),
                             target: l.target.clone(),
-                            interfaces: l
-                                .interfaces
-                                .iter()
-                                .map(|i| format!("{}:{}/{i}", l.namespace, l.package))
-                                .collect(),
+                            interfaces,
                             name: l.name.clone(),
-                        });
+                            calls_per_s: 0.0,
+                            errors_per_s: 0.0,
+                            totals,
+                        };
+                        if let Some(b) = before.links.iter().find(|b| b.same_link(&link)) {
+                            link.calls_per_s = rate(totals.0, b.totals.0, seconds);
+                            link.errors_per_s = rate(totals.1, b.totals.1, seconds);
+                        }
+                        links.push(link);
                     }
                 }
             }
@@ -200,6 +267,7 @@ impl Snapshot {
             hosts,
             apps: out_apps,
             links,
+            failed_calls,
             events: before.events.clone(),
         };
         for text in changes(before, &now) {
@@ -215,6 +283,7 @@ impl Snapshot {
             && self.hosts == other.hosts
             && self.apps == other.apps
             && self.links == other.links
+            && self.failed_calls == other.failed_calls
             && self.events == other.events
     }
 
@@ -252,12 +321,23 @@ impl Manifests {
     }
 }
 
+impl Link {
+    fn same_link(&self, other: &Link) -> bool {
+        (&self.app, &self.source, &self.target, &self.name)
+            == (&other.app, &other.source, &other.target, &other.name)
+    }
+}
+
+/// Per second over `seconds`, to a tenth; a counter that went down (its
+/// component restarted) counts from zero.
+fn rate(now: u64, then: u64, seconds: f64) -> f64 {
+    let delta = if now >= then { now - then } else { now };
+    (delta as f64 / seconds * 10.0).round() / 10.0
+}
+
 fn host(info: &HostInfo, before: Option<&Host>, seconds: f64) -> Host {
     let counts = info.calls;
-    let rate = |now: u64, then: Option<u64>| match then {
-        Some(then) => (now.saturating_sub(then) as f64 / seconds * 10.0).round() / 10.0,
-        None => 0.0,
-    };
+    let rate = |now: u64, then: Option<u64>| then.map_or(0.0, |then| rate(now, then, seconds));
     let then = before.map(|b| b.counts);
     Host {
         id: info.host_id.clone(),

@@ -380,6 +380,8 @@ impl Host {
             calls: self.inner.router.counters().snapshot(),
             refused_commands: self.refused_commands(),
             secrets_key: Some(self.inner.secrets_key.public_key()),
+            link_calls: self.inner.router.counters().link_calls(),
+            failed_calls: self.inner.router.counters().failed_calls(),
         }
     }
 

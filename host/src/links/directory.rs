@@ -6,22 +6,112 @@
 use super::settings::LinkSettings;
 use crate::component::ComponentRuntime;
 use lattice_protocol::manifest::Manifest;
-use lattice_protocol::messages::CallCounts;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use lattice_protocol::messages::{CallCounts, FailedCall, LinkCalls, MAX_FAILED_CALLS};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
 
-/// Linked calls counted by where they went; `lattice get hosts` shows them.
+/// Linked calls counted by where they went (`lattice get hosts` shows them), per
+/// link interface of each component, and the last ones that failed.
 #[derive(Debug, Default)]
 pub struct CallCounters {
     local: AtomicU64,
     remote: AtomicU64,
     served: AtomicU64,
     failed: AtomicU64,
+    /// Per `(app, component, interface)`: weak, so a component's counters go
+    /// with its linker (the closures that count hold them).
+    links: Mutex<BTreeMap<LinkKey, Vec<Weak<LinkCount>>>>,
+    /// Oldest first, at most [`MAX_FAILED_CALLS`].
+    recent_failures: Mutex<VecDeque<FailedCall>>,
 }
 
+/// `(app, component, interface)`.
+type LinkKey = (String, String, String);
+
+/// Calls one component made through one imported interface, and how many failed.
+#[derive(Debug, Default)]
+pub struct LinkCount {
+    calls: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl LinkCount {
+    pub fn call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn failure(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A failure message as a report keeps it: at most this many characters.
+const FAILURE_MESSAGE_CHARS: usize = 200;
+
 impl CallCounters {
+    /// The counter of `component`'s calls through `interface` (`ns:pkg/iface`),
+    /// for its linker to hold.
+    pub fn link(&self, app: &str, component: &str, interface: &str) -> Arc<LinkCount> {
+        let count = Arc::new(LinkCount::default());
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget the counters of components gone since.
+        links.retain(|_, v| {
+            v.retain(|w| w.strong_count() > 0);
+            !v.is_empty()
+        });
+        links
+            .entry((app.to_owned(), component.to_owned(), interface.to_owned()))
+            .or_default()
+            .push(Arc::downgrade(&count));
+        count
+    }
+
+    /// Every live component's calls per interface (two versions of one
+    /// component during a rollout are summed).
+    pub fn link_calls(&self) -> Vec<LinkCalls> {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links
+            .iter()
+            .filter_map(|((app, source, interface), counts)| {
+                let live: Vec<Arc<LinkCount>> = counts.iter().filter_map(Weak::upgrade).collect();
+                (!live.is_empty()).then(|| LinkCalls {
+                    app: app.clone(),
+                    source: source.clone(),
+                    interface: interface.clone(),
+                    calls: live.iter().map(|c| c.calls.load(Ordering::Relaxed)).sum(),
+                    failed: live.iter().map(|c| c.failed.load(Ordering::Relaxed)).sum(),
+                })
+            })
+            .collect()
+    }
+
+    /// Count a failed call and keep it among the last [`MAX_FAILED_CALLS`].
+    pub fn record_failed_call(&self, mut failed: FailedCall) {
+        self.record_failure();
+        if let Some((cut, _)) = failed.message.char_indices().nth(FAILURE_MESSAGE_CHARS) {
+            failed.message.truncate(cut);
+        }
+        let mut recent = self
+            .recent_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if recent.len() >= MAX_FAILED_CALLS {
+            recent.pop_front();
+        }
+        recent.push_back(failed);
+    }
+
+    /// The last failed calls, oldest first.
+    pub fn failed_calls(&self) -> Vec<FailedCall> {
+        let recent = self
+            .recent_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        recent.iter().cloned().collect()
+    }
+
     pub fn snapshot(&self) -> CallCounts {
         CallCounts {
             local: self.local.load(Ordering::Relaxed),
@@ -39,7 +129,7 @@ impl CallCounters {
         self.remote.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn record_failure(&self) {
+    fn record_failure(&self) {
         self.failed.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -195,4 +285,49 @@ fn allowed_links(manifest: &Manifest) -> HashSet<(String, String, String, String
         }
     }
     allowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(n: usize) -> FailedCall {
+        FailedCall {
+            at_ms: n as u64,
+            app: "shop".into(),
+            component: "auth".into(),
+            call: "example:shop/orders.place-order".into(),
+            kind: "unreachable".into(),
+            message: "é".repeat(300),
+            trace_id: format!("{n:032x}"),
+        }
+    }
+
+    #[test]
+    fn failed_calls_keep_the_last_few_with_short_messages() {
+        let counters = CallCounters::default();
+        for n in 0..MAX_FAILED_CALLS + 3 {
+            counters.record_failed_call(failure(n));
+        }
+        let kept = counters.failed_calls();
+        assert_eq!(kept.len(), MAX_FAILED_CALLS);
+        assert_eq!(kept[0].at_ms, 3, "the oldest are forgotten first");
+        assert_eq!(kept[0].message.chars().count(), FAILURE_MESSAGE_CHARS);
+        assert_eq!(counters.snapshot().failed, (MAX_FAILED_CALLS + 3) as u64);
+    }
+
+    #[test]
+    fn link_counts_are_summed_per_interface_and_go_with_their_component() {
+        let counters = CallCounters::default();
+        let v1 = counters.link("shop", "auth", "example:shop/orders");
+        let v2 = counters.link("shop", "auth", "example:shop/orders");
+        v1.call();
+        v2.call();
+        v2.failure();
+        let calls = counters.link_calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!((calls[0].calls, calls[0].failed), (2, 1));
+        drop((v1, v2));
+        assert!(counters.link_calls().is_empty());
+    }
 }

@@ -1,5 +1,7 @@
 //! A linked call that failed in transport, and how the caller sees it.
 
+use crate::telemetry::trace::TraceContext;
+use lattice_protocol::messages::FailedCall;
 use lattice_protocol::wire::{CallErrorKind, WitType};
 use wasmtime::component::Val;
 
@@ -16,6 +18,26 @@ impl CallFailure {
         Self {
             kind,
             message: message.into(),
+        }
+    }
+
+    /// This failure as a host report keeps it: `call` (`ns:pkg/iface.function`)
+    /// made by `component` of `app` in `trace`.
+    pub fn report(
+        &self,
+        app: &str,
+        component: &str,
+        call: String,
+        trace: &TraceContext,
+    ) -> FailedCall {
+        FailedCall {
+            at_ms: crate::host::now_ms(),
+            app: app.to_owned(),
+            component: component.to_owned(),
+            call,
+            kind: self.kind.as_str().to_owned(),
+            message: self.message.clone(),
+            trace_id: trace.trace_id().to_string(),
         }
     }
 }

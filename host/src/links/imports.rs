@@ -168,10 +168,13 @@ pub fn linker_for(
                 error_case,
             });
             let router = router.clone();
+            let count = router.counters().link(&env.app, &env.component, &key);
             inst.func_new_async(function, move |mut store, _ty, params, results| {
                 let imported = imported.clone();
                 let router = router.clone();
+                let count = count.clone();
                 Box::new(async move {
+                    count.call();
                     let ctx = store.data_mut();
                     let env = ctx.env.clone();
                     let link_name = ctx.link_name_for_key(&imported.interface_key).to_owned();
@@ -187,7 +190,13 @@ pub fn linker_for(
                             Ok(())
                         }
                         Err(failure) => {
-                            router.counters().record_failure();
+                            count.failure();
+                            router.counters().record_failed_call(failure.report(
+                                &env.app,
+                                &env.component,
+                                imported.display(),
+                                &trace,
+                            ));
                             tracing::warn!(
                                 app = %env.app, component = %env.component,
                                 call = %imported.display(), link = %link_name,

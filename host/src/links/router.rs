@@ -182,8 +182,10 @@ impl Router {
     ) -> Result<Vec<WitValue>, CallFailure> {
         self.dir.counters.record_remote();
         let result = remote::call_wire(&self.dir, call, args).await;
-        if result.is_err() {
-            self.dir.counters.record_failure();
+        if let Err(failure) = &result {
+            let call_name = call.target.function_name();
+            let report = failure.report(&call.target.app, call.caller, call_name, &call.trace);
+            self.dir.counters.record_failed_call(report);
         }
         result
     }
