@@ -81,6 +81,7 @@ async fn probes_follow_nats_and_metrics_count_invocations() {
         format!("lattice_host_component_instances{labels} 2"),
         format!("lattice_host_component_timeouts_total{labels} 0"),
         format!("lattice_host_component_overloaded_total{labels} 0"),
+        format!("lattice_host_component_queued{labels} 0"),
         // The duration histogram: every one of the three in +Inf and in the count.
         format!(
             "lattice_host_component_invocation_duration_seconds_bucket{{{},le=\"+Inf\"}} 3",

@@ -69,6 +69,11 @@ impl Limiter {
         }
     }
 
+    /// Invocations waiting for a slot now.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// Invocations running now.
     pub fn in_flight(&self) -> u32 {
         self.instances

@@ -305,31 +305,11 @@ impl Host {
         left
     }
 
-    fn workloads(&self) -> MutexGuard<'_, BTreeMap<String, Workload>> {
+    pub(crate) fn workloads(&self) -> MutexGuard<'_, BTreeMap<String, Workload>> {
         self.inner
             .workloads
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// How each component's invocations ended here, as `(app, version,
-    /// component, counts)`: for `/metrics`, richer than the heartbeat's counts.
-    pub fn component_outcomes(
-        &self,
-    ) -> Vec<(String, String, String, crate::component::OutcomeCounts)> {
-        self.workloads()
-            .iter()
-            .flat_map(|(app, w)| {
-                w.components.iter().map(move |(name, rt)| {
-                    (
-                        app.clone(),
-                        w.version.clone(),
-                        name.clone(),
-                        rt.outcomes.read(),
-                    )
-                })
-            })
-            .collect()
     }
 
     /// What this host is and runs: its heartbeat's report.

@@ -100,16 +100,27 @@ fn components(info: &HostInfo) -> Vec<Family> {
     ]
 }
 
-/// Per component: the duration histogram, timeouts and overload refusals.
+/// Per component: the duration histogram, timeouts, the queue and overload
+/// refusals.
 fn outcomes(host: &Host) -> Vec<Family> {
-    let (mut durations, mut timeouts, mut overloaded) = (Vec::new(), Vec::new(), Vec::new());
-    for (app, version, component, c) in host.component_outcomes() {
-        let labels = component_labels(&app, &version, &component);
-        timeouts.push((labels.clone(), c.timed_out));
-        overloaded.push((labels.clone(), c.overloaded));
-        durations.push((labels, c.durations));
+    let (mut durations, mut timeouts, mut overloaded, mut queued) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (app, w) in host.workloads().iter() {
+        for (name, rt) in &w.components {
+            let labels = component_labels(app, &w.version, name);
+            let c = rt.outcomes.read();
+            timeouts.push((labels.clone(), c.timed_out));
+            overloaded.push((labels.clone(), c.overloaded));
+            queued.push((labels.clone(), rt.limiter.queued() as f64));
+            durations.push((labels, c.durations));
+        }
     }
     vec![
+        Family::gauge(
+            "lattice_host_component_queued",
+            "invocations waiting for a free instance now",
+            queued,
+        ),
         Family::seconds(
             "lattice_host_component_invocation_duration_seconds",
             "how long admitted invocations ran, since this version started here",
