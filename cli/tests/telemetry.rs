@@ -231,3 +231,45 @@ async fn a_keyvalue_operation_is_a_span_of_its_invocation() {
     assert_eq!(kv.name, format!("increment {bucket}"));
     assert_eq!(kv.status, 0, "it succeeded: {kv:#?}");
 }
+
+/// Metrics (and spans) reach a collector over HTTPS when the host trusts the
+/// collector's CA (`OTEL_EXPORTER_OTLP_CERTIFICATE`), and never reach one whose
+/// certificate it cannot verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_reach_an_https_collector_only_through_its_trusted_ca() {
+    use lattice_testing::tls::TestPki;
+    let pki = TestPki::new().unwrap();
+    let trusted = OtlpReceiver::start_tls(&pki).await;
+    let untrusted = OtlpReceiver::start_tls(&TestPki::new().unwrap()).await;
+    let mut lattice = TestLattice::start("tlsexport").await;
+    for (name, receiver) in [("trusting", &trusted), ("other", &untrusted)] {
+        let mut cmd = lattice.host_command(name, &[], BEAT_SECS, &[]);
+        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+            .env("OTEL_EXPORTER_OTLP_CERTIFICATE", pki.ca_file())
+            .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
+            .env("OTEL_SERVICE_NAME", format!("{name}-host"));
+        lattice.adopt_host(name, Process::spawn(&format!("host {name}"), cmd).unwrap());
+    }
+    lattice.wait_hosts(&["other", "trusting"]).await;
+    let point = trusted
+        .wait_for_points("a push over TLS", Duration::from_secs(20), |points| {
+            points
+                .iter()
+                .find(|p| p.metric == "lattice_host_compiles")
+                .cloned()
+        })
+        .await;
+    assert_eq!(point.service, "trusting-host");
+    // The other host pushes every 200 ms to a collector whose certificate its
+    // CA did not sign: it says it failed, and nothing got through.
+    eventually("the other host to report a failed push", || async {
+        let logs = lattice.host_logs();
+        match logs.contains("OTLP metrics push failed") {
+            true => Ok(()),
+            false => Err(logs),
+        }
+    })
+    .await;
+    assert!(untrusted.points().is_empty(), "{:#?}", untrusted.points());
+    assert!(untrusted.spans().is_empty());
+}

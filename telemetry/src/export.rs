@@ -6,10 +6,12 @@
 //! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` (e.g.
 //! `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.01`; the default
 //! samples every trace its parent did not refuse), `OTEL_EXPORTER_OTLP_HEADERS`,
-//! `OTEL_EXPORTER_OTLP_TIMEOUT` and the batch processor's `OTEL_BSP_*` (a bounded
+//! `OTEL_EXPORTER_OTLP_TIMEOUT`, the TLS files of `client.rs` and the batch
+//! processor's `OTEL_BSP_*` (a bounded
 //! queue of 2048 spans by default: when it is full, spans are dropped, never
 //! waited for).
 
+use crate::client::Tls;
 use crate::span::TRACER;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
@@ -65,13 +67,17 @@ impl Telemetry {
     /// resource (e.g. `lattice.host.id`). Only the first call in a process installs
     /// an exporter.
     pub fn init(service: &str, attributes: Vec<KeyValue>) -> Result<Self, String> {
-        let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
+        use opentelemetry_otlp::WithHttpConfig;
+        let var = |name: &str| std::env::var(name).ok();
+        let settings = Settings::from_vars(var)?;
         if settings.endpoint.is_none() || TRACER.get().is_some() {
             return Ok(Self { provider: None });
         }
-        // Reads the endpoint, headers and timeout from the same variables.
+        let client = Tls::from_vars(&var, "TRACES")?.client_off_runtime()?;
+        // Reads the endpoint and headers from the same variables.
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(client)
             .build()
             .map_err(|e| format!("cannot set up the OTLP exporter: {e}"))?;
         let provider = SdkTracerProvider::builder()

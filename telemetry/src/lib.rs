@@ -11,6 +11,7 @@
 //! - [`metrics`]: the counters' model ([`Family`]), read by the Prometheus text of
 //!   an admin address and by [`MetricsExport`], which pushes it over OTLP/HTTP.
 
+mod client;
 mod context;
 mod export;
 pub mod metrics;

@@ -6,10 +6,12 @@
 //! `OTEL_SDK_DISABLED=true` or `OTEL_METRICS_EXPORTER=none`. Every
 //! `OTEL_METRIC_EXPORT_INTERVAL` milliseconds (60000 by default) one thread reads
 //! the families and posts them, cumulative, with `OTEL_EXPORTER_OTLP_HEADERS`
-//! (`OTEL_EXPORTER_OTLP_METRICS_HEADERS`), waiting at most
+//! (`OTEL_EXPORTER_OTLP_METRICS_HEADERS`) over plain HTTP or TLS (`client.rs`),
+//! waiting at most
 //! `OTEL_METRIC_EXPORT_TIMEOUT` milliseconds (30000). A push that fails is
 //! logged and the next one carries the same totals: nothing queues up.
 
+use crate::client::Tls;
 use crate::metrics::{otlp, Family};
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -31,6 +33,8 @@ pub struct PushSettings {
     pub interval: Duration,
     pub timeout: Duration,
     pub headers: Vec<(String, String)>,
+    /// What the client trusts and presents (`client.rs`).
+    pub(crate) tls: Tls,
 }
 
 impl PushSettings {
@@ -75,11 +79,17 @@ impl PushSettings {
             .map(|h| parse_headers(&h))
             .transpose()?
             .unwrap_or_default();
+        let timeout = millis("OTEL_METRIC_EXPORT_TIMEOUT", 30_000)?;
+        let tls = match endpoint {
+            Some(_) => Tls::from_vars(&var, "METRICS")?.with_timeout(timeout),
+            None => Tls::default(),
+        };
         Ok(Self {
             endpoint,
             interval: millis("OTEL_METRIC_EXPORT_INTERVAL", 60_000)?,
-            timeout: millis("OTEL_METRIC_EXPORT_TIMEOUT", 30_000)?,
+            timeout,
             headers,
+            tls,
         })
     }
 }
@@ -150,10 +160,7 @@ impl MetricsExport {
             .spawn(move || {
                 // Built (and dropped) on this thread: a blocking client must not
                 // be dropped inside an async runtime.
-                let client = match reqwest::blocking::Client::builder()
-                    .timeout(settings.timeout)
-                    .build()
-                {
+                let client = match settings.tls.client() {
                     Ok(client) => client,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot set up the OTLP metrics client; no metrics pushed");

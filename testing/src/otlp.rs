@@ -68,13 +68,39 @@ pub const CLIENT: i32 = 3;
 /// A receiver on a random loopback port, stopped on drop.
 pub struct OtlpReceiver {
     port: u16,
+    tls: bool,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
     points: Arc<Mutex<Vec<ReceivedPoint>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl OtlpReceiver {
+    /// A receiver over plain HTTP.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A receiver over HTTPS, with `pki`'s server certificate (for `127.0.0.1`):
+    /// an exporter must trust `pki`'s CA to reach it.
+    pub async fn start_tls(pki: &crate::tls::TestPki) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(&pki.server.cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&pki.server.key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let spans = Arc::new(Mutex::new(Vec::new()));
@@ -83,26 +109,39 @@ impl OtlpReceiver {
             spans: spans.clone(),
             points: points.clone(),
         };
+        let secure = tls.is_some();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let kept = kept.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let kept = kept.clone();
                         async move { Ok::<_, std::convert::Infallible>(receive(req, &kept).await) }
                     });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let io = hyper_util::rt::TokioIo::new(stream);
+                            let _ = http.serve_connection(io, service).await;
+                        }
+                        // A client that does not trust the certificate fails here.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let io = hyper_util::rt::TokioIo::new(stream);
+                                let _ = http.serve_connection(io, service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
         Self {
             port,
+            tls: secure,
             spans,
             points,
             task,
@@ -111,7 +150,8 @@ impl OtlpReceiver {
 
     /// The base URL, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Every span received so far.
