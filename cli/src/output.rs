@@ -80,12 +80,7 @@ pub fn human_duration(ms: u64) -> String {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use lattice_protocol::now_ms;
 
 #[cfg(test)]
 mod tests {

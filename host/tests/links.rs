@@ -554,6 +554,82 @@ async fn the_callee_refuses_calls_no_link_allows() {
     assert_eq!(payload, b"\x91\x07");
 }
 
+/// A call whose few bytes would decode into far more memory than the callee's
+/// call limit allows (an array of one-byte empty strings: a value each) is
+/// answered `too-large` before anything is allocated for it, and the callee
+/// still serves the next call. Without the bound it would be decoded and run.
+#[tokio::test]
+async fn arguments_that_decode_huge_are_refused_too_large() {
+    let nats = NatsServer::start().unwrap();
+    let mut config = HostConfig {
+        limits: quick_limits(),
+        allow_file_load: true,
+        ..HostConfig::default()
+    };
+    config.links.max_call_bytes = 16 * 1024;
+    let core = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+    core.apply(placed(&echo_app(true, None), &["echo"]))
+        .await
+        .unwrap();
+    let client = nats.connect().await.unwrap();
+    let list = [lattice_protocol::wire::WitType::list(
+        lattice_protocol::wire::WitType::String,
+    )];
+    let fingerprint = lattice_protocol::wire::signature_fingerprint(&list, &list);
+    let header = lattice_protocol::wire::CallHeader {
+        host: "NFORGED".into(),
+        app: "echoes".into(),
+        component: "relay".into(),
+        link: "default".into(),
+        signature: fingerprint,
+        timeout_ms: 5000,
+    }
+    .encode();
+    let target = CallTarget {
+        app: "echoes".into(),
+        component: "echo".into(),
+        namespace: "lattice".into(),
+        package: "echo".into(),
+        interface: "values".into(),
+        function: "echo-list".into(),
+    };
+    let call = |n: u32| {
+        // [ array32(n) of "" ]: 6 + n bytes, n values once decoded.
+        let mut payload = vec![0x91, 0xdd];
+        payload.extend_from_slice(&n.to_be_bytes());
+        payload.extend(std::iter::repeat_n(0xa0u8, n as usize));
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(headers::CALL, header.as_str());
+        let subject = host_call_subject("default", "NFORGED", &target);
+        let client = client.clone();
+        async move {
+            let reply = tokio::time::timeout(
+                Duration::from_secs(5),
+                client.request_with_headers(subject, h, payload.into()),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            let kind = reply
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(headers::ERROR))
+                .map(|v| v.to_string());
+            (kind, String::from_utf8_lossy(&reply.payload).into_owned())
+        }
+    };
+    // 16 KiB of input, 16 Ki values: over 16 times the 16 KiB limit decoded.
+    let (kind, text) = call(16 * 1024 - 16).await;
+    assert_eq!(kind.as_deref(), Some("too-large"), "{text}");
+    assert!(
+        text.contains("decoded, the value would take more than 262144 bytes of memory"),
+        "{text}"
+    );
+    // A modest list is decoded and echoed.
+    let (kind, text) = call(10).await;
+    assert_eq!(kind, None, "{text}");
+}
+
 /// `manifests/shop.yaml` with the built components and HTTP on `port`.
 fn shop(port: u16) -> Manifest {
     let text = lattice_testing::components::sample_manifest("shop.yaml", &[(8082, port)]);

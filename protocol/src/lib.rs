@@ -31,3 +31,10 @@ pub mod trust;
 pub mod wire;
 
 pub use messages::{decode, encode, CodecError, PROTOCOL_VERSION};
+
+/// Milliseconds since the Unix epoch, now: the clock of every `*_ms` field.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

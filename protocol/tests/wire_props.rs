@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
 use lattice_protocol::wire::{
-    decode, decode_args, encode, encode_args, typecheck, WitType, WitValue,
+    decode, decode_args, decode_args_within, decoded_limit, encode, encode_args, typecheck,
+    Problem, WitType, WitValue,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -116,12 +117,19 @@ fn value_of(ty: &WitType) -> BoxedStrategy<WitValue> {
         ]
         .prop_map(V::String)
         .boxed(),
-        WitType::List(element) if **element == WitType::U8 => prop_oneof![
-            9 => vec(any::<u8>(), 0..40),
-            1 => format_length().prop_map(|n| vec![7; n]),
-        ]
-        .prop_map(|bytes| V::List(bytes.into_iter().map(V::U8).collect()))
-        .boxed(),
+        // Either form of a list<u8>: the encoder takes both.
+        WitType::List(element) if **element == WitType::U8 => (
+            prop_oneof![
+                9 => vec(any::<u8>(), 0..40),
+                1 => format_length().prop_map(|n| vec![7; n]),
+            ],
+            any::<bool>(),
+        )
+            .prop_map(|(bytes, as_bytes)| match as_bytes {
+                true => V::Bytes(bytes),
+                false => V::List(bytes.into_iter().map(V::U8).collect()),
+            })
+            .boxed(),
         WitType::List(element) => vec(value_of(element), 0..18).prop_map(V::List).boxed(),
         WitType::Record(fields) => fields
             .iter()
@@ -203,6 +211,14 @@ proptest! {
         prop_assert_eq!(back.len(), values.len());
         for (b, v) in back.iter().zip(&values) {
             prop_assert!(b.bits_eq(v));
+        }
+        // Within a bound: the same values, or `too-large` when a tight bound is
+        // passed; a bound as large as anything is never hit.
+        let roomy = decode_args_within(&types, &bytes, usize::MAX).unwrap();
+        prop_assert!(roomy.iter().zip(&back).all(|(a, b)| a.bits_eq(b)));
+        match decode_args_within(&types, &bytes, decoded_limit(bytes.len())) {
+            Ok(tight) => prop_assert!(tight.iter().zip(&back).all(|(a, b)| a.bits_eq(b))),
+            Err(e) => prop_assert!(matches!(e.problem(), Problem::TooLarge { .. }), "{e}"),
         }
     }
 

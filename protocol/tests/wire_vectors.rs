@@ -53,6 +53,8 @@ fn vectors() -> Vec<(T, V, &'static str)> {
             V::List(vec![V::U8(1), V::U8(2), V::U8(3)]),
             "c4 03 01 02 03",
         ),
+        // The same value in the bytes form: the same bytes on the wire.
+        (T::list(T::U8), V::Bytes(vec![1, 2, 3]), "c4 03 01 02 03"),
         (
             T::list(T::U16),
             V::List(vec![V::U16(1), V::U16(300)]),
@@ -165,7 +167,7 @@ fn decoders_accept_any_width_the_documentation_allows() {
     assert_eq!(decode(&T::String, &hex("d9 02 68 69")).unwrap(), s("hi"));
     assert_eq!(
         decode(&T::list(T::U8), &hex("c5 00 01 09")).unwrap(),
-        V::List(vec![V::U8(9)])
+        V::Bytes(vec![9])
     );
     assert_eq!(
         decode(&T::list(T::Bool), &hex("dc 00 01 c2")).unwrap(),

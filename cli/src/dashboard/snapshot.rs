@@ -4,9 +4,9 @@
 use lattice_controller::{short_host_id, ApiClient};
 use lattice_protocol::manifest::{ComponentKind, Manifest};
 use lattice_protocol::messages::HostInfo;
+use lattice_protocol::now_ms;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The whole page's data.
 #[derive(Debug, Clone, Serialize)]
@@ -430,12 +430,6 @@ fn changes(before: &Snapshot, now: &Snapshot) -> Vec<String> {
         }
     }
     out
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

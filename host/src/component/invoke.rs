@@ -1,6 +1,7 @@
 //! Calling one export of a component with a fresh instance.
 
 use super::{ComponentRuntime, Outcome};
+use crate::limiter::Slot;
 use crate::links::failure::CallFailure;
 use crate::links::funcs::ExportedFunc;
 use crate::telemetry::trace::{self, TraceContext};
@@ -16,10 +17,28 @@ pub async fn invoke(
     params: &[Val],
     parent: Option<TraceContext>,
 ) -> Result<Vec<Val>, CallFailure> {
-    let _slot = rt.limiter.acquire().await.map_err(|reason| {
+    let slot = admit(rt).await?;
+    invoke_admitted(rt, export, params, parent, slot).await
+}
+
+/// A slot of `rt`'s limiter, or `overloaded` (counted in `rt.outcomes`): taken
+/// before a served call's arguments are fetched and decoded, so only calls that
+/// will run hold memory for them.
+pub async fn admit(rt: &ComponentRuntime) -> Result<Slot, CallFailure> {
+    rt.limiter.acquire().await.map_err(|reason| {
         rt.outcomes.refused();
         CallFailure::new(CallErrorKind::Overloaded, rt.overloaded(reason).to_string())
-    })?;
+    })
+}
+
+/// [`invoke`] in a slot already taken with [`admit`].
+pub async fn invoke_admitted(
+    rt: &ComponentRuntime,
+    export: &ExportedFunc,
+    params: &[Val],
+    parent: Option<TraceContext>,
+    _slot: Slot,
+) -> Result<Vec<Val>, CallFailure> {
     let started = std::time::Instant::now();
     let span = trace::invocation(
         &rt.env.app,

@@ -7,7 +7,7 @@ pub mod http;
 mod invoke;
 pub mod outcomes;
 
-pub use invoke::{guest_message, invoke};
+pub use invoke::{admit, guest_message, invoke, invoke_admitted};
 pub use outcomes::{Outcome, OutcomeCounts, Outcomes};
 
 use crate::config::Limits;

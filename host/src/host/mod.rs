@@ -23,7 +23,6 @@ use lattice_protocol::wire::CallErrorKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime::component::Linker;
 use wasmtime::Engine;
 
@@ -64,13 +63,7 @@ struct Inner {
     draining: AtomicBool,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
+pub use lattice_protocol::now_ms;
 
 impl Host {
     /// Build a host. `nats` enables `builtin://keyvalue-nats`.

@@ -21,6 +21,20 @@ impl CallFailure {
         }
     }
 
+    /// Arguments or results that did not decode: `too-large` when their decoded
+    /// values would pass the call's memory bound, else `kind`.
+    pub fn undecodable(
+        kind: CallErrorKind,
+        what: String,
+        e: &lattice_protocol::wire::WireError,
+    ) -> Self {
+        let kind = match e.problem() {
+            lattice_protocol::wire::Problem::TooLarge { .. } => CallErrorKind::TooLarge,
+            _ => kind,
+        };
+        Self::new(kind, format!("{what} did not decode: {e}"))
+    }
+
     /// This failure as a host report keeps it: `call` (`ns:pkg/iface.function`)
     /// made by `component` of `app` in `trace`.
     pub fn report(
@@ -31,7 +45,7 @@ impl CallFailure {
         trace: &TraceContext,
     ) -> FailedCall {
         FailedCall {
-            at_ms: crate::host::now_ms(),
+            at_ms: lattice_protocol::now_ms(),
             app: app.to_owned(),
             component: component.to_owned(),
             call,

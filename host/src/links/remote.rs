@@ -190,10 +190,12 @@ async fn send_call(
         }
         None => reply.payload,
     };
-    wire::decode_results(call.results, &payload).map_err(|e| {
-        CallFailure::new(
+    // Within a bound: a small reply must not decode into a huge value here.
+    wire::decode_results_within(call.results, &payload, wire::decoded_limit(limit)).map_err(|e| {
+        CallFailure::undecodable(
             CallErrorKind::Internal,
-            format!("the results of {} did not decode: {e}", call.display()),
+            format!("the results of {}", call.display()),
+            &e,
         )
     })
 }

@@ -21,7 +21,7 @@ use super::failure::CallFailure;
 use super::funcs::mismatch;
 use super::types::{from_wire, to_wire};
 use crate::component::http::forward;
-use crate::component::invoke;
+use crate::component::{admit, invoke_admitted};
 use crate::telemetry::trace::{self, Kind, TraceContext};
 use async_nats::{HeaderMap, Message};
 use futures::StreamExt;
@@ -332,6 +332,12 @@ async fn answer(
     let timeout = Duration::from_millis(caller.timeout_ms);
     let deadline = Instant::now() + timeout;
     let limit = router.settings.max_call_bytes;
+    // A slot before the arguments are fetched and decoded: a call that cannot
+    // run now holds no memory for them.
+    let slot = match export {
+        Some(_) => Some(admit(&rt).await?),
+        None => None,
+    };
     let payload = match h.get(headers::BODY) {
         Some(offer) => {
             // Arguments come from the caller's inbox: its provider process's, or
@@ -348,12 +354,15 @@ async fn answer(
         }
         None => msg.payload.clone(),
     };
-    let args = wire::decode_args(params_types, &payload).map_err(|e| {
-        CallFailure::new(
-            CallErrorKind::BadArguments,
-            format!("the arguments of {call} did not decode: {e}"),
-        )
-    })?;
+    let args = wire::decode_args_within(params_types, &payload, wire::decoded_limit(limit))
+        .map_err(|e| {
+            CallFailure::undecodable(
+                CallErrorKind::BadArguments,
+                format!("the arguments of {call}"),
+                &e,
+            )
+        })?;
+    drop(payload);
     let too_slow = || {
         CallFailure::new(
             CallErrorKind::Timeout,
@@ -378,8 +387,13 @@ async fn answer(
             vec![from_wire(value)]
         }
         Some(export) => {
+            let slot = match slot {
+                Some(slot) => slot,
+                None => admit(&rt).await?,
+            };
             let params: Vec<_> = args.into_iter().map(from_wire).collect();
-            tokio::time::timeout(timeout, invoke(&rt, export, &params, Some(trace)))
+            let invoked = invoke_admitted(&rt, export, &params, Some(trace), slot);
+            tokio::time::timeout(timeout, invoked)
                 .await
                 .map_err(|_| too_slow())??
         }
@@ -453,22 +467,24 @@ async fn answer_cli(
             format!("the arguments of a call from the CLI to {call} must be inline"),
         ));
     }
-    let args = wire::decode_args(&s.params, &msg.payload).map_err(|e| {
-        CallFailure::new(
+    let slot = admit(rt).await?;
+    let max_decoded = wire::decoded_limit(router.settings.max_call_bytes);
+    let args = wire::decode_args_within(&s.params, &msg.payload, max_decoded).map_err(|e| {
+        CallFailure::undecodable(
             CallErrorKind::BadArguments,
-            format!("the arguments of {call} did not decode: {e}"),
+            format!("the arguments of {call}"),
+            &e,
         )
     })?;
     let timeout = Duration::from_millis(caller.timeout_ms);
     let params: Vec<_> = args.into_iter().map(from_wire).collect();
-    let results = tokio::time::timeout(timeout, invoke(rt, export, &params, Some(trace)))
-        .await
-        .map_err(|_| {
-            CallFailure::new(
-                CallErrorKind::Timeout,
-                format!("it did not finish {call} within the caller's timeout of {timeout:?}"),
-            )
-        })??;
+    let invoked = invoke_admitted(rt, export, &params, Some(trace), slot);
+    let results = tokio::time::timeout(timeout, invoked).await.map_err(|_| {
+        CallFailure::new(
+            CallErrorKind::Timeout,
+            format!("it did not finish {call} within the caller's timeout of {timeout:?}"),
+        )
+    })??;
     let values = results
         .iter()
         .map(to_wire)

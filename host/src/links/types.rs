@@ -154,6 +154,15 @@ pub fn to_wire(val: &Val) -> Result<WitValue, String> {
         Val::Float64(v) => WitValue::Float64(*v),
         Val::Char(v) => WitValue::Char(*v),
         Val::String(v) => WitValue::String(v.clone()),
+        // A `list<u8>` (its elements are all `u8`) travels as bytes.
+        Val::List(v) if matches!(v.first(), Some(Val::U8(_))) => WitValue::Bytes(
+            v.iter()
+                .map(|b| match b {
+                    Val::U8(b) => Ok(*b),
+                    other => Err(format!("a list of u8 holds a {other:?}")),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
         Val::List(v) => WitValue::List(v.iter().map(to_wire).collect::<Result<_, _>>()?),
         Val::Record(fields) => WitValue::Record(
             fields
@@ -190,6 +199,7 @@ pub fn from_wire(value: WitValue) -> Val {
         WitValue::Char(v) => Val::Char(v),
         WitValue::String(v) => Val::String(v),
         WitValue::List(v) => Val::List(v.into_iter().map(from_wire).collect()),
+        WitValue::Bytes(v) => Val::List(v.into_iter().map(Val::U8).collect()),
         WitValue::Record(fields) => {
             Val::Record(fields.into_iter().map(|(n, v)| (n, from_wire(v))).collect())
         }

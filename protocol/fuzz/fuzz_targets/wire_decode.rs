@@ -4,7 +4,9 @@
 
 #![no_main]
 
-use lattice_protocol::wire::{decode, decode_args, encode, typecheck, WitType};
+use lattice_protocol::wire::{
+    decode, decode_args, decode_args_within, encode, typecheck, Problem, WitType,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +18,17 @@ fuzz_target!(|data: &[u8]| {
         let back = decode(&ty, &again).expect("re-encoded values decode");
         assert!(back.bits_eq(&value), "{ty}: {value:?} became {back:?}");
     }
-    let _ = decode_args(&[ty.clone(), ty], rest);
+    // Within a bound, the same answer or `too-large`, never anything else.
+    let types = [ty.clone(), ty];
+    let unbounded = decode_args(&types, rest);
+    match decode_args_within(&types, rest, rest.len().saturating_mul(16)) {
+        Ok(values) => assert!(values
+            .iter()
+            .zip(unbounded.as_ref().expect("bounded decoding accepted more"))
+            .all(|(a, b)| a.bits_eq(b))),
+        Err(e) if matches!(e.problem(), Problem::TooLarge { .. }) => {}
+        Err(e) => assert_eq!(Err(e), unbounded.map(|_| ())),
+    }
 });
 
 /// A type read from the front of the input: one byte picks the kind, containers

@@ -87,7 +87,7 @@ pub struct Message {
 }
 
 fn bytes_value(bytes: &[u8]) -> WitValue {
-    WitValue::List(bytes.iter().copied().map(WitValue::U8).collect())
+    WitValue::Bytes(bytes.to_vec())
 }
 
 fn headers_value(headers: &[(String, Vec<u8>)]) -> WitValue {
@@ -100,16 +100,7 @@ fn headers_value(headers: &[(String, Vec<u8>)]) -> WitValue {
 }
 
 fn value_bytes(value: &WitValue) -> Vec<u8> {
-    match value {
-        WitValue::List(items) => items
-            .iter()
-            .filter_map(|b| match b {
-                WitValue::U8(b) => Some(*b),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+    value.as_bytes().map(|b| b.into_owned()).unwrap_or_default()
 }
 
 impl Message {

@@ -3,17 +3,72 @@
 //! Bytes come from the network: nothing here panics, recursion follows the type and
 //! stops at [`MAX_DEPTH`], and nothing is allocated for a length the input cannot
 //! hold (every element takes at least one byte, so a list never reserves more
-//! elements than there are bytes left).
+//! elements than there are bytes left). The `_within` forms also bound the
+//! memory the decoded values take, which can exceed the input's size many times
+//! (an array of a million one-byte integers is a million values): a call's
+//! arguments and results are decoded within [`decoded_limit`] of the call limit.
 
 use super::error::{Problem, Segment, WireError};
 use super::msgpack::{Float, ReadError, Reader};
 use super::types::{WitType, WitValue};
 use super::MAX_DEPTH;
 
+/// How many times its call limit a call's arguments (or results) may take in
+/// memory once decoded.
+pub const DECODED_PER_CALL_BYTE: usize = 16;
+
+/// The memory the decoded arguments or results of a call limited to
+/// `max_call_bytes` may take: [`DECODED_PER_CALL_BYTE`] times it.
+pub fn decoded_limit(max_call_bytes: usize) -> usize {
+    max_call_bytes.saturating_mul(DECODED_PER_CALL_BYTE)
+}
+
+/// What decoded values may still take: every value costs its `WitValue`, every
+/// string, byte list and name it carries its length besides.
+struct Budget {
+    left: usize,
+    limit: usize,
+}
+
+/// What one decoded value costs besides what it owns.
+const VALUE_SIZE: usize = std::mem::size_of::<WitValue>();
+
+impl Budget {
+    fn unbounded() -> Self {
+        Self::new(usize::MAX)
+    }
+
+    fn new(limit: usize) -> Self {
+        Self { left: limit, limit }
+    }
+
+    fn take(&mut self, bytes: usize) -> Result<(), WireError> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(self.exceeded()),
+        }
+    }
+
+    /// Whether `bytes` more would still fit, without taking them.
+    fn check(&self, bytes: usize) -> Result<(), WireError> {
+        match bytes <= self.left {
+            true => Ok(()),
+            false => Err(self.exceeded()),
+        }
+    }
+
+    fn exceeded(&self) -> WireError {
+        WireError::here(Problem::TooLarge { limit: self.limit })
+    }
+}
+
 /// Decode one value of type `ty`; the bytes must hold exactly that value.
 pub fn decode(ty: &WitType, bytes: &[u8]) -> Result<WitValue, WireError> {
     let mut r = Reader::new(bytes);
-    let value = read(ty, &mut r, 0)
+    let value = read(ty, &mut r, 0, &mut Budget::unbounded())
         .and_then(|v| end(&r).map(|()| v))
         .map_err(|e| e.within(Segment::Root("value")))?;
     Ok(value)
@@ -21,12 +76,44 @@ pub fn decode(ty: &WitType, bytes: &[u8]) -> Result<WitValue, WireError> {
 
 /// Decode a call's arguments (an array with one element per parameter).
 pub fn decode_args(types: &[WitType], bytes: &[u8]) -> Result<Vec<WitValue>, WireError> {
-    decode_all("args", "arguments", types, bytes)
+    decode_all("args", "arguments", types, bytes, &mut Budget::unbounded())
 }
 
 /// Decode a call's results (an array with one element per result).
 pub fn decode_results(types: &[WitType], bytes: &[u8]) -> Result<Vec<WitValue>, WireError> {
-    decode_all("results", "results", types, bytes)
+    decode_all("results", "results", types, bytes, &mut Budget::unbounded())
+}
+
+/// [`decode_args`], refusing with [`Problem::TooLarge`] arguments whose values
+/// would take more than `max_decoded` bytes of memory.
+pub fn decode_args_within(
+    types: &[WitType],
+    bytes: &[u8],
+    max_decoded: usize,
+) -> Result<Vec<WitValue>, WireError> {
+    decode_all(
+        "args",
+        "arguments",
+        types,
+        bytes,
+        &mut Budget::new(max_decoded),
+    )
+}
+
+/// [`decode_results`] within `max_decoded` bytes of memory, as
+/// [`decode_args_within`].
+pub fn decode_results_within(
+    types: &[WitType],
+    bytes: &[u8],
+    max_decoded: usize,
+) -> Result<Vec<WitValue>, WireError> {
+    decode_all(
+        "results",
+        "results",
+        types,
+        bytes,
+        &mut Budget::new(max_decoded),
+    )
 }
 
 fn decode_all(
@@ -34,6 +121,7 @@ fn decode_all(
     what: &'static str,
     types: &[WitType],
     bytes: &[u8],
+    budget: &mut Budget,
 ) -> Result<Vec<WitValue>, WireError> {
     let mut r = Reader::new(bytes);
     let at_root = |e: WireError| e.within(Segment::Root(root));
@@ -44,7 +132,8 @@ fn decode_all(
     count(what, types.len(), len).map_err(at_root)?;
     let mut values = Vec::with_capacity(len);
     for (i, ty) in types.iter().enumerate() {
-        values.push(read(ty, &mut r, 0).map_err(|e| e.within(Segment::RootIndex(root, i)))?);
+        let value = read(ty, &mut r, 0, budget);
+        values.push(value.map_err(|e| e.within(Segment::RootIndex(root, i)))?);
     }
     end(&r).map_err(at_root)?;
     Ok(values)
@@ -57,12 +146,18 @@ fn end(r: &Reader<'_>) -> Result<(), WireError> {
     }
 }
 
-fn read(ty: &WitType, r: &mut Reader<'_>, depth: usize) -> Result<WitValue, WireError> {
+fn read(
+    ty: &WitType,
+    r: &mut Reader<'_>,
+    depth: usize,
+    b: &mut Budget,
+) -> Result<WitValue, WireError> {
     use WitType as T;
     use WitValue as V;
     if depth > MAX_DEPTH {
         return Err(WireError::here(Problem::TooDeep { max: MAX_DEPTH }));
     }
+    b.take(VALUE_SIZE)?;
     let expected = || expected(ty);
     Ok(match ty {
         T::Resource { interface, name } => {
@@ -92,6 +187,7 @@ fn read(ty: &WitType, r: &mut Reader<'_>, depth: usize) -> Result<WitValue, Wire
         },
         T::Char => {
             let s = r.str().map_err(|e| wrong(e, expected))?;
+            b.take(s.len())?;
             let mut chars = s.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) => V::Char(c),
@@ -101,18 +197,26 @@ fn read(ty: &WitType, r: &mut Reader<'_>, depth: usize) -> Result<WitValue, Wire
                 }
             }
         }
-        T::String => V::String(r.str().map_err(|e| wrong(e, expected))?.to_owned()),
+        T::String => {
+            let s = r.str().map_err(|e| wrong(e, expected))?;
+            b.take(s.len())?;
+            V::String(s.to_owned())
+        }
         T::List(element) if **element == T::U8 => {
             let bytes = r.bin().map_err(|e| wrong(e, expected))?;
-            V::List(bytes.iter().map(|b| V::U8(*b)).collect())
+            b.take(bytes.len())?;
+            V::Bytes(bytes.to_vec())
         }
         T::List(element) => {
-            // `array()` refused any length beyond the remaining bytes.
+            // `array()` refused any length beyond the remaining bytes; the items
+            // pay for themselves as they are read, but not before the list
+            // reserves room for them.
             let len = r.array().map_err(|e| wrong(e, expected))?;
+            b.check(len.saturating_mul(VALUE_SIZE))?;
             let mut items = Vec::with_capacity(len);
             for i in 0..len {
                 let item =
-                    read(element, r, depth + 1).map_err(|e| e.within(Segment::Element(i)))?;
+                    read(element, r, depth + 1, b).map_err(|e| e.within(Segment::Element(i)))?;
                 items.push(item);
             }
             V::List(items)
@@ -122,7 +226,8 @@ fn read(ty: &WitType, r: &mut Reader<'_>, depth: usize) -> Result<WitValue, Wire
             count("fields", fields.len(), len)?;
             let mut values = Vec::with_capacity(len);
             for (name, ty) in fields {
-                let value = read(ty, r, depth + 1).map_err(|e| e.within(Segment::Name(name)))?;
+                b.take(name.len())?;
+                let value = read(ty, r, depth + 1, b).map_err(|e| e.within(Segment::Name(name)))?;
                 values.push((name.clone(), value));
             }
             V::Record(values)
@@ -132,19 +237,23 @@ fn read(ty: &WitType, r: &mut Reader<'_>, depth: usize) -> Result<WitValue, Wire
             count("elements", types.len(), len)?;
             let mut values = Vec::with_capacity(len);
             for (i, ty) in types.iter().enumerate() {
-                values.push(read(ty, r, depth + 1).map_err(|e| e.within(Segment::Position(i)))?);
+                let value = read(ty, r, depth + 1, b);
+                values.push(value.map_err(|e| e.within(Segment::Position(i)))?);
             }
             V::Tuple(values)
         }
         T::Variant(cases) => {
             let (index, has_payload) = case_header(r, ty, "variant", cases.len())?;
             let (name, payload_ty) = &cases[index];
-            let payload = read_payload(r, name, payload_ty.as_ref(), has_payload, depth)?;
+            b.take(name.len())?;
+            let payload = read_payload(r, name, payload_ty.as_ref(), has_payload, depth, b)?;
             V::Variant(name.clone(), payload)
         }
         T::Enum(names) => {
             let index = r.int().map_err(|e| wrong(e, expected))?;
-            V::Enum(names[case_index(index, "enum", names.len())?].clone())
+            let name = &names[case_index(index, "enum", names.len())?];
+            b.take(name.len())?;
+            V::Enum(name.clone())
         }
         T::Option(some) => {
             if r.nil() {
@@ -158,7 +267,7 @@ fn read(ty: &WitType, r: &mut Reader<'_>, depth: usize) -> Result<WitValue, Wire
                     }));
                 }
                 let value =
-                    read(some, r, depth + 1).map_err(|e| e.within(Segment::Name("some")))?;
+                    read(some, r, depth + 1, b).map_err(|e| e.within(Segment::Name("some")))?;
                 V::Option(Some(Box::new(value)))
             }
         }
@@ -171,6 +280,7 @@ fn read(ty: &WitType, r: &mut Reader<'_>, depth: usize) -> Result<WitValue, Wire
                     ok.as_deref(),
                     has_payload,
                     depth,
+                    b,
                 )?))
             } else {
                 V::Result(Err(read_payload(
@@ -179,10 +289,15 @@ fn read(ty: &WitType, r: &mut Reader<'_>, depth: usize) -> Result<WitValue, Wire
                     err.as_deref(),
                     has_payload,
                     depth,
+                    b,
                 )?))
             }
         }
-        T::Flags(names) => V::Flags(read_flags(r, ty, names)?),
+        T::Flags(names) => {
+            let set = read_flags(r, ty, names)?;
+            b.take(set.iter().map(String::len).sum())?;
+            V::Flags(set)
+        }
     })
 }
 
@@ -230,11 +345,12 @@ fn read_payload(
     ty: Option<&WitType>,
     present: bool,
     depth: usize,
+    b: &mut Budget,
 ) -> Result<Option<Box<WitValue>>, WireError> {
     match (ty, present) {
         (None, false) => Ok(None),
         (Some(ty), true) => {
-            let value = read(ty, r, depth + 1).map_err(|e| e.within(Segment::Name(case)))?;
+            let value = read(ty, r, depth + 1, b).map_err(|e| e.within(Segment::Name(case)))?;
             Ok(Some(Box::new(value)))
         }
         (ty, _) => Err(WireError::here(Problem::Payload {
@@ -331,6 +447,43 @@ mod tests {
 
     fn err(ty: &WitType, bytes: &[u8]) -> String {
         decode(ty, bytes).unwrap_err().to_string()
+    }
+
+    /// `[list]`: one argument, an array of `n` one-byte integers (or a bin of
+    /// `n` bytes).
+    fn one_list(n: usize, bin: bool) -> Vec<u8> {
+        let mut out = vec![0x91, if bin { 0xc6 } else { 0xdd }];
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+        out.extend(std::iter::repeat_n(7u8, n));
+        out
+    }
+
+    #[test]
+    fn a_small_payload_that_decodes_huge_is_refused_within_its_bound() {
+        let n = 100_000;
+        let ints = [WitType::list(WitType::U32)];
+        let payload = one_list(n, false);
+        let limit = decoded_limit(payload.len());
+        // A value per byte: VALUE_SIZE times the payload, over 16 times it.
+        const { assert!(VALUE_SIZE > DECODED_PER_CALL_BYTE) };
+        let refused = decode_args_within(&ints, &payload, limit).unwrap_err();
+        assert_eq!(refused.problem(), &Problem::TooLarge { limit });
+        assert_eq!(
+            refused.to_string(),
+            format!("args[0]: decoded, the value would take more than {limit} bytes of memory")
+        );
+        assert_eq!(decode_args(&ints, &payload).unwrap().len(), 1, "unbounded");
+        // The same bytes as a list<u8> decode to bytes: within the bound.
+        let bytes = [WitType::list(WitType::U8)];
+        let payload = one_list(n, true);
+        let decoded = decode_args_within(&bytes, &payload, decoded_limit(payload.len())).unwrap();
+        assert_eq!(decoded, vec![WitValue::Bytes(vec![7; n])]);
+        // Strings pay for their length.
+        let strings = [WitType::String];
+        let mut payload = vec![0x91, 0xda, 0x03, 0xe8];
+        payload.extend(std::iter::repeat_n(b'a', 1000));
+        assert!(decode_args_within(&strings, &payload, 1000).is_err());
+        assert!(decode_args_within(&strings, &payload, 1000 + VALUE_SIZE).is_ok());
     }
 
     #[test]

@@ -82,6 +82,10 @@ fn walk(
         (T::F64, V::Float64(v)) => mp::write_f64(out, *v),
         (T::Char, V::Char(c)) => mp::write_str(out, c.encode_utf8(&mut [0; 4])).map_err(here)?,
         (T::String, V::String(s)) => mp::write_str(out, s).map_err(here)?,
+        (T::List(element), V::Bytes(bytes)) if **element == T::U8 => {
+            mp::write_bin_header(out, bytes.len()).map_err(here)?;
+            out.put(bytes);
+        }
         (T::List(element), V::List(items)) if **element == T::U8 => {
             mp::write_bin_header(out, items.len()).map_err(here)?;
             for (i, item) in items.iter().enumerate() {

@@ -195,6 +195,12 @@ pub enum Problem {
         /// The resource's name.
         name: String,
     },
+    /// Decoded, the values would take more memory than the call allows.
+    #[error("decoded, the value would take more than {limit} bytes of memory")]
+    TooLarge {
+        /// The bound, in bytes.
+        limit: usize,
+    },
     /// Nested deeper than [`MAX_DEPTH`](super::MAX_DEPTH).
     #[error("the value nests deeper than {max} levels")]
     TooDeep {

@@ -27,7 +27,10 @@ pub mod types;
 pub mod wave;
 
 pub use body::{check_body_subject, host_inbox_prefix, BodyError, BodyOffer, BodySender};
-pub use decode::{decode, decode_args, decode_results};
+pub use decode::{
+    decode, decode_args, decode_args_within, decode_results, decode_results_within, decoded_limit,
+    DECODED_PER_CALL_BYTE,
+};
 pub use encode::{encode, encode_args, encode_results, typecheck};
 pub use error::{Problem, WireError};
 pub use rpc::{

@@ -267,8 +267,12 @@ pub enum WitValue {
     Char(char),
     /// A `string`.
     String(String),
-    /// A `list` (`list<u8>` too).
+    /// A `list` (`list<u8>` too, though [`WitValue::Bytes`] is the cheap form).
     List(Vec<WitValue>),
+    /// A `list<u8>` as bytes: what decoding gives for one, and the way to build
+    /// one without a value per byte. The encoder takes either form;
+    /// [`WitValue::bits_eq`] holds the two equal.
+    Bytes(Vec<u8>),
     /// Fields `(name, value)` in the type's declaration order.
     Record(Vec<(String, WitValue)>),
     /// A `tuple`.
@@ -287,6 +291,31 @@ pub enum WitValue {
 }
 
 impl WitValue {
+    /// The bytes of a `list<u8>` value in either form; `None` for any other value
+    /// (a `List` holding anything but `U8`s included).
+    pub fn as_bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            WitValue::Bytes(b) => Some(std::borrow::Cow::Borrowed(b)),
+            WitValue::List(items) => items
+                .iter()
+                .map(|v| match v {
+                    WitValue::U8(b) => Some(*b),
+                    _ => None,
+                })
+                .collect::<Option<Vec<u8>>>()
+                .map(std::borrow::Cow::Owned),
+            _ => None,
+        }
+    }
+
+    /// [`WitValue::as_bytes`], taking the value (no copy of a `Bytes`).
+    pub fn into_bytes(self) -> Option<Vec<u8>> {
+        match self {
+            WitValue::Bytes(b) => Some(b),
+            other => other.as_bytes().map(std::borrow::Cow::into_owned),
+        }
+    }
+
     /// The value's kind in WIT words (`u8`, `list`, `record`), for messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -303,7 +332,7 @@ impl WitValue {
             WitValue::Float64(_) => "f64",
             WitValue::Char(_) => "char",
             WitValue::String(_) => "string",
-            WitValue::List(_) => "list",
+            WitValue::List(_) | WitValue::Bytes(_) => "list",
             WitValue::Record(_) => "record",
             WitValue::Tuple(_) => "tuple",
             WitValue::Variant(..) => "variant",
@@ -328,6 +357,9 @@ impl WitValue {
             (V::Float64(a), V::Float64(b)) => a.to_bits() == b.to_bits(),
             (V::List(a), V::List(b)) | (V::Tuple(a), V::Tuple(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.bits_eq(b))
+            }
+            (V::Bytes(_), V::List(_)) | (V::List(_), V::Bytes(_)) => {
+                self.as_bytes().is_some() && self.as_bytes() == other.as_bytes()
             }
             (V::Record(a), V::Record(b)) => {
                 a.len() == b.len()
@@ -394,5 +426,18 @@ mod tests {
         assert!(nan.bits_eq(&nan.clone()));
         assert!(!WitValue::Float32(0.0).bits_eq(&WitValue::Float32(-0.0)));
         assert!(!WitValue::Result(Ok(None)).bits_eq(&WitValue::Result(Err(None))));
+    }
+
+    #[test]
+    fn bytes_equal_the_same_list_of_u8() {
+        let bytes = WitValue::Bytes(vec![1, 2]);
+        let list = WitValue::List(vec![WitValue::U8(1), WitValue::U8(2)]);
+        assert!(bytes.bits_eq(&list) && list.bits_eq(&bytes));
+        assert!(!bytes.bits_eq(&WitValue::List(vec![WitValue::U8(1)])));
+        let not_bytes = WitValue::List(vec![WitValue::U16(1), WitValue::U16(2)]);
+        assert!(!bytes.bits_eq(&not_bytes));
+        assert_eq!(list.into_bytes(), Some(vec![1, 2]));
+        assert_eq!(not_bytes.as_bytes(), None);
+        assert_eq!(WitValue::Bytes(vec![]).kind(), "list");
     }
 }

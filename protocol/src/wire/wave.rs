@@ -113,6 +113,9 @@ fn to_wit(ty: &WitType, v: &Value) -> Result<WitValue, String> {
         WitType::F64 => WitValue::Float64(v.unwrap_f64()),
         WitType::Char => WitValue::Char(v.unwrap_char()),
         WitType::String => WitValue::String(v.unwrap_string().into_owned()),
+        WitType::List(t) if **t == WitType::U8 => {
+            WitValue::Bytes(v.unwrap_list().map(|x| x.unwrap_u8()).collect())
+        }
         WitType::List(t) => WitValue::List(
             v.unwrap_list()
                 .map(|x| to_wit(t, &x))
@@ -177,6 +180,10 @@ fn from_wit(ty: &WitType, v: &WitValue) -> Result<Value, String> {
         (WitType::F64, WitValue::Float64(x)) => Value::make_f64(*x),
         (WitType::Char, WitValue::Char(x)) => Value::make_char(*x),
         (WitType::String, WitValue::String(x)) => Value::make_string(Cow::Borrowed(x)),
+        (WitType::List(t), WitValue::Bytes(bytes)) if **t == WitType::U8 => {
+            let items = bytes.iter().map(|b| Value::make_u8(*b)).collect::<Vec<_>>();
+            Value::make_list(&wave_type(ty)?, items).map_err(e)?
+        }
         (WitType::List(t), WitValue::List(items)) => {
             let items = items
                 .iter()

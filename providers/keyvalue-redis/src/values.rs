@@ -17,7 +17,7 @@ pub fn other(message: impl Into<String>) -> WitValue {
 
 /// A `list<u8>`.
 pub fn bytes(bytes: Vec<u8>) -> WitValue {
-    WitValue::List(bytes.into_iter().map(WitValue::U8).collect())
+    WitValue::Bytes(bytes)
 }
 
 /// An `option<T>`.
@@ -55,13 +55,10 @@ pub fn list(value: &WitValue) -> Result<&[WitValue], String> {
 }
 
 pub fn to_bytes(value: &WitValue) -> Result<Vec<u8>, String> {
-    list(value)?
-        .iter()
-        .map(|b| match b {
-            WitValue::U8(b) => Ok(*b),
-            other => Err(format!("expected a u8, got a {}", other.kind())),
-        })
-        .collect()
+    value
+        .as_bytes()
+        .map(std::borrow::Cow::into_owned)
+        .ok_or_else(|| format!("expected a list<u8>, got a {}", value.kind()))
 }
 
 pub fn strings(value: &WitValue) -> Result<Vec<&str>, String> {

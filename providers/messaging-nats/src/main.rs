@@ -151,12 +151,13 @@ async fn publish(brokers: &Brokers, call: &Call) -> Result<(), String> {
 }
 
 async fn request(brokers: &Brokers, call: &Call) -> Result<WitValue, String> {
-    let [WitValue::String(subject), WitValue::List(body), WitValue::U32(timeout_ms)] =
-        &call.args[..]
-    else {
+    let [WitValue::String(subject), body, WitValue::U32(timeout_ms)] = &call.args[..] else {
         return Err("request takes (subject, body, timeout-ms)".into());
     };
-    let body = wit::bytes(body);
+    let body = body
+        .as_bytes()
+        .ok_or("request takes (subject, body, timeout-ms): the body is not a list<u8>")?
+        .into_owned();
     let nats = brokers.for_link(&call.link).await?;
     let timeout = Duration::from_millis(u64::from(*timeout_ms)).min(call.timeout());
     let reply = tokio::time::timeout(timeout, nats.request(subject.clone(), body.into()))

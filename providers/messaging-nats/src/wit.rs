@@ -24,25 +24,11 @@ pub struct Message {
     pub reply_to: Option<String>,
 }
 
-/// `list<u8>` values as bytes.
-pub fn bytes(items: &[WitValue]) -> Vec<u8> {
-    items
-        .iter()
-        .filter_map(|v| match v {
-            WitValue::U8(b) => Some(*b),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A `broker-message` value.
 pub fn message_value(subject: String, body: Vec<u8>, reply_to: Option<String>) -> WitValue {
     WitValue::Record(vec![
         ("subject".into(), WitValue::String(subject)),
-        (
-            "body".into(),
-            WitValue::List(body.into_iter().map(WitValue::U8).collect()),
-        ),
+        ("body".into(), WitValue::Bytes(body)),
         (
             "reply-to".into(),
             WitValue::Option(reply_to.map(|r| Box::new(WitValue::String(r)))),
@@ -63,7 +49,9 @@ pub fn read_message(value: Option<&WitValue>) -> Result<Message, String> {
     for (name, value) in fields {
         match (name.as_str(), value) {
             ("subject", WitValue::String(s)) => msg.subject = s.clone(),
-            ("body", WitValue::List(items)) => msg.body = bytes(items),
+            ("body", body) => {
+                msg.body = body.as_bytes().map(|b| b.into_owned()).unwrap_or_default()
+            }
             ("reply-to", WitValue::Option(Some(r))) => {
                 if let WitValue::String(r) = &**r {
                     msg.reply_to = Some(r.clone());

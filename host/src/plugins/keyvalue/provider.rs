@@ -82,7 +82,7 @@ impl Bucket {
     }
 
     pub async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
-        let value = WitValue::List(value.into_iter().map(WitValue::U8).collect());
+        let value = WitValue::Bytes(value);
         self.call(KvFunction::Set, vec![s(key), value]).await?;
         Ok(())
     }
@@ -184,12 +184,7 @@ impl Bucket {
         let list = WitValue::List(
             pairs
                 .into_iter()
-                .map(|(k, v)| {
-                    WitValue::Tuple(vec![
-                        WitValue::String(k),
-                        WitValue::List(v.into_iter().map(WitValue::U8).collect()),
-                    ])
-                })
+                .map(|(k, v)| WitValue::Tuple(vec![WitValue::String(k), WitValue::Bytes(v)]))
                 .collect(),
         );
         self.call(KvFunction::SetMany, vec![list]).await?;
@@ -209,16 +204,9 @@ fn s(text: &str) -> WitValue {
 }
 
 fn bytes(value: WitValue) -> Result<Vec<u8>, KvError> {
-    let WitValue::List(items) = value else {
-        return Err(KvError("the provider's value is not a list<u8>".into()));
-    };
-    Ok(items
-        .into_iter()
-        .filter_map(|b| match b {
-            WitValue::U8(b) => Some(b),
-            _ => None,
-        })
-        .collect())
+    value
+        .into_bytes()
+        .ok_or_else(|| KvError("the provider's value is not a list<u8>".into()))
 }
 
 /// The provider's `error` variant in words.

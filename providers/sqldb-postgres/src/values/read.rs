@@ -23,13 +23,10 @@ pub fn list(value: &WitValue) -> Result<&[WitValue], String> {
 }
 
 pub fn bytes(value: &WitValue) -> Result<Vec<u8>, String> {
-    list(value)?
-        .iter()
-        .map(|b| match b {
-            WitValue::U8(b) => Ok(*b),
-            other => Err(format!("expected a u8, got a {}", other.kind())),
-        })
-        .collect()
+    value
+        .as_bytes()
+        .map(std::borrow::Cow::into_owned)
+        .ok_or_else(|| format!("expected a list<u8>, got a {}", value.kind()))
 }
 
 /// Any integer type, widened.
@@ -49,5 +46,5 @@ pub fn int(value: &WitValue) -> Result<i64, String> {
 
 /// `list<u8>` of bytes.
 pub fn to_list(bytes: &[u8]) -> WitValue {
-    WitValue::List(bytes.iter().copied().map(WitValue::U8).collect())
+    WitValue::Bytes(bytes.to_vec())
 }
