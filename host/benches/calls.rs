@@ -8,8 +8,10 @@
 //! - `in-process`: the same with `echo` on host A; and `echo` called directly, so
 //!   the link's own cost is the difference.
 //!
-//! Payloads 16 B, 1 KiB and 64 KiB of `list<u8>`; 1 and 64 calls in flight.
-//! Reports p50/p99 latency and calls per second.
+//! Payloads 16 B, 1 KiB, 64 KiB and 1 MiB of `list<u8>`; 1 and 64 calls in
+//! flight. Reports p50/p99 latency, calls per second, and CPU per call (this
+//! process, where every host and the raw requester and responder run, plus
+//! nats-server; from `/proc`, in 10 ms ticks).
 //!
 //! Run: `cargo bench -p lattice-host --bench calls` (needs nats-server; see
 //! `docs/benchmarks.md`). `CALLS_SECS` sets seconds per case (default 2);
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 
 const VALUES: &str = "lattice:echo/values";
-const SIZES: [usize; 3] = [16, 1024, 64 * 1024];
+const SIZES: [usize; 4] = [16, 1024, 64 * 1024, 1 << 20];
 const IN_FLIGHT: [usize; 2] = [1, 64];
 
 fn manifest() -> lattice_protocol::manifest::Manifest {
@@ -63,6 +65,8 @@ async fn host(nats: &NatsServer) -> Host {
 struct Run {
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// CPU used by this process and nats-server while it ran.
+    cpu: Duration,
 }
 
 impl Run {
@@ -75,9 +79,20 @@ impl Run {
     fn rate(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// CPU µs per call.
+    fn cpu_per_call(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.latencies.len().max(1) as f64
+    }
 }
 
-async fn measure<F, Fut>(in_flight: usize, secs: f64, call: F) -> Run
+/// This process's and nats-server's CPU time so far.
+fn cpu(nats: Option<u32>) -> Duration {
+    use lattice_testing::process::cpu_time;
+    cpu_time(None) + nats.map(|pid| cpu_time(Some(pid))).unwrap_or_default()
+}
+
+async fn measure<F, Fut>(in_flight: usize, secs: f64, nats: Option<u32>, call: F) -> Run
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -87,7 +102,7 @@ where
     for _ in 0..50 {
         call().await;
     }
-    let start = Instant::now();
+    let (start, cpu_before) = (Instant::now(), cpu(nats));
     let until = start + Duration::from_secs_f64(secs);
     let tasks: Vec<_> = (0..in_flight)
         .map(|_| {
@@ -110,6 +125,7 @@ where
     Run {
         latencies,
         elapsed: start.elapsed(),
+        cpu: cpu(nats).saturating_sub(cpu_before),
     }
 }
 
@@ -149,8 +165,9 @@ async fn main() {
     a.apply(spec(&["relay"])).await.unwrap();
     c.apply(spec(&["relay", "echo"])).await.unwrap();
 
+    let pid = nats.pid();
     println!(
-        "| payload | in flight | path | p50 µs | p99 µs | calls/s |\n|---|---|---|---|---|---|"
+        "| payload | in flight | path | p50 µs | p99 µs | calls/s | CPU µs/call |\n|---|---|---|---|---|---|---|"
     );
     let pick = |var: &str, all: &[usize]| -> Vec<usize> {
         std::env::var(var)
@@ -170,7 +187,7 @@ async fn main() {
 
             let (client, p) = (requester.clone(), payload.clone());
             if wanted("raw NATS request/reply") {
-                let run = measure(in_flight, secs, move || {
+                let run = measure(in_flight, secs, pid, move || {
                     let (client, p) = (client.clone(), p.clone());
                     async move {
                         let reply = if std::env::var("RAW_HEADERS").is_ok() {
@@ -215,7 +232,7 @@ async fn main() {
                     continue;
                 }
                 let arg = arg.clone();
-                let run = measure(in_flight, secs, move || {
+                let run = measure(in_flight, secs, pid, move || {
                     let (host, arg) = (host.clone(), arg.clone());
                     async move {
                         let out = host
@@ -230,10 +247,11 @@ async fn main() {
             }
             for (label, mut run) in rows {
                 println!(
-                    "| {size} B | {in_flight} | {label} | {} | {} | {:.0} |",
+                    "| {size} B | {in_flight} | {label} | {} | {} | {:.0} | {:.1} |",
                     us(run.percentile(0.5)),
                     us(run.percentile(0.99)),
-                    run.rate()
+                    run.rate(),
+                    run.cpu_per_call()
                 );
             }
         }

@@ -51,18 +51,7 @@ fn app(name: &str, port: u16, limits: &[(&str, &str)]) -> lattice_protocol::mani
 
 /// The process's CPU time (user + system), in 10 ms ticks.
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    lattice_testing::process::cpu_time(None)
 }
 
 /// `conns` keep-alive connections sending GETs to `port` for `secs`: (req/s, CPU µs/req).

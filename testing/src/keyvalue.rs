@@ -106,7 +106,7 @@ pub fn s(text: &str) -> WitValue {
 
 /// A `list<u8>`.
 pub fn bytes(b: &[u8]) -> WitValue {
-    WitValue::List(b.iter().copied().map(WitValue::U8).collect())
+    WitValue::Bytes(b.to_vec())
 }
 
 pub fn some(v: WitValue) -> WitValue {

@@ -213,6 +213,11 @@ impl NatsServer {
         self.port
     }
 
+    /// The server process's id while it runs (for benchmarks reading its CPU).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The server's log file (useful in assertion messages).
     pub fn log_path(&self) -> &Path {
         &self.log

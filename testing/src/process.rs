@@ -114,3 +114,25 @@ impl Drop for Process {
         self.kill();
     }
 }
+
+/// CPU time (user + system) a process has used, from `/proc/<pid>/stat` (`None`:
+/// this process), in 10 ms ticks; zero where it cannot be read. Benchmarks
+/// report it per operation beside wall-clock rates.
+pub fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = fs::read_to_string(path).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}

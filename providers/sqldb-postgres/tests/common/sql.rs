@@ -18,7 +18,7 @@ pub fn list(items: Vec<WitValue>) -> WitValue {
 }
 
 pub fn bytes(b: &[u8]) -> WitValue {
-    WitValue::List(b.iter().copied().map(WitValue::U8).collect())
+    WitValue::Bytes(b.to_vec())
 }
 
 /// `integer_decode` of an f64 / f32, as a component sends it.
