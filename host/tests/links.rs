@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
 use lattice_host::links::types::to_wire;
-use lattice_host::links::CallFailure;
+use lattice_host::links::CallError;
 use lattice_host::{Host, HostConfig};
 use lattice_protocol::manifest::{parse, Manifest};
 use lattice_protocol::messages::WorkloadSpec;
@@ -68,7 +68,7 @@ async fn host(nats: &NatsServer, labels: &[(&str, &str)]) -> Host {
     Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
 }
 
-async fn relay(host: &Host, function: &str, params: &[Val]) -> Result<Vec<Val>, CallFailure> {
+async fn relay(host: &Host, function: &str, params: &[Val]) -> Result<Vec<Val>, CallError> {
     tokio::time::timeout(
         Duration::from_secs(20),
         host.call("echoes", "relay", VALUES, function, params),
@@ -721,7 +721,7 @@ async fn an_overloaded_callee_answers_overloaded() {
     edge.apply(spec).await.unwrap();
     let calls = (0..12).map(|_| relay(&edge, "sleep", &[Val::U32(300)]));
     let results = futures::future::join_all(calls).await;
-    let overloaded: Vec<&CallFailure> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let overloaded: Vec<&CallError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(!overloaded.is_empty(), "every call was admitted");
     for err in &overloaded {
         assert!(err.message.contains("(overloaded)"), "{err}");

@@ -2,7 +2,7 @@
 
 use super::{ComponentRuntime, Outcome};
 use crate::limiter::Slot;
-use crate::links::failure::CallFailure;
+use crate::links::failure::CallError;
 use crate::links::funcs::ExportedFunc;
 use crate::telemetry::trace::{self, TraceContext};
 use lattice_protocol::wire::CallErrorKind;
@@ -16,7 +16,7 @@ pub async fn invoke(
     export: &ExportedFunc,
     params: &[Val],
     parent: Option<TraceContext>,
-) -> Result<Vec<Val>, CallFailure> {
+) -> Result<Vec<Val>, CallError> {
     let slot = admit(rt).await?;
     invoke_admitted(rt, export, params, parent, slot).await
 }
@@ -24,10 +24,10 @@ pub async fn invoke(
 /// A slot of `rt`'s limiter, or `overloaded` (counted in `rt.outcomes`): taken
 /// before a served call's arguments are fetched and decoded, so only calls that
 /// will run hold memory for them.
-pub async fn admit(rt: &ComponentRuntime) -> Result<Slot, CallFailure> {
+pub async fn admit(rt: &ComponentRuntime) -> Result<Slot, CallError> {
     rt.limiter.acquire().await.map_err(|reason| {
         rt.outcomes.refused();
-        CallFailure::new(CallErrorKind::Overloaded, rt.overloaded(reason).to_string())
+        CallError::new(CallErrorKind::Overloaded, rt.overloaded(reason).to_string())
     })
 }
 
@@ -38,7 +38,7 @@ pub async fn invoke_admitted(
     params: &[Val],
     parent: Option<TraceContext>,
     _slot: Slot,
-) -> Result<Vec<Val>, CallFailure> {
+) -> Result<Vec<Val>, CallError> {
     let started = std::time::Instant::now();
     let span = trace::invocation(
         &rt.env.app,
@@ -64,7 +64,7 @@ async fn run(
     export: &ExportedFunc,
     params: &[Val],
     span: trace::Span,
-) -> Result<Vec<Val>, CallFailure> {
+) -> Result<Vec<Val>, CallError> {
     let mut store = rt.new_store();
     store.data_mut().begin(span);
     let guest = |e: wasmtime::Error| {
@@ -74,11 +74,11 @@ async fn run(
         } else {
             CallErrorKind::Trap
         };
-        CallFailure::new(kind, rt.guest_error(text).to_string())
+        CallError::new(kind, rt.guest_error(text).to_string())
     };
     let instance = rt.pre.instantiate_async(&mut store).await.map_err(guest)?;
     let func = instance.get_func(&mut store, export.index).ok_or_else(|| {
-        CallFailure::new(
+        CallError::new(
             CallErrorKind::Internal,
             rt.guest_error("its export vanished between apply and call")
                 .to_string(),

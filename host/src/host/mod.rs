@@ -8,7 +8,7 @@ use crate::component::{invoke, ComponentRuntime};
 use crate::config::{automatic_labels, HostConfig};
 use crate::ctx::Ctx;
 use crate::engine::{build_engine, start_epoch_ticker};
-use crate::links::failure::CallFailure;
+use crate::links::failure::CallError;
 use crate::links::router::Router;
 use crate::loopback::Loopback;
 use crate::plugins;
@@ -376,9 +376,9 @@ impl Host {
         interface: &str,
         function: &str,
         params: &[wasmtime::component::Val],
-    ) -> Result<Vec<wasmtime::component::Val>, CallFailure> {
+    ) -> Result<Vec<wasmtime::component::Val>, CallError> {
         let rt = self.component(app, component).ok_or_else(|| {
-            CallFailure::new(
+            CallError::new(
                 CallErrorKind::Unavailable,
                 format!("component '{component}' of app '{app}' does not run on this host"),
             )

@@ -7,10 +7,10 @@ use super::settings::LinkSettings;
 use crate::component::ComponentRuntime;
 use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::{CallCounts, FailedCall, LinkCalls, MAX_FAILED_CALLS};
+use lattice_rpc::chunks::Limit;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Instant;
 
 /// Linked calls counted by where they went (`lattice get hosts` shows them), per
 /// link interface of each component, and the last ones that failed.
@@ -160,8 +160,8 @@ pub struct Directory {
     labels: Arc<Mutex<BTreeMap<String, String>>>,
     apps: RwLock<HashMap<String, AppRoutes>>,
     pub counters: CallCounters,
-    /// Locality subjects that had no responders, until when to skip them.
-    pub far: Mutex<HashMap<String, Instant>>,
+    /// Sends calls over NATS (with `nats`).
+    pub caller: Option<lattice_rpc::Caller>,
 }
 
 impl Directory {
@@ -173,15 +173,38 @@ impl Directory {
         labels: Arc<Mutex<BTreeMap<String, String>>>,
     ) -> Self {
         Self {
+            apps: RwLock::default(),
+            counters: CallCounters::default(),
+            caller: nats.as_ref().map(|nats| {
+                let prefix = lattice_protocol::wire::host_inbox_prefix(&lattice, &host_id);
+                let limit = Self::limit_of(&settings);
+                lattice_rpc::Caller::new(
+                    nats.clone(),
+                    &lattice,
+                    prefix,
+                    limit,
+                    settings.responder_wait,
+                )
+            }),
             host_id,
             lattice,
             nats,
             settings,
             labels,
-            apps: RwLock::default(),
-            counters: CallCounters::default(),
-            far: Mutex::default(),
         }
+    }
+
+    fn limit_of(settings: &LinkSettings) -> Limit {
+        Limit {
+            bytes: settings.max_call_bytes,
+            owner: "the host",
+            setting: "--max-call-bytes",
+        }
+    }
+
+    /// The most bytes one call's arguments or results may have.
+    pub fn limit(&self) -> Limit {
+        Self::limit_of(&self.settings)
     }
 
     /// `(key, value)` of each locality label this host has, most specific first.

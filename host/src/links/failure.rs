@@ -1,64 +1,30 @@
-//! A linked call that failed in transport, and how the caller sees it.
+//! A linked call that failed in transport ([`CallError`], the transport's), and
+//! how the caller sees it.
 
 use crate::telemetry::trace::TraceContext;
 use lattice_protocol::messages::FailedCall;
-use lattice_protocol::wire::{CallErrorKind, WitType};
+use lattice_protocol::wire::WitType;
 use wasmtime::component::Val;
 
-/// Why a linked call produced no result, in words for the caller's error value or
-/// trap and the host's log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallFailure {
-    pub kind: CallErrorKind,
-    pub message: String,
-}
+pub use lattice_rpc::CallError;
 
-impl CallFailure {
-    pub fn new(kind: CallErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// Arguments or results that did not decode: `too-large` when their decoded
-    /// values would pass the call's memory bound, else `kind`.
-    pub fn undecodable(
-        kind: CallErrorKind,
-        what: String,
-        e: &lattice_protocol::wire::WireError,
-    ) -> Self {
-        let kind = match e.problem() {
-            lattice_protocol::wire::Problem::TooLarge { .. } => CallErrorKind::TooLarge,
-            _ => kind,
-        };
-        Self::new(kind, format!("{what} did not decode: {e}"))
-    }
-
-    /// This failure as a host report keeps it: `call` (`ns:pkg/iface.function`)
-    /// made by `component` of `app` in `trace`.
-    pub fn report(
-        &self,
-        app: &str,
-        component: &str,
-        call: String,
-        trace: &TraceContext,
-    ) -> FailedCall {
-        FailedCall {
-            at_ms: lattice_protocol::now_ms(),
-            app: app.to_owned(),
-            component: component.to_owned(),
-            call,
-            kind: self.kind.as_str().to_owned(),
-            message: self.message.clone(),
-            trace_id: trace.trace_id().to_string(),
-        }
-    }
-}
-
-impl std::fmt::Display for CallFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.kind.as_str())
+/// `failure` of `call` (`ns:pkg/iface.function`) made by `component` of `app` in
+/// `trace`, as a host report keeps it.
+pub fn report(
+    failure: &CallError,
+    app: &str,
+    component: &str,
+    call: String,
+    trace: &TraceContext,
+) -> FailedCall {
+    FailedCall {
+        at_ms: lattice_protocol::now_ms(),
+        app: app.to_owned(),
+        component: component.to_owned(),
+        call,
+        kind: failure.kind.as_str().to_owned(),
+        message: failure.message.clone(),
+        trace_id: trace.trace_id().to_string(),
     }
 }
 
@@ -105,7 +71,7 @@ impl ErrorCase {
     }
 
     /// Hand `failure` to the caller: as its error value in `results`, or as a trap.
-    pub fn deliver(&self, failure: &CallFailure, results: &mut [Val]) -> wasmtime::Result<()> {
+    pub fn deliver(&self, failure: &CallError, results: &mut [Val]) -> wasmtime::Result<()> {
         let text = failure.message.clone();
         let err = match self {
             ErrorCase::String => Val::String(text),
@@ -127,6 +93,7 @@ impl ErrorCase {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lattice_protocol::wire::CallErrorKind;
 
     #[test]
     fn failures_go_where_the_result_type_has_room() {
@@ -148,7 +115,7 @@ mod tests {
         assert_eq!(ErrorCase::of(&[WitType::U8]), ErrorCase::Trap);
         assert_eq!(ErrorCase::of(&[]), ErrorCase::Trap);
 
-        let failure = CallFailure::new(CallErrorKind::Timeout, "no answer in 1s");
+        let failure = CallError::new(CallErrorKind::Timeout, "no answer in 1s");
         let mut results = [Val::Bool(false)];
         ErrorCase::VariantCase("unavailable".into())
             .deliver(&failure, &mut results)

@@ -1,7 +1,7 @@
 //! The functions links route: what a component imports through a link and what it
 //! exports to links, worked out once when a workload is applied.
 
-use super::failure::{CallFailure, ErrorCase};
+use super::failure::{CallError, ErrorCase};
 use super::types::Signature;
 use super::InterfaceName;
 use lattice_protocol::wire::CallErrorKind;
@@ -85,7 +85,7 @@ impl Exports {
     }
 
     /// Function `function` of interface `key`, or why it cannot be called.
-    pub fn get(&self, key: &str, function: &str) -> Result<&ExportedFunc, CallFailure> {
+    pub fn get(&self, key: &str, function: &str) -> Result<&ExportedFunc, CallError> {
         let missing = || {
             let names = self.names();
             let exported = if names.is_empty() {
@@ -93,14 +93,14 @@ impl Exports {
             } else {
                 format!("it exports {}", names.join(", "))
             };
-            CallFailure::new(
+            CallError::new(
                 CallErrorKind::Refused,
                 format!("the target does not export {key}.{function}; {exported}"),
             )
         };
         match self.0.get(key).and_then(|f| f.get(function)) {
             Some(Ok(f)) => Ok(f),
-            Some(Err(why)) => Err(CallFailure::new(CallErrorKind::Refused, why.clone())),
+            Some(Err(why)) => Err(CallError::new(CallErrorKind::Refused, why.clone())),
             None => Err(missing()),
         }
     }
@@ -123,8 +123,8 @@ impl Exports {
 }
 
 /// The failure when caller and callee were built against different signatures.
-pub fn mismatch(call: &str, caller: &str, export: &ExportedFunc) -> CallFailure {
-    CallFailure::new(
+pub fn mismatch(call: &str, caller: &str, export: &ExportedFunc) -> CallError {
+    CallError::new(
         CallErrorKind::Signature,
         format!(
             "the caller and the target disagree on {call}: the target has {} (fingerprint {}), the caller was built against fingerprint {caller}; deploy matching versions of the interface",

@@ -1,7 +1,7 @@
 //! What one component imports through links and exports to them, worked out once
 //! when a workload is applied.
 
-use super::failure::ErrorCase;
+use super::failure::{self, ErrorCase};
 use super::funcs::ImportedFunc;
 use super::router::Router;
 use super::types::Signature;
@@ -191,7 +191,8 @@ pub fn linker_for(
                         }
                         Err(failure) => {
                             count.failure();
-                            router.counters().record_failed_call(failure.report(
+                            router.counters().record_failed_call(failure::report(
+                                &failure,
                                 &env.app,
                                 &env.component,
                                 imported.display(),

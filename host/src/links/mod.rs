@@ -15,8 +15,9 @@
 //! - [`funcs`]: the imported and exported functions links route.
 //! - [`serve`]: the callee side: one queue-group subscription per linked-to component,
 //!   checking that a deployed link allows each call.
-//! - [`chunks`]: arguments and results larger than the server's max payload travel
-//!   as a pulled sequence of chunks.
+//! - The transport itself (subjects tried in order, chunks for payloads over the
+//!   server's max payload, the serve loop, the call error) is `lattice_rpc`,
+//!   shared with the provider SDK.
 //! - [`types`]: wasmtime's `Type`/`Val` to and from the wire model.
 //!
 //! Invariants: resources never cross a link (refused at apply time); every call has a
@@ -24,7 +25,6 @@
 //! value where the function's result type has room for one, else as a trap naming
 //! the cause, and is logged with the trace id.
 
-pub mod chunks;
 pub mod directory;
 pub mod failure;
 pub mod funcs;
@@ -37,7 +37,7 @@ pub mod targets;
 pub mod types;
 
 pub use directory::CallCounters;
-pub use failure::{CallFailure, ErrorCase};
+pub use failure::{CallError, ErrorCase};
 pub use router::Router;
 pub use settings::LinkSettings;
 

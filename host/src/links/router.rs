@@ -2,7 +2,7 @@
 //! NATS), and which of this host's components are served to other hosts.
 
 use super::directory::{CallCounters, Directory};
-use super::failure::CallFailure;
+use super::failure::{self, CallError};
 use super::funcs::{mismatch, ImportedFunc};
 use super::remote::{self, WireCall};
 use super::serve::Serving;
@@ -124,14 +124,14 @@ impl Router {
         func: &ImportedFunc,
         trace: TraceContext,
         params: &[Val],
-    ) -> Result<Vec<Val>, CallFailure> {
+    ) -> Result<Vec<Val>, CallError> {
         let no_link = || {
             let named = if link == lattice_protocol::manifest::DEFAULT_LINK_NAME {
                 String::new()
             } else {
                 format!(" named '{link}'")
             };
-            CallFailure::new(
+            CallError::new(
                 CallErrorKind::NoLink,
                 format!(
                     "component '{}' of app '{}' called {}, but no link{named} of the app gives it {}: add a link trait to the component",
@@ -159,7 +159,7 @@ impl Router {
                 .await
             {
                 Ok(result) => result,
-                Err(_) => Err(CallFailure::new(
+                Err(_) => Err(CallError::new(
                     CallErrorKind::Timeout,
                     format!(
                         "'{}' did not answer {} within the link's timeout of {timeout:?}",
@@ -179,12 +179,18 @@ impl Router {
         &self,
         call: &WireCall<'_>,
         args: &[WitValue],
-    ) -> Result<Vec<WitValue>, CallFailure> {
+    ) -> Result<Vec<WitValue>, CallError> {
         self.dir.counters.record_remote();
         let result = remote::call_wire(&self.dir, call, args).await;
         if let Err(failure) = &result {
             let call_name = call.target.function_name();
-            let report = failure.report(&call.target.app, call.caller, call_name, &call.trace);
+            let report = failure::report(
+                failure,
+                &call.target.app,
+                call.caller,
+                call_name,
+                &call.trace,
+            );
             self.dir.counters.record_failed_call(report);
         }
         result

@@ -15,9 +15,8 @@
 //! link name, interface; not for the CLI) and the signature fingerprint before its
 //! arguments are decoded.
 
-use super::chunks;
 use super::directory::Directory;
-use super::failure::CallFailure;
+use super::failure::CallError;
 use super::funcs::mismatch;
 use super::types::{from_wire, to_wire};
 use crate::component::http::forward;
@@ -32,16 +31,25 @@ use lattice_protocol::wire::rpc::{
 use lattice_protocol::wire::{
     self, BodySender, CallErrorKind, CallHeader, Signature, SubjectCaller, WitValue,
 };
+use lattice_rpc::chunks::inline_limit;
+use lattice_rpc::{arguments, Answer, ServeLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a stopped subscription keeps answering the calls the server routed to
-/// it before it saw the unsubscribe (with `unavailable`, so callers try elsewhere).
-const DRAIN_FOR: Duration = Duration::from_secs(5);
-
-/// Calls one subscription works on at once; more are answered `overloaded` at
-/// once (each call is also admitted by the component's own limiter).
+/// Calls one component's subscriptions work on at once; more are answered
+/// `overloaded` at once (each call is also admitted by the component's own
+/// limiter).
 const MAX_CALLS: usize = 4096;
+
+/// A stopped component's subscriptions keep answering the calls the server
+/// routed to them before it saw the unsubscribe for 5 s (with `unavailable`, so
+/// callers try elsewhere); calls still running then get 10 minutes, longer than
+/// any sensible link timeout, to finish.
+const LIMITS: ServeLimits = ServeLimits {
+    max_calls: MAX_CALLS,
+    drain_for: Duration::from_secs(5),
+    finish_for: Duration::from_secs(600),
+};
 
 /// The subscriptions serving one component; dropping it drains them: the server
 /// stops routing calls here, and calls already on their way are answered.
@@ -90,62 +98,26 @@ impl Serving {
                 ));
             }
         }
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut subscriptions = Vec::with_capacity(subjects.len());
         for subject in subjects {
-            let mut sub = nats
+            let sub = nats
                 .queue_subscribe(subject.clone(), RPC_QUEUE.to_owned())
                 .await
                 .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
-            let (router, nats) = (router.clone(), nats.clone());
-            let (app, component) = (app.to_owned(), component.to_owned());
-            let mut stopped = stopped.clone();
-            tokio::spawn(async move {
-                // Calls run as futures of this task rather than tasks of their own:
-                // no cross-thread hand-off per call (most of a call is waiting on
-                // NATS or a fresh instance, and wasm yields every epoch tick).
-                let mut running = futures::stream::FuturesUnordered::new();
-                let serve = |msg: Message, busy: bool| {
-                    let (router, nats) = (router.clone(), nats.clone());
-                    let (app, component) = (app.clone(), component.clone());
-                    async move {
-                        if busy {
-                            overloaded(&nats, &component, msg).await;
-                        } else {
-                            handle(&router, &nats, &app, &component, msg).await;
-                        }
-                    }
-                };
-                let stop = loop {
-                    tokio::select! {
-                        msg = sub.next() => match msg {
-                            Some(msg) => {
-                                let busy = running.len() >= MAX_CALLS;
-                                running.push(serve(msg, busy));
-                            }
-                            None => break false,
-                        },
-                        Some(()) = running.next(), if !running.is_empty() => {}
-                        _ = stopped.wait_for(|s| *s) => break true,
-                    }
-                };
-                if stop && sub.drain().await.is_ok() {
-                    let until = tokio::time::Instant::now() + DRAIN_FOR;
-                    loop {
-                        tokio::select! {
-                            msg = tokio::time::timeout_at(until, sub.next()) => match msg {
-                                Ok(Some(msg)) => {
-                                    let busy = running.len() >= MAX_CALLS;
-                                    running.push(serve(msg, busy));
-                                }
-                                _ => break,
-                            },
-                            Some(()) = running.next(), if !running.is_empty() => {}
-                        }
-                    }
-                }
-                while running.next().await.is_some() {}
-            });
+            subscriptions.push(sub);
         }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (router, nats2) = (router.clone(), nats.clone());
+        let (app, name) = (app.to_owned(), component.to_owned());
+        tokio::spawn(async move {
+            let component = name;
+            let nats = &nats2;
+            let handle = |msg: Message| handle(&router, nats, &app, &component, msg);
+            let busy = |_: &Message| {
+                format!("this host already works on {MAX_CALLS} calls to '{component}'; try again shortly")
+            };
+            lattice_rpc::serve(nats, subscriptions, LIMITS, stopped, handle, busy).await;
+        });
         // The server must have the subscriptions before the workload counts as
         // applied, so the first call after an apply finds them.
         round_trip(nats)
@@ -176,18 +148,6 @@ async fn round_trip(nats: &async_nats::Client) -> Result<(), String> {
     }
 }
 
-/// Answer a call this subscription has no room for.
-async fn overloaded(nats: &async_nats::Client, component: &str, msg: Message) {
-    let Some(reply) = msg.reply else {
-        return;
-    };
-    let mut out = HeaderMap::new();
-    out.insert(headers::ERROR, CallErrorKind::Overloaded.as_str());
-    let text =
-        format!("this host already works on {MAX_CALLS} calls to '{component}'; try again shortly");
-    let _ = nats.publish_with_headers(reply, out, text.into()).await;
-}
-
 async fn handle(
     router: &Directory,
     nats: &async_nats::Client,
@@ -195,9 +155,9 @@ async fn handle(
     component: &str,
     msg: Message,
 ) {
-    let Some(reply) = msg.reply.clone() else {
+    if msg.reply.is_none() {
         return;
-    };
+    }
     let h = msg.headers.clone().unwrap_or_default();
     let get = |name: &str| h.get(name).map(|v| v.as_str()).unwrap_or_default();
     // The served call is a server span, the child of the caller's client span.
@@ -206,19 +166,9 @@ async fn handle(
     let parent = TraceContext::parse(get(headers::TRACEPARENT));
     let span = trace::linked_call(Kind::Server, &function, app, parent.as_ref());
     let trace = span.context();
-    let caller = CallHeader::parse(get(headers::CALL));
-    match answer(router, nats, app, component, &msg, &h, &caller, trace).await {
-        Ok((payload, offer)) => {
-            router.counters.record_served();
-            let mut out = HeaderMap::new();
-            if let Some(offer) = &offer {
-                out.insert(headers::BODY, offer.header().as_str());
-            }
-            let _ = nats.publish_with_headers(reply, out, payload).await;
-            if let Some(offer) = offer {
-                offer.finished().await;
-            }
-        }
+    let answer = answer(router, nats, app, component, &msg, &h, trace).await;
+    match &answer {
+        Ok(_) => router.counters.record_served(),
         Err(failure) => {
             span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
             tracing::warn!(
@@ -227,13 +177,9 @@ async fn handle(
                 kind = failure.kind.as_str(), trace_id = %trace.trace_id(),
                 "served call failed: {}", failure.message
             );
-            let mut out = HeaderMap::new();
-            out.insert(headers::ERROR, failure.kind.as_str());
-            let _ = nats
-                .publish_with_headers(reply, out, failure.message.into())
-                .await;
         }
     }
+    lattice_rpc::reply(nats, &msg, answer).await;
 }
 
 /// The encoded results of one call, inline or (when large) on offer.
@@ -245,24 +191,21 @@ async fn answer(
     component: &str,
     msg: &Message,
     h: &HeaderMap,
-    caller: &Result<CallHeader, String>,
     trace: TraceContext,
-) -> Result<(bytes::Bytes, Option<chunks::Offer>), CallFailure> {
-    let refused = |why: String| CallFailure::new(CallErrorKind::Refused, why);
-    let route = wire::parse_call_subject(&msg.subject)
-        .filter(|r| r.target.app == app && r.target.component == component)
-        .ok_or_else(|| {
-            refused(format!(
-                "'{}' is not a call subject of '{component}'",
-                msg.subject
-            ))
-        })?;
-    let caller = caller
-        .as_ref()
-        .map_err(|e| refused(format!("the call does not say who makes it: {e}")))?;
+) -> Result<Answer, CallError> {
+    let refused = |why: String| CallError::new(CallErrorKind::Refused, why);
     // The header must agree with the subject, which NATS vouches for: a host or a
     // provider speaks only for itself, and a provider only on its own subject.
-    wire::check_caller(&route, caller, |c| router.is_provider(app, c)).map_err(refused)?;
+    let (route, caller) = wire::read_call(
+        &msg.subject,
+        h.get(headers::CALL).map(|v| v.as_str()),
+        app,
+        component,
+        &format!("'{component}'"),
+        |c| router.is_provider(app, c),
+    )
+    .map_err(refused)?;
+    let caller = &caller;
     let from_cli = route.caller == SubjectCaller::Cli;
     let target = route.target;
     let (caller_app, link) = (&caller.app, &caller.link);
@@ -274,7 +217,7 @@ async fn answer(
     // Checked first: a call that reached a host which just stopped the target is
     // `unavailable`, and the caller tries elsewhere.
     let rt = router.local(app, component).ok_or_else(|| {
-        CallFailure::new(
+        CallError::new(
             CallErrorKind::Unavailable,
             format!("'{component}' of app '{app}' stopped on this host"),
         )
@@ -320,7 +263,7 @@ async fn answer(
     if caller.signature != fingerprint {
         return Err(match export {
             Some(export) => mismatch(&call, &caller.signature, export),
-            None => CallFailure::new(
+            None => CallError::new(
                 CallErrorKind::Signature,
                 format!(
                     "the caller and this host disagree on {call}: this host has {}",
@@ -331,40 +274,35 @@ async fn answer(
     }
     let timeout = Duration::from_millis(caller.timeout_ms);
     let deadline = Instant::now() + timeout;
-    let limit = router.settings.max_call_bytes;
+    let limit = router.limit();
     // A slot before the arguments are fetched and decoded: a call that cannot
     // run now holds no memory for them.
     let slot = match export {
         Some(_) => Some(admit(&rt).await?),
         None => None,
     };
-    let payload = match h.get(headers::BODY) {
-        Some(offer) => {
-            // Arguments come from the caller's inbox: its provider process's, or
-            // its host's (the one the call header names).
-            let from = if router.is_provider(app, &caller.component) {
-                BodySender::Provider {
-                    app,
-                    name: &caller.component,
-                }
-            } else {
-                BodySender::Host(&caller.host)
-            };
-            chunks::fetch(nats, &router.lattice, from, offer.as_str(), limit, deadline).await?
+    // Large arguments come from the caller's inbox: its provider process's, or
+    // its host's (the one the call header names).
+    let from = if router.is_provider(app, &caller.component) {
+        BodySender::Provider {
+            app,
+            name: &caller.component,
         }
-        None => msg.payload.clone(),
+    } else {
+        BodySender::Host(&caller.host)
     };
-    let args = wire::decode_args_within(params_types, &payload, wire::decoded_limit(limit))
+    let payload = arguments(nats, &router.lattice, msg, from, limit, deadline).await?;
+    let args = wire::decode_args_within(params_types, &payload, wire::decoded_limit(limit.bytes))
         .map_err(|e| {
-            CallFailure::undecodable(
-                CallErrorKind::BadArguments,
-                format!("the arguments of {call}"),
-                &e,
-            )
-        })?;
+        CallError::undecodable(
+            CallErrorKind::BadArguments,
+            format!("the arguments of {call}"),
+            &e,
+        )
+    })?;
     drop(payload);
     let too_slow = || {
-        CallFailure::new(
+        CallError::new(
             CallErrorKind::Timeout,
             format!(
                 "'{component}' did not finish {call} within the caller's timeout of {timeout:?}"
@@ -376,7 +314,7 @@ async fn answer(
             let request = args
                 .first()
                 .and_then(http::Message::from_value)
-                .ok_or_else(|| CallFailure::new(CallErrorKind::BadArguments, "no request"))?;
+                .ok_or_else(|| CallError::new(CallErrorKind::BadArguments, "no request"))?;
             let answer = tokio::time::timeout(timeout, forward(&rt, request, trace))
                 .await
                 .map_err(|_| too_slow())?;
@@ -402,27 +340,18 @@ async fn answer(
         .iter()
         .map(to_wire)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CallFailure::new(CallErrorKind::Internal, e))?;
+        .map_err(|e| CallError::new(CallErrorKind::Internal, e))?;
     let encoded = wire::encode_results(results_types, &values).map_err(|e| {
-        CallFailure::new(
+        CallError::new(
             CallErrorKind::Internal,
             format!("the results of {call} did not encode: {e}"),
         )
     })?;
-    if encoded.len() > limit {
-        return Err(CallFailure::new(
-            CallErrorKind::TooLarge,
-            format!(
-                "the results of {call} are {} bytes, over the limit of {limit} bytes per call",
-                encoded.len()
-            ),
-        ));
+    if encoded.len() > limit.bytes {
+        let what = format!("the results of {call} are");
+        return Err(limit.exceeded(&what, encoded.len() as u64));
     }
-    if encoded.len() > chunks::inline_limit(nats) {
-        let offer = chunks::offer(nats, &router.inbox_prefix(), encoded.into(), deadline).await?;
-        return Ok((bytes::Bytes::new(), Some(offer)));
-    }
-    Ok((encoded.into(), None))
+    Answer::new(nats, &router.inbox_prefix(), encoded.into(), deadline).await
 }
 
 /// A call from the CLI (`lattice call`), or its request to describe the function
@@ -440,7 +369,7 @@ async fn answer_cli(
     h: &HeaderMap,
     caller: &CallHeader,
     trace: TraceContext,
-) -> Result<(bytes::Bytes, Option<chunks::Offer>), CallFailure> {
+) -> Result<Answer, CallError> {
     let call = format!("{key}.{function}");
     let export = rt.exports.get(key, function)?;
     let s = &export.signature;
@@ -455,14 +384,14 @@ async fn answer_cli(
             results: s.results.clone(),
         };
         let json = serde_json::to_vec(&described)
-            .map_err(|e| CallFailure::new(CallErrorKind::Internal, e.to_string()))?;
-        return Ok((json.into(), None));
+            .map_err(|e| CallError::new(CallErrorKind::Internal, e.to_string()))?;
+        return Ok(Answer::inline(json.into()));
     }
     if caller.signature != s.fingerprint {
         return Err(mismatch(&call, &caller.signature, export));
     }
     if h.get(headers::BODY).is_some() {
-        return Err(CallFailure::new(
+        return Err(CallError::new(
             CallErrorKind::TooLarge,
             format!("the arguments of a call from the CLI to {call} must be inline"),
         ));
@@ -470,7 +399,7 @@ async fn answer_cli(
     let slot = admit(rt).await?;
     let max_decoded = wire::decoded_limit(router.settings.max_call_bytes);
     let args = wire::decode_args_within(&s.params, &msg.payload, max_decoded).map_err(|e| {
-        CallFailure::undecodable(
+        CallError::undecodable(
             CallErrorKind::BadArguments,
             format!("the arguments of {call}"),
             &e,
@@ -480,7 +409,7 @@ async fn answer_cli(
     let params: Vec<_> = args.into_iter().map(from_wire).collect();
     let invoked = invoke_admitted(rt, export, &params, Some(trace), slot);
     let results = tokio::time::timeout(timeout, invoked).await.map_err(|_| {
-        CallFailure::new(
+        CallError::new(
             CallErrorKind::Timeout,
             format!("it did not finish {call} within the caller's timeout of {timeout:?}"),
         )
@@ -489,16 +418,16 @@ async fn answer_cli(
         .iter()
         .map(to_wire)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CallFailure::new(CallErrorKind::Internal, e))?;
+        .map_err(|e| CallError::new(CallErrorKind::Internal, e))?;
     let encoded = wire::encode_results(&s.results, &values).map_err(|e| {
-        CallFailure::new(
+        CallError::new(
             CallErrorKind::Internal,
             format!("the results of {call} did not encode: {e}"),
         )
     })?;
-    let limit = chunks::inline_limit(nats).min(router.settings.max_call_bytes);
+    let limit = inline_limit(nats).min(router.settings.max_call_bytes);
     if encoded.len() > limit {
-        return Err(CallFailure::new(
+        return Err(CallError::new(
             CallErrorKind::TooLarge,
             format!(
                 "the results of {call} are {} bytes, over the {limit} bytes a call from the CLI takes",
@@ -506,5 +435,5 @@ async fn answer_cli(
             ),
         ));
     }
-    Ok((encoded.into(), None))
+    Ok(Answer::inline(encoded.into()))
 }

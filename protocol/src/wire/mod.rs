@@ -35,8 +35,9 @@ pub use encode::{encode, encode_args, encode_results, typecheck};
 pub use error::{Problem, WireError};
 pub use rpc::{
     check_caller, cli_call_subject, cli_call_wildcard, host_call_subject, host_call_wildcard,
-    locality_subject, parse_call_subject, provider_call_subject, provider_call_wildcard, signature,
-    signature_fingerprint, CallErrorKind, CallHeader, CallRoute, CallTarget, SubjectCaller,
+    locality_subject, parse_call_subject, provider_call_subject, provider_call_wildcard, read_call,
+    signature, signature_fingerprint, CallErrorKind, CallHeader, CallRoute, CallTarget,
+    SubjectCaller,
 };
 pub use types::{Signature, WitType, WitValue};
 

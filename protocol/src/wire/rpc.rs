@@ -265,6 +265,31 @@ pub fn check_caller(
     }
 }
 
+/// The first checks of every served call, in order, the same for a host and a
+/// provider: the subject is a call subject of `component` of `app` (`callee`
+/// names it in messages, e.g. `'echo'` or `provider 'kv'`); the call has a
+/// well-formed `lattice-call` header (`header`); the header agrees with the
+/// subject ([`check_caller`]). What follows (links, signature, size) is the
+/// callee's.
+pub fn read_call<'a>(
+    subject: &'a str,
+    header: Option<&str>,
+    app: &str,
+    component: &str,
+    callee: &str,
+    is_provider: impl Fn(&str) -> bool,
+) -> Result<(CallRoute<'a>, CallHeader), String> {
+    let route = parse_call_subject(subject)
+        .filter(|r| r.target.app == app && r.target.component == component)
+        .ok_or_else(|| format!("'{subject}' is not a call subject of {callee}"))?;
+    let header = header
+        .ok_or_else(|| format!("it has no {} header", headers::CALL))
+        .and_then(CallHeader::parse)
+        .map_err(|e| format!("the call does not say who makes it: {e}"))?;
+    check_caller(&route, &header, is_provider)?;
+    Ok((route, header))
+}
+
 /// What one serving component (or provider) subscribes to, in queue group
 /// [`RPC_QUEUE`], for calls from components on any host: every function of every
 /// interface it exports, `lattice.<L>.rpch.*.<app>.<component>.>`.
@@ -579,6 +604,87 @@ mod tests {
             package: "shop".into(),
             interface: "orders".into(),
             function: function.into(),
+        }
+    }
+
+    #[test]
+    fn a_served_call_is_read_in_order_subject_header_caller() {
+        let t = target("place-order");
+        let header = |host: &str, component: &str| {
+            CallHeader {
+                host: host.into(),
+                app: "shop".into(),
+                component: component.into(),
+                link: "default".into(),
+                signature: "0123".into(),
+                timeout_ms: 1000,
+            }
+            .encode()
+        };
+        let from_host = host_call_subject("default", "NA", &t);
+        let from_kv = provider_call_subject("default", "kv", &t);
+        let mut other = t.clone();
+        other.component = "other".into();
+        let elsewhere = host_call_subject("default", "NA", &other);
+        let good = header("NA", "web");
+        // (what, subject, header, Ok or a part of the refusal)
+        type Case<'a> = (&'a str, &'a str, Option<String>, Result<(), &'a str>);
+        let cases: [Case; 7] = [
+            ("a host's call", &from_host, Some(good.clone()), Ok(())),
+            (
+                "a provider's call",
+                &from_kv,
+                Some(header("NA", "kv")),
+                Ok(()),
+            ),
+            (
+                "another component's subject",
+                &elsewhere,
+                Some(good.clone()),
+                Err("is not a call subject of 'business'"),
+            ),
+            (
+                "no header",
+                &from_host,
+                None,
+                Err("the call does not say who makes it: it has no lattice-call header"),
+            ),
+            (
+                "a bad header",
+                &from_host,
+                Some("x".into()),
+                Err("the call does not say who makes it"),
+            ),
+            (
+                "another host's name",
+                &from_host,
+                Some(header("NB", "web")),
+                Err("came on host 'NA's subject but says it is from host 'NB'"),
+            ),
+            (
+                "a provider on a host's subject",
+                &from_host,
+                Some(header("NA", "kv")),
+                Err("says it is from provider 'kv' but did not come on that provider's subject"),
+            ),
+        ];
+        for (what, subject, header, want) in cases {
+            let got = read_call(
+                subject,
+                header.as_deref(),
+                "shop",
+                "business",
+                "'business'",
+                |c| c == "kv",
+            );
+            match (got, want) {
+                (Ok((route, h)), Ok(())) => {
+                    assert_eq!(route.target, t, "{what}");
+                    assert_eq!(h.app, "shop", "{what}");
+                }
+                (Err(e), Err(want)) => assert!(e.contains(want), "{what}: {e}"),
+                (got, want) => panic!("{what}: got {:?}, want {want:?}", got.map(|_| ())),
+            }
         }
     }
 

@@ -9,11 +9,12 @@
 //!
 //! A receiver sends its chunk requests with its own credentials, so it fetches only
 //! from the inbox of the peer that offers the body (`wire::check_body_subject`):
-//! this host offers under its own prefix (`_INBOX_<L>.host.<id>.`), and refuses,
-//! before sending a single request, an offer anywhere else than the prefix of the
-//! peer the protocol says made it ([`BodySender`]).
+//! a host offers under its own prefix (`_INBOX_<L>.host.<id>.`), a provider under
+//! its own (`_INBOX_<L>.<app>.<name>.`), and a receiver refuses, before sending a
+//! single request, an offer anywhere else than the prefix of the peer the protocol
+//! says made it ([`BodySender`]).
 
-use super::CallFailure;
+use crate::CallError;
 use async_nats::HeaderMap;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -58,21 +59,22 @@ impl Drop for Offer {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> CallFailure {
-    CallFailure::new(
+fn unavailable(e: impl std::fmt::Display) -> CallError {
+    CallError::new(
         CallErrorKind::Unavailable,
         format!("cannot move a large payload over NATS: {e}"),
     )
 }
 
-/// Offer `body` until `deadline`, on a fresh subject under `inbox_prefix` (this
-/// host's, `wire::host_inbox_prefix`), where receivers look for it.
+/// Offer `body` until `deadline`, on a fresh subject under `inbox_prefix` (the
+/// offering peer's: `wire::host_inbox_prefix`, `creds::provider_inbox_prefix`),
+/// where receivers look for it.
 pub async fn offer(
     nats: &async_nats::Client,
     inbox_prefix: &str,
     body: Bytes,
     deadline: Instant,
-) -> Result<Offer, CallFailure> {
+) -> Result<Offer, CallError> {
     // The connection's own inbox prefix may be another one (`_INBOX.`): only its
     // unique last token is used.
     let inbox = nats.new_inbox();
@@ -122,6 +124,29 @@ pub async fn offer(
     Ok(Offer { header, task })
 }
 
+/// The most bytes one call may carry, and whose limit it is, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub bytes: usize,
+    /// Who sets it, e.g. `the host`.
+    pub owner: &'static str,
+    /// Where, e.g. `--max-call-bytes`.
+    pub setting: &'static str,
+}
+
+impl Limit {
+    /// Why `len` bytes are refused: "the payload is N bytes, over ...".
+    pub fn exceeded(&self, what: &str, len: u64) -> CallError {
+        CallError::new(
+            CallErrorKind::TooLarge,
+            format!(
+                "{what} {len} bytes, over {}'s limit of {} bytes per call ({})",
+                self.owner, self.bytes, self.setting
+            ),
+        )
+    }
+}
+
 /// Pull the payload an offer header points at, refusing more than `limit` bytes
 /// and any subject outside the inbox of `from` in `lattice`.
 pub async fn fetch(
@@ -129,23 +154,17 @@ pub async fn fetch(
     lattice: &str,
     from: BodySender<'_>,
     offer: &str,
-    limit: usize,
+    limit: Limit,
     deadline: Instant,
-) -> Result<Bytes, CallFailure> {
+) -> Result<Bytes, CallError> {
     let offer = BodyOffer::parse(offer)
-        .map_err(|e| CallFailure::new(CallErrorKind::BadArguments, e.to_string()))?;
+        .map_err(|e| CallError::new(CallErrorKind::BadArguments, e.to_string()))?;
     check_body_subject(lattice, &offer.subject, from)
-        .map_err(|e| CallFailure::new(CallErrorKind::Refused, e.to_string()))?;
-    let too_large = || {
-        CallFailure::new(
-            CallErrorKind::TooLarge,
-            format!("the payload is {} bytes, over this host's limit of {limit} bytes per call (--max-call-bytes)", offer.total),
-        )
-    };
+        .map_err(|e| CallError::new(CallErrorKind::Refused, e.to_string()))?;
     let total = usize::try_from(offer.total)
         .ok()
-        .filter(|t| *t <= limit)
-        .ok_or_else(too_large)?;
+        .filter(|t| *t <= limit.bytes)
+        .ok_or_else(|| limit.exceeded("the payload is", offer.total))?;
     // At most `total`, so it fits.
     let chunk = usize::try_from(offer.chunk)
         .unwrap_or(usize::MAX)
@@ -161,7 +180,7 @@ pub async fn fetch(
             let left = deadline.saturating_duration_since(Instant::now());
             let req = async_nats::Request::new().headers(h).timeout(Some(left));
             nats.send_request(subject, req).await.map_err(|e| {
-                CallFailure::new(
+                CallError::new(
                     CallErrorKind::Timeout,
                     format!("chunk {i} of {count} of a large payload did not arrive: {e}"),
                 )
@@ -177,7 +196,7 @@ pub async fn fetch(
         let reply = reply?;
         let want = chunk.min(total - i * chunk);
         if reply.payload.len() != want {
-            return Err(CallFailure::new(
+            return Err(CallError::new(
                 CallErrorKind::Internal,
                 format!(
                     "chunk {i} of a large payload has {} bytes, expected {want}",

@@ -1,0 +1,177 @@
+//! The callee side: a serve loop over a set of subscriptions, and the bytes of a
+//! served call in (arguments) and out (the answer), in chunks when large.
+
+use crate::chunks::{self, Limit, Offer};
+use crate::CallError;
+use async_nats::{HeaderMap, Message, Subscriber};
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use lattice_protocol::wire::rpc::headers;
+use lattice_protocol::wire::{BodySender, CallErrorKind};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The bounds of a serve loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// Calls worked on at once; more are answered `overloaded` at once.
+    pub max_calls: usize,
+    /// How long after a stop the calls the server routed here before it saw the
+    /// unsubscribe are still taken (and answered by the handler, which may say
+    /// `unavailable` so their callers try elsewhere).
+    pub drain_for: Duration,
+    /// How long calls still running after the drain may finish; then they are
+    /// dropped (their callers time out).
+    pub finish_for: Duration,
+}
+
+/// Answer every call of `subscriptions` with `handle` (which replies itself, e.g.
+/// with [`reply`]) until `stop` turns true, then drain: unsubscribe, take what
+/// was already routed here for `drain_for`, and let running calls finish. Calls
+/// over `max_calls` are answered `overloaded` with `busy`'s message. Calls run as
+/// futures of this task, not tasks of their own: no cross-thread hand-off per call
+/// (most of a call waits on NATS). Returns `true` when stopped, `false` when every
+/// subscription ended (the connection closed).
+pub async fn serve<H, F>(
+    nats: &async_nats::Client,
+    subscriptions: Vec<Subscriber>,
+    limits: ServeLimits,
+    mut stop: watch::Receiver<bool>,
+    handle: H,
+    busy: impl Fn(&Message) -> String,
+) -> bool
+where
+    H: Fn(Message) -> F,
+    F: Future<Output = ()>,
+{
+    let mut calls = futures::stream::select_all(subscriptions);
+    let mut running = FuturesUnordered::new();
+    let take = |msg: Message, running: &mut FuturesUnordered<_>| {
+        let nats = nats.clone();
+        let answer = (running.len() < limits.max_calls).then(|| handle(msg.clone()));
+        let message = answer.is_none().then(|| busy(&msg));
+        running.push(async move {
+            match (answer, message) {
+                (Some(answer), _) => answer.await,
+                (None, Some(message)) => {
+                    let overloaded = CallError::new(CallErrorKind::Overloaded, message);
+                    reply(&nats, &msg, Err(overloaded)).await
+                }
+                (None, None) => {}
+            }
+        });
+    };
+    let stopped = loop {
+        tokio::select! {
+            msg = calls.next() => match msg {
+                Some(msg) => take(msg, &mut running),
+                None => break false,
+            },
+            Some(()) = running.next(), if !running.is_empty() => {}
+            _ = stop.wait_for(|s| *s) => break true,
+        }
+    };
+    if stopped {
+        let mut drained = true;
+        for sub in calls.iter_mut() {
+            drained &= sub.drain().await.is_ok();
+        }
+        let until = tokio::time::Instant::now() + limits.drain_for;
+        if drained {
+            loop {
+                tokio::select! {
+                    msg = tokio::time::timeout_at(until, calls.next()) => match msg {
+                        Ok(Some(msg)) => take(msg, &mut running),
+                        _ => break,
+                    },
+                    Some(()) = running.next(), if !running.is_empty() => {}
+                }
+            }
+        }
+    }
+    let until = tokio::time::Instant::now() + limits.finish_for;
+    while let Ok(Some(())) = tokio::time::timeout_at(until, running.next()).await {}
+    stopped
+}
+
+/// The arguments of a served call: its payload, or the body its `lattice-body`
+/// header offers from `from`'s inbox (fetched chunk by chunk); at most `limit`.
+pub async fn arguments(
+    nats: &async_nats::Client,
+    lattice: &str,
+    msg: &Message,
+    from: BodySender<'_>,
+    limit: Limit,
+    deadline: Instant,
+) -> Result<Bytes, CallError> {
+    match msg.headers.as_ref().and_then(|h| h.get(headers::BODY)) {
+        Some(offer) => chunks::fetch(nats, lattice, from, offer.as_str(), limit, deadline).await,
+        None if msg.payload.len() > limit.bytes => {
+            Err(limit.exceeded("the arguments are", msg.payload.len() as u64))
+        }
+        None => Ok(msg.payload.clone()),
+    }
+}
+
+/// The encoded results of a served call, inline or on offer.
+pub struct Answer {
+    payload: Bytes,
+    offer: Option<Offer>,
+}
+
+impl Answer {
+    /// Results small enough for one message.
+    pub fn inline(payload: Bytes) -> Self {
+        Self {
+            payload,
+            offer: None,
+        }
+    }
+
+    /// `results`, offered in chunks under `inbox_prefix` (the callee's) until
+    /// `deadline` when they pass the server's max payload.
+    pub async fn new(
+        nats: &async_nats::Client,
+        inbox_prefix: &str,
+        results: Bytes,
+        deadline: Instant,
+    ) -> Result<Self, CallError> {
+        if results.len() <= chunks::inline_limit(nats) {
+            return Ok(Self::inline(results));
+        }
+        let offer = chunks::offer(nats, inbox_prefix, results, deadline).await?;
+        Ok(Self {
+            payload: Bytes::new(),
+            offer: Some(offer),
+        })
+    }
+}
+
+/// Reply to `msg`: the answer (and keep its offer up until every chunk was
+/// fetched or its deadline passed), or the failure as a `lattice-error` header and
+/// its message.
+pub async fn reply(nats: &async_nats::Client, msg: &Message, answer: Result<Answer, CallError>) {
+    let Some(to) = msg.reply.clone() else {
+        return;
+    };
+    let mut out = HeaderMap::new();
+    match answer {
+        Ok(Answer { payload, offer }) => {
+            if let Some(offer) = &offer {
+                out.insert(headers::BODY, offer.header().as_str());
+            }
+            let _ = nats.publish_with_headers(to, out, payload).await;
+            if let Some(offer) = offer {
+                offer.finished().await;
+            }
+        }
+        Err(failure) => {
+            out.insert(headers::ERROR, failure.kind.as_str());
+            let _ = nats
+                .publish_with_headers(to, out, failure.message.into())
+                .await;
+        }
+    }
+}
