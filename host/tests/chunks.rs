@@ -160,8 +160,10 @@ async fn a_callee_fetches_arguments_only_from_the_callers_inbox() {
         "spy.other-app.secrets",
         "lattice.default.ctl.host.NVICTIM",
         // Another host's inbox, and a provider's: not the caller's.
-        "_INBOX_default.host.NVICTIM.x",
-        "_INBOX_default.echoes.kv.x",
+        "_INBOX_default.host.NVICTIM.body.x",
+        "_INBOX_default.echoes.kv.body.x",
+        // The caller's own reply inbox: not where bodies are offered.
+        "_INBOX_default.host.NFAKECALLER.Nx2dFDyKsiTB.1",
     ];
     let mut answers = Vec::new();
     for subject in foreign {
@@ -172,13 +174,13 @@ async fn a_callee_fetches_arguments_only_from_the_callers_inbox() {
     for (subject, (kind, text)) in answers {
         assert_eq!(kind.as_deref(), Some("refused"), "{subject}: {text}");
         assert!(
-            text.contains(&format!("the body is offered on '{subject}', which is not under _INBOX_default.host.NFAKECALLER.")),
+            text.contains(&format!("the body is offered on '{subject}', which is not under _INBOX_default.host.NFAKECALLER.body.")),
             "{subject}: {text}"
         );
     }
 
     // Control: under the calling host's own prefix, the arguments are fetched.
-    let mine = "_INBOX_default.host.NFAKECALLER.offer1";
+    let mine = "_INBOX_default.host.NFAKECALLER.body.offer1";
     let _serving = serve_offer(&client, mine).await;
     let (kind, text) = call_offering(&client, mine).await;
     assert_eq!(kind, None, "{text}");
@@ -234,7 +236,8 @@ async fn a_caller_fetches_results_only_from_a_hosts_inbox() {
         "$JS.API.STREAM.LIST",
         "spy.other-app.secrets",
         "lattice.default.ctl.host.NVICTIM",
-        "_INBOX_default.echoes.kv.x",
+        "_INBOX_default.echoes.kv.body.x",
+        "_INBOX_default.host.NFAKECALLEE.Nx2dFDyKsiTB.1",
     ];
     let mut answers = Vec::new();
     for subject in foreign {
@@ -247,14 +250,14 @@ async fn a_caller_fetches_results_only_from_a_hosts_inbox() {
         let err = answer.expect_err(subject);
         assert!(
             err.message.contains(&format!(
-                "the body is offered on '{subject}', which is not under _INBOX_default.host.<host id>."
+                "the body is offered on '{subject}', which is not under _INBOX_default.host.<host id>.body."
             )),
             "{subject}: {err}"
         );
     }
 
     // Control: under a host's inbox prefix, the results are fetched.
-    let hosts = "_INBOX_default.host.NFAKECALLEE.offer1";
+    let hosts = "_INBOX_default.host.NFAKECALLEE.body.offer1";
     let _serving = serve_offer(&client, hosts).await;
     let got = call(hosts).await.unwrap().unwrap();
     assert!(matches!(got.as_slice(), [Val::U8(7)]), "{got:?}");

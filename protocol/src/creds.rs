@@ -49,8 +49,10 @@ pub fn provider_inbox_prefix(lattice: &str, app: &str, name: &str) -> String {
 }
 
 /// What provider `name` of `app` may do on lattice `lattice`: receive calls to
-/// itself and its health checks, answer them, call components of its own app,
-/// and receive the replies to those calls.
+/// itself (lattice-wide and by locality) and its health checks, answer them, call
+/// components of its own app, receive the replies to those calls, and fetch the
+/// large bodies hosts offer it (`<host inbox>.body.<token>` only: never a host's
+/// reply inbox).
 pub fn provider_permissions(lattice: &str, app: &str, name: &str) -> Permissions {
     let t = crate::wire::rpc::escape_token;
     provider_permissions_of_tokens(lattice, &t(app), &t(name))
@@ -62,11 +64,18 @@ fn provider_permissions_of_tokens(lattice: &str, app: &str, name: &str) -> Permi
     Permissions {
         // Calls to its app's components, on subjects naming it as the caller
         // (`wire::provider_call_subject`): it cannot speak for anyone else.
-        publish: vec![format!("lattice.{lattice}.rpcp.{app}.{name}.>")],
+        publish: vec![
+            format!("lattice.{lattice}.rpcp.{app}.{name}.>"),
+            // Chunk requests for bodies hosts offer (`wire::body_subject`).
+            format!("_INBOX_{lattice}.host.*.body.*"),
+        ],
         subscribe: vec![
             // Calls to it from components on any host
-            // (`wire::host_call_wildcard`) and from its app's other providers.
+            // (`wire::host_call_wildcard`), the same from hosts near it
+            // (`wire::locality_component_wildcard`), and from its app's other
+            // providers.
             format!("lattice.{lattice}.rpch.*.{app}.{name}.>"),
+            format!("lattice.{lattice}.rpchl.*.*.*.{app}.{name}.>"),
             format!("lattice.{lattice}.rpcp.{app}.*.{name}.>"),
             format!("lattice.{lattice}.prov.{app}.{name}.>"),
             format!("_INBOX_{lattice}.{app}.{name}.>"),

@@ -9,8 +9,8 @@
 //!
 //! A receiver sends its chunk requests with its own credentials, so it fetches only
 //! from the inbox of the peer that offers the body (`wire::check_body_subject`):
-//! a host offers under its own prefix (`_INBOX_<L>.host.<id>.`), a provider under
-//! its own (`_INBOX_<L>.<app>.<name>.`), and a receiver refuses, before sending a
+//! a host offers under its own prefix (`_INBOX_<L>.host.<id>.body.`), a provider
+//! under its own (`_INBOX_<L>.<app>.<name>.body.`), and a receiver refuses, before sending a
 //! single request, an offer anywhere else than the prefix of the peer the protocol
 //! says made it ([`BodySender`]).
 
@@ -19,7 +19,9 @@ use async_nats::HeaderMap;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::{check_body_subject, BodyOffer, BodySender, CallErrorKind};
+use lattice_protocol::wire::{
+    body_subject, check_body_subject, BodyOffer, BodySender, CallErrorKind,
+};
 use std::time::Instant;
 
 /// Room left in each message for headers.
@@ -75,11 +77,10 @@ pub async fn offer(
     body: Bytes,
     deadline: Instant,
 ) -> Result<Offer, CallError> {
-    // The connection's own inbox prefix may be another one (`_INBOX.`): only its
-    // unique last token is used.
-    let inbox = nats.new_inbox();
-    let unique = inbox.rsplit('.').next().unwrap_or(&inbox);
-    let subject = format!("{inbox_prefix}.{unique}");
+    // 128 random bits: a receiver that saw one offer cannot find another (a
+    // connection's inbox tokens follow a sequence).
+    let token = format!("{:032x}", rand::random::<u128>());
+    let subject = body_subject(inbox_prefix, &token);
     let mut requests = nats.subscribe(subject.clone()).await.map_err(unavailable)?;
     let chunk = inline_limit(nats);
     let total = body.len();

@@ -50,16 +50,16 @@ where
     let mut running = FuturesUnordered::new();
     let take = |msg: Message, running: &mut FuturesUnordered<_>| {
         let nats = nats.clone();
-        let answer = (running.len() < limits.max_calls).then(|| handle(msg.clone()));
-        let message = answer.is_none().then(|| busy(&msg));
+        // Either the call's answer or, over the bound, why there is none.
+        let work = if running.len() < limits.max_calls {
+            Ok(handle(msg.clone()))
+        } else {
+            Err(CallError::new(CallErrorKind::Overloaded, busy(&msg)))
+        };
         running.push(async move {
-            match (answer, message) {
-                (Some(answer), _) => answer.await,
-                (None, Some(message)) => {
-                    let overloaded = CallError::new(CallErrorKind::Overloaded, message);
-                    reply(&nats, &msg, Err(overloaded)).await
-                }
-                (None, None) => {}
+            match work {
+                Ok(answer) => answer.await,
+                Err(overloaded) => reply(&nats, &msg, Err(overloaded)).await,
             }
         });
     };

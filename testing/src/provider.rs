@@ -146,6 +146,7 @@ pub async fn spawn(nats: &NatsServer, setup: ProviderSetup<'_>) -> Child {
         nats_credentials: None,
         inbox_prefix: None,
         nats_tls: nats.tls().map(|pki| pki.nats_tls()),
+        locality: Vec::new(),
         secrets: Default::default(),
     });
     let mut child = Command::new(setup.executable)

@@ -513,6 +513,81 @@ fn scoped_user(
     creds::creds_file(&jwt, &user.seed().expect("a user seed"))
 }
 
+/// Provider `kv` of app `shop`, connected as a host's scoped key mints it.
+async fn provider_kv(server: &NatsServer) -> async_nats::Client {
+    let provider_creds = scoped_user(server, |user, account, key| {
+        creds::provider_user_jwt("default", "shop", "kv", user, account, key, true).unwrap()
+    });
+    async_nats::ConnectOptions::with_credentials(&provider_creds)
+        .unwrap()
+        .custom_inbox_prefix(creds::provider_inbox_prefix("default", "shop", "kv"))
+        .connect(server.url())
+        .await
+        .expect("a scoped provider user connects")
+}
+
+/// A provider fetches the large arguments a host offers it (chunk requests on
+/// `<host inbox>.body.<token>`) but cannot publish into the host's reply inboxes,
+/// where it could forge the answer to another call; it serves calls sent by
+/// locality, and only its own.
+#[tokio::test]
+async fn a_provider_fetches_hosts_bodies_but_cannot_forge_their_replies() {
+    let server = NatsServer::builder().operator_auth().start().unwrap();
+    let host = role(&server, Role::Host(HOST_A)).await;
+    let provider = provider_kv(&server).await;
+    let inbox = lattice_protocol::wire::host_inbox_prefix("default", HOST_A);
+    let body = lattice_protocol::wire::body_subject(&inbox, "0123abcd");
+    let mut offer = host.subscribe(body.clone()).await.unwrap();
+    let mut replies = host.subscribe(format!("{inbox}.>")).await.unwrap();
+    let near = provider
+        .subscribe("lattice.default.rpchl.*.zone.eu-1.shop.kv.>")
+        .await
+        .unwrap();
+    answer(&provider, near, "near");
+    tokio::time::sleep(SETTLE).await;
+
+    provider
+        .publish(body.clone(), "chunk 0?".into())
+        .await
+        .unwrap();
+    for forged in [
+        format!("{inbox}.Nx2dFDyKsiTBuxIXbHT4Eh.7"),
+        format!("{inbox}.body"),
+        format!("{inbox}.bodyx.1"),
+    ] {
+        provider.publish(forged, "forged".into()).await.unwrap();
+    }
+    provider.flush().await.unwrap();
+    let msg = arrives(&mut offer, "a provider's chunk request").await;
+    assert_eq!(&msg.payload[..], b"chunk 0?");
+    // The wildcard sees the chunk request too, and nothing else.
+    let msg = arrives(&mut replies, "the chunk request").await;
+    assert_eq!(msg.subject.as_str(), body);
+    nothing_arrives(&mut replies, "a provider publishing into a host's inbox").await;
+
+    let reply = host
+        .request(
+            format!("lattice.default.rpchl.{HOST_A}.zone.eu-1.shop.kv.wrpc.keyvalue.store.get"),
+            "".into(),
+        )
+        .await
+        .expect("a call by locality reaches the provider");
+    assert_eq!(&reply.payload[..], b"near");
+    // Another provider's locality subjects are not its to read.
+    let mut other = provider
+        .subscribe("lattice.default.rpchl.*.zone.eu-1.shop.web.>")
+        .await
+        .unwrap();
+    tokio::time::sleep(SETTLE).await;
+    host.publish(
+        format!("lattice.default.rpchl.{HOST_A}.zone.eu-1.shop.web.a.b.c.f"),
+        "call".into(),
+    )
+    .await
+    .unwrap();
+    nothing_arrives(&mut other, "a provider reading another's calls").await;
+}
+
 #[tokio::test]
 async fn the_scoped_key_mints_provider_users_only() {
     let server = NatsServer::builder().operator_auth().start().unwrap();
@@ -520,15 +595,7 @@ async fn the_scoped_key_mints_provider_users_only() {
     let host = role(&server, Role::Host(HOST_A)).await;
 
     // A provider user as the host mints it: it serves its own subjects.
-    let provider_creds = scoped_user(&server, |user, account, key| {
-        creds::provider_user_jwt("default", "shop", "kv", user, account, key, true).unwrap()
-    });
-    let provider = async_nats::ConnectOptions::with_credentials(&provider_creds)
-        .unwrap()
-        .custom_inbox_prefix(creds::provider_inbox_prefix("default", "shop", "kv"))
-        .connect(server.url())
-        .await
-        .expect("a scoped provider user connects");
+    let provider = provider_kv(&server).await;
     let calls = provider
         .subscribe("lattice.default.rpch.*.shop.kv.wrpc.keyvalue.store.get")
         .await

@@ -268,6 +268,7 @@ impl Host {
             nats_tls: self.inner.config.provider_nats_tls.clone(),
             nats,
             signer: self.inner.config.provider_signer.clone(),
+            locality: self.inner.router.locality(),
         })
     }
 

@@ -51,6 +51,11 @@ impl Router {
         self.dir.nats.as_ref()
     }
 
+    /// `(key, value)` of each locality label this host has, most specific first.
+    pub fn locality(&self) -> Vec<(String, String)> {
+        self.dir.locality()
+    }
+
     fn serving(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Serving>>> {
         self.serving.lock().unwrap_or_else(|p| p.into_inner())
     }

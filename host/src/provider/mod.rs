@@ -139,6 +139,8 @@ pub struct ProviderContext {
     pub nats: async_nats::Client,
     /// Mints each provider process its own NATS user (`None`: a NATS without auth).
     pub signer: Option<ProviderSigner>,
+    /// The host's locality labels, most specific first (`ProviderInit::locality`).
+    pub locality: Vec<(String, String)>,
 }
 
 impl Provider {
@@ -307,6 +309,7 @@ async fn run_once(
         nats_credentials,
         inbox_prefix,
         nats_tls: (!ctx.nats_tls.is_empty()).then(|| ctx.nats_tls.clone()),
+        locality: ctx.locality.clone(),
         secrets: spec.secrets.clone(),
     });
     write_line(&mut stdin, &init).await?;

@@ -460,6 +460,15 @@ mod tests {
             (SUB, "lattice.prod.rpcp.shop.gw.web.a.b.c.f", false),
             (SUB, "lattice.prod.rpch.NHOSTA.shop.web.a.b.c.f", false),
             (SUB, "lattice.prod.rpch.*.billing.kv.>", false),
+            // Calls to it by locality, not to another provider.
+            (SUB, "lattice.prod.rpchl.*.zone.eu-1.shop.kv.>", true),
+            (SUB, "lattice.prod.rpchl.*.zone.eu-1.shop.web.>", false),
+            // Bodies hosts offer, never a host's reply inbox or another inbox.
+            (PUB, "_INBOX_prod.host.NHOSTA.body.0123abcd", true),
+            (PUB, "_INBOX_prod.host.NHOSTA.nuid.1", false),
+            (PUB, "_INBOX_prod.host.NHOSTA.x", false),
+            (PUB, "_INBOX_prod.shop.gw.body.0123abcd", false),
+            (PUB, "_INBOX_prod_cli.x.body.y", false),
         ];
         for (publish, subject, expected) in table {
             assert_eq!(may(&p, *publish, subject), *expected, "{subject}");

@@ -72,6 +72,12 @@ pub struct ProviderInit {
     /// requires TLS, trusting the system's roots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nats_tls: Option<crate::nats_tls::NatsTls>,
+    /// The host's locality labels, `(key, value)`, most specific first: the
+    /// provider also serves calls sent to instances near callers with these
+    /// labels (`wire::locality_component_wildcard`), as a host serves them for its
+    /// components.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locality: Vec<(String, String)>,
     /// The provider's `properties.secrets`: the name it asks for to the value, in
     /// clear (stdin is the host's pipe to this process alone).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -167,6 +173,7 @@ mod tests {
                 ca_file: Some("/etc/lattice/ca.pem".into()),
                 ..Default::default()
             }),
+            locality: vec![("zone".into(), "eu-1a".into())],
             secrets: Default::default(),
         });
         assert!(

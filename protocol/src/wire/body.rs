@@ -6,7 +6,10 @@
 //! the sender: under the sender's inbox prefix ([`host_inbox_prefix`] for hosts,
 //! [`provider_inbox_prefix`](crate::creds::provider_inbox_prefix) for providers),
 //! never a subject a peer picked (`$JS.API.STREAM.DELETE.x`,
-//! `lattice.L.ctl.host.N…`). [`check_body_subject`] is that rule.
+//! `lattice.L.ctl.host.N…`), and in its own corner of that inbox,
+//! `<prefix>.body.<token>` ([`body_subject`]), apart from the subjects replies
+//! arrive on, so a peer allowed to fetch bodies (a provider, from hosts) is not
+//! allowed to publish replies. [`check_body_subject`] is that rule.
 
 use super::rpc::{escape_token, headers};
 use std::fmt;
@@ -119,6 +122,15 @@ pub fn host_inbox_prefix(lattice: &str, host_id: &str) -> String {
     format!("_INBOX_{lattice}.host.{}", escape_token(host_id))
 }
 
+/// The token between an inbox prefix and an offer's own token.
+pub const BODY_TOKEN: &str = "body";
+
+/// Where a peer with `inbox_prefix` offers a body: `<prefix>.body.<token>`, with
+/// `token` unguessable (a receiver that learns one offer must not find others).
+pub fn body_subject(inbox_prefix: &str, token: &str) -> String {
+    format!("{inbox_prefix}.{BODY_TOKEN}.{token}")
+}
+
 /// Who offers a body, as the receiver of the offer knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodySender<'a> {
@@ -148,14 +160,14 @@ impl fmt::Display for BodySender<'_> {
     }
 }
 
-/// Whether `subject` (from a [`BodyOffer`]) lies under the inbox prefix of
-/// `sender` in `lattice`: the prefix, then one or more literal tokens.
+/// Whether `subject` (from a [`BodyOffer`]) is a [`body_subject`] of `sender` in
+/// `lattice`: its inbox prefix, `body`, then one literal token.
 ///
 /// ```
 /// use lattice_protocol::wire::body::{check_body_subject, host_inbox_prefix, BodySender};
 ///
 /// let host = "NBHOST";
-/// let inbox = format!("{}.abc123", host_inbox_prefix("default", host));
+/// let inbox = format!("{}.body.abc123", host_inbox_prefix("default", host));
 /// assert!(check_body_subject("default", &inbox, BodySender::Host(host)).is_ok());
 /// assert!(check_body_subject("default", "$JS.API.STREAM.DELETE.x", BodySender::Host(host)).is_err());
 /// assert!(check_body_subject("default", &inbox, BodySender::Host("NOTHER")).is_err());
@@ -171,7 +183,7 @@ pub fn check_body_subject(
             let rest = subject
                 .strip_prefix(&prefix)
                 .and_then(|r| r.strip_prefix('.'));
-            (format!("{prefix}."), rest)
+            (format!("{prefix}.{BODY_TOKEN}."), rest)
         }
         BodySender::AnyHost => {
             let prefix = format!("_INBOX_{lattice}.host.");
@@ -181,23 +193,26 @@ pub fn check_body_subject(
                     host.starts_with('N') && host.bytes().all(|b| b.is_ascii_alphanumeric());
                 host_like.then_some(rest)
             });
-            (format!("{prefix}<host id>."), rest)
+            (format!("{prefix}<host id>.{BODY_TOKEN}."), rest)
         }
         BodySender::Provider { app, name } => {
             let prefix = crate::creds::provider_inbox_prefix(lattice, app, name);
             let rest = subject
                 .strip_prefix(&prefix)
                 .and_then(|r| r.strip_prefix('.'));
-            (format!("{prefix}."), rest)
+            (format!("{prefix}.{BODY_TOKEN}."), rest)
         }
     };
+    let rest = rest
+        .and_then(|r| r.strip_prefix(BODY_TOKEN))
+        .and_then(|r| r.strip_prefix('.'));
     let literal = |t: &str| {
         !t.is_empty()
             && t.bytes()
                 .all(|b| b.is_ascii_graphic() && b != b'*' && b != b'>')
     };
     match rest {
-        Some(rest) if subject.len() <= 512 && rest.split('.').all(literal) => Ok(()),
+        Some(token) if subject.len() <= 512 && literal(token) && !token.contains('.') => Ok(()),
         _ => Err(BodyError::ForeignSubject {
             subject: subject.chars().take(120).collect(),
             expected: format!("{prefix} (the inbox of {sender})"),
@@ -230,11 +245,13 @@ mod tests {
     #[test]
     fn bodies_come_only_from_the_senders_inbox() {
         let host = "NHOST1";
-        let mine = format!("{}.nuid1", host_inbox_prefix("l", host));
-        let provider = format!(
-            "{}.nuid2",
-            crate::creds::provider_inbox_prefix("l", "shop", "kv")
+        let mine = body_subject(&host_inbox_prefix("l", host), "t1");
+        let provider = body_subject(
+            &crate::creds::provider_inbox_prefix("l", "shop", "kv"),
+            "t2",
         );
+        // A reply inbox (`<prefix>.<nuid>.<token>`) is no body.
+        let reply = format!("{}.nuid.1", host_inbox_prefix("l", host));
         let as_provider = BodySender::Provider {
             app: "shop",
             name: "kv",
@@ -246,6 +263,13 @@ mod tests {
             (mine.as_str(), as_provider, false),
             (provider.as_str(), as_provider, true),
             (provider.as_str(), BodySender::AnyHost, false),
+            (reply.as_str(), BodySender::Host(host), false),
+            (
+                "_INBOX_l.host.NHOST1.body.a.b",
+                BodySender::Host(host),
+                false,
+            ),
+            ("_INBOX_l.host.NHOST1.body", BodySender::Host(host), false),
             ("_INBOX_l.host.NHOST1", BodySender::Host(host), false),
             ("_INBOX_l.host.NHOST1.*", BodySender::Host(host), false),
             ("_INBOX_l.host.NHOST1.a..b", BodySender::Host(host), false),
@@ -261,7 +285,7 @@ mod tests {
         let err = check_body_subject("l", "$JS.x", BodySender::Host(host)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the body is offered on '$JS.x', which is not under _INBOX_l.host.NHOST1. (the inbox of host NHOST1): a body is only fetched from the inbox of the peer that offers it"
+            "the body is offered on '$JS.x', which is not under _INBOX_l.host.NHOST1.body. (the inbox of host NHOST1): a body is only fetched from the inbox of the peer that offers it"
         );
     }
 }

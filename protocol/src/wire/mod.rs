@@ -26,7 +26,9 @@ pub mod rpc;
 pub mod types;
 pub mod wave;
 
-pub use body::{check_body_subject, host_inbox_prefix, BodyError, BodyOffer, BodySender};
+pub use body::{
+    body_subject, check_body_subject, host_inbox_prefix, BodyError, BodyOffer, BodySender,
+};
 pub use decode::{
     decode, decode_args, decode_args_within, decode_results, decode_results_within, decoded_limit,
     DECODED_PER_CALL_BYTE,

@@ -1,14 +1,15 @@
 //! One call: the functions a provider serves, and the checks a call passes before
 //! its handler runs, in the order a host checks a linked call (`host/src/links/
-//! serve.rs`): subject, caller, link, function, signature, arguments. Pure: the
-//! NATS side is `serve.rs`.
+//! serve.rs`): subject and caller (`wire::read_call`, shared with hosts), link,
+//! function, signature, then the arguments. Pure: the NATS side is `serve.rs`.
 
 use crate::links::{self, Aliases};
 use futures::future::BoxFuture;
 use lattice_protocol::provider::ProviderLink;
 use lattice_protocol::wire::{
-    self, rpc::headers, CallErrorKind, CallHeader, CallTarget, WitType, WitValue,
+    self, BodySender, CallErrorKind, CallHeader, CallTarget, SubjectCaller, WitType, WitValue,
 };
+use lattice_rpc::CallError;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,39 +82,58 @@ impl Functions {
     }
 }
 
-/// Why a call was not served: the `lattice-error` kind and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Failure {
-    pub kind: CallErrorKind,
-    pub message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(kind: CallErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-/// A request as it arrived, before any check.
-pub(crate) struct Request<'a> {
-    pub subject: &'a str,
-    /// The `lattice-call` header, if any.
-    pub caller: Option<&'a str>,
-    pub traceparent: Option<&'a str>,
-    /// Whether the arguments came in chunks (`lattice-body`).
-    pub chunked: bool,
-    pub payload: &'a [u8],
-}
-
-/// A call that passed every check: ready for its handler.
+/// A call that passed every check but its arguments: they are fetched (when
+/// offered in chunks) and decoded after the call holds a slot.
 pub(crate) struct Admitted {
-    pub call: Call,
+    pub caller: CallHeader,
+    pub link: Arc<ProviderLink>,
+    pub target: CallTarget,
     pub function: Arc<Function>,
     /// `ns:pkg/iface.fn`, for messages.
     pub name: String,
+    /// Whether another provider of the app makes the call (on its own subject),
+    /// not a component on a host.
+    pub from_provider: bool,
+}
+
+impl Admitted {
+    /// Where large arguments are offered from: the calling provider's inbox, or
+    /// that of the host the header names.
+    pub(crate) fn sender(&self) -> BodySender<'_> {
+        if self.from_provider {
+            BodySender::Provider {
+                app: &self.caller.app,
+                name: &self.caller.component,
+            }
+        } else {
+            BodySender::Host(&self.caller.host)
+        }
+    }
+
+    /// The call for the handler, its arguments decoded from `payload` into at most
+    /// `max_decoded` bytes of values.
+    pub(crate) fn call(
+        self,
+        payload: &[u8],
+        max_decoded: usize,
+        traceparent: Option<&str>,
+    ) -> Result<Call, CallError> {
+        let args =
+            wire::decode_args_within(&self.function.params, payload, max_decoded).map_err(|e| {
+                CallError::undecodable(
+                    CallErrorKind::BadArguments,
+                    format!("the arguments of {}", self.name),
+                    &e,
+                )
+            })?;
+        Ok(Call {
+            args,
+            caller: self.caller,
+            link: self.link,
+            target: self.target,
+            traceparent: traceparent.map(str::to_owned),
+        })
+    }
 }
 
 /// What the provider serves and to whom: the checks of every call.
@@ -125,31 +145,32 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    /// Check a call that came on `subject` with `header` (its `lattice-call`), in
+    /// the order a host checks one: subject and header agree
+    /// (`wire::read_call`), a link allows it, the function is served, the
+    /// signatures match.
     pub(crate) fn admit(
         &self,
         links: &[Arc<ProviderLink>],
-        req: &Request<'_>,
-    ) -> Result<Admitted, Failure> {
+        subject: &str,
+        header: Option<&str>,
+    ) -> Result<Admitted, CallError> {
         let provider = &self.provider;
-        let refused = |why: String| Failure::new(CallErrorKind::Refused, why);
-        let route = wire::parse_call_subject(req.subject)
-            .filter(|r| r.target.app == self.app && r.target.component == *provider)
-            .ok_or_else(|| {
-                refused(format!(
-                    "'{}' is not a call subject of provider '{provider}'",
-                    req.subject
-                ))
-            })?;
-        let caller = req
-            .caller
-            .ok_or_else(|| format!("it has no {} header", headers::CALL))
-            .and_then(CallHeader::parse)
-            .map_err(|e| refused(format!("the call does not say who makes it: {e}")))?;
+        let refused = |why: String| CallError::new(CallErrorKind::Refused, why);
         // On another provider's subject the header must name that provider, on a
         // host's subject that host. (A provider does not know which of its app's
         // components are providers, so a header naming one on a host's subject is
         // left to the links below.)
-        wire::check_caller(&route, &caller, |_| false).map_err(refused)?;
+        let (route, caller) = wire::read_call(
+            subject,
+            header,
+            &self.app,
+            provider,
+            &format!("provider '{provider}'"),
+            |_| false,
+        )
+        .map_err(refused)?;
+        let from_provider = matches!(route.caller, SubjectCaller::Provider(_));
         let target = route.target;
         let interface = format!(
             "{}:{}/{}",
@@ -172,7 +193,7 @@ impl Routes {
             .ok_or_else(|| refused(format!("provider '{provider}' does not serve {name}")))?
             .clone();
         if caller.signature != function.fingerprint {
-            return Err(Failure::new(
+            return Err(CallError::new(
                 CallErrorKind::Signature,
                 format!(
                     "the caller and provider '{provider}' disagree on {name}: the provider has {} (fingerprint {}), the caller was built against fingerprint {}; deploy matching versions of the interface",
@@ -182,31 +203,13 @@ impl Routes {
                 ),
             ));
         }
-        if req.chunked {
-            return Err(Failure::new(
-                CallErrorKind::TooLarge,
-                format!(
-                    "the arguments of {name} came in chunks ({} header); provider '{provider}' does not take chunked arguments yet: keep one call's arguments under the NATS server's max_payload less 8 KiB",
-                    headers::BODY
-                ),
-            ));
-        }
-        let args = wire::decode_args(&function.params, req.payload).map_err(|e| {
-            Failure::new(
-                CallErrorKind::BadArguments,
-                format!("the arguments of {name} did not decode: {e}"),
-            )
-        })?;
         Ok(Admitted {
-            call: Call {
-                args,
-                caller,
-                link,
-                target,
-                traceparent: req.traceparent.map(str::to_owned),
-            },
+            caller,
+            link,
+            target,
             function,
             name,
+            from_provider,
         })
     }
 }
@@ -299,26 +302,24 @@ mod tests {
         let (subject, caller, payload) =
             (subject("shop", "get"), header("shop", "cart", &fp), args());
         let ok = routes
-            .admit(
-                &links(),
-                &Request {
-                    subject: &subject,
-                    caller: Some(&caller),
-                    traceparent: Some("00-x"),
-                    chunked: false,
-                    payload: &payload,
-                },
-            )
+            .admit(&links(), &subject, Some(&caller))
             .map_err(|f| f.message)
             .unwrap();
         assert_eq!(ok.name, "wrpc:keyvalue/store.get");
-        assert_eq!(ok.call.link.config["url"], "redis://x");
+        assert_eq!(ok.sender(), BodySender::Host("NH"));
+        let call = ok.call(&payload, 1 << 20, Some("00-x")).unwrap();
+        assert_eq!(call.link.config["url"], "redis://x");
         assert_eq!(
-            ok.call.args,
+            call.args,
             vec![WitValue::String("b".into()), WitValue::String("k".into())]
         );
-        assert_eq!(ok.call.timeout(), Duration::from_millis(1500));
-        assert_eq!(ok.call.traceparent.as_deref(), Some("00-x"));
+        assert_eq!(call.timeout(), Duration::from_millis(1500));
+        assert_eq!(call.traceparent.as_deref(), Some("00-x"));
+        // The same call sent to instances near the caller's host.
+        let target = wire::parse_call_subject(&subject).unwrap().target;
+        let near = wire::locality_subject("default", "NH", "zone", "eu-1", &target);
+        let ok = routes.admit(&links(), &near, Some(&caller)).unwrap();
+        assert_eq!(ok.sender(), BodySender::Host("NH"));
     }
 
     #[test]
@@ -336,7 +337,6 @@ mod tests {
             what: &'static str,
             subject: String,
             caller: Option<String>,
-            chunked: bool,
             payload: Vec<u8>,
             kind: CallErrorKind,
             message: &'static str,
@@ -345,11 +345,17 @@ mod tests {
             what,
             subject,
             caller: caller.map(str::to_owned),
-            chunked: false,
             payload: args(),
             kind,
             message,
         };
+        // Two strings of 60 KiB each: more than the 100 KiB the decode may hold.
+        let long = "x".repeat(60 << 10);
+        let huge = wire::encode_args(
+            &[WitType::String, WitType::String],
+            &[WitValue::String(long.clone()), WitValue::String(long)],
+        )
+        .unwrap();
         let (mall, stranger) = (header("mall", "cart", &fp), header("shop", "stranger", &fp));
         let wrong_fp = header("shop", "cart", "0123");
         let other_host = header_from("NOTHER", "shop", "cart", &fp);
@@ -371,10 +377,9 @@ mod tests {
             case("fingerprint", get.clone(), Some(&wrong_fp), Signature,
                 "the provider has func(string, string) -> option<list<u8>>"),
             Case {
-                chunked: true,
-                payload: vec![],
-                ..case("chunked", get.clone(), Some(&good), TooLarge,
-                    "came in chunks (lattice-body header)")
+                payload: huge,
+                ..case("decodes too large", get.clone(), Some(&good), TooLarge,
+                    "the arguments of wrpc:keyvalue/store.get did not decode")
             },
             Case {
                 payload: vec![0xc1],
@@ -386,22 +391,13 @@ mod tests {
             what,
             subject,
             caller,
-            chunked,
             payload,
             kind,
             message,
         } in cases
         {
-            let failure = match routes.admit(
-                &links(),
-                &Request {
-                    subject: &subject,
-                    caller: caller.as_deref(),
-                    traceparent: None,
-                    chunked,
-                    payload: &payload,
-                },
-            ) {
+            let admitted = routes.admit(&links(), &subject, caller.as_deref());
+            let failure = match admitted.and_then(|a| a.call(&payload, 100 << 10, None)) {
                 Ok(_) => panic!("{what}: admitted"),
                 Err(f) => f,
             };

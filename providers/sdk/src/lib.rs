@@ -4,14 +4,18 @@
 //! A provider reads its `init` from stdin ([`Provider::from_stdin`]), registers the
 //! functions it serves ([`Provider::serve`]) and runs until the host says `shutdown`
 //! or its stdin closes ([`Provider::run`]). The SDK does the rest, as a host serves
-//! a linked component: it subscribes
+//! a linked component, over the same transport (`lattice-rpc`): it subscribes
 //! `lattice.<L>.rpch.*.<app>.<provider>.>` (calls from components, on subjects
-//! naming the calling host) and `lattice.<L>.rpcp.<app>.*.<provider>.>` (calls
-//! from the app's other providers) in queue group `rpc`, checks each call's
-//! header against its subject and against the provider's current links and the function's signature, decodes the
-//! arguments, runs the handler under the caller's timeout, encodes the results and
-//! replies (or replies with a `lattice-error` kind); it answers health checks, and
-//! keeps the links up to date from the `links` messages on stdin.
+//! naming the calling host), `lattice.<L>.rpchl.*.<key>.<value>.<app>.<provider>.>`
+//! for each locality label of its host (calls sent to instances near the caller)
+//! and `lattice.<L>.rpcp.<app>.*.<provider>.>` (calls from the app's other
+//! providers) in queue group `rpc`, checks each call's header against its subject
+//! and against the provider's current links and the function's signature, fetches
+//! the arguments (in chunks when they passed the server's `max_payload`) and
+//! decodes them within a bound, runs the handler under the caller's timeout,
+//! encodes the results and replies (offering them in chunks when large, or with a
+//! `lattice-error` kind); it answers health checks, and keeps the links up to date
+//! from the `links` messages on stdin.
 //!
 //! ```no_run
 //! use lattice_provider::{Call, Provider, WitType, WitValue};
@@ -53,8 +57,9 @@ pub use lattice_protocol::provider::{ProviderInit, ProviderLink};
 pub use lattice_protocol::secrets::SecretValue;
 pub use lattice_protocol::wire::CallErrorKind;
 pub use lattice_protocol::wire::{CallHeader, CallTarget, WitType, WitValue};
+pub use lattice_rpc::CallError;
 pub use logging::{init_tracing, redact_url};
-pub use outgoing::{CallError, ComponentCaller};
+pub use outgoing::ComponentCaller;
 
 use call::{Function, Functions};
 use links::{Aliases, LinkSet};
@@ -86,6 +91,10 @@ impl LinkWatch {
 /// Calls served at once by default; one more is answered `overloaded`.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
+/// The largest arguments or results of one call by default, as a host's
+/// `--max-call-mb` default.
+pub const DEFAULT_MAX_CALL_BYTES: usize = 64 << 20;
+
 /// How long the provider waits for NATS when it starts.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -99,6 +108,7 @@ pub struct Provider {
     functions: Functions,
     aliases: Aliases,
     max_in_flight: usize,
+    max_call_bytes: usize,
 }
 
 impl std::fmt::Debug for Provider {
@@ -166,6 +176,7 @@ impl Provider {
             functions: Functions::default(),
             aliases: Aliases::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_call_bytes: DEFAULT_MAX_CALL_BYTES,
         })
     }
 
@@ -207,7 +218,7 @@ impl Provider {
 
     /// Calls to components of the provider's app through its links to them.
     pub fn component_caller(&self) -> ComponentCaller {
-        ComponentCaller::new(&self.init, self.nats.clone())
+        ComponentCaller::new(&self.init, self.nats.clone(), self.max_call_bytes)
     }
 
     /// The provider's NATS connection.
@@ -283,6 +294,14 @@ impl Provider {
     /// it is answered `overloaded` at once.
     pub fn max_in_flight(&mut self, calls: usize) -> &mut Self {
         self.max_in_flight = calls.max(1);
+        self
+    }
+
+    /// The largest arguments or results of one call (default
+    /// [`DEFAULT_MAX_CALL_BYTES`]); larger ones are answered `too-large`. Bodies
+    /// over the NATS server's `max_payload` travel in chunks either way.
+    pub fn max_call_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.max_call_bytes = bytes.max(1);
         self
     }
 

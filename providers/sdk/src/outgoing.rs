@@ -1,43 +1,65 @@
 //! Calls from a provider to a component of its app (message delivery, HTTP
-//! forwarding), made like any linked call but on a subject naming the provider
-//! (`wire::provider_call_subject`, the only call subjects its NATS user may
-//! publish to): the component's host checks that the header agrees with the
-//! subject and that a link from this provider allows the call.
+//! forwarding), made like any linked call, by the same transport
+//! (`lattice_rpc::Caller`: chunked bodies, retries while nobody subscribes), but
+//! on a subject naming the provider (`wire::provider_call_subject`, the only call
+//! subjects its NATS user may publish to): the component's host checks that the
+//! header agrees with the subject and that a link from this provider allows the
+//! call.
 
+use lattice_protocol::creds::provider_inbox_prefix;
 use lattice_protocol::provider::{ProviderInit, ProviderLink};
 use lattice_protocol::wire::{
-    self, rpc::headers, CallErrorKind, CallHeader, CallTarget, WitType, WitValue,
+    self, BodySender, CallErrorKind, CallHeader, CallTarget, WitType, WitValue,
 };
-use std::time::Duration;
+use lattice_rpc::chunks::Limit;
+use lattice_rpc::{CallError, Caller, Outgoing};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a call keeps trying while no instance of the component subscribes
+/// (a host reconnecting, the component being placed), as a host's
+/// `--call-responder-wait` default; never past the call's timeout.
+const RESPONDER_WAIT: Duration = Duration::from_secs(2);
 
 /// Calls components on behalf of one provider ([`crate::Provider::component_caller`]).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ComponentCaller {
-    pub(crate) nats: async_nats::Client,
-    pub(crate) lattice: String,
-    pub(crate) app: String,
-    pub(crate) name: String,
-    pub(crate) host: String,
+    caller: Arc<Caller>,
+    lattice: String,
+    app: String,
+    name: String,
+    host: String,
 }
 
-/// Why a call to a component failed: the kind (as the lattice names it) and a
-/// message for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallError {
-    pub kind: CallErrorKind,
-    pub message: String,
-}
-
-impl std::fmt::Display for CallError {
+impl std::fmt::Debug for ComponentCaller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.kind.as_str())
+        f.debug_struct("ComponentCaller")
+            .field("app", &self.app)
+            .field("provider", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl ComponentCaller {
-    pub(crate) fn new(init: &ProviderInit, nats: async_nats::Client) -> Self {
+    pub(crate) fn new(
+        init: &ProviderInit,
+        nats: async_nats::Client,
+        max_call_bytes: usize,
+    ) -> Self {
+        let limit = Limit {
+            bytes: max_call_bytes,
+            owner: "the provider",
+            setting: "Provider::max_call_bytes",
+        };
+        let inbox = provider_inbox_prefix(&init.lattice, &init.app, &init.name);
         Self {
-            nats,
+            caller: Arc::new(Caller::new(
+                nats,
+                &init.lattice,
+                inbox,
+                limit,
+                RESPONDER_WAIT,
+            )),
             lattice: init.lattice.clone(),
             app: init.app.clone(),
             name: init.name.clone(),
@@ -59,19 +81,14 @@ impl ComponentCaller {
         args: &[WitValue],
         timeout: Duration,
     ) -> Result<Vec<WitValue>, CallError> {
-        let fail = |kind, message: String| CallError { kind, message };
-        let (namespace, rest) = interface.split_once(':').ok_or_else(|| {
-            fail(
+        let not_an_interface = || {
+            CallError::new(
                 CallErrorKind::BadArguments,
                 format!("'{interface}' is not ns:pkg/iface"),
             )
-        })?;
-        let (package, iface) = rest.split_once('/').ok_or_else(|| {
-            fail(
-                CallErrorKind::BadArguments,
-                format!("'{interface}' is not ns:pkg/iface"),
-            )
-        })?;
+        };
+        let (namespace, rest) = interface.split_once(':').ok_or_else(not_an_interface)?;
+        let (package, iface) = rest.split_once('/').ok_or_else(not_an_interface)?;
         let target = CallTarget {
             app: self.app.clone(),
             component: link.component.clone(),
@@ -81,8 +98,8 @@ impl ComponentCaller {
             function: function.to_owned(),
         };
         let payload = wire::encode_args(params, args)
-            .map_err(|e| fail(CallErrorKind::BadArguments, e.to_string()))?;
-        let caller = CallHeader {
+            .map_err(|e| CallError::new(CallErrorKind::BadArguments, e.to_string()))?;
+        let header = CallHeader {
             host: self.host.clone(),
             app: self.app.clone(),
             component: self.name.clone(),
@@ -90,47 +107,27 @@ impl ComponentCaller {
             signature: wire::signature_fingerprint(params, results),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         };
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(headers::CALL, caller.encode().as_str());
-        let request = async_nats::Request::new()
-            .payload(payload.into())
-            .headers(h)
-            .timeout(Some(timeout));
-        let reply = self
-            .nats
-            .send_request(
-                wire::provider_call_subject(&self.lattice, &self.name, &target),
-                request,
-            )
-            .await
-            .map_err(|e| match e.kind() {
-                async_nats::RequestErrorKind::NoResponders => fail(
-                    CallErrorKind::Unavailable,
-                    format!(
-                        "no instance of '{}' (app '{}') runs anywhere in the lattice",
-                        link.component, self.app
-                    ),
-                ),
-                async_nats::RequestErrorKind::TimedOut => fail(
-                    CallErrorKind::Timeout,
-                    format!("'{}' did not answer within {timeout:?}", link.component),
-                ),
-                _ => fail(
-                    CallErrorKind::Unavailable,
-                    format!("cannot reach '{}': {e}", link.component),
-                ),
-            })?;
-        if let Some(kind) = reply.headers.as_ref().and_then(|h| h.get(headers::ERROR)) {
-            let kind = CallErrorKind::parse(kind.as_str()).unwrap_or(CallErrorKind::Internal);
-            return Err(fail(
-                kind,
-                String::from_utf8_lossy(&reply.payload).into_owned(),
-            ));
-        }
-        wire::decode_results(results, &reply.payload).map_err(|e| {
-            fail(
+        // The subjects near a caller name its host, which a provider may not
+        // speak for: only the lattice-wide subject in its own name.
+        let encoded = self
+            .caller
+            .call(Outgoing {
+                target: &target,
+                nearby: Vec::new(),
+                anywhere: wire::provider_call_subject(&self.lattice, &self.name, &target),
+                header: &header,
+                traceparent: None,
+                payload,
+                deadline: Instant::now() + timeout,
+                reply_from: BodySender::AnyHost,
+            })
+            .await?;
+        let bound = wire::decoded_limit(self.caller.limit().bytes);
+        wire::decode_results_within(results, &encoded, bound).map_err(|e| {
+            CallError::undecodable(
                 CallErrorKind::Internal,
-                format!("the results did not decode: {e}"),
+                format!("the results of {}", target.function_name()),
+                &e,
             )
         })
     }

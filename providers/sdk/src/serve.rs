@@ -1,33 +1,39 @@
-//! The NATS side of a provider: calls in queue group `rpc`, health checks, the
-//! control lines from the host, and a clean stop.
+//! The NATS side of a provider: calls in queue group `rpc` served by the
+//! lattice's one transport (`lattice_rpc::serve`, with chunked bodies both ways),
+//! health checks, the control lines from the host, and a clean stop.
 
-use crate::call::{Failure, Request, Routes};
+use crate::call::Routes;
 use crate::links::{self, LinkSet};
 use crate::{input, Provider, ProviderError};
-use async_nats::{HeaderMap, Message};
-use futures::{FutureExt, StreamExt};
+use async_nats::Message;
+use futures::StreamExt;
+use lattice_protocol::creds::provider_inbox_prefix;
 use lattice_protocol::provider::{health_subject, ProviderMessage};
 use lattice_protocol::wire::rpc::{headers, host_call_wildcard, RPC_QUEUE};
 use lattice_protocol::wire::{self, CallErrorKind};
-use std::panic::AssertUnwindSafe;
+use lattice_rpc::chunks::Limit;
+use lattice_rpc::{Answer, CallError, ServeLimits};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
-use tracing::Instrument;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
-/// How long calls in flight may finish after `shutdown` or the end of stdin.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// After `shutdown` or the end of stdin, calls the server routed here before it
+/// saw the unsubscribe are answered `unavailable` (their callers try another
+/// instance) for up to 2 s, and calls running get 3 s more to finish: within the
+/// 5 s a host waits before it kills the process.
+const DRAIN_FOR: Duration = Duration::from_secs(2);
+const FINISH_FOR: Duration = Duration::from_secs(3);
 
-/// Room left in a message for headers: results longer than the server's
-/// `max_payload` minus this are refused (`too-large`), as a host would offer them
-/// in chunks, which providers do not do yet.
-const HEADROOM: usize = 8 * 1024;
-
-/// What every call task shares.
+/// What every call shares.
 struct Server {
     routes: Routes,
     links: watch::Receiver<LinkSet>,
     nats: async_nats::Client,
+    lattice: String,
+    /// Where large results are offered (`creds::provider_inbox_prefix`).
+    inbox_prefix: String,
+    limit: Limit,
+    stopping: watch::Receiver<bool>,
 }
 
 pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
@@ -39,23 +45,38 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
         functions,
         aliases,
         max_in_flight,
+        max_call_bytes,
     } = provider;
     let subscribe_failed = |subject: &str, e: &dyn std::fmt::Display| ProviderError::Subscribe {
         subject: subject.to_owned(),
         reason: e.to_string(),
     };
-    // Calls from components on any host, each on a subject naming that host.
+    // Calls from components on any host, each on a subject naming that host; from
+    // the app's other providers, each on a subject naming it; and, for each
+    // locality label of the host that started it, calls sent to instances near
+    // callers with that label.
     let rpc_subject = host_call_wildcard(&init.lattice, &init.app, &init.name);
-    let mut from_hosts = nats
-        .queue_subscribe(rpc_subject.clone(), RPC_QUEUE.to_owned())
-        .await
-        .map_err(|e| subscribe_failed(&rpc_subject, &e))?;
-    // Calls from the app's other providers, each on a subject naming it.
-    let provider_subject = wire::provider_call_wildcard(&init.lattice, &init.app, &init.name);
-    let mut from_providers = nats
-        .queue_subscribe(provider_subject.clone(), RPC_QUEUE.to_owned())
-        .await
-        .map_err(|e| subscribe_failed(&provider_subject, &e))?;
+    let mut subjects = vec![
+        rpc_subject.clone(),
+        wire::provider_call_wildcard(&init.lattice, &init.app, &init.name),
+    ];
+    for (key, value) in &init.locality {
+        subjects.push(wire::rpc::locality_component_wildcard(
+            &init.lattice,
+            key,
+            value,
+            &init.app,
+            &init.name,
+        ));
+    }
+    let mut calls = Vec::with_capacity(subjects.len());
+    for subject in &subjects {
+        let sub = nats
+            .queue_subscribe(subject.clone(), RPC_QUEUE.to_owned())
+            .await
+            .map_err(|e| subscribe_failed(subject, &e))?;
+        calls.push(sub);
+    }
     let health = health_subject(&init.lattice, &init.app, &init.name, &init.host_id);
     let mut checks = nats
         .subscribe(health.clone())
@@ -64,6 +85,7 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
     tracing::info!(
         app = %init.app, provider = %init.name, host = %init.host_id,
         functions = functions.len(), links = links.borrow().len(),
+        locality = ?init.locality,
         "serving calls on {rpc_subject}"
     );
     // Spans of the calls served, exported when the host passed an OTLP endpoint
@@ -76,6 +98,7 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
         ],
     )
     .inspect_err(|e| tracing::warn!("exporting no spans: OpenTelemetry: {e}"));
+    let (stop, stopping) = watch::channel(false);
     let server = Arc::new(Server {
         routes: Routes {
             app: init.app.clone(),
@@ -85,29 +108,39 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
         },
         links: links.subscribe(),
         nats: nats.clone(),
+        lattice: init.lattice.clone(),
+        inbox_prefix: provider_inbox_prefix(&init.lattice, &init.app, &init.name),
+        limit: Limit {
+            bytes: max_call_bytes,
+            owner: "the provider",
+            setting: "Provider::max_call_bytes",
+        },
+        stopping: stopping.clone(),
     });
-    let slots = Arc::new(Semaphore::new(max_in_flight));
+    let limits = ServeLimits {
+        max_calls: max_in_flight,
+        drain_for: DRAIN_FOR,
+        finish_for: FINISH_FOR,
+    };
+    let mut serving = tokio::spawn({
+        let (server, name) = (server.clone(), init.name.clone());
+        async move {
+            let handle = |msg: Message| handle(&server, msg);
+            let busy = |_: &Message| {
+                format!(
+                    "provider '{name}' is serving {max_in_flight} calls already; try again later"
+                )
+            };
+            lattice_rpc::serve(&server.nats, calls, limits, stopping, handle, busy).await
+        }
+    });
 
     loop {
         tokio::select! {
-            msg = next_call(&mut from_hosts, &mut from_providers) => {
-                let Some(msg) = msg else { return Err(ProviderError::Closed) };
-                match slots.clone().try_acquire_owned() {
-                    Ok(slot) => {
-                        let server = server.clone();
-                        tokio::spawn(async move {
-                            handle(&server, msg).await;
-                            drop(slot);
-                        });
-                    }
-                    Err(_) => {
-                        let message = format!(
-                            "provider '{}' is serving {max_in_flight} calls already; try again later",
-                            init.name
-                        );
-                        refuse(&server, &msg, CallErrorKind::Overloaded, message).await;
-                    }
-                }
+            stopped = &mut serving => {
+                // Every subscription ended without a stop: NATS closed for good.
+                let _ = stopped;
+                return Err(ProviderError::Closed);
             }
             msg = checks.next() => {
                 let Some(msg) = msg else { return Err(ProviderError::Closed) };
@@ -145,56 +178,28 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
 
     // Stop taking calls: the server stops routing here; calls already routed are
     // answered `unavailable`, so their callers try another instance.
-    let until = tokio::time::Instant::now() + STOP_GRACE;
     drop(checks);
-    for calls in [&mut from_hosts, &mut from_providers] {
-        if calls.drain().await.is_ok() {
-            while let Ok(Some(msg)) = tokio::time::timeout_at(until, calls.next()).await {
-                let message = format!("provider '{}' is stopping", init.name);
-                refuse(&server, &msg, CallErrorKind::Unavailable, message).await;
-            }
-        }
-    }
-    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
-    if tokio::time::timeout_at(until, slots.acquire_many(all))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            running = max_in_flight - slots.available_permits(),
-            "calls still running {STOP_GRACE:?} after the stop; leaving them"
-        );
-    }
+    let _ = stop.send(true);
+    let _ = serving.await;
     let _ = nats.flush().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// The next call from either subscription (`None` when one ends). Both `next`s
-/// are cancel-safe, so nothing is lost when the other branch wins.
-async fn next_call(
-    a: &mut async_nats::Subscriber,
-    b: &mut async_nats::Subscriber,
-) -> Option<Message> {
-    tokio::select! {
-        msg = a.next() => msg,
-        msg = b.next() => msg,
-    }
-}
-
-/// Serve one call and reply.
+/// Serve one call and reply (in chunks when the results are large).
 async fn handle(server: &Server, msg: Message) {
-    let Some(reply) = msg.reply.clone() else {
+    if msg.reply.is_none() {
         return;
-    };
+    }
+    let h = msg.headers.clone().unwrap_or_default();
+    let header = |name: &str| h.get(name).map(|v| v.as_str().to_owned());
     // The served call is a server span, the child of the caller's client span.
     let function = wire::parse_call_subject(&msg.subject)
         .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name());
-    let parent = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::TRACEPARENT))
-        .and_then(|v| lattice_telemetry::TraceContext::parse(v.as_str()));
+    let traceparent = header(headers::TRACEPARENT);
+    let parent = traceparent
+        .as_deref()
+        .and_then(lattice_telemetry::TraceContext::parse);
     let (service, method) = function.rsplit_once('.').unwrap_or((&function, ""));
     let span = lattice_telemetry::Span::start(
         function.clone(),
@@ -207,57 +212,59 @@ async fn handle(server: &Server, msg: Message) {
             lattice_telemetry::KeyValue::new("lattice.provider", server.routes.provider.clone()),
         ],
     );
-    match answer(server, &msg).await {
-        Ok(payload) => {
-            let _ = server.nats.publish(reply, payload).await;
-        }
-        Err(failure) => {
-            span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
-            refuse(server, &msg, failure.kind, failure.message).await
-        }
-    }
-}
-
-/// Reply with a `lattice-error`, and log it.
-async fn refuse(server: &Server, msg: &Message, kind: CallErrorKind, message: String) {
-    let h = msg.headers.as_ref();
-    let header = |name: &str| h.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-    tracing::warn!(
-        subject = %msg.subject,
-        caller = header(headers::CALL).unwrap_or_default(),
-        kind = kind.as_str(),
-        trace_id = trace_id(header(headers::TRACEPARENT).as_deref()),
-        "call failed: {message}"
-    );
-    let Some(reply) = msg.reply.clone() else {
-        return;
+    let answer = if *server.stopping.borrow() {
+        let provider = &server.routes.provider;
+        Err(CallError::new(
+            CallErrorKind::Unavailable,
+            format!("provider '{provider}' is stopping"),
+        ))
+    } else {
+        answer(server, &msg, traceparent.as_deref()).await
     };
-    let mut out = HeaderMap::new();
-    out.insert(headers::ERROR, kind.as_str());
-    let _ = server
-        .nats
-        .publish_with_headers(reply, out, message.into())
-        .await;
+    if let Err(failure) = &answer {
+        span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
+        tracing::warn!(
+            subject = %msg.subject,
+            caller = header(headers::CALL).unwrap_or_default(),
+            kind = failure.kind.as_str(),
+            trace_id = trace_id(traceparent.as_deref()),
+            "call failed: {}", failure.message
+        );
+    }
+    lattice_rpc::reply(&server.nats, &msg, answer).await;
 }
 
-/// The encoded results of one call.
-async fn answer(server: &Server, msg: &Message) -> Result<bytes::Bytes, Failure> {
-    let h = msg.headers.as_ref();
-    let header = |name: &str| h.and_then(|h| h.get(name)).map(|v| v.as_str());
+/// The encoded results of one call, inline or on offer.
+async fn answer(
+    server: &Server,
+    msg: &Message,
+    traceparent: Option<&str>,
+) -> Result<Answer, CallError> {
+    let header = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::CALL))
+        .map(|v| v.as_str());
     let links = server.links.borrow().clone();
-    let admitted = server.routes.admit(
-        &links,
-        &Request {
-            subject: msg.subject.as_str(),
-            caller: header(headers::CALL),
-            traceparent: header(headers::TRACEPARENT),
-            chunked: header(headers::BODY).is_some(),
-            payload: &msg.payload,
-        },
-    )?;
-    let (call, function, name) = (admitted.call, admitted.function, admitted.name);
-    let provider = &server.routes.provider;
-    let timeout = call.timeout();
+    let admitted = server.routes.admit(&links, &msg.subject, header)?;
+    let (provider, name) = (&server.routes.provider, admitted.name.clone());
+    let timeout = Duration::from_millis(admitted.caller.timeout_ms);
+    let deadline = Instant::now() + timeout;
+    // This call holds one of the serve loop's slots already: its arguments are
+    // fetched and decoded within it, and within the limits.
+    let limit = server.limit;
+    let payload = lattice_rpc::arguments(
+        &server.nats,
+        &server.lattice,
+        msg,
+        admitted.sender(),
+        limit,
+        deadline,
+    )
+    .await?;
+    let function = admitted.function.clone();
+    let call = admitted.call(&payload, wire::decoded_limit(limit.bytes), traceparent)?;
+    drop(payload);
     let span = tracing::info_span!(
         "provider.call",
         call = %name,
@@ -265,48 +272,42 @@ async fn answer(server: &Server, msg: &Message) -> Result<bytes::Bytes, Failure>
         link = %call.caller.link,
         trace_id = trace_id(call.traceparent.as_deref()),
     );
-    let running = AssertUnwindSafe((function.handler)(call)).catch_unwind();
-    let results = tokio::time::timeout(timeout, running.instrument(span))
-        .await
-        .map_err(|_| {
-            Failure::new(
+    // A task of its own: a handler that blocks its thread or panics does not take
+    // the other calls with it.
+    let mut running = tokio::spawn(tracing::Instrument::instrument(
+        (function.handler)(call),
+        span,
+    ));
+    let results = match tokio::time::timeout(timeout, &mut running).await {
+        Err(_) => {
+            running.abort();
+            return Err(CallError::new(
                 CallErrorKind::Timeout,
                 format!("provider '{provider}' did not finish {name} within the caller's timeout of {timeout:?}"),
-            )
-        })?
-        .map_err(|_| {
-            Failure::new(
+            ));
+        }
+        Ok(Err(_)) => {
+            return Err(CallError::new(
                 CallErrorKind::Internal,
                 format!("provider '{provider}' panicked serving {name}"),
-            )
-        })?
-        .map_err(|message| Failure::new(CallErrorKind::Internal, message))?;
+            ))
+        }
+        Ok(Ok(results)) => {
+            results.map_err(|message| CallError::new(CallErrorKind::Internal, message))?
+        }
+    };
     let encoded = wire::encode_results(&function.results, &results).map_err(|e| {
         tracing::error!(call = %name, "a handler returned results of the wrong shape: {e}");
-        Failure::new(
+        CallError::new(
             CallErrorKind::Internal,
             format!("provider '{provider}' returned results for {name} that do not match its signature: {e}"),
         )
     })?;
-    let limit = inline_limit(&server.nats);
-    if encoded.len() > limit {
-        return Err(Failure::new(
-            CallErrorKind::TooLarge,
-            format!(
-                "the results of {name} are {} bytes, over the {limit} bytes provider '{provider}' can send in one message",
-                encoded.len()
-            ),
-        ));
+    if encoded.len() > limit.bytes {
+        let what = format!("the results of {name} are");
+        return Err(limit.exceeded(&what, encoded.len() as u64));
     }
-    Ok(encoded.into())
-}
-
-/// The largest reply payload sent in one message.
-fn inline_limit(nats: &async_nats::Client) -> usize {
-    nats.server_info()
-        .max_payload
-        .saturating_sub(HEADROOM)
-        .max(1024)
+    Answer::new(&server.nats, &server.inbox_prefix, encoded.into(), deadline).await
 }
 
 /// The trace id of a `traceparent` (`00-<trace id>-<span>-<flags>`), for logs.

@@ -42,9 +42,27 @@ struct Running {
 
 impl Running {
     /// A provider serving `example:greet/hello` `greet` (string -> string, using
-    /// the link's `greeting`), `sleep` (u64 ms -> u64) and `fail` (-> string).
+    /// the link's `greeting`), `sleep` (u64 ms -> u64), `fail` (-> string) and
+    /// `reverse` (list<u8> -> list<u8>).
     async fn start(links: Vec<ProviderLink>, max_in_flight: usize) -> Self {
-        let server = NatsServer::builder().jetstream(false).start().unwrap();
+        Self::start_on(
+            NatsServer::builder().jetstream(false),
+            links,
+            max_in_flight,
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// The same on a server built by `server`, the provider's host having the
+    /// locality labels `locality`.
+    async fn start_on(
+        server: lattice_testing::nats::NatsServerBuilder,
+        links: Vec<ProviderLink>,
+        max_in_flight: usize,
+        locality: Vec<(String, String)>,
+    ) -> Self {
+        let server = server.start().unwrap();
         let init = ProviderInit {
             lattice: "default".into(),
             nats_url: server.url(),
@@ -56,6 +74,7 @@ impl Running {
             nats_credentials: None,
             inbox_prefix: None,
             nats_tls: None,
+            locality,
             secrets: Default::default(),
         };
         let (control, input) = tokio::io::duplex(64 * 1024);
@@ -103,6 +122,18 @@ impl Running {
                 vec![],
                 vec![WitType::String],
                 |_call: Call| async move { Err("the database is on fire".to_owned()) },
+            )
+            .serve(
+                "example:greet/hello",
+                "reverse",
+                vec![WitType::list(WitType::U8)],
+                vec![WitType::list(WitType::U8)],
+                |call: Call| async move {
+                    let Some(bytes) = call.args.first().and_then(WitValue::as_bytes) else {
+                        return Err("no bytes".to_owned());
+                    };
+                    Ok(vec![WitValue::Bytes(bytes.iter().rev().copied().collect())])
+                },
             );
         let nats = server.connect().await.unwrap();
         let task = tokio::spawn(provider.run());
@@ -199,6 +230,10 @@ fn types(function: &str) -> (Vec<WitType>, Vec<WitType>) {
     match function {
         "sleep" => (vec![WitType::U64], vec![WitType::U64]),
         "fail" => (vec![], vec![WitType::String]),
+        "reverse" => (
+            vec![WitType::list(WitType::U8)],
+            vec![WitType::list(WitType::U8)],
+        ),
         _ => (vec![WitType::String], vec![WitType::String]),
     }
 }
@@ -258,11 +293,25 @@ async fn linked_callers_are_served_and_every_failure_has_its_kind() {
     )
     .await
     .failed("bad-arguments", "expected string");
-    let mut chunked = HeaderMap::new();
-    chunked.insert(headers::BODY, "_INBOX.x 10 5");
-    p.raw("cart", "greet", &fp, vec![], chunked, 5_000)
+    // Offers the provider must not fetch: malformed, outside the calling host's
+    // inbox (it would make the provider publish on a subject of the caller's
+    // choosing), and over the provider's limit.
+    let offer = |text: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(headers::BODY, text);
+        h
+    };
+    p.raw("cart", "greet", &fp, vec![], offer("_INBOX.x 10 5"), 5_000)
         .await
-        .failed("too-large", "does not take chunked arguments yet");
+        .failed("bad-arguments", "chunks must be at least 1024 bytes");
+    let foreign = offer("$JS.API.STREAM.DELETE.x 4096 1024");
+    p.raw("cart", "greet", &fp, vec![], foreign, 5_000)
+        .await
+        .failed("refused", "not under _INBOX_default.host.NCALLER.body.");
+    let huge = offer("_INBOX_default.host.NCALLER.body.t 1099511627776 1048576");
+    p.raw("cart", "greet", &fp, vec![], huge, 5_000)
+        .await
+        .failed("too-large", "over the provider's limit of 67108864 bytes");
     p.call("cart", "fail", &[])
         .await
         .failed("internal", "the database is on fire");
@@ -429,4 +478,124 @@ async fn a_providers_call_is_served_only_as_the_provider_its_subject_names() {
     let (error, text) = call("relay", "cart").await;
     assert_eq!(error.as_deref(), Some("refused"), "{text}");
     assert!(text.contains("says it is from 'cart'"), "{text}");
+}
+
+fn target(function: &str) -> CallTarget {
+    CallTarget {
+        app: APP.into(),
+        component: NAME.into(),
+        namespace: "example".into(),
+        package: "greet".into(),
+        interface: "hello".into(),
+        function: function.into(),
+    }
+}
+
+/// The header of `cart`'s call of `function` from host `NCALLER`, with the
+/// right fingerprint.
+fn cart_calls(function: &str, timeout_ms: u64) -> CallHeader {
+    let (params, results) = types(function);
+    CallHeader {
+        host: "NCALLER".into(),
+        app: APP.into(),
+        component: "cart".into(),
+        link: "default".into(),
+        signature: wire::signature_fingerprint(&params, &results),
+        timeout_ms,
+    }
+}
+
+/// Arguments and results over the server's `max_payload` travel in chunks both
+/// ways: a host's caller (the lattice's one transport) offers 200 KiB through a
+/// 64 KiB server, the provider fetches them from the calling host's inbox and
+/// offers its 200 KiB of results back from its own.
+#[tokio::test]
+async fn a_provider_takes_and_returns_bodies_over_max_payload() {
+    let server = NatsServer::builder()
+        .jetstream(false)
+        .max_payload(64 * 1024);
+    let p = Running::start_on(server, vec![link("cart")], 16, Vec::new()).await;
+    assert_eq!(p.nats.server_info().max_payload, 64 * 1024);
+    let (params, results) = types("reverse");
+    let body: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
+    let caller = lattice_rpc::Caller::new(
+        p.nats.clone(),
+        "default",
+        wire::host_inbox_prefix("default", "NCALLER"),
+        lattice_rpc::chunks::Limit {
+            bytes: 1 << 20,
+            owner: "the test",
+            setting: "none",
+        },
+        Duration::from_secs(2),
+    );
+    let t = target("reverse");
+    let header = cart_calls("reverse", 10_000);
+    let encoded = caller
+        .call(lattice_rpc::Outgoing {
+            target: &t,
+            nearby: Vec::new(),
+            anywhere: wire::host_call_subject("default", "NCALLER", &t),
+            header: &header,
+            traceparent: None,
+            payload: wire::encode_args(&params, &[WitValue::Bytes(body.clone())]).unwrap(),
+            deadline: std::time::Instant::now() + Duration::from_secs(10),
+            reply_from: wire::BodySender::Provider {
+                app: APP,
+                name: NAME,
+            },
+        })
+        .await
+        .unwrap_or_else(|e| panic!("a large call failed: {e}"));
+    assert!(encoded.len() > 64 * 1024, "the results came inline");
+    let reversed: Vec<u8> = body.iter().rev().copied().collect();
+    assert_eq!(
+        wire::decode_results(&results, &encoded).unwrap(),
+        vec![WitValue::Bytes(reversed)]
+    );
+    // Sent inline over max_payload, it never reaches the provider: NATS refuses it.
+    let too_big = wire::encode_args(&params, &[WitValue::Bytes(body)]).unwrap();
+    let sent = p
+        .nats
+        .request(
+            wire::host_call_subject("default", "NCALLER", &t),
+            too_big.into(),
+        )
+        .await;
+    assert!(sent.is_err(), "a payload over max_payload was sent inline");
+}
+
+/// A provider whose host has locality labels serves calls sent to instances
+/// near the caller (so callers there do not wait out a no-responders round trip
+/// first), and not those of another locality.
+#[tokio::test]
+async fn a_provider_serves_calls_routed_by_locality() {
+    let locality = vec![
+        ("zone".to_owned(), "eu-1a".to_owned()),
+        ("region".to_owned(), "eu".to_owned()),
+    ];
+    let server = NatsServer::builder().jetstream(false);
+    let p = Running::start_on(server, vec![link("cart")], 16, locality).await;
+    let (params, results) = types("greet");
+    let t = target("greet");
+    let header = cart_calls("greet", 5_000);
+    let send = |subject: String| {
+        let mut h = HeaderMap::new();
+        h.insert(headers::CALL, header.encode().as_str());
+        let payload = wire::encode_args(&params, &[string("ana")]).unwrap();
+        p.nats.request_with_headers(subject, h, payload.into())
+    };
+    for (key, value) in [("zone", "eu-1a"), ("region", "eu")] {
+        let near = wire::locality_subject("default", "NCALLER", key, value, &t);
+        let reply = send(near.clone()).await.unwrap();
+        assert!(reply.headers.is_none(), "{near}: {:?}", reply.headers);
+        assert_eq!(
+            wire::decode_results(&results, &reply.payload).unwrap(),
+            vec![string("hello, ana (from cart)")],
+            "{near}"
+        );
+    }
+    let elsewhere = wire::locality_subject("default", "NCALLER", "zone", "us-1a", &t);
+    let err = send(elsewhere).await.unwrap_err();
+    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
 }
