@@ -8,6 +8,11 @@
 //! - and `redis-benchmark` against the same Redis, for the same operations, as the
 //!   reference.
 //!
+//! Then a `get` of a 64 KiB value (`KV_BIG`, bytes) through the Redis provider,
+//! beside its parts measured in the same run: a raw NATS request/reply carrying
+//! as many bytes, and `redis-benchmark` GETs of a value that size; the line after
+//! the table compares the provider's time per get with the sum of the two.
+//!
 //! The component side is `kv-bench`: one invocation does N operations in a loop
 //! (`Host::call`), so instantiation is not measured. 1 and 16 loops at once.
 //!
@@ -47,8 +52,21 @@ fn app(name: &str, image: &str, url: Option<&str>) -> WorkloadSpec {
     }
 }
 
-/// Operations per second of `op` with `loops` invocations at once, each doing `ops`.
-async fn measure(host: &Host, app: &str, op: &str, loops: usize, ops: u32) -> f64 {
+/// The keys of the small-value rows: four, shared by the loops.
+fn small_key(loop_index: usize) -> String {
+    format!("key{}", loop_index % 4)
+}
+
+/// Operations per second of `op` on `key(loop index)` with `loops` invocations at
+/// once, each doing `ops`.
+async fn measure(
+    host: &Host,
+    app: &str,
+    op: &str,
+    key: fn(usize) -> String,
+    loops: usize,
+    ops: u32,
+) -> f64 {
     let start = Instant::now();
     let tasks: Vec<_> = (0..loops)
         .map(|i| {
@@ -61,11 +79,7 @@ async fn measure(host: &Host, app: &str, op: &str, loops: usize, ops: u32) -> f6
                         "bench",
                         "lattice:kvbench/run",
                         "ops",
-                        &[
-                            Val::String(op.clone()),
-                            Val::String(format!("key{}", i % 4)),
-                            Val::U32(ops),
-                        ],
+                        &[Val::String(op.clone()), Val::String(key(i)), Val::U32(ops)],
                     )
                     .await
                     .expect("kv-bench runs");
@@ -107,6 +121,84 @@ fn redis_benchmark(redis: &RedisServer, op: &str, clients: usize, requests: u32)
         })
         .or_else(|| text.split_whitespace().find_map(|w| w.parse::<f64>().ok()))
         .unwrap_or_else(|| panic!("cannot read redis-benchmark's output: {text}"))
+}
+
+/// Set `key` to `value` in Redis with one raw RESP command (no client crate).
+fn redis_set(redis: &RedisServer, key: &str, value: &[u8]) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", redis.port())).unwrap();
+    let mut cmd = format!(
+        "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n",
+        key.len(),
+        value.len()
+    )
+    .into_bytes();
+    cmd.extend_from_slice(value);
+    cmd.extend_from_slice(b"\r\n");
+    conn.write_all(&cmd).unwrap();
+    let mut reply = [0u8; 5];
+    conn.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"+OK\r\n");
+}
+
+/// `redis-benchmark` GETs of a `size`-byte value with `clients`: requests per
+/// second (its SET test writes the value first).
+fn redis_benchmark_get(redis: &RedisServer, size: usize, clients: usize, requests: u32) -> f64 {
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &redis.port().to_string()])
+        .args(["-t", "set,get", "-d", &size.to_string()])
+        .args([
+            "-n",
+            &requests.to_string(),
+            "-c",
+            &clients.to_string(),
+            "-q",
+        ])
+        .output()
+        .expect("redis-benchmark runs (scripts/install-deps.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "GET: 61349.69 requests per second, p50=0.415 msec", after the SET line.
+    text.split(['\r', '\n'])
+        .filter_map(|line| line.trim().strip_prefix("GET:"))
+        .find_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("cannot read redis-benchmark's GET line: {text}"))
+}
+
+/// Raw NATS request/reply of `size` bytes with `in_flight` loops at once, each
+/// doing `ops`: requests per second.
+async fn raw_nats(nats: &NatsServer, size: usize, in_flight: usize, ops: u32) -> f64 {
+    use futures::StreamExt;
+    let responder = nats.connect().await.unwrap();
+    let mut sub = responder.subscribe("bench.echo").await.unwrap();
+    let r = responder.clone();
+    let serving = tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            if let Some(reply) = msg.reply {
+                let _ = r.publish(reply, msg.payload).await;
+            }
+        }
+    });
+    responder.flush().await.unwrap();
+    let requester = nats.connect().await.unwrap();
+    let payload = bytes::Bytes::from(vec![7u8; size]);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (requester, payload) = (requester.clone(), payload.clone());
+            tokio::spawn(async move {
+                for _ in 0..ops {
+                    let reply = requester.request("bench.echo", payload.clone()).await;
+                    assert_eq!(reply.unwrap().payload.len(), size);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = f64::from(ops) * in_flight as f64 / start.elapsed().as_secs_f64();
+    serving.abort();
+    rate
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +245,7 @@ async fn main() {
     // Wait for the providers, then warm every path up (creates the keys too).
     for (_, app) in &paths {
         wait_ready(&host, app).await;
-        measure(&host, app, "increment", 4, 50).await;
+        measure(&host, app, "increment", small_key, 4, 50).await;
     }
 
     println!("| operation | loops at once | path | ops/s |\n|---|---|---|---|");
@@ -161,7 +253,7 @@ async fn main() {
         for loops in [1usize, 16] {
             let per_loop = ops / loops as u32;
             for &(label, app) in &paths {
-                let rate = measure(&host, app, op, loops, per_loop.max(1)).await;
+                let rate = measure(&host, app, op, small_key, loops, per_loop.max(1)).await;
                 println!("| {op} | {loops} | {label} | {rate:.0} |");
             }
             let rate = tokio::task::block_in_place(|| {
@@ -170,8 +262,44 @@ async fn main() {
             println!("| {op} | {loops} | redis-benchmark -t {redis_op} -c {loops} (reference) | {rate:.0} |");
         }
     }
-    drop(host);
     drop(postgres);
+
+    // A 64 KiB value through the Redis provider, beside its parts.
+    let size: usize = std::env::var("KV_BIG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64 * 1024);
+    redis_set(&redis, "big", &vec![42u8; size]);
+    let big_ops = (ops / 4).max(100);
+    println!("\n| operation | loops at once | path | ops/s | µs per op per loop |\n|---|---|---|---|---|");
+    for loops in [1usize, 16] {
+        let per_loop = big_ops / loops as u32;
+        let big = |_| "big".to_owned();
+        // Warm up, then measure.
+        measure(&host, "on-redis", "get", big, loops, 10).await;
+        let provider = measure(&host, "on-redis", "get", big, loops, per_loop.max(1)).await;
+        let nats_rate = raw_nats(&nats, size, loops, per_loop.max(1)).await;
+        let redis_rate = tokio::task::block_in_place(|| {
+            redis_benchmark_get(&redis, size, loops, big_ops.max(2_000))
+        });
+        let per_op = |rate: f64| loops as f64 * 1e6 / rate;
+        for (label, rate) in [
+            ("keyvalue-redis provider (over NATS)", provider),
+            ("raw NATS request/reply of as many bytes", nats_rate),
+            ("redis-benchmark GET (reference)", redis_rate),
+        ] {
+            println!(
+                "| get {size} B | {loops} | {label} | {rate:.0} | {:.1} |",
+                per_op(rate)
+            );
+        }
+        let parts = per_op(nats_rate) + per_op(redis_rate);
+        println!(
+            "| get {size} B | {loops} | provider ÷ (NATS + Redis) | | {:.2}× |",
+            per_op(provider) / parts
+        );
+    }
+    drop(host);
 }
 
 /// Until `app`'s keyvalue answers (a provider takes a moment to start).

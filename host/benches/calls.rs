@@ -18,6 +18,11 @@
 //! `CALLS_SIZES=16,1024` and `CALLS_IN_FLIGHT=1` pick cases, `CALLS_PATHS=cross`
 //! the rows whose label contains one of the words (for profiling); `RAW_HEADERS=1`
 //! gives the raw requests seven headers, to see what headers cost.
+//!
+//! Then memory: `CALLS_MEMORY` (default 100) cross-host calls of 1 MiB at once,
+//! and this process's resident memory before and at its peak (`VmHWM`, reset
+//! first through `/proc/self/clear_refs`); `CALLS_MEMORY=0` skips it. Both hosts
+//! and the driver are this process, so the peak is theirs together.
 
 #![allow(clippy::unwrap_used)] // a benchmark: an unwrap that fails is a failed run
 
@@ -131,6 +136,56 @@ where
 
 fn bytes(n: usize) -> Val {
     Val::List((0..n).map(|i| Val::U8(i as u8)).collect())
+}
+
+/// A `VmRSS`/`VmHWM` line of `/proc/self/status`, in MiB.
+fn status_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
+    kib / 1024.0
+}
+
+/// `concurrent` cross-host calls of `size` bytes at once from host `a`: resident
+/// memory before, and its peak while they ran.
+async fn memory(a: &Host, concurrent: usize, size: usize) {
+    let arg = bytes(size);
+    let before = status_mib("VmRSS:");
+    // Writing 5 resets the peak (VmHWM) to the current resident size.
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let start = Instant::now();
+    let calls: Vec<_> = (0..concurrent)
+        .map(|_| {
+            let (a, arg) = (a.clone(), arg.clone());
+            tokio::spawn(async move {
+                a.call("echoes", "relay", VALUES, "echo-bytes", &[arg])
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    drop(arg);
+    for call in calls {
+        let out = call.await.unwrap();
+        assert!(matches!(&out[..], [Val::List(l)] if l.len() == size));
+    }
+    let peak = status_mib("VmHWM:");
+    println!(
+        "\nmemory: {concurrent} cross-host calls of {size} B at once, in {:.1} s: resident {before:.0} MiB before, peak {peak:.0} MiB ({:.1} MiB per call; a wasmtime `Val` is {} B, so a `list<u8>` lifted as values is {}× its bytes)",
+        start.elapsed().as_secs_f64(),
+        (peak - before) / concurrent as f64,
+        std::mem::size_of::<Val>(),
+        std::mem::size_of::<Val>(),
+    );
 }
 
 fn us(d: Duration) -> String {
@@ -255,6 +310,13 @@ async fn main() {
                 );
             }
         }
+    }
+    let concurrent: usize = std::env::var("CALLS_MEMORY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    if concurrent > 0 {
+        memory(&a, concurrent, 1 << 20).await;
     }
     let (sent, served) = (a.calls(), b.calls());
     eprintln!(

@@ -245,6 +245,7 @@ async fn handle_command(
                     CommandReply::ok()
                 }
                 Err(error) => {
+                    let error = error.to_string();
                     tracing::warn!(%app, %error, "workload refused");
                     publish(
                         host,

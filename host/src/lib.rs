@@ -40,4 +40,4 @@ pub mod telemetry;
 pub mod workload;
 
 pub use config::{HostConfig, Limits};
-pub use host::{now_ms, Host};
+pub use host::{now_ms, ApplyError, Host};

@@ -126,10 +126,11 @@ async fn a_tampered_artifact_is_refused_and_nothing_starts() {
     let cache = tempfile::tempdir().unwrap();
     let host = cluster_host(&nats, cache.path(), FetchConfig::default()).await;
     let port = free_port().unwrap();
-    let err = host
-        .apply(app("shop", "v1", &digest, port))
-        .await
-        .unwrap_err();
+    let err = image_refusal(
+        host.apply(app("shop", "v1", &digest, port))
+            .await
+            .unwrap_err(),
+    );
     assert!(err.contains("digest mismatch"), "{err}");
     assert!(
         err.contains(&digest.to_string()),
@@ -170,10 +171,11 @@ async fn an_artifact_over_the_hosts_bound_is_refused() {
         ..FetchConfig::default()
     };
     let host = cluster_host(&nats, cache.path(), small).await;
-    let err = host
-        .apply(app("big", "v1", &digest, free_port().unwrap()))
-        .await
-        .unwrap_err();
+    let err = image_refusal(
+        host.apply(app("big", "v1", &digest, free_port().unwrap()))
+            .await
+            .unwrap_err(),
+    );
     assert!(
         err.contains("over the artifact store's limit of 1000 bytes"),
         "{err}"
@@ -188,10 +190,11 @@ async fn a_missing_artifact_names_the_component_and_the_image() {
     let cache = tempfile::tempdir().unwrap();
     let host = cluster_host(&nats, cache.path(), FetchConfig::default()).await;
     let absent = Digest::of(b"never uploaded");
-    let err = host
-        .apply(app("gone", "v1", &absent, free_port().unwrap()))
-        .await
-        .unwrap_err();
+    let err = image_refusal(
+        host.apply(app("gone", "v1", &absent, free_port().unwrap()))
+            .await
+            .unwrap_err(),
+    );
     assert!(err.contains("component 'web' of app 'gone'"), "{err}");
     assert!(err.contains(&format!("artifact://{absent}")), "{err}");
     assert!(err.contains("is not in the artifact store"), "{err}");
@@ -251,7 +254,7 @@ async fn provider_executables_run_from_the_checked_cache_copy() {
     let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
 
     // A component's digest named as a provider: refused, nothing starts.
-    let err = host.apply(provider_app(&hello, &hello)).await.unwrap_err();
+    let err = image_refusal(host.apply(provider_app(&hello, &hello)).await.unwrap_err());
     assert!(err.contains("component 'aprov' of app 'prov'"), "{err}");
     assert!(err.contains("is a Component, not a Provider"), "{err}");
     // A provider built for another platform: refused.
@@ -260,10 +263,11 @@ async fn provider_executables_run_from_the_checked_cache_copy() {
         ..NewArtifact::local_provider("probe-plan9")
     };
     let foreign = put(&nats, b"#!/bin/sh\nexit 1\n", elsewhere).await;
-    let err = host
-        .apply(provider_app(&foreign, &hello))
-        .await
-        .unwrap_err();
+    let err = image_refusal(
+        host.apply(provider_app(&foreign, &hello))
+            .await
+            .unwrap_err(),
+    );
     assert!(err.contains("was built for plan9/"), "{err}");
     assert!(host.apps().is_empty());
     assert!(!marker.exists());
@@ -333,7 +337,7 @@ async fn a_cached_component_named_as_a_provider_is_refused() {
         .join(hello.hex())
         .exists());
 
-    let err = host.apply(provider_app(&hello, &hello)).await.unwrap_err();
+    let err = image_refusal(host.apply(provider_app(&hello, &hello)).await.unwrap_err());
     assert!(err.contains("component 'aprov' of app 'prov'"), "{err}");
     assert!(err.contains("is a Component, not a Provider"), "{err}");
     assert_eq!(host.apps(), vec!["one".to_string()]);
@@ -400,4 +404,14 @@ async fn a_restart_refuses_a_cached_executable_changed_on_disk() {
     // Give a wrongly started process time to show itself.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(!evil_ran.exists(), "the changed executable ran");
+}
+
+/// The message of an apply refused for an image (fetched, checked against its
+/// digest and signatures, compiled); any other refusal fails the test.
+#[track_caller]
+fn image_refusal(err: lattice_host::ApplyError) -> String {
+    match err {
+        lattice_host::ApplyError::Image(message) => message,
+        other => panic!("refused for another reason: {other}"),
+    }
 }

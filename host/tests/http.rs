@@ -66,6 +66,17 @@ async fn a_taken_address_names_both_apps_and_undeploy_frees_it() {
         )))
         .await
         .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            lattice_host::ApplyError::Capability {
+                capability: "http-server",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = err.to_string();
     assert!(err.contains("'first'") && err.contains("'second'"), "{err}");
     // The first app still serves; the refused one changed nothing.
     assert_eq!(get(port, "/").await.0, 200);

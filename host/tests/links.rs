@@ -699,6 +699,9 @@ async fn a_link_passing_resources_is_refused_at_apply() {
         })
         .await
         .unwrap_err();
+    let lattice_host::ApplyError::Component(err) = err else {
+        panic!("refused for another reason: {err}");
+    };
     assert!(
         err.contains("component 'maker' of app 'things' cannot be linked: function 'make' of example:res/things passes a handle to resource 'thing' of example:res/things"),
         "{err}"

@@ -242,7 +242,8 @@ async fn subscriptions_to_lattice_or_nats_subjects_are_refused_at_apply() {
         let err = host
             .apply(app("snoop", subscriptions))
             .await
-            .expect_err(subscriptions);
+            .expect_err(subscriptions)
+            .to_string();
         assert!(err.contains(refusal), "{subscriptions}: {err}");
     }
     assert!(host.info().workloads.is_empty());
@@ -262,7 +263,8 @@ async fn an_allowed_prefix_narrows_an_app() {
     let err = host
         .apply(narrowed_app("shop", "orders.>", Some("shop")))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("cannot subscribe to 'orders.>'")
             && err.contains("allows only subjects under 'shop'"),
@@ -271,7 +273,8 @@ async fn an_allowed_prefix_narrows_an_app() {
     let err = host
         .apply(narrowed_app("shop", "shop.>", Some("lattice.default")))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("allowed_prefix 'lattice.default'"), "{err}");
 
     host.apply(narrowed_app("shop", "shop.cmd.>", Some("shop")))

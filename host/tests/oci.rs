@@ -132,13 +132,15 @@ async fn provider_images_run_per_platform_from_the_checked_cache() {
     let err = h
         .apply(provider_app(&probe, &hello_pinned))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is not pinned to a digest"), "{err}");
     // No entry for this host's platform: refused, naming what there is.
     let err = h
         .apply(provider_app(&foreign_pinned, &hello_pinned))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(&format!("has no provider for {here}")) && err.contains("plan9/"),
         "{err}"
@@ -147,7 +149,8 @@ async fn provider_images_run_per_platform_from_the_checked_cache() {
     let err = h
         .apply(provider_app(&hello_pinned, &hello_pinned))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is a single manifest"), "{err}");
     assert!(h.apps().is_empty());
     assert!(!marker.exists());

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
-use lattice_host::{Host, HostConfig};
+use lattice_host::{ApplyError, Host, HostConfig};
 use lattice_testing::host::{provider_host_with, quick_limits};
 use lattice_testing::manifest::{spec, App, Component};
 use lattice_testing::nats::{free_port, NatsServer};
@@ -26,6 +26,8 @@ async fn file_images_need_allow_file_load() {
         ..HostConfig::default()
     });
     let error = cluster_host.apply(spec(app.clone())).await.unwrap_err();
+    assert!(matches!(error, ApplyError::ImageNotAllowed(_)), "{error}");
+    let error = error.to_string();
     assert!(error.contains("--allow-file-load"), "{error}");
     assert!(error.contains("'web'"), "{error}");
     assert!(cluster_host.apps().is_empty());
@@ -60,6 +62,8 @@ async fn provider_images_need_allow_provider_images() {
             ..HostConfig::default()
         });
         let error = cluster_host.apply(spec.clone()).await.unwrap_err();
+        assert!(matches!(error, ApplyError::ImageNotAllowed(_)), "{error}");
+        let error = error.to_string();
         assert!(error.contains("--allow-provider-images"), "{error}");
         assert!(error.contains("provider 'aprov'"), "{error}");
         assert!(cluster_host.apps().is_empty());
@@ -72,7 +76,7 @@ async fn provider_images_need_allow_provider_images() {
             ..HostConfig::default()
         });
         let error = allowing_host.apply(spec).await.unwrap_err();
-        assert!(!error.contains("--allow-provider-images"), "{error}");
+        assert!(matches!(error, ApplyError::Image(_)), "{error}");
     }
 }
 
@@ -130,7 +134,8 @@ async fn providers_run_only_from_the_provider_dir() {
         ))
         .await
         .unwrap_err();
-    assert!(error.contains("--provider-dir"), "{error}");
+    assert!(matches!(error, ApplyError::ImageNotAllowed(_)), "{error}");
+    assert!(error.to_string().contains("--provider-dir"), "{error}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!marker.exists(), "the provider never started");
     assert!(host.apps().is_empty());
@@ -152,7 +157,8 @@ async fn a_component_that_does_not_compile_starts_no_provider() {
         ))
         .await
         .unwrap_err();
-    assert!(error.contains("zbad"), "{error}");
+    assert!(matches!(error, ApplyError::Image(_)), "{error}");
+    assert!(error.to_string().contains("zbad"), "{error}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!marker.exists(), "a refused apply started the provider");
     assert!(host.apps().is_empty());
@@ -191,13 +197,21 @@ async fn the_host_validates_what_it_is_told_to_apply() {
     let mut huge = spec(app.clone());
     huge.placements.insert("web".into(), u32::MAX);
     let error = host.apply(huge).await.unwrap_err();
-    assert!(error.contains("budget"), "{error}");
+    assert!(
+        matches!(&error, ApplyError::OverBudget { component, instances: u32::MAX, .. } if component == "web"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("budget"), "{error}");
     let mut bad = spec(app);
     bad.manifest.components[0].scaler = Some(lattice_protocol::manifest::Scaler::Spreadscaler {
         instances: u32::MAX,
         spread: vec![],
     });
     let error = host.apply(bad).await.unwrap_err();
-    assert!(error.contains("instances"), "{error}");
+    assert!(
+        matches!(error, ApplyError::InvalidManifest { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("instances"), "{error}");
     assert!(host.apps().is_empty());
 }

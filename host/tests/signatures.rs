@@ -134,10 +134,11 @@ async fn a_host_trusting_an_issuer_runs_only_what_it_signed_untampered_and_in_da
         std::fs::write(&wasm, bytes).unwrap();
         // Twice: the second answer comes from the verdict kept for the digest.
         for _ in 0..2 {
-            let error = host
-                .apply(app(name, &provider, &wasm, port))
-                .await
-                .unwrap_err();
+            let error = image_refusal(
+                host.apply(app(name, &provider, &wasm, port))
+                    .await
+                    .unwrap_err(),
+            );
             assert!(error.contains("component 'web'"), "{name}: {error}");
             assert!(error.contains("--trust-issuer"), "{name}: {error}");
             assert!(error.contains(reason.as_str()), "{name}: {error}");
@@ -193,4 +194,14 @@ async fn a_host_trusting_no_issuer_needs_no_signature() {
     }
     assert_eq!(host.apps(), ["expired", "unsigned"]);
     eventually("the provider starts", || marker.exists().then_some(())).await;
+}
+
+/// The message of an apply refused for an image (fetched, checked against its
+/// digest and signatures, compiled); any other refusal fails the test.
+#[track_caller]
+fn image_refusal(err: lattice_host::ApplyError) -> String {
+    match err {
+        lattice_host::ApplyError::Image(message) => message,
+        other => panic!("refused for another reason: {other}"),
+    }
 }

@@ -7,7 +7,7 @@ use crate::nats::NatsServer;
 use std::time::{Duration, Instant};
 
 pub use lattice_host::provider::ProviderSigner;
-pub use lattice_host::{Host, HostConfig, Limits};
+pub use lattice_host::{ApplyError, Host, HostConfig, Limits};
 
 /// Limits small enough that a test running into them finishes quickly: 64 MiB,
 /// 2 s per invocation, 4 queued for at most 1 s.

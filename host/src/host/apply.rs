@@ -65,34 +65,33 @@ impl Host {
     /// Run exactly `spec` for its app, replacing what ran before. Returns the
     /// components whose instances changed, with their new count (0: stopped here).
     /// On error nothing changes and the message says what to fix.
-    pub async fn apply(&self, spec: WorkloadSpec) -> Result<Vec<(String, u32)>, String> {
+    pub async fn apply(&self, spec: WorkloadSpec) -> Result<Vec<(String, u32)>, ApplyError> {
+        let host = || self.id().to_string();
         if self.inner.draining.load(Ordering::SeqCst) {
-            return Err(format!(
-                "host {} is draining and takes no new work",
-                self.id()
-            ));
+            return Err(ApplyError::Draining { host: host() });
         }
         // Validated here too: a host applies only what the parser accepts, with
         // the same budgets as the CLI and the controller.
         let limits = lattice_protocol::manifest::Limits::default();
-        let manifest = revalidate(&spec.manifest, &limits).map_err(|e| {
-            format!(
-                "host {} refuses app '{}': its manifest is not valid: {e}",
-                self.id(),
-                spec.manifest.name
-            )
-        })?;
+        let manifest =
+            revalidate(&spec.manifest, &limits).map_err(|e| ApplyError::InvalidManifest {
+                host: host(),
+                app: spec.manifest.name.clone(),
+                reason: e.to_string(),
+            })?;
         let app = manifest.name.clone();
         if let Some((name, n)) = spec
             .placements
             .iter()
             .find(|(_, n)| **n > limits.max_instances)
         {
-            return Err(format!(
-                "host {} refuses app '{app}': {n} instances of '{name}' is over the budget of {}",
-                self.id(),
-                limits.max_instances
-            ));
+            return Err(ApplyError::OverBudget {
+                host: host(),
+                app,
+                component: name.clone(),
+                instances: *n,
+                max: limits.max_instances,
+            });
         }
         // The same version keeps its loopback network and its running service; a
         // new version starts both afresh.
@@ -103,12 +102,18 @@ impl Host {
             Some(w) => (Arc::new(Loopback::default()), None, w.providers.clone()),
             None => (Arc::new(Loopback::default()), None, BTreeMap::new()),
         };
-        self.check_images(&manifest, &spec.placements)?;
-        let secrets = self.open_secrets(&manifest, &spec)?;
+        self.check_images(&manifest, &spec.placements)
+            .map_err(ApplyError::ImageNotAllowed)?;
+        let secrets = self
+            .open_secrets(&manifest, &spec)
+            .map_err(ApplyError::Secrets)?;
         // Fetch (checked by digest) and compile every image first, then link:
         // none of it has an effect outside this call, so an image that cannot be
         // fetched or a component that does not compile leaves nothing behind.
-        let ready = self.fetch_images(&manifest, &spec.placements).await?;
+        let ready = self
+            .fetch_images(&manifest, &spec.placements)
+            .await
+            .map_err(ApplyError::Image)?;
         let mut components = BTreeMap::new();
         for (name, &instances) in &spec.placements {
             if instances == 0 || manifest.is_provider(name) {
@@ -116,7 +121,8 @@ impl Host {
             }
             let rt = self
                 .prepare(&manifest, name, instances, &loopback, &ready, &secrets)
-                .await?;
+                .await
+                .map_err(ApplyError::Component)?;
             components.insert(name.clone(), Arc::new(rt));
         }
         // Then start processes; a later failure drops (and so stops) the new ones.
@@ -146,7 +152,12 @@ impl Host {
                     p.set_links(links);
                     p.clone()
                 }
-                _ => Arc::new(Provider::start(self.provider_context()?, provider, links)?),
+                _ => {
+                    let started = self
+                        .provider_context()
+                        .and_then(|ctx| Provider::start(ctx, provider, links));
+                    Arc::new(started.map_err(ApplyError::Provider)?)
+                }
             };
             providers.insert(name.clone(), (instances, process));
         }
@@ -156,9 +167,11 @@ impl Host {
             (Some(svc), None) => {
                 let rt = self
                     .prepare(&manifest, &svc.name, 1, &loopback, &ready, &secrets)
-                    .await?;
+                    .await
+                    .map_err(ApplyError::Component)?;
                 let policy = svc.restart.unwrap_or_default();
-                let service = Service::start(&self.inner.services, Arc::new(rt), policy)?;
+                let service = Service::start(&self.inner.services, Arc::new(rt), policy)
+                    .map_err(ApplyError::Service)?;
                 Some(Arc::new(service))
             }
             (None, _) => None,
@@ -171,9 +184,12 @@ impl Host {
         };
         let mut guards = Vec::new();
         for capability in &self.inner.capabilities {
-            if let Some(guard) = capability.start(&start).await? {
-                guards.push(guard);
-            }
+            let started = capability.start(&start).await;
+            let guard = started.map_err(|reason| ApplyError::Capability {
+                capability: capability.name(),
+                reason,
+            })?;
+            guards.extend(guard);
         }
         let after: BTreeMap<String, u32> = components
             .iter()

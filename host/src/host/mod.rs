@@ -16,6 +16,9 @@ use crate::service::ServiceThreads;
 use crate::workload::Workload;
 
 mod apply;
+mod error;
+
+pub use error::ApplyError;
 use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::trust::{sign_report, JoinToken};
@@ -261,7 +264,7 @@ impl Host {
 
     /// Re-subscribe every link target this host serves, so the locality subjects
     /// follow labels changed at run time.
-    pub async fn refresh_locality(&self) -> Result<(), String> {
+    pub async fn refresh_locality(&self) -> Result<(), crate::links::serve::ServeError> {
         self.inner.router.refresh_serving().await
     }
 

@@ -5,7 +5,7 @@ use super::directory::{CallCounters, Directory};
 use super::failure::{self, CallError};
 use super::funcs::{mismatch, ImportedFunc};
 use super::remote::{self, WireCall};
-use super::serve::Serving;
+use super::serve::{ServeError, Serving};
 use super::settings::LinkSettings;
 use crate::component::{invoke, ComponentRuntime};
 use crate::env::ComponentEnv;
@@ -67,7 +67,7 @@ impl Router {
         &self,
         manifest: &Manifest,
         components: &BTreeMap<String, Arc<ComponentRuntime>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServeError> {
         let app = manifest.name.clone();
         let targets = self.dir.set_app(manifest, components);
         let mut serving = self.serving().remove(&app).unwrap_or_default();
@@ -89,7 +89,7 @@ impl Router {
 
     /// Restart the serving subscriptions of every app (the new ones first, then the
     /// old drained): the locality subjects follow the host's labels now.
-    pub async fn refresh_serving(&self) -> Result<(), String> {
+    pub async fn refresh_serving(&self) -> Result<(), ServeError> {
         let Some(nats) = &self.dir.nats else {
             return Ok(());
         };

@@ -51,6 +51,17 @@ const LIMITS: ServeLimits = ServeLimits {
     finish_for: Duration::from_secs(600),
 };
 
+/// Why a component's calls cannot be served from this host.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// NATS refused a subscription.
+    #[error("cannot subscribe to {subject}: {reason}")]
+    Subscribe { subject: String, reason: String },
+    /// The server did not confirm the subscriptions in time.
+    #[error("cannot reach NATS to serve '{component}': {reason}")]
+    Unreachable { component: String, reason: String },
+}
+
 /// The subscriptions serving one component; dropping it drains them: the server
 /// stops routing calls here, and calls already on their way are answered.
 pub struct Serving {
@@ -76,7 +87,7 @@ impl Serving {
         app: &str,
         component: &str,
         linked: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ServeError> {
         // Calls from the CLI (`lattice call`).
         let mut subjects = vec![wire::cli_call_wildcard(&router.lattice, app, component)];
         if linked {
@@ -103,7 +114,10 @@ impl Serving {
             let sub = nats
                 .queue_subscribe(subject.clone(), RPC_QUEUE.to_owned())
                 .await
-                .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
+                .map_err(|e| ServeError::Subscribe {
+                    subject: subject.clone(),
+                    reason: e.to_string(),
+                })?;
             subscriptions.push(sub);
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -122,7 +136,10 @@ impl Serving {
         // applied, so the first call after an apply finds them.
         round_trip(nats)
             .await
-            .map_err(|e| format!("cannot reach NATS to serve '{component}': {e}"))?;
+            .map_err(|reason| ServeError::Unreachable {
+                component: component.to_owned(),
+                reason,
+            })?;
         Ok(Self {
             stop: Some(stop),
             linked,

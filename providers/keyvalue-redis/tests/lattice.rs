@@ -335,5 +335,8 @@ async fn a_password_secret_authenticates_the_provider_to_redis() {
         ..sealed
     });
     let err = host.apply(spec).await.unwrap_err();
+    let lattice_testing::host::ApplyError::Secrets(err) = err else {
+        panic!("refused for another reason: {err}");
+    };
     assert!(err.contains("sealed for key"), "{err}");
 }

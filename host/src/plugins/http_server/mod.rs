@@ -55,6 +55,27 @@ impl Drop for Listener {
     }
 }
 
+/// Why an app cannot listen on an address.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// Another app listens there.
+    #[error("address {addr} is already used by app '{owner}'; app '{app}' cannot listen there (pick another `address` in its http-server link)")]
+    Taken {
+        addr: SocketAddr,
+        owner: String,
+        app: String,
+    },
+    /// The operating system refused the socket (in use by another process, no
+    /// such address, no permission).
+    #[error("app '{app}' cannot listen on {addr}: {source}")]
+    Os {
+        app: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Every HTTP listener of the host.
 #[derive(Default)]
 pub struct HttpServer {
@@ -90,14 +111,15 @@ impl HttpServer {
         target: Arc<ComponentRuntime>,
         limits: HttpServerLimits,
         tls: Option<TlsAcceptor>,
-    ) -> Result<(), String> {
+    ) -> Result<(), BindError> {
         let mut listeners = self.lock();
         if let Some(existing) = listeners.get(&addr) {
             if existing.app != app {
-                return Err(format!(
-                    "address {addr} is already used by app '{}'; app '{app}' cannot listen there (pick another `address` in its http-server link)",
-                    existing.app
-                ));
+                return Err(BindError::Taken {
+                    addr,
+                    owner: existing.app.clone(),
+                    app: app.to_owned(),
+                });
             }
             *existing.target.write().unwrap_or_else(|p| p.into_inner()) = target;
             *existing.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
@@ -106,7 +128,11 @@ impl HttpServer {
         let socket = std::net::TcpListener::bind(addr)
             .and_then(|s| s.set_nonblocking(true).map(|()| s))
             .and_then(tokio::net::TcpListener::from_std)
-            .map_err(|e| format!("app '{app}' cannot listen on {addr}: {e}"))?;
+            .map_err(|source| BindError::Os {
+                app: app.to_owned(),
+                addr,
+                source,
+            })?;
         let https = tls.is_some();
         let target: Target = Arc::new(RwLock::new(target));
         let tls: Tls = Arc::new(RwLock::new(tls));
@@ -149,9 +175,13 @@ impl Capability for HttpServer {
             let routes = http_routes(app.manifest, app.placed, self.defaults)?;
             for Route { addr, .. } in &routes {
                 if let Some(owner) = self.owner(addr).filter(|o| o != name) {
-                    return Err(format!(
-                        "address {addr} is already used by app '{owner}'; app '{name}' cannot listen there (pick another `address` in its http-server link)"
-                    ));
+                    let app = name.clone();
+                    return Err(BindError::Taken {
+                        addr: *addr,
+                        owner,
+                        app,
+                    }
+                    .to_string());
                 }
             }
             let before: Vec<SocketAddr> = self
@@ -173,7 +203,7 @@ impl Capability for HttpServer {
                     let opened: Vec<_> = bound.iter().filter(|a| !before.contains(a)).collect();
                     self.lock()
                         .retain(|a, l| &l.app != name || !opened.contains(&a));
-                    return Err(e);
+                    return Err(e.to_string());
                 }
                 bound.push(addr);
             }
