@@ -96,31 +96,35 @@ async fn measure(
     f64::from(ops) * loops as f64 / start.elapsed().as_secs_f64()
 }
 
-/// `redis-benchmark` for `op` (`get` or `incr`) with `clients`: requests per second.
-fn redis_benchmark(redis: &RedisServer, op: &str, clients: usize, requests: u32) -> f64 {
-    let out = std::process::Command::new("redis-benchmark")
+/// `redis-benchmark` running `tests` (`get`, `incr`, `set,get`) with `clients`,
+/// and `-d size` when given: requests per second of its test `line` (`GET`,
+/// `INCR`).
+fn redis_benchmark(
+    redis: &RedisServer,
+    tests: &str,
+    size: Option<usize>,
+    clients: usize,
+    requests: u32,
+    line: &str,
+) -> f64 {
+    let mut command = std::process::Command::new("redis-benchmark");
+    command
         .args(["-h", "127.0.0.1", "-p", &redis.port().to_string()])
-        .args([
-            "-t",
-            op,
-            "-n",
-            &requests.to_string(),
-            "-c",
-            &clients.to_string(),
-            "-q",
-        ])
+        .args(["-t", tests, "-n", &requests.to_string()])
+        .args(["-c", &clients.to_string(), "-q"]);
+    if let Some(size) = size {
+        command.args(["-d", &size.to_string()]);
+    }
+    let out = command
         .output()
         .expect("redis-benchmark runs (scripts/install-deps.sh installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
-    // "GET: 61349.69 requests per second, p50=0.415 msec"
-    text.rsplit(':')
-        .find_map(|part| {
-            part.split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<f64>().ok())
-        })
-        .or_else(|| text.split_whitespace().find_map(|w| w.parse::<f64>().ok()))
-        .unwrap_or_else(|| panic!("cannot read redis-benchmark's output: {text}"))
+    // "GET: 61349.69 requests per second, p50=0.415 msec", one line per test.
+    let prefix = format!("{line}:");
+    text.split(['\r', '\n'])
+        .filter_map(|l| l.trim().strip_prefix(prefix.as_str()))
+        .find_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("cannot read redis-benchmark's {line} line: {text}"))
 }
 
 /// Set `key` to `value` in Redis with one raw RESP command (no client crate).
@@ -139,29 +143,6 @@ fn redis_set(redis: &RedisServer, key: &str, value: &[u8]) {
     let mut reply = [0u8; 5];
     conn.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"+OK\r\n");
-}
-
-/// `redis-benchmark` GETs of a `size`-byte value with `clients`: requests per
-/// second (its SET test writes the value first).
-fn redis_benchmark_get(redis: &RedisServer, size: usize, clients: usize, requests: u32) -> f64 {
-    let out = std::process::Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &redis.port().to_string()])
-        .args(["-t", "set,get", "-d", &size.to_string()])
-        .args([
-            "-n",
-            &requests.to_string(),
-            "-c",
-            &clients.to_string(),
-            "-q",
-        ])
-        .output()
-        .expect("redis-benchmark runs (scripts/install-deps.sh installs it)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    // "GET: 61349.69 requests per second, p50=0.415 msec", after the SET line.
-    text.split(['\r', '\n'])
-        .filter_map(|line| line.trim().strip_prefix("GET:"))
-        .find_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("cannot read redis-benchmark's GET line: {text}"))
 }
 
 /// Raw NATS request/reply of `size` bytes with `in_flight` loops at once, each
@@ -257,7 +238,8 @@ async fn main() {
                 println!("| {op} | {loops} | {label} | {rate:.0} |");
             }
             let rate = tokio::task::block_in_place(|| {
-                redis_benchmark(&redis, redis_op, loops, ops.max(10_000))
+                let line = redis_op.to_uppercase();
+                redis_benchmark(&redis, redis_op, None, loops, ops.max(10_000), &line)
             });
             println!("| {op} | {loops} | redis-benchmark -t {redis_op} -c {loops} (reference) | {rate:.0} |");
         }
@@ -280,7 +262,9 @@ async fn main() {
         let provider = measure(&host, "on-redis", "get", big, loops, per_loop.max(1)).await;
         let nats_rate = raw_nats(&nats, size, loops, per_loop.max(1)).await;
         let redis_rate = tokio::task::block_in_place(|| {
-            redis_benchmark_get(&redis, size, loops, big_ops.max(2_000))
+            // Its SET test writes the value the GETs read.
+            let requests = big_ops.max(2_000);
+            redis_benchmark(&redis, "set,get", Some(size), loops, requests, "GET")
         });
         let per_op = |rate: f64| loops as f64 * 1e6 / rate;
         for (label, rate) in [

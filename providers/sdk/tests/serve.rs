@@ -178,15 +178,7 @@ impl Running {
         mut h: HeaderMap,
         timeout_ms: u64,
     ) -> Reply {
-        let target = CallTarget {
-            app: APP.into(),
-            component: NAME.into(),
-            namespace: "example".into(),
-            package: "greet".into(),
-            interface: "hello".into(),
-            function: function.into(),
-        };
-        let subject = wire::host_call_subject("default", "NCALLER", &target);
+        let subject = wire::host_call_subject("default", "NCALLER", &target(function));
         let caller = CallHeader {
             host: "NCALLER".into(),
             app: APP.into(),
@@ -438,14 +430,7 @@ async fn the_end_of_stdin_stops_the_provider() {
 async fn a_providers_call_is_served_only_as_the_provider_its_subject_names() {
     let p = Running::start(vec![link("cart"), link("relay")], 16).await;
     let (params, results) = types("greet");
-    let target = CallTarget {
-        app: APP.into(),
-        component: NAME.into(),
-        namespace: "example".into(),
-        package: "greet".into(),
-        interface: "hello".into(),
-        function: "greet".into(),
-    };
+    let target = target("greet");
     let call = |subject_caller: &str, claimed: &str| {
         let subject = wire::provider_call_subject("default", subject_caller, &target);
         let caller = CallHeader {
