@@ -41,11 +41,13 @@ const IN_FLIGHT: [usize; 2] = [1, 64];
 
 fn manifest() -> lattice_protocol::manifest::Manifest {
     App::new("echoes")
-        .with(Component::wasm("relay", "echo-relay").link(Link::to(
-            "echo",
-            "lattice:echo",
-            &["values"],
-        )))
+        .with(
+            Component::wasm("relay", "echo-relay").link(
+                // Long enough for the memory run's 100 calls of 1 MiB at once.
+                Link::to("echo", "lattice:echo", &["values"])
+                    .source_config("bench", &[("timeout", "300s")]),
+            ),
+        )
         .with(Component::wasm("echo", "echo"))
         .manifest()
 }
