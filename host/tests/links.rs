@@ -757,3 +757,68 @@ async fn locality_follows_labels_changed_at_run_time() {
     }
     assert_eq!((moved.calls().served, other.calls().served), (20, 0));
 }
+
+/// A provider process hears of the host's new locality labels too, so it serves
+/// calls on the subjects of the labels the host has now (the SDK's side:
+/// `providers/sdk/tests/serve.rs`). The provider here is a script that keeps the
+/// lines it is told.
+#[tokio::test]
+async fn a_provider_is_told_labels_changed_at_run_time() {
+    use std::os::unix::fs::PermissionsExt;
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let told = dir.path().join("told");
+    let script = dir.path().join("listening-provider");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec cat > '{}'\n", told.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = HostConfig {
+        limits: quick_limits(),
+        labels: [("zone".to_string(), "a".to_string())].into(),
+        allow_file_load: true,
+        provider_nats_url: Some(nats.url()),
+        ..HostConfig::default()
+    };
+    let host = Host::new(config, Some(nats.connect().await.unwrap())).unwrap();
+    let manifest = App::new("prov")
+        .with(Component::capability(
+            "aprov",
+            &format!("file://{}", script.display()),
+        ))
+        .manifest();
+    let mut spec = lattice_testing::manifest::spec(manifest);
+    spec.placements.insert("aprov".into(), 1);
+    host.apply(spec).await.unwrap();
+    told_lines(&told, "init", |l| {
+        l.contains(r#""locality":[["zone","a"]]"#)
+    })
+    .await;
+
+    host.set_labels([("zone".to_string(), "b".to_string())].into(), &[])
+        .unwrap();
+    host.refresh_locality().await.unwrap();
+    told_lines(&told, "the new labels", |l| {
+        l.lines()
+            .any(|l| l == r#"{"v":1,"message":"locality","locality":[["zone","b"]]}"#)
+    })
+    .await;
+}
+
+/// Wait up to 5 s until the lines in `file` satisfy `want`.
+async fn told_lines(file: &std::path::Path, what: &str, want: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines = std::fs::read_to_string(file).unwrap_or_default();
+        if want(&lines) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: the provider was told {lines}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -262,9 +262,15 @@ impl Host {
         Ok(())
     }
 
-    /// Re-subscribe every link target this host serves, so the locality subjects
-    /// follow labels changed at run time.
+    /// Re-subscribe every link target this host serves, and tell its provider
+    /// processes, so the locality subjects follow labels changed at run time.
     pub async fn refresh_locality(&self) -> Result<(), crate::links::serve::ServeError> {
+        let locality = self.inner.router.locality();
+        for workload in self.workloads().values() {
+            for (_, provider) in workload.providers.values() {
+                provider.set_locality(locality.clone());
+            }
+        }
         self.inner.router.refresh_serving().await
     }
 

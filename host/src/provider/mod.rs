@@ -115,6 +115,7 @@ pub type ProviderReport = ServiceReport;
 pub struct Provider {
     pub spec: ProviderSpec,
     links: watch::Sender<Vec<ProviderLink>>,
+    locality: watch::Sender<Vec<(String, String)>>,
     stop: Option<watch::Sender<bool>>,
     report: Arc<Mutex<ProviderReport>>,
 }
@@ -139,7 +140,8 @@ pub struct ProviderContext {
     pub nats: async_nats::Client,
     /// Mints each provider process its own NATS user (`None`: a NATS without auth).
     pub signer: Option<ProviderSigner>,
-    /// The host's locality labels, most specific first (`ProviderInit::locality`).
+    /// The host's locality labels when the provider starts, most specific first
+    /// (`ProviderInit::locality`; later changes: [`Provider::set_locality`]).
     pub locality: Vec<(String, String)>,
 }
 
@@ -166,20 +168,30 @@ impl Provider {
             last_error: None,
         }));
         let (links_tx, links_rx) = watch::channel(links);
+        let (locality_tx, locality_rx) = watch::channel(ctx.locality.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(supervise(
-            ctx,
-            spec.clone(),
-            links_rx,
-            stop_rx,
-            report.clone(),
-        ));
+        let told = Told {
+            links: links_rx,
+            locality: locality_rx,
+        };
+        tokio::spawn(supervise(ctx, spec.clone(), told, stop_rx, report.clone()));
         Ok(Self {
             spec,
             links: links_tx,
+            locality: locality_tx,
             stop: Some(stop_tx),
             report,
         })
+    }
+
+    /// Tell the provider the host's locality labels are now `locality` (nothing
+    /// if unchanged): it serves calls on their subjects instead.
+    pub fn set_locality(&self, locality: Vec<(String, String)>) {
+        self.locality.send_if_modified(|current| {
+            let changed = *current != locality;
+            *current = locality;
+            changed
+        });
     }
 
     /// Tell the provider its links are now `links` (nothing if unchanged).
@@ -199,10 +211,16 @@ impl Provider {
     }
 }
 
+/// What the host tells a running provider after `init`, as it changes.
+struct Told {
+    links: watch::Receiver<Vec<ProviderLink>>,
+    locality: watch::Receiver<Vec<(String, String)>>,
+}
+
 async fn supervise(
     ctx: ProviderContext,
     spec: ProviderSpec,
-    mut links: watch::Receiver<Vec<ProviderLink>>,
+    mut told: Told,
     mut stop: watch::Receiver<bool>,
     report: Arc<Mutex<ProviderReport>>,
 ) {
@@ -213,7 +231,7 @@ async fn supervise(
     let mut crashes = 0u32;
     loop {
         let started = Instant::now();
-        let error = match run_once(&ctx, &spec, &mut links, &mut stop).await {
+        let error = match run_once(&ctx, &spec, &mut told, &mut stop).await {
             Ok(()) => return, // stopped on purpose
             Err(e) => e,
         };
@@ -248,9 +266,10 @@ async fn supervise(
 async fn run_once(
     ctx: &ProviderContext,
     spec: &ProviderSpec,
-    links: &mut watch::Receiver<Vec<ProviderLink>>,
+    told: &mut Told,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
+    let Told { links, locality } = told;
     // A cached executable is read and checked against its digest before every
     // start: a copy changed since it was fetched is refused, not run.
     let executable = spec.executable.clone();
@@ -309,7 +328,7 @@ async fn run_once(
         nats_credentials,
         inbox_prefix,
         nats_tls: (!ctx.nats_tls.is_empty()).then(|| ctx.nats_tls.clone()),
-        locality: ctx.locality.clone(),
+        locality: locality.borrow_and_update().clone(),
         secrets: spec.secrets.clone(),
     });
     write_line(&mut stdin, &init).await?;
@@ -332,6 +351,12 @@ async fn run_once(
                 if changed.is_ok() {
                     let msg = ProviderMessage::Links { links: links.borrow_and_update().clone() };
                     write_line(&mut stdin, &msg).await?;
+                }
+            }
+            changed = locality.changed() => {
+                if changed.is_ok() {
+                    let locality = locality.borrow_and_update().clone();
+                    write_line(&mut stdin, &ProviderMessage::Locality { locality }).await?;
                 }
             }
             _ = tick.tick() => {

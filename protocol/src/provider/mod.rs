@@ -33,6 +33,12 @@ pub enum ProviderMessage {
         /// The whole new set of links.
         links: Vec<ProviderLink>,
     },
+    /// The host's locality labels changed (`lattice host label`); this is the
+    /// whole new list, most specific first, as `init`'s `locality`.
+    Locality {
+        /// `(key, value)` of each locality label the host has now.
+        locality: Vec<(String, String)>,
+    },
     /// Stop: finish what is in flight and exit; the host kills it after a grace
     /// period.
     Shutdown,

@@ -74,6 +74,7 @@ pub(crate) fn name(message: &ProviderMessage) -> &'static str {
     match message {
         ProviderMessage::Init(_) => "init",
         ProviderMessage::Links { .. } => "links",
+        ProviderMessage::Locality { .. } => "locality",
         ProviderMessage::Shutdown => "shutdown",
     }
 }

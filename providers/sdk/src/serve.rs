@@ -8,7 +8,7 @@ use crate::{input, Provider, ProviderError};
 use async_nats::Message;
 use futures::StreamExt;
 use lattice_protocol::creds::provider_inbox_prefix;
-use lattice_protocol::provider::{health_subject, ProviderMessage};
+use lattice_protocol::provider::{health_subject, ProviderInit, ProviderMessage};
 use lattice_protocol::wire::rpc::{headers, host_call_wildcard, RPC_QUEUE};
 use lattice_protocol::wire::{self, CallErrorKind};
 use lattice_rpc::chunks::Limit;
@@ -33,7 +33,82 @@ struct Server {
     /// Where large results are offered (`creds::provider_inbox_prefix`).
     inbox_prefix: String,
     limit: Limit,
+    max_in_flight: usize,
+    /// Turns true when the provider stops: calls still arriving are answered
+    /// `unavailable`, so their callers try another instance.
     stopping: watch::Receiver<bool>,
+}
+
+fn subscribe_failed(subject: &str, e: &dyn std::fmt::Display) -> ProviderError {
+    ProviderError::Subscribe {
+        subject: subject.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// One set of call subscriptions and the serve loop over them; a new set
+/// replaces it when the host's locality labels change.
+struct Serving {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<bool>,
+}
+
+impl Serving {
+    /// Subscribe, in queue group `rpc`, to calls from components on any host
+    /// (each on a subject naming that host), from the app's other providers
+    /// (each on a subject naming it) and, for each of `locality`, to calls sent
+    /// to instances near callers with that label; and serve them.
+    async fn start(
+        server: &Arc<Server>,
+        init: &ProviderInit,
+        locality: &[(String, String)],
+    ) -> Result<Self, ProviderError> {
+        let (lattice, app, name) = (&init.lattice, &init.app, &init.name);
+        let mut subjects = vec![
+            host_call_wildcard(lattice, app, name),
+            wire::provider_call_wildcard(lattice, app, name),
+        ];
+        for (key, value) in locality {
+            subjects.push(wire::rpc::locality_component_wildcard(
+                lattice, key, value, app, name,
+            ));
+        }
+        let mut calls = Vec::with_capacity(subjects.len());
+        for subject in &subjects {
+            let sub = server
+                .nats
+                .queue_subscribe(subject.clone(), RPC_QUEUE.to_owned())
+                .await
+                .map_err(|e| subscribe_failed(subject, &e))?;
+            calls.push(sub);
+        }
+        // The server must have them before the old set is drained.
+        server
+            .nats
+            .flush()
+            .await
+            .map_err(|e| subscribe_failed(&subjects[0], &e))?;
+        let limits = ServeLimits {
+            max_calls: server.max_in_flight,
+            drain_for: DRAIN_FOR,
+            finish_for: FINISH_FOR,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn({
+            let server = server.clone();
+            async move {
+                let handle = |msg: Message| handle(&server, msg);
+                let busy = |_: &Message| {
+                    format!(
+                        "provider '{}' is serving {} calls already; try again later",
+                        server.routes.provider, server.max_in_flight
+                    )
+                };
+                lattice_rpc::serve(&server.nats, calls, limits, stopped, handle, busy).await
+            }
+        });
+        Ok(Self { stop, task })
+    }
 }
 
 pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
@@ -47,47 +122,12 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
         max_in_flight,
         max_call_bytes,
     } = provider;
-    let subscribe_failed = |subject: &str, e: &dyn std::fmt::Display| ProviderError::Subscribe {
-        subject: subject.to_owned(),
-        reason: e.to_string(),
-    };
-    // Calls from components on any host, each on a subject naming that host; from
-    // the app's other providers, each on a subject naming it; and, for each
-    // locality label of the host that started it, calls sent to instances near
-    // callers with that label.
     let rpc_subject = host_call_wildcard(&init.lattice, &init.app, &init.name);
-    let mut subjects = vec![
-        rpc_subject.clone(),
-        wire::provider_call_wildcard(&init.lattice, &init.app, &init.name),
-    ];
-    for (key, value) in &init.locality {
-        subjects.push(wire::rpc::locality_component_wildcard(
-            &init.lattice,
-            key,
-            value,
-            &init.app,
-            &init.name,
-        ));
-    }
-    let mut calls = Vec::with_capacity(subjects.len());
-    for subject in &subjects {
-        let sub = nats
-            .queue_subscribe(subject.clone(), RPC_QUEUE.to_owned())
-            .await
-            .map_err(|e| subscribe_failed(subject, &e))?;
-        calls.push(sub);
-    }
     let health = health_subject(&init.lattice, &init.app, &init.name, &init.host_id);
     let mut checks = nats
         .subscribe(health.clone())
         .await
         .map_err(|e| subscribe_failed(&health, &e))?;
-    tracing::info!(
-        app = %init.app, provider = %init.name, host = %init.host_id,
-        functions = functions.len(), links = links.borrow().len(),
-        locality = ?init.locality,
-        "serving calls on {rpc_subject}"
-    );
     // Spans of the calls served, exported when the host passed an OTLP endpoint
     // on (OTEL_*); flushed when serving ends.
     let _telemetry = lattice_telemetry::Telemetry::init(
@@ -115,31 +155,21 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
             owner: "the provider",
             setting: "Provider::max_call_bytes",
         },
-        stopping: stopping.clone(),
+        max_in_flight,
+        stopping,
     });
-    let limits = ServeLimits {
-        max_calls: max_in_flight,
-        drain_for: DRAIN_FOR,
-        finish_for: FINISH_FOR,
-    };
-    let mut serving = tokio::spawn({
-        let (server, name) = (server.clone(), init.name.clone());
-        async move {
-            let handle = |msg: Message| handle(&server, msg);
-            let busy = |_: &Message| {
-                format!(
-                    "provider '{name}' is serving {max_in_flight} calls already; try again later"
-                )
-            };
-            lattice_rpc::serve(&server.nats, calls, limits, stopping, handle, busy).await
-        }
-    });
+    let mut serving = Serving::start(&server, &init, &init.locality).await?;
+    tracing::info!(
+        app = %init.app, provider = %init.name, host = %init.host_id,
+        functions = server.routes.functions.len(), links = links.borrow().len(),
+        locality = ?init.locality,
+        "serving calls on {rpc_subject}"
+    );
 
     loop {
         tokio::select! {
-            stopped = &mut serving => {
+            _ = &mut serving.task => {
                 // Every subscription ended without a stop: NATS closed for good.
-                let _ = stopped;
                 return Err(ProviderError::Closed);
             }
             msg = checks.next() => {
@@ -163,6 +193,15 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
                         tracing::info!(links = new.len(), "links changed");
                         links.send_replace(links::link_set(new));
                     }
+                    Ok(ProviderMessage::Locality { locality }) => {
+                        // The new subscriptions first, then the old drained: no
+                        // moment without a subscriber.
+                        tracing::info!(?locality, "locality labels changed");
+                        let fresh = Serving::start(&server, &init, &locality).await?;
+                        let old = std::mem::replace(&mut serving, fresh);
+                        let _ = old.stop.send(true);
+                        tokio::spawn(old.task);
+                    }
                     Ok(ProviderMessage::Shutdown) => {
                         tracing::info!("shutdown requested; stopping");
                         break;
@@ -180,7 +219,8 @@ pub(crate) async fn run(provider: Provider) -> Result<(), ProviderError> {
     // answered `unavailable`, so their callers try another instance.
     drop(checks);
     let _ = stop.send(true);
-    let _ = serving.await;
+    let _ = serving.stop.send(true);
+    let _ = serving.task.await;
     let _ = nats.flush().await;
     tracing::info!("stopped");
     Ok(())

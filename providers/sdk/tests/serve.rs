@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
 use async_nats::HeaderMap;
-use lattice_protocol::provider::health_subject;
+use lattice_protocol::provider::{health_subject, ProviderMessage};
 use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{self, CallHeader, CallTarget, WitType, WitValue};
 use lattice_provider::{Call, Provider, ProviderInit, ProviderLink};
@@ -337,11 +337,7 @@ async fn a_links_message_changes_who_is_served() {
         .failed("refused", "component 'late'");
 
     let links = vec![link("cart"), link("late")];
-    let line = String::from_utf8(lattice_protocol::encode(
-        &lattice_protocol::provider::ProviderMessage::Links { links },
-    ))
-    .unwrap();
-    p.send(&line).await;
+    p.send(&line(&ProviderMessage::Links { links })).await;
     let mut served = None;
     for _ in 0..100 {
         match p.call("late", "greet", &[string("bo")]).await {
@@ -465,6 +461,11 @@ async fn a_providers_call_is_served_only_as_the_provider_its_subject_names() {
     assert!(text.contains("says it is from 'cart'"), "{text}");
 }
 
+/// `message` as the host writes it on the provider's stdin.
+fn line(message: &ProviderMessage) -> String {
+    String::from_utf8(lattice_protocol::encode(message)).unwrap()
+}
+
 fn target(function: &str) -> CallTarget {
     CallTarget {
         app: APP.into(),
@@ -560,15 +561,16 @@ async fn a_provider_serves_calls_routed_by_locality() {
         ("region".to_owned(), "eu".to_owned()),
     ];
     let server = NatsServer::builder().jetstream(false);
-    let p = Running::start_on(server, vec![link("cart")], 16, locality).await;
+    let mut p = Running::start_on(server, vec![link("cart")], 16, locality).await;
     let (params, results) = types("greet");
     let t = target("greet");
     let header = cart_calls("greet", 5_000);
+    let nats = p.nats.clone();
     let send = |subject: String| {
         let mut h = HeaderMap::new();
         h.insert(headers::CALL, header.encode().as_str());
         let payload = wire::encode_args(&params, &[string("ana")]).unwrap();
-        p.nats.request_with_headers(subject, h, payload.into())
+        nats.request_with_headers(subject, h, payload.into())
     };
     for (key, value) in [("zone", "eu-1a"), ("region", "eu")] {
         let near = wire::locality_subject("default", "NCALLER", key, value, &t);
@@ -581,6 +583,27 @@ async fn a_provider_serves_calls_routed_by_locality() {
         );
     }
     let elsewhere = wire::locality_subject("default", "NCALLER", "zone", "us-1a", &t);
-    let err = send(elsewhere).await.unwrap_err();
+    let err = send(elsewhere.clone()).await.unwrap_err();
     assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+
+    // The host's labels change (`lattice host label`): the provider serves the
+    // new locality and drains the old.
+    p.send(&line(&ProviderMessage::Locality {
+        locality: vec![("zone".to_owned(), "us-1a".to_owned())],
+    }))
+    .await;
+    let before = wire::locality_subject("default", "NCALLER", "zone", "eu-1a", &t);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now_served = send(elsewhere.clone()).await.is_ok();
+        let old_gone = send(before.clone()).await.is_err();
+        if now_served && old_gone {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after the locality message: {elsewhere} served {now_served}, {before} gone {old_gone}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
