@@ -1,8 +1,12 @@
 //! Compiled components, cached by the SHA-256 digest of their bytes, and whether
 //! this host may run them.
 //!
-//! In memory: one `Component` per digest for the life of the process, so every
-//! workload using the same bytes shares the compiled code. On disk: wasmtime's own
+//! In memory: one `Component` per digest, so every workload using the same bytes
+//! shares the compiled code; at most [`COMPILED_MAX`] digests (and
+//! [`VERDICTS_MAX`] verdicts), the least recently used forgotten first, so a
+//! stream of distinct components cannot grow the host without bound (a
+//! forgotten one is compiled again at its next apply; running workloads keep
+//! theirs). On disk: wasmtime's own
 //! compilation cache (enabled on the engine when the host has a cache directory)
 //! keys artifacts by the module bytes and compiler settings, so a restarted host
 //! skips Cranelift for components it has seen.
@@ -47,6 +51,59 @@ pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Compiled components kept in memory at most.
+pub const COMPILED_MAX: usize = 256;
+/// Claims verdicts kept at most (refused digests included).
+pub const VERDICTS_MAX: usize = 4096;
+
+/// A map of at most `max` entries that forgets the least recently used first.
+struct Bounded<V> {
+    entries: HashMap<String, (V, u64)>,
+    max: usize,
+    tick: u64,
+}
+
+impl<V> Bounded<V> {
+    fn new(max: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            max: max.max(1),
+            tick: 0,
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<&V> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(key).map(|(v, used)| {
+            *used = tick;
+            &*v
+        })
+    }
+
+    fn insert(&mut self, key: String, value: V) {
+        self.tick += 1;
+        if self.entries.len() >= self.max && !self.entries.contains_key(&key) {
+            // O(max) per insert, and inserts follow a compilation or a claims
+            // check: nothing next to their cost.
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(key, (value, self.tick));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 /// A cloneable handle to the host's compiled components.
 #[derive(Clone)]
 pub struct ComponentCache {
@@ -60,22 +117,34 @@ pub struct ComponentCache {
     hits: Arc<AtomicU64>,
 }
 
-#[derive(Default)]
 struct Cached {
-    compiled: HashMap<String, Component>,
+    compiled: Bounded<Component>,
     /// What each digest's claims say, checked once (kept only while issuers are
     /// trusted): refused digests too, so a retried apply does not check again.
-    verdicts: HashMap<String, Arc<Verdict>>,
+    verdicts: Bounded<Arc<Verdict>>,
 }
 
 impl ComponentCache {
     /// The cache of a host running components signed by `trusted` (any
     /// component when it is empty).
     pub fn new(engine: Engine, trusted: TrustedIssuers) -> Self {
+        Self::bounded(engine, trusted, COMPILED_MAX, VERDICTS_MAX)
+    }
+
+    /// The same keeping at most `compiled` components and `verdicts` verdicts.
+    pub fn bounded(
+        engine: Engine,
+        trusted: TrustedIssuers,
+        compiled: usize,
+        verdicts: usize,
+    ) -> Self {
         Self {
             engine,
             trusted: Arc::new(trusted),
-            cached: Arc::default(),
+            cached: Arc::new(Mutex::new(Cached {
+                compiled: Bounded::new(compiled),
+                verdicts: Bounded::new(verdicts),
+            })),
             compiles: Arc::default(),
             hits: Arc::default(),
         }
@@ -85,13 +154,13 @@ impl ComponentCache {
     /// compiled it before: no fetch and no compilation needed. `what` names it
     /// in the error when its signature no longer admits it (expired since).
     pub fn get(&self, what: &str, digest: &str) -> Result<Option<Component>, LoadError> {
-        let cached = self.lock();
-        let Some(component) = cached.compiled.get(digest) else {
+        let mut cached = self.lock();
+        let Some(component) = cached.compiled.get(digest).cloned() else {
             return Ok(None);
         };
         if self.trusted.is_empty() {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(component.clone()));
+            return Ok(Some(component));
         }
         // Compiled under a trust list means its verdict was kept: without one,
         // it is treated as unseen and checked from its bytes.
@@ -100,7 +169,7 @@ impl ComponentCache {
         };
         self.admit(what, verdict)?;
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(component.clone()))
+        Ok(Some(component))
     }
 
     /// How many components this host compiled (cache misses) since it started.
@@ -169,8 +238,8 @@ impl ComponentCache {
     /// The verdict on the claims of `bytes` (whose digest is `digest`): kept
     /// from a first look, or read and checked now and kept.
     fn verdict(&self, digest: &str, bytes: &[u8]) -> Arc<Verdict> {
-        if let Some(verdict) = self.lock().verdicts.get(digest) {
-            return verdict.clone();
+        if let Some(verdict) = self.lock().verdicts.get(digest).cloned() {
+            return verdict;
         }
         let verdict = Arc::new(claims::embedded(bytes));
         self.lock()
@@ -196,5 +265,55 @@ impl ComponentCache {
         // A panic while holding this lock cannot leave a map half-updated
         // (single insert/get), so a poisoned lock is safe to keep using.
         self.cached.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty component whose bytes differ by one custom section.
+    fn component(n: u8) -> Vec<u8> {
+        let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+        // Custom section: id 0, size 3, name "n" (length 1), one byte of data.
+        bytes.extend_from_slice(&[0, 3, 1, b'n', n]);
+        bytes
+    }
+
+    #[tokio::test]
+    async fn distinct_components_do_not_grow_the_cache_past_its_bound() {
+        let engine = Engine::default();
+        let cache = ComponentCache::bounded(engine, TrustedIssuers::default(), 2, 2);
+        let mut digests = Vec::new();
+        for n in 0..5 {
+            let (digest, _) = cache.load_bytes("c", component(n)).await.unwrap();
+            digests.push(digest);
+        }
+        assert_eq!(cache.compiles(), 5);
+        assert_eq!(cache.lock().compiled.len(), 2);
+        // The two most recent are kept, the older ones were forgotten.
+        assert!(cache.get("c", &digests[4]).unwrap().is_some());
+        assert!(cache.get("c", &digests[3]).unwrap().is_some());
+        assert!(cache.get("c", &digests[0]).unwrap().is_none());
+        // 4 was used after 3: a sixth component forgets 3, not 4.
+        assert!(cache.get("c", &digests[4]).unwrap().is_some());
+        cache.load_bytes("c", component(5)).await.unwrap();
+        assert!(cache.get("c", &digests[4]).unwrap().is_some());
+        assert!(cache.get("c", &digests[3]).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_bounded_map_forgets_the_least_recently_used() {
+        let mut map = Bounded::new(2);
+        map.insert("a".into(), 1);
+        map.insert("b".into(), 2);
+        assert_eq!(map.get("a"), Some(&1));
+        map.insert("c".into(), 3);
+        assert_eq!(map.get("a").copied(), Some(1));
+        assert_eq!(map.get("b").copied(), None);
+        assert_eq!(map.get("c").copied(), Some(3));
+        map.insert("c".into(), 4);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.get("c").copied(), Some(4));
     }
 }
