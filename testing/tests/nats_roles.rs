@@ -513,6 +513,16 @@ fn scoped_user(
     creds::creds_file(&jwt, &user.seed().expect("a user seed"))
 }
 
+/// Once the server has processed everything `client` sent before (its
+/// subscriptions included): a message to a fresh inbox of its own comes back only
+/// after them.
+async fn settled(client: &async_nats::Client) {
+    let inbox = client.new_inbox();
+    let mut probe = client.subscribe(inbox.clone()).await.unwrap();
+    client.publish(inbox, "probe".into()).await.unwrap();
+    arrives(&mut probe, "a probe to the client's own inbox").await;
+}
+
 /// Provider `kv` of app `shop`, connected as a host's scoped key mints it.
 async fn provider_kv(server: &NatsServer) -> async_nats::Client {
     let provider_creds = scoped_user(server, |user, account, key| {
@@ -538,13 +548,34 @@ async fn a_provider_fetches_hosts_bodies_but_cannot_forge_their_replies() {
     let inbox = lattice_protocol::wire::host_inbox_prefix("default", HOST_A);
     let body = lattice_protocol::wire::body_subject(&inbox, "0123abcd");
     let mut offer = host.subscribe(body.clone()).await.unwrap();
-    let mut replies = host.subscribe(format!("{inbox}.>")).await.unwrap();
     let near = provider
         .subscribe("lattice.default.rpchl.*.zone.eu-1.shop.kv.>")
         .await
         .unwrap();
     answer(&provider, near, "near");
-    tokio::time::sleep(SETTLE).await;
+    // A call by locality reaches the provider (and, answered, shows the server
+    // has everything the provider sent before).
+    let near_call = || async {
+        let subject =
+            format!("lattice.default.rpchl.{HOST_A}.zone.eu-1.shop.kv.wrpc.keyvalue.store.get");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match host.request(subject.clone(), "".into()).await {
+                Ok(reply) => return reply,
+                Err(e) => assert!(
+                    std::time::Instant::now() < deadline,
+                    "a call by locality never reached the provider: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert_eq!(&near_call().await.payload[..], b"near");
+    // Everything under the host's inbox from now on: first its own probe.
+    let mut replies = host.subscribe(format!("{inbox}.>")).await.unwrap();
+    settled(&host).await;
+    let probe = arrives(&mut replies, "the host's probe").await;
+    assert_eq!(&probe.payload[..], b"probe");
 
     provider
         .publish(body.clone(), "chunk 0?".into())
@@ -565,20 +596,13 @@ async fn a_provider_fetches_hosts_bodies_but_cannot_forge_their_replies() {
     assert_eq!(msg.subject.as_str(), body);
     nothing_arrives(&mut replies, "a provider publishing into a host's inbox").await;
 
-    let reply = host
-        .request(
-            format!("lattice.default.rpchl.{HOST_A}.zone.eu-1.shop.kv.wrpc.keyvalue.store.get"),
-            "".into(),
-        )
-        .await
-        .expect("a call by locality reaches the provider");
-    assert_eq!(&reply.payload[..], b"near");
     // Another provider's locality subjects are not its to read.
     let mut other = provider
         .subscribe("lattice.default.rpchl.*.zone.eu-1.shop.web.>")
         .await
         .unwrap();
-    tokio::time::sleep(SETTLE).await;
+    // Answered after the subscription was sent: the server has processed it.
+    near_call().await;
     host.publish(
         format!("lattice.default.rpchl.{HOST_A}.zone.eu-1.shop.web.a.b.c.f"),
         "call".into(),
