@@ -82,7 +82,8 @@ impl Serving {
                 .map_err(|e| subscribe_failed(subject, &e))?;
             calls.push(sub);
         }
-        // The server must have them before the old set is drained.
+        // Sent before the old set's unsubscribes, on the same connection: the
+        // server processes them in that order, so some set is always subscribed.
         server
             .nats
             .flush()
