@@ -29,11 +29,11 @@
 use futures::StreamExt;
 use lattice_host::{Host, HostConfig};
 use lattice_protocol::messages::WorkloadSpec;
+use lattice_protocol::wire::WitValue;
 use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::NatsServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::Val;
 
 const VALUES: &str = "lattice:echo/values";
 const SIZES: [usize; 4] = [16, 1024, 64 * 1024, 1 << 20];
@@ -136,8 +136,8 @@ where
     }
 }
 
-fn bytes(n: usize) -> Val {
-    Val::List((0..n).map(|i| Val::U8(i as u8)).collect())
+fn bytes(n: usize) -> WitValue {
+    WitValue::Bytes((0..n).map(|i| i as u8).collect())
 }
 
 /// A `VmRSS`/`VmHWM` line of `/proc/self/status`, in MiB.
@@ -169,7 +169,7 @@ async fn memory(a: &Host, concurrent: usize, size: usize) {
         .map(|_| {
             let (a, arg) = (a.clone(), arg.clone());
             tokio::spawn(async move {
-                a.call("echoes", "relay", VALUES, "echo-bytes", &[arg])
+                a.call_wire("echoes", "relay", VALUES, "echo-bytes", vec![arg])
                     .await
                     .unwrap()
             })
@@ -178,15 +178,13 @@ async fn memory(a: &Host, concurrent: usize, size: usize) {
     drop(arg);
     for call in calls {
         let out = call.await.unwrap();
-        assert!(matches!(&out[..], [Val::List(l)] if l.len() == size));
+        assert!(matches!(&out[..], [WitValue::Bytes(b)] if b.len() == size));
     }
     let peak = status_mib("VmHWM:");
     println!(
-        "\nmemory: {concurrent} cross-host calls of {size} B at once, in {:.1} s: resident {before:.0} MiB before, peak {peak:.0} MiB ({:.1} MiB per call; a wasmtime `Val` is {} B, so a `list<u8>` lifted as values is {}× its bytes)",
+        "\nmemory: {concurrent} cross-host calls of {size} B at once, in {:.1} s: resident {before:.0} MiB before, peak {peak:.0} MiB ({:.1} MiB per call)",
         start.elapsed().as_secs_f64(),
         (peak - before) / concurrent as f64,
-        std::mem::size_of::<Val>(),
-        std::mem::size_of::<Val>(),
     );
 }
 
@@ -293,7 +291,7 @@ async fn main() {
                     let (host, arg) = (host.clone(), arg.clone());
                     async move {
                         let out = host
-                            .call("echoes", component, VALUES, "echo-bytes", &[arg])
+                            .call_wire("echoes", component, VALUES, "echo-bytes", vec![arg])
                             .await
                             .unwrap();
                         assert_eq!(out.len(), 1);

@@ -14,7 +14,7 @@ use lattice_host::{Host, HostConfig};
 use lattice_protocol::manifest::{parse, Manifest};
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_protocol::wire::rpc::headers;
-use lattice_protocol::wire::{host_call_subject, CallErrorKind, CallTarget};
+use lattice_protocol::wire::{host_call_subject, CallErrorKind, CallTarget, WitValue};
 use lattice_testing::host::{client, get, quick_limits};
 use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::{free_port, NatsServer};
@@ -332,6 +332,44 @@ async fn calls_over_the_size_limit_fail_clearly() {
 }
 
 #[tokio::test]
+async fn byte_string_functions_take_the_typed_path() {
+    let nats = NatsServer::start().unwrap();
+    let one = host(&nats, &[]).await;
+    one.apply(placed(&echo_app(true, None), &["relay", "echo"]))
+        .await
+        .unwrap();
+    let echo = one.component("echoes", "echo").unwrap();
+    let typed = |function: &str| echo.exports.get(VALUES, function).unwrap().shape.is_some();
+    // Bytes and strings, and bytes in a `result<_, string>`, skip wasmtime's `Val`s.
+    for function in ["echo-bytes", "echo-string", "check-bytes"] {
+        assert!(typed(function), "{function} should take the typed path");
+    }
+    // Everything else takes the dynamic path.
+    for function in ["echo-u8", "echo-list", "echo-everything", "fail", "ignore"] {
+        assert!(!typed(function), "{function} should take the dynamic path");
+    }
+    // Both paths answer a call made in the wire model; a wrong argument is named.
+    let bytes = WitValue::Bytes(vec![1, 2, 3]);
+    let got = one
+        .call_wire("echoes", "relay", VALUES, "echo-bytes", vec![bytes.clone()])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![bytes]);
+    let err = one
+        .call_wire(
+            "echoes",
+            "relay",
+            VALUES,
+            "echo-bytes",
+            vec![WitValue::U8(1)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, CallErrorKind::BadArguments, "{err}");
+    assert!(err.message.contains("argument 1"), "{err}");
+}
+
+#[tokio::test]
 async fn a_target_on_the_same_host_is_called_in_process() {
     let nats = NatsServer::start().unwrap();
     let one = host(&nats, &[]).await;
@@ -387,6 +425,23 @@ async fn failures_reach_the_caller_as_answers() {
         )))))]
     );
 
+    // The same through the typed path (bytes in and out of a `result`).
+    let bytes_ok = relay(&edge, "check-bytes", &[Val::List(vec![Val::U8(7); 3])]).await;
+    assert_eq!(
+        bytes_ok.unwrap(),
+        vec![Val::Result(Ok(Some(Box::new(Val::List(vec![
+            Val::U8(7);
+            3
+        ])))))]
+    );
+    let bytes_err = relay(&edge, "check-bytes", &[Val::List(vec![])]).await;
+    assert_eq!(
+        bytes_err.unwrap(),
+        vec![Val::Result(Err(Some(Box::new(Val::String(
+            "empty".into()
+        )))))]
+    );
+
     // The callee traps: the relay (whose `trap` returns nothing) traps too, saying why.
     let err = relay(&edge, "trap", &[Val::String("boom".into())])
         .await
@@ -426,6 +481,17 @@ async fn failures_reach_the_caller_as_answers() {
         );
     }
     let mapped = relay(&edge, "fail", &[Val::String("x".into())])
+        .await
+        .unwrap();
+    let [Val::Result(Err(Some(message)))] = &mapped[..] else {
+        panic!("expected err(string), got {mapped:?}")
+    };
+    assert!(
+        matches!(&**message, Val::String(m) if m.contains("no instance of 'echo'")),
+        "{message:?}"
+    );
+    // A typed import delivers the failure into its `result<list<u8>, string>` too.
+    let mapped = relay(&edge, "check-bytes", &[Val::List(vec![Val::U8(1)])])
         .await
         .unwrap();
     let [Val::Result(Err(Some(message)))] = &mapped[..] else {

@@ -177,4 +177,7 @@ impl export::Guest for Relay {
     fn fail(message: String) -> Result<u32, String> {
         import::fail(&message)
     }
+    fn check_bytes(x: Vec<u8>) -> Result<Vec<u8>, String> {
+        import::check_bytes(&x)
+    }
 }

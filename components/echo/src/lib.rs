@@ -109,4 +109,11 @@ impl Guest for Echo {
     fn fail(message: String) -> Result<u32, String> {
         Err(message)
     }
+    fn check_bytes(x: Vec<u8>) -> Result<Vec<u8>, String> {
+        if x.is_empty() {
+            Err("empty".to_owned())
+        } else {
+            Ok(x)
+        }
+    }
 }

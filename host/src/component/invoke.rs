@@ -1,11 +1,14 @@
-//! Calling one export of a component with a fresh instance.
+//! Calling one export of a component with a fresh instance. Arguments and
+//! results are in the wire model, whichever way wasmtime is called (typed for
+//! the signatures in `links::typed`, dynamic for the rest).
 
 use super::{ComponentRuntime, Outcome};
 use crate::limiter::Slot;
 use crate::links::failure::CallError;
 use crate::links::funcs::ExportedFunc;
+use crate::links::types::{from_wire, to_wire};
 use crate::telemetry::trace::{self, TraceContext};
-use lattice_protocol::wire::CallErrorKind;
+use lattice_protocol::wire::{CallErrorKind, WitValue};
 use wasmtime::component::Val;
 
 /// Call `export` of a fresh instance of `rt`, admitted by its limiter; an
@@ -14,11 +17,11 @@ use wasmtime::component::Val;
 pub async fn invoke(
     rt: &ComponentRuntime,
     export: &ExportedFunc,
-    params: &[Val],
+    args: Vec<WitValue>,
     parent: Option<TraceContext>,
-) -> Result<Vec<Val>, CallError> {
+) -> Result<Vec<WitValue>, CallError> {
     let slot = admit(rt).await?;
-    invoke_admitted(rt, export, params, parent, slot).await
+    invoke_admitted(rt, export, args, parent, slot).await
 }
 
 /// A slot of `rt`'s limiter, or `overloaded` (counted in `rt.outcomes`): taken
@@ -35,10 +38,10 @@ pub async fn admit(rt: &ComponentRuntime) -> Result<Slot, CallError> {
 pub async fn invoke_admitted(
     rt: &ComponentRuntime,
     export: &ExportedFunc,
-    params: &[Val],
+    args: Vec<WitValue>,
     parent: Option<TraceContext>,
     _slot: Slot,
-) -> Result<Vec<Val>, CallError> {
+) -> Result<Vec<WitValue>, CallError> {
     let started = std::time::Instant::now();
     let span = trace::invocation(
         &rt.env.app,
@@ -46,7 +49,7 @@ pub async fn invoke_admitted(
         &export.name,
         parent.as_ref(),
     );
-    let result = run(rt, export, params, span.clone()).await;
+    let result = run(rt, export, args, span.clone()).await;
     let outcome = match &result {
         Ok(_) => Outcome::Returned,
         Err(f) if f.kind == CallErrorKind::Timeout => Outcome::TimedOut,
@@ -62,9 +65,9 @@ pub async fn invoke_admitted(
 async fn run(
     rt: &ComponentRuntime,
     export: &ExportedFunc,
-    params: &[Val],
+    args: Vec<WitValue>,
     span: trace::Span,
-) -> Result<Vec<Val>, CallError> {
+) -> Result<Vec<WitValue>, CallError> {
     let mut store = rt.new_store();
     store.data_mut().begin(span);
     let guest = |e: wasmtime::Error| {
@@ -84,11 +87,21 @@ async fn run(
                 .to_string(),
         )
     })?;
+    // The typed path copies byte strings whole; the dynamic one makes a `Val`
+    // of every value.
+    if let Some(shape) = export.shape {
+        return shape.call(&mut store, func, args).await.map_err(guest);
+    }
+    let params: Vec<Val> = args.into_iter().map(from_wire).collect();
     let mut results = vec![Val::Bool(false); export.signature.results.len()];
-    func.call_async(&mut store, params, &mut results)
+    func.call_async(&mut store, &params, &mut results)
         .await
         .map_err(guest)?;
-    Ok(results)
+    results
+        .iter()
+        .map(to_wire)
+        .collect::<Result<_, _>>()
+        .map_err(|e| CallError::new(CallErrorKind::Internal, rt.guest_error(e).to_string()))
 }
 
 /// A guest failure in one line: the error's causes joined by `: `, without the wasm

@@ -10,6 +10,7 @@ use crate::ctx::Ctx;
 use crate::engine::{build_engine, start_epoch_ticker};
 use crate::links::failure::CallError;
 use crate::links::router::Router;
+use crate::links::types::{from_wire, to_wire};
 use crate::loopback::Loopback;
 use crate::plugins;
 use crate::service::ServiceThreads;
@@ -22,7 +23,7 @@ pub use error::ApplyError;
 use lattice_protocol::messages::{ComponentReport, HostInfo, WorkloadReport};
 use lattice_protocol::subjects::Subjects;
 use lattice_protocol::trust::{sign_report, JoinToken};
-use lattice_protocol::wire::CallErrorKind;
+use lattice_protocol::wire::{CallErrorKind, WitValue};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -376,8 +377,8 @@ impl Host {
 
     /// Call `function` of `interface` (`namespace:package/interface`) exported by
     /// `component` of `app` on this host, in a fresh instance admitted by its
-    /// limiter, as a linked call from another component would. For embedding,
-    /// tests and benchmarks.
+    /// limiter, as a linked call from another component would. For embedding
+    /// and tests; [`Host::call_wire`] takes the wire model.
     pub async fn call(
         &self,
         app: &str,
@@ -386,6 +387,28 @@ impl Host {
         function: &str,
         params: &[wasmtime::component::Val],
     ) -> Result<Vec<wasmtime::component::Val>, CallError> {
+        let args = params
+            .iter()
+            .map(to_wire)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CallError::new(CallErrorKind::BadArguments, e))?;
+        let results = self
+            .call_wire(app, component, interface, function, args)
+            .await?;
+        Ok(results.into_iter().map(from_wire).collect())
+    }
+
+    /// [`Host::call`] with arguments and results in the wire model, as calls
+    /// cross hosts: byte strings are not turned into a value per byte. For
+    /// embedding and benchmarks.
+    pub async fn call_wire(
+        &self,
+        app: &str,
+        component: &str,
+        interface: &str,
+        function: &str,
+        args: Vec<WitValue>,
+    ) -> Result<Vec<WitValue>, CallError> {
         let rt = self.component(app, component).ok_or_else(|| {
             CallError::new(
                 CallErrorKind::Unavailable,
@@ -393,7 +416,22 @@ impl Host {
             )
         })?;
         let export = rt.exports.get(interface, function)?;
-        invoke(&rt, export, params, None).await
+        let types = &export.signature.params;
+        let wrong = |why: String| {
+            let takes = lattice_protocol::wire::signature(types, &export.signature.results);
+            CallError::new(
+                CallErrorKind::BadArguments,
+                format!("{interface}.{function} is {takes}: {why}"),
+            )
+        };
+        if args.len() != types.len() {
+            return Err(wrong(format!("{} arguments given", args.len())));
+        }
+        for (i, (ty, value)) in types.iter().zip(&args).enumerate() {
+            lattice_protocol::wire::typecheck(ty, value)
+                .map_err(|e| wrong(format!("argument {}: {e}", i + 1)))?;
+        }
+        invoke(&rt, export, args, None).await
     }
 
     /// The loopback network of `app`'s workload here, weakly: for tests that check

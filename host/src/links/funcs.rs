@@ -2,6 +2,7 @@
 //! exports to links, worked out once when a workload is applied.
 
 use super::failure::{CallError, ErrorCase};
+use super::typed::{shape_of, Shape};
 use super::types::Signature;
 use super::InterfaceName;
 use lattice_protocol::wire::CallErrorKind;
@@ -38,6 +39,8 @@ pub struct ExportedFunc {
     pub name: String,
     pub index: ComponentExportIndex,
     pub signature: Signature,
+    /// Its typed path, when its signature has one.
+    pub shape: Option<&'static dyn Shape>,
 }
 
 /// The functions a component exports from interfaces, by `ns:pkg/iface` then name.
@@ -75,6 +78,7 @@ impl Exports {
                         ExportedFunc {
                             name: format!("{key}.{function}"),
                             index,
+                            shape: shape_of(&signature.params, &signature.results),
                             signature,
                         }
                     });

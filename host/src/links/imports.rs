@@ -1,16 +1,20 @@
 //! What one component imports through links and exports to them, worked out once
 //! when a workload is applied.
 
-use super::failure::{self, ErrorCase};
+use super::directory::LinkCount;
+use super::failure::{self, CallError, ErrorCase};
 use super::funcs::ImportedFunc;
 use super::router::Router;
-use super::types::Signature;
+use super::typed;
+use super::types::{from_wire, to_wire, Signature};
 use super::InterfaceName;
 use crate::ctx::Ctx;
 use crate::env::ComponentEnv;
+use crate::telemetry::trace::TraceContext;
+use lattice_protocol::wire::WitValue;
 use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker, ResourceType};
+use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType};
 use wasmtime::Engine;
 
 /// Packages the host serves whole: WASI 0.2 from wasmtime-wasi and
@@ -160,59 +164,115 @@ pub fn linker_for(
             let error_case = signature
                 .as_ref()
                 .map_or(ErrorCase::Trap, |s| ErrorCase::of(&s.results));
-            let imported = Arc::new(ImportedFunc {
-                interface: name.clone(),
-                interface_key: key.clone(),
-                function: function.to_owned(),
-                signature,
-                error_case,
+            let shape = signature
+                .as_ref()
+                .and_then(|s| typed::shape_of(&s.params, &s.results));
+            let linked_import = Arc::new(LinkedImport {
+                count: router.counters().link(&env.app, &env.component, &key),
+                router: router.clone(),
+                func: ImportedFunc {
+                    interface: name.clone(),
+                    interface_key: key.clone(),
+                    function: function.to_owned(),
+                    signature,
+                    error_case,
+                },
             });
-            let router = router.clone();
-            let count = router.counters().link(&env.app, &env.component, &key);
-            inst.func_new_async(function, move |mut store, _ty, params, results| {
-                let imported = imported.clone();
-                let router = router.clone();
-                let count = count.clone();
-                Box::new(async move {
-                    count.call();
-                    let ctx = store.data_mut();
-                    let env = ctx.env.clone();
-                    let link_name = ctx.link_name_for_key(&imported.interface_key).to_owned();
-                    let trace = *ctx.trace.get_or_insert_with(Default::default);
-                    match router
-                        .call(&env, &link_name, &imported, trace, params)
-                        .await
-                    {
-                        Ok(values) => {
-                            for (slot, value) in results.iter_mut().zip(values) {
-                                *slot = value;
-                            }
-                            Ok(())
-                        }
-                        Err(failure) => {
-                            count.failure();
-                            router.counters().record_failed_call(failure::report(
-                                &failure,
-                                &env.app,
-                                &env.component,
-                                imported.display(),
-                                &trace,
-                            ));
-                            tracing::warn!(
-                                app = %env.app, component = %env.component,
-                                call = %imported.display(), link = %link_name,
-                                kind = failure.kind.as_str(), trace_id = %trace.trace_id(),
-                                "linked call failed: {}", failure.message
-                            );
-                            imported.error_case.deliver(&failure, results)
-                        }
-                    }
-                })
-            })
+            match shape {
+                Some(shape) => shape.link(&mut inst, function, linked_import),
+                None => link_dynamic(&mut inst, function, linked_import),
+            }
             .map_err(|e| format!("cannot link {import}.{function}: {e}"))?;
         }
     }
     Ok(linker)
+}
+
+/// One function of a linked import, as its host function (typed or dynamic)
+/// calls it.
+pub struct LinkedImport {
+    pub func: ImportedFunc,
+    router: Arc<Router>,
+    count: Arc<LinkCount>,
+}
+
+/// Who makes one call: read from the calling instance's store before the call
+/// is routed.
+pub struct Site {
+    env: Arc<ComponentEnv>,
+    link_name: String,
+    trace: TraceContext,
+}
+
+impl LinkedImport {
+    /// The caller of a call made from the instance whose store data is `ctx`.
+    pub fn site(&self, ctx: &mut Ctx) -> Site {
+        Site {
+            env: ctx.env.clone(),
+            link_name: ctx.link_name_for_key(&self.func.interface_key).to_owned(),
+            trace: *ctx.trace.get_or_insert_with(Default::default),
+        }
+    }
+
+    /// Route one call; a failure is counted, reported and logged with the
+    /// trace id before it is returned.
+    pub async fn route(&self, site: Site, args: Vec<WitValue>) -> Result<Vec<WitValue>, CallError> {
+        self.count.call();
+        let Site {
+            env,
+            link_name,
+            trace,
+        } = site;
+        let result = self
+            .router
+            .call(&env, &link_name, &self.func, trace, args)
+            .await;
+        if let Err(failure) = &result {
+            self.count.failure();
+            self.router.counters().record_failed_call(failure::report(
+                failure,
+                &env.app,
+                &env.component,
+                self.func.display(),
+                &trace,
+            ));
+            tracing::warn!(
+                app = %env.app, component = %env.component,
+                call = %self.func.display(), link = %link_name,
+                kind = failure.kind.as_str(), trace_id = %trace.trace_id(),
+                "linked call failed: {}", failure.message
+            );
+        }
+        result
+    }
+}
+
+/// Define `function` with wasmtime's dynamic values: any signature links can
+/// carry.
+fn link_dynamic(
+    inst: &mut LinkerInstance<'_, Ctx>,
+    function: &str,
+    import: Arc<LinkedImport>,
+) -> wasmtime::Result<()> {
+    inst.func_new_async(function, move |mut store, _ty, params, results| {
+        let import = import.clone();
+        let site = import.site(store.data_mut());
+        Box::new(async move {
+            let args = match params.iter().map(to_wire).collect::<Result<Vec<_>, _>>() {
+                Ok(args) => args,
+                Err(e) => return Err(wasmtime::format_err!("{e}")),
+            };
+            match import.route(site, args).await {
+                Ok(values) => {
+                    for (slot, value) in results.iter_mut().zip(values) {
+                        *slot = from_wire(value);
+                    }
+                    Ok(())
+                }
+                Err(failure) => import.func.error_case.deliver(&failure, results),
+            }
+        })
+    })
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 //!
 //! - [`targets`]: where each of a component's links to another component goes
 //!   (read from the manifest at apply time).
-//! - [`imports`]: at apply time, every function of a linked import gets a dynamic
-//!   implementation (`func_new_async`) in a per-component copy of the host's linker;
-//!   imports nothing provides get one that fails with a clear error.
+//! - [`imports`]: at apply time, every function of a linked import gets an
+//!   implementation in a per-component copy of the host's linker: typed
+//!   (`func_wrap_async`, see [`typed`]) when its signature passes byte strings,
+//!   dynamic (`func_new_async`) otherwise; imports nothing provides get one that
+//!   fails with a clear error.
 //! - [`router::Router`] (one per host): routes each call to a local instance, or
 //!   over NATS ([`remote`]) preferring hosts that share the caller's locality
 //!   labels, and keeps the serving subscriptions up to date.
@@ -19,6 +21,10 @@
 //!   server's max payload, the serve loop, the call error) is `lattice_rpc`,
 //!   shared with the provider SDK.
 //! - [`types`]: wasmtime's `Type`/`Val` to and from the wire model.
+//! - [`typed`]: the signatures called through wasmtime's typed API, whose
+//!   `list<u8>` and `string` values are copied whole rather than a `Val` per
+//!   byte. Between the host's parts every call is in the wire model
+//!   (`WitValue`), whichever path its two ends take.
 //!
 //! Invariants: resources never cross a link (refused at apply time); every call has a
 //! deadline (the link's `timeout`); every failure reaches the caller as an error
@@ -34,6 +40,7 @@ pub mod router;
 pub mod serve;
 pub mod settings;
 pub mod targets;
+pub mod typed;
 pub mod types;
 
 pub use directory::CallCounters;

@@ -4,7 +4,7 @@
 use super::directory::Directory;
 use super::failure::CallError;
 use super::funcs::ImportedFunc;
-use super::types::{from_wire, to_wire, Signature};
+use super::types::Signature;
 use crate::env::{ComponentEnv, LinkTarget};
 use crate::telemetry::trace::{self, Kind, TraceContext};
 use lattice_protocol::wire::{
@@ -13,7 +13,6 @@ use lattice_protocol::wire::{
 };
 use lattice_rpc::Outgoing;
 use std::time::{Duration, Instant};
-use wasmtime::component::Val;
 
 /// A call in the wire model: where it goes, who makes it, its types and arguments.
 pub struct WireCall<'a> {
@@ -44,13 +43,8 @@ pub async fn call(
     func: &ImportedFunc,
     signature: &Signature,
     trace: TraceContext,
-    params: &[Val],
-) -> Result<Vec<Val>, CallError> {
-    let values = params
-        .iter()
-        .map(to_wire)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CallError::new(CallErrorKind::BadArguments, e))?;
+    args: Vec<WitValue>,
+) -> Result<Vec<WitValue>, CallError> {
     let call = WireCall {
         target: CallTarget {
             app: env.app.clone(),
@@ -68,8 +62,7 @@ pub async fn call(
         timeout: target.timeout,
         trace,
     };
-    let values = call_wire(router, &call, &values).await?;
-    Ok(values.into_iter().map(from_wire).collect())
+    call_wire(router, &call, &args).await
 }
 
 /// Send `call` with `args` over NATS and return its results; the call is a client

@@ -14,7 +14,6 @@ use lattice_protocol::manifest::Manifest;
 use lattice_protocol::wire::{CallErrorKind, WitValue};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use wasmtime::component::Val;
 
 /// One per host: routes linked calls and serves the ones that arrive over NATS.
 pub struct Router {
@@ -128,8 +127,8 @@ impl Router {
         link: &str,
         func: &ImportedFunc,
         trace: TraceContext,
-        params: &[Val],
-    ) -> Result<Vec<Val>, CallError> {
+        args: Vec<WitValue>,
+    ) -> Result<Vec<WitValue>, CallError> {
         let no_link = || {
             let named = if link == lattice_protocol::manifest::DEFAULT_LINK_NAME {
                 String::new()
@@ -160,8 +159,7 @@ impl Router {
                 return Err(mismatch(&func.display(), &signature.fingerprint, export));
             }
             let timeout = target.timeout;
-            return match tokio::time::timeout(timeout, invoke(&rt, export, params, Some(trace)))
-                .await
+            return match tokio::time::timeout(timeout, invoke(&rt, export, args, Some(trace))).await
             {
                 Ok(result) => result,
                 Err(_) => Err(CallError::new(
@@ -175,7 +173,7 @@ impl Router {
             };
         }
         self.dir.counters.record_remote();
-        remote::call(&self.dir, env, link, target, func, signature, trace, params).await
+        remote::call(&self.dir, env, link, target, func, signature, trace, args).await
     }
 
     /// Send a call in the wire model over NATS (to a capability provider), counted

@@ -18,7 +18,6 @@
 use super::directory::Directory;
 use super::failure::CallError;
 use super::funcs::mismatch;
-use super::types::{from_wire, to_wire};
 use crate::component::http::forward;
 use crate::component::{admit, invoke_admitted};
 use crate::telemetry::trace::{self, Kind, TraceContext};
@@ -339,26 +338,20 @@ async fn answer(
                 Ok(response) => WitValue::Result(Ok(Some(Box::new(response.response_value())))),
                 Err(e) => WitValue::Result(Err(Some(Box::new(WitValue::String(e))))),
             };
-            vec![from_wire(value)]
+            vec![value]
         }
         Some(export) => {
             let slot = match slot {
                 Some(slot) => slot,
                 None => admit(&rt).await?,
             };
-            let params: Vec<_> = args.into_iter().map(from_wire).collect();
-            let invoked = invoke_admitted(&rt, export, &params, Some(trace), slot);
+            let invoked = invoke_admitted(&rt, export, args, Some(trace), slot);
             tokio::time::timeout(timeout, invoked)
                 .await
                 .map_err(|_| too_slow())??
         }
     };
-    let values = results
-        .iter()
-        .map(to_wire)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CallError::new(CallErrorKind::Internal, e))?;
-    let encoded = wire::encode_results(results_types, &values).map_err(|e| {
+    let encoded = wire::encode_results(results_types, &results).map_err(|e| {
         CallError::new(
             CallErrorKind::Internal,
             format!("the results of {call} did not encode: {e}"),
@@ -423,20 +416,14 @@ async fn answer_cli(
         )
     })?;
     let timeout = Duration::from_millis(caller.timeout_ms);
-    let params: Vec<_> = args.into_iter().map(from_wire).collect();
-    let invoked = invoke_admitted(rt, export, &params, Some(trace), slot);
+    let invoked = invoke_admitted(rt, export, args, Some(trace), slot);
     let results = tokio::time::timeout(timeout, invoked).await.map_err(|_| {
         CallError::new(
             CallErrorKind::Timeout,
             format!("it did not finish {call} within the caller's timeout of {timeout:?}"),
         )
     })??;
-    let values = results
-        .iter()
-        .map(to_wire)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CallError::new(CallErrorKind::Internal, e))?;
-    let encoded = wire::encode_results(&s.results, &values).map_err(|e| {
+    let encoded = wire::encode_results(&s.results, &results).map_err(|e| {
         CallError::new(
             CallErrorKind::Internal,
             format!("the results of {call} did not encode: {e}"),

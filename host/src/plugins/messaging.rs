@@ -31,10 +31,11 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use lattice_protocol::manifest::{Builtin, Image, Link, Manifest};
 use lattice_protocol::trust::{guest_subject_allowed, SubjectUse};
+use lattice_protocol::wire::WitValue;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker, Val};
+use wasmtime::component::{HasSelf, Linker};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -413,22 +414,25 @@ async fn deliver(
             tokio::spawn(async move {
                 let _permit = permit;
                 let _hold = hold;
-                let value = Val::Record(vec![
-                    ("subject".into(), Val::String(msg.subject.to_string())),
-                    (
-                        "body".into(),
-                        Val::List(msg.payload.iter().map(|b| Val::U8(*b)).collect()),
-                    ),
+                let value = WitValue::Record(vec![
+                    ("subject".into(), WitValue::String(msg.subject.to_string())),
+                    ("body".into(), WitValue::Bytes(msg.payload.to_vec())),
                     (
                         "reply-to".into(),
-                        Val::Option(msg.reply.map(|r| Box::new(Val::String(r.to_string())))),
+                        WitValue::Option(
+                            msg.reply.map(|r| Box::new(WitValue::String(r.to_string()))),
+                        ),
                     ),
                 ]);
-                let result = invoke(&rt, &export, &[value], None).await;
+                let result = invoke(&rt, &export, vec![value], None).await;
                 let failed = match &result {
                     Err(f) => Some(f.to_string()),
                     Ok(v) => match v.first() {
-                        Some(Val::Result(Err(e))) => Some(format!("{e:?}")),
+                        Some(WitValue::Result(Err(Some(e)))) => match &**e {
+                            WitValue::String(why) => Some(why.clone()),
+                            other => Some(format!("{other:?}")),
+                        },
+                        Some(WitValue::Result(Err(None))) => Some("an error".to_owned()),
                         _ => None,
                     },
                 };
