@@ -5,7 +5,7 @@ use super::directory::LinkCount;
 use super::failure::{self, CallError, ErrorCase};
 use super::funcs::ImportedFunc;
 use super::router::Router;
-use super::typed;
+use super::typed::{self, Route, Routed};
 use super::types::{from_wire, to_wire, Signature};
 use super::InterfaceName;
 use crate::ctx::Ctx;
@@ -198,15 +198,26 @@ pub struct LinkedImport {
 
 /// Who makes one call: read from the calling instance's store before the call
 /// is routed.
-pub struct Site {
+struct Site {
     env: Arc<ComponentEnv>,
     link_name: String,
     trace: TraceContext,
 }
 
+impl Route for LinkedImport {
+    fn route(self: Arc<Self>, ctx: &mut Ctx, args: Vec<WitValue>) -> Routed {
+        let site = self.site(ctx);
+        Box::pin(async move { self.call(site, args).await })
+    }
+
+    fn display(&self) -> String {
+        self.func.display()
+    }
+}
+
 impl LinkedImport {
     /// The caller of a call made from the instance whose store data is `ctx`.
-    pub fn site(&self, ctx: &mut Ctx) -> Site {
+    fn site(&self, ctx: &mut Ctx) -> Site {
         Site {
             env: ctx.env.clone(),
             link_name: ctx.link_name_for_key(&self.func.interface_key).to_owned(),
@@ -216,7 +227,7 @@ impl LinkedImport {
 
     /// Route one call; a failure is counted, reported and logged with the
     /// trace id before it is returned.
-    pub async fn route(&self, site: Site, args: Vec<WitValue>) -> Result<Vec<WitValue>, CallError> {
+    async fn call(&self, site: Site, args: Vec<WitValue>) -> Result<Vec<WitValue>, CallError> {
         self.count.call();
         let Site {
             env,
@@ -262,7 +273,7 @@ fn link_dynamic(
                 Ok(args) => args,
                 Err(e) => return Err(wasmtime::format_err!("{e}")),
             };
-            match import.route(site, args).await {
+            match import.call(site, args).await {
                 Ok(values) => {
                     for (slot, value) in results.iter_mut().zip(values) {
                         *slot = from_wire(value);

@@ -11,7 +11,7 @@
 //! Every other signature takes the dynamic path, with the same results and
 //! failures; adding a line to [`SHAPES`] gives another signature the fast path.
 
-use super::imports::LinkedImport;
+use super::failure::CallError;
 use crate::ctx::Ctx;
 use lattice_protocol::wire::{WitType, WitValue};
 use std::future::Future;
@@ -162,6 +162,19 @@ impl<A: Leaf + Lift + Lower, B: Leaf + Lift + Lower> Values for (A, B) {
 /// The future of one typed call.
 pub type Called<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<Vec<WitValue>>> + Send + 'a>>;
 
+/// The future of one routed call.
+pub type Routed = Pin<Box<dyn Future<Output = Result<Vec<WitValue>, CallError>> + Send>>;
+
+/// Where an import's calls go (`imports::LinkedImport`), for its typed host
+/// function.
+pub trait Route: Send + Sync + 'static {
+    /// Route a call made from the instance whose store data is `ctx`; what the
+    /// call needs of the store is read before the future starts.
+    fn route(self: Arc<Self>, ctx: &mut Ctx, args: Vec<WitValue>) -> Routed;
+    /// `ns:pkg/iface.function`, for messages.
+    fn display(&self) -> String;
+}
+
 /// A signature the host calls with wasmtime's typed API.
 pub trait Shape: Send + Sync + std::fmt::Debug {
     /// The parameter and result types of functions of this shape.
@@ -172,12 +185,12 @@ pub trait Shape: Send + Sync + std::fmt::Debug {
     fn call<'a>(&self, store: &'a mut Store<Ctx>, func: Func, args: Vec<WitValue>) -> Called<'a>;
 
     /// Define import function `name` in `inst` as a typed host function that
-    /// routes each call through `import`.
+    /// sends each call to `route`.
     fn link(
         &self,
         inst: &mut LinkerInstance<'_, Ctx>,
         name: &str,
-        import: Arc<LinkedImport>,
+        route: Arc<dyn Route>,
     ) -> wasmtime::Result<()>;
 }
 
@@ -210,17 +223,17 @@ impl<P: Values, R: Values> Shape for Typed<P, R> {
         &self,
         inst: &mut LinkerInstance<'_, Ctx>,
         name: &str,
-        import: Arc<LinkedImport>,
+        route: Arc<dyn Route>,
     ) -> wasmtime::Result<()> {
         inst.func_wrap_async(name, move |mut store, params: P| {
-            let import = import.clone();
-            let site = import.site(store.data_mut());
+            let routed = route.clone().route(store.data_mut(), params.into_wire());
+            let route = route.clone();
             Box::new(async move {
-                match import.route(site, params.into_wire()).await {
+                match routed.await {
                     Ok(values) => R::from_wire(values).ok_or_else(|| {
                         wasmtime::format_err!(
                             "the results of {} are not of its types",
-                            import.func.display()
+                            route.display()
                         )
                     }),
                     Err(failure) => R::failure(&failure.message)
