@@ -2,9 +2,11 @@
 //!
 //! - `raw NATS`: an async-nats requester and a responder that echoes the payload,
 //!   no lattice; the reference.
-//! - `cross-host`: `relay.echo-bytes` invoked on host A, whose link sends the call
-//!   over NATS to `echo` on host B (both hosts in this process, each with its own
-//!   NATS connection, like two processes on one machine).
+//! - `cross-host`: `relay.echo-bytes` invoked on host A (`Host::call_wire`, the
+//!   bytes in the wire model), whose link sends the call over NATS to `echo` on
+//!   host B (both hosts in this process, each with its own NATS connection, like
+//!   two processes on one machine). `echo-bytes` is `func(list<u8>) -> list<u8>`,
+//!   a signature the links call through wasmtime's typed API.
 //! - `in-process`: the same with `echo` on host A; and `echo` called directly, so
 //!   the link's own cost is the difference.
 //!
@@ -17,7 +19,9 @@
 //! `docs/benchmarks.md`). `CALLS_SECS` sets seconds per case (default 2);
 //! `CALLS_SIZES=16,1024` and `CALLS_IN_FLIGHT=1` pick cases, `CALLS_PATHS=cross`
 //! the rows whose label contains one of the words (for profiling); `RAW_HEADERS=1`
-//! gives the raw requests seven headers, to see what headers cost.
+//! gives the raw requests seven headers, to see what headers cost;
+//! `CALLS_MAX_PAYLOAD` sets the server's max payload (default 1 MiB, where a
+//! 1 MiB call, its header included, moves in chunks).
 //!
 //! Then memory: `CALLS_MEMORY` (default 100) cross-host calls of 1 MiB at once,
 //! and this process's resident memory before and at its peak (`VmHWM`, reset
@@ -198,7 +202,16 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
-    let nats = NatsServer::start().expect("nats-server starts (scripts/install-deps.sh)");
+    let mut server = NatsServer::builder();
+    if let Some(max) = std::env::var("CALLS_MAX_PAYLOAD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        server = server.max_payload(max);
+    }
+    let nats = server
+        .start()
+        .expect("nats-server starts (scripts/install-deps.sh)");
 
     // Raw NATS: a responder echoing the payload.
     let responder = nats.connect().await.unwrap();
