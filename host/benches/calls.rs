@@ -42,6 +42,10 @@ use std::time::{Duration, Instant};
 const VALUES: &str = "lattice:echo/values";
 const SIZES: [usize; 4] = [16, 1024, 64 * 1024, 1 << 20];
 const IN_FLIGHT: [usize; 2] = [1, 64];
+/// Peak resident MiB per MiB of a call in flight (`docs/benchmarks.md` §20): the
+/// argument and result in each of two instances, and a copy of each on either
+/// side of NATS.
+const MEMORY_BOUND: f64 = 8.0;
 
 fn manifest() -> lattice_protocol::manifest::Manifest {
     App::new("echoes")
@@ -185,10 +189,12 @@ async fn memory(a: &Host, concurrent: usize, size: usize) {
         assert!(matches!(&out[..], [WitValue::Bytes(b)] if b.len() == size));
     }
     let peak = status_mib("VmHWM:");
+    let per_call = (peak - before) / concurrent as f64;
+    let bound = MEMORY_BOUND * size as f64 / (1 << 20) as f64;
     println!(
-        "\nmemory: {concurrent} cross-host calls of {size} B at once, in {:.1} s: resident {before:.0} MiB before, peak {peak:.0} MiB ({:.1} MiB per call)",
+        "\nmemory: {concurrent} cross-host calls of {size} B at once, in {:.1} s: resident {before:.0} MiB before, peak {peak:.0} MiB ({per_call:.1} MiB per call; bound {bound:.1}: {})",
         start.elapsed().as_secs_f64(),
-        (peak - before) / concurrent as f64,
+        if per_call <= bound { "within" } else { "OVER" },
     );
 }
 
