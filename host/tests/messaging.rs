@@ -61,6 +61,25 @@ async fn messages_are_handled_and_answered_per_app() {
     .unwrap()
     .unwrap();
     assert_eq!(&reply.payload[..], b"echo: sorry");
+    // The handler is called through wasmtime's typed API: the body is copied
+    // into the guest whole, not lifted a value per byte.
+    let echo = host.component("shop", "echo").unwrap();
+    let handler = echo
+        .exports
+        .get("wasmcloud:messaging/handler", "handle-message")
+        .unwrap();
+    assert!(handler.shape.is_some(), "{:?}", handler.signature);
+    // A body of 512 KiB (half the server's max payload) is echoed whole.
+    let big = vec![b'x'; 512 * 1024];
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request("orders.big", big.clone().into()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(&reply.payload[..6], b"echo: ");
+    assert_eq!(&reply.payload[6..], &big[..]);
 
     // Without a reply subject, the echo goes to `<subject>.echoed`: billing's
     // subscription covers invoices, shop's does not, so exactly one echo.

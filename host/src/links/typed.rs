@@ -5,7 +5,8 @@
 //! per byte, at tens of nanoseconds a byte; its typed API copies the list as one
 //! block. A function whose signature is one of [`SHAPES`] (each parameter and
 //! result a `list<u8>` or `string`, a result possibly an `option` or a
-//! `result<_, string>` of one) never becomes `Val`s: its import is a typed host
+//! `result<_, string>` of one; and a messaging handler, whose
+//! [`BrokerMessage`] carries the body) never becomes `Val`s: its import is a typed host
 //! function, its export is called as a `TypedFunc`, and between them its values
 //! travel as [`WitValue::Bytes`] and [`WitValue::String`], moved, not copied.
 //! Every other signature takes the dynamic path, with the same results and
@@ -18,7 +19,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use wasmtime::component::{ComponentNamedList, Func, Lift, LinkerInstance, Lower};
+use wasmtime::component::{ComponentNamedList, ComponentType, Func, Lift, LinkerInstance, Lower};
 use wasmtime::Store;
 
 /// A value the typed API lifts and lowers whole, and that converts to and from
@@ -99,6 +100,71 @@ impl<T: Leaf> Leaf for Result<T, String> {
     }
     fn failure(message: &str) -> Option<Self> {
         Some(Err(message.to_owned()))
+    }
+}
+
+impl Leaf for Result<(), String> {
+    fn wit() -> WitType {
+        WitType::result(None, Some(WitType::String))
+    }
+    fn into_wire(self) -> WitValue {
+        WitValue::Result(match self {
+            Ok(()) => Ok(None),
+            Err(e) => Err(Some(Box::new(WitValue::String(e)))),
+        })
+    }
+    fn from_wire(value: WitValue) -> Option<Self> {
+        match value {
+            WitValue::Result(Ok(None)) => Some(Ok(())),
+            WitValue::Result(Err(Some(e))) => String::from_wire(*e).map(Err),
+            _ => None,
+        }
+    }
+    fn failure(message: &str) -> Option<Self> {
+        Some(Err(message.to_owned()))
+    }
+}
+
+/// `wasmcloud:messaging/types.broker-message`: what a messaging handler takes
+/// (`handle-message`), so a message's body is copied into the guest whole.
+#[derive(ComponentType, Lift, Lower, Debug, Clone, PartialEq, Eq)]
+#[component(record)]
+pub struct BrokerMessage {
+    pub subject: String,
+    pub body: Vec<u8>,
+    #[component(name = "reply-to")]
+    pub reply_to: Option<String>,
+}
+
+impl Leaf for BrokerMessage {
+    fn wit() -> WitType {
+        WitType::record([
+            ("subject", WitType::String),
+            ("body", WitType::list(WitType::U8)),
+            ("reply-to", WitType::option(WitType::String)),
+        ])
+    }
+    fn into_wire(self) -> WitValue {
+        WitValue::Record(vec![
+            ("subject".to_owned(), self.subject.into_wire()),
+            ("body".to_owned(), self.body.into_wire()),
+            ("reply-to".to_owned(), self.reply_to.into_wire()),
+        ])
+    }
+    fn from_wire(value: WitValue) -> Option<Self> {
+        let WitValue::Record(fields) = value else {
+            return None;
+        };
+        let [(s, subject), (b, body), (r, reply_to)] =
+            <[(String, WitValue); 3]>::try_from(fields).ok()?;
+        if (s.as_str(), b.as_str(), r.as_str()) != ("subject", "body", "reply-to") {
+            return None;
+        }
+        Some(Self {
+            subject: String::from_wire(subject)?,
+            body: Vec::from_wire(body)?,
+            reply_to: Option::from_wire(reply_to)?,
+        })
     }
 }
 
@@ -245,9 +311,9 @@ impl<P: Values, R: Values> Shape for Typed<P, R> {
 }
 
 /// The signatures with a typed path. `(list<u8>) -> list<u8>` first: the
-/// shape of a byte-handling function; then the same with `string`, and the
+/// shape of a byte-handling function; then the same with `string`, the
 /// `option`/`result<_, string>` forms a function that may fail or find nothing
-/// returns.
+/// returns, and a messaging handler's.
 pub static SHAPES: &[&dyn Shape] = &[
     &Typed::<(Vec<u8>,), (Vec<u8>,)>(PhantomData),
     &Typed::<(String,), (String,)>(PhantomData),
@@ -261,6 +327,9 @@ pub static SHAPES: &[&dyn Shape] = &[
     &Typed::<(String, Vec<u8>), ()>(PhantomData),
     &Typed::<(Vec<u8>,), ()>(PhantomData),
     &Typed::<(String,), ()>(PhantomData),
+    &Typed::<(String, Vec<u8>), (Result<(), String>,)>(PhantomData),
+    // `wasmcloud:messaging/handler.handle-message`.
+    &Typed::<(BrokerMessage,), (Result<(), String>,)>(PhantomData),
 ];
 
 /// The typed path for a function with these types, if it has one.
@@ -288,6 +357,10 @@ mod tests {
             (vec![bytes()], vec![result(bytes())]),
             (vec![WitType::String], vec![WitType::option(bytes())]),
             (vec![WitType::String, bytes()], vec![]),
+            (
+                vec![BrokerMessage::wit()],
+                vec![WitType::result(None, Some(WitType::String))],
+            ),
         ] {
             assert!(
                 shape_of(&params, &results).is_some(),
@@ -348,6 +421,31 @@ mod tests {
         assert_eq!(
             <(Vec<u8>,) as Values>::from_wire(vec![WitValue::List(vec![WitValue::U8(4)])]),
             Some((vec![4],))
+        );
+    }
+
+    #[test]
+    fn a_broker_message_moves_to_the_wire_and_back() {
+        let msg = BrokerMessage {
+            subject: "orders.new".to_owned(),
+            body: vec![0, 255, 7],
+            reply_to: Some("_INBOX.x".to_owned()),
+        };
+        let wire = msg.clone().into_wire();
+        lattice_protocol::wire::typecheck(&BrokerMessage::wit(), &wire).unwrap();
+        assert_eq!(BrokerMessage::from_wire(wire), Some(msg));
+        // Fields under other names, or in another order, are not a broker message.
+        let renamed = WitValue::Record(vec![
+            ("topic".to_owned(), WitValue::String("a".to_owned())),
+            ("body".to_owned(), WitValue::Bytes(vec![])),
+            ("reply-to".to_owned(), WitValue::Option(None)),
+        ]);
+        assert_eq!(BrokerMessage::from_wire(renamed), None);
+        let done = <(Result<(), String>,) as Values>::into_wire((Ok(()),));
+        assert_eq!(done, vec![WitValue::Result(Ok(None))]);
+        assert_eq!(
+            <(Result<(), String>,) as Values>::failure("down"),
+            Some((Err("down".to_owned()),))
         );
     }
 
