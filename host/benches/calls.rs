@@ -10,6 +10,11 @@
 //! - `in-process`: the same with `echo` on host A; and `echo` called directly, so
 //!   the link's own cost is the difference.
 //!
+//! - `messaging handler`: the raw requester's request handled by `msg-echo` on
+//!   host B through `builtin://messaging-nats` (`handle-message`, answered with
+//!   `echo: <body>` through its consumer link); not at 1 MiB, whose answer
+//!   would pass the server's max payload.
+//!
 //! Payloads 16 B, 1 KiB, 64 KiB and 1 MiB of `list<u8>`; 1 and 64 calls in
 //! flight. Reports p50/p99 latency, calls per second, and CPU per call (this
 //! process, where every host and the raw requester and responder run, plus
@@ -58,6 +63,29 @@ fn manifest() -> lattice_protocol::manifest::Manifest {
         )
         .with(Component::wasm("echo", "echo"))
         .manifest()
+}
+
+/// `msg-echo` handling `msgbench.>` through `builtin://messaging-nats`: it answers
+/// each request with `echo: <body>`.
+fn messaging_spec() -> WorkloadSpec {
+    let manifest = App::new("msgbench")
+        .with(Component::wasm("echo", "msg-echo").link(Link::to(
+            "messaging",
+            "wasmcloud:messaging",
+            &["consumer"],
+        )))
+        .with(
+            Component::capability("messaging", "builtin://messaging-nats").link(
+                Link::to("echo", "wasmcloud:messaging", &["handler"])
+                    .source_config("subscribe", &[("subscriptions", "msgbench.>")]),
+            ),
+        )
+        .manifest();
+    WorkloadSpec {
+        manifest,
+        placements: [("echo".to_owned(), 256)].into(),
+        secrets: None,
+    }
 }
 
 fn spec(components: &[&str]) -> WorkloadSpec {
@@ -238,6 +266,8 @@ async fn main() {
     b.apply(spec(&["echo"])).await.unwrap();
     a.apply(spec(&["relay"])).await.unwrap();
     c.apply(spec(&["relay", "echo"])).await.unwrap();
+    // A messaging handler on B, asked by the raw requester.
+    b.apply(messaging_spec()).await.unwrap();
 
     let pid = nats.pid();
     println!(
@@ -295,6 +325,20 @@ async fn main() {
                 })
                 .await;
                 rows.push(("raw NATS request/reply", run));
+            }
+            // The answer is the body and 6 bytes: it must fit one message.
+            let fits = size + 1024 <= requester.server_info().max_payload;
+            if wanted("messaging handler (request/reply)") && fits {
+                let (client, p) = (requester.clone(), payload.clone());
+                let run = measure(in_flight, secs, pid, move || {
+                    let (client, p) = (client.clone(), p.clone());
+                    async move {
+                        let reply = client.request("msgbench.echo", p).await.unwrap();
+                        assert_eq!(reply.payload.len(), size + "echo: ".len());
+                    }
+                })
+                .await;
+                rows.push(("messaging handler (request/reply)", run));
             }
 
             for (label, host, component) in [
