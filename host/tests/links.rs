@@ -331,13 +331,19 @@ async fn calls_over_the_size_limit_fail_clearly() {
     assert_eq!(core.calls().served, 0);
 }
 
-#[tokio::test]
-async fn byte_string_functions_take_the_typed_path() {
-    let nats = NatsServer::start().unwrap();
-    let one = host(&nats, &[]).await;
+/// A host running both `relay` and `echo`, linked.
+async fn relay_and_echo_on_one_host(nats: &NatsServer) -> Host {
+    let one = host(nats, &[]).await;
     one.apply(placed(&echo_app(true, None), &["relay", "echo"]))
         .await
         .unwrap();
+    one
+}
+
+#[tokio::test]
+async fn byte_string_functions_take_the_typed_path() {
+    let nats = NatsServer::start().unwrap();
+    let one = relay_and_echo_on_one_host(&nats).await;
     let echo = one.component("echoes", "echo").unwrap();
     let typed = |function: &str| echo.exports.get(VALUES, function).unwrap().shape.is_some();
     // Bytes and strings, and bytes in a `result<_, string>`, skip wasmtime's `Val`s.
@@ -372,10 +378,7 @@ async fn byte_string_functions_take_the_typed_path() {
 #[tokio::test]
 async fn a_target_on_the_same_host_is_called_in_process() {
     let nats = NatsServer::start().unwrap();
-    let one = host(&nats, &[]).await;
-    one.apply(placed(&echo_app(true, None), &["relay", "echo"]))
-        .await
-        .unwrap();
+    let one = relay_and_echo_on_one_host(&nats).await;
     for i in 0..10u32 {
         let got = relay(&one, "echo-u32", &[Val::U32(i)]).await.unwrap();
         assert_eq!(got, vec![Val::U32(i)]);
@@ -480,27 +483,21 @@ async fn failures_reach_the_caller_as_answers() {
             "{err}"
         );
     }
-    let mapped = relay(&edge, "fail", &[Val::String("x".into())])
-        .await
-        .unwrap();
-    let [Val::Result(Err(Some(message)))] = &mapped[..] else {
-        panic!("expected err(string), got {mapped:?}")
-    };
-    assert!(
-        matches!(&**message, Val::String(m) if m.contains("no instance of 'echo'")),
-        "{message:?}"
-    );
-    // A typed import delivers the failure into its `result<list<u8>, string>` too.
-    let mapped = relay(&edge, "check-bytes", &[Val::List(vec![Val::U8(1)])])
-        .await
-        .unwrap();
-    let [Val::Result(Err(Some(message)))] = &mapped[..] else {
-        panic!("expected err(string), got {mapped:?}")
-    };
-    assert!(
-        matches!(&**message, Val::String(m) if m.contains("no instance of 'echo'")),
-        "{message:?}"
-    );
+    // A dynamic import (`fail`) and a typed one (`check-bytes`, bytes in a
+    // `result<_, string>`) both deliver the failure as the error value.
+    for (function, arg) in [
+        ("fail", Val::String("x".into())),
+        ("check-bytes", Val::List(vec![Val::U8(1)])),
+    ] {
+        let mapped = relay(&edge, function, &[arg]).await.unwrap();
+        let [Val::Result(Err(Some(message)))] = &mapped[..] else {
+            panic!("{function}: expected err(string), got {mapped:?}")
+        };
+        assert!(
+            matches!(&**message, Val::String(m) if m.contains("no instance of 'echo'")),
+            "{function}: {message:?}"
+        );
+    }
 
     // Placed again: answers again.
     core.apply(placed(&app, &["echo"])).await.unwrap();
