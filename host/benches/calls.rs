@@ -12,8 +12,8 @@
 //!
 //! - `messaging handler`: the raw requester's request handled by `msg-echo` on
 //!   host B through `builtin://messaging-nats` (`handle-message`, answered with
-//!   `echo: <body>` through its consumer link); not at 1 MiB, whose answer
-//!   would pass the server's max payload.
+//!   `echo: <body>` through its consumer link); skipped where the answer
+//!   would pass the server's max payload (1 MiB at the default).
 //!
 //! Payloads 16 B, 1 KiB, 64 KiB and 1 MiB of `list<u8>`; 1 and 64 calls in
 //! flight. Reports p50/p99 latency, calls per second, and CPU per call (this

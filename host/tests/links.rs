@@ -350,7 +350,7 @@ async fn byte_string_functions_take_the_typed_path() {
     for function in ["echo-bytes", "echo-string", "check-bytes"] {
         assert!(typed(function), "{function} should take the typed path");
     }
-    // Everything else takes the dynamic path.
+    // These take the dynamic path.
     for function in ["echo-u8", "echo-list", "echo-everything", "fail", "ignore"] {
         assert!(!typed(function), "{function} should take the dynamic path");
     }

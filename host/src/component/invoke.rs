@@ -90,7 +90,13 @@ async fn run(
     // The typed path copies byte strings whole; the dynamic one makes a `Val`
     // of every value.
     if let Some(shape) = export.shape {
-        return shape.call(&mut store, func, args).await.map_err(guest);
+        let called = shape.call(&mut store, func, args).map_err(|why| {
+            CallError::new(
+                CallErrorKind::Internal,
+                format!("the host cannot call {}: {why}", export.name),
+            )
+        })?;
+        return called.await.map_err(guest);
     }
     let params: Vec<Val> = args.into_iter().map(from_wire).collect();
     let mut results = vec![Val::Bool(false); export.signature.results.len()];

@@ -11,7 +11,7 @@ use super::InterfaceName;
 use crate::ctx::Ctx;
 use crate::env::ComponentEnv;
 use crate::telemetry::trace::TraceContext;
-use lattice_protocol::wire::WitValue;
+use lattice_protocol::wire::{CallErrorKind, WitValue};
 use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType};
@@ -207,7 +207,7 @@ struct Site {
 impl Route for LinkedImport {
     fn route(self: Arc<Self>, ctx: &mut Ctx, args: Vec<WitValue>) -> Routed {
         let site = self.site(ctx);
-        Box::pin(async move { self.call(site, args).await })
+        Box::pin(async move { self.call(site, Ok(args)).await })
     }
 
     fn display(&self) -> String {
@@ -225,19 +225,28 @@ impl LinkedImport {
         }
     }
 
-    /// Route one call; a failure is counted, reported and logged with the
-    /// trace id before it is returned.
-    async fn call(&self, site: Site, args: Vec<WitValue>) -> Result<Vec<WitValue>, CallError> {
+    /// Route one call (or, when its arguments could not be read, fail it); a
+    /// failure is counted, reported and logged with the trace id before it is
+    /// returned.
+    async fn call(
+        &self,
+        site: Site,
+        args: Result<Vec<WitValue>, CallError>,
+    ) -> Result<Vec<WitValue>, CallError> {
         self.count.call();
         let Site {
             env,
             link_name,
             trace,
         } = site;
-        let result = self
-            .router
-            .call(&env, &link_name, &self.func, trace, args)
-            .await;
+        let result = match args {
+            Ok(args) => {
+                self.router
+                    .call(&env, &link_name, &self.func, trace, args)
+                    .await
+            }
+            Err(failure) => Err(failure),
+        };
         if let Err(failure) = &result {
             self.count.failure();
             self.router.counters().record_failed_call(failure::report(
@@ -269,10 +278,11 @@ fn link_dynamic(
         let import = import.clone();
         let site = import.site(store.data_mut());
         Box::new(async move {
-            let args = match params.iter().map(to_wire).collect::<Result<Vec<_>, _>>() {
-                Ok(args) => args,
-                Err(e) => return Err(wasmtime::format_err!("{e}")),
-            };
+            let args = params
+                .iter()
+                .map(to_wire)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CallError::new(CallErrorKind::BadArguments, e));
             match import.call(site, args).await {
                 Ok(values) => {
                     for (slot, value) in results.iter_mut().zip(values) {

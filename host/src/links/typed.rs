@@ -3,14 +3,19 @@
 //!
 //! wasmtime's dynamic API lifts and lowers a `list<u8>` as one `Val` (40 bytes)
 //! per byte, at tens of nanoseconds a byte; its typed API copies the list as one
-//! block. A function whose signature is one of [`SHAPES`] (each parameter and
-//! result a `list<u8>` or `string`, a result possibly an `option` or a
-//! `result<_, string>` of one; and a messaging handler, whose
-//! [`BrokerMessage`] carries the body) never becomes `Val`s: its import is a typed host
+//! block. A function whose signature is one of [`SHAPES`] never becomes `Val`s:
+//! each parameter and result is a [`Leaf`] (`list<u8>`, `string`, an `option`
+//! or `result<_, string>` of one, `result<_, string>` with no value, and
+//! `wasmcloud:messaging`'s [`BrokerMessage`]). Its import is a typed host
 //! function, its export is called as a `TypedFunc`, and between them its values
-//! travel as [`WitValue::Bytes`] and [`WitValue::String`], moved, not copied.
-//! Every other signature takes the dynamic path, with the same results and
-//! failures; adding a line to [`SHAPES`] gives another signature the fast path.
+//! travel in the wire model ([`WitValue::Bytes`], [`WitValue::String`], ...),
+//! moved, not copied. Every other signature takes the dynamic path, with the
+//! same results and failures (a transport failure becomes the error value of a
+//! `result<_, string>` and a trap otherwise, as [`ErrorCase`] decides; a test
+//! holds every shape to it). Adding a line to [`SHAPES`] gives another
+//! signature the fast path.
+//!
+//! [`ErrorCase`]: super::ErrorCase
 
 use super::failure::CallError;
 use crate::ctx::Ctx;
@@ -225,7 +230,7 @@ impl<A: Leaf + Lift + Lower, B: Leaf + Lift + Lower> Values for (A, B) {
     }
 }
 
-/// The future of one typed call.
+/// The future of one typed call: the results, or the guest's failure.
 pub type Called<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<Vec<WitValue>>> + Send + 'a>>;
 
 /// The future of one routed call.
@@ -246,9 +251,19 @@ pub trait Shape: Send + Sync + std::fmt::Debug {
     /// The parameter and result types of functions of this shape.
     fn types(&self) -> (Vec<WitType>, Vec<WitType>);
 
+    /// The results a transport failure with `message` becomes, in the wire
+    /// model; `None` when the caller traps instead.
+    fn failure(&self, message: &str) -> Option<Vec<WitValue>>;
+
     /// Call `func` (an export of an instance in `store`, of this shape) with
-    /// `args`.
-    fn call<'a>(&self, store: &'a mut Store<Ctx>, func: Func, args: Vec<WitValue>) -> Called<'a>;
+    /// `args`; `Err` (the host's mistake, before the guest runs) when `args` or
+    /// `func` are not of this shape.
+    fn call<'a>(
+        &self,
+        store: &'a mut Store<Ctx>,
+        func: Func,
+        args: Vec<WitValue>,
+    ) -> Result<Called<'a>, String>;
 
     /// Define import function `name` in `inst` as a typed host function that
     /// sends each call to `route`.
@@ -274,15 +289,22 @@ impl<P: Values, R: Values> Shape for Typed<P, R> {
         (P::wit(), R::wit())
     }
 
-    fn call<'a>(&self, store: &'a mut Store<Ctx>, func: Func, args: Vec<WitValue>) -> Called<'a> {
-        Box::pin(async move {
-            let params = P::from_wire(args).ok_or_else(|| {
-                wasmtime::format_err!("the host passed arguments of the wrong types")
-            })?;
-            let typed = func.typed::<P, R>(&*store)?;
+    fn failure(&self, message: &str) -> Option<Vec<WitValue>> {
+        R::failure(message).map(Values::into_wire)
+    }
+
+    fn call<'a>(
+        &self,
+        store: &'a mut Store<Ctx>,
+        func: Func,
+        args: Vec<WitValue>,
+    ) -> Result<Called<'a>, String> {
+        let params = P::from_wire(args).ok_or("the arguments are not of its types")?;
+        let typed = func.typed::<P, R>(&*store).map_err(|e| e.to_string())?;
+        Ok(Box::pin(async move {
             let results = typed.call_async(&mut *store, params).await?;
             Ok(results.into_wire())
-        })
+        }))
     }
 
     fn link(
@@ -447,6 +469,32 @@ mod tests {
             <(Result<(), String>,) as Values>::failure("down"),
             Some((Err("down".to_owned()),))
         );
+    }
+
+    #[test]
+    fn every_shape_delivers_failures_as_the_dynamic_path_does() {
+        use super::super::ErrorCase;
+        for shape in SHAPES {
+            let (_, results) = shape.types();
+            // Only a `result<_, string>` has room; the typed results then carry
+            // the message where `ErrorCase::String` puts it.
+            let room = ErrorCase::of(&results);
+            assert!(
+                matches!(room, ErrorCase::String | ErrorCase::Trap),
+                "{shape:?}: a typed path for {room:?} would need its own delivery"
+            );
+            let delivered = shape.failure("down");
+            match room {
+                ErrorCase::String => assert_eq!(
+                    delivered,
+                    Some(vec![WitValue::Result(Err(Some(Box::new(
+                        WitValue::String("down".to_owned())
+                    ))))]),
+                    "{shape:?}"
+                ),
+                _ => assert_eq!(delivered, None, "{shape:?}"),
+            }
+        }
     }
 
     #[test]

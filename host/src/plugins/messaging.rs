@@ -25,6 +25,7 @@ use crate::capability::{links_of, AppGuard, AppStart, Capability, HostServices};
 use crate::component::{invoke, ComponentRuntime};
 use crate::ctx::Ctx;
 use crate::env::Settings;
+use crate::links::typed::{self, Leaf};
 use crate::telemetry::trace::{self, KeyValue, Kind, Span};
 use bindings::wasmcloud::messaging::{consumer, types::BrokerMessage};
 use futures::future::BoxFuture;
@@ -414,16 +415,13 @@ async fn deliver(
             tokio::spawn(async move {
                 let _permit = permit;
                 let _hold = hold;
-                let value = WitValue::Record(vec![
-                    ("subject".into(), WitValue::String(msg.subject.to_string())),
-                    ("body".into(), WitValue::Bytes(msg.payload.to_vec())),
-                    (
-                        "reply-to".into(),
-                        WitValue::Option(
-                            msg.reply.map(|r| Box::new(WitValue::String(r.to_string()))),
-                        ),
-                    ),
-                ]);
+                // What `handle-message` takes, as the typed path reads it.
+                let value = typed::BrokerMessage {
+                    subject: msg.subject.to_string(),
+                    body: msg.payload.to_vec(),
+                    reply_to: msg.reply.map(|r| r.to_string()),
+                }
+                .into_wire();
                 let result = invoke(&rt, &export, vec![value], None).await;
                 let failed = match &result {
                     Err(f) => Some(f.to_string()),
