@@ -29,12 +29,21 @@ const HEADROOM: usize = 8 * 1024;
 /// Chunk requests in flight at once.
 const WINDOW: usize = 4;
 
+/// The inline limit is never below this.
+const MIN_INLINE: usize = 1024;
+
 /// The largest payload sent inline on this connection.
 pub fn inline_limit(nats: &async_nats::Client) -> usize {
     nats.server_info()
         .max_payload
         .saturating_sub(HEADROOM)
-        .max(1024)
+        .max(MIN_INLINE)
+}
+
+/// Whether `len` bytes go inline on this connection: [`inline_limit`] without
+/// reading the server's info (a copy of it) for payloads no limit refuses.
+pub fn fits_inline(nats: &async_nats::Client, len: usize) -> bool {
+    len <= MIN_INLINE || len <= inline_limit(nats)
 }
 
 /// Bytes on offer; dropping it withdraws them.

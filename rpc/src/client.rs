@@ -82,10 +82,9 @@ impl Caller {
 
     /// Send `call` and return the encoded results, or why there are none.
     pub async fn call(&self, call: Outgoing<'_>) -> Result<Bytes, CallError> {
-        let name = call.target.function_name();
         let len = call.payload.len();
         if len > self.limit.bytes {
-            let what = format!("the arguments of {name} are");
+            let what = format!("the arguments of {} are", call.target.function_name());
             return Err(self.limit.exceeded(&what, len as u64));
         }
         let mut h = HeaderMap::new();
@@ -95,7 +94,7 @@ impl Caller {
         }
         // Over the server's max payload: offer the arguments in chunks, kept up
         // until the call ends.
-        let (body, _offer) = if len > chunks::inline_limit(&self.nats) {
+        let (body, _offer) = if !chunks::fits_inline(&self.nats, len) {
             let payload = Bytes::from(call.payload);
             let offer =
                 chunks::offer(&self.nats, &self.inbox_prefix, payload, call.deadline).await?;

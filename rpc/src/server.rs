@@ -138,7 +138,7 @@ impl Answer {
         results: Bytes,
         deadline: Instant,
     ) -> Result<Self, CallError> {
-        if results.len() <= chunks::inline_limit(nats) {
+        if chunks::fits_inline(nats, results.len()) {
             return Ok(Self::inline(results));
         }
         let offer = chunks::offer(nats, inbox_prefix, results, deadline).await?;
