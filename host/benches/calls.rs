@@ -44,6 +44,10 @@ use lattice_testing::nats::NatsServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator of the `lattice` binary, so the hosts here run as they do there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const VALUES: &str = "lattice:echo/values";
 const SIZES: [usize; 4] = [16, 1024, 64 * 1024, 1 << 20];
 const IN_FLIGHT: [usize; 2] = [1, 64];
