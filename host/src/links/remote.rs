@@ -74,7 +74,7 @@ pub async fn call_wire(
 ) -> Result<Vec<WitValue>, CallError> {
     let span = trace::linked_call(
         Kind::Client,
-        &call.display(),
+        || call.display(),
         &call.target.app,
         Some(&call.trace),
     );

@@ -174,15 +174,19 @@ async fn handle(
     if msg.reply.is_none() {
         return;
     }
-    let h = msg.headers.clone().unwrap_or_default();
+    let no_headers = HeaderMap::new();
+    let h = msg.headers.as_ref().unwrap_or(&no_headers);
     let get = |name: &str| h.get(name).map(|v| v.as_str()).unwrap_or_default();
-    // The served call is a server span, the child of the caller's client span.
-    let function = wire::parse_call_subject(&msg.subject)
-        .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name());
+    // The served call is a server span, the child of the caller's client span;
+    // its name is read off the subject only when the span is recorded.
+    let function = || {
+        wire::parse_call_subject(&msg.subject)
+            .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name())
+    };
     let parent = TraceContext::parse(get(headers::TRACEPARENT));
-    let span = trace::linked_call(Kind::Server, &function, app, parent.as_ref());
+    let span = trace::linked_call(Kind::Server, function, app, parent.as_ref());
     let trace = span.context();
-    let answer = answer(router, nats, app, component, &msg, &h, trace).await;
+    let answer = answer(router, nats, app, component, &msg, h, trace).await;
     match &answer {
         Ok(_) => router.counters.record_served(),
         Err(failure) => {
@@ -267,14 +271,18 @@ async fn answer(
             caller.component
         )));
     }
-    let (gateway_params, gateway_results) = (http::params(), http::results());
-    let (params_types, results_types, fingerprint, export) = if gateway {
-        let fingerprint = wire::signature_fingerprint(&gateway_params, &gateway_results);
-        (&gateway_params, &gateway_results, fingerprint, None)
-    } else {
-        let export = rt.exports.get(&key, &target.function)?;
-        let s = &export.signature;
-        (&s.params, &s.results, s.fingerprint.clone(), Some(export))
+    // The gateway's types are built only for gateway calls.
+    let gateway_types = gateway.then(|| (http::params(), http::results()));
+    let (params_types, results_types, fingerprint, export) = match &gateway_types {
+        Some((params, results)) => {
+            let fingerprint = wire::signature_fingerprint(params, results);
+            (params, results, fingerprint, None)
+        }
+        None => {
+            let export = rt.exports.get(&key, &target.function)?;
+            let s = &export.signature;
+            (&s.params, &s.results, s.fingerprint.clone(), Some(export))
+        }
     };
     if caller.signature != fingerprint {
         return Err(match export {
@@ -283,7 +291,7 @@ async fn answer(
                 CallErrorKind::Signature,
                 format!(
                     "the caller and this host disagree on {call}: this host has {}",
-                    wire::signature(&gateway_params, &gateway_results)
+                    wire::signature(params_types, results_types)
                 ),
             ),
         });

@@ -63,16 +63,24 @@ pub fn operation(
 
 /// Start the span of one linked call of `function` (`ns:pkg/iface.function`), on
 /// the caller's side (`Kind::Client`) or the callee's (`Kind::Server`), with the
-/// RPC semantic conventions' attributes.
-pub fn linked_call(kind: Kind, function: &str, app: &str, parent: Option<&TraceContext>) -> Span {
+/// RPC semantic conventions' attributes. `function` is asked for only when the
+/// span is recorded.
+pub fn linked_call(
+    kind: Kind,
+    function: impl FnOnce() -> String,
+    app: &str,
+    parent: Option<&TraceContext>,
+) -> Span {
     Span::start_with(kind, parent, || {
-        let (service, method) = function.rsplit_once('.').unwrap_or((function, ""));
+        let function = function();
+        let (service, method) = function.rsplit_once('.').unwrap_or((&function, ""));
+        let (service, method) = (service.to_owned(), method.to_owned());
         (
-            function.to_owned().into(),
+            function.into(),
             vec![
                 KeyValue::new("rpc.system", "lattice"),
-                KeyValue::new("rpc.service", service.to_owned()),
-                KeyValue::new("rpc.method", method.to_owned()),
+                KeyValue::new("rpc.service", service),
+                KeyValue::new("rpc.method", method),
                 KeyValue::new("lattice.app", app.to_owned()),
             ],
         )
