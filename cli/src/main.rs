@@ -32,6 +32,7 @@ mod sign;
 mod validate;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use output::Output;
 
 /// mimalloc, not glibc's malloc: a host's worker threads free what other threads
 /// allocated (a call's buffers cross from the NATS connection's task to the
@@ -40,7 +41,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 /// serves about 35% more small linked calls per CPU second (docs/benchmarks.md §21).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use output::Output;
 
 /// Run WebAssembly components across many machines as one lattice over NATS.
 #[derive(Debug, Parser)]
