@@ -117,6 +117,15 @@ fn echo_u8() -> CallTarget {
 /// A call to `echo-u8` from `relay` on host `NFAKECALLER`, its arguments offered on
 /// `subject`: the reply's error kind and text.
 async fn call_offering(client: &async_nats::Client, subject: &str) -> (Option<String>, String) {
+    call_with_body(client, &format!("{subject} 2 2"), Bytes::new()).await
+}
+
+/// [`call_offering`] with the whole `lattice-body` header and a payload.
+async fn call_with_body(
+    client: &async_nats::Client,
+    offer: &str,
+    payload: Bytes,
+) -> (Option<String>, String) {
     let caller = CallHeader {
         host: "NFAKECALLER".into(),
         app: "echoes".into(),
@@ -127,13 +136,13 @@ async fn call_offering(client: &async_nats::Client, subject: &str) -> (Option<St
     };
     let mut h = async_nats::HeaderMap::new();
     h.insert(headers::CALL, caller.encode().as_str());
-    h.insert(headers::BODY, format!("{subject} 2 2").as_str());
+    h.insert(headers::BODY, offer);
     let reply = tokio::time::timeout(
         Duration::from_secs(10),
         client.request_with_headers(
             host_call_subject("default", "NFAKECALLER", &echo_u8()),
             h,
-            Bytes::new(),
+            payload,
         ),
     )
     .await
@@ -185,6 +194,32 @@ async fn a_callee_fetches_arguments_only_from_the_callers_inbox() {
     let (kind, text) = call_offering(&client, mine).await;
     assert_eq!(kind, None, "{text}");
     assert_eq!(text, String::from_utf8_lossy(SEVEN));
+}
+
+/// An offer whose first chunk travels with the message must come with exactly
+/// that chunk: a payload of another length is refused before anything is
+/// fetched, and the reason names both lengths.
+#[tokio::test]
+async fn an_inline_first_chunk_of_the_wrong_length_is_refused() {
+    let nats = NatsServer::start().unwrap();
+    let core = host(&nats).await;
+    core.apply(echoes("echo")).await.unwrap();
+    let client = nats.connect().await.unwrap();
+    let mut spy = spy(&client).await;
+    let mine = "_INBOX_default.host.NFAKECALLER.body.offer2";
+    for (payload, what) in [(10, "a short chunk"), (0, "no chunk"), (1500, "a long one")] {
+        let offer = format!("{mine} 4096 1024 1");
+        let (kind, text) = call_with_body(&client, &offer, vec![7; payload].into()).await;
+        assert_eq!(kind.as_deref(), Some("bad-arguments"), "{what}: {text}");
+        assert!(
+            text.contains(&format!(
+                "carries {payload} bytes of it; the offer says 1024"
+            )),
+            "{what}: {text}"
+        );
+    }
+    let fetched = seen(&mut spy).await;
+    assert!(fetched.is_empty(), "the host fetched from {fetched:?}");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
+use futures::StreamExt;
 use lattice_host::links::types::to_wire;
 use lattice_host::links::CallError;
 use lattice_host::{Host, HostConfig};
@@ -286,6 +287,10 @@ async fn payloads_over_max_payload_are_chunked() {
     let app = echo_app(true, None);
     core.apply(placed(&app, &["echo"])).await.unwrap();
     edge.apply(placed(&app, &["relay"])).await.unwrap();
+    // Every chunk request, on any host's offers.
+    let spy = nats.connect().await.unwrap();
+    let mut requests = spy.subscribe("_INBOX_default.host.*.body.>").await.unwrap();
+    spy.flush().await.unwrap();
 
     let mut rng = StdRng::seed_from_u64(1);
     let big = bytes(&mut rng, 300 * 1024);
@@ -293,6 +298,18 @@ async fn payloads_over_max_payload_are_chunked() {
         .await
         .unwrap();
     assert_same("echo-bytes", &big, &got);
+    // 300 KiB and 6 bytes of framing in chunks of 56 KiB (64 KiB less room for
+    // headers): chunk 0 travels with the call and with its answer, so each side
+    // fetches only chunks 1 to 5.
+    let mut fetched = Vec::new();
+    while let Ok(Some(msg)) =
+        tokio::time::timeout(Duration::from_millis(500), requests.next()).await
+    {
+        let index = msg.headers.as_ref().and_then(|h| h.get(headers::CHUNK));
+        fetched.push(index.unwrap().as_str().parse::<u32>().unwrap());
+    }
+    fetched.sort_unstable();
+    assert_eq!(fetched, [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
     let text = Val::String("ü".repeat(100_000));
     let got = relay(&edge, "echo-string", std::slice::from_ref(&text))
         .await

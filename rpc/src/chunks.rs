@@ -2,10 +2,13 @@
 //! fresh inbox and the receiver pulls them chunk by chunk (a few in flight), so
 //! flow control is the receiver's and nothing is pushed that nobody asked for.
 //!
-//! The offer is the header `lattice-body: <subject> <total> <chunk>` on the
-//! message that would have carried the payload; chunk `i` is the reply to a
-//! request on `<subject>` with header `lattice-chunk: i`. An offer lives until every
-//! chunk was fetched once, or its deadline.
+//! The offer is the header `lattice-body: <subject> <total> <chunk> 1` on the
+//! message that would have carried the payload, whose payload is chunk 0 (the
+//! largest part of the body moves with the message, not after a request for it);
+//! chunk `i` (from 1) is the reply to a request on `<subject>` with header
+//! `lattice-chunk: i`. An offer lives until every chunk on offer was fetched once,
+//! or its deadline. A receiver also takes offers with no chunk inline (the
+//! header without its fourth field and an empty payload).
 //!
 //! A receiver sends its chunk requests with its own credentials, so it fetches only
 //! from the inbox of the peer that offers the body (`wire::check_body_subject`):
@@ -49,6 +52,7 @@ pub fn fits_inline(nats: &async_nats::Client, len: usize) -> bool {
 /// Bytes on offer; dropping it withdraws them.
 pub struct Offer {
     header: String,
+    inline: Bytes,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -56,6 +60,11 @@ impl Offer {
     /// The `lattice-body` header value that points at this offer.
     pub fn header(&self) -> String {
         self.header.clone()
+    }
+
+    /// The payload of the message that carries the header: the body's first chunk.
+    pub fn inline(&self) -> Bytes {
+        self.inline.clone()
     }
 
     /// Wait until every chunk was fetched or the deadline passed.
@@ -79,7 +88,9 @@ fn unavailable(e: impl std::fmt::Display) -> CallError {
 
 /// Offer `body` until `deadline`, on a fresh subject under `inbox_prefix` (the
 /// offering peer's: `wire::host_inbox_prefix`, `creds::provider_inbox_prefix`),
-/// where receivers look for it.
+/// where receivers look for it; its first chunk goes with the message
+/// ([`Offer::inline`]), the others are on offer. `body` is longer than one chunk
+/// (it did not fit inline).
 pub async fn offer(
     nats: &async_nats::Client,
     inbox_prefix: &str,
@@ -94,12 +105,21 @@ pub async fn offer(
     let chunk = inline_limit(nats);
     let total = body.len();
     let count = total.div_ceil(chunk);
-    let header = format!("{subject} {total} {chunk}");
+    // Chunk 0 travels inline; an offer has at least one chunk after it.
+    let first = 1.min(count.saturating_sub(1));
+    let offer = BodyOffer {
+        subject,
+        total: total as u64,
+        chunk: chunk as u64,
+        first: first as u64,
+    };
+    let header = offer.encode();
+    let inline = body.slice(..offer.inline_len() as usize);
     let nats = nats.clone();
     let task = tokio::spawn(async move {
         let until = tokio::time::Instant::from_std(deadline);
         let mut fetched = vec![false; count];
-        let mut left = count;
+        let mut left = count - first;
         while left > 0 {
             let Ok(Some(msg)) = tokio::time::timeout_at(until, requests.next()).await else {
                 break;
@@ -110,12 +130,12 @@ pub async fn offer(
                 .as_ref()
                 .and_then(|h| h.get(headers::CHUNK))
                 .and_then(|v| v.as_str().parse::<usize>().ok())
-                .filter(|i| *i < count);
+                .filter(|i| (first..count).contains(i));
             let Some(i) = index else {
                 let mut h = HeaderMap::new();
                 h.insert(headers::ERROR, CallErrorKind::BadArguments.as_str());
                 let text = format!(
-                    "no chunk like that: the offer has chunks 0 to {}",
+                    "no chunk like that: the offer has chunks {first} to {}",
                     count - 1
                 );
                 let _ = nats.publish_with_headers(reply, h, text.into()).await;
@@ -131,7 +151,11 @@ pub async fn offer(
         }
         let _ = nats.flush().await;
     });
-    Ok(Offer { header, task })
+    Ok(Offer {
+        header,
+        inline,
+        task,
+    })
 }
 
 /// The most bytes one call may carry, and whose limit it is, for messages.
@@ -157,13 +181,15 @@ impl Limit {
     }
 }
 
-/// Pull the payload an offer header points at, refusing more than `limit` bytes
-/// and any subject outside the inbox of `from` in `lattice`.
+/// Pull the payload an offer header points at, after the chunks `inline` (the
+/// payload of the message with the header) holds, refusing more than `limit`
+/// bytes and any subject outside the inbox of `from` in `lattice`.
 pub async fn fetch(
     nats: &async_nats::Client,
     lattice: &str,
     from: BodySender<'_>,
     offer: &str,
+    inline: &[u8],
     limit: Limit,
     deadline: Instant,
 ) -> Result<Bytes, CallError> {
@@ -179,6 +205,19 @@ pub async fn fetch(
     let chunk = usize::try_from(offer.chunk)
         .unwrap_or(usize::MAX)
         .min(total.max(1));
+    // Only now is `first < chunks` checked against a `total` the limit allows:
+    // `inline_len` is below it.
+    let inline_len = offer.inline_len() as usize;
+    if inline.len() != inline_len {
+        return Err(CallError::new(
+            CallErrorKind::BadArguments,
+            format!(
+                "the message with a large payload's offer carries {} bytes of it; the offer says {inline_len}",
+                inline.len()
+            ),
+        ));
+    }
+    let first = offer.first as usize;
     let subject = offer.subject.as_str();
     let count = total.div_ceil(chunk);
     let request = |i: usize| {
@@ -198,10 +237,11 @@ pub async fn fetch(
         }
     };
     let mut out = BytesMut::with_capacity(total);
-    let mut replies = futures::stream::iter(0..count)
+    out.extend_from_slice(inline);
+    let mut replies = futures::stream::iter(first..count)
         .map(request)
         .buffered(WINDOW);
-    let mut i = 0;
+    let mut i = first;
     while let Some(reply) = replies.next().await {
         let reply = reply?;
         let want = chunk.min(total - i * chunk);

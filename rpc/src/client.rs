@@ -92,14 +92,14 @@ impl Caller {
         if let Some(traceparent) = call.traceparent {
             h.insert(headers::TRACEPARENT, traceparent);
         }
-        // Over the server's max payload: offer the arguments in chunks, kept up
-        // until the call ends.
+        // Over the server's max payload: the first chunk goes with the call, the
+        // rest is on offer until the call ends.
         let (body, _offer) = if !chunks::fits_inline(&self.nats, len) {
             let payload = Bytes::from(call.payload);
             let offer =
                 chunks::offer(&self.nats, &self.inbox_prefix, payload, call.deadline).await?;
             h.insert(headers::BODY, offer.header().as_str());
-            (Bytes::new(), Some(offer))
+            (offer.inline(), Some(offer))
         } else {
             (Bytes::from(call.payload), None)
         };
@@ -120,6 +120,7 @@ impl Caller {
                     &self.lattice,
                     call.reply_from,
                     offer.as_str(),
+                    &reply.payload,
                     self.limit,
                     call.deadline,
                 )

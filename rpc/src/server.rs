@@ -107,7 +107,10 @@ pub async fn arguments(
     deadline: Instant,
 ) -> Result<Bytes, CallError> {
     match msg.headers.as_ref().and_then(|h| h.get(headers::BODY)) {
-        Some(offer) => chunks::fetch(nats, lattice, from, offer.as_str(), limit, deadline).await,
+        Some(offer) => {
+            let offer = offer.as_str();
+            chunks::fetch(nats, lattice, from, offer, &msg.payload, limit, deadline).await
+        }
         None if msg.payload.len() > limit.bytes => {
             Err(limit.exceeded("the arguments are", msg.payload.len() as u64))
         }
@@ -143,7 +146,7 @@ impl Answer {
         }
         let offer = chunks::offer(nats, inbox_prefix, results, deadline).await?;
         Ok(Self {
-            payload: Bytes::new(),
+            payload: offer.inline(),
             offer: Some(offer),
         })
     }

@@ -18,7 +18,10 @@ use std::fmt;
 /// peer cannot make a receiver send one request per byte.
 pub const MIN_CHUNK: u64 = 1024;
 
-/// The `lattice-body` header: `<subject> <total bytes> <chunk bytes>`.
+/// The `lattice-body` header: `<subject> <total bytes> <chunk bytes>`, and
+/// `<first chunk on offer>` when the message's own payload carries the chunks
+/// before it (so the largest part of a body travels with the call, not after a
+/// request for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyOffer {
     /// Where chunk requests go.
@@ -27,6 +30,10 @@ pub struct BodyOffer {
     pub total: u64,
     /// Each chunk's length (the last may be shorter).
     pub chunk: u64,
+    /// The first chunk on offer: chunks `0..first` are the message's payload
+    /// ([`BodyOffer::inline_len`] bytes), the rest are fetched. At least one
+    /// chunk is on offer (`first < chunks()`).
+    pub first: u64,
 }
 
 /// Why an offer or a chunk request is refused.
@@ -55,7 +62,10 @@ pub enum BodyError {
 impl BodyOffer {
     /// The header value.
     pub fn encode(&self) -> String {
-        format!("{} {} {}", self.subject, self.total, self.chunk)
+        match self.first {
+            0 => format!("{} {} {}", self.subject, self.total, self.chunk),
+            first => format!("{} {} {} {first}", self.subject, self.total, self.chunk),
+        }
     }
 
     /// Read a `lattice-body` header value.
@@ -66,10 +76,16 @@ impl BodyOffer {
             problem,
         };
         let mut parts = text.split(' ');
-        let (Some(subject), Some(total), Some(chunk), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("expected <subject> <total bytes> <chunk bytes>"));
+        let (Some(subject), Some(total), Some(chunk), first, None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(bad(
+                "expected <subject> <total bytes> <chunk bytes> [<first chunk on offer>]",
+            ));
         };
         let number = |t: &str| t.parse::<u64>().ok().filter(|_| !t.starts_with('+'));
         let total = number(total).ok_or_else(|| bad("the total is not a number"))?;
@@ -79,11 +95,28 @@ impl BodyOffer {
                 "chunks must be at least 1024 bytes (or the whole body)",
             ));
         }
-        Ok(Self {
+        let first = match first {
+            None => 0,
+            Some(first) => {
+                number(first).ok_or_else(|| bad("the first chunk on offer is not a number"))?
+            }
+        };
+        let offer = Self {
             subject: subject.to_owned(),
             total,
             chunk,
-        })
+            first,
+        };
+        if first >= offer.chunks() {
+            return Err(bad("no chunk is left on offer after the inline ones"));
+        }
+        Ok(offer)
+    }
+
+    /// How many leading bytes of the body the message's payload carries.
+    pub fn inline_len(&self) -> u64 {
+        // `first < chunks()`, so this is below `total`.
+        self.first * self.chunk
     }
 
     /// How many chunks the body has.
@@ -226,16 +259,35 @@ mod tests {
 
     #[test]
     fn offers_round_trip_and_refuse_tiny_chunks() {
-        let offer = BodyOffer {
+        let mut offer = BodyOffer {
             subject: "_INBOX_l.host.N1.x".into(),
             total: 5000,
             chunk: 2048,
+            first: 0,
         };
         assert_eq!(BodyOffer::parse(&offer.encode()), Ok(offer.clone()));
         assert_eq!(offer.chunks(), 3);
         assert_eq!((offer.chunk_len(2), offer.chunk_len(3)), (Some(904), None));
         assert!(BodyOffer::parse("s 1000 1000").is_ok());
-        for bad in ["s 5000 1", "s 10 0", "s x 10", "s 1 +1", "s 1 2 3", "s 1"] {
+        // The first chunks in the payload: the header says where the offer starts.
+        offer.first = 2;
+        assert_eq!(offer.encode(), "_INBOX_l.host.N1.x 5000 2048 2");
+        assert_eq!(BodyOffer::parse(&offer.encode()), Ok(offer.clone()));
+        assert_eq!(offer.inline_len(), 4096);
+        assert_eq!(BodyOffer::parse("s 5000 2048 0").map(|o| o.first), Ok(0));
+        for bad in [
+            "s 5000 1",
+            "s 10 0",
+            "s x 10",
+            "s 1 +1",
+            "s 1",
+            // Nothing left on offer, or past the end.
+            "s 5000 2048 3",
+            "s 5000 2048 9",
+            "s 5000 2048 x",
+            "s 5000 2048 1 1",
+            "s 1 2 3",
+        ] {
             assert!(BodyOffer::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_chunk_index("2", 3), Ok(2));
