@@ -205,8 +205,8 @@ pub async fn fetch(
     let chunk = usize::try_from(offer.chunk)
         .unwrap_or(usize::MAX)
         .min(total.max(1));
-    // Only now is `first < chunks` checked against a `total` the limit allows:
-    // `inline_len` is below it.
+    // `first < chunks` (checked by `parse`): the inline bytes are fewer than
+    // `total`, which is within the limit.
     let inline_len = offer.inline_len() as usize;
     if inline.len() != inline_len {
         return Err(CallError::new(
