@@ -166,7 +166,24 @@ impl Controller {
 /// A signed heartbeat of host `id`'s workloads, signed with `key`.
 fn signed_beat(key: &KeyPair, id: &str, workloads: Vec<WorkloadReport>) -> Vec<u8> {
     let body = encode(&Event::HostHeartbeat(host_info(id, workloads)));
-    sign_report(key, LATTICE, now_ms(), &body, None).unwrap()
+    sign_report(key, LATTICE, issued_ms(), &body, None).unwrap()
+}
+
+/// The wall clock in ms, but later than every earlier call's. With the paused
+/// clock a simulated host beats many times within one real millisecond; two
+/// beats with the same body and the same issue time have the same signature,
+/// and the controller drops the second as a replay (then, after three missed
+/// beats, declares the host lost and forgets what it sent it).
+fn issued_ms() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = now_ms();
+    let prev = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |prev| {
+            Some(now.max(prev + 1))
+        })
+        .unwrap_or_else(|prev| prev);
+    now.max(prev + 1)
 }
 
 impl Drop for Controller {
