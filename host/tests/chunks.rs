@@ -156,13 +156,25 @@ async fn call_with_body(
     (kind, String::from_utf8_lossy(&reply.payload).into_owned())
 }
 
-#[tokio::test]
-async fn a_callee_fetches_arguments_only_from_the_callers_inbox() {
+/// A host serving `echo`, a raw client (the fake caller) and its spy; the server
+/// and host must outlive the test's calls.
+async fn callee_and_spy() -> (
+    NatsServer,
+    Host,
+    async_nats::Client,
+    impl futures::Stream<Item = async_nats::Message> + Unpin,
+) {
     let nats = NatsServer::start().unwrap();
     let core = host(&nats).await;
     core.apply(echoes("echo")).await.unwrap();
     let client = nats.connect().await.unwrap();
-    let mut spy = spy(&client).await;
+    let spy = spy(&client).await;
+    (nats, core, client, spy)
+}
+
+#[tokio::test]
+async fn a_callee_fetches_arguments_only_from_the_callers_inbox() {
+    let (_nats, _core, client, mut spy) = callee_and_spy().await;
 
     let foreign = [
         "$JS.API.STREAM.LIST",
@@ -201,11 +213,7 @@ async fn a_callee_fetches_arguments_only_from_the_callers_inbox() {
 /// fetched, and the reason names both lengths.
 #[tokio::test]
 async fn an_inline_first_chunk_of_the_wrong_length_is_refused() {
-    let nats = NatsServer::start().unwrap();
-    let core = host(&nats).await;
-    core.apply(echoes("echo")).await.unwrap();
-    let client = nats.connect().await.unwrap();
-    let mut spy = spy(&client).await;
+    let (_nats, _core, client, mut spy) = callee_and_spy().await;
     let mine = "_INBOX_default.host.NFAKECALLER.body.offer2";
     for (payload, what) in [(10, "a short chunk"), (0, "no chunk"), (1500, "a long one")] {
         let offer = format!("{mine} 4096 1024 1");

@@ -178,12 +178,10 @@ fn issued_ms() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = now_ms();
-    let prev = LAST
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |prev| {
-            Some(now.max(prev + 1))
-        })
-        .unwrap_or_else(|prev| prev);
-    now.max(prev + 1)
+    let next = |prev: u64| now.max(prev + 1);
+    match LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| Some(next(p))) {
+        Ok(prev) | Err(prev) => next(prev),
+    }
 }
 
 impl Drop for Controller {

@@ -115,8 +115,8 @@ impl BodyOffer {
 
     /// How many leading bytes of the body the message's payload carries.
     pub fn inline_len(&self) -> u64 {
-        // `first < chunks()`, so this is below `total`.
-        self.first * self.chunk
+        // Below `total` for a parsed offer (`first < chunks()`).
+        self.first.saturating_mul(self.chunk)
     }
 
     /// How many chunks the body has.
