@@ -582,6 +582,7 @@ mod tests {
                 scaler: None,
                 links: vec![],
                 restart: None,
+                warm: None,
             }],
             rollout: None,
         }

@@ -1,8 +1,11 @@
 //! The data of one `Store`: everything a single invocation may touch.
 //!
 //! Architecture invariant: a `Ctx` (and its `Store`) lives for exactly one
-//! invocation; nothing in it is shared with another invocation except through the
-//! `Arc<ComponentEnv>` (read-only) and the plugins' own keyed state.
+//! invocation, or, for a component that asked for warm instances
+//! (`component::warm`), for the invocations of one instance of it one after the
+//! other; then [`Ctx::end`] clears what belongs to one invocation (its span, trace,
+//! link names and deadline). Nothing in it is shared with another instance except
+//! through the `Arc<ComponentEnv>` (read-only) and the plugins' own keyed state.
 
 use crate::env::ComponentEnv;
 use crate::plugins::http_client::policy::{AllowedHosts, OutgoingPolicy};
@@ -10,6 +13,7 @@ use crate::telemetry::guest_output::GuestOutput;
 use crate::telemetry::trace::{Span, SpanSlot, TraceContext};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -33,6 +37,9 @@ pub struct Ctx {
     pub(crate) trace: Option<TraceContext>,
     /// The invocation's span, shared with the guest's stdout and stderr writers.
     pub(crate) span: SpanSlot,
+    /// When the running invocation must have ended; `None` between invocations
+    /// and for a service's run.
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl Ctx {
@@ -51,6 +58,7 @@ impl Ctx {
             link_names: HashMap::new(),
             trace: None,
             span,
+            deadline: None,
         }
     }
 
@@ -59,6 +67,15 @@ impl Ctx {
     pub(crate) fn begin(&mut self, span: Span) {
         self.trace = Some(span.context());
         self.span.set(span);
+    }
+
+    /// The invocation ended: forget what was its own, for the next invocation of
+    /// a warm instance.
+    pub(crate) fn end(&mut self) {
+        self.trace = None;
+        self.span.clear();
+        self.link_names.clear();
+        self.deadline = None;
     }
 
     /// The link name in force for `namespace:package/interface`.

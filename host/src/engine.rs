@@ -10,6 +10,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Maximum concurrent instances the pooling allocator reserves room for.
 const POOL_INSTANCES: u32 = 1000;
+/// Idle warm instances all components of a host may keep together: half the
+/// pool, so fresh instances always find room.
+pub const WARM_INSTANCES: usize = POOL_INSTANCES as usize / 2;
 
 /// Build the host's engine: component model, async, epoch interruption, and the
 /// pooling allocator when `pooling` is asked for and the machine can reserve it

@@ -35,6 +35,8 @@ pub struct Component {
     image: String,
     config: Vec<Config>,
     restart: Vec<(String, String)>,
+    /// `properties.warm`: `pool` and `max_invocations`.
+    warm: Option<(u32, u32)>,
     instances: Option<u32>,
     /// `daemonscaler` rather than `spreadscaler`: `instances` on every host.
     daemon: bool,
@@ -153,6 +155,7 @@ impl Component {
             image: image.to_owned(),
             config: Vec::new(),
             restart: Vec::new(),
+            warm: None,
             instances: None,
             daemon: false,
             links: Vec::new(),
@@ -172,6 +175,13 @@ impl Component {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        self
+    }
+
+    /// A component's `properties.warm`: keep `pool` idle instances, each serving
+    /// at most `max_invocations`.
+    pub fn warm(mut self, pool: u32, max_invocations: u32) -> Self {
+        self.warm = Some((pool, max_invocations));
         self
     }
 
@@ -209,6 +219,12 @@ impl Component {
             for (k, v) in &self.restart {
                 let _ = writeln!(out, "          {k}: {v}");
             }
+        }
+        if let Some((pool, max)) = self.warm {
+            let _ = writeln!(
+                out,
+                "        warm: {{pool: {pool}, max_invocations: {max}}}"
+            );
         }
         if self.instances.is_none() && self.links.is_empty() {
             return;

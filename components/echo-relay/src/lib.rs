@@ -180,4 +180,8 @@ impl export::Guest for Relay {
     fn check_bytes(x: Vec<u8>) -> Result<Vec<u8>, String> {
         import::check_bytes(&x)
     }
+
+    fn calls() -> u64 {
+        import::calls()
+    }
 }

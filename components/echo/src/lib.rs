@@ -8,7 +8,9 @@
 //! - `trap(message)` panics with `message`, so the instance traps;
 //! - `sleep(ms)` blocks `ms` milliseconds on `wasi:clocks/monotonic-clock`
 //!   `subscribe-duration` + `pollable.block`, holding its instance, then returns `ms`;
-//! - `fail(message)` returns `err(message)`: an error the callee chose.
+//! - `fail(message)` returns `err(message)`: an error the callee chose;
+//! - `calls()` counts its own calls in this instance, so tests see whether an
+//!   instance was fresh or warm.
 //!
 //! It imports `wasi:clocks` and the `wasi:cli` interfaces Rust std brings, never
 //! `wasi:http`.
@@ -21,6 +23,7 @@ mod bindings {
 }
 
 use bindings::exports::lattice::echo::values::{Color, Everything, Guest, Permissions, Shape};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasi::clocks::monotonic_clock;
 
 struct Echo;
@@ -115,5 +118,10 @@ impl Guest for Echo {
         } else {
             Ok(x)
         }
+    }
+
+    fn calls() -> u64 {
+        static CALLS: AtomicU64 = AtomicU64::new(0);
+        CALLS.fetch_add(1, Ordering::Relaxed) + 1
     }
 }

@@ -32,6 +32,7 @@ fn component(name: &str, instances: u32) -> Component {
         }),
         links: vec![],
         restart: None,
+        warm: None,
     }
 }
 
@@ -47,6 +48,7 @@ fn manifest(name: &str, version: &str, comps: &[(&str, u32)]) -> Manifest {
         scaler: None,
         links: vec![],
         restart: None,
+        warm: None,
     });
     Manifest {
         name: name.to_string(),
@@ -410,6 +412,7 @@ fn a_service_shows_restarts_and_fails_the_app_when_given_up() {
         scaler: None,
         links: vec![],
         restart: Some(Restart::default()),
+        warm: None,
     });
     let with_service = |state: ServiceState, restarts: u32, error: Option<&str>| {
         let mut h = host("A", &[("cached", "1.0", &[("web", 2)])]);

@@ -185,6 +185,7 @@ fn one_component(instances: u32) -> Manifest {
             }),
             links: vec![],
             restart: None,
+            warm: None,
         }],
         rollout: None,
     }

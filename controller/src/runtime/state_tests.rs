@@ -55,6 +55,7 @@ fn manifest(instances: u32) -> Manifest {
             }),
             links: vec![],
             restart: None,
+            warm: None,
         }],
         rollout: None,
     }

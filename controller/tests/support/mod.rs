@@ -387,6 +387,7 @@ pub fn component(name: &str, instances: u32) -> Component {
         }),
         links: vec![],
         restart: None,
+        warm: None,
     }
 }
 

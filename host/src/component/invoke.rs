@@ -1,7 +1,9 @@
-//! Calling one export of a component with a fresh instance. Arguments and
-//! results are in the wire model, whichever way wasmtime is called (typed for
-//! the signatures in `links::typed`, dynamic for the rest).
+//! Calling one export of a component with a fresh instance, or a warm one when
+//! the component asked for them. Arguments and results are in the wire model,
+//! whichever way wasmtime is called (typed for the signatures in `links::typed`,
+//! dynamic for the rest).
 
+use super::warm::{WarmInstance, WarmPool};
 use super::{ComponentRuntime, Outcome};
 use crate::limiter::Slot;
 use crate::links::failure::CallError;
@@ -11,7 +13,7 @@ use crate::telemetry::trace::{self, TraceContext};
 use lattice_protocol::wire::{CallErrorKind, WitValue};
 use wasmtime::component::Val;
 
-/// Call `export` of a fresh instance of `rt`, admitted by its limiter; an
+/// Call `export` of a fresh (or warm) instance of `rt`, admitted by its limiter; an
 /// admitted call's end is counted in `rt.outcomes`. The invocation is a span, a
 /// child of `parent` (a new trace without one).
 pub async fn invoke(
@@ -68,8 +70,6 @@ async fn run(
     args: Vec<WitValue>,
     span: trace::Span,
 ) -> Result<Vec<WitValue>, CallError> {
-    let mut store = rt.new_store();
-    store.data_mut().begin(span);
     let guest = |e: wasmtime::Error| {
         let text = guest_message(&e);
         let kind = if text.contains("execution deadline") {
@@ -79,18 +79,49 @@ async fn run(
         };
         CallError::new(kind, rt.guest_error(text).to_string())
     };
-    let instance = rt.pre.instantiate_async(&mut store).await.map_err(guest)?;
-    let func = instance.get_func(&mut store, export.index).ok_or_else(|| {
-        CallError::new(
-            CallErrorKind::Internal,
-            rt.guest_error("its export vanished between apply and call")
-                .to_string(),
-        )
-    })?;
+    let mut warm = match rt.warm.as_ref().and_then(WarmPool::take) {
+        Some(mut warm) => {
+            rt.arm(&mut warm.store);
+            warm
+        }
+        None => {
+            let mut store = rt.new_store();
+            let instance = rt.pre.instantiate_async(&mut store).await.map_err(guest)?;
+            WarmInstance::new(store, instance)
+        }
+    };
+    warm.store.data_mut().begin(span);
+    let results = call(rt, export, args, &mut warm, guest).await?;
+    // Returned normally: a warm component's instance serves the next invocation.
+    if let Some(pool) = &rt.warm {
+        pool.give_back(warm);
+    }
+    Ok(results)
+}
+
+/// Call `export` of `warm`'s instance.
+async fn call(
+    rt: &ComponentRuntime,
+    export: &ExportedFunc,
+    args: Vec<WitValue>,
+    warm: &mut WarmInstance,
+    guest: impl Fn(wasmtime::Error) -> CallError,
+) -> Result<Vec<WitValue>, CallError> {
+    let store = &mut warm.store;
+    let func = warm
+        .instance
+        .get_func(&mut *store, export.index)
+        .ok_or_else(|| {
+            CallError::new(
+                CallErrorKind::Internal,
+                rt.guest_error("its export vanished between apply and call")
+                    .to_string(),
+            )
+        })?;
     // The typed path copies byte strings whole; the dynamic one makes a `Val`
     // of every value.
     if let Some(shape) = export.shape {
-        let called = shape.call(&mut store, func, args).map_err(|why| {
+        let called = shape.call(&mut *store, func, args).map_err(|why| {
             CallError::new(
                 CallErrorKind::Internal,
                 format!("the host cannot call {}: {why}", export.name),
@@ -100,7 +131,7 @@ async fn run(
     }
     let params: Vec<Val> = args.into_iter().map(from_wire).collect();
     let mut results = vec![Val::Bool(false); export.signature.results.len()];
-    func.call_async(&mut store, &params, &mut results)
+    func.call_async(&mut *store, &params, &mut results)
         .await
         .map_err(guest)?;
     results

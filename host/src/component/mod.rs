@@ -6,9 +6,11 @@
 pub mod http;
 mod invoke;
 pub mod outcomes;
+pub mod warm;
 
 pub use invoke::{admit, guest_message, invoke, invoke_admitted};
 pub use outcomes::{Outcome, OutcomeCounts, Outcomes};
+pub use warm::{WarmBudget, WarmPool};
 
 use crate::config::Limits;
 use crate::ctx::Ctx;
@@ -51,6 +53,8 @@ pub struct ComponentRuntime {
     pub digest: String,
     /// How its invocations ended, for the host's reports.
     pub outcomes: Outcomes,
+    /// Its idle warm instances, when the manifest asked for them.
+    pub warm: Option<WarmPool>,
 }
 
 impl ComponentRuntime {
@@ -58,16 +62,14 @@ impl ComponentRuntime {
     /// deadline enforced by epoch interruption (yielding to the executor every tick
     /// so a spinning guest never blocks other work).
     pub fn new_store(&self) -> Store<Ctx> {
-        self.store_with_deadline(Some(self.limits.execution_timeout))
+        let mut store = self.new_service_store();
+        self.arm(&mut store);
+        store
     }
 
     /// A store for a service's run: the same memory limit, no deadline (it runs
     /// for the workload's life), still yielding every epoch tick.
     pub fn new_service_store(&self) -> Store<Ctx> {
-        self.store_with_deadline(None)
-    }
-
-    fn store_with_deadline(&self, timeout: Option<std::time::Duration>) -> Store<Ctx> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.max_memory_bytes)
             .trap_on_grow_failure(false)
@@ -75,21 +77,21 @@ impl ComponentRuntime {
         let mut store = Store::new(self.pre.engine(), Ctx::new(self.env.clone(), limits));
         store.limiter(|c| &mut c.limits);
         store.set_epoch_deadline(1);
-        let Some(timeout) = timeout else {
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-            return store;
-        };
-        let deadline = Instant::now() + timeout;
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(wasmtime::format_err!(
-                    "execution deadline of {timeout:?} exceeded"
-                ))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
+        let timeout = self.limits.execution_timeout;
+        store.epoch_deadline_callback(move |store| match store.data().deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(wasmtime::format_err!(
+                "execution deadline of {timeout:?} exceeded"
+            )),
+            _ => Ok(UpdateDeadline::Yield(1)),
         });
         store
+    }
+
+    /// Start the execution deadline of an invocation in `store` (a fresh one, or
+    /// a warm instance's between invocations).
+    pub fn arm(&self, store: &mut Store<Ctx>) {
+        store.data_mut().deadline = Some(Instant::now() + self.limits.execution_timeout);
+        store.set_epoch_deadline(1);
     }
 
     /// Create a fresh store and instantiate the component in it, then drop both:

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::capability::AppStart;
+use crate::component::WarmPool;
 use crate::env::ComponentEnv;
 use crate::limiter::Limiter;
 use crate::links::funcs::Exports;
@@ -417,6 +418,9 @@ impl Host {
         })?;
         let proxy = ProxyPre::new(pre.clone()).ok();
         let limits = self.inner.config.limits;
+        let warm = component
+            .warm
+            .map(|w| WarmPool::new(w, instances, self.inner.warm_budget.clone()));
         Ok(ComponentRuntime {
             env: Arc::new(env),
             exports: Exports::of(engine, &compiled),
@@ -427,6 +431,7 @@ impl Host {
             instances,
             digest,
             outcomes: Default::default(),
+            warm,
         })
     }
 }

@@ -65,6 +65,8 @@ struct Inner {
     secrets_key: nkeys::XKey,
     started_at_ms: u64,
     draining: AtomicBool,
+    /// What all warm pools of this host keep idle together.
+    warm_budget: crate::component::WarmBudget,
 }
 
 pub use lattice_protocol::now_ms;
@@ -153,6 +155,7 @@ impl Host {
                 secrets_key: lattice_protocol::secrets::new_key(),
                 started_at_ms: now_ms(),
                 draining: AtomicBool::new(false),
+                warm_budget: crate::component::WarmBudget::new(crate::engine::WARM_INSTANCES),
                 config,
             }),
         })

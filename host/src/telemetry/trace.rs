@@ -5,22 +5,34 @@
 //! exported only when the process was started with an OTLP endpoint.
 
 pub use lattice_telemetry::{KeyValue, Kind, Span, TraceContext, TraceId};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// The span of the invocation a `Store` runs, shared with the guest's output
-/// writers (created before the invocation starts) so its lines become the span's
-/// events.
+/// writers (created with the store) so its lines become the span's events. A warm
+/// instance's store runs many invocations: each sets its own span and clears it
+/// when it ends, so a span ends with its invocation.
 #[derive(Clone, Default)]
-pub struct SpanSlot(Arc<OnceLock<Span>>);
+pub struct SpanSlot(Arc<Mutex<Option<Span>>>);
 
 impl SpanSlot {
-    /// Hold the invocation's span (the first one set stays).
+    /// Hold the invocation's span.
     pub fn set(&self, span: Span) {
-        let _ = self.0.set(span);
+        let old = self.lock().replace(span);
+        drop(old);
     }
 
-    pub fn get(&self) -> Option<&Span> {
-        self.0.get()
+    /// Let go of the span: the invocation ended.
+    pub fn clear(&self) {
+        let old = self.lock().take();
+        drop(old);
+    }
+
+    pub fn get(&self) -> Option<Span> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Span>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

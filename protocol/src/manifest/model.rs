@@ -193,6 +193,30 @@ pub struct Component {
     /// only, with defaults when not written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<Restart>,
+    /// Whether invocations reuse warm instances (`properties.warm`); components
+    /// only. Without it every invocation gets a fresh instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<Warm>,
+}
+
+/// A component's warm pool (`properties.warm`): an invocation takes an idle
+/// instance from the pool when there is one, and an instance that returned goes
+/// back for the next, so guest state (globals, heap) carries over between
+/// invocations of one instance. An instance that trapped, ran out of time or was
+/// cancelled is dropped, and one that served `max_invocations` is retired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warm {
+    /// Idle instances kept for the next invocations, per placement.
+    pub pool: u32,
+    /// Invocations one instance serves before it is dropped.
+    pub max_invocations: u32,
+}
+
+impl Warm {
+    /// The most idle instances one placement may keep.
+    pub const MAX_POOL: u32 = 256;
+    /// `max_invocations` when not written.
+    pub const DEFAULT_MAX_INVOCATIONS: u32 = 10_000;
 }
 
 /// A service's restart policy: after a crash the service waits `backoff_ms`,

@@ -133,6 +133,13 @@ fn component(c: &Component) -> Value {
         ]);
         properties.insert(s("restart"), Value::Mapping(restart));
     }
+    if let Some(warm) = &c.warm {
+        let warm = map([
+            ("pool", Value::from(warm.pool)),
+            ("max_invocations", Value::from(warm.max_invocations)),
+        ]);
+        properties.insert(s("warm"), Value::Mapping(warm));
+    }
     let mut traits: Vec<Value> = c.scaler.iter().map(scaler).collect();
     traits.extend(c.links.iter().map(link));
     let mut out = map([

@@ -7,7 +7,7 @@ use super::walk::{self, Node, Path, Walker};
 use super::{keys, links, secrets, traits, wasmcloud};
 use crate::manifest::{
     check_digest, parse_timeout, Builtin, Bundled, Component, ComponentKind, Image, OciReference,
-    Restart, Scaler,
+    Restart, Scaler, Warm,
 };
 use std::collections::BTreeMap;
 
@@ -91,7 +91,7 @@ fn component(w: &mut Walker, node: &Node<'_>, policies: &secrets::Policies) -> O
     if let Some(p) = &properties {
         w.only(
             p,
-            &["image", "config", "secrets", "restart"],
+            &["image", "config", "secrets", "restart", "warm"],
             UNSUPPORTED_PROPERTIES,
         );
     }
@@ -128,6 +128,15 @@ fn component(w: &mut Walker, node: &Node<'_>, policies: &secrets::Policies) -> O
         }
         None => (kind == Some(ComponentKind::Service)).then(Restart::default),
     };
+    let warm = match properties.as_ref().and_then(|p| p.get("warm")) {
+        Some(n) if kind == Some(ComponentKind::Component) => warm(w, &n),
+        Some(n) => {
+            let message = "only a component (type: component) keeps warm instances";
+            w.problem(&n.path, message);
+            None
+        }
+        None => None,
+    };
     let mut draft = Draft {
         path: obj.path.clone(),
         name: name.map(str::to_owned),
@@ -139,6 +148,7 @@ fn component(w: &mut Walker, node: &Node<'_>, policies: &secrets::Policies) -> O
         scaler: None,
         links: Vec::new(),
         restart,
+        warm,
     };
     if let Some(n) = obj.get("traits") {
         (draft.scaler, draft.links) = traits::all(w, &n, draft.builtin(), policies);
@@ -187,6 +197,29 @@ fn restart(w: &mut Walker, node: &Node<'_>) -> Option<Restart> {
         w.problem(&obj.path, "max_backoff must not be shorter than backoff");
     }
     Some(policy)
+}
+
+/// `properties.warm` of a component: `pool` (required), `max_invocations`.
+fn warm(w: &mut Walker, node: &Node<'_>) -> Option<Warm> {
+    let obj = w.map(node)?;
+    w.only(&obj, &["pool", "max_invocations"], &[]);
+    let pool = w.required(&obj, "pool");
+    let mut at_least_one = |n: Node<'_>, max: u32| {
+        let value = w.count(&n, max)?;
+        if value == 0 {
+            w.problem(&n.path, "must be at least 1");
+        }
+        (value > 0).then_some(value)
+    };
+    let max_invocations = match obj.get("max_invocations") {
+        Some(n) => at_least_one(n, u32::MAX),
+        None => Some(Warm::DEFAULT_MAX_INVOCATIONS),
+    };
+    let pool = pool.and_then(|n| at_least_one(n, Warm::MAX_POOL));
+    Some(Warm {
+        pool: pool?,
+        max_invocations: max_invocations?,
+    })
 }
 
 /// wadm's component properties lattice does not support, and why.

@@ -4,7 +4,8 @@
 
 use super::walk::Path;
 use crate::manifest::{
-    Builtin, Component, ComponentKind, Config, ConfigLayer, Image, Link, Restart, Scaler, SecretRef,
+    Builtin, Component, ComponentKind, Config, ConfigLayer, Image, Link, Restart, Scaler,
+    SecretRef, Warm,
 };
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ pub(super) struct Draft {
     pub scaler: Option<Scaler>,
     pub links: Vec<LinkDraft>,
     pub restart: Option<Restart>,
+    pub warm: Option<Warm>,
 }
 
 impl Draft {
@@ -45,6 +47,7 @@ impl Draft {
             scaler: self.scaler,
             links: self.links.into_iter().map(|l| l.link).collect(),
             restart: self.restart,
+            warm: self.warm,
         })
     }
 }
