@@ -4,7 +4,8 @@
 //! version of the app is never used again.
 //!
 //! The `echo` component's `calls()` counts its own calls in the instance that
-//! runs it: 1 from a fresh instance, more from a warm one.
+//! runs it: 1 from a fresh instance, more from a warm one; the `features`
+//! component's `/requests` does the same for HTTP requests.
 
 #![allow(clippy::unwrap_used)] // a test: an unwrap that fails is a failed test
 
@@ -12,9 +13,9 @@ use lattice_host::Host;
 use lattice_protocol::manifest::Manifest;
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_protocol::wire::{CallErrorKind, WitValue};
-use lattice_testing::host::{host, quick_limits};
-use lattice_testing::manifest::{App, Component, Link};
-use lattice_testing::nats::NatsServer;
+use lattice_testing::host::{get, host, quick_limits};
+use lattice_testing::manifest::{spec, App, Component, Link};
+use lattice_testing::nats::{free_port, NatsServer};
 use std::time::Duration;
 
 const VALUES: &str = "lattice:echo/values";
@@ -169,4 +170,57 @@ async fn calls_from_another_host_reuse_warm_instances() {
         .await
         .expect("linked calls end");
     assert_eq!(got, [1, 2, 3]);
+}
+
+/// App `site`: `features` serving HTTP on `port` (one instance, with `warm` when
+/// given), its keyvalue links: `kv` by default, `kv2` by the name `other`.
+fn site(port: u16, warm: Option<(u32, u32)>) -> Manifest {
+    let keyvalue = ["store", "atomics"];
+    let mut web = Component::wasm("web", "features")
+        .instances(1)
+        .link(Link::to("kv", "wasi:keyvalue", &keyvalue))
+        .link(Link::to("kv2", "wasi:keyvalue", &keyvalue).named("other"));
+    if let Some((pool, max)) = warm {
+        web = web.warm(pool, max);
+    }
+    App::new("site")
+        .with(web)
+        .with(Component::capability("kv", "builtin://keyvalue-memory"))
+        .with(Component::capability("kv2", "builtin://keyvalue-memory"))
+        .http_server("web", port)
+        .manifest()
+}
+
+#[tokio::test]
+async fn http_requests_reuse_warm_instances_and_nothing_of_the_last_request() {
+    let host = host(quick_limits(), None);
+    let port = free_port().unwrap();
+    host.apply(spec(site(port, Some((1, 100))))).await.unwrap();
+    assert_eq!(get(port, "/requests").await, (200, "1\n".into()));
+    assert_eq!(get(port, "/requests").await, (200, "2\n".into()));
+    // This request picks the link named `other` at run time; the next one, in
+    // the same instance, is back on the default link.
+    assert_eq!(
+        get(port, "/link?name=other&key=k").await.1,
+        "other:k -> 1\n"
+    );
+    assert_eq!(
+        get(port, "/kv/get?key=k").await.0,
+        404,
+        "the link name carried over"
+    );
+    assert_eq!(
+        get(port, "/requests").await.1,
+        "5\n",
+        "not the same instance"
+    );
+}
+
+#[tokio::test]
+async fn http_requests_get_fresh_instances_without_warm() {
+    let host = host(quick_limits(), None);
+    let port = free_port().unwrap();
+    host.apply(spec(site(port, None))).await.unwrap();
+    assert_eq!(get(port, "/requests").await.1, "1\n");
+    assert_eq!(get(port, "/requests").await.1, "1\n");
 }

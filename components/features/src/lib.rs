@@ -21,6 +21,7 @@
 //! | `/link2?name=N&key=K`               | `wasmcloud:bus/lattice@2.0.0.set-link-name`  |
 //! | `/fetch?url=U`                      | `wasi:http/outgoing-handler`                 |
 //! | `/secret?key=K`                     | `wasmcloud:secrets` `store.get` + `reveal` (404 `missing\n`); answers the value's kind, length and FNV-1a hash, never the value |
+//! | `/requests`                         | none: how many requests this instance handled, this one included (1 from a fresh instance) |
 //!
 //! The `/kv/*` routes use the bucket named by `bucket` (default `default`).
 
@@ -32,9 +33,13 @@ mod kv;
 use bindings::wasi::config::{runtime, store as config};
 use bindings::wasi::logging::logging;
 use http_support::{Query, Reply};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasi::http::types::{IncomingRequest, ResponseOutparam};
 
 struct Features;
+
+/// Requests this instance handled.
+static HANDLED: AtomicU64 = AtomicU64::new(0);
 
 wasi::http::proxy::export!(Features);
 
@@ -42,7 +47,12 @@ impl wasi::exports::http::incoming_handler::Guest for Features {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let (path, query) = http_support::target(&request);
         let path = path.as_str();
-        route(path, &query).send(response_out);
+        let handled = HANDLED.fetch_add(1, Ordering::Relaxed) + 1;
+        match path {
+            "/requests" => Reply::ok(format!("{handled}\n")),
+            _ => route(path, &query),
+        }
+        .send(response_out);
     }
 }
 

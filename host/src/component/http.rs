@@ -118,37 +118,38 @@ where
                 .to_string(),
         ));
     };
-    let mut store = rt.new_store();
     // The invocation, and the linked calls it makes, continue the request's trace.
-    store.data_mut().begin(trace::invocation(
+    let span = trace::invocation(
         &rt.env.app,
         &rt.env.component,
         "wasi:http/incoming-handler.handle",
         Some(&parent),
-    ));
+    );
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let (req, out) = {
-        let mut http = store.data_mut().http();
-        let req = http
-            .new_incoming_request(Scheme::Http, req)
-            .map_err(|e| internal(format!("{e:#}")))?;
-        let out = http
-            .new_response_outparam(sender)
-            .map_err(|e| internal(format!("{e:#}")))?;
-        (req, out)
-    };
     let timeout = rt.limits.execution_timeout;
+    let runtime = rt.clone();
     let task = tokio::spawn(async move {
         let _slot = slot;
         let call = async {
-            let proxy = proxy.instantiate_async(&mut store).await?;
-            proxy
+            let mut instance = runtime.instance().await?;
+            let store = &mut instance.store;
+            store.data_mut().begin(span);
+            let mut http = store.data_mut().http();
+            let req = http.new_incoming_request(Scheme::Http, req)?;
+            let out = http.new_response_outparam(sender)?;
+            let handler = proxy.load(&mut *store, &instance.instance)?;
+            handler
                 .wasi_http_incoming_handler()
-                .call_handle(&mut store, req, out)
-                .await
+                .call_handle(&mut *store, req, out)
+                .await?;
+            wasmtime::Result::Ok(instance)
         };
         match tokio::time::timeout(timeout, call).await {
-            Ok(result) => result,
+            Ok(Ok(instance)) => {
+                runtime.returned(instance);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(wasmtime::format_err!(
                 "execution deadline of {timeout:?} exceeded"
             )),

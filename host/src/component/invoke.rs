@@ -3,7 +3,7 @@
 //! whichever way wasmtime is called (typed for the signatures in `links::typed`,
 //! dynamic for the rest).
 
-use super::warm::{WarmInstance, WarmPool};
+use super::warm::WarmInstance;
 use super::{ComponentRuntime, Outcome};
 use crate::limiter::Slot;
 use crate::links::failure::CallError;
@@ -79,23 +79,10 @@ async fn run(
         };
         CallError::new(kind, rt.guest_error(text).to_string())
     };
-    let mut warm = match rt.warm.as_ref().and_then(WarmPool::take) {
-        Some(mut warm) => {
-            rt.arm(&mut warm.store);
-            warm
-        }
-        None => {
-            let mut store = rt.new_store();
-            let instance = rt.pre.instantiate_async(&mut store).await.map_err(guest)?;
-            WarmInstance::new(store, instance)
-        }
-    };
-    warm.store.data_mut().begin(span);
-    let results = call(rt, export, args, &mut warm, guest).await?;
-    // Returned normally: a warm component's instance serves the next invocation.
-    if let Some(pool) = &rt.warm {
-        pool.give_back(warm);
-    }
+    let mut instance = rt.instance().await.map_err(guest)?;
+    instance.store.data_mut().begin(span);
+    let results = call(rt, export, args, &mut instance, guest).await?;
+    rt.returned(instance);
     Ok(results)
 }
 

@@ -10,7 +10,7 @@ pub mod warm;
 
 pub use invoke::{admit, guest_message, invoke, invoke_admitted};
 pub use outcomes::{Outcome, OutcomeCounts, Outcomes};
-pub use warm::{WarmBudget, WarmPool};
+pub use warm::{WarmBudget, WarmInstance, WarmPool};
 
 use crate::config::Limits;
 use crate::ctx::Ctx;
@@ -43,8 +43,8 @@ pub enum InvokeError {
 pub struct ComponentRuntime {
     pub env: Arc<ComponentEnv>,
     pub pre: InstancePre<Ctx>,
-    /// Present when the component exports `wasi:http/incoming-handler`.
-    pub proxy: Option<wasmtime_wasi_http::p2::bindings::ProxyPre<Ctx>>,
+    /// Where its `wasi:http/incoming-handler` export is, when it has one.
+    pub proxy: Option<wasmtime_wasi_http::p2::bindings::ProxyIndices>,
     /// The interface functions it exports, for links to it.
     pub exports: Exports,
     pub limiter: Limiter,
@@ -92,6 +92,26 @@ impl ComponentRuntime {
     pub fn arm(&self, store: &mut Store<Ctx>) {
         store.data_mut().deadline = Some(Instant::now() + self.limits.execution_timeout);
         store.set_epoch_deadline(1);
+    }
+
+    /// An instance for one invocation, its deadline armed: a warm one when the
+    /// component keeps them and one is idle, else a fresh one.
+    pub async fn instance(&self) -> wasmtime::Result<WarmInstance> {
+        if let Some(mut warm) = self.warm.as_ref().and_then(WarmPool::take) {
+            self.arm(&mut warm.store);
+            return Ok(warm);
+        }
+        let mut store = self.new_store();
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        Ok(WarmInstance::new(store, instance))
+    }
+
+    /// An invocation in `instance` returned: keep it for the next one when the
+    /// component keeps warm instances (else it is dropped here).
+    pub fn returned(&self, instance: WarmInstance) {
+        if let Some(pool) = &self.warm {
+            pool.give_back(instance);
+        }
     }
 
     /// Create a fresh store and instantiate the component in it, then drop both:

@@ -15,7 +15,7 @@ use lattice_protocol::manifest::{revalidate, ComponentKind, Image, Manifest};
 use lattice_protocol::messages::WorkloadSpec;
 use lattice_protocol::secrets::{given, SecretValue};
 use std::collections::BTreeSet;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::ProxyIndices;
 
 impl Host {
     /// Open the secrets `spec` carries for the components it places here: every
@@ -416,7 +416,7 @@ impl Host {
         let pre = linker.instantiate_pre(&compiled).map_err(|e| {
             format!("component '{name}' of app '{app}' cannot be linked on this host: {e:#}")
         })?;
-        let proxy = ProxyPre::new(pre.clone()).ok();
+        let proxy = ProxyIndices::new(&pre).ok();
         let limits = self.inner.config.limits;
         let warm = component
             .warm
