@@ -7,8 +7,11 @@
 //!   host B (both hosts in this process, each with its own NATS connection, like
 //!   two processes on one machine). `echo-bytes` is `func(list<u8>) -> list<u8>`,
 //!   a signature the links call through wasmtime's typed API.
-//! - `in-process`: the same with `echo` on host A; and `echo` called directly, so
+//! - `in-process`: the same with both on host C; and `echo` called directly, so
 //!   the link's own cost is the difference.
+//! - `(warm)`: the same two paths for app `warm-echoes`, whose components keep
+//!   warm instances (`properties.warm`, pool 64): an invocation reuses an idle
+//!   instance instead of instantiating one.
 //!
 //! - `messaging handler`: the raw requester's request handled by `msg-echo` on
 //!   host B through `builtin://messaging-nats` (`handle-message`, answered with
@@ -56,16 +59,21 @@ const IN_FLIGHT: [usize; 2] = [1, 64];
 /// side of NATS.
 const MEMORY_BOUND: f64 = 8.0;
 
-fn manifest() -> lattice_protocol::manifest::Manifest {
-    App::new("echoes")
-        .with(
-            Component::wasm("relay", "echo-relay").link(
-                // Long enough for the memory run's 100 calls of 1 MiB at once.
-                Link::to("echo", "lattice:echo", &["values"])
-                    .source_config("bench", &[("timeout", "300s")]),
-            ),
-        )
-        .with(Component::wasm("echo", "echo"))
+/// App `echoes` (a fresh instance per invocation) or `warm-echoes` (both
+/// components keep up to 64 warm instances).
+fn manifest(warm: bool) -> lattice_protocol::manifest::Manifest {
+    let mut relay = Component::wasm("relay", "echo-relay").link(
+        // Long enough for the memory run's 100 calls of 1 MiB at once.
+        Link::to("echo", "lattice:echo", &["values"])
+            .source_config("bench", &[("timeout", "300s")]),
+    );
+    let mut echo = Component::wasm("echo", "echo");
+    if warm {
+        (relay, echo) = (relay.warm(64, 10_000), echo.warm(64, 10_000));
+    }
+    App::new(if warm { "warm-echoes" } else { "echoes" })
+        .with(relay)
+        .with(echo)
         .manifest()
 }
 
@@ -92,9 +100,9 @@ fn messaging_spec() -> WorkloadSpec {
     }
 }
 
-fn spec(components: &[&str]) -> WorkloadSpec {
+fn spec(warm: bool, components: &[&str]) -> WorkloadSpec {
     WorkloadSpec {
-        manifest: manifest(),
+        manifest: manifest(warm),
         placements: components.iter().map(|c| (c.to_string(), 256)).collect(),
         secrets: None,
     }
@@ -267,9 +275,11 @@ async fn main() {
 
     // Cross-host: relay on A, echo on B. In-process: both on C.
     let (a, b, c) = (host(&nats).await, host(&nats).await, host(&nats).await);
-    b.apply(spec(&["echo"])).await.unwrap();
-    a.apply(spec(&["relay"])).await.unwrap();
-    c.apply(spec(&["relay", "echo"])).await.unwrap();
+    for warm in [false, true] {
+        b.apply(spec(warm, &["echo"])).await.unwrap();
+        a.apply(spec(warm, &["relay"])).await.unwrap();
+        c.apply(spec(warm, &["relay", "echo"])).await.unwrap();
+    }
     // A messaging handler on B, asked by the raw requester.
     b.apply(messaging_spec()).await.unwrap();
 
@@ -345,10 +355,22 @@ async fn main() {
                 rows.push(("messaging handler (request/reply)", run));
             }
 
-            for (label, host, component) in [
-                ("cross-host linked call", a.clone(), "relay"),
-                ("in-process linked call", c.clone(), "relay"),
-                ("callee alone (no link)", c.clone(), "echo"),
+            for (label, host, app, component) in [
+                ("cross-host linked call", a.clone(), "echoes", "relay"),
+                (
+                    "cross-host linked call (warm)",
+                    a.clone(),
+                    "warm-echoes",
+                    "relay",
+                ),
+                ("in-process linked call", c.clone(), "echoes", "relay"),
+                (
+                    "in-process linked call (warm)",
+                    c.clone(),
+                    "warm-echoes",
+                    "relay",
+                ),
+                ("callee alone (no link)", c.clone(), "echoes", "echo"),
             ] {
                 if !wanted(label) {
                     continue;
@@ -358,7 +380,7 @@ async fn main() {
                     let (host, arg) = (host.clone(), arg.clone());
                     async move {
                         let out = host
-                            .call_wire("echoes", component, VALUES, "echo-bytes", vec![arg])
+                            .call_wire(app, component, VALUES, "echo-bytes", vec![arg])
                             .await
                             .unwrap();
                         assert_eq!(out.len(), 1);

@@ -17,11 +17,11 @@
 //! single request, an offer anywhere else than the prefix of the peer the protocol
 //! says made it ([`BodySender`]).
 
+use crate::names;
 use crate::CallError;
 use async_nats::HeaderMap;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{
     body_subject, check_body_subject, BodyOffer, BodySender, CallErrorKind,
 };
@@ -128,12 +128,12 @@ pub async fn offer(
             let index = msg
                 .headers
                 .as_ref()
-                .and_then(|h| h.get(headers::CHUNK))
+                .and_then(|h| h.get(names::CHUNK))
                 .and_then(|v| v.as_str().parse::<usize>().ok())
                 .filter(|i| (first..count).contains(i));
             let Some(i) = index else {
                 let mut h = HeaderMap::new();
-                h.insert(headers::ERROR, CallErrorKind::BadArguments.as_str());
+                h.insert(names::ERROR, CallErrorKind::BadArguments.as_str());
                 let text = format!(
                     "no chunk like that: the offer has chunks {first} to {}",
                     count - 1
@@ -225,7 +225,7 @@ pub async fn fetch(
         let subject = subject.to_owned();
         async move {
             let mut h = HeaderMap::new();
-            h.insert(headers::CHUNK, i.to_string().as_str());
+            h.insert(names::CHUNK, i.to_string().as_str());
             let left = deadline.saturating_duration_since(Instant::now());
             let req = async_nats::Request::new().headers(h).timeout(Some(left));
             nats.send_request(subject, req).await.map_err(|e| {

@@ -2,10 +2,10 @@
 //! offer large arguments in chunks, and read the answer.
 
 use crate::chunks::{self, Limit};
+use crate::names;
 use crate::CallError;
 use async_nats::{HeaderMap, RequestErrorKind};
 use bytes::Bytes;
-use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{BodySender, CallErrorKind, CallHeader, CallTarget};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -88,9 +88,9 @@ impl Caller {
             return Err(self.limit.exceeded(&what, len as u64));
         }
         let mut h = HeaderMap::new();
-        h.insert(headers::CALL, call.header.encode().as_str());
+        h.insert(names::CALL, call.header.encode().as_str());
         if let Some(traceparent) = call.traceparent {
-            h.insert(headers::TRACEPARENT, traceparent);
+            h.insert(names::TRACEPARENT, traceparent);
         }
         // Over the server's max payload: the first chunk goes with the call, the
         // rest is on offer until the call ends.
@@ -98,7 +98,7 @@ impl Caller {
             let payload = Bytes::from(call.payload);
             let offer =
                 chunks::offer(&self.nats, &self.inbox_prefix, payload, call.deadline).await?;
-            h.insert(headers::BODY, offer.header().as_str());
+            h.insert(names::BODY, offer.header().as_str());
             (offer.inline(), Some(offer))
         } else {
             (Bytes::from(call.payload), None)
@@ -108,12 +108,12 @@ impl Caller {
             .send(call.target, subjects, h, body, call.deadline)
             .await?;
         let reply_headers = reply.headers.unwrap_or_default();
-        if let Some(kind) = reply_headers.get(headers::ERROR) {
+        if let Some(kind) = reply_headers.get(names::ERROR) {
             let kind = CallErrorKind::parse(kind.as_str()).unwrap_or(CallErrorKind::Internal);
             let text = String::from_utf8_lossy(&reply.payload).into_owned();
             return Err(CallError::new(kind, text));
         }
-        match reply_headers.get(headers::BODY) {
+        match reply_headers.get(names::BODY) {
             Some(offer) => {
                 chunks::fetch(
                     &self.nats,
@@ -228,7 +228,7 @@ fn stopping(reply: &async_nats::Message) -> bool {
     reply
         .headers
         .as_ref()
-        .and_then(|h| h.get(headers::ERROR))
+        .and_then(|h| h.get(names::ERROR))
         .is_some_and(|k| k.as_str() == CallErrorKind::Unavailable.as_str())
 }
 

@@ -19,6 +19,7 @@
 pub mod chunks;
 mod client;
 mod error;
+pub mod names;
 mod server;
 
 pub use client::{Caller, Outgoing};

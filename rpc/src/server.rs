@@ -2,12 +2,12 @@
 //! served call in (arguments) and out (the answer), in chunks when large.
 
 use crate::chunks::{self, Limit, Offer};
+use crate::names;
 use crate::CallError;
 use async_nats::{HeaderMap, Message, Subscriber};
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use lattice_protocol::wire::rpc::headers;
 use lattice_protocol::wire::{BodySender, CallErrorKind};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -106,7 +106,7 @@ pub async fn arguments(
     limit: Limit,
     deadline: Instant,
 ) -> Result<Bytes, CallError> {
-    match msg.headers.as_ref().and_then(|h| h.get(headers::BODY)) {
+    match msg.headers.as_ref().and_then(|h| h.get(names::BODY)) {
         Some(offer) => {
             let offer = offer.as_str();
             chunks::fetch(nats, lattice, from, offer, &msg.payload, limit, deadline).await
@@ -163,7 +163,7 @@ pub async fn reply(nats: &async_nats::Client, msg: &Message, answer: Result<Answ
     match answer {
         Ok(Answer { payload, offer }) => {
             if let Some(offer) = &offer {
-                out.insert(headers::BODY, offer.header().as_str());
+                out.insert(names::BODY, offer.header().as_str());
             }
             let _ = nats.publish_with_headers(to, out, payload).await;
             if let Some(offer) = offer {
@@ -171,7 +171,7 @@ pub async fn reply(nats: &async_nats::Client, msg: &Message, answer: Result<Answ
             }
         }
         Err(failure) => {
-            out.insert(headers::ERROR, failure.kind.as_str());
+            out.insert(names::ERROR, failure.kind.as_str());
             let _ = nats
                 .publish_with_headers(to, out, failure.message.into())
                 .await;

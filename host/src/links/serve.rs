@@ -24,14 +24,12 @@ use crate::telemetry::trace::{self, Kind, TraceContext};
 use async_nats::{HeaderMap, Message};
 use futures::StreamExt;
 use lattice_protocol::provider::http;
-use lattice_protocol::wire::rpc::{
-    headers, host_call_wildcard, locality_component_wildcard, RPC_QUEUE,
-};
+use lattice_protocol::wire::rpc::{host_call_wildcard, locality_component_wildcard, RPC_QUEUE};
 use lattice_protocol::wire::{
     self, BodySender, CallErrorKind, CallHeader, Signature, SubjectCaller, WitValue,
 };
 use lattice_rpc::chunks::inline_limit;
-use lattice_rpc::{arguments, Answer, ServeLimits};
+use lattice_rpc::{arguments, names, Answer, ServeLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -176,14 +174,14 @@ async fn handle(
     }
     let no_headers = HeaderMap::new();
     let h = msg.headers.as_ref().unwrap_or(&no_headers);
-    let get = |name: &str| h.get(name).map(|v| v.as_str()).unwrap_or_default();
+    let get = |name| h.get(name).map(|v| v.as_str()).unwrap_or_default();
     // The served call is a server span, the child of the caller's client span;
     // its name is read off the subject only when the span is recorded.
     let function = || {
         wire::parse_call_subject(&msg.subject)
             .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name())
     };
-    let parent = TraceContext::parse(get(headers::TRACEPARENT));
+    let parent = TraceContext::parse(get(names::TRACEPARENT));
     let span = trace::linked_call(Kind::Server, function, app, parent.as_ref());
     let trace = span.context();
     let answer = answer(router, nats, app, component, &msg, h, trace).await;
@@ -193,7 +191,7 @@ async fn handle(
             span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
             tracing::warn!(
                 %app, %component, subject = %msg.subject,
-                caller = %get(headers::CALL),
+                caller = %get(names::CALL),
                 kind = failure.kind.as_str(), trace_id = %trace.trace_id(),
                 "served call failed: {}", failure.message
             );
@@ -218,7 +216,7 @@ async fn answer(
     // provider speaks only for itself, and a provider only on its own subject.
     let (route, caller) = wire::read_call(
         &msg.subject,
-        h.get(headers::CALL).map(|v| v.as_str()),
+        h.get(names::CALL).map(|v| v.as_str()),
         app,
         component,
         &format!("'{component}'"),
@@ -391,7 +389,7 @@ async fn answer_cli(
     let call = format!("{key}.{function}");
     let export = rt.exports.get(key, function)?;
     let s = &export.signature;
-    if h.get(headers::DESCRIBE).is_some() {
+    if h.get(names::DESCRIBE).is_some() {
         let described = Signature {
             params: s
                 .param_names
@@ -408,7 +406,7 @@ async fn answer_cli(
     if caller.signature != s.fingerprint {
         return Err(mismatch(&call, &caller.signature, export));
     }
-    if h.get(headers::BODY).is_some() {
+    if h.get(names::BODY).is_some() {
         return Err(CallError::new(
             CallErrorKind::TooLarge,
             format!("the arguments of a call from the CLI to {call} must be inline"),

@@ -10,6 +10,7 @@
 //! `lattice-call` header against it ([`check_caller`]).
 
 use super::types::WitType;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Where a call goes: a function of an interface exported by one component of an app.
@@ -308,11 +309,15 @@ pub const RPC_QUEUE: &str = "rpc";
 /// they are (so WIT identifiers and app names read as themselves); every other byte of
 /// the UTF-8 text becomes `_` and two lowercase hex digits (`.` → `_2e`, `_` → `_5f`,
 /// `[static]` → `_5bstatic_5d`); the empty string becomes `_`.
-pub fn escape_token(s: &str) -> String {
+/// Borrowed when nothing needs escaping, as for most names.
+pub fn escape_token(s: &str) -> Cow<'_, str> {
     if s.is_empty() {
-        return "_".to_owned();
+        return Cow::Borrowed("_");
     }
-    let mut out = String::with_capacity(s.len());
+    if s.bytes().all(plain) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
     for b in s.bytes() {
         if plain(b) {
             out.push(char::from(b));
@@ -320,7 +325,7 @@ pub fn escape_token(s: &str) -> String {
             let _ = write!(out, "_{b:02x}");
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The inverse of [`escape_token`]; `None` for a token it would never produce.

@@ -284,7 +284,7 @@ async fn answer(
     let header = msg
         .headers
         .as_ref()
-        .and_then(|h| h.get(headers::CALL))
+        .and_then(|h| h.get(lattice_rpc::names::CALL))
         .map(|v| v.as_str());
     let links = server.links.borrow().clone();
     let admitted = server.routes.admit(&links, &msg.subject, header)?;
