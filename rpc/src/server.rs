@@ -52,14 +52,15 @@ where
         let nats = nats.clone();
         // Either the call's answer or, over the bound, why there is none.
         let work = if running.len() < limits.max_calls {
-            Ok(handle(msg.clone()))
+            Ok(handle(msg))
         } else {
-            Err(CallError::new(CallErrorKind::Overloaded, busy(&msg)))
+            let overloaded = CallError::new(CallErrorKind::Overloaded, busy(&msg));
+            Err((overloaded, msg))
         };
         running.push(async move {
             match work {
                 Ok(answer) => answer.await,
-                Err(overloaded) => reply(&nats, &msg, Err(overloaded)).await,
+                Err((overloaded, msg)) => reply(&nats, &msg, Err(overloaded)).await,
             }
         });
     };

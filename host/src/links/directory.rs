@@ -143,9 +143,9 @@ impl CallCounters {
 struct AppRoutes {
     /// Components placed on this host (weak: the workload owns them).
     components: HashMap<String, Weak<ComponentRuntime>>,
-    /// `(caller, link name, interface key, target)` for every deployed link
-    /// between two Wasm components.
-    allowed: HashSet<(String, String, String, String)>,
+    /// Caller -> `(link name, interface key, target)` for every deployed link
+    /// between two Wasm components (read per call without allocating).
+    allowed: HashMap<String, Vec<(String, String, String)>>,
     /// The app's capability providers (separate processes): their bodies come
     /// from their own inbox prefix, not a host's.
     providers: HashSet<String>,
@@ -160,6 +160,8 @@ pub struct Directory {
     labels: Arc<Mutex<BTreeMap<String, String>>>,
     apps: RwLock<HashMap<String, AppRoutes>>,
     pub counters: CallCounters,
+    /// Where this host's replies and offered bodies live.
+    inbox_prefix: String,
     /// Sends calls over NATS (with `nats`).
     pub caller: Option<lattice_rpc::Caller>,
 }
@@ -172,20 +174,21 @@ impl Directory {
         settings: LinkSettings,
         labels: Arc<Mutex<BTreeMap<String, String>>>,
     ) -> Self {
+        let inbox_prefix = lattice_protocol::wire::host_inbox_prefix(&lattice, &host_id);
         Self {
             apps: RwLock::default(),
             counters: CallCounters::default(),
             caller: nats.as_ref().map(|nats| {
-                let prefix = lattice_protocol::wire::host_inbox_prefix(&lattice, &host_id);
                 let limit = Self::limit_of(&settings);
                 lattice_rpc::Caller::new(
                     nats.clone(),
                     &lattice,
-                    prefix,
+                    inbox_prefix.clone(),
                     limit,
                     settings.responder_wait,
                 )
             }),
+            inbox_prefix,
             host_id,
             lattice,
             nats,
@@ -225,7 +228,11 @@ impl Directory {
         components: &BTreeMap<String, Arc<ComponentRuntime>>,
     ) -> HashSet<String> {
         let allowed = allowed_links(manifest);
-        let targets = allowed.iter().map(|(_, _, _, t)| t.clone()).collect();
+        let targets = allowed
+            .values()
+            .flatten()
+            .map(|(_, _, t)| t.clone())
+            .collect();
         let routes = AppRoutes {
             components: components
                 .iter()
@@ -268,29 +275,28 @@ impl Directory {
 
     /// The inbox prefix of this host's connection: its replies and the bodies it
     /// offers live under it.
-    pub fn inbox_prefix(&self) -> String {
-        lattice_protocol::wire::host_inbox_prefix(&self.lattice, &self.host_id)
+    pub fn inbox_prefix(&self) -> &str {
+        &self.inbox_prefix
     }
 
     /// Whether a deployed link of `app` lets `caller` call interface `key` of
     /// `target` under link name `link`.
     pub fn allows(&self, app: &str, caller: &str, link: &str, key: &str, target: &str) -> bool {
         let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
-        apps.get(app).is_some_and(|r| {
-            r.allowed.contains(&(
-                caller.to_owned(),
-                link.to_owned(),
-                key.to_owned(),
-                target.to_owned(),
-            ))
-        })
+        apps.get(app)
+            .and_then(|r| r.allowed.get(caller))
+            .is_some_and(|links| {
+                links
+                    .iter()
+                    .any(|(l, k, t)| l == link && k == key && t == target)
+            })
     }
 }
 
 /// Every `(caller, link name, interface key, target)` the manifest's links between
 /// Wasm components allow.
-fn allowed_links(manifest: &Manifest) -> HashSet<(String, String, String, String)> {
-    let mut allowed = HashSet::new();
+fn allowed_links(manifest: &Manifest) -> HashMap<String, Vec<(String, String, String)>> {
+    let mut allowed: HashMap<String, Vec<_>> = HashMap::new();
     for (source, link) in manifest.links() {
         let target_is_wasm = manifest
             .component(&link.target)
@@ -299,8 +305,7 @@ fn allowed_links(manifest: &Manifest) -> HashSet<(String, String, String, String
             continue;
         }
         for interface in &link.interfaces {
-            allowed.insert((
-                source.name.clone(),
+            allowed.entry(source.name.clone()).or_default().push((
                 link.name.clone(),
                 format!("{}:{}/{interface}", link.namespace, link.package),
                 link.target.clone(),

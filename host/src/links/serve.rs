@@ -367,7 +367,7 @@ async fn answer(
         let what = format!("the results of {call} are");
         return Err(limit.exceeded(&what, encoded.len() as u64));
     }
-    Answer::new(nats, &router.inbox_prefix(), encoded.into(), deadline).await
+    Answer::new(nats, router.inbox_prefix(), encoded.into(), deadline).await
 }
 
 /// A call from the CLI (`lattice call`), or its request to describe the function
