@@ -6,7 +6,7 @@ use crate::names;
 use crate::CallError;
 use async_nats::{HeaderMap, RequestErrorKind};
 use bytes::Bytes;
-use lattice_protocol::wire::{BodySender, CallErrorKind, CallHeader, CallTarget};
+use lattice_protocol::wire::{BodySender, CallErrorKind, CallTarget};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -42,7 +42,8 @@ pub struct Outgoing<'a> {
     /// The lattice-wide subject, naming the caller (`wire::host_call_subject`,
     /// `wire::provider_call_subject`).
     pub anywhere: String,
-    pub header: &'a CallHeader,
+    /// The `lattice-call` header's value (`CallHeader::encode`).
+    pub header: String,
     pub traceparent: Option<&'a str>,
     pub payload: Vec<u8>,
     pub deadline: Instant,
@@ -88,7 +89,7 @@ impl Caller {
             return Err(self.limit.exceeded(&what, len as u64));
         }
         let mut h = HeaderMap::new();
-        h.insert(names::CALL, call.header.encode().as_str());
+        h.insert(names::CALL, call.header);
         if let Some(traceparent) = call.traceparent {
             h.insert(names::TRACEPARENT, traceparent);
         }

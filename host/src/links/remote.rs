@@ -106,14 +106,14 @@ async fn send_call(
             format!("cannot encode the arguments of {}: {e}", call.display()),
         )
     })?;
-    let header = CallHeader {
-        host: router.host_id.clone(),
-        app: call.target.app.clone(),
-        component: call.caller.to_owned(),
-        link: call.link.to_owned(),
-        signature: call.fingerprint.to_owned(),
-        timeout_ms: u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
-    };
+    let header = CallHeader::encode_parts(
+        &router.host_id,
+        &call.target.app,
+        call.caller,
+        call.link,
+        call.fingerprint,
+        u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
+    );
     let t = &call.target;
     // Results come to our own inbox, from whoever serves the target: a provider
     // answers from its prefix, a component from its host's.
@@ -139,7 +139,7 @@ async fn send_call(
             target: t,
             nearby,
             anywhere: host_call_subject(&router.lattice, &router.host_id, t),
-            header: &header,
+            header,
             traceparent: Some(&traceparent),
             payload,
             deadline: Instant::now() + call.timeout,

@@ -420,17 +420,35 @@ pub struct CallHeader {
 impl CallHeader {
     /// The header value.
     pub fn encode(&self) -> String {
-        let timeout = self.timeout_ms.to_string();
-        [
-            self.host.as_str(),
+        Self::encode_parts(
+            &self.host,
             &self.app,
             &self.component,
             &self.link,
             &self.signature,
-            &timeout,
-        ]
-        .map(escape_token)
-        .join(" ")
+            self.timeout_ms,
+        )
+    }
+
+    /// The header value of a `CallHeader` with these fields, without making one:
+    /// a caller builds one per call.
+    pub fn encode_parts(
+        host: &str,
+        app: &str,
+        component: &str,
+        link: &str,
+        signature: &str,
+        timeout_ms: u64,
+    ) -> String {
+        let mut out = String::with_capacity(
+            host.len() + app.len() + component.len() + link.len() + signature.len() + 26,
+        );
+        for part in [host, app, component, link, signature] {
+            out.push_str(&escape_token(part));
+            out.push(' ');
+        }
+        let _ = write!(out, "{timeout_ms}");
+        out
     }
 
     /// Read a header made by [`CallHeader::encode`]; the error says what is wrong.

@@ -115,7 +115,7 @@ impl ComponentCaller {
                 target: &target,
                 nearby: Vec::new(),
                 anywhere: wire::provider_call_subject(&self.lattice, &self.name, &target),
-                header: &header,
+                header: header.encode(),
                 traceparent: None,
                 payload,
                 deadline: Instant::now() + timeout,
