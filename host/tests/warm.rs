@@ -27,6 +27,10 @@ fn app(version: &str, warm: Option<(u32, u32)>) -> Manifest {
     if let Some((pool, max)) = warm {
         echo = echo.warm(pool, max);
     }
+    with_echo(version, echo)
+}
+
+fn with_echo(version: &str, echo: Component) -> Manifest {
     App::new("echoes")
         .version(version)
         .with(echo)
@@ -140,6 +144,20 @@ async fn each_invocation_of_a_warm_instance_has_its_own_deadline() {
     // Idle past the execution timeout: the next invocation still has all of it.
     tokio::time::sleep(limits.execution_timeout + Duration::from_millis(300)).await;
     assert_eq!(calls(&host, "echo").await, 2);
+}
+
+#[tokio::test]
+async fn an_instance_unused_for_its_idle_time_is_dropped() {
+    let host = host(quick_limits(), None);
+    let echo = Component::wasm("echo", "echo")
+        .instances(1)
+        .warm_for(1, 100, "300ms");
+    host.apply(placed(with_echo("v1", echo), &["echo"]))
+        .await
+        .unwrap();
+    assert_eq!(series(&host, "echo", 2).await, [1, 2]);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(calls(&host, "echo").await, 1, "the idle instance was kept");
 }
 
 #[tokio::test]

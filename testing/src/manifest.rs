@@ -35,8 +35,8 @@ pub struct Component {
     image: String,
     config: Vec<Config>,
     restart: Vec<(String, String)>,
-    /// `properties.warm`: `pool` and `max_invocations`.
-    warm: Option<(u32, u32)>,
+    /// `properties.warm`: `pool`, `max_invocations` and `idle` (as written).
+    warm: Option<(u32, u32, String)>,
     instances: Option<u32>,
     /// `daemonscaler` rather than `spreadscaler`: `instances` on every host.
     daemon: bool,
@@ -181,7 +181,13 @@ impl Component {
     /// A component's `properties.warm`: keep `pool` idle instances, each serving
     /// at most `max_invocations`.
     pub fn warm(mut self, pool: u32, max_invocations: u32) -> Self {
-        self.warm = Some((pool, max_invocations));
+        self.warm = Some((pool, max_invocations, "60s".into()));
+        self
+    }
+
+    /// [`Component::warm`] with instances dropped after `idle` unused (`200ms`).
+    pub fn warm_for(mut self, pool: u32, max_invocations: u32, idle: &str) -> Self {
+        self.warm = Some((pool, max_invocations, idle.into()));
         self
     }
 
@@ -220,10 +226,10 @@ impl Component {
                 let _ = writeln!(out, "          {k}: {v}");
             }
         }
-        if let Some((pool, max)) = self.warm {
+        if let Some((pool, max, idle)) = &self.warm {
             let _ = writeln!(
                 out,
-                "        warm: {{pool: {pool}, max_invocations: {max}}}"
+                "        warm: {{pool: {pool}, max_invocations: {max}, idle: {idle}}}"
             );
         }
         if self.instances.is_none() && self.links.is_empty() {

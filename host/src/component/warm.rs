@@ -7,7 +7,9 @@
 //!   its deadline, failed to be called or was cancelled (its future dropped
 //!   mid-call) is dropped with its `Store`, so no invocation ever sees a guest
 //!   stopped halfway.
-//! - An instance serves at most `max_invocations`, then is dropped.
+//! - An instance serves at most `max_invocations`, then is dropped; one left
+//!   unused for the pool's `idle` is dropped by the pool's sweeper (a task that
+//!   ends with the pool), so idle instances give their memory back.
 //! - Idle instances hold slots of the engine's pooling allocator; all warm pools
 //!   of a host together keep at most [`WarmBudget`]'s share, so fresh instances
 //!   always find a slot.
@@ -17,7 +19,8 @@
 use crate::ctx::Ctx;
 use lattice_protocol::manifest::Warm;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 use wasmtime::component::Instance;
 use wasmtime::Store;
 
@@ -27,7 +30,11 @@ pub struct WarmPool {
     /// component's `instances` here).
     size: usize,
     max_invocations: u32,
-    idle: Mutex<Vec<WarmInstance>>,
+    /// How long an instance is kept unused.
+    idle_for: Duration,
+    /// Idle instances, the most recently used last (taken first, so the oldest
+    /// age out).
+    idle: Arc<Mutex<Vec<WarmInstance>>>,
     budget: WarmBudget,
 }
 
@@ -39,6 +46,8 @@ pub struct WarmInstance {
     served: u32,
     /// Its share of the host's budget while it is idle.
     _held: Option<Held>,
+    /// Since when it is idle.
+    since: Instant,
 }
 
 impl WarmInstance {
@@ -49,6 +58,7 @@ impl WarmInstance {
             instance,
             served: 0,
             _held: None,
+            since: Instant::now(),
         }
     }
 
@@ -59,14 +69,22 @@ impl WarmInstance {
 }
 
 impl WarmPool {
-    /// A pool for a component placed with `instances` concurrent invocations.
+    /// A pool for a component placed with `instances` concurrent invocations;
+    /// its sweeper runs on the current tokio runtime while the pool lives.
     pub fn new(warm: Warm, instances: u32, budget: WarmBudget) -> Self {
-        Self {
+        let pool = Self {
             size: warm.pool.min(instances) as usize,
             max_invocations: warm.max_invocations,
-            idle: Mutex::default(),
+            idle_for: Duration::from_millis(warm.idle_ms),
+            idle: Arc::default(),
             budget,
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let every =
+                (pool.idle_for / 2).clamp(Duration::from_millis(10), Duration::from_secs(10));
+            runtime.spawn(sweep(Arc::downgrade(&pool.idle), pool.idle_for, every));
         }
+        pool
     }
 
     /// An idle instance, if there is one.
@@ -92,6 +110,7 @@ impl WarmPool {
         };
         instance.store.data_mut().end();
         instance._held = Some(held);
+        instance.since = Instant::now();
         idle.push(instance);
     }
 
@@ -101,7 +120,30 @@ impl WarmPool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<WarmInstance>> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.idle)
+    }
+}
+
+fn lock(idle: &Mutex<Vec<WarmInstance>>) -> std::sync::MutexGuard<'_, Vec<WarmInstance>> {
+    idle.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every `every`, drop the instances of `idle` unused for `idle_for`, until the
+/// pool is gone.
+async fn sweep(idle: Weak<Mutex<Vec<WarmInstance>>>, idle_for: Duration, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(idle) = idle.upgrade() else {
+            return;
+        };
+        let stale: Vec<WarmInstance> = {
+            let mut idle = lock(&idle);
+            // The oldest are first: cut them off the front.
+            let fresh = idle.partition_point(|i| i.since.elapsed() >= idle_for);
+            idle.drain(..fresh).collect()
+        };
+        // Dropped outside the lock: a store's teardown resets its memory.
+        drop(stale);
     }
 }
 

@@ -203,13 +203,17 @@ pub struct Component {
 /// instance from the pool when there is one, and an instance that returned goes
 /// back for the next, so guest state (globals, heap) carries over between
 /// invocations of one instance. An instance that trapped, ran out of time or was
-/// cancelled is dropped, and one that served `max_invocations` is retired.
+/// cancelled is dropped, one that served `max_invocations` is retired, and one
+/// left unused for `idle_ms` is dropped with the memory it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warm {
     /// Idle instances kept for the next invocations, per placement.
     pub pool: u32,
     /// Invocations one instance serves before it is dropped.
     pub max_invocations: u32,
+    /// How long an instance is kept unused, in milliseconds (`idle`).
+    #[serde(default = "Warm::default_idle_ms")]
+    pub idle_ms: u64,
 }
 
 impl Warm {
@@ -217,6 +221,14 @@ impl Warm {
     pub const MAX_POOL: u32 = 256;
     /// `max_invocations` when not written.
     pub const DEFAULT_MAX_INVOCATIONS: u32 = 10_000;
+    /// `idle` when not written: one minute.
+    pub const DEFAULT_IDLE_MS: u64 = 60_000;
+    /// The longest `idle`: one day.
+    pub const MAX_IDLE_MS: u64 = 86_400_000;
+
+    fn default_idle_ms() -> u64 {
+        Self::DEFAULT_IDLE_MS
+    }
 }
 
 /// A service's restart policy: after a crash the service waits `backoff_ms`,

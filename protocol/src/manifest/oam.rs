@@ -137,6 +137,7 @@ fn component(c: &Component) -> Value {
         let warm = map([
             ("pool", Value::from(warm.pool)),
             ("max_invocations", Value::from(warm.max_invocations)),
+            ("idle", s(&format!("{}ms", warm.idle_ms))),
         ]);
         properties.insert(s("warm"), Value::Mapping(warm));
     }

@@ -199,10 +199,30 @@ fn restart(w: &mut Walker, node: &Node<'_>) -> Option<Restart> {
     Some(policy)
 }
 
-/// `properties.warm` of a component: `pool` (required), `max_invocations`.
+/// `properties.warm` of a component: `pool` (required), `max_invocations`,
+/// `idle`.
 fn warm(w: &mut Walker, node: &Node<'_>) -> Option<Warm> {
     let obj = w.map(node)?;
-    w.only(&obj, &["pool", "max_invocations"], &[]);
+    w.only(&obj, &["pool", "max_invocations", "idle"], &[]);
+    let idle_ms = match obj.get("idle") {
+        Some(n) => {
+            let text = w.scalar(&n)?;
+            match parse_timeout(&text) {
+                Ok(d) if d.is_zero() || d.as_millis() > u128::from(Warm::MAX_IDLE_MS) => {
+                    let message =
+                        "idle must be from 1ms to 24h (how long an unused instance is kept)";
+                    w.problem(&n.path, message);
+                    None
+                }
+                Ok(d) => u64::try_from(d.as_millis()).ok(),
+                Err(e) => {
+                    w.problem(&n.path, e.replace("timeout", "idle"));
+                    None
+                }
+            }
+        }
+        None => Some(Warm::DEFAULT_IDLE_MS),
+    };
     let pool = w.required(&obj, "pool");
     let mut at_least_one = |n: Node<'_>, max: u32| {
         let value = w.count(&n, max)?;
@@ -219,6 +239,7 @@ fn warm(w: &mut Walker, node: &Node<'_>) -> Option<Warm> {
     Some(Warm {
         pool: pool?,
         max_invocations: max_invocations?,
+        idle_ms: idle_ms?,
     })
 }
 
