@@ -87,6 +87,11 @@ async fn a_warm_instance_serves_the_next_invocations_until_retired() {
         .await
         .unwrap();
     assert_eq!(series(&host, "echo", 7).await, [1, 2, 3, 1, 2, 3, 1]);
+    // The instance that served the last call waits for the next one.
+    let metrics = lattice_telemetry::metrics::prometheus(&host.metrics());
+    let idle =
+        "lattice_host_component_warm_idle{app=\"echoes\",version=\"v1\",component=\"echo\"} 1";
+    assert!(metrics.contains(idle), "{metrics}");
 }
 
 #[tokio::test]

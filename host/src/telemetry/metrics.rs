@@ -103,8 +103,8 @@ fn components(info: &HostInfo) -> Vec<Family> {
 /// Per component: the duration histogram, timeouts, the queue and overload
 /// refusals.
 fn outcomes(host: &Host) -> Vec<Family> {
-    let (mut durations, mut timeouts, mut overloaded, mut queued) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut durations, mut timeouts, mut overloaded, mut queued, mut warm) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (app, w) in host.workloads().iter() {
         for (name, rt) in &w.components {
             let labels = component_labels(app, &w.version, name);
@@ -112,6 +112,9 @@ fn outcomes(host: &Host) -> Vec<Family> {
             timeouts.push((labels.clone(), c.timed_out));
             overloaded.push((labels.clone(), c.overloaded));
             queued.push((labels.clone(), rt.limiter.queued() as f64));
+            if let Some(pool) = &rt.warm {
+                warm.push((labels.clone(), pool.idle() as f64));
+            }
             durations.push((labels, c.durations));
         }
     }
@@ -120,6 +123,11 @@ fn outcomes(host: &Host) -> Vec<Family> {
             "lattice_host_component_queued",
             "invocations waiting for a free instance now",
             queued,
+        ),
+        Family::gauge(
+            "lattice_host_component_warm_idle",
+            "idle warm instances kept for the next invocations (components with properties.warm)",
+            warm,
         ),
         Family::seconds(
             "lattice_host_component_invocation_duration_seconds",
