@@ -26,8 +26,9 @@
 //! Run: `cargo bench -p lattice-host --bench calls` (needs nats-server; see
 //! `docs/benchmarks.md`). `CALLS_SECS` sets seconds per case (default 2);
 //! `CALLS_SIZES=16,1024` and `CALLS_IN_FLIGHT=1` pick cases, `CALLS_PATHS=cross`
-//! the rows whose label contains one of the words (for profiling); `RAW_HEADERS=1`
-//! gives the raw requests seven headers, to see what headers cost;
+//! the rows whose label contains one of the words (for profiling); `RAW_SHAPE=calls`
+//! gives the raw requests a linked call's subject, queue group and headers
+//! (`subject` and `headers`: one of them), to see what that shape costs NATS;
 //! `CALLS_MAX_PAYLOAD` sets the server's max payload (default 1 MiB, where a
 //! 1 MiB call, its header included, moves in chunks).
 //!
@@ -52,6 +53,13 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const VALUES: &str = "lattice:echo/values";
+/// With `RAW_SHAPE=calls`, raw requests look like a linked call on the wire:
+/// this subject (a host's call subject), answered by a queue group on a
+/// wildcard, and these two headers.
+const CALL_SUBJECT: &str = "lattice.bench.rpch.NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY.echoes.echo.lattice.echo.values.echo-bytes";
+const CALL_HEADER: &str =
+    "NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY echoes relay default 1926bfa0a15a6c3c 300000";
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 const SIZES: [usize; 4] = [16, 1024, 64 * 1024, 1 << 20];
 const IN_FLIGHT: [usize; 2] = [1, 64];
 /// Peak resident MiB per MiB of a call in flight (`docs/benchmarks.md` §20): the
@@ -261,7 +269,24 @@ async fn main() {
 
     // Raw NATS: a responder echoing the payload.
     let responder = nats.connect().await.unwrap();
-    let mut sub = responder.subscribe("bench.echo").await.unwrap();
+    // Diagnostics: `headers` (only the headers), `subject` (only the subject
+    // and queue group), `calls` (both).
+    let shape = std::env::var("RAW_SHAPE").unwrap_or_default();
+    let (call_subject, call_headers) = match shape.as_str() {
+        "calls" => (true, true),
+        "subject" => (true, false),
+        "headers" => (false, true),
+        _ => (false, false),
+    };
+    let mut sub = if call_subject {
+        let subject = "lattice.bench.rpch.*.echoes.echo.>";
+        responder
+            .queue_subscribe(subject, "rpc".into())
+            .await
+            .unwrap()
+    } else {
+        responder.subscribe("bench.echo").await.unwrap()
+    };
     let r = responder.clone();
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
@@ -308,31 +333,20 @@ async fn main() {
                 let run = measure(in_flight, secs, pid, move || {
                     let (client, p) = (client.clone(), p.clone());
                     async move {
-                        let reply = if std::env::var("RAW_HEADERS").is_ok() {
-                            let mut h = async_nats::HeaderMap::new();
-                            for (k, v) in [
-                                (
-                                    "lattice-caller-host",
-                                    "NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY",
-                                ),
-                                ("lattice-caller-app", "echoes"),
-                                ("lattice-caller-component", "relay"),
-                                ("lattice-link", "default"),
-                                ("lattice-signature", "0123456789abcdef"),
-                                (
-                                    "traceparent",
-                                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-                                ),
-                                ("lattice-timeout-ms", "10000"),
-                            ] {
-                                h.insert(k, v);
-                            }
-                            client
-                                .request_with_headers("bench.echo", h, p)
-                                .await
-                                .unwrap()
+                        // A linked call's shape: its subject, a queue group
+                        // on a wildcard, its two headers.
+                        let subject = if call_subject {
+                            CALL_SUBJECT
                         } else {
-                            client.request("bench.echo", p).await.unwrap()
+                            "bench.echo"
+                        };
+                        let reply = if call_headers {
+                            let mut h = async_nats::HeaderMap::new();
+                            h.insert("lattice-call", CALL_HEADER);
+                            h.insert("traceparent", TRACEPARENT);
+                            client.request_with_headers(subject, h, p).await.unwrap()
+                        } else {
+                            client.request(subject, p).await.unwrap()
                         };
                         assert_eq!(reply.payload.len(), size);
                     }
