@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// How long a started server has to accept TCP connections.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
 /// How many free ports to try when another process takes ours first.
-const PORT_ATTEMPTS: usize = 5;
+pub(crate) const PORT_ATTEMPTS: usize = 5;
 
 /// Options for a test server; [`NatsServer::start`] uses the defaults.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@
 //! cluster has elected its JetStream meta leader, before which replicated streams
 //! cannot be created.
 
-use crate::nats::{find_binary, free_port};
+use crate::nats::{find_binary, free_port, PORT_ATTEMPTS};
 use anyhow::{bail, Context};
 use std::fs;
 use std::io::Read;
@@ -43,8 +43,25 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     /// Start `n` (at least 1) routed servers with JetStream and wait until each
-    /// accepts connections.
+    /// accepts connections. A port picked free can be taken before its node binds
+    /// it (the first nodes' routes dial out from ports of the same range): then
+    /// the whole cluster starts again on new ports.
     pub fn start(n: usize) -> anyhow::Result<Self> {
+        let mut last = None;
+        for _ in 0..PORT_ATTEMPTS {
+            match Self::start_on_free_ports(n) {
+                Ok(cluster) => return Ok(cluster),
+                Err(e) if format!("{e:#}").contains("address already in use") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        let e = last.unwrap_or_else(|| anyhow::anyhow!("no attempt made"));
+        Err(e.context(format!(
+            "could not start a NATS cluster on free ports after {PORT_ATTEMPTS} attempts"
+        )))
+    }
+
+    fn start_on_free_ports(n: usize) -> anyhow::Result<Self> {
         let bin = find_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("lattice-nats-cluster-")
