@@ -161,7 +161,17 @@ async fn an_instance_unused_for_its_idle_time_is_dropped() {
         .await
         .unwrap();
     assert_eq!(series(&host, "echo", 2).await, [1, 2]);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let rt = host.component("echoes", "echo").unwrap();
+    let pool = rt.warm.as_ref().unwrap();
+    assert_eq!(pool.idle(), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while pool.idle() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the instance was still kept 5 s after its 300 ms idle time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(calls(&host, "echo").await, 1, "the idle instance was kept");
 }
 
