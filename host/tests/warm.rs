@@ -229,24 +229,33 @@ async fn http_requests_reuse_warm_instances_and_nothing_of_the_last_request() {
     let host = host(quick_limits(), None);
     let port = free_port().unwrap();
     host.apply(spec(site(port, Some((1, 100))))).await.unwrap();
-    assert_eq!(get(port, "/requests").await, (200, "1\n".into()));
-    assert_eq!(get(port, "/requests").await, (200, "2\n".into()));
+    let rt = host.component("site", "web").unwrap();
+    // A response reaches the client before its handler has returned: the next
+    // request waits until the instance is back in the pool.
+    let get = |path: &'static str| {
+        let rt = rt.clone();
+        async move {
+            let answer = get(port, path).await;
+            let pool = rt.warm.as_ref().unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while pool.idle() == 0 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{path}: no instance came back"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            answer
+        }
+    };
+    assert_eq!(get("/requests").await, (200, "1\n".into()));
+    assert_eq!(get("/requests").await, (200, "2\n".into()));
     // This request picks the link named `other` at run time; the next one, in
     // the same instance, is back on the default link.
-    assert_eq!(
-        get(port, "/link?name=other&key=k").await.1,
-        "other:k -> 1\n"
-    );
-    assert_eq!(
-        get(port, "/kv/get?key=k").await.0,
-        404,
-        "the link name carried over"
-    );
-    assert_eq!(
-        get(port, "/requests").await.1,
-        "5\n",
-        "not the same instance"
-    );
+    assert_eq!(get("/link?name=other&key=k").await.1, "other:k -> 1\n");
+    let unlinked = get("/kv/get?key=k").await.0;
+    assert_eq!(unlinked, 404, "the link name carried over");
+    assert_eq!(get("/requests").await.1, "5\n", "not the same instance");
 }
 
 #[tokio::test]
