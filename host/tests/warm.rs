@@ -63,6 +63,18 @@ async fn calls(host: &Host, component: &str) -> u64 {
     }
 }
 
+/// Wait until `done`, polling, for at most 5 s (then fail naming `what`).
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited 5 s for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn series(host: &Host, component: &str, n: usize) -> Vec<u64> {
     let mut out = Vec::new();
     for _ in 0..n {
@@ -164,14 +176,7 @@ async fn an_instance_unused_for_its_idle_time_is_dropped() {
     let rt = host.component("echoes", "echo").unwrap();
     let pool = rt.warm.as_ref().unwrap();
     assert_eq!(pool.idle(), 1);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while pool.idle() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the instance was still kept 5 s after its 300 ms idle time"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the idle instance to be dropped", || pool.idle() == 0).await;
     assert_eq!(calls(&host, "echo").await, 1, "the idle instance was kept");
 }
 
@@ -237,14 +242,7 @@ async fn http_requests_reuse_warm_instances_and_nothing_of_the_last_request() {
         async move {
             let answer = get(port, path).await;
             let pool = rt.warm.as_ref().unwrap();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while pool.idle() == 0 {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "{path}: no instance came back"
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            until("the instance to come back", || pool.idle() > 0).await;
             answer
         }
     };
