@@ -87,6 +87,7 @@ pub async fn run(
             link: CLI_CALLER.into(),
             signature: signature.into(),
             timeout_ms: args.timeout.as_millis().try_into().unwrap_or(u64::MAX),
+            trace: None,
         };
         h.insert(headers::CALL, caller.encode().as_str());
         h

@@ -55,11 +55,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const VALUES: &str = "lattice:echo/values";
 /// With `RAW_SHAPE=calls`, raw requests look like a linked call on the wire:
 /// this subject (a host's call subject), answered by a queue group on a
-/// wildcard, and these two headers.
+/// wildcard, and its one header (the trace context its last token).
 const CALL_SUBJECT: &str = "lattice.bench.rpch.NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY.echoes.echo.lattice.echo.values.echo-bytes";
 const CALL_HEADER: &str =
-    "NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY echoes relay default 1926bfa0a15a6c3c 300000";
-const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    "NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY echoes relay default 1926bfa0a15a6c3c 300000 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 const SIZES: [usize; 4] = [16, 1024, 64 * 1024, 1 << 20];
 const IN_FLIGHT: [usize; 2] = [1, 64];
 /// Peak resident MiB per MiB of a call in flight (`docs/benchmarks.md` §20): the
@@ -334,7 +333,7 @@ async fn main() {
                     let (client, p) = (client.clone(), p.clone());
                     async move {
                         // A linked call's shape: its subject, a queue group
-                        // on a wildcard, its two headers.
+                        // on a wildcard, its header.
                         let subject = if call_subject {
                             CALL_SUBJECT
                         } else {
@@ -343,7 +342,6 @@ async fn main() {
                         let reply = if call_headers {
                             let mut h = async_nats::HeaderMap::new();
                             h.insert("lattice-call", CALL_HEADER);
-                            h.insert("traceparent", TRACEPARENT);
                             client.request_with_headers(subject, h, p).await.unwrap()
                         } else {
                             client.request(subject, p).await.unwrap()

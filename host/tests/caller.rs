@@ -80,6 +80,7 @@ async fn call(
         link: "default".into(),
         signature: wire::signature_fingerprint(&params, &results),
         timeout_ms: 5_000,
+        trace: None,
     };
     let mut h = HeaderMap::new();
     h.insert(headers::CALL, header.encode().as_str());
@@ -261,6 +262,7 @@ async fn echo_call(
         link: "default".into(),
         signature: wire::signature_fingerprint(&types, &types),
         timeout_ms: 5_000,
+        trace: None,
     };
     let mut h = HeaderMap::new();
     h.insert(headers::CALL, header.encode().as_str());

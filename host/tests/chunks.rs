@@ -133,6 +133,7 @@ async fn call_with_body(
         link: "default".into(),
         signature: signature_fingerprint(&[WitType::U8], &[WitType::U8]),
         timeout_ms: 3000,
+        trace: None,
     };
     let mut h = async_nats::HeaderMap::new();
     h.insert(headers::CALL, caller.encode().as_str());

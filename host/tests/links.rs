@@ -598,6 +598,7 @@ async fn the_callee_refuses_calls_no_link_allows() {
             link: link.into(),
             signature: signature.into(),
             timeout_ms: 5000,
+            trace: None,
         }
         .encode()
     };
@@ -663,6 +664,7 @@ async fn arguments_that_decode_huge_are_refused_too_large() {
         link: "default".into(),
         signature: fingerprint,
         timeout_ms: 5000,
+        trace: None,
     }
     .encode();
     let target = CallTarget {

@@ -7,6 +7,7 @@ use crate::CallError;
 use async_nats::{HeaderMap, RequestErrorKind};
 use bytes::Bytes;
 use lattice_protocol::wire::{BodySender, CallErrorKind, CallTarget};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -42,9 +43,9 @@ pub struct Outgoing<'a> {
     /// The lattice-wide subject, naming the caller (`wire::host_call_subject`,
     /// `wire::provider_call_subject`).
     pub anywhere: String,
-    /// The `lattice-call` header's value (`CallHeader::encode`).
+    /// The `lattice-call` header's value (`CallHeader::encode`), with the
+    /// caller's trace context.
     pub header: String,
-    pub traceparent: Option<&'a str>,
     pub payload: Vec<u8>,
     pub deadline: Instant,
     /// Whose inbox the results may be offered from when they are large.
@@ -88,33 +89,36 @@ impl Caller {
             let what = format!("the arguments of {} are", call.target.function_name());
             return Err(self.limit.exceeded(&what, len as u64));
         }
-        let mut h = HeaderMap::new();
-        h.insert(names::CALL, call.header);
-        if let Some(traceparent) = call.traceparent {
-            h.insert(names::TRACEPARENT, traceparent);
-        }
         // Over the server's max payload: the first chunk goes with the call, the
         // rest is on offer until the call ends.
-        let (body, _offer) = if !chunks::fits_inline(&self.nats, len) {
+        let (body, offer) = if !chunks::fits_inline(&self.nats, len) {
             let payload = Bytes::from(call.payload);
             let offer =
                 chunks::offer(&self.nats, &self.inbox_prefix, payload, call.deadline).await?;
-            h.insert(names::BODY, offer.header().as_str());
             (offer.inline(), Some(offer))
         } else {
             (Bytes::from(call.payload), None)
         };
-        let subjects = self.subjects(call.nearby, call.anywhere);
+        // Made for each try: a `HeaderMap` is moved into its request.
+        let headers = || {
+            let mut h = HeaderMap::new();
+            h.insert(names::CALL, call.header.as_str());
+            if let Some(offer) = &offer {
+                h.insert(names::BODY, offer.header().as_str());
+            }
+            h
+        };
+        let subjects = self.subjects(call.nearby, &call.anywhere);
         let reply = self
-            .send(call.target, subjects, h, body, call.deadline)
+            .send(call.target, subjects, headers, body, call.deadline)
             .await?;
-        let reply_headers = reply.headers.unwrap_or_default();
-        if let Some(kind) = reply_headers.get(names::ERROR) {
+        let reply_headers = reply.headers.as_ref();
+        if let Some(kind) = reply_headers.and_then(|h| h.get(names::ERROR)) {
             let kind = CallErrorKind::parse(kind.as_str()).unwrap_or(CallErrorKind::Internal);
             let text = String::from_utf8_lossy(&reply.payload).into_owned();
             return Err(CallError::new(kind, text));
         }
-        match reply_headers.get(names::BODY) {
+        match reply_headers.and_then(|h| h.get(names::BODY)) {
             Some(offer) => {
                 chunks::fetch(
                     &self.nats,
@@ -133,19 +137,26 @@ impl Caller {
 
     /// The nearby subjects not known to be far, each tried once, then the
     /// lattice-wide one, tried a few times (the `bool`: nearby).
-    fn subjects(&self, nearby: Vec<String>, anywhere: String) -> Vec<(String, bool)> {
-        let now = Instant::now();
-        let mut far = self.far.lock().unwrap_or_else(|p| p.into_inner());
-        far.retain(|_, until| *until > now);
-        let mut subjects: Vec<_> = nearby
-            .into_iter()
-            .filter(|s| !far.contains_key(s))
-            .map(|s| (s, true))
-            .collect();
+    fn subjects<'s>(&self, nearby: Vec<String>, anywhere: &'s str) -> Vec<(Cow<'s, str>, bool)> {
+        let mut subjects = Vec::with_capacity(nearby.len() + ATTEMPTS);
+        if !nearby.is_empty() {
+            let now = Instant::now();
+            let mut far = self.far.lock().unwrap_or_else(|p| p.into_inner());
+            far.retain(|_, until| *until > now);
+            subjects.extend(
+                nearby
+                    .into_iter()
+                    .filter(|s| !far.contains_key(s))
+                    .map(|s| (Cow::Owned(s), true)),
+            );
+        }
         // A peer that is stopping the target answers `unavailable` to calls that
         // reached it on their way; the lattice-wide subject is tried a few times
         // then.
-        subjects.extend(std::iter::repeat_n((anywhere, false), ATTEMPTS));
+        subjects.extend(std::iter::repeat_n(
+            (Cow::Borrowed(anywhere), false),
+            ATTEMPTS,
+        ));
         subjects
     }
 
@@ -159,8 +170,8 @@ impl Caller {
     async fn send(
         &self,
         target: &CallTarget,
-        subjects: Vec<(String, bool)>,
-        headers: HeaderMap,
+        subjects: Vec<(Cow<'_, str>, bool)>,
+        headers: impl Fn() -> HeaderMap,
         body: Bytes,
         deadline: Instant,
     ) -> Result<async_nats::Message, CallError> {
@@ -178,9 +189,13 @@ impl Caller {
             }
             let request = async_nats::Request::new()
                 .payload(body.clone())
-                .headers(headers.clone())
+                .headers(headers())
                 .timeout(Some(left));
-            match self.nats.send_request(subject.clone(), request).await {
+            match self
+                .nats
+                .send_request(subject.clone().into_owned(), request)
+                .await
+            {
                 Ok(reply) if stopping(&reply) => {
                     if near {
                         self.mark_far(&subject);

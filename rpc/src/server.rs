@@ -162,14 +162,21 @@ pub async fn reply(nats: &async_nats::Client, msg: &Message, answer: Result<Answ
     };
     let mut out = HeaderMap::new();
     match answer {
-        Ok(Answer { payload, offer }) => {
-            if let Some(offer) = &offer {
-                out.insert(names::BODY, offer.header().as_str());
-            }
+        // Results in one message carry no header: most answers are these, and a
+        // message without headers is cheaper for the server and both clients.
+        Ok(Answer {
+            payload,
+            offer: None,
+        }) => {
+            let _ = nats.publish(to, payload).await;
+        }
+        Ok(Answer {
+            payload,
+            offer: Some(offer),
+        }) => {
+            out.insert(names::BODY, offer.header().as_str());
             let _ = nats.publish_with_headers(to, out, payload).await;
-            if let Some(offer) = offer {
-                offer.finished().await;
-            }
+            offer.finished().await;
         }
         Err(failure) => {
             out.insert(names::ERROR, failure.kind.as_str());

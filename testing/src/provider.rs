@@ -100,6 +100,7 @@ impl ProviderProcess {
             link: "default".into(),
             signature: wire::signature_fingerprint(params, results),
             timeout_ms: timeout.as_millis() as u64,
+            trace: None,
         };
         let mut h = HeaderMap::new();
         h.insert(headers::CALL, caller.encode().as_str());

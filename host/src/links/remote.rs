@@ -106,6 +106,7 @@ async fn send_call(
             format!("cannot encode the arguments of {}: {e}", call.display()),
         )
     })?;
+    let traceparent = span.traceparent();
     let header = CallHeader::encode_parts(
         &router.host_id,
         &call.target.app,
@@ -113,6 +114,7 @@ async fn send_call(
         call.link,
         call.fingerprint,
         u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
+        Some(&traceparent),
     );
     let t = &call.target;
     // Results come to our own inbox, from whoever serves the target: a provider
@@ -133,14 +135,12 @@ async fn send_call(
         .iter()
         .map(|(key, value)| locality_subject(&router.lattice, &router.host_id, key, value, t))
         .collect();
-    let traceparent = span.traceparent();
     let results = caller
         .call(Outgoing {
             target: t,
             nearby,
             anywhere: host_call_subject(&router.lattice, &router.host_id, t),
             header,
-            traceparent: Some(&traceparent),
             payload,
             deadline: Instant::now() + call.timeout,
             reply_from,

@@ -26,7 +26,7 @@ use futures::StreamExt;
 use lattice_protocol::provider::http;
 use lattice_protocol::wire::rpc::{host_call_wildcard, locality_component_wildcard, RPC_QUEUE};
 use lattice_protocol::wire::{
-    self, BodySender, CallErrorKind, CallHeader, Signature, SubjectCaller, WitValue,
+    self, BodySender, CallErrorKind, CallHeader, CallRoute, Signature, SubjectCaller, WitValue,
 };
 use lattice_rpc::chunks::inline_limit;
 use lattice_rpc::{arguments, names, Answer, ServeLimits};
@@ -181,10 +181,32 @@ async fn handle(
         wire::parse_call_subject(&msg.subject)
             .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name())
     };
-    let parent = TraceContext::parse(get(names::TRACEPARENT));
+    // The header must agree with the subject, which NATS vouches for: a host or a
+    // provider speaks only for itself, and a provider only on its own subject.
+    let read = wire::read_call(
+        &msg.subject,
+        h.get(names::CALL).map(|v| v.as_str()),
+        app,
+        component,
+        || format!("'{component}'"),
+        |c| router.is_provider(app, c),
+    );
+    // The caller's trace context is in its call header (a header of its own from
+    // older peers).
+    let parent = match &read {
+        Ok((_, caller)) => caller.trace.as_deref(),
+        Err(_) => None,
+    }
+    .or_else(|| h.get(names::TRACEPARENT).map(|v| v.as_str()))
+    .and_then(TraceContext::parse);
     let span = trace::linked_call(Kind::Server, function, app, parent.as_ref());
     let trace = span.context();
-    let answer = answer(router, nats, app, component, &msg, h, trace).await;
+    let answer = match read {
+        Ok((route, caller)) => {
+            answer(router, nats, app, component, &msg, h, route, &caller, trace).await
+        }
+        Err(why) => Err(CallError::new(CallErrorKind::Refused, why)),
+    };
     match &answer {
         Ok(_) => router.counters.record_served(),
         Err(failure) => {
@@ -209,21 +231,11 @@ async fn answer(
     component: &str,
     msg: &Message,
     h: &HeaderMap,
+    route: CallRoute<'_>,
+    caller: &CallHeader,
     trace: TraceContext,
 ) -> Result<Answer, CallError> {
     let refused = |why: String| CallError::new(CallErrorKind::Refused, why);
-    // The header must agree with the subject, which NATS vouches for: a host or a
-    // provider speaks only for itself, and a provider only on its own subject.
-    let (route, caller) = wire::read_call(
-        &msg.subject,
-        h.get(names::CALL).map(|v| v.as_str()),
-        app,
-        component,
-        &format!("'{component}'"),
-        |c| router.is_provider(app, c),
-    )
-    .map_err(refused)?;
-    let caller = &caller;
     let from_cli = route.caller == SubjectCaller::Cli;
     let target = route.target;
     let (caller_app, link) = (&caller.app, &caller.link);

@@ -277,12 +277,12 @@ pub fn read_call<'a>(
     header: Option<&str>,
     app: &str,
     component: &str,
-    callee: &str,
+    callee: impl FnOnce() -> String,
     is_provider: impl Fn(&str) -> bool,
 ) -> Result<(CallRoute<'a>, CallHeader), String> {
     let route = parse_call_subject(subject)
         .filter(|r| r.target.app == app && r.target.component == component)
-        .ok_or_else(|| format!("'{subject}' is not a call subject of {callee}"))?;
+        .ok_or_else(|| format!("'{subject}' is not a call subject of {}", callee()))?;
     let header = header
         .ok_or_else(|| format!("it has no {} header", headers::CALL))
         .and_then(CallHeader::parse)
@@ -375,7 +375,8 @@ pub mod headers {
     /// a [`CallHeader`](super::CallHeader). One header rather than six, since
     /// every header costs the server and both clients on every call.
     pub const CALL: &str = "lattice-call";
-    /// W3C trace context.
+    /// W3C trace context, as peers before the `lattice-call` header carried it
+    /// (read when that header has no trace token; never sent).
     pub const TRACEPARENT: &str = "traceparent";
     /// W3C trace context, vendor part (passed on when present).
     pub const TRACESTATE: &str = "tracestate";
@@ -395,12 +396,18 @@ pub mod headers {
     pub const DESCRIBE: &str = "lattice-describe";
 }
 
-/// The `lattice-call` header of a request: six space-separated tokens, each
-/// [`escape_token`]-escaped:
+/// The `lattice-call` header of a request: six or seven space-separated tokens,
+/// each [`escape_token`]-escaped:
 ///
 /// ```text
-/// <caller host key> <caller app> <caller component> <link name> <signature fingerprint> <timeout ms>
+/// <caller host key> <caller app> <caller component> <link name> <signature fingerprint> <timeout ms> [<traceparent>]
 /// ```
+///
+/// The seventh token, the caller's W3C trace context, is optional (older peers
+/// sent it as a `traceparent` header of its own). It lives here because every
+/// header costs the server and both clients on every call, and because
+/// nats-server builds a map of every message's headers when they hold a sampled
+/// `traceparent` (for its own message tracing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallHeader {
     /// The calling host's public nkey.
@@ -415,6 +422,10 @@ pub struct CallHeader {
     pub signature: String,
     /// How long the caller waits: the callee gives up after it too.
     pub timeout_ms: u64,
+    /// The W3C `traceparent` of the caller's span for this call, as sent (the
+    /// callee reads it with `TraceContext::parse` and starts a new trace when it
+    /// is malformed).
+    pub trace: Option<String>,
 }
 
 impl CallHeader {
@@ -427,6 +438,7 @@ impl CallHeader {
             &self.link,
             &self.signature,
             self.timeout_ms,
+            self.trace.as_deref(),
         )
     }
 
@@ -439,27 +451,55 @@ impl CallHeader {
         link: &str,
         signature: &str,
         timeout_ms: u64,
+        trace: Option<&str>,
     ) -> String {
+        let trace_len = trace.map_or(0, |t| t.len() + 1);
         let mut out = String::with_capacity(
-            host.len() + app.len() + component.len() + link.len() + signature.len() + 26,
+            host.len()
+                + app.len()
+                + component.len()
+                + link.len()
+                + signature.len()
+                + 26
+                + trace_len,
         );
         for part in [host, app, component, link, signature] {
             out.push_str(&escape_token(part));
             out.push(' ');
         }
         let _ = write!(out, "{timeout_ms}");
+        if let Some(trace) = trace {
+            out.push(' ');
+            out.push_str(&escape_token(trace));
+        }
         out
+    }
+
+    /// The trace token of a header's `text` as sent, when it has one: for a
+    /// callee that starts the call's span before it reads the rest.
+    pub fn trace_of(text: &str) -> Option<&str> {
+        let mut tokens = text.split(' ');
+        let trace = tokens.nth(6)?;
+        tokens.next().is_none().then_some(trace)
     }
 
     /// Read a header made by [`CallHeader::encode`]; the error says what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
         let parts: Vec<&str> = text.split(' ').collect();
-        let [host, app, component, link, signature, timeout] = parts[..] else {
-            return Err(format!(
-                "the {} header has {} parts, expected 6: host app component link signature timeout-ms",
-                headers::CALL,
-                parts.len()
-            ));
+        let (host, app, component, link, signature, timeout, trace) = match parts[..] {
+            [host, app, component, link, signature, timeout] => {
+                (host, app, component, link, signature, timeout, None)
+            }
+            [host, app, component, link, signature, timeout, trace] => {
+                (host, app, component, link, signature, timeout, Some(trace))
+            }
+            _ => {
+                return Err(format!(
+                    "the {} header has {} parts, expected 6 or 7: host app component link signature timeout-ms [traceparent]",
+                    headers::CALL,
+                    parts.len()
+                ))
+            }
         };
         let token = |t: &str| {
             unescape_token(t).ok_or_else(|| {
@@ -478,6 +518,7 @@ impl CallHeader {
                     headers::CALL
                 )
             })?,
+            trace: trace.map(token).transpose()?,
         })
     }
 }
@@ -641,6 +682,7 @@ mod tests {
                 link: "default".into(),
                 signature: "0123".into(),
                 timeout_ms: 1000,
+                trace: None,
             }
             .encode()
         };
@@ -697,7 +739,7 @@ mod tests {
                 header.as_deref(),
                 "shop",
                 "business",
-                "'business'",
+                || "'business'".to_owned(),
                 |c| c == "kv",
             );
             match (got, want) {
@@ -803,6 +845,7 @@ mod tests {
             link: "default".into(),
             signature: "f".into(),
             timeout_ms: 1,
+            trace: None,
         };
         let providers = |c: &str| c == "gate.way" || c == "kv";
         #[rustfmt::skip]
@@ -891,11 +934,28 @@ mod tests {
             link: "my link".into(),
             signature: "1926bfa0a15a6c3c".into(),
             timeout_ms: 2000,
+            trace: None,
         };
         let text = h.encode();
         assert_eq!(text, "NABC shop auth my_20link 1926bfa0a15a6c3c 2000");
-        assert_eq!(CallHeader::parse(&text), Ok(h));
+        assert_eq!(CallHeader::parse(&text), Ok(h.clone()));
+        let traced = CallHeader {
+            trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            ..h
+        };
+        let text = traced.encode();
+        assert_eq!(
+            text,
+            "NABC shop auth my_20link 1926bfa0a15a6c3c 2000 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
+        assert_eq!(CallHeader::parse(&text), Ok(traced.clone()));
+        assert_eq!(CallHeader::trace_of(&text), traced.trace.as_deref());
+        assert_eq!(CallHeader::trace_of("a b c d e 1"), None);
+        assert_eq!(CallHeader::trace_of("a b c d e 1 t u"), None);
         assert!(CallHeader::parse("a b c").unwrap_err().contains("3 parts"));
+        assert!(CallHeader::parse("a b c d e 1 t u")
+            .unwrap_err()
+            .contains("8 parts, expected 6 or 7"));
         assert!(CallHeader::parse("a b c d e soon")
             .unwrap_err()
             .contains("timeout 'soon'"));

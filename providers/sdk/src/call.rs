@@ -166,7 +166,7 @@ impl Routes {
             header,
             &self.app,
             provider,
-            &format!("provider '{provider}'"),
+            || format!("provider '{provider}'"),
             |_| false,
         )
         .map_err(refused)?;
@@ -281,6 +281,7 @@ mod tests {
             link: "default".into(),
             signature: signature.into(),
             timeout_ms: 1500,
+            trace: None,
         }
         .encode()
     }

@@ -100,6 +100,7 @@ mod tests {
             link: link.into(),
             signature: "0".into(),
             timeout_ms: 1000,
+            trace: None,
         }
     }
 

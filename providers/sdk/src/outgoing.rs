@@ -106,6 +106,7 @@ impl ComponentCaller {
             link: link.name.clone(),
             signature: wire::signature_fingerprint(params, results),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            trace: None,
         };
         // The subjects near a caller name its host, which a provider may not
         // speak for: only the lattice-wide subject in its own name.
@@ -116,7 +117,6 @@ impl ComponentCaller {
                 nearby: Vec::new(),
                 anywhere: wire::provider_call_subject(&self.lattice, &self.name, &target),
                 header: header.encode(),
-                traceparent: None,
                 payload,
                 deadline: Instant::now() + timeout,
                 reply_from: BodySender::AnyHost,

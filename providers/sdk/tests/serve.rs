@@ -43,7 +43,7 @@ struct Running {
 impl Running {
     /// A provider serving `example:greet/hello` `greet` (string -> string, using
     /// the link's `greeting`), `sleep` (u64 ms -> u64), `fail` (-> string) and
-    /// `reverse` (list<u8> -> list<u8>).
+    /// `reverse` (list<u8> -> list<u8>) and `trace` (-> the caller's traceparent).
     async fn start(links: Vec<ProviderLink>, max_in_flight: usize) -> Self {
         Self::start_on(
             NatsServer::builder().jetstream(false),
@@ -134,6 +134,15 @@ impl Running {
                     };
                     Ok(vec![WitValue::Bytes(bytes.iter().rev().copied().collect())])
                 },
+            )
+            .serve(
+                "example:greet/hello",
+                "trace",
+                vec![],
+                vec![WitType::String],
+                |call: Call| async move {
+                    Ok(vec![string(call.traceparent.as_deref().unwrap_or("none"))])
+                },
             );
         let nats = server.connect().await.unwrap();
         let task = tokio::spawn(provider.run());
@@ -175,10 +184,9 @@ impl Running {
         function: &str,
         fingerprint: &str,
         payload: Vec<u8>,
-        mut h: HeaderMap,
+        h: HeaderMap,
         timeout_ms: u64,
     ) -> Reply {
-        let subject = wire::host_call_subject("default", "NCALLER", &target(function));
         let caller = CallHeader {
             host: "NCALLER".into(),
             app: APP.into(),
@@ -186,7 +194,20 @@ impl Running {
             link: "default".into(),
             signature: fingerprint.into(),
             timeout_ms,
+            trace: None,
         };
+        self.with_header(function, caller, payload, h).await
+    }
+
+    /// Call `function` with the call header `caller` and the other headers `h`.
+    async fn with_header(
+        &self,
+        function: &str,
+        caller: CallHeader,
+        payload: Vec<u8>,
+        mut h: HeaderMap,
+    ) -> Reply {
+        let subject = wire::host_call_subject("default", "NCALLER", &target(function));
         h.insert(headers::CALL, caller.encode().as_str());
         let msg = self
             .nats
@@ -221,6 +242,7 @@ impl Running {
 fn types(function: &str) -> (Vec<WitType>, Vec<WitType>) {
     match function {
         "sleep" => (vec![WitType::U64], vec![WitType::U64]),
+        "trace" => (vec![], vec![WitType::String]),
         "fail" => (vec![], vec![WitType::String]),
         "reverse" => (
             vec![WitType::list(WitType::U8)],
@@ -436,6 +458,7 @@ async fn a_providers_call_is_served_only_as_the_provider_its_subject_names() {
             link: "default".into(),
             signature: wire::signature_fingerprint(&params, &results),
             timeout_ms: 5_000,
+            trace: None,
         };
         let mut h = HeaderMap::new();
         h.insert(headers::CALL, caller.encode().as_str());
@@ -488,6 +511,7 @@ fn cart_calls(function: &str, timeout_ms: u64) -> CallHeader {
         link: "default".into(),
         signature: wire::signature_fingerprint(&params, &results),
         timeout_ms,
+        trace: None,
     }
 }
 
@@ -523,7 +547,6 @@ async fn a_provider_takes_and_returns_bodies_over_max_payload() {
             nearby: Vec::new(),
             anywhere: wire::host_call_subject("default", "NCALLER", &t),
             header: header.encode(),
-            traceparent: None,
             payload: wire::encode_args(&params, &[WitValue::Bytes(body.clone())]).unwrap(),
             deadline: std::time::Instant::now() + Duration::from_secs(10),
             reply_from: wire::BodySender::Provider {
@@ -606,4 +629,51 @@ async fn a_provider_serves_calls_routed_by_locality() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn the_callers_trace_context_reaches_the_handler_from_either_place() {
+    let p = Running::start(vec![link("cart")], 16).await;
+    let (params, results) = types("trace");
+    let payload = wire::encode_args(&params, &[]).unwrap();
+    let header = |trace: Option<&str>| CallHeader {
+        host: "NCALLER".into(),
+        app: APP.into(),
+        component: "cart".into(),
+        link: "default".into(),
+        signature: wire::signature_fingerprint(&params, &results),
+        timeout_ms: 5_000,
+        trace: trace.map(str::to_owned),
+    };
+    let (ours, older) = (
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    );
+    let traced = |trace: &str| Reply::Ok(vec![string(trace)]);
+    // In the call header, as callers send it now.
+    let got = p
+        .with_header(
+            "trace",
+            header(Some(ours)),
+            payload.clone(),
+            HeaderMap::new(),
+        )
+        .await;
+    assert_eq!(got, traced(ours));
+    // In a header of its own, as older callers sent it.
+    let mut h = HeaderMap::new();
+    h.insert(headers::TRACEPARENT, older);
+    let got = p
+        .with_header("trace", header(None), payload.clone(), h.clone())
+        .await;
+    assert_eq!(got, traced(older));
+    // Both: the call header's.
+    let got = p
+        .with_header("trace", header(Some(ours)), payload.clone(), h)
+        .await;
+    assert_eq!(got, traced(ours));
+    let got = p
+        .with_header("trace", header(None), payload, HeaderMap::new())
+        .await;
+    assert_eq!(got, traced("none"));
 }
