@@ -222,6 +222,15 @@ async fn handle(
     lattice_rpc::reply(nats, &msg, answer).await;
 }
 
+/// `ns:pkg/iface.function`, written only into the messages of failed calls.
+struct FunctionName<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for FunctionName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
 /// The encoded results of one call, inline or (when large) on offer.
 #[allow(clippy::too_many_arguments)]
 async fn answer(
@@ -243,7 +252,7 @@ async fn answer(
         "{}:{}/{}",
         target.namespace, target.package, target.interface
     );
-    let call = format!("{key}.{}", target.function);
+    let call = FunctionName(&key, &target.function);
     // Checked first: a call that reached a host which just stopped the target is
     // `unavailable`, and the caller tries elsewhere.
     let rt = router.local(app, component).ok_or_else(|| {
@@ -296,7 +305,7 @@ async fn answer(
     };
     if caller.signature != fingerprint {
         return Err(match export {
-            Some(export) => mismatch(&call, &caller.signature, export),
+            Some(export) => mismatch(&call.to_string(), &caller.signature, export),
             None => CallError::new(
                 CallErrorKind::Signature,
                 format!(

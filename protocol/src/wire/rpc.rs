@@ -333,6 +333,10 @@ pub fn unescape_token(token: &str) -> Option<String> {
     if token == "_" {
         return Some(String::new());
     }
+    // Most tokens (names, ids) have nothing escaped.
+    if !token.is_empty() && token.bytes().all(plain) {
+        return Some(token.to_owned());
+    }
     let mut bytes = Vec::with_capacity(token.len());
     let mut rest = token.as_bytes();
     while let Some((&b, tail)) = rest.split_first() {
