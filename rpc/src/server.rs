@@ -8,7 +8,7 @@ use async_nats::{HeaderMap, Message, Subscriber};
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use lattice_protocol::wire::{BodySender, CallErrorKind};
+use lattice_protocol::wire::{BodySender, CallErrorKind, CallHeader};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -119,6 +119,15 @@ pub async fn arguments(
     }
 }
 
+/// The caller's W3C trace context as it sent it: the last token of the call's
+/// `lattice-call` header or, from older peers, its `traceparent` header.
+pub fn caller_trace(headers: Option<&HeaderMap>) -> Option<&str> {
+    let h = headers?;
+    h.get(names::CALL)
+        .and_then(|v| CallHeader::trace_of(v.as_str()))
+        .or_else(|| h.get(names::TRACEPARENT).map(|v| v.as_str()))
+}
+
 /// The encoded results of a served call, inline or on offer.
 pub struct Answer {
     payload: Bytes,
@@ -184,5 +193,41 @@ pub async fn reply(nats: &async_nats::Client, msg: &Message, answer: Result<Answ
                 .publish_with_headers(to, out, failure.message.into())
                 .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const OLDER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn headers(call: Option<&str>, traceparent: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(call) = call {
+            h.insert(names::CALL, call);
+        }
+        if let Some(traceparent) = traceparent {
+            h.insert(names::TRACEPARENT, traceparent);
+        }
+        h
+    }
+
+    #[test]
+    fn the_trace_comes_from_the_call_header_else_from_an_older_peers_header() {
+        let seven = format!("NH app comp default f00d 5000 {OURS}");
+        let six = "NH app comp default f00d 5000";
+        let cases = [
+            (headers(Some(&seven), None), Some(OURS)),
+            (headers(Some(&seven), Some(OLDER)), Some(OURS)),
+            (headers(Some(six), Some(OLDER)), Some(OLDER)),
+            (headers(None, Some(OLDER)), Some(OLDER)),
+            (headers(Some(six), None), None),
+        ];
+        for (h, want) in &cases {
+            assert_eq!(caller_trace(Some(h)), *want, "{h:?}");
+        }
+        assert_eq!(caller_trace(None), None);
     }
 }

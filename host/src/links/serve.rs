@@ -191,14 +191,7 @@ async fn handle(
         || format!("'{component}'"),
         |c| router.is_provider(app, c),
     );
-    // The caller's trace context is in its call header (a header of its own from
-    // older peers).
-    let parent = match &read {
-        Ok((_, caller)) => caller.trace.as_deref(),
-        Err(_) => None,
-    }
-    .or_else(|| h.get(names::TRACEPARENT).map(|v| v.as_str()))
-    .and_then(TraceContext::parse);
+    let parent = lattice_rpc::caller_trace(Some(h)).and_then(TraceContext::parse);
     let span = trace::linked_call(Kind::Server, function, app, parent.as_ref());
     let trace = span.context();
     let answer = match read {

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use lattice_protocol::creds::provider_inbox_prefix;
 use lattice_protocol::provider::{health_subject, ProviderInit, ProviderMessage};
 use lattice_protocol::wire::rpc::{headers, host_call_wildcard, RPC_QUEUE};
-use lattice_protocol::wire::{self, CallErrorKind, CallHeader};
+use lattice_protocol::wire::{self, CallErrorKind};
 use lattice_rpc::chunks::Limit;
 use lattice_rpc::{Answer, CallError, ServeLimits};
 use std::sync::Arc;
@@ -237,13 +237,7 @@ async fn handle(server: &Server, msg: Message) {
     // The served call is a server span, the child of the caller's client span.
     let function = wire::parse_call_subject(&msg.subject)
         .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name());
-    // The caller's trace context is in its call header (a header of its own from
-    // older peers).
-    let traceparent = header(headers::CALL)
-        .as_deref()
-        .and_then(CallHeader::trace_of)
-        .map(str::to_owned)
-        .or_else(|| header(headers::TRACEPARENT));
+    let traceparent = lattice_rpc::caller_trace(Some(&h)).map(str::to_owned);
     let parent = traceparent
         .as_deref()
         .and_then(lattice_telemetry::TraceContext::parse);
