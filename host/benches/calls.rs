@@ -5,10 +5,11 @@
 //! - `cross-host`: `relay.echo-bytes` invoked on host A (`Host::call_wire`, the
 //!   bytes in the wire model), whose link sends the call over NATS to `echo` on
 //!   host B (both hosts in this process, each with its own NATS connection, like
-//!   two processes on one machine). `echo-bytes` is `func(list<u8>) -> list<u8>`,
+//!   two processes on one machine; `CALLS_SPREAD=1` runs `echo` on host C too,
+//!   and B and C share the calls). `echo-bytes` is `func(list<u8>) -> list<u8>`,
 //!   a signature the links call through wasmtime's typed API.
-//! - `in-process`: the same with both on host C; and `echo` called directly, so
-//!   the link's own cost is the difference.
+//! - `in-process`: the same with both on host C (a copy of the app, `-local`);
+//!   and `echo` called directly, so the link's own cost is the difference.
 //! - `(warm)`: the same two paths for app `warm-echoes`, whose components keep
 //!   warm instances (`properties.warm`, pool 64): an invocation reuses an idle
 //!   instance instead of instantiating one.
@@ -25,6 +26,8 @@
 //!
 //! Run: `cargo bench -p lattice-host --bench calls` (needs nats-server; see
 //! `docs/benchmarks.md`). `CALLS_SECS` sets seconds per case (default 2);
+//! `CALLS_SLICES=n` runs each case's rows in turn n times for `CALLS_SECS`/n each
+//! (the machine's slow spells then fall on every row alike);
 //! `CALLS_SIZES=16,1024` and `CALLS_IN_FLIGHT=1` pick cases, `CALLS_PATHS=cross`
 //! the rows whose label contains one of the words (for profiling); `RAW_SHAPE=calls`
 //! gives the raw requests a linked call's subject, queue group and headers
@@ -45,6 +48,8 @@ use lattice_protocol::messages::WorkloadSpec;
 use lattice_protocol::wire::WitValue;
 use lattice_testing::manifest::{App, Component, Link};
 use lattice_testing::nats::NatsServer;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,9 +71,10 @@ const IN_FLIGHT: [usize; 2] = [1, 64];
 /// side of NATS.
 const MEMORY_BOUND: f64 = 8.0;
 
-/// App `echoes` (a fresh instance per invocation) or `warm-echoes` (both
-/// components keep up to 64 warm instances).
-fn manifest(warm: bool) -> lattice_protocol::manifest::Manifest {
+/// App `name`: `echoes` (a fresh instance per invocation) or `warm-echoes`
+/// (both components keep up to 64 warm instances), with `-local` for the copy
+/// that runs whole on host C.
+fn manifest(name: &str, warm: bool) -> lattice_protocol::manifest::Manifest {
     let mut relay = Component::wasm("relay", "echo-relay").link(
         // Long enough for the memory run's 100 calls of 1 MiB at once.
         Link::to("echo", "lattice:echo", &["values"])
@@ -78,8 +84,7 @@ fn manifest(warm: bool) -> lattice_protocol::manifest::Manifest {
     if warm {
         (relay, echo) = (relay.warm(64, 10_000), echo.warm(64, 10_000));
     }
-    App::new(if warm { "warm-echoes" } else { "echoes" })
-        .with(relay)
+    App::new(name).with(relay)
         .with(echo)
         .manifest()
 }
@@ -107,9 +112,9 @@ fn messaging_spec() -> WorkloadSpec {
     }
 }
 
-fn spec(warm: bool, components: &[&str]) -> WorkloadSpec {
+fn spec(name: &str, warm: bool, components: &[&str]) -> WorkloadSpec {
     WorkloadSpec {
-        manifest: manifest(warm),
+        manifest: manifest(name, warm),
         placements: components.iter().map(|c| (c.to_string(), 256)).collect(),
         secrets: None,
     }
@@ -123,6 +128,9 @@ async fn host(nats: &NatsServer) -> Host {
     Host::new(config, Some(nats.connect().await.unwrap())).unwrap()
 }
 
+/// One call of a row, made again and again by `measure`.
+type CallFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Latencies of every call made by `in_flight` concurrent loops over `secs`.
 struct Run {
     latencies: Vec<Duration>,
@@ -132,6 +140,13 @@ struct Run {
 }
 
 impl Run {
+    /// Count `other`'s calls, time and CPU as this run's too.
+    fn add(&mut self, other: Run) {
+        self.latencies.extend(other.latencies);
+        self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
+    }
+
     fn percentile(&mut self, p: f64) -> Duration {
         self.latencies.sort_unstable();
         let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
@@ -255,6 +270,11 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
+    let slices: usize = std::env::var("CALLS_SLICES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
     let mut server = NatsServer::builder();
     if let Some(max) = std::env::var("CALLS_MAX_PAYLOAD")
         .ok()
@@ -297,12 +317,19 @@ async fn main() {
     responder.flush().await.unwrap();
     let requester = nats.connect().await.unwrap();
 
-    // Cross-host: relay on A, echo on B. In-process: both on C.
+    // Cross-host: relay on A, echo on B, as raw NATS has one requester and one
+    // responder (`CALLS_SPREAD=1`: echo on C too, the calls shared by B and C's
+    // queue group). In-process: the app's `-local` copy, whole on C.
+    let spread = std::env::var("CALLS_SPREAD").is_ok_and(|v| v == "1");
     let (a, b, c) = (host(&nats).await, host(&nats).await, host(&nats).await);
-    for warm in [false, true] {
-        b.apply(spec(warm, &["echo"])).await.unwrap();
-        a.apply(spec(warm, &["relay"])).await.unwrap();
-        c.apply(spec(warm, &["relay", "echo"])).await.unwrap();
+    for (name, warm) in [("echoes", false), ("warm-echoes", true)] {
+        b.apply(spec(name, warm, &["echo"])).await.unwrap();
+        a.apply(spec(name, warm, &["relay"])).await.unwrap();
+        if spread {
+            c.apply(spec(name, warm, &["echo"])).await.unwrap();
+        }
+        let local = format!("{name}-local");
+        c.apply(spec(&local, warm, &["relay", "echo"])).await.unwrap();
     }
     // A messaging handler on B, asked by the raw requester.
     b.apply(messaging_spec()).await.unwrap();
@@ -325,13 +352,13 @@ async fn main() {
         for in_flight in pick("CALLS_IN_FLIGHT", &IN_FLIGHT) {
             let payload = bytes::Bytes::from(vec![7u8; size]);
             let arg = bytes(size);
-            let mut rows: Vec<(&str, Run)> = Vec::new();
+            let mut rows: Vec<(&str, CallFn)> = Vec::new();
 
             let (client, p) = (requester.clone(), payload.clone());
             if wanted("raw NATS request/reply") {
-                let run = measure(in_flight, secs, pid, move || {
+                let call: CallFn = Arc::new(move || {
                     let (client, p) = (client.clone(), p.clone());
-                    async move {
+                    Box::pin(async move {
                         // A linked call's shape: its subject, a queue group
                         // on a wildcard, its header.
                         let subject = if call_subject {
@@ -347,24 +374,22 @@ async fn main() {
                             client.request(subject, p).await.unwrap()
                         };
                         assert_eq!(reply.payload.len(), size);
-                    }
-                })
-                .await;
-                rows.push(("raw NATS request/reply", run));
+                    })
+                });
+                rows.push(("raw NATS request/reply", call));
             }
             // The answer is the body and 6 bytes: it must fit one message.
             let fits = size + 1024 <= requester.server_info().max_payload;
             if wanted("messaging handler (request/reply)") && fits {
                 let (client, p) = (requester.clone(), payload.clone());
-                let run = measure(in_flight, secs, pid, move || {
+                let call: CallFn = Arc::new(move || {
                     let (client, p) = (client.clone(), p.clone());
-                    async move {
+                    Box::pin(async move {
                         let reply = client.request("msgbench.echo", p).await.unwrap();
                         assert_eq!(reply.payload.len(), size + "echo: ".len());
-                    }
-                })
-                .await;
-                rows.push(("messaging handler (request/reply)", run));
+                    })
+                });
+                rows.push(("messaging handler (request/reply)", call));
             }
 
             for (label, host, app, component) in [
@@ -375,33 +400,46 @@ async fn main() {
                     "warm-echoes",
                     "relay",
                 ),
-                ("in-process linked call", c.clone(), "echoes", "relay"),
+                ("in-process linked call", c.clone(), "echoes-local", "relay"),
                 (
                     "in-process linked call (warm)",
                     c.clone(),
-                    "warm-echoes",
+                    "warm-echoes-local",
                     "relay",
                 ),
-                ("callee alone (no link)", c.clone(), "echoes", "echo"),
+                ("callee alone (no link)", c.clone(), "echoes-local", "echo"),
             ] {
                 if !wanted(label) {
                     continue;
                 }
                 let arg = arg.clone();
-                let run = measure(in_flight, secs, pid, move || {
+                let call: CallFn = Arc::new(move || {
                     let (host, arg) = (host.clone(), arg.clone());
-                    async move {
+                    Box::pin(async move {
                         let out = host
                             .call_wire(app, component, VALUES, "echo-bytes", vec![arg])
                             .await
                             .unwrap();
                         assert_eq!(out.len(), 1);
-                    }
-                })
-                .await;
-                rows.push((label, run));
+                    })
+                });
+                rows.push((label, call));
             }
-            for (label, mut run) in rows {
+            // The rows take turns, `slices` times each, so a machine that slows
+            // down for a while slows every row alike.
+            let mut runs: Vec<(&str, Run)> = Vec::new();
+            for slice in 0..slices {
+                for (i, (label, call)) in rows.iter().enumerate() {
+                    let call = call.clone();
+                    let run = measure(in_flight, secs / slices as f64, pid, move || call()).await;
+                    if slice == 0 {
+                        runs.push((label, run));
+                    } else {
+                        runs[i].1.add(run);
+                    }
+                }
+            }
+            for (label, mut run) in runs {
                 println!(
                     "| {size} B | {in_flight} | {label} | {} | {} | {:.0} | {:.1} |",
                     us(run.percentile(0.5)),
