@@ -84,9 +84,7 @@ fn manifest(name: &str, warm: bool) -> lattice_protocol::manifest::Manifest {
     if warm {
         (relay, echo) = (relay.warm(64, 10_000), echo.warm(64, 10_000));
     }
-    App::new(name).with(relay)
-        .with(echo)
-        .manifest()
+    App::new(name).with(relay).with(echo).manifest()
 }
 
 /// `msg-echo` handling `msgbench.>` through `builtin://messaging-nats`: it answers
@@ -329,7 +327,9 @@ async fn main() {
             c.apply(spec(name, warm, &["echo"])).await.unwrap();
         }
         let local = format!("{name}-local");
-        c.apply(spec(&local, warm, &["relay", "echo"])).await.unwrap();
+        c.apply(spec(&local, warm, &["relay", "echo"]))
+            .await
+            .unwrap();
     }
     // A messaging handler on B, asked by the raw requester.
     b.apply(messaging_spec()).await.unwrap();

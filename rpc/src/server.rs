@@ -49,7 +49,6 @@ where
     let mut calls = futures::stream::select_all(subscriptions);
     let mut running = FuturesUnordered::new();
     let take = |msg: Message, running: &mut FuturesUnordered<_>| {
-        let nats = nats.clone();
         // Either the call's answer or, over the bound, why there is none.
         let work = if running.len() < limits.max_calls {
             Ok(handle(msg))
@@ -60,7 +59,7 @@ where
         running.push(async move {
             match work {
                 Ok(answer) => answer.await,
-                Err((overloaded, msg)) => reply(&nats, &msg, Err(overloaded)).await,
+                Err((overloaded, msg)) => reply(nats, &msg, Err(overloaded)).await,
             }
         });
     };

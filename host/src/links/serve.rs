@@ -30,6 +30,7 @@ use lattice_protocol::wire::{
 };
 use lattice_rpc::chunks::inline_limit;
 use lattice_rpc::{arguments, names, Answer, ServeLimits};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -288,15 +289,20 @@ async fn answer(
     let (params_types, results_types, fingerprint, export) = match &gateway_types {
         Some((params, results)) => {
             let fingerprint = wire::signature_fingerprint(params, results);
-            (params, results, fingerprint, None)
+            (params, results, Cow::Owned(fingerprint), None)
         }
         None => {
             let export = rt.exports.get(&key, &target.function)?;
             let s = &export.signature;
-            (&s.params, &s.results, s.fingerprint.clone(), Some(export))
+            (
+                &s.params,
+                &s.results,
+                Cow::Borrowed(s.fingerprint.as_str()),
+                Some(export),
+            )
         }
     };
-    if caller.signature != fingerprint {
+    if caller.signature != *fingerprint {
         return Err(match export {
             Some(export) => mismatch(&call.to_string(), &caller.signature, export),
             None => CallError::new(
