@@ -4,10 +4,9 @@
 use crate::chunks::{self, Limit};
 use crate::names;
 use crate::CallError;
-use async_nats::{HeaderMap, RequestErrorKind};
+use async_nats::{HeaderMap, RequestErrorKind, Subject};
 use bytes::Bytes;
 use lattice_protocol::wire::{BodySender, CallErrorKind, CallTarget};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,8 +40,9 @@ pub struct Outgoing<'a> {
     /// no responders.
     pub nearby: Vec<String>,
     /// The lattice-wide subject, naming the caller (`wire::host_call_subject`,
-    /// `wire::provider_call_subject`).
-    pub anywhere: String,
+    /// `wire::provider_call_subject`); a caller may keep it for its next calls
+    /// (a `Subject` clones without copying).
+    pub anywhere: Subject,
     /// The `lattice-call` header's value (`CallHeader::encode`), with the
     /// caller's trace context.
     pub header: String,
@@ -108,7 +108,7 @@ impl Caller {
             }
             h
         };
-        let subjects = self.subjects(call.nearby, &call.anywhere);
+        let subjects = self.subjects(call.nearby, call.anywhere);
         let reply = self
             .send(call.target, subjects, headers, body, call.deadline)
             .await?;
@@ -137,7 +137,7 @@ impl Caller {
 
     /// The nearby subjects not known to be far, each tried once, then the
     /// lattice-wide one, tried a few times (the `bool`: nearby).
-    fn subjects<'s>(&self, nearby: Vec<String>, anywhere: &'s str) -> Vec<(Cow<'s, str>, bool)> {
+    fn subjects(&self, nearby: Vec<String>, anywhere: Subject) -> Vec<(Subject, bool)> {
         let mut subjects = Vec::with_capacity(nearby.len() + ATTEMPTS);
         if !nearby.is_empty() {
             let now = Instant::now();
@@ -147,16 +147,13 @@ impl Caller {
                 nearby
                     .into_iter()
                     .filter(|s| !far.contains_key(s))
-                    .map(|s| (Cow::Owned(s), true)),
+                    .map(|s| (Subject::from(s), true)),
             );
         }
         // A peer that is stopping the target answers `unavailable` to calls that
         // reached it on their way; the lattice-wide subject is tried a few times
         // then.
-        subjects.extend(std::iter::repeat_n(
-            (Cow::Borrowed(anywhere), false),
-            ATTEMPTS,
-        ));
+        subjects.extend(std::iter::repeat_n((anywhere, false), ATTEMPTS));
         subjects
     }
 
@@ -170,7 +167,7 @@ impl Caller {
     async fn send(
         &self,
         target: &CallTarget,
-        subjects: Vec<(Cow<'_, str>, bool)>,
+        subjects: Vec<(Subject, bool)>,
         headers: impl Fn() -> HeaderMap,
         body: Bytes,
         deadline: Instant,
@@ -191,11 +188,7 @@ impl Caller {
                 .payload(body.clone())
                 .headers(headers())
                 .timeout(Some(left));
-            match self
-                .nats
-                .send_request(subject.clone().into_owned(), request)
-                .await
-            {
+            match self.nats.send_request(subject.clone(), request).await {
                 Ok(reply) if stopping(&reply) => {
                     if near {
                         self.mark_far(&subject);

@@ -2,6 +2,7 @@
 //! exports to links, worked out once when a workload is applied.
 
 use super::failure::{CallError, ErrorCase};
+use super::remote::CallSites;
 use super::typed::{shape_of, Shape};
 use super::types::Signature;
 use super::InterfaceName;
@@ -22,6 +23,8 @@ pub struct ImportedFunc {
     /// import (so it is never called through one): calls fail with `unlinked`.
     pub signature: Option<Signature>,
     pub error_case: ErrorCase,
+    /// Where its calls went, kept for the next ones.
+    pub sites: CallSites,
 }
 
 impl ImportedFunc {

@@ -176,6 +176,7 @@ pub fn linker_for(
                     function: function.to_owned(),
                     signature,
                     error_case,
+                    sites: Default::default(),
                 },
             });
             match shape {

@@ -7,16 +7,61 @@ use super::funcs::ImportedFunc;
 use super::types::Signature;
 use crate::env::{ComponentEnv, LinkTarget};
 use crate::telemetry::trace::{self, Kind, TraceContext};
+use async_nats::Subject;
 use lattice_protocol::wire::{
     self, host_call_subject, locality_subject, BodySender, CallErrorKind, CallHeader, CallTarget,
     WitType, WitValue,
 };
 use lattice_rpc::Outgoing;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where one import's calls to one component go: the target and its
+/// lattice-wide subject, made on the first call and kept for the next.
+#[derive(Debug)]
+pub struct CallSite {
+    pub target: CallTarget,
+    pub anywhere: Subject,
+}
+
+/// An import's [`CallSite`]s, one per component its links have sent calls to.
+#[derive(Debug, Default)]
+pub struct CallSites(Mutex<Vec<Arc<CallSite>>>);
+
+impl CallSites {
+    /// Links name a handful of components; past this many the sites are made
+    /// again rather than kept.
+    const MAX: usize = 16;
+
+    /// The site of calls to `component` of `app`, made by `make` the first time.
+    pub fn get(
+        &self,
+        app: &str,
+        component: &str,
+        make: impl FnOnce() -> CallSite,
+    ) -> Arc<CallSite> {
+        let mut sites = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(site) = sites
+            .iter()
+            .find(|s| s.target.app == app && s.target.component == component)
+        {
+            return site.clone();
+        }
+        if sites.len() >= Self::MAX {
+            sites.clear();
+        }
+        let site = Arc::new(make());
+        sites.push(site.clone());
+        site
+    }
+}
 
 /// A call in the wire model: where it goes, who makes it, its types and arguments.
 pub struct WireCall<'a> {
-    pub target: CallTarget,
+    pub target: &'a CallTarget,
+    /// The lattice-wide subject of `target` when the caller keeps it (made here
+    /// otherwise).
+    pub anywhere: Option<&'a Subject>,
     /// The calling component (of `target.app`).
     pub caller: &'a str,
     pub link: &'a str,
@@ -45,15 +90,21 @@ pub async fn call(
     trace: TraceContext,
     args: Vec<WitValue>,
 ) -> Result<Vec<WitValue>, CallError> {
-    let call = WireCall {
-        target: CallTarget {
+    let site = func.sites.get(&env.app, &target.component, || {
+        let target = CallTarget {
             app: env.app.clone(),
             component: target.component.clone(),
             namespace: func.interface.namespace.clone(),
             package: func.interface.package.clone(),
             interface: func.interface.interface.clone(),
             function: func.function.clone(),
-        },
+        };
+        let anywhere = host_call_subject(&router.lattice, &router.host_id, &target).into();
+        CallSite { target, anywhere }
+    });
+    let call = WireCall {
+        target: &site.target,
+        anywhere: Some(&site.anywhere),
         caller: &env.component,
         link,
         params: &signature.params,
@@ -116,7 +167,7 @@ async fn send_call(
         u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
         Some(&traceparent),
     );
-    let t = &call.target;
+    let t = call.target;
     // Results come to our own inbox, from whoever serves the target: a provider
     // answers from its prefix, a component from its host's.
     let reply_from = if router.is_provider(&t.app, &t.component) {
@@ -139,7 +190,10 @@ async fn send_call(
         .call(Outgoing {
             target: t,
             nearby,
-            anywhere: host_call_subject(&router.lattice, &router.host_id, t),
+            anywhere: call
+                .anywhere
+                .cloned()
+                .unwrap_or_else(|| host_call_subject(&router.lattice, &router.host_id, t).into()),
             header,
             payload,
             deadline: Instant::now() + call.timeout,

@@ -115,7 +115,7 @@ impl ComponentCaller {
             .call(Outgoing {
                 target: &target,
                 nearby: Vec::new(),
-                anywhere: wire::provider_call_subject(&self.lattice, &self.name, &target),
+                anywhere: wire::provider_call_subject(&self.lattice, &self.name, &target).into(),
                 header: header.encode(),
                 payload,
                 deadline: Instant::now() + timeout,

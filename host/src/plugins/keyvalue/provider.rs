@@ -37,15 +37,17 @@ impl Bucket {
         let params = function.params();
         let results = function.results();
         let fingerprint = function.fingerprint();
+        let target = CallTarget {
+            app: self.app.clone(),
+            component: self.provider.clone(),
+            namespace: NAMESPACE.to_owned(),
+            package: PACKAGE.to_owned(),
+            interface: function.interface().to_owned(),
+            function: function.name().to_owned(),
+        };
         let call = WireCall {
-            target: CallTarget {
-                app: self.app.clone(),
-                component: self.provider.clone(),
-                namespace: NAMESPACE.to_owned(),
-                package: PACKAGE.to_owned(),
-                interface: function.interface().to_owned(),
-                function: function.name().to_owned(),
-            },
+            target: &target,
+            anywhere: None,
             caller: &self.component,
             link: &self.link,
             params: &params,
