@@ -545,7 +545,7 @@ async fn a_provider_takes_and_returns_bodies_over_max_payload() {
         .call(lattice_rpc::Outgoing {
             target: &t,
             nearby: Vec::new(),
-            anywhere: wire::host_call_subject("default", "NCALLER", &t),
+            anywhere: wire::host_call_subject("default", "NCALLER", &t).into(),
             header: header.encode(),
             payload: wire::encode_args(&params, &[WitValue::Bytes(body.clone())]).unwrap(),
             deadline: std::time::Instant::now() + Duration::from_secs(10),
