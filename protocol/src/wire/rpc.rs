@@ -314,7 +314,7 @@ pub fn escape_token(s: &str) -> Cow<'_, str> {
     if s.is_empty() {
         return Cow::Borrowed("_");
     }
-    if s.bytes().all(plain) {
+    if all_plain(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -334,7 +334,7 @@ pub fn unescape_token(token: &str) -> Option<String> {
         return Some(String::new());
     }
     // Most tokens (names, ids) have nothing escaped.
-    if !token.is_empty() && token.bytes().all(plain) {
+    if !token.is_empty() && all_plain(token) {
         return Some(token.to_owned());
     }
     let mut bytes = Vec::with_capacity(token.len());
@@ -363,6 +363,13 @@ pub fn unescape_token(token: &str) -> Option<String> {
 
 fn plain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-'
+}
+
+/// Whether every byte of `s` is [`plain`]: without stopping at the first that
+/// is not, so the check runs on whole vectors (host keys and trace contexts are
+/// 55-56 bytes, and every call's subject and header hold several).
+fn all_plain(s: &str) -> bool {
+    s.bytes().fold(true, |all, b| all & plain(b))
 }
 
 fn hex(d: u8) -> Option<u8> {
@@ -489,19 +496,23 @@ impl CallHeader {
 
     /// Read a header made by [`CallHeader::encode`]; the error says what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = text.split(' ').collect();
-        let (host, app, component, link, signature, timeout, trace) = match parts[..] {
-            [host, app, component, link, signature, timeout] => {
-                (host, app, component, link, signature, timeout, None)
+        // The parts, without collecting them: a callee reads one header per call.
+        let mut parts = [""; 7];
+        let mut count = 0;
+        for part in text.split(' ') {
+            if let Some(slot) = parts.get_mut(count) {
+                *slot = part;
             }
-            [host, app, component, link, signature, timeout, trace] => {
-                (host, app, component, link, signature, timeout, Some(trace))
-            }
+            count += 1;
+        }
+        let [host, app, component, link, signature, timeout, trace] = parts;
+        let trace = match count {
+            6 => None,
+            7 => Some(trace),
             _ => {
                 return Err(format!(
-                    "the {} header has {} parts, expected 6 or 7: host app component link signature timeout-ms [traceparent]",
+                    "the {} header has {count} parts, expected 6 or 7: host app component link signature timeout-ms [traceparent]",
                     headers::CALL,
-                    parts.len()
                 ))
             }
         };
