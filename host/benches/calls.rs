@@ -30,8 +30,9 @@
 //! (the machine's slow spells then fall on every row alike);
 //! `CALLS_SIZES=16,1024` and `CALLS_IN_FLIGHT=1` pick cases, `CALLS_PATHS=cross`
 //! the rows whose label contains one of the words (for profiling); `RAW_SHAPE=calls`
-//! gives the raw requests a linked call's subject, queue group and headers
-//! (`subject` and `headers`: one of them), to see what that shape costs NATS;
+//! gives the raw requests a linked call's subject, queue group and call header
+//! line (`subject`: without the line; `headers`: the call header as a header),
+//! to see what that shape costs NATS;
 //! `CALLS_MAX_PAYLOAD` sets the server's max payload (default 1 MiB, where a
 //! 1 MiB call, its header included, moves in chunks).
 //!
@@ -60,7 +61,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const VALUES: &str = "lattice:echo/values";
 /// With `RAW_SHAPE=calls`, raw requests look like a linked call on the wire:
 /// this subject (a host's call subject), answered by a queue group on a
-/// wildcard, and its one header (the trace context its last token).
+/// wildcard, and this call header (the trace context its last token) as the
+/// payload's first line.
 const CALL_SUBJECT: &str = "lattice.bench.rpch.NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY.echoes.echo.lattice.echo.values.echo-bytes";
 const CALL_HEADER: &str =
     "NBJ7XQJ5G3Y2CO3ZKQ3XQXHCQ5RJ3O2BLVJW3HGSSHXDGZCGZLOLAWIY echoes relay default 1926bfa0a15a6c3c 300000 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -286,14 +288,17 @@ async fn main() {
 
     // Raw NATS: a responder echoing the payload.
     let responder = nats.connect().await.unwrap();
-    // Diagnostics: `headers` (only the headers), `subject` (only the subject
-    // and queue group), `calls` (both).
+    // Diagnostics, raw requests shaped like a linked call: `subject` (its
+    // subject and queue group), `calls` (and its call header as the payload's
+    // first line, as a call that fits one message sends it), `headers` (the
+    // subject and the call header as a `lattice-call` header, as a call in
+    // chunks and older peers send it).
     let shape = std::env::var("RAW_SHAPE").unwrap_or_default();
-    let (call_subject, call_headers) = match shape.as_str() {
-        "calls" => (true, true),
-        "subject" => (true, false),
-        "headers" => (false, true),
-        _ => (false, false),
+    let (call_subject, call_line, call_headers) = match shape.as_str() {
+        "subject" => (true, false, false),
+        "calls" => (true, true, false),
+        "headers" => (true, false, true),
+        _ => (false, false, false),
     };
     let mut sub = if call_subject {
         let subject = "lattice.bench.rpch.*.echoes.echo.>";
@@ -308,7 +313,12 @@ async fn main() {
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             if let Some(reply) = msg.reply {
-                let _ = r.publish(reply, msg.payload).await;
+                // Without the call header line, as a callee answers.
+                let body = match msg.payload.iter().position(|b| *b == b'\n') {
+                    Some(nl) if call_line => msg.payload.slice(nl + 1..),
+                    _ => msg.payload,
+                };
+                let _ = r.publish(reply, body).await;
             }
         }
     });
@@ -360,11 +370,18 @@ async fn main() {
                     let (client, p) = (client.clone(), p.clone());
                     Box::pin(async move {
                         // A linked call's shape: its subject, a queue group
-                        // on a wildcard, its header.
+                        // on a wildcard, its call header.
                         let subject = if call_subject {
                             CALL_SUBJECT
                         } else {
                             "bench.echo"
+                        };
+                        let p = if call_line {
+                            let mut line = format!("{CALL_HEADER}\n").into_bytes();
+                            line.extend_from_slice(&p);
+                            bytes::Bytes::from(line)
+                        } else {
+                            p
                         };
                         let reply = if call_headers {
                             let mut h = async_nats::HeaderMap::new();

@@ -90,23 +90,29 @@ impl Caller {
             return Err(self.limit.exceeded(&what, len as u64));
         }
         // Over the server's max payload: the first chunk goes with the call, the
-        // rest is on offer until the call ends.
+        // rest is on offer until the call ends, and the call header is a header.
+        // Otherwise the call header is the payload's first line and the request
+        // has no headers (`server::incoming`).
         let (body, offer) = if !chunks::fits_inline(&self.nats, len) {
             let payload = Bytes::from(call.payload);
             let offer =
                 chunks::offer(&self.nats, &self.inbox_prefix, payload, call.deadline).await?;
             (offer.inline(), Some(offer))
         } else {
-            (Bytes::from(call.payload), None)
+            let mut body = Vec::with_capacity(call.header.len() + 1 + len);
+            body.extend_from_slice(call.header.as_bytes());
+            body.push(b'\n');
+            body.extend_from_slice(&call.payload);
+            (Bytes::from(body), None)
         };
         // Made for each try: a `HeaderMap` is moved into its request.
         let headers = || {
-            let mut h = HeaderMap::new();
-            h.insert(names::CALL, call.header.as_str());
-            if let Some(offer) = &offer {
+            offer.as_ref().map(|offer| {
+                let mut h = HeaderMap::new();
+                h.insert(names::CALL, call.header.as_str());
                 h.insert(names::BODY, offer.header().as_str());
-            }
-            h
+                h
+            })
         };
         let subjects = self.subjects(call.nearby, call.anywhere);
         let reply = self
@@ -168,7 +174,7 @@ impl Caller {
         &self,
         target: &CallTarget,
         subjects: Vec<(Subject, bool)>,
-        headers: impl Fn() -> HeaderMap,
+        headers: impl Fn() -> Option<HeaderMap>,
         body: Bytes,
         deadline: Instant,
     ) -> Result<async_nats::Message, CallError> {
@@ -184,10 +190,12 @@ impl Caller {
             if left.is_zero() {
                 break;
             }
-            let request = async_nats::Request::new()
+            let mut request = async_nats::Request::new()
                 .payload(body.clone())
-                .headers(headers())
                 .timeout(Some(left));
+            if let Some(headers) = headers() {
+                request = request.headers(headers);
+            }
             match self.nats.send_request(subject.clone(), request).await {
                 Ok(reply) if stopping(&reply) => {
                     if near {

@@ -24,4 +24,4 @@ mod server;
 
 pub use client::{Caller, Outgoing};
 pub use error::CallError;
-pub use server::{arguments, caller_trace, reply, serve, Answer, ServeLimits};
+pub use server::{arguments, caller_trace, incoming, reply, serve, Answer, Incoming, ServeLimits};

@@ -96,12 +96,52 @@ where
     stopped
 }
 
-/// The arguments of a served call: its payload, or the body its `lattice-body`
-/// header offers from `from`'s inbox (fetched chunk by chunk); at most `limit`.
+/// How far into a request without headers its call header line may end.
+const MAX_HEADER_LINE: usize = 4096;
+
+/// What a served call says of itself: its call header's text and the payload
+/// after it (the encoded arguments, or their first chunk when on offer).
+#[derive(Debug)]
+pub struct Incoming<'m> {
+    pub header: Option<&'m str>,
+    pub payload: Bytes,
+}
+
+/// Read a request: its `lattice-call` header, or, when it has no headers, the
+/// payload's first line (a call that fits one message carries its call header
+/// there: a message without headers costs the server and both clients less).
+pub fn incoming(msg: &Message) -> Incoming<'_> {
+    if let Some(headers) = &msg.headers {
+        return Incoming {
+            header: headers.get(names::CALL).map(|v| v.as_str()),
+            payload: msg.payload.clone(),
+        };
+    }
+    let head = &msg.payload[..msg.payload.len().min(MAX_HEADER_LINE)];
+    let line = head
+        .iter()
+        .position(|b| *b == b'\n')
+        .and_then(|nl| Some((std::str::from_utf8(&head[..nl]).ok()?, nl)));
+    match line {
+        Some((header, nl)) => Incoming {
+            header: Some(header),
+            payload: msg.payload.slice(nl + 1..),
+        },
+        None => Incoming {
+            header: None,
+            payload: msg.payload.clone(),
+        },
+    }
+}
+
+/// The arguments of a served call: `payload` (its [`incoming`] payload), or the
+/// body its `lattice-body` header offers from `from`'s inbox (fetched chunk by
+/// chunk, `payload` the first); at most `limit`.
 pub async fn arguments(
     nats: &async_nats::Client,
     lattice: &str,
     msg: &Message,
+    payload: &Bytes,
     from: BodySender<'_>,
     limit: Limit,
     deadline: Instant,
@@ -109,22 +149,25 @@ pub async fn arguments(
     match msg.headers.as_ref().and_then(|h| h.get(names::BODY)) {
         Some(offer) => {
             let offer = offer.as_str();
-            chunks::fetch(nats, lattice, from, offer, &msg.payload, limit, deadline).await
+            chunks::fetch(nats, lattice, from, offer, payload, limit, deadline).await
         }
-        None if msg.payload.len() > limit.bytes => {
-            Err(limit.exceeded("the arguments are", msg.payload.len() as u64))
+        None if payload.len() > limit.bytes => {
+            Err(limit.exceeded("the arguments are", payload.len() as u64))
         }
-        None => Ok(msg.payload.clone()),
+        None => Ok(payload.clone()),
     }
 }
 
-/// The caller's W3C trace context as it sent it: the last token of the call's
-/// `lattice-call` header or, from older peers, its `traceparent` header.
-pub fn caller_trace(headers: Option<&HeaderMap>) -> Option<&str> {
-    let h = headers?;
-    h.get(names::CALL)
-        .and_then(|v| CallHeader::trace_of(v.as_str()))
-        .or_else(|| h.get(names::TRACEPARENT).map(|v| v.as_str()))
+/// The caller's W3C trace context as it sent it: the last token of its call
+/// header (`header`, [`incoming`]'s) or, from older peers, its `traceparent`
+/// header.
+pub fn caller_trace<'m>(
+    header: Option<&'m str>,
+    headers: Option<&'m HeaderMap>,
+) -> Option<&'m str> {
+    header
+        .and_then(CallHeader::trace_of)
+        .or_else(|| headers?.get(names::TRACEPARENT).map(|v| v.as_str()))
 }
 
 /// The encoded results of a served call, inline or on offer.
@@ -225,8 +268,56 @@ mod tests {
             (headers(Some(six), None), None),
         ];
         for (h, want) in &cases {
-            assert_eq!(caller_trace(Some(h)), *want, "{h:?}");
+            let call = h.get(names::CALL).map(|v| v.as_str());
+            assert_eq!(caller_trace(call, Some(h)), *want, "{h:?}");
         }
-        assert_eq!(caller_trace(None), None);
+        assert_eq!(caller_trace(None, None), None);
+        // A call header from the payload's first line.
+        assert_eq!(caller_trace(Some(&seven), None), Some(OURS));
+    }
+
+    fn message(headers: Option<HeaderMap>, payload: &[u8]) -> Message {
+        Message {
+            subject: "lattice.l.rpch.x".into(),
+            reply: Some("_INBOX.r".into()),
+            payload: Bytes::copy_from_slice(payload),
+            headers,
+            status: None,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn a_call_header_comes_from_the_header_or_else_the_first_line() {
+        let header = "NH app comp default f00d 5000";
+        // No headers: the first line, and the arguments after it.
+        let mut envelope = format!("{header}\n").into_bytes();
+        envelope.extend_from_slice(b"\x91\xa1x\n");
+        let without = message(None, &envelope);
+        let got = incoming(&without);
+        assert_eq!(got.header, Some(header));
+        assert_eq!(&got.payload[..], b"\x91\xa1x\n");
+        // A `lattice-call` header: the payload is the arguments, newline or not.
+        let with = message(Some(headers(Some(header), None)), b"\x91\n");
+        let got = incoming(&with);
+        assert_eq!(
+            (got.header, &got.payload[..]),
+            (Some(header), &b"\x91\n"[..])
+        );
+        // Headers without `lattice-call`, no line, a line that is not UTF-8, a
+        // line past the bound: no call header (the callee refuses the call).
+        let cases: [Message; 4] = [
+            message(Some(headers(None, Some(OLDER))), &envelope),
+            message(None, b"\x91\xa1x"),
+            message(None, b"\xff\xfe\n\x91"),
+            message(
+                None,
+                format!("{}\n", "a".repeat(MAX_HEADER_LINE)).as_bytes(),
+            ),
+        ];
+        for msg in &cases {
+            assert_eq!(incoming(msg).header, None, "{msg:?}");
+        }
     }
 }

@@ -22,6 +22,7 @@ use crate::component::http::forward;
 use crate::component::{admit, invoke_admitted};
 use crate::telemetry::trace::{self, Kind, TraceContext};
 use async_nats::{HeaderMap, Message};
+use bytes::Bytes;
 use futures::StreamExt;
 use lattice_protocol::provider::http;
 use lattice_protocol::wire::rpc::{host_call_wildcard, locality_component_wildcard, RPC_QUEUE};
@@ -175,7 +176,6 @@ async fn handle(
     }
     let no_headers = HeaderMap::new();
     let h = msg.headers.as_ref().unwrap_or(&no_headers);
-    let get = |name| h.get(name).map(|v| v.as_str()).unwrap_or_default();
     // The served call is a server span, the child of the caller's client span;
     // its name is read off the subject only when the span is recorded.
     let function = || {
@@ -184,20 +184,25 @@ async fn handle(
     };
     // The header must agree with the subject, which NATS vouches for: a host or a
     // provider speaks only for itself, and a provider only on its own subject.
+    let incoming = lattice_rpc::incoming(&msg);
     let read = wire::read_call(
         &msg.subject,
-        h.get(names::CALL).map(|v| v.as_str()),
+        incoming.header,
         app,
         component,
         || format!("'{component}'"),
         |c| router.is_provider(app, c),
     );
-    let parent = lattice_rpc::caller_trace(Some(h)).and_then(TraceContext::parse);
+    let parent = lattice_rpc::caller_trace(incoming.header, Some(h)).and_then(TraceContext::parse);
     let span = trace::linked_call(Kind::Server, function, app, parent.as_ref());
     let trace = span.context();
     let answer = match read {
         Ok((route, caller)) => {
-            answer(router, nats, app, component, &msg, h, route, &caller, trace).await
+            let payload = &incoming.payload;
+            answer(
+                router, nats, app, component, &msg, h, payload, route, &caller, trace,
+            )
+            .await
         }
         Err(why) => Err(CallError::new(CallErrorKind::Refused, why)),
     };
@@ -207,7 +212,7 @@ async fn handle(
             span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
             tracing::warn!(
                 %app, %component, subject = %msg.subject,
-                caller = %get(names::CALL),
+                caller = %incoming.header.unwrap_or_default(),
                 kind = failure.kind.as_str(), trace_id = %trace.trace_id(),
                 "served call failed: {}", failure.message
             );
@@ -234,6 +239,7 @@ async fn answer(
     component: &str,
     msg: &Message,
     h: &HeaderMap,
+    payload: &Bytes,
     route: CallRoute<'_>,
     caller: &CallHeader,
     trace: TraceContext,
@@ -264,7 +270,7 @@ async fn answer(
             &rt,
             &key,
             &target.function,
-            msg,
+            payload,
             h,
             caller,
             trace,
@@ -333,7 +339,7 @@ async fn answer(
     } else {
         BodySender::Host(&caller.host)
     };
-    let payload = arguments(nats, &router.lattice, msg, from, limit, deadline).await?;
+    let payload = arguments(nats, &router.lattice, msg, payload, from, limit, deadline).await?;
     let args = wire::decode_args_within(params_types, &payload, wire::decoded_limit(limit.bytes))
         .map_err(|e| {
         CallError::undecodable(
@@ -401,7 +407,7 @@ async fn answer_cli(
     rt: &crate::component::ComponentRuntime,
     key: &str,
     function: &str,
-    msg: &Message,
+    payload: &Bytes,
     h: &HeaderMap,
     caller: &CallHeader,
     trace: TraceContext,
@@ -434,7 +440,7 @@ async fn answer_cli(
     }
     let slot = admit(rt).await?;
     let max_decoded = wire::decoded_limit(router.settings.max_call_bytes);
-    let args = wire::decode_args_within(&s.params, &msg.payload, max_decoded).map_err(|e| {
+    let args = wire::decode_args_within(&s.params, payload, max_decoded).map_err(|e| {
         CallError::undecodable(
             CallErrorKind::BadArguments,
             format!("the arguments of {call}"),

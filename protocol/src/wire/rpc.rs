@@ -284,7 +284,12 @@ pub fn read_call<'a>(
         .filter(|r| r.target.app == app && r.target.component == component)
         .ok_or_else(|| format!("'{subject}' is not a call subject of {}", callee()))?;
     let header = header
-        .ok_or_else(|| format!("it has no {} header", headers::CALL))
+        .ok_or_else(|| {
+            format!(
+                "it has no {} header, and no call header line starts its payload",
+                headers::CALL
+            )
+        })
         .and_then(CallHeader::parse)
         .map_err(|e| format!("the call does not say who makes it: {e}"))?;
     check_caller(&route, &header, is_provider)?;
@@ -727,7 +732,7 @@ mod tests {
                 "no header",
                 &from_host,
                 None,
-                Err("the call does not say who makes it: it has no lattice-call header"),
+                Err("the call does not say who makes it: it has no lattice-call header, and no call header line starts its payload"),
             ),
             (
                 "a bad header",

@@ -365,7 +365,7 @@ mod tests {
             case("other app's subject", subject("mall", "get"), Some(&good), Refused,
                 "is not a call subject of provider 'kv'"),
             case("no header", get.clone(), None, Refused,
-                "the call does not say who makes it: it has no lattice-call header"),
+                "the call does not say who makes it: it has no lattice-call header, and no call header line starts its payload"),
             case("bad header", get.clone(), Some("a b"), Refused, "has 2 parts"),
             case("another host's name", get.clone(), Some(&other_host), Refused,
                 "came on host 'NH's subject but says it is from host 'NOTHER'"),

@@ -9,7 +9,7 @@ use async_nats::Message;
 use futures::StreamExt;
 use lattice_protocol::creds::provider_inbox_prefix;
 use lattice_protocol::provider::{health_subject, ProviderInit, ProviderMessage};
-use lattice_protocol::wire::rpc::{headers, host_call_wildcard, RPC_QUEUE};
+use lattice_protocol::wire::rpc::{host_call_wildcard, RPC_QUEUE};
 use lattice_protocol::wire::{self, CallErrorKind};
 use lattice_rpc::chunks::Limit;
 use lattice_rpc::{Answer, CallError, ServeLimits};
@@ -232,12 +232,12 @@ async fn handle(server: &Server, msg: Message) {
     if msg.reply.is_none() {
         return;
     }
-    let h = msg.headers.clone().unwrap_or_default();
-    let header = |name: &str| h.get(name).map(|v| v.as_str().to_owned());
+    let incoming = lattice_rpc::incoming(&msg);
     // The served call is a server span, the child of the caller's client span.
     let function = wire::parse_call_subject(&msg.subject)
         .map_or_else(|| msg.subject.to_string(), |r| r.target.function_name());
-    let traceparent = lattice_rpc::caller_trace(Some(&h)).map(str::to_owned);
+    let traceparent =
+        lattice_rpc::caller_trace(incoming.header, msg.headers.as_ref()).map(str::to_owned);
     let parent = traceparent
         .as_deref()
         .and_then(lattice_telemetry::TraceContext::parse);
@@ -260,13 +260,13 @@ async fn handle(server: &Server, msg: Message) {
             format!("provider '{provider}' is stopping"),
         ))
     } else {
-        answer(server, &msg, traceparent.as_deref()).await
+        answer(server, &msg, &incoming, traceparent.as_deref()).await
     };
     if let Err(failure) = &answer {
         span.fail(format!("{}: {}", failure.kind.as_str(), failure.message));
         tracing::warn!(
             subject = %msg.subject,
-            caller = header(headers::CALL).unwrap_or_default(),
+            caller = incoming.header.unwrap_or_default(),
             kind = failure.kind.as_str(),
             trace_id = trace_id(traceparent.as_deref()),
             "call failed: {}", failure.message
@@ -279,15 +279,11 @@ async fn handle(server: &Server, msg: Message) {
 async fn answer(
     server: &Server,
     msg: &Message,
+    incoming: &lattice_rpc::Incoming<'_>,
     traceparent: Option<&str>,
 ) -> Result<Answer, CallError> {
-    let header = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(lattice_rpc::names::CALL))
-        .map(|v| v.as_str());
     let links = server.links.borrow().clone();
-    let admitted = server.routes.admit(&links, &msg.subject, header)?;
+    let admitted = server.routes.admit(&links, &msg.subject, incoming.header)?;
     let (provider, name) = (&server.routes.provider, admitted.name.clone());
     let timeout = Duration::from_millis(admitted.caller.timeout_ms);
     let deadline = Instant::now() + timeout;
@@ -298,6 +294,7 @@ async fn answer(
         &server.nats,
         &server.lattice,
         msg,
+        &incoming.payload,
         admitted.sender(),
         limit,
         deadline,
