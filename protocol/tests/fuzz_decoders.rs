@@ -11,6 +11,7 @@ use lattice_protocol::messages::{
 };
 use lattice_protocol::provider::ProviderMessage;
 use lattice_protocol::wire::body::{check_body_subject, parse_chunk_index, BodyOffer, BodySender};
+use lattice_protocol::wire::rpc::split_call_line;
 use lattice_protocol::wire::{decode_args, decode_results, CallHeader, WitType};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -99,6 +100,22 @@ proptest! {
         for input in [text.as_str(), mutated.as_str()] {
             if let Ok(h) = bounded(|| CallHeader::parse(input)) {
                 prop_assert_eq!(CallHeader::parse(&h.encode()), Ok(h));
+            }
+        }
+    }
+
+    #[test]
+    fn call_header_lines(payload in vec(any::<u8>(), 0..512), at in any::<usize>(), byte in any::<u8>()) {
+        let mut valid = b"NABC shop auth my_20link 1926bfa0a15a6c3c 2000\n".to_vec();
+        valid.extend_from_slice(&payload);
+        let mutated = mutate(valid.clone(), at, byte, 0);
+        for input in [&payload, &valid, &mutated] {
+            if let Some((line, args)) = bounded(|| split_call_line(input)) {
+                prop_assert!(!line.contains('\n') && args <= input.len());
+                prop_assert_eq!(&input[..args - 1], line.as_bytes());
+                if let Ok(h) = bounded(|| CallHeader::parse(line)) {
+                    prop_assert_eq!(CallHeader::parse(&h.encode()), Ok(h));
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use async_nats::{HeaderMap, Message, Subscriber};
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+use lattice_protocol::wire::rpc::split_call_line;
 use lattice_protocol::wire::{BodySender, CallErrorKind, CallHeader};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -96,9 +97,6 @@ where
     stopped
 }
 
-/// How far into a request without headers its call header line may end.
-const MAX_HEADER_LINE: usize = 4096;
-
 /// What a served call says of itself: its call header's text and the payload
 /// after it (the encoded arguments, or their first chunk when on offer).
 #[derive(Debug)]
@@ -117,15 +115,10 @@ pub fn incoming(msg: &Message) -> Incoming<'_> {
             payload: msg.payload.clone(),
         };
     }
-    let head = &msg.payload[..msg.payload.len().min(MAX_HEADER_LINE)];
-    let line = head
-        .iter()
-        .position(|b| *b == b'\n')
-        .and_then(|nl| Some((std::str::from_utf8(&head[..nl]).ok()?, nl)));
-    match line {
-        Some((header, nl)) => Incoming {
+    match split_call_line(&msg.payload) {
+        Some((header, args)) => Incoming {
             header: Some(header),
-            payload: msg.payload.slice(nl + 1..),
+            payload: msg.payload.slice(args..),
         },
         None => Incoming {
             header: None,
@@ -241,6 +234,7 @@ pub async fn reply(nats: &async_nats::Client, msg: &Message, answer: Result<Answ
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lattice_protocol::wire::rpc::MAX_CALL_LINE;
 
     const OURS: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     const OLDER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -311,10 +305,7 @@ mod tests {
             message(Some(headers(None, Some(OLDER))), &envelope),
             message(None, b"\x91\xa1x"),
             message(None, b"\xff\xfe\n\x91"),
-            message(
-                None,
-                format!("{}\n", "a".repeat(MAX_HEADER_LINE)).as_bytes(),
-            ),
+            message(None, format!("{}\n", "a".repeat(MAX_CALL_LINE)).as_bytes()),
         ];
         for msg in &cases {
             assert_eq!(incoming(msg).header, None, "{msg:?}");

@@ -2,12 +2,13 @@
 //! exports to links, worked out once when a workload is applied.
 
 use super::failure::{CallError, ErrorCase};
-use super::remote::CallSites;
 use super::typed::{shape_of, Shape};
 use super::types::Signature;
 use super::InterfaceName;
-use lattice_protocol::wire::CallErrorKind;
+use async_nats::Subject;
+use lattice_protocol::wire::{CallErrorKind, CallTarget};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex};
 use wasmtime::Engine;
@@ -31,6 +32,46 @@ impl ImportedFunc {
     /// `example:shop/orders.place-order`, for messages.
     pub fn display(&self) -> String {
         format!("{}.{}", self.interface_key, self.function)
+    }
+}
+
+/// Where one import's calls to one component go: the target and its
+/// lattice-wide subject, made on the first call and kept for the next.
+#[derive(Debug)]
+pub struct CallSite {
+    pub target: CallTarget,
+    pub anywhere: Subject,
+}
+
+/// An import's [`CallSite`]s, one per component its links have sent calls to.
+#[derive(Debug, Default)]
+pub struct CallSites(Mutex<Vec<Arc<CallSite>>>);
+
+impl CallSites {
+    /// Links name a handful of components; past this many the sites are made
+    /// again rather than kept.
+    const MAX: usize = 16;
+
+    /// The site of calls to `component` of `app`, made by `make` the first time.
+    pub fn get(
+        &self,
+        app: &str,
+        component: &str,
+        make: impl FnOnce() -> CallSite,
+    ) -> Arc<CallSite> {
+        let mut sites = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(site) = sites
+            .iter()
+            .find(|s| s.target.app == app && s.target.component == component)
+        {
+            return site.clone();
+        }
+        if sites.len() >= Self::MAX {
+            sites.clear();
+        }
+        let site = Arc::new(make());
+        sites.push(site.clone());
+        site
     }
 }
 

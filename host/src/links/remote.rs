@@ -3,7 +3,7 @@
 
 use super::directory::Directory;
 use super::failure::CallError;
-use super::funcs::ImportedFunc;
+use super::funcs::{CallSite, ImportedFunc};
 use super::types::Signature;
 use crate::env::{ComponentEnv, LinkTarget};
 use crate::telemetry::trace::{self, Kind, TraceContext};
@@ -13,48 +13,7 @@ use lattice_protocol::wire::{
     WitType, WitValue,
 };
 use lattice_rpc::Outgoing;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Where one import's calls to one component go: the target and its
-/// lattice-wide subject, made on the first call and kept for the next.
-#[derive(Debug)]
-pub struct CallSite {
-    pub target: CallTarget,
-    pub anywhere: Subject,
-}
-
-/// An import's [`CallSite`]s, one per component its links have sent calls to.
-#[derive(Debug, Default)]
-pub struct CallSites(Mutex<Vec<Arc<CallSite>>>);
-
-impl CallSites {
-    /// Links name a handful of components; past this many the sites are made
-    /// again rather than kept.
-    const MAX: usize = 16;
-
-    /// The site of calls to `component` of `app`, made by `make` the first time.
-    pub fn get(
-        &self,
-        app: &str,
-        component: &str,
-        make: impl FnOnce() -> CallSite,
-    ) -> Arc<CallSite> {
-        let mut sites = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(site) = sites
-            .iter()
-            .find(|s| s.target.app == app && s.target.component == component)
-        {
-            return site.clone();
-        }
-        if sites.len() >= Self::MAX {
-            sites.clear();
-        }
-        let site = Arc::new(make());
-        sites.push(site.clone());
-        site
-    }
-}
 
 /// A call in the wire model: where it goes, who makes it, its types and arguments.
 pub struct WireCall<'a> {

@@ -543,6 +543,19 @@ impl CallHeader {
     }
 }
 
+/// How far into a request without headers its call header line may end.
+pub const MAX_CALL_LINE: usize = 4096;
+
+/// The call header of a request without headers: the payload's first line, and
+/// where the arguments after it start; `None` when no line of UTF-8 ends within
+/// [`MAX_CALL_LINE`] bytes. (No token of a call header holds a newline.)
+pub fn split_call_line(payload: &[u8]) -> Option<(&str, usize)> {
+    let head = &payload[..payload.len().min(MAX_CALL_LINE)];
+    let nl = head.iter().position(|b| *b == b'\n')?;
+    let line = std::str::from_utf8(&head[..nl]).ok()?;
+    Some((line, nl + 1))
+}
+
 /// Locality-preferring variant of [`host_call_subject`]: served by the target's
 /// instances on hosts whose label `key` is `value`.
 /// `lattice.<L>.rpchl.<host>.<key>.<value>.<app>.<component>.<ns>.<pkg>.<iface>.<fn>`;
