@@ -543,7 +543,10 @@ impl CallHeader {
     }
 }
 
-/// How far into a request without headers its call header line may end.
+/// How far into a request without headers its call header line may end. A
+/// call header made from a valid manifest is at most about 1.1 KiB: app and
+/// component names are DNS labels, a link name at most 253 bytes (each
+/// escaped byte three characters), the host key 56, the trace context 55.
 pub const MAX_CALL_LINE: usize = 4096;
 
 /// The call header of a request without headers: the payload's first line, and
