@@ -184,3 +184,52 @@ pub fn mismatch(call: &str, caller: &str, export: &ExportedFunc) -> CallError {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(component: &str) -> CallSite {
+        CallSite {
+            target: CallTarget {
+                app: "shop".into(),
+                component: component.into(),
+                namespace: "example".into(),
+                package: "orders".into(),
+                interface: "api".into(),
+                function: "place".into(),
+            },
+            anywhere: format!("lattice.l.rpch.NH.shop.{component}.example.orders.api.place").into(),
+        }
+    }
+
+    #[test]
+    fn a_call_site_is_made_once_per_component_and_the_cache_stays_bounded() {
+        let sites = CallSites::default();
+        let made = std::cell::Cell::new(0);
+        let get = |component: &str| {
+            sites.get("shop", component, || {
+                made.set(made.get() + 1);
+                site(component)
+            })
+        };
+        let first = get("orders");
+        assert!(Arc::ptr_eq(&first, &get("orders")));
+        assert_eq!(made.get(), 1);
+        let other = get("billing");
+        assert_eq!(other.target.component, "billing");
+        assert_eq!(
+            &*other.anywhere,
+            "lattice.l.rpch.NH.shop.billing.example.orders.api.place"
+        );
+        assert_eq!(made.get(), 2);
+        // Past the bound the kept sites are dropped, and each is made anew.
+        for i in 0..CallSites::MAX {
+            get(&format!("c{i}"));
+        }
+        assert!(sites.0.lock().unwrap().len() <= CallSites::MAX);
+        let again = get("orders");
+        assert!(!Arc::ptr_eq(&first, &again));
+        assert_eq!(again.target.component, "orders");
+    }
+}
