@@ -247,12 +247,23 @@ fn echo_u8() -> CallTarget {
     }
 }
 
-/// `echo-u8(7)` from `relay` on `subject`, its header naming host `claimed`: the
-/// reply's error kind and text, or the echoed number; `Err` when no reply came.
+/// How a raw call carries its call header.
+#[derive(Clone, Copy, Debug)]
+enum Carried {
+    /// A `lattice-call` header.
+    Header,
+    /// The payload's first line, the request without headers.
+    Line,
+}
+
+/// `echo-u8(7)` from `relay` on `subject`, its call header naming host `claimed`:
+/// the reply's error kind and text, or the echoed number; `Err` when no reply
+/// came.
 async fn echo_call(
     client: &async_nats::Client,
     subject: String,
     claimed: &str,
+    carried: Carried,
 ) -> Result<(Option<String>, String), String> {
     let types = [WitType::U8];
     let header = CallHeader {
@@ -264,13 +275,20 @@ async fn echo_call(
         timeout_ms: 5_000,
         trace: None,
     };
-    let mut h = HeaderMap::new();
-    h.insert(headers::CALL, header.encode().as_str());
-    let payload = wire::encode_args(&types, &[WitValue::U8(7)]).unwrap();
-    let request = async_nats::Request::new()
-        .payload(payload.into())
-        .headers(h)
-        .timeout(Some(Duration::from_millis(700)));
+    let args = wire::encode_args(&types, &[WitValue::U8(7)]).unwrap();
+    let request = match carried {
+        Carried::Header => {
+            let mut h = HeaderMap::new();
+            h.insert(headers::CALL, header.encode().as_str());
+            async_nats::Request::new().payload(args.into()).headers(h)
+        }
+        Carried::Line => {
+            let mut payload = format!("{}\n", header.encode()).into_bytes();
+            payload.extend_from_slice(&args);
+            async_nats::Request::new().payload(payload.into())
+        }
+    }
+    .timeout(Some(Duration::from_millis(700)));
     let reply = client
         .send_request(subject, request)
         .await
@@ -323,7 +341,7 @@ async fn a_host_cannot_call_as_another_host() {
     // nothing answers.
     let (forger, mut violations) = host_client(&server, &b).await;
     let on_a = host_call_subject("default", &a, &echo_u8());
-    let answer = echo_call(&forger, on_a.clone(), &a).await;
+    let answer = echo_call(&forger, on_a.clone(), &a, Carried::Header).await;
     assert!(answer.is_err(), "{on_a}: {answer:?}");
     let violation = tokio::time::timeout(Duration::from_secs(5), violations.recv())
         .await
@@ -333,14 +351,17 @@ async fn a_host_cannot_call_as_another_host() {
         violation.contains("Permissions Violation") && violation.contains(&on_a),
         "{violation}"
     );
-    // On its own subject the callee compares the header with the subject.
+    // On its own subject the callee compares the call header with the
+    // subject, whether it comes as a header or as the payload's first line.
     let on_b = host_call_subject("default", &b, &echo_u8());
-    let (kind, text) = echo_call(&forger, on_b.clone(), &a).await.unwrap();
-    assert_eq!(kind.as_deref(), Some("refused"), "{text}");
-    assert!(
-        text.contains(&format!("says it is from host '{a}'")),
-        "{text}"
-    );
+    for carried in [Carried::Header, Carried::Line] {
+        let (kind, text) = echo_call(&forger, on_b.clone(), &a, carried).await.unwrap();
+        assert_eq!(kind.as_deref(), Some("refused"), "{carried:?}: {text}");
+        assert!(
+            text.contains(&format!("says it is from host '{a}'")),
+            "{carried:?}: {text}"
+        );
+    }
     assert_eq!(
         core.calls().served,
         1,
@@ -349,7 +370,9 @@ async fn a_host_cannot_call_as_another_host() {
 
     // In its own name host B is served: any host may call for the app's
     // components (it may be given the app to run).
-    let (kind, text) = echo_call(&forger, on_b, &b).await.unwrap();
-    assert_eq!((kind, text.as_str()), (None, "[U8(7)]"));
-    assert_eq!(core.calls().served, 2);
+    for carried in [Carried::Header, Carried::Line] {
+        let (kind, text) = echo_call(&forger, on_b.clone(), &b, carried).await.unwrap();
+        assert_eq!((kind, text.as_str()), (None, "[U8(7)]"), "{carried:?}");
+    }
+    assert_eq!(core.calls().served, 3);
 }
